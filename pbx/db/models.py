@@ -1,0 +1,312 @@
+"""The data model. Every row a business owns carries its tenant (see `TenantOwned`).
+
+Money is integer minor units beside an ISO 4217 code; phone numbers are E.164; times are UTC.
+A positive account balance is what the customer owes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from pbx.db.types import BigIntId, UtcDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ACCOUNT_STATUSES = ("active", "overdue", "suspended", "closed")
+INVOICE_STATUSES = ("open", "paid", "void")
+PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
+MANDATE_STATUSES = ("pending", "submitted", "active", "failed", "cancelled", "expired")
+CREDIT_STATUSES = ("granted", "pending_approval", "rejected")
+ROLES = ("agent", "supervisor", "admin")
+MATCHES = ("unique", "ambiguous", "none")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"{column}_known")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class TenantOwned:
+    """Mixin for rows a tenant owns; `pbx.db.tenancy` scopes every query on them."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(
+            BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_region: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundNumber(TenantOwned, Base):
+    """A DID: the number a caller dialed tells which business they called."""
+
+    __tablename__ = "inbound_numbers"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(16), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Customer(TenantOwned, Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("tenant_id", "customer_ref"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    customer_ref: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    last_contact_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+    accounts: Mapped[list[Account]] = relationship(back_populates="customer")
+
+
+class CustomerPhone(TenantOwned, Base):
+    """One of a customer's numbers; a household may share one number between customers."""
+
+    __tablename__ = "customer_phones"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "e164"),
+        Index("ix_customer_phones_tenant_number", "tenant_id", "e164"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    e164: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(32), default="")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Account(TenantOwned, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_ref"),
+        _one_of("status", ACCOUNT_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    account_ref: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="accounts")
+
+
+class Invoice(TenantOwned, Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "invoice_ref"),
+        _one_of("status", INVOICE_STATUSES),
+        Index("ix_invoices_account_open", "account_id", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"))
+    invoice_ref: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    outstanding_minor: Mapped[int] = mapped_column(BigInteger)
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+
+
+class Payment(TenantOwned, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        _one_of("status", PAYMENT_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mandate(TenantOwned, Base):
+    __tablename__ = "mandates"
+    __table_args__ = (_one_of("status", MANDATE_STATUSES),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    scheme: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(TenantOwned, Base):
+    """Someone who signs in: an agent, a supervisor or an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "username"), _one_of("role", ROLES))
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    endpoint: Mapped[str | None] = mapped_column(String(128))
+    credit_limit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Credit(TenantOwned, Base):
+    __tablename__ = "credits"
+    __table_args__ = (_one_of("status", CREDIT_STATUSES),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    granted_by_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="granted")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Queue(TenantOwned, Base):
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    strategy: Mapped[str] = mapped_column(String(16), default="ringall")
+    ring_timeout_seconds: Mapped[int] = mapped_column(default=15)
+    wrapup_seconds: Mapped[int] = mapped_column(default=0)
+    max_wait_seconds: Mapped[int | None]
+
+
+class Call(TenantOwned, Base):
+    """The call log: one row a call, opened when it arrives."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "channel_id"),
+        _one_of("match", MATCHES),
+        Index("ix_calls_customer_arrived", "customer_id", "arrived_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(128))
+    caller_number: Mapped[str | None] = mapped_column(String(16))
+    caller_raw: Mapped[str] = mapped_column(String(80))
+    dialed_number: Mapped[str | None] = mapped_column(String(16))
+    match: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    queue_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("queues.id"))
+    agent_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class Recording(TenantOwned, Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    call_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
+    )
+    object_key: Mapped[str | None] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(8))
+    duration_ms: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(TenantOwned, Base):
+    """Who did what to money or configuration, and when. Rows are only ever added."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant_time", "tenant_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

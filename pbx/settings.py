@@ -1,0 +1,189 @@
+"""Settings: embedded defaults, then a TOML file, then LEDGERLINE_* environment variables.
+
+Every problem is reported as one `SettingsError` naming the setting (`database.url: ...`), so
+start-up can stop with a single clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "LEDGERLINE_"
+
+
+class SettingsError(Exception):
+    """A setting is unknown, malformed, or names a service that cannot be reached."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(_Section):
+    http_host: str
+    http_port: int = Field(ge=0, le=65535)
+    log_level: str
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+
+class AgiSettings(_Section):
+    host: str
+    port: int = Field(ge=0, le=65535)
+    idle_timeout_seconds: float = Field(gt=0)
+    max_sessions: int = Field(ge=1)
+
+
+class DatabaseSettings(_Section):
+    url: str
+    pool_size: int = Field(ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+
+class RedisSettings(_Section):
+    url: str
+    connect_timeout_seconds: float = Field(gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("expected redis://, rediss:// or unix:// (or empty for no Redis)")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("the URL has no host")
+        return value
+
+
+class IdentificationSettings(_Section):
+    default_region: str
+    cache_ttl_seconds: int = Field(ge=0)
+    max_candidates: int = Field(ge=2, le=100)
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. IL, LT, GB)")
+        return region
+
+
+class Settings(_Section):
+    service: ServiceSettings
+    agi: AgiSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    identification: IdentificationSettings
+
+
+def normalise_database_url(value: str) -> str:
+    """Accept the usual URL spellings and name the async driver Ledgerline runs on."""
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL ({exc})") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend == "postgresql":
+        if not url.host and not url.query.get("host"):
+            raise ValueError("a PostgreSQL URL needs a host")
+        if not url.database:
+            raise ValueError("a PostgreSQL URL needs a database name")
+        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def redact_url(value: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge defaults, the optional TOML file and the environment; validate the result."""
+    merged = _read_toml(resources.files("config").joinpath("defaults.toml").read_text(), "defaults")
+    if config_file is not None:
+        try:
+            text = config_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError("--config", f"cannot read {config_file}: {exc.strerror}") from None
+        _overlay(merged, _read_toml(text, str(config_file)), source=str(config_file))
+    _overlay(merged, _from_environment(os.environ if environ is None else environ), source="env")
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        setting = ".".join(str(part) for part in error["loc"])
+        raise SettingsError(setting, error["msg"].removeprefix("Value error, ")) from None
+
+
+def _read_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(source, f"not valid TOML: {exc}") from None
+
+
+def _overlay(base: dict[str, Any], override: Mapping[str, Any], source: str) -> None:
+    for section, values in override.items():
+        if section not in base:
+            raise SettingsError(section, f"unknown section (in {source})")
+        if not isinstance(values, Mapping):
+            raise SettingsError(section, f"must be a table of settings (in {source})")
+        for key, value in values.items():
+            if key not in base[section]:
+                raise SettingsError(f"{section}.{key}", f"unknown setting (in {source})")
+            base[section][key] = value
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """LEDGERLINE_DATABASE_URL -> {"database": {"url": ...}}; sections are matched longest first."""
+    sections = sorted(Settings.model_fields, key=len, reverse=True)
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in sections if rest.startswith(s + "_")), None)
+        if section is None:
+            raise SettingsError(name, "unknown setting (environment variable)")
+        key = rest[len(section) + 1 :]
+        if key not in Settings.model_fields[section].annotation.model_fields:  # type: ignore[union-attr]
+            raise SettingsError(name, "unknown setting (environment variable)")
+        found.setdefault(section, {})[key] = value
+    return found
