@@ -87,6 +87,7 @@ class IdentificationSettings(_Section):
     default_region: str
     cache_ttl_seconds: int = Field(ge=0)
     max_candidates: int = Field(ge=2, le=100)
+    default_tenant: str
 
     @field_validator("default_region")
     @classmethod

@@ -1,0 +1,129 @@
+"""The database side of identification: who owns a number, and where their accounts stand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, func, select
+
+from billing_bridge.identification.model import AccountSummary, Candidate, CustomerProfile
+from billing_bridge.phones import to_e164
+from pbx.db.database import Database
+from pbx.db.models import Account, Customer, CustomerPhone, InboundNumber, Invoice, Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class TenantInfo:
+    tenant_id: int
+    slug: str
+    default_region: str
+    currency: str
+    timezone: str
+
+
+class CustomerDirectory:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def tenant_for_did(self, dialed: str, fallback_region: str) -> TenantInfo | None:
+        """The business that owns the dialed number, however the trunk wrote it."""
+        forms = {dialed.strip()}
+        e164 = to_e164(dialed, fallback_region)
+        if e164:
+            forms.add(e164)
+        if dialed.strip().isdigit():
+            forms.add("+" + dialed.strip())
+        async with self._database.system_session() as session:
+            row = (
+                await session.execute(
+                    select(Tenant)
+                    .join(InboundNumber, InboundNumber.tenant_id == Tenant.id)
+                    .where(InboundNumber.e164.in_(forms))
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        return _tenant_info(row) if row else None
+
+    async def tenant_by_slug(self, slug: str) -> TenantInfo | None:
+        async with self._database.system_session() as session:
+            row = (
+                await session.execute(select(Tenant).where(Tenant.slug == slug))
+            ).scalar_one_or_none()
+        return _tenant_info(row) if row else None
+
+    async def customers_with_number(self, tenant_id: int, e164: str, limit: int) -> list[Candidate]:
+        async with self._database.tenant_session(tenant_id) as session:
+            rows = await session.execute(
+                select(Customer.id, Customer.customer_ref, Customer.name)
+                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+                .where(CustomerPhone.e164 == e164)
+                .order_by(Customer.name, Customer.id)
+                .limit(limit)
+            )
+            return [Candidate(*row) for row in rows]
+
+    async def profile(
+        self, tenant: TenantInfo, customer_id: int, today: date
+    ) -> CustomerProfile | None:
+        """The customer with each account's balance and what is overdue on it today."""
+        overdue = (
+            select(
+                Invoice.account_id,
+                func.sum(Invoice.outstanding_minor).label("overdue_minor"),
+                func.count().label("overdue_invoices"),
+            )
+            .where(and_(Invoice.status == "open", Invoice.due_on < today))
+            .group_by(Invoice.account_id)
+            .subquery()
+        )
+        async with self._database.tenant_session(tenant.tenant_id) as session:
+            customer = (
+                await session.execute(
+                    select(Customer.customer_ref, Customer.name, Customer.last_contact_at).where(
+                        Customer.id == customer_id
+                    )
+                )
+            ).one_or_none()
+            if customer is None:
+                return None
+            accounts = await session.execute(
+                select(
+                    Account.id,
+                    Account.account_ref,
+                    Account.currency,
+                    Account.balance_minor,
+                    Account.status,
+                    Account.vip,
+                    func.coalesce(overdue.c.overdue_minor, 0),
+                    func.coalesce(overdue.c.overdue_invoices, 0),
+                )
+                .outerjoin(overdue, overdue.c.account_id == Account.id)
+                .where(Account.customer_id == customer_id)
+                .order_by(Account.id)
+            )
+            summaries = tuple(AccountSummary(*row) for row in accounts)
+        currencies = [a.currency for a in summaries]
+        # The business's own currency leads; a customer billed only in another shows that one.
+        headline = (
+            currencies[0] if currencies and tenant.currency not in currencies else tenant.currency
+        )
+        return CustomerProfile(
+            customer_id=customer_id,
+            customer_ref=customer.customer_ref,
+            name=customer.name,
+            last_contact_at=customer.last_contact_at,
+            accounts=summaries,
+            headline_currency=headline,
+        )
+
+    async def numbers_of(self, tenant_id: int, customer_ids: list[int]) -> set[str]:
+        async with self._database.tenant_session(tenant_id) as session:
+            rows = await session.execute(
+                select(CustomerPhone.e164).where(CustomerPhone.customer_id.in_(customer_ids))
+            )
+            return set(rows.scalars())
+
+
+def _tenant_info(row: Tenant) -> TenantInfo:
+    return TenantInfo(row.id, row.slug, row.default_region, row.currency, row.timezone)

@@ -1,0 +1,145 @@
+"""What identifying a caller yields, and the rules that summarise an account: no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+# app_queue serves higher QUEUE_PRIO first; the same numbers drive Ledgerline's own ACD.
+PRIORITY_VIP = 10
+PRIORITY_COLLECTIONS = 5
+PRIORITY_NORMAL = 0
+
+# Which account status an agent must see first when a customer holds several accounts.
+_STATUS_WEIGHT = {"suspended": 3, "overdue": 2, "active": 1, "closed": 0}
+
+
+class Match(StrEnum):
+    UNIQUE = "unique"
+    AMBIGUOUS = "ambiguous"
+    NONE = "none"
+
+
+class NoMatchReason(StrEnum):
+    WITHHELD = "withheld"
+    MISSING = "missing"
+    INVALID = "invalid"
+    UNKNOWN_DID = "unknown-did"
+    NOT_FOUND = "not-found"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    account_id: int
+    account_ref: str
+    currency: str
+    balance_minor: int
+    status: str
+    vip: bool
+    overdue_minor: int = 0
+    overdue_invoices: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    customer_id: int
+    customer_ref: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    """Everything the IVR and the queue need to know about one identified customer."""
+
+    customer_id: int
+    customer_ref: str
+    name: str
+    last_contact_at: datetime | None
+    accounts: tuple[AccountSummary, ...]
+    headline_currency: str
+
+    @property
+    def vip(self) -> bool:
+        return any(a.vip and a.status != "closed" for a in self.accounts)
+
+    @property
+    def balances(self) -> dict[str, int]:
+        return _sum_by_currency((a.currency, a.balance_minor) for a in self.accounts)
+
+    @property
+    def overdue(self) -> dict[str, int]:
+        return _sum_by_currency((a.currency, a.overdue_minor) for a in self.accounts)
+
+    @property
+    def balance_minor(self) -> int:
+        """What the customer owes in the headline currency."""
+        return self.balances.get(self.headline_currency, 0)
+
+    @property
+    def account_status(self) -> str:
+        """The status that matters most across the customer's accounts ('' with none)."""
+        if not self.accounts:
+            return ""
+        return max((a.status for a in self.accounts), key=lambda s: _STATUS_WEIGHT.get(s, 0))
+
+    @property
+    def priority(self) -> int:
+        if self.vip:
+            return PRIORITY_VIP
+        in_arrears = self.account_status in {"overdue", "suspended"}
+        if in_arrears or any(v > 0 for v in self.overdue.values()):
+            return PRIORITY_COLLECTIONS
+        return PRIORITY_NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    match: Match
+    caller_e164: str | None = None
+    tenant_id: int | None = None
+    customer: CustomerProfile | None = None
+    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    reason: NoMatchReason | None = None
+
+    @classmethod
+    def nobody(
+        cls, reason: NoMatchReason, tenant_id: int | None = None, caller: str | None = None
+    ) -> Identification:
+        return cls(Match.NONE, caller_e164=caller, tenant_id=tenant_id, reason=reason)
+
+    @property
+    def priority(self) -> int:
+        return self.customer.priority if self.customer else PRIORITY_NORMAL
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.customer and self.customer.last_contact_at:
+            data["customer"]["last_contact_at"] = self.customer.last_contact_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Identification:
+        customer = None
+        if data.get("customer"):
+            raw = dict(data["customer"])
+            last = raw.get("last_contact_at")
+            raw["last_contact_at"] = datetime.fromisoformat(last) if last else None
+            raw["accounts"] = tuple(AccountSummary(**a) for a in raw["accounts"])
+            customer = CustomerProfile(**raw)
+        return cls(
+            match=Match(data["match"]),
+            caller_e164=data.get("caller_e164"),
+            tenant_id=data.get("tenant_id"),
+            customer=customer,
+            candidates=tuple(Candidate(**c) for c in data.get("candidates", ())),
+            reason=NoMatchReason(data["reason"]) if data.get("reason") else None,
+        )
+
+
+def _sum_by_currency(pairs: Any) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for currency, amount in pairs:
+        totals[currency] = totals.get(currency, 0) + amount
+    return totals

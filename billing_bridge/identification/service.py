@@ -1,0 +1,106 @@
+"""Caller identification: from a dialed number and a caller ID to who is calling.
+
+The dialed number (DID) names the business; the caller ID, read in that business's region,
+names the customer. A number shared by a household is `ambiguous`, not a guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from billing_bridge.identification.cache import IdentificationCache
+from billing_bridge.identification.directory import CustomerDirectory, TenantInfo
+from billing_bridge.identification.model import Identification, Match, NoMatchReason
+from billing_bridge.phones import NumberProblem, normalise_caller_id
+
+_REASON_FOR_PROBLEM = {
+    NumberProblem.WITHHELD: NoMatchReason.WITHHELD,
+    NumberProblem.MISSING: NoMatchReason.MISSING,
+    NumberProblem.INVALID: NoMatchReason.INVALID,
+}
+
+
+class CallerIdentification:
+    def __init__(
+        self,
+        directory: CustomerDirectory,
+        cache: IdentificationCache,
+        fallback_region: str,
+        max_candidates: int = 10,
+        default_tenant: str = "",
+        did_ttl_seconds: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._directory = directory
+        self._cache = cache
+        self._fallback_region = fallback_region
+        self._max_candidates = max_candidates
+        self._default_tenant = default_tenant
+        self._did_ttl = did_ttl_seconds
+        self._clock = clock
+        # DIDs change rarely and are read on every call: keep them briefly in process.
+        self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
+
+    async def identify(
+        self, caller_id: str | None, dialed: str | None, presentation: int | str | None = None
+    ) -> Identification:
+        tenant = await self.tenant_for(dialed)
+        if tenant is None:
+            return Identification.nobody(NoMatchReason.UNKNOWN_DID)
+        caller = normalise_caller_id(caller_id, tenant.default_region, presentation)
+        if caller.e164 is None:
+            reason = _REASON_FOR_PROBLEM[caller.problem or NumberProblem.INVALID]
+            return Identification.nobody(reason, tenant.tenant_id)
+        cached = await self._cache.get(tenant.tenant_id, caller.e164)
+        if cached is not None:
+            return Identification.from_json(cached)
+        result = await self._look_up(tenant, caller.e164)
+        await self._cache.put(tenant.tenant_id, caller.e164, result.to_json())
+        return result
+
+    async def forget_numbers(self, tenant_id: int, numbers: Iterable[str]) -> None:
+        """Call after a customer's numbers, accounts or invoices change."""
+        await self._cache.forget(tenant_id, numbers)
+
+    def forget_dids(self) -> None:
+        self._tenants.clear()
+
+    async def tenant_for(self, dialed: str | None) -> TenantInfo | None:
+        key = (dialed or "").strip()
+        now = time.monotonic()
+        hit = self._tenants.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        tenant = None
+        if key and key.lower() != "unknown":
+            tenant = await self._directory.tenant_for_did(key, self._fallback_region)
+        if tenant is None and self._default_tenant:
+            tenant = await self._directory.tenant_by_slug(self._default_tenant)
+        if len(self._tenants) > 10_000:  # garbage DIDs must not grow this without bound
+            self._tenants.clear()
+        self._tenants[key] = (now + self._did_ttl, tenant)
+        return tenant
+
+    async def _look_up(self, tenant: TenantInfo, e164: str) -> Identification:
+        candidates = await self._directory.customers_with_number(
+            tenant.tenant_id, e164, self._max_candidates
+        )
+        if not candidates:
+            return Identification.nobody(NoMatchReason.NOT_FOUND, tenant.tenant_id, e164)
+        if len(candidates) > 1:
+            return Identification(
+                Match.AMBIGUOUS, e164, tenant.tenant_id, candidates=tuple(candidates)
+            )
+        profile = await self._directory.profile(
+            tenant, candidates[0].customer_id, self._today(tenant)
+        )
+        if profile is None:  # deleted between the two reads
+            return Identification.nobody(NoMatchReason.NOT_FOUND, tenant.tenant_id, e164)
+        return Identification(Match.UNIQUE, e164, tenant.tenant_id, customer=profile)
+
+    def _today(self, tenant: TenantInfo) -> date:
+        """An invoice is overdue from the day after its due date in the business's time zone."""
+        return self._clock().astimezone(ZoneInfo(tenant.timezone)).date()

@@ -1,0 +1,86 @@
+"""Reading a caller ID the way a person would: pure functions, no I/O.
+
+Trunks deliver caller IDs in every shape: `+972 3-555-1234`, `00972...`, `972...` without a
+plus, national `03-5551234`, Lithuania's old `8 612 34567` trunk prefix, or no number at all
+(`anonymous`, `unknown`, withheld presentation). Everything is turned into E.164 or a reason
+why it cannot be.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+
+# Words switches and carriers put where a number was not given.
+_NO_NUMBER_WORDS = frozenset(
+    {"", "unknown", "anonymous", "withheld", "restricted", "private", "unavailable", "blocked"}
+)
+# Asterisk CALLINGPRES: 0x20 set means presentation restricted, 0x40 means number unavailable.
+_PRESENTATION_HIDDEN = 0x20 | 0x40
+_DIALLABLE = re.compile(r"^\+?[0-9]{3,20}$")
+_SEPARATORS = re.compile(r"[\s\-./()]")
+
+
+class NumberProblem(StrEnum):
+    WITHHELD = "withheld"
+    MISSING = "missing"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class CallerNumber:
+    """An E.164 number, or the reason there is none."""
+
+    e164: str | None
+    problem: NumberProblem | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.e164 is not None
+
+
+def normalise_caller_id(
+    raw: str | None, region: str, presentation: int | str | None = None
+) -> CallerNumber:
+    """Turn a caller ID as Asterisk hands it over into E.164, using the tenant's region."""
+    if _is_hidden(presentation):
+        return CallerNumber(None, NumberProblem.WITHHELD)
+    text = (raw or "").strip()
+    word = text.lower()
+    if word in _NO_NUMBER_WORDS:
+        missing = word in {"", "unknown"}
+        return CallerNumber(None, NumberProblem.MISSING if missing else NumberProblem.WITHHELD)
+    e164 = to_e164(text, region)
+    return CallerNumber(e164) if e164 else CallerNumber(None, NumberProblem.INVALID)
+
+
+def to_e164(text: str, region: str) -> str | None:
+    """E.164 for a number in any common written form, or None when it is not a valid number."""
+    compact = _SEPARATORS.sub("", text)
+    if not _DIALLABLE.match(compact):
+        return None
+    attempts = [compact]
+    if not compact.startswith("+"):
+        # Many trunks send international numbers without the plus: 97235551234.
+        attempts.append("+" + compact)
+    for candidate in attempts:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def _is_hidden(presentation: int | str | None) -> bool:
+    if presentation is None or presentation == "":
+        return False
+    try:
+        value = int(presentation)
+    except (TypeError, ValueError):
+        return False
+    return bool(value & _PRESENTATION_HIDDEN)

@@ -1,0 +1,103 @@
+"""The composition root: the one place that turns settings into connected adapters.
+
+Domain code receives what it needs from here and never opens a connection of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from billing_bridge.identification.cache import (
+    IdentificationCache,
+    MemoryCache,
+    NoCache,
+    RedisCache,
+)
+from billing_bridge.identification.directory import CustomerDirectory
+from billing_bridge.identification.service import CallerIdentification
+from pbx.db.database import Database
+from pbx.db.migrate import current_revision, head_revision
+from pbx.settings import Settings, SettingsError, redact_url
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    redis: Redis | None
+    directory: CustomerDirectory
+    identification: CallerIdentification
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.database.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire adapters to ports. Opens no connection yet: see `check_dependencies`."""
+    database = Database(settings.database.url, pool_size=settings.database.pool_size)
+    redis = _redis_client(settings) if settings.redis.url else None
+    directory = CustomerDirectory(database)
+    ident = settings.identification
+    identification = CallerIdentification(
+        directory,
+        _identification_cache(settings, redis),
+        fallback_region=ident.default_region,
+        max_candidates=ident.max_candidates,
+        default_tenant=ident.default_tenant,
+    )
+    return Services(settings, database, redis, directory, identification)
+
+
+async def check_dependencies(services: Services, require_schema: bool = True) -> None:
+    """Reach every required service once; the first failure names its setting."""
+    settings = services.settings
+    url = redact_url(settings.database.url)
+    try:
+        await asyncio.wait_for(services.database.ping(), timeout=10)
+    except Exception as exc:
+        raise SettingsError("database.url", f"cannot connect to {url}: {_reason(exc)}") from None
+    if require_schema:
+        current, head = await current_revision(services.database), head_revision()
+        if current != head:
+            raise SettingsError(
+                "database.url",
+                f"schema of {url} is at {current or 'nothing'}, expected {head}: "
+                "run `ledgerline db upgrade`",
+            )
+    if services.redis is not None:
+        try:
+            await services.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise SettingsError(
+                "redis.url", f"cannot connect to {redact_url(settings.redis.url)}: {_reason(exc)}"
+            ) from None
+
+
+def _redis_client(settings: Settings) -> Redis:
+    timeout = settings.redis.connect_timeout_seconds
+    return Redis.from_url(
+        settings.redis.url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def _identification_cache(settings: Settings, redis: Redis | None) -> IdentificationCache:
+    ttl = settings.identification.cache_ttl_seconds
+    if ttl == 0:
+        return NoCache()
+    if redis is not None:
+        return RedisCache(redis, ttl)
+    return MemoryCache(ttl)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text and text[0] else type(exc).__name__

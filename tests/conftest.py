@@ -1,0 +1,126 @@
+"""Shared fixtures. Databases and Redis are the real servers (see ./dev test), never fakes.
+
+`database` runs each test once on SQLite and once on PostgreSQL. The schema is built by the
+project's own Alembic migrations, once per run and backend; rows are wiped after each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from pbx.db.database import Database
+from pbx.db.migrate import upgrade
+from pbx.db.models import Base
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_TEST_URL = os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A database of its own for this test run, dropped at the end."""
+    name = f"ledgerline_test_{uuid.uuid4().hex[:10]}"
+    admin = POSTGRES_ADMIN_URL
+
+    async def create() -> None:
+        connection = await asyncpg.connect(_asyncpg_dsn(admin))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(_asyncpg_dsn(admin))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL at {admin} is needed for these tests (./dev test starts it): {exc}"
+        )
+    base = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'ledgerline.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated() -> dict[str, bool]:
+    return {}
+
+
+def _migrate_once(url: str, migrated: dict[str, bool]) -> None:
+    if migrated.get(url):
+        return
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.close()
+
+    asyncio.run(run())
+    migrated[url] = True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, migrated: dict[str, bool]) -> str:
+    url = request.getfixturevalue(f"{request.param}_url")
+    _migrate_once(url, migrated)
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await wipe(database)
+        await database.close()
+
+
+async def wipe(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(text(f"DELETE FROM {table.name}"))
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_TEST_URL)
+    try:
+        await client.ping()
+    except OSError as exc:
+        pytest.fail(
+            f"Redis at {REDIS_TEST_URL} is needed for these tests (./dev test starts it): {exc}"
+        )
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()

@@ -1,0 +1,89 @@
+"""No query can cross tenants: the session enforces it, whoever writes the query."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from pbx.db.database import Database
+from pbx.db.models import Account, Customer, CustomerPhone, Tenant
+from pbx.db.tenancy import CrossTenantAccess
+from tests.factories import make_customer, make_tenant
+
+
+@pytest.fixture
+async def two_tenants(database: Database) -> tuple[int, int]:
+    first = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
+    second = await make_tenant(database, "saule", "LT", "EUR", ["+37052550100"])
+    for tenant, name in ((first, "Avi"), (second, "Ona")):
+        await make_customer(
+            database, tenant, "C-1", name, ["+97235551234"],
+            accounts=[{"ref": "A-1", "currency": "EUR", "balance_minor": 100}],
+        )  # fmt: skip
+    return first, second
+
+
+async def test_a_tenant_session_sees_only_its_own_rows(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, _ = two_tenants
+    async with database.tenant_session(first) as session:
+        names = (await session.execute(select(Customer.name))).scalars().all()
+        phones = await session.scalar(select(func.count()).select_from(CustomerPhone))
+        joined = (
+            await session.execute(
+                select(Customer.name).join(CustomerPhone).where(CustomerPhone.e164 == "+97235551234")
+            )
+        ).scalars().all()  # fmt: skip
+    assert names == ["Avi"]
+    assert phones == 1
+    assert joined == ["Avi"]
+
+
+async def test_updates_and_deletes_stay_inside_the_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_session(first) as session, session.begin():
+        await session.execute(update(Account).values(balance_minor=0))
+        await session.execute(delete(CustomerPhone))
+    async with database.tenant_session(second) as session:
+        assert await session.scalar(select(Account.balance_minor)) == 100
+        assert await session.scalar(select(func.count()).select_from(CustomerPhone)) == 1
+
+
+async def test_writing_a_row_of_another_tenant_is_refused(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_session(first) as session:
+        session.add(Customer(tenant_id=second, customer_ref="X", name="Intruder"))
+        with pytest.raises(CrossTenantAccess):
+            await session.flush()
+
+
+async def test_new_rows_take_the_sessions_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, _ = two_tenants
+    async with database.tenant_session(first) as session, session.begin():
+        customer = Customer(customer_ref="C-2", name="Dana")
+        session.add(customer)
+        await session.flush()
+        assert customer.tenant_id == first
+
+
+async def test_a_session_without_a_tenant_cannot_read_tenant_rows(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    async with database._sessions() as session:
+        with pytest.raises(CrossTenantAccess):
+            await session.execute(select(Customer))
+        assert len((await session.execute(select(Tenant))).scalars().all()) == 2
+
+
+async def test_a_system_session_may_cross_tenants_on_purpose(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    async with database.system_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 2

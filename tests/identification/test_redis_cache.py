@@ -1,0 +1,71 @@
+"""The shared identification cache on the real Redis server."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from billing_bridge.identification.cache import RedisCache
+from billing_bridge.identification.directory import CustomerDirectory
+from billing_bridge.identification.model import Match
+from billing_bridge.identification.service import CallerIdentification
+from pbx.db.database import Database
+from tests.factories import make_customer, make_tenant
+
+DID = "+97235550100"
+
+
+async def test_a_result_is_kept_per_tenant_and_number_with_its_ttl(redis: Redis) -> None:
+    cache = RedisCache(redis, ttl_seconds=120)
+    await cache.put(1, "+97235551234", {"match": "none"})
+    assert await cache.get(1, "+97235551234") == {"match": "none"}
+    assert await cache.get(2, "+97235551234") is None
+    assert 0 < await redis.ttl("ledgerline:ident:1:+97235551234") <= 120
+
+
+async def test_forgetting_numbers_removes_only_those(redis: Redis) -> None:
+    cache = RedisCache(redis, ttl_seconds=120)
+    for number in ("+1", "+2", "+3"):
+        await cache.put(1, number, {"n": number})
+    await cache.forget(1, ["+1", "+3", "+never-cached"])
+    assert [await cache.get(1, n) for n in ("+1", "+2", "+3")] == [None, {"n": "+2"}, None]
+
+
+async def test_a_change_made_by_one_process_is_seen_by_another(
+    database: Database, redis: Redis
+) -> None:
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", [DID])
+    await make_customer(database, tenant, "C-1", "Avi", ["+972502345678"])
+
+    def process() -> CallerIdentification:
+        return CallerIdentification(CustomerDirectory(database), RedisCache(redis, 300), "IL")
+
+    first, second = process(), process()
+    assert (await first.identify("+972502345678", DID)).match is Match.UNIQUE
+    await make_customer(database, tenant, "C-2", "Dana", ["+972502345678"])
+    await second.forget_numbers(tenant, ["+972502345678"])
+    assert (await first.identify("+972502345678", DID)).match is Match.AMBIGUOUS
+
+
+async def test_a_dropped_redis_falls_back_to_the_database(database: Database) -> None:
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", [DID])
+    await make_customer(database, tenant, "C-1", "Avi", ["+972502345678"])
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    identification = CallerIdentification(
+        CustomerDirectory(database), RedisCache(nowhere, 300), "IL"
+    )
+    try:
+        result = await identification.identify("+972502345678", DID)
+    finally:
+        await nowhere.aclose()
+    assert result.match is Match.UNIQUE
+
+
+async def test_forgetting_with_redis_down_is_reported_not_swallowed() -> None:
+    nowhere = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        with pytest.raises(RedisError):
+            await RedisCache(nowhere, 300).forget(1, ["+1"])
+    finally:
+        await nowhere.aclose()
