@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "LEDGERLINE_"
+# Names the TOML file when no --config is given (process AGI scripts have no command line).
+CONFIG_FILE_ENV = "LEDGERLINE_CONFIG"
 
 
 class SettingsError(Exception):
@@ -137,14 +139,17 @@ def load_settings(
     config_file: Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Merge defaults, the optional TOML file and the environment; validate the result."""
+    environ = os.environ if environ is None else environ
     merged = _read_toml(resources.files("config").joinpath("defaults.toml").read_text(), "defaults")
+    if config_file is None and environ.get(CONFIG_FILE_ENV):
+        config_file = Path(environ[CONFIG_FILE_ENV])
     if config_file is not None:
         try:
             text = config_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise SettingsError("--config", f"cannot read {config_file}: {exc.strerror}") from None
         _overlay(merged, _read_toml(text, str(config_file)), source=str(config_file))
-    _overlay(merged, _from_environment(os.environ if environ is None else environ), source="env")
+    _overlay(merged, _from_environment(environ), source="env")
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
@@ -177,7 +182,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     sections = sorted(Settings.model_fields, key=len, reverse=True)
     found: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in sections if rest.startswith(s + "_")), None)

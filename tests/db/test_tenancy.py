@@ -30,11 +30,12 @@ async def test_a_tenant_session_sees_only_its_own_rows(
     async with database.tenant_session(first) as session:
         names = (await session.execute(select(Customer.name))).scalars().all()
         phones = await session.scalar(select(func.count()).select_from(CustomerPhone))
+        shared_number = CustomerPhone.e164 == "+97235551234"
         joined = (
-            await session.execute(
-                select(Customer.name).join(CustomerPhone).where(CustomerPhone.e164 == "+97235551234")
-            )
-        ).scalars().all()  # fmt: skip
+            (await session.execute(select(Customer.name).join(CustomerPhone).where(shared_number)))
+            .scalars()
+            .all()
+        )
     assert names == ["Avi"]
     assert phones == 1
     assert joined == ["Avi"]

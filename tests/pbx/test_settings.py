@@ -1,0 +1,97 @@
+"""Settings: defaults, a TOML file, then LEDGERLINE_* variables; every problem names its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pbx.settings import SettingsError, load_settings, redact_url
+
+
+def test_the_embedded_defaults_need_nothing_and_bind_to_loopback() -> None:
+    settings = load_settings(environ={})
+    assert settings.database.url.startswith("sqlite+aiosqlite://")
+    assert settings.redis.url == ""
+    assert settings.agi.host == settings.service.http_host == "127.0.0.1"
+    assert settings.agi.port == 4573
+
+
+def test_a_config_file_overrides_the_defaults(tmp_path: Path) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text('[agi]\nport = 5000\n[identification]\ndefault_region = "lt"\n')
+    settings = load_settings(config, environ={})
+    assert settings.agi.port == 5000
+    assert settings.identification.default_region == "LT"
+    assert settings.agi.host == "127.0.0.1"
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text("[agi]\nport = 5000\n")
+    settings = load_settings(
+        config,
+        environ={
+            "LEDGERLINE_AGI_PORT": "6000",
+            "LEDGERLINE_DATABASE_URL": "postgresql://app:secret@db.internal/ledgerline",
+            "LEDGERLINE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0",
+            "PATH": "/usr/bin",
+        },
+    )
+    assert settings.agi.port == 6000
+    assert settings.database.url == "postgresql+asyncpg://app:secret@db.internal/ledgerline"
+    assert settings.redis.url == "redis://127.0.0.1:6379/0"
+    assert settings.identification.cache_ttl_seconds == 0
+
+
+def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text("[agi]\nport = 5001\n")
+    assert load_settings(environ={"LEDGERLINE_CONFIG": str(config)}).agi.port == 5001
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "setting", "problem"),
+    [
+        ("[agi]\nprot = 1\n", {}, "agi.prot", "unknown setting"),
+        ("[agii]\nport = 1\n", {}, "agii", "unknown section"),
+        ("", {"LEDGERLINE_AGI_PROT": "1"}, "LEDGERLINE_AGI_PROT", "unknown setting"),
+        ("", {"LEDGERLINE_NOPE": "1"}, "LEDGERLINE_NOPE", "unknown setting"),
+        ("", {"LEDGERLINE_AGI_PORT": "many"}, "agi.port", "integer"),
+        ("", {"LEDGERLINE_AGI_PORT": "70000"}, "agi.port", "65535"),
+        ("", {"LEDGERLINE_DATABASE_URL": "not a url"}, "database.url", "not a database URL"),
+        ("", {"LEDGERLINE_DATABASE_URL": "mysql://x@h/db"}, "database.url", "unsupported"),
+        ("", {"LEDGERLINE_DATABASE_URL": "postgresql:///db"}, "database.url", "needs a host"),
+        ("", {"LEDGERLINE_REDIS_URL": "http://127.0.0.1"}, "redis.url", "redis://"),
+        ("", {"LEDGERLINE_REDIS_URL": "redis://"}, "redis.url", "no host"),
+        (
+            "",
+            {"LEDGERLINE_IDENTIFICATION_DEFAULT_REGION": "XX"},
+            "identification.default_region",
+            "region",
+        ),
+        ("", {"LEDGERLINE_SERVICE_LOG_LEVEL": "LOUD"}, "service.log_level", "log level"),
+        ("[agi\n", {}, "ledgerline.toml", "not valid TOML"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_the_setting(
+    tmp_path: Path, toml: str, environ: dict[str, str], setting: str, problem: str
+) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text(toml)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config, environ=environ)
+    assert caught.value.setting.endswith(setting)
+    assert problem in caught.value.problem
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_passwords_are_hidden_in_messages() -> None:
+    assert redact_url("postgresql+asyncpg://app:s3cret@db/x") == "postgresql+asyncpg://app:***@db/x"
+    assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
