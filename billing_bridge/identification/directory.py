@@ -55,7 +55,7 @@ class CustomerDirectory:
     async def customers_with_number(self, tenant_id: int, e164: str, limit: int) -> list[Candidate]:
         async with self._database.tenant_session(tenant_id) as session:
             rows = await session.execute(
-                select(Customer.id, Customer.customer_ref, Customer.name)
+                select(Customer.id, Customer.customer_ref, Customer.name, Customer.last_contact_at)
                 .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
                 .where(CustomerPhone.e164 == e164)
                 .order_by(Customer.name, Customer.id)
@@ -64,8 +64,8 @@ class CustomerDirectory:
             return [Candidate(*row) for row in rows]
 
     async def profile(
-        self, tenant: TenantInfo, customer_id: int, today: date
-    ) -> CustomerProfile | None:
+        self, tenant: TenantInfo, customer: Candidate, today: date
+    ) -> CustomerProfile:
         """The customer with each account's balance and what is overdue on it today."""
         overdue = (
             select(
@@ -78,15 +78,6 @@ class CustomerDirectory:
             .subquery()
         )
         async with self._database.tenant_session(tenant.tenant_id) as session:
-            customer = (
-                await session.execute(
-                    select(Customer.customer_ref, Customer.name, Customer.last_contact_at).where(
-                        Customer.id == customer_id
-                    )
-                )
-            ).one_or_none()
-            if customer is None:
-                return None
             accounts = await session.execute(
                 select(
                     Account.id,
@@ -99,7 +90,7 @@ class CustomerDirectory:
                     func.coalesce(overdue.c.overdue_invoices, 0),
                 )
                 .outerjoin(overdue, overdue.c.account_id == Account.id)
-                .where(Account.customer_id == customer_id)
+                .where(Account.customer_id == customer.customer_id)
                 .order_by(Account.id)
             )
             summaries = tuple(AccountSummary(*row) for row in accounts)
@@ -109,7 +100,7 @@ class CustomerDirectory:
             currencies[0] if currencies and tenant.currency not in currencies else tenant.currency
         )
         return CustomerProfile(
-            customer_id=customer_id,
+            customer_id=customer.customer_id,
             customer_ref=customer.customer_ref,
             name=customer.name,
             last_contact_at=customer.last_contact_at,

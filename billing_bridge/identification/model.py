@@ -47,6 +47,7 @@ class Candidate:
     customer_id: int
     customer_ref: str
     name: str
+    last_contact_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,18 +115,14 @@ class Identification:
         return self.customer.priority if self.customer else PRIORITY_NORMAL
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.customer and self.customer.last_contact_at:
-            data["customer"]["last_contact_at"] = self.customer.last_contact_at.isoformat()
-        return data
+        return _jsonable(asdict(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Identification:
         customer = None
         if data.get("customer"):
             raw = dict(data["customer"])
-            last = raw.get("last_contact_at")
-            raw["last_contact_at"] = datetime.fromisoformat(last) if last else None
+            raw["last_contact_at"] = _parse_time(raw.get("last_contact_at"))
             raw["accounts"] = tuple(AccountSummary(**a) for a in raw["accounts"])
             customer = CustomerProfile(**raw)
         return cls(
@@ -133,9 +130,26 @@ class Identification:
             caller_e164=data.get("caller_e164"),
             tenant_id=data.get("tenant_id"),
             customer=customer,
-            candidates=tuple(Candidate(**c) for c in data.get("candidates", ())),
+            candidates=tuple(
+                Candidate(**(c | {"last_contact_at": _parse_time(c.get("last_contact_at"))}))
+                for c in data.get("candidates", ())
+            ),
             reason=NoMatchReason(data["reason"]) if data.get("reason") else None,
         )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _sum_by_currency(pairs: Any) -> dict[str, int]:

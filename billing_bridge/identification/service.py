@@ -94,11 +94,7 @@ class CallerIdentification:
             return Identification(
                 Match.AMBIGUOUS, e164, tenant.tenant_id, candidates=tuple(candidates)
             )
-        profile = await self._directory.profile(
-            tenant, candidates[0].customer_id, self._today(tenant)
-        )
-        if profile is None:  # deleted between the two reads
-            return Identification.nobody(NoMatchReason.NOT_FOUND, tenant.tenant_id, e164)
+        profile = await self._directory.profile(tenant, candidates[0], self._today(tenant))
         return Identification(Match.UNIQUE, e164, tenant.tenant_id, customer=profile)
 
     def _today(self, tenant: TenantInfo) -> date:

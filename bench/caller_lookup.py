@@ -1,0 +1,272 @@
+"""FastAGI caller-lookup throughput and latency against 1,000,000 customers in PostgreSQL.
+
+    ./dev bench caller_lookup [--customers N] [--seconds S] [--concurrency 1,16,64]
+
+`ledgerline serve` runs in its own process (as in production); this process plays Asterisk:
+each session connects, sends the AGI environment exactly as Asterisk 22 does, answers every
+command `200 result=1` and ends when Ledgerline closes the connection. Latency is from
+connect to the last reply. Measured twice: with the Redis cache (warmed with the day's
+callers) and without any cache (every session reads PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import redis
+
+from bench.common import free_port, machine, percentile, start_ledgerline, stop
+from pbx.db.database import Database
+from pbx.db.migrate import upgrade
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH_DATABASE = "ledgerline_bench"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+DID = "+97237630100"
+VARIABLES_PER_SESSION = 9  # LL_MATCH … LL_REASON
+
+
+def caller_number(index: int) -> str:
+    return f"+97253{index:07d}"  # 053 mobiles: every 7-digit suffix is a valid number
+
+
+# --- seeding ---------------------------------------------------------------------------------
+
+
+async def ensure_seeded(customers: int) -> str:
+    """The bench database with exactly `customers` customers; reused between runs."""
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        exists = await admin.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", BENCH_DATABASE
+        )
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    finally:
+        await admin.close()
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    database = Database(
+        f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{BENCH_DATABASE}"
+    )
+    await upgrade(database)
+    await database.close()
+    connection = await asyncpg.connect(f"{base}/{BENCH_DATABASE}")
+    try:
+        have = await connection.fetchval("SELECT count(*) FROM customers")
+        if have != customers:
+            started = time.perf_counter()
+            await _seed(connection, customers)
+            print(f"seeded {customers:,} customers in {time.perf_counter() - started:.0f} s")
+    finally:
+        await connection.close()
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{BENCH_DATABASE}"
+
+
+async def _seed(connection: asyncpg.Connection, count: int) -> None:
+    now = datetime.now(UTC)
+    today = date.today()
+    tables = "audit_log, invoices, accounts, customer_phones, customers, inbound_numbers, tenants"
+    await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    await connection.execute(
+        "INSERT INTO tenants (id, slug, name, default_region, currency, timezone, created_at)"
+        " VALUES (1, 'bench', 'Bench Energy', 'IL', 'ILS', 'Asia/Jerusalem', $1)",
+        now,
+    )
+    await connection.execute(
+        "INSERT INTO inbound_numbers (id, tenant_id, e164, label) VALUES (1, 1, $1, 'main')", DID
+    )
+    ids = range(1, count + 1)
+    await connection.copy_records_to_table(
+        "customers",
+        columns=["id", "tenant_id", "customer_ref", "name", "created_at", "updated_at"],
+        records=((i, 1, f"C{i}", f"Customer {i}", now, now) for i in ids),
+    )
+    # One number in a hundred is shared with the next customer: a household.
+    phones = [(i, 1, i, caller_number(i), "") for i in ids]
+    phones += [(count + i, 1, i + 1, caller_number(i), "") for i in range(100, count, 100)]
+    await connection.copy_records_to_table(
+        "customer_phones", columns=["id", "tenant_id", "customer_id", "e164", "label"],
+        records=phones,
+    )  # fmt: skip
+    await connection.copy_records_to_table(
+        "accounts",
+        columns=["id", "tenant_id", "customer_id", "account_ref", "currency", "balance_minor",
+                 "status", "vip", "created_at", "updated_at"],
+        records=((i, 1, i, f"A{i}", "ILS", (i * 7919) % 500_000,
+                  "overdue" if i % 5 == 0 else "active", i % 100 == 7, now, now) for i in ids),
+    )  # fmt: skip
+    await connection.copy_records_to_table(
+        "invoices",
+        columns=["id", "tenant_id", "account_id", "invoice_ref", "currency", "amount_minor",
+                 "outstanding_minor", "issued_on", "due_on", "status"],
+        records=((i, 1, i, f"I{i}", "ILS", 10_000, 10_000, today - timedelta(days=60),
+                  today - timedelta(days=30), "open") for i in range(5, count + 1, 5)),
+    )  # fmt: skip
+    for table in ("tenants", "inbound_numbers", "customers", "customer_phones", "accounts",
+                  "invoices"):  # fmt: skip
+        await connection.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+        )
+    await connection.execute("ANALYZE")
+
+
+# --- the Asterisk side -----------------------------------------------------------------------
+
+
+def environment(port: int, caller: str, session: int) -> bytes:
+    lines = [
+        "agi_network: yes",
+        "agi_network_script: caller-lookup",
+        f"agi_request: agi://127.0.0.1:{port}/caller-lookup",
+        f"agi_channel: PJSIP/trunk-{session:08x}",
+        "agi_language: en",
+        "agi_type: PJSIP",
+        f"agi_uniqueid: 1795352775.{session}",
+        "agi_version: 22.10.1",
+        f"agi_callerid: {caller}",
+        "agi_calleridname: unknown",
+        "agi_callingpres: 0",
+        "agi_callingani2: 0",
+        "agi_callington: 0",
+        "agi_callingtns: 0",
+        f"agi_dnid: {DID}",
+        "agi_rdnis: unknown",
+        "agi_context: from-pstn",
+        f"agi_extension: {DID}",
+        "agi_priority: 2",
+        "agi_enhanced: 0.0",
+        "agi_accountcode: ",
+        "agi_threadid: 139856941553344",
+    ]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def one_session(port: int, caller: str, session: int) -> float:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(environment(port, caller, session))
+    commands = 0
+    try:
+        while line := await reader.readline():
+            if not line.startswith(b"SET VARIABLE "):
+                raise RuntimeError(f"unexpected command {line!r}")
+            commands += 1
+            writer.write(b"200 result=1\n")
+    finally:
+        writer.close()
+    if commands != VARIABLES_PER_SESSION:
+        raise RuntimeError(f"session ended after {commands} commands")
+    return time.perf_counter() - started
+
+
+@dataclass
+class Cell:
+    mode: str
+    concurrency: int
+    sessions: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    def row(self) -> str:
+        ordered = sorted(self.latencies)
+        return (
+            f"| {self.mode} | {self.concurrency} | {self.sessions / self.seconds:,.0f} | "
+            f"{percentile(ordered, 0.50) * 1000:.2f} | {percentile(ordered, 0.99) * 1000:.2f} | "
+            f"{self.errors} |"
+        )
+
+
+async def measure(
+    port: int, mode: str, concurrency: int, seconds: float, callers: list[str]
+) -> Cell:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def client() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            try:
+                latencies.append(await one_session(port, random.choice(callers), next(counter)))
+            except (OSError, RuntimeError):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return Cell(mode, concurrency, len(latencies), errors, time.perf_counter() - started, latencies)
+
+
+async def run_mode(
+    mode: str, environ: dict[str, str], concurrencies: list[int], seconds: float,
+    callers: list[str], warm_cache: bool,
+) -> list[Cell]:  # fmt: skip
+    port = free_port()
+    server = start_ledgerline(environ, port)
+    try:
+        if warm_cache:
+            # The day's callers have called once already: their lookups are cached.
+            await asyncio.gather(*(one_session(port, c, i) for i, c in enumerate(callers[:2000])))
+            for start in range(2000, len(callers), 200):
+                chunk = callers[start : start + 200]
+                await asyncio.gather(*(one_session(port, c, i) for i, c in enumerate(chunk)))
+        cells = []
+        for concurrency in concurrencies:
+            await measure(port, mode, concurrency, min(2.0, seconds), callers)  # warm-up
+            cells.append(await measure(port, mode, concurrency, seconds, callers))
+            print(cells[-1].row(), flush=True)
+        return cells
+    finally:
+        stop(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--hot-callers", type=int, default=20_000)
+    args = parser.parse_args()
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    try:
+        import uvloop
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+
+    url = run(ensure_seeded(args.customers))
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    rng = random.Random(7)
+    hot = [caller_number(rng.randrange(args.customers)) for _ in range(args.hot_callers)]
+    anyone = [caller_number(rng.randrange(args.customers)) for _ in range(200_000)]
+    postgres = subprocess.run(
+        ["psql", ADMIN_URL, "-Atc", "SHOW server_version"], capture_output=True, text=True
+    ).stdout.strip()
+    print(f"\nmachine: {machine()}; PostgreSQL {postgres}; {args.customers:,} customers")
+    print(f"each cell: {args.seconds:.0f} s after a 2 s warm-up; Ledgerline: one process\n")
+    print("| cache | clients | sessions/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|")
+    common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
+    run(run_mode(
+        f"Redis ({args.hot_callers:,} callers, warmed)",
+        common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, concurrencies, args.seconds, hot, True,
+    ))  # fmt: skip
+    run(run_mode(
+        "none (random of all customers)",
+        common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"},
+        concurrencies, args.seconds, anyone, False,
+    ))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
