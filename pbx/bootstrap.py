@@ -57,19 +57,7 @@ def build_services(settings: Settings) -> Services:
 async def check_dependencies(services: Services, require_schema: bool = True) -> None:
     """Reach every required service once; the first failure names its setting."""
     settings = services.settings
-    url = redact_url(settings.database.url)
-    try:
-        await asyncio.wait_for(services.database.ping(), timeout=10)
-    except Exception as exc:
-        raise SettingsError("database.url", f"cannot connect to {url}: {_reason(exc)}") from None
-    if require_schema:
-        current, head = await current_revision(services.database), head_revision()
-        if current != head:
-            raise SettingsError(
-                "database.url",
-                f"schema of {url} is at {current or 'nothing'}, expected {head}: "
-                "run `ledgerline db upgrade`",
-            )
+    await check_database(services.database, require_schema)
     if services.redis is not None:
         try:
             await services.redis.ping()
@@ -77,6 +65,22 @@ async def check_dependencies(services: Services, require_schema: bool = True) ->
             raise SettingsError(
                 "redis.url", f"cannot connect to {redact_url(settings.redis.url)}: {_reason(exc)}"
             ) from None
+
+
+async def check_database(database: Database, require_schema: bool = True) -> None:
+    url = redact_url(database.url)
+    try:
+        await asyncio.wait_for(database.ping(), timeout=10)
+    except Exception as exc:
+        raise SettingsError("database.url", f"cannot connect to {url}: {_reason(exc)}") from None
+    if require_schema:
+        current, head = await current_revision(database), head_revision()
+        if current != head:
+            raise SettingsError(
+                "database.url",
+                f"schema of {url} is at {current or 'nothing'}, expected {head}: "
+                "run `ledgerline db upgrade`",
+            )
 
 
 def _redis_client(settings: Settings) -> Redis:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.phones import to_e164
 from pbx.db.database import Database
@@ -115,7 +116,9 @@ async def seed_demo_data(database: Database, today: date) -> bool:
     return True
 
 
-async def _add_customer(session, tenant: Tenant, demo: DemoTenant, spec: DemoCustomer, today: date):  # type: ignore[no-untyped-def]
+async def _add_customer(
+    session: AsyncSession, tenant: Tenant, demo: DemoTenant, spec: DemoCustomer, today: date
+) -> None:
     customer = Customer(
         tenant_id=tenant.id, customer_ref=spec.ref, name=spec.name, email=spec.email
     )
@@ -136,20 +139,27 @@ async def _add_customer(session, tenant: Tenant, demo: DemoTenant, spec: DemoCus
             share = spec_account.balance // len(spec_account.overdue_days)
             session.add(
                 Invoice(
-                    tenant_id=tenant.id, account_id=account.id,
-                    invoice_ref=f"{spec_account.ref}-{index + 1:03d}", currency=demo.currency,
-                    amount_minor=share, outstanding_minor=share,
+                    tenant_id=tenant.id,
+                    account_id=account.id,
+                    invoice_ref=f"{spec_account.ref}-{index + 1:03d}",
+                    currency=demo.currency,
+                    amount_minor=share,
+                    outstanding_minor=share,
                     issued_on=today - timedelta(days=days + 30),
                     due_on=today - timedelta(days=days),
-                )  # fmt: skip
+                )
             )
         if spec_account.mandate:
             session.add(
                 Mandate(
-                    tenant_id=tenant.id, customer_id=customer.id, account_id=account.id,
-                    provider="sandbox", provider_ref=f"MD-{spec_account.ref}",
-                    scheme=spec_account.mandate, status="active",
-                )  # fmt: skip
+                    tenant_id=tenant.id,
+                    customer_id=customer.id,
+                    account_id=account.id,
+                    provider="sandbox",
+                    provider_ref=f"MD-{spec_account.ref}",
+                    scheme=spec_account.mandate,
+                    status="active",
+                )
             )
 
 

@@ -27,14 +27,17 @@ class CustomerDirectory:
         self._database = database
 
     async def tenant_for_did(self, dialed: str, fallback_region: str) -> TenantInfo | None:
-        """The business that owns the dialed number, however the trunk wrote it."""
-        forms = {dialed.strip()}
-        e164 = to_e164(dialed, fallback_region)
-        if e164:
-            forms.add(e164)
-        if dialed.strip().isdigit():
-            forms.add("+" + dialed.strip())
+        """The business that owns the dialed number, however the trunk wrote it: E.164, digits
+        without the plus, or national form in any region a business here is in."""
+        raw = dialed.strip()
+        forms = {raw, "+" + raw} if raw.isdigit() else {raw}
         async with self._database.system_session() as session:
+            regions = set(
+                (await session.execute(select(Tenant.default_region).distinct())).scalars()
+            )
+            for region in regions | {fallback_region}:
+                if e164 := to_e164(raw, region):
+                    forms.add(e164)
             row = (
                 await session.execute(
                     select(Tenant)

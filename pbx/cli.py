@@ -1,0 +1,158 @@
+"""`ledgerline`: serve, migrate, import a customer base, or run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from pbx.settings import Settings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+EXIT_IMPORT_PROBLEMS = 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        if args.command == "demo":
+            settings = _demo_settings(settings, args)
+        logging.basicConfig(
+            level=settings.service.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # Alembic narrates its plugin set-up at INFO; `db upgrade` reports its own result.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        return _run(args.handler(settings, args))
+    except SettingsError as exc:
+        print(f"ledgerline: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(coroutine) -> int:  # type: ignore[no-untyped-def]
+    try:
+        import uvloop
+    except ImportError:  # not on every platform; asyncio's own loop works the same, slower
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML file overriding the embedded defaults")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the FastAGI server and the HTTP API")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(handler=_db_upgrade)
+    db_commands.add_parser("current", help="show the schema revision").set_defaults(
+        handler=_db_current
+    )
+
+    imports = commands.add_parser("import-customers", help="import or update customers from CSV")
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--tenant", required=True, help="tenant slug")
+    imports.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    imports.set_defaults(handler=_import_customers)
+
+    demo = commands.add_parser("demo", help="run on embedded defaults with demo data and calls")
+    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
+    demo.add_argument("--call-every", type=float, default=3.0, help="seconds between demo calls")
+    demo.add_argument("--calls", type=int, default=0, help="stop after this many calls (0: never)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from pbx.bootstrap import build_services, check_dependencies
+    from pbx.service import Ledgerline, run_until_stopped
+
+    services = build_services(settings)
+    try:
+        await check_dependencies(services)
+    except SettingsError:
+        await services.close()
+        raise
+    await run_until_stopped(Ledgerline(services))
+    return 0
+
+
+async def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from pbx.bootstrap import check_database
+    from pbx.db.database import Database
+    from pbx.db.migrate import current_revision, upgrade
+
+    database = Database(settings.database.url)
+    try:
+        await check_database(database, require_schema=False)
+        await upgrade(database)
+        print(f"database at revision {await current_revision(database)}")
+    finally:
+        await database.close()
+    return 0
+
+
+async def _db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from pbx.bootstrap import check_database
+    from pbx.db.database import Database
+    from pbx.db.migrate import current_revision, head_revision
+
+    database = Database(settings.database.url)
+    try:
+        await check_database(database, require_schema=False)
+        print(f"current: {await current_revision(database) or 'empty'}; head: {head_revision()}")
+    finally:
+        await database.close()
+    return 0
+
+
+async def _import_customers(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_bridge.customer_import import ImportFileError
+    from billing_bridge.customer_import_store import UnknownTenant, import_customers
+    from pbx.bootstrap import build_services, check_dependencies
+
+    services = build_services(settings)
+    try:
+        await check_dependencies(services)
+        report = await import_customers(
+            services.database,
+            args.tenant,
+            args.file,
+            actor=f"cli:{getpass.getuser()}",
+            on_numbers_changed=services.identification.forget_numbers,
+            dry_run=args.dry_run,
+        )
+    except (ImportFileError, UnknownTenant, OSError) as exc:
+        print(f"ledgerline: import-customers: {exc}", file=sys.stderr)
+        return EXIT_IMPORT_PROBLEMS
+    finally:
+        await services.close()
+    for line in report.summary_lines():
+        print(line)
+    return EXIT_IMPORT_PROBLEMS if report.problems else 0
+
+
+def _demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:
+    from pbx.demo import demo_settings
+
+    return demo_settings(settings, args.data_dir)
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from pbx.demo import run_demo
+
+    await run_demo(settings, call_every=args.call_every, calls=args.calls)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The running service: the FastAGI server and the HTTP API over one set of services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from agi_scripts.fastagi.server import FastAGIServer
+from agi_scripts.registry import build_handlers
+from pbx.bootstrap import Services
+from pbx.http.app import build_app
+
+log = logging.getLogger(__name__)
+
+
+class Ledgerline:
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        self.services = services
+        self.agi = FastAGIServer(
+            build_handlers(services),
+            host=settings.agi.host,
+            port=settings.agi.port,
+            idle_timeout=settings.agi.idle_timeout_seconds,
+            max_sessions=settings.agi.max_sessions,
+        )
+        self._runner = web.AppRunner(build_app(services, self.agi_status), access_log=None)
+        self._site: web.TCPSite | None = None
+
+    async def start(self) -> None:
+        settings = self.services.settings.service
+        await self.agi.start()
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
+        await self._site.start()
+        log.info(
+            "Ledgerline listening: FastAGI agi://%s:%d, HTTP http://%s:%d",
+            self.services.settings.agi.host,
+            self.agi.port,
+            settings.http_host,
+            self.http_port,
+        )
+
+    async def stop(self) -> None:
+        await self.agi.stop()
+        await self._runner.cleanup()
+        await self.services.close()
+
+    @property
+    def http_port(self) -> int:
+        assert self._site is not None and self._site._server is not None
+        return self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def agi_status(self) -> dict[str, Any]:
+        return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
+
+
+async def run_until_stopped(ledgerline: Ledgerline) -> None:
+    """Serve until SIGINT or SIGTERM, then finish the sessions in flight and close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await ledgerline.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await ledgerline.stop()
