@@ -215,9 +215,8 @@ async def run_mode(
     try:
         if warm_cache:
             # The day's callers have called once already: their lookups are cached.
-            await asyncio.gather(*(one_session(port, c, i) for i, c in enumerate(callers[:2000])))
-            for start in range(2000, len(callers), 200):
-                chunk = callers[start : start + 200]
+            for start in range(0, len(callers), 64):
+                chunk = callers[start : start + 64]
                 await asyncio.gather(*(one_session(port, c, i) for i, c in enumerate(chunk)))
         cells = []
         for concurrency in concurrencies:

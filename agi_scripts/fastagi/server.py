@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from agi_scripts.fastagi.errors import (
@@ -28,6 +29,7 @@ Handler = Callable[[AGISession], Awaitable[None]]
 logger = logging.getLogger(__name__)
 
 ERROR_VARIABLE = "LL_ERROR"
+BUSY_LOG_INTERVAL = 10.0
 CLOSE_TIMEOUT = 1.0  # a peer that will not take our last bytes is cut off after this
 # The ways a call normally ends while a handler runs: no traceback, not a failure.
 _NORMAL_ENDS = (AGIHangup, AGIConnectionLost, AGITimeout)
@@ -56,6 +58,7 @@ class FastAGIServer:
         self.sessions_served = 0
         self.sessions_failed = 0
         self.sessions_rejected = 0
+        self._last_busy_log = float("-inf")
 
     @property
     def port(self) -> int:
@@ -190,7 +193,15 @@ class FastAGIServer:
         with unread data resets it, and the reset could destroy our answer in flight."""
         self.sessions_rejected += 1
         env = await self._read_env(reader)
-        logger.warning("FastAGI busy (%d sessions): rejected a call", self._max_sessions)
+        # Under overload one line per rejected call would bury the log: one every 10 s.
+        now = time.monotonic()
+        if now - self._last_busy_log >= BUSY_LOG_INTERVAL:
+            logger.warning(
+                "FastAGI busy (%d sessions): %d calls rejected so far",
+                self._max_sessions,
+                self.sessions_rejected,
+            )
+            self._last_busy_log = now
         if env is not None:
             await _tell_dialplan(AGISession(reader, writer, env, self._idle_timeout), "busy")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, and_, cast, func, select
 
 from billing_bridge.identification.model import AccountSummary, Candidate, CustomerProfile
 from billing_bridge.phones import to_e164
@@ -73,7 +73,8 @@ class CustomerDirectory:
         overdue = (
             select(
                 Invoice.account_id,
-                func.sum(Invoice.outstanding_minor).label("overdue_minor"),
+                # SUM of a BIGINT is NUMERIC on PostgreSQL: money stays an integer.
+                cast(func.sum(Invoice.outstanding_minor), BigInteger).label("overdue_minor"),
                 func.count().label("overdue_invoices"),
             )
             .where(and_(Invoice.status == "open", Invoice.due_on < today))

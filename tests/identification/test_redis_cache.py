@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -46,6 +48,26 @@ async def test_a_change_made_by_one_process_is_seen_by_another(
     await make_customer(database, tenant, "C-2", "Dana", ["+972502345678"])
     await second.forget_numbers(tenant, ["+972502345678"])
     assert (await first.identify("+972502345678", DID)).match is Match.AMBIGUOUS
+
+
+async def test_a_cached_profile_with_overdue_invoices_is_the_same_integers_as_a_fresh_one(
+    database: Database, redis: Redis
+) -> None:
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", [DID])
+    await make_customer(
+        database, tenant, "C-1", "Avi", ["+972502345678"],
+        accounts=[{"currency": "ILS", "balance_minor": 30_000, "status": "overdue",
+                   "invoices": [{"amount_minor": 10_000, "due_on": date(2026, 1, 1)},
+                                {"amount_minor": 20_000, "due_on": date(2026, 2, 1)}]}],
+    )  # fmt: skip
+    identification = CallerIdentification(CustomerDirectory(database), RedisCache(redis, 300), "IL")
+    fresh = await identification.identify("+972502345678", DID)
+    cached = await identification.identify("+972502345678", DID)
+    assert cached == fresh
+    assert cached.customer is not None
+    (account,) = cached.customer.accounts
+    assert (account.overdue_minor, account.overdue_invoices) == (30_000, 2)
+    assert type(account.overdue_minor) is int
 
 
 async def test_a_dropped_redis_falls_back_to_the_database(database: Database) -> None:
