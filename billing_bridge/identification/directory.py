@@ -70,17 +70,17 @@ class CustomerDirectory:
         self, tenant: TenantInfo, customer: Candidate, today: date
     ) -> CustomerProfile:
         """The customer with each account's balance and what is overdue on it today."""
-        overdue = (
-            select(
-                Invoice.account_id,
-                # SUM of a BIGINT is NUMERIC on PostgreSQL: money stays an integer.
-                cast(func.sum(Invoice.outstanding_minor), BigInteger).label("overdue_minor"),
-                func.count().label("overdue_invoices"),
-            )
-            .where(and_(Invoice.status == "open", Invoice.due_on < today))
-            .group_by(Invoice.account_id)
-            .subquery()
+        # Correlated per account, so only this customer's invoices are read (through
+        # ix_invoices_account_open), never the tenant's whole ledger.
+        overdue = and_(
+            Invoice.account_id == Account.id, Invoice.status == "open", Invoice.due_on < today
         )
+        overdue_minor = (
+            select(cast(func.coalesce(func.sum(Invoice.outstanding_minor), 0), BigInteger))
+            .where(overdue)
+            .scalar_subquery()
+        )
+        overdue_invoices = select(func.count()).where(overdue).scalar_subquery()
         async with self._database.tenant_session(tenant.tenant_id) as session:
             accounts = await session.execute(
                 select(
@@ -90,10 +90,9 @@ class CustomerDirectory:
                     Account.balance_minor,
                     Account.status,
                     Account.vip,
-                    func.coalesce(overdue.c.overdue_minor, 0),
-                    func.coalesce(overdue.c.overdue_invoices, 0),
+                    overdue_minor,
+                    overdue_invoices,
                 )
-                .outerjoin(overdue, overdue.c.account_id == Account.id)
                 .where(Account.customer_id == customer.customer_id)
                 .order_by(Account.id)
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pbx.db.database import Database
 from pbx.db.models import Account, Customer, CustomerPhone, Tenant
@@ -88,3 +88,62 @@ async def test_a_system_session_may_cross_tenants_on_purpose(
 ) -> None:
     async with database.system_session() as session:
         assert await session.scalar(select(func.count()).select_from(Customer)) == 2
+
+
+async def _customer_ids(database: Database) -> dict[int, int]:
+    async with database.system_session() as session:
+        rows = await session.execute(select(Customer.tenant_id, Customer.id))
+        return dict(rows.all())
+
+
+async def test_a_bulk_update_by_primary_key_cannot_reach_another_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    theirs = (await _customer_ids(database))[second]
+    async with database.tenant_session(first) as session, session.begin():
+        await session.execute(update(Customer), [{"id": theirs, "name": "Hijacked"}])
+    async with database.tenant_session(second) as session:
+        assert await session.scalar(select(Customer.name)) == "Ona"
+
+
+async def test_a_bulk_insert_of_another_tenants_rows_is_refused(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_session(first) as session:
+        with pytest.raises(CrossTenantAccess):
+            await session.execute(
+                insert(Customer), [{"tenant_id": second, "customer_ref": "X", "name": "Intruder"}]
+            )
+
+
+async def test_a_bulk_insert_must_name_the_sessions_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, _ = two_tenants
+    async with database.tenant_session(first) as session:
+        with pytest.raises(CrossTenantAccess):
+            await session.execute(insert(Customer), [{"customer_ref": "C-9", "name": "Dana"}])
+        with pytest.raises(CrossTenantAccess):
+            await session.execute(insert(Customer).values(customer_ref="C-9", name="Dana"))
+    async with database.tenant_session(first) as session, session.begin():
+        await session.execute(
+            insert(Customer), [{"tenant_id": first, "customer_ref": "C-9", "name": "Dana"}]
+        )
+        await session.execute(
+            insert(Customer), {"tenant_id": first, "customer_ref": "C-10", "name": "Noa"}
+        )
+    async with database.tenant_session(first) as session:
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 3
+
+
+async def test_core_statements_on_tenant_tables_are_refused_in_a_tenant_session(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, _ = two_tenants
+    phones = CustomerPhone.__table__
+    async with database.tenant_session(first) as session:
+        for statement in (select(phones), delete(phones), update(phones).values(label="x")):
+            with pytest.raises(CrossTenantAccess):
+                await session.execute(statement)
