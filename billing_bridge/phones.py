@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 
@@ -42,6 +43,7 @@ class CallerNumber:
         return self.e164 is not None
 
 
+@lru_cache(maxsize=8192)  # regular callers call again; parsing is the costly part of a lookup
 def normalise_caller_id(
     raw: str | None, region: str, presentation: int | str | None = None
 ) -> CallerNumber:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import BigInteger, and_, cast, func, select
+from sqlalchemy import BigInteger, Date, and_, bindparam, cast, func, select
 
 from billing_bridge.identification.model import AccountSummary, Candidate, CustomerProfile
 from billing_bridge.phones import to_e164
@@ -55,69 +55,83 @@ class CustomerDirectory:
             ).scalar_one_or_none()
         return _tenant_info(row) if row else None
 
-    async def customers_with_number(self, tenant_id: int, e164: str, limit: int) -> list[Candidate]:
-        async with self._database.tenant_session(tenant_id) as session:
-            rows = await session.execute(
-                select(Customer.id, Customer.customer_ref, Customer.name, Customer.last_contact_at)
-                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-                .where(CustomerPhone.e164 == e164)
-                .order_by(Customer.name, Customer.id)
-                .limit(limit)
-            )
-            return [Candidate(*row) for row in rows]
-
-    async def profile(
-        self, tenant: TenantInfo, customer: Candidate, today: date
-    ) -> CustomerProfile:
-        """The customer with each account's balance and what is overdue on it today."""
-        # Correlated per account, so only this customer's invoices are read (through
-        # ix_invoices_account_open), never the tenant's whole ledger.
-        overdue = and_(
-            Invoice.account_id == Account.id, Invoice.status == "open", Invoice.due_on < today
-        )
-        overdue_minor = (
-            select(cast(func.coalesce(func.sum(Invoice.outstanding_minor), 0), BigInteger))
-            .where(overdue)
-            .scalar_subquery()
-        )
-        overdue_invoices = select(func.count()).where(overdue).scalar_subquery()
-        async with self._database.tenant_session(tenant.tenant_id) as session:
-            accounts = await session.execute(
-                select(
-                    Account.id,
-                    Account.account_ref,
-                    Account.currency,
-                    Account.balance_minor,
-                    Account.status,
-                    Account.vip,
-                    overdue_minor,
-                    overdue_invoices,
-                )
-                .where(Account.customer_id == customer.customer_id)
-                .order_by(Account.id)
-            )
-            summaries = tuple(AccountSummary(*row) for row in accounts)
-        currencies = [a.currency for a in summaries]
-        # The business's own currency leads; a customer billed only in another shows that one.
-        headline = (
-            currencies[0] if currencies and tenant.currency not in currencies else tenant.currency
-        )
-        return CustomerProfile(
-            customer_id=customer.customer_id,
-            customer_ref=customer.customer_ref,
-            name=customer.name,
-            last_contact_at=customer.last_contact_at,
-            accounts=summaries,
-            headline_currency=headline,
-        )
-
-    async def numbers_of(self, tenant_id: int, customer_ids: list[int]) -> set[str]:
-        async with self._database.tenant_session(tenant_id) as session:
-            rows = await session.execute(
-                select(CustomerPhone.e164).where(CustomerPhone.customer_id.in_(customer_ids))
-            )
-            return set(rows.scalars())
+    async def owners_of(
+        self, tenant: TenantInfo, e164: str, limit: int, today: date
+    ) -> tuple[list[Candidate], CustomerProfile | None]:
+        """The customers who hold a number, and the profile when exactly one does. One
+        statement: a lookup is on the call's critical path."""
+        async with self._database.tenant_reader(tenant.tenant_id) as session:
+            rows = await session.execute(_LOOKUP, {"e164": e164, "limit": limit, "today": today})
+        holders: dict[int, tuple[Candidate, list[AccountSummary]]] = {}
+        for row in rows:
+            candidate = Candidate(*row[:4])
+            _, accounts = holders.setdefault(candidate.customer_id, (candidate, []))
+            if row[4] is not None:
+                accounts.append(AccountSummary(*row[4:]))
+        candidates = [candidate for candidate, _ in holders.values()]
+        if len(candidates) != 1:
+            return candidates, None
+        candidate, accounts = next(iter(holders.values()))
+        return candidates, _profile(tenant, candidate, tuple(accounts))
 
 
 def _tenant_info(row: Tenant) -> TenantInfo:
     return TenantInfo(row.id, row.slug, row.default_region, row.currency, row.timezone)
+
+
+# Built once: building a statement costs more than running it (the tenant scoping is added
+# per execution by pbx.db.tenancy, as criteria, not baked in here).
+_HOLDERS = (
+    select(Customer.id, Customer.customer_ref, Customer.name, Customer.last_contact_at)
+    .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+    .where(CustomerPhone.e164 == bindparam("e164"))
+    .order_by(Customer.name, Customer.id)
+    .limit(bindparam("limit"))
+    .subquery("holders")
+)
+
+# What is overdue on an account today: open and due before today. Correlated per account, so
+# only the holders' invoices are read (ix_invoices_account_open), never the whole ledger.
+_OVERDUE = and_(
+    Invoice.account_id == Account.id,
+    Invoice.status == "open",
+    Invoice.due_on < bindparam("today", type_=Date),
+)
+
+# The holders of a number, each with each account's balance and overdue amount.
+_LOOKUP = (
+    select(
+        _HOLDERS,
+        Account.id,
+        Account.account_ref,
+        Account.currency,
+        Account.balance_minor,
+        Account.status,
+        Account.vip,
+        # SUM of a BIGINT is NUMERIC on PostgreSQL: money stays an integer.
+        select(cast(func.coalesce(func.sum(Invoice.outstanding_minor), 0), BigInteger))
+        .where(_OVERDUE)
+        .scalar_subquery(),
+        select(func.count()).where(_OVERDUE).scalar_subquery(),
+    )
+    .outerjoin(Account, Account.customer_id == _HOLDERS.c.id)
+    .order_by(_HOLDERS.c.name, _HOLDERS.c.id, Account.id)
+)
+
+
+def _profile(
+    tenant: TenantInfo, customer: Candidate, accounts: tuple[AccountSummary, ...]
+) -> CustomerProfile:
+    currencies = [a.currency for a in accounts]
+    # The business's own currency leads; a customer billed only in another shows that one.
+    headline = (
+        currencies[0] if currencies and tenant.currency not in currencies else tenant.currency
+    )
+    return CustomerProfile(
+        customer_id=customer.customer_id,
+        customer_ref=customer.customer_ref,
+        name=customer.name,
+        last_contact_at=customer.last_contact_at,
+        accounts=accounts,
+        headline_currency=headline,
+    )

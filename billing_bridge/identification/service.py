@@ -85,8 +85,8 @@ class CallerIdentification:
         return tenant
 
     async def _look_up(self, tenant: TenantInfo, e164: str) -> Identification:
-        candidates = await self._directory.customers_with_number(
-            tenant.tenant_id, e164, self._max_candidates
+        candidates, profile = await self._directory.owners_of(
+            tenant, e164, self._max_candidates, self._today(tenant)
         )
         if not candidates:
             return Identification.nobody(NoMatchReason.NOT_FOUND, tenant.tenant_id, e164)
@@ -94,7 +94,6 @@ class CallerIdentification:
             return Identification(
                 Match.AMBIGUOUS, e164, tenant.tenant_id, candidates=tuple(candidates)
             )
-        profile = await self._directory.profile(tenant, candidates[0], self._today(tenant))
         return Identification(Match.UNIQUE, e164, tenant.tenant_id, customer=profile)
 
     def _today(self, tenant: TenantInfo) -> date:

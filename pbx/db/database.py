@@ -23,12 +23,16 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10, echo: bool = False) -> None:
         options: dict[str, Any] = {"echo": echo}
         if url.startswith("postgresql"):
-            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            options |= {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": False}
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Single-statement reads need no BEGIN/ROLLBACK round trips around them.
+        self._readers = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -38,6 +42,12 @@ class Database:
     async def tenant_session(self, tenant_id: int) -> AsyncIterator[AsyncSession]:
         """A session that sees and writes one tenant's rows only."""
         async with self._sessions(info={tenancy.TENANT_KEY: tenant_id}) as session:
+            yield session
+
+    @asynccontextmanager
+    async def tenant_reader(self, tenant_id: int) -> AsyncIterator[AsyncSession]:
+        """Like `tenant_session`, without a transaction: for one-statement reads on hot paths."""
+        async with self._readers(info={tenancy.TENANT_KEY: tenant_id}) as session:
             yield session
 
     @asynccontextmanager

@@ -147,3 +147,23 @@ async def test_core_statements_on_tenant_tables_are_refused_in_a_tenant_session(
         for statement in (select(phones), delete(phones), update(phones).values(label="x")):
             with pytest.raises(CrossTenantAccess):
                 await session.execute(statement)
+
+
+async def test_the_same_query_in_two_tenants_sees_each_tenants_rows(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    # The statement is compiled once and cached: the tenant must stay a bound parameter.
+    seen = []
+    for tenant in (*two_tenants, *two_tenants):
+        async with database.tenant_session(tenant) as session:
+            seen.append((await session.execute(select(Customer.name))).scalars().all())
+    assert seen == [["Avi"], ["Ona"], ["Avi"], ["Ona"]]
+
+
+async def test_a_tenant_reader_is_scoped_like_a_tenant_session(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    for tenant, name in ((first, "Avi"), (second, "Ona")):
+        async with database.tenant_reader(tenant) as session:
+            assert (await session.execute(select(Customer.name))).scalars().all() == [name]
