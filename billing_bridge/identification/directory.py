@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import BigInteger, Date, and_, bindparam, cast, func, select
+from sqlalchemy import BigInteger, Date, Row, and_, bindparam, cast, func, select
+from sqlalchemy.exc import DBAPIError
 
 from billing_bridge.identification.model import AccountSummary, Candidate, CustomerProfile
 from billing_bridge.phones import to_e164
@@ -55,13 +56,24 @@ class CustomerDirectory:
             ).scalar_one_or_none()
         return _tenant_info(row) if row else None
 
+    async def _read(self, tenant: TenantInfo, params: dict[str, object]) -> list[Row]:
+        async with self._database.tenant_reader(tenant.tenant_id) as session:
+            return list(await session.execute(_LOOKUP, params))
+
     async def owners_of(
         self, tenant: TenantInfo, e164: str, limit: int, today: date
     ) -> tuple[list[Candidate], CustomerProfile | None]:
         """The customers who hold a number, and the profile when exactly one does. One
         statement: a lookup is on the call's critical path."""
-        async with self._database.tenant_reader(tenant.tenant_id) as session:
-            rows = await session.execute(_LOOKUP, {"e164": e164, "limit": limit, "today": today})
+        params = {"e164": e164, "limit": limit, "today": today}
+        try:
+            rows = await self._read(tenant, params)
+        except DBAPIError as exc:
+            # The pool does not ping before each use (a round trip per call): a connection
+            # the database dropped (restart, failover) fails once and is replaced.
+            if not exc.connection_invalidated:
+                raise
+            rows = await self._read(tenant, params)
         holders: dict[int, tuple[Candidate, list[AccountSummary]]] = {}
         for row in rows:
             candidate = Candidate(*row[:4])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import asyncpg
 import pytest
 from sqlalchemy import update
 
@@ -185,3 +186,24 @@ async def test_the_cache_serves_repeat_calls_until_the_customer_changes(
     fresh = await identification.identify("+972502345678", TEL_AVIV_DID)
     assert fresh.customer is not None
     assert fresh.customer.balance_minor == 900
+
+
+async def test_a_lookup_survives_the_database_dropping_its_connections(
+    database: Database, tenants: dict[str, int]
+) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("only a server database can drop a client's connections")
+    await make_customer(database, tenants["il"], "C-1", "Avi", ["+972502345678"])
+    identification = service(database)
+    assert (await identification.identify("+972502345678", TEL_AVIV_DID)).match is Match.UNIQUE
+    # From outside the pool, as a restart or a failover would.
+    outsider = await asyncpg.connect(database.url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        dropped = await outsider.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await outsider.close()
+    assert dropped >= 1
+    assert (await identification.identify("+972502345678", TEL_AVIV_DID)).match is Match.UNIQUE
