@@ -240,10 +240,10 @@ async def measure(
 
 async def run_mode(
     mode: str, environ: dict[str, str], concurrencies: list[int], seconds: float,
-    callers: list[str], warm_cache: bool,
+    callers: list[str], warm_cache: bool, server_module: str = "pbx.cli",
 ) -> list[Cell]:  # fmt: skip
     port = free_port()
-    server = start_ledgerline(environ, port)
+    server = start_ledgerline(environ, port, server_module)
     try:
         if warm_cache:
             # The day's callers have called once already: their lookups are cached.
@@ -266,6 +266,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--hot-callers", type=int, default=5_000)
+    parser.add_argument(
+        "--modes", default="redis,none,floor", help="redis, none (no cache), floor (no lookup)"
+    )
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     try:
@@ -288,15 +291,23 @@ def main() -> None:
     print("| cache | clients | sessions/s | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|---|")
     common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
-    run(run_mode(
-        f"Redis ({args.hot_callers:,} callers, warmed)",
-        common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, concurrencies, args.seconds, hot, True,
-    ))  # fmt: skip
-    run(run_mode(
-        "none (random of all customers)",
-        common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"},
-        concurrencies, args.seconds, anyone, False,
-    ))  # fmt: skip
+    modes = args.modes.split(",")
+    if "redis" in modes:
+        run(run_mode(
+            f"Redis ({args.hot_callers:,} callers, warmed)",
+            common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, concurrencies, args.seconds, hot, True,
+        ))  # fmt: skip
+    if "none" in modes:
+        run(run_mode(
+            "none (random of all customers)",
+            common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"},
+            concurrencies, args.seconds, anyone, False,
+        ))  # fmt: skip
+    if "floor" in modes:
+        run(run_mode(
+            "floor: same AGI commands, no lookup", {}, concurrencies, args.seconds, hot, False,
+            server_module="bench.noop_fastagi",
+        ))  # fmt: skip
 
 
 if __name__ == "__main__":

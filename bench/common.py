@@ -56,13 +56,17 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-def start_ledgerline(environ: Mapping[str, str], agi_port: int) -> subprocess.Popen:
-    """`ledgerline serve` in its own process, as in production, so it has a core to itself."""
+def start_ledgerline(
+    environ: Mapping[str, str], agi_port: int, module: str = "pbx.cli"
+) -> subprocess.Popen:
+    """`ledgerline serve` in its own process, as in production, so it has a core to itself
+    (or another server module taking `--port`, for comparison)."""
     env = {**os.environ, **environ}
     env["LEDGERLINE_AGI_PORT"] = str(agi_port)
     env["LEDGERLINE_SERVICE_HTTP_PORT"] = str(free_port())
     env["LEDGERLINE_SERVICE_LOG_LEVEL"] = "WARNING"
-    process = subprocess.Popen([sys.executable, "-m", "pbx.cli", "serve"], cwd=ROOT, env=env)
+    command = ["serve"] if module == "pbx.cli" else ["--port", str(agi_port)]
+    process = subprocess.Popen([sys.executable, "-m", module, *command], cwd=ROOT, env=env)
     wait_for_port(agi_port, process)
     return process
 

@@ -85,6 +85,27 @@ class RedisSettings(_Section):
         return value
 
 
+class AriSettings(_Section):
+    url: str
+    username: str
+    password: str
+    app: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    reconnect_initial_seconds: float = Field(gt=0)
+    reconnect_max_seconds: float = Field(gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected http(s)://host:port/ari (or empty for no Asterisk)")
+        if parts.password is not None:
+            raise ValueError("put the password in ari.password, not in the URL")
+        return value.rstrip("/")
+
+
 class IdentificationSettings(_Section):
     default_region: str
     cache_ttl_seconds: int = Field(ge=0)
@@ -105,6 +126,7 @@ class Settings(_Section):
     agi: AgiSettings
     database: DatabaseSettings
     redis: RedisSettings
+    ari: AriSettings
     identification: IdentificationSettings
 
 

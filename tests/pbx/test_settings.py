@@ -45,6 +45,18 @@ def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
     assert settings.identification.cache_ttl_seconds == 0
 
 
+def test_ari_credentials_come_from_settings() -> None:
+    settings = load_settings(
+        environ={
+            "LEDGERLINE_ARI_URL": "http://127.0.0.1:8088/ari/",
+            "LEDGERLINE_ARI_PASSWORD": "from-the-environment",
+        }
+    )
+    assert settings.ari.url == "http://127.0.0.1:8088/ari"
+    assert settings.ari.password == "from-the-environment"
+    assert settings.ari.app == "ledgerline"
+
+
 def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "ledgerline.toml"
     config.write_text("[agi]\nport = 5001\n")
@@ -73,6 +85,9 @@ def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None
         ),
         ("", {"LEDGERLINE_SERVICE_LOG_LEVEL": "LOUD"}, "service.log_level", "log level"),
         ("[agi\n", {}, "ledgerline.toml", "not valid TOML"),
+        ("", {"LEDGERLINE_ARI_URL": "ws://127.0.0.1:8088"}, "ari.url", "http"),
+        ("", {"LEDGERLINE_ARI_URL": "http://u:p@127.0.0.1:8088/ari"}, "ari.url", "ari.password"),
+        ("", {"LEDGERLINE_ARI_APP": "bad app"}, "ari.app", "pattern"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_the_setting(

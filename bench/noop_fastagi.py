@@ -1,0 +1,36 @@
+"""A FastAGI server that answers caller-lookup with fixed values and no lookup at all: the
+floor the protocol itself sets on this machine (same commands, same replies, no data)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from agi_scripts.fastagi.server import FastAGIServer
+from agi_scripts.fastagi.session import AGISession
+from agi_scripts.lookup import lookup_variables
+from billing_bridge.identification.model import Identification, NoMatchReason
+
+FIXED = lookup_variables(Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+972530000000"))
+
+
+async def caller_lookup(session: AGISession) -> None:
+    for name, value in FIXED:
+        await session.set_variable(name, value)
+
+
+async def serve(port: int) -> None:
+    server = FastAGIServer({"caller-lookup": caller_lookup}, "127.0.0.1", port, 10.0, 1000)
+    await server.start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    try:
+        import uvloop
+
+        uvloop.run(serve(parser.parse_args().port))
+    except ImportError:
+        asyncio.run(serve(parser.parse_args().port))
