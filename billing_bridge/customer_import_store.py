@@ -5,7 +5,7 @@ re-running a file updates rows instead of duplicating them. Three steps, each in
 `CHUNK_SIZE` refs so a big file costs a few hundred round trips, not one per row:
 
 1. read what the database holds for the file's refs (`SELECT ... IN`);
-2. decide, without I/O, what changes and which rows conflict with the database;
+2. decide, without I/O, what changes and which rows conflict (`customer_import_changes`);
 3. write the changes with one executemany per kind of write and chunk.
 
 Reading everything before writing anything means every decision is made on the database as it
@@ -19,7 +19,6 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,16 @@ from billing_bridge.customer_import import (
     CustomerRecord,
     ImportFileError,
     ImportPlan,
-    RowProblem,
-    held_back,
     parse_customer_csv,
 )
-from billing_bridge.money import format_minor
+from billing_bridge.customer_import_changes import (
+    CustomerChange,
+    ImportReport,
+    StoredAccount,
+    StoredCustomer,
+    StoredState,
+    decide,
+)
 from pbx.db.database import Database
 from pbx.db.models import Account, AuditEntry, Base, Customer, CustomerPhone, Tenant
 
@@ -54,55 +58,6 @@ class UnknownTenant(Exception):
     def __init__(self, slug: str) -> None:
         super().__init__(f"no tenant with slug '{slug}'")
         self.slug = slug
-
-
-@dataclass
-class ImportReport:
-    rows_read: int = 0
-    customers_created: int = 0
-    customers_updated: int = 0
-    accounts_created: int = 0
-    accounts_updated: int = 0
-    problems: list[RowProblem] = field(default_factory=list)
-    cache_cleared: bool = True
-    dry_run: bool = False
-    customers_unchanged: int = 0
-    accounts_unchanged: int = 0
-    cache_error: str | None = None  # why the caller-lookup cache was not cleared
-
-    def summary_lines(self) -> list[str]:
-        would = "would be " if self.dry_run else ""
-        lines = ["dry run: nothing was written"] if self.dry_run else []
-        lines += [
-            f"rows read: {self.rows_read}",
-            f"customers {would}created: {self.customers_created}, {would}updated: "
-            f"{self.customers_updated}, unchanged: {self.customers_unchanged}",
-            f"accounts {would}created: {self.accounts_created}, {would}updated: "
-            f"{self.accounts_updated}, unchanged: {self.accounts_unchanged}",
-        ]
-        if self.problems:
-            lines.append(f"{len(self.problems)} problem(s); these rows were not imported:")
-            lines += [str(problem) for problem in self.problems]
-        if not self.cache_cleared:
-            lines.append(
-                f"caller-lookup cache could not be cleared ({self.cache_error}); callers may "
-                "see old names or balances until cached lookups expire"
-            )
-        return lines
-
-    def audit_details(self, file_name: str) -> dict[str, Any]:
-        """Counts only: the audit log must not copy customers' personal data."""
-        return {
-            "file": file_name,
-            "rows_read": self.rows_read,
-            "customers_created": self.customers_created,
-            "customers_updated": self.customers_updated,
-            "customers_unchanged": self.customers_unchanged,
-            "accounts_created": self.accounts_created,
-            "accounts_updated": self.accounts_updated,
-            "accounts_unchanged": self.accounts_unchanged,
-            "problems": len(self.problems),
-        }
 
 
 async def import_customers(
@@ -125,10 +80,10 @@ async def import_customers(
     await _refresh_statistics(database)
     async with database.tenant_session(tenant_id) as session:
         if dry_run:
-            _decide(plan, await _load_current(session, plan), report)
+            decide(plan, await _load_current(session, plan), report)
             return report  # the session closes without a commit: nothing was written
         async with session.begin():
-            changes = _decide(plan, await _load_current(session, plan), report)
+            changes = decide(plan, await _load_current(session, plan), report)
             for chunk in _chunks(changes):
                 await _write_chunk(session, tenant_id, chunk)
             session.add(_audit_entry(tenant_id, actor, path.name, report))
@@ -190,35 +145,8 @@ async def _refresh_statistics(database: Database) -> None:
         log.warning("customer import: could not refresh table statistics: %s", exc)
 
 
-@dataclass(frozen=True)
-class _StoredCustomer:
-    id: int
-    name: str
-    email: str | None
-    phones: dict[str, int]  # e164 -> id of the customer_phones row
-
-
-@dataclass(frozen=True)
-class _StoredAccount:
-    id: int
-    customer_id: int
-    currency: str
-    balance_minor: int
-    status: str
-
-
-@dataclass
-class _Current:
-    """What the database holds for the file's refs: plain values, not ORM objects, because
-    tracking 100,000 objects costs more than the import itself."""
-
-    customers: dict[str, _StoredCustomer] = field(default_factory=dict)  # by customer_ref
-    accounts: dict[str, _StoredAccount] = field(default_factory=dict)  # by account_ref
-    owners: dict[int, str] = field(default_factory=dict)  # customer id -> customer_ref
-
-
-async def _load_current(session: AsyncSession, plan: ImportPlan) -> _Current:
-    current = _Current()
+async def _load_current(session: AsyncSession, plan: ImportPlan) -> StoredState:
+    current = StoredState()
     for chunk in _chunks(list(plan.customers)):
         current.customers |= await _load_customers(session, chunk)
     current.owners = {customer.id: ref for ref, customer in current.customers.items()}
@@ -235,7 +163,7 @@ async def _load_current(session: AsyncSession, plan: ImportPlan) -> _Current:
     return current
 
 
-async def _load_customers(session: AsyncSession, refs: Sequence[str]) -> dict[str, _StoredCustomer]:
+async def _load_customers(session: AsyncSession, refs: Sequence[str]) -> dict[str, StoredCustomer]:
     rows = await session.execute(
         select(Customer.id, Customer.customer_ref, Customer.name, Customer.email).where(
             Customer.customer_ref.in_(refs)
@@ -252,12 +180,12 @@ async def _load_customers(session: AsyncSession, refs: Sequence[str]) -> dict[st
         for phone_id, customer_id, e164 in numbers:
             phones[customer_id][e164] = phone_id
     return {
-        row.customer_ref: _StoredCustomer(row.id, row.name, row.email, phones[row.id])
+        row.customer_ref: StoredCustomer(row.id, row.name, row.email, phones[row.id])
         for row in found.values()
     }
 
 
-async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str, _StoredAccount]:
+async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str, StoredAccount]:
     rows = await session.execute(
         select(
             Account.account_ref,
@@ -268,119 +196,12 @@ async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str
             Account.status,
         ).where(Account.account_ref.in_(refs))
     )
-    return {account_ref: _StoredAccount(*stored) for account_ref, *stored in rows}
+    return {account_ref: StoredAccount(*stored) for account_ref, *stored in rows}
 
 
-def _decide(plan: ImportPlan, current: _Current, report: ImportReport) -> list[_Change]:
-    """The changes to write, counted into the report; customers that conflict with the
-    database are held back whole (see `customer_import`) and reported."""
-    changes = []
-    for record in plan.customers.values():
-        conflicts = _conflicts(record, current)
-        if conflicts:
-            report.problems += conflicts
-            report.problems += held_back(record, {problem.line for problem in conflicts})
-            continue
-        change = _change_for(record, current)
-        change.count_into(report)
-        changes.append(change)
-    report.problems.sort(key=lambda problem: problem.line)
-    return changes
-
-
-def _conflicts(record: CustomerRecord, current: _Current) -> list[RowProblem]:
-    """Rows the database's current state forbids: accounts never move between customers, and
-    an account's currency cannot change while money is owed in the old one."""
-    customer = current.customers.get(record.customer_ref)
-    problems = []
-    for ref, wanted in record.accounts.items():
-        account = current.accounts.get(ref)
-        if account is None:
-            continue
-        if customer is None or account.customer_id != customer.id:
-            owner = current.owners[account.customer_id]
-            reason = f"account '{ref}' belongs to customer '{owner}' in the database"
-            problems.append(RowProblem(wanted.line, reason))
-        elif account.currency != wanted.currency and account.balance_minor != 0:
-            balance = format_minor(account.balance_minor, account.currency)
-            problems.append(
-                RowProblem(
-                    wanted.line,
-                    f"account '{ref}' has a balance of {balance} {account.currency}; "
-                    f"its currency cannot change to {wanted.currency}",
-                )
-            )
-    return problems
-
-
-@dataclass
-class _Change:
-    """What importing one customer does to the database; decided before anything is written."""
-
-    record: CustomerRecord
-    stored: _StoredCustomer | None  # None: the customer is new
-    details_changed: bool = False
-    phones_added: set[str] = field(default_factory=set)
-    phones_removed: set[str] = field(default_factory=set)
-    accounts_created: list[AccountRecord] = field(default_factory=list)
-    accounts_updated: list[tuple[int, AccountRecord]] = field(default_factory=list)
-    accounts_unchanged: int = 0
-
-    @property
-    def customer_updated(self) -> bool:
-        return self.stored is not None and bool(
-            self.details_changed or self.phones_added or self.phones_removed
-        )
-
-    def stale_numbers(self) -> set[str]:
-        """Every number whose cached lookup may now be wrong: old and new ones of a customer
-        whose name, numbers or accounts changed (a removed number must stop finding them)."""
-        touched = (
-            self.stored is None
-            or self.customer_updated
-            or self.accounts_created
-            or self.accounts_updated
-        )
-        if not touched:
-            return set()
-        old = set(self.stored.phones) if self.stored else set()
-        return old | self.record.phones
-
-    def count_into(self, report: ImportReport) -> None:
-        if self.stored is None:
-            report.customers_created += 1
-        elif self.customer_updated:
-            report.customers_updated += 1
-        else:
-            report.customers_unchanged += 1
-        report.accounts_created += len(self.accounts_created)
-        report.accounts_updated += len(self.accounts_updated)
-        report.accounts_unchanged += self.accounts_unchanged
-
-
-def _change_for(record: CustomerRecord, current: _Current) -> _Change:
-    stored = current.customers.get(record.customer_ref)
-    change = _Change(record, stored)
-    if stored is not None:
-        change.details_changed = (stored.name, stored.email) != (record.name, record.email)
-        change.phones_added = record.phones - set(stored.phones)
-        change.phones_removed = set(stored.phones) - record.phones
-    for ref, wanted in record.accounts.items():
-        account = current.accounts.get(ref)
-        if account is None:
-            change.accounts_created.append(wanted)
-        elif (account.currency, account.balance_minor, account.status) != (
-            wanted.currency,
-            wanted.balance_minor,
-            wanted.status,
-        ):
-            change.accounts_updated.append((account.id, wanted))
-        else:
-            change.accounts_unchanged += 1
-    return change
-
-
-async def _write_chunk(session: AsyncSession, tenant_id: int, changes: Sequence[_Change]) -> None:
+async def _write_chunk(
+    session: AsyncSession, tenant_id: int, changes: Sequence[CustomerChange]
+) -> None:
     """A few executemany statements for a chunk of customers, never one round trip per row.
 
     Bulk statements bypass the session's flush-time tenant check, so every inserted row names
@@ -418,7 +239,10 @@ async def _insert_customers(
 
 
 async def _write_phones(
-    session: AsyncSession, tenant_id: int, changes: Sequence[_Change], customer_ids: dict[str, int]
+    session: AsyncSession,
+    tenant_id: int,
+    changes: Sequence[CustomerChange],
+    customer_ids: dict[str, int],
 ) -> None:
     removed = [c.stored.phones[number] for c in changes if c.stored for number in c.phones_removed]
     if removed:
@@ -432,7 +256,10 @@ async def _write_phones(
 
 
 async def _write_accounts(
-    session: AsyncSession, tenant_id: int, changes: Sequence[_Change], customer_ids: dict[str, int]
+    session: AsyncSession,
+    tenant_id: int,
+    changes: Sequence[CustomerChange],
+    customer_ids: dict[str, int],
 ) -> None:
     created = [
         {

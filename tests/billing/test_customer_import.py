@@ -17,12 +17,8 @@ from billing_bridge.customer_import import (
     RowProblem,
     parse_customer_csv,
 )
-from billing_bridge.customer_import_store import (
-    ImportReport,
-    UnknownTenant,
-    import_customers,
-    read_plan,
-)
+from billing_bridge.customer_import_changes import ImportReport
+from billing_bridge.customer_import_store import UnknownTenant, import_customers, read_plan
 from billing_bridge.identification.cache import MemoryCache
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
