@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import subprocess
 import time
@@ -26,7 +27,9 @@ from bench.common import free_port, machine, percentile, start_ledgerline, stop
 from pbx.db.database import Database
 from pbx.db.migrate import upgrade
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+ADMIN_URL = os.environ.get(
+    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BENCH_DATABASE = "ledgerline_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 DID = "+97237630100"

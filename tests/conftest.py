@@ -22,7 +22,7 @@ from pbx.db.migrate import upgrade
 from pbx.db.models import Base
 
 POSTGRES_ADMIN_URL = os.environ.get(
-    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_TEST_URL = os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
