@@ -105,6 +105,23 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
+@pytest.fixture
+def migrated_postgresql_url(postgresql_url: str, migrated: dict[str, bool]) -> str:
+    _migrate_once(postgresql_url, migrated)
+    return postgresql_url
+
+
+@pytest.fixture
+async def postgres_database(migrated_postgresql_url: str) -> AsyncIterator[Database]:
+    """For behaviour only a database server has (dropped connections, concurrency)."""
+    database = Database(migrated_postgresql_url)
+    try:
+        yield database
+    finally:
+        await wipe(database)
+        await database.close()
+
+
 async def wipe(database: Database) -> None:
     async with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
