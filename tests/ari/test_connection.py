@@ -1,0 +1,359 @@
+"""The events WebSocket through real sockets: typed events in order, reconnecting with
+back-off after a drop or an Asterisk restart, resynchronising before new events, skipping
+bad frames, and stopping cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from pbx.ari.client import AriClient
+from pbx.ari.connection import AriConnection, Backoff
+from pbx.ari.errors import AriUnavailable
+from pbx.ari.events import (
+    ApplicationReplaced,
+    ChannelDtmfReceived,
+    Event,
+    StasisEnd,
+    StasisStart,
+)
+from pbx.simulator.ari import AsteriskSimulator, Timing
+from tests.ari import captured, serve
+
+FAST = Timing(media_wait=0.01, playback=0.02, dtmf_scale=0.01)
+DID, CALLER = "+15550100", "+15551234567"
+Log = list[Any]
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[AsteriskSimulator]:
+    sim = AsteriskSimulator(username="ledgerline", password="secret", timing=FAST)
+    await sim.start(host="127.0.0.1", port=0)
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+async def client(sim: AsteriskSimulator) -> AsyncIterator[AriClient]:
+    async with AriClient(sim.url, "ledgerline", "secret", "ledgerline") as client:
+        yield client
+
+
+@pytest.fixture
+async def connect(client: AriClient) -> AsyncIterator[Callable[..., AriConnection]]:
+    """Makes connections that record events and reconnects in one log; stops them after."""
+    made: list[AriConnection] = []
+
+    def make(log: Log, initial: float = 0.05, maximum: float = 0.4, **kw: Any) -> AriConnection:
+        connection = AriConnection(
+            kw.pop("via", client), reconnect_initial=initial, reconnect_max=maximum, **kw
+        )
+
+        async def keep(event: Event) -> None:
+            log.append(event)
+
+        async def resynced() -> None:
+            log.append("connected")
+
+        connection.on_event(keep)
+        connection.on_connected(resynced)
+        made.append(connection)
+        return connection
+
+    yield make
+    for connection in made:
+        await connection.stop()
+
+
+async def eventually(check: Callable[[], Any], within: float = 3.0) -> Any:
+    """Poll `check` until it gives something truthy (the simulator has no hook to await)."""
+    async with asyncio.timeout(within):
+        while not (result := check()):  # noqa: ASYNC110 - polling another component's state
+            await asyncio.sleep(0.005)
+    return result
+
+
+def of(log: Log, cls: type) -> list[Any]:
+    return [item for item in log if isinstance(item, cls)]
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+
+async def test_events_arrive_typed_and_in_the_order_asterisk_sent_them(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection]
+) -> None:
+    log: Log = []
+    connection = connect(log)
+    await connection.start()
+    await connection.wait_connected(2)
+
+    call = await sim.incoming_call(DID, CALLER, "Ann", args=("inbound",))
+    await call.press("1234")
+    await call.hangup()
+    await eventually(lambda: of(log, StasisEnd))
+
+    assert log[0] == "connected"
+    start = of(log, StasisStart)[0]
+    assert start.args == ("inbound",) and start.channel.caller.number == CALLER
+    assert "".join(e.digit for e in of(log, ChannelDtmfReceived)) == "1234"
+    ours = [e for e in log[1:] if getattr(e, "channel", None) and e.channel.id == call.channel_id]
+    assert isinstance(ours[0], StasisStart) and isinstance(ours[-1], StasisEnd)
+
+
+async def test_a_slow_handler_delays_later_events_but_never_reorders_or_overlaps_them(
+    sim: AsteriskSimulator, client: AriClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    digits: list[str] = []
+    running = 0
+    overlapped = False
+
+    async def slow(event: Event) -> None:
+        nonlocal running, overlapped
+        running += 1
+        overlapped |= running > 1
+        await asyncio.sleep(0.03)  # slower than the caller presses keys
+        if isinstance(event, ChannelDtmfReceived):
+            digits.append(event.digit)
+        running -= 1
+
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4, queue_size=2)
+    connection.on_event(slow)
+    await connection.start()
+    try:
+        await connection.wait_connected(2)
+        call = await sim.incoming_call(DID, CALLER)
+        await call.press("9876543210")
+        await eventually(lambda: len(digits) == 10)
+    finally:
+        await connection.stop()
+
+    assert "".join(digits) == "9876543210" and not overlapped
+    assert "ARI event handlers are behind" in caplog.text  # the small queue filled up
+
+
+async def test_a_failing_handler_neither_stops_delivery_nor_starves_the_other_handlers(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    log: Log = []
+    connection = connect(log)
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("bug in a handler")
+
+    connection.on_event(broken)
+    await connection.start()
+    await connection.wait_connected(2)
+    call = await sim.incoming_call(DID, CALLER)
+    await call.press("12")
+
+    await eventually(lambda: len(of(log, ChannelDtmfReceived)) == 2)
+    assert connection.connected
+    assert "ARI event handler" in caplog.text and "bug in a handler" in caplog.text
+
+
+async def test_a_frame_that_is_not_json_or_lacks_fields_is_skipped_and_the_next_event_arrives(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events = captured("events")
+    start = next(e for e in events if e["type"] == "StasisStart")
+    end = next(e for e in events if e["type"] == "StasisEnd")
+    unknown = next(e for e in events if e["type"] == "ChannelDialplan")
+    sockets = 0
+
+    async def asterisk_with_bad_frames(request: web.Request) -> web.WebSocketResponse:
+        nonlocal sockets
+        sockets += 1
+        socket = web.WebSocketResponse(protocols=("ari",))
+        await socket.prepare(request)
+        await socket.send_str(json.dumps(start))
+        await socket.send_str("this is not JSON")
+        await socket.send_str(json.dumps({"type": "StasisEnd", "application": "callcenter"}))
+        await socket.send_bytes(b"\xff\xfe")
+        await socket.send_str(json.dumps(unknown))
+        await socket.send_str(json.dumps(end))
+        async for _ in socket:
+            pass
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/ari/events", asterisk_with_bad_frames)
+    log: Log = []
+    async with serve(app) as url, AriClient(url, "u", "p", "callcenter") as client:
+        connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+        connection.on_event(lambda event: _append(log, event))
+        await connection.start()
+        try:
+            await eventually(lambda: of(log, StasisEnd))
+            assert connection.connected
+        finally:
+            await connection.stop()
+
+    assert [type(e) for e in log] == [StasisStart, StasisEnd] and sockets == 1
+    assert caplog.text.count("skipping malformed ARI event") == 3
+
+
+async def _append(log: Log, event: Event) -> None:
+    log.append(event)
+
+
+async def test_a_second_socket_taking_the_app_over_is_reported_to_the_first(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    first_log: Log = []
+    first = connect(first_log)
+    await first.start()
+    await first.wait_connected(2)
+
+    second = connect([])
+    await second.start()
+    await second.wait_connected(2)
+
+    replaced = await eventually(lambda: of(first_log, ApplicationReplaced))
+    assert replaced[0].application == "ledgerline"
+    assert "another ARI socket took over app ledgerline" in caplog.text
+
+
+# --- reconnecting -----------------------------------------------------------------------
+
+
+async def test_a_dropped_socket_reconnects_within_the_back_off_and_resyncs_before_new_events(
+    sim: AsteriskSimulator, client: AriClient, connect: Callable[..., AriConnection]
+) -> None:
+    log: Log = []
+    seen_at_resync: list[list[str]] = []
+    connection = connect(log, initial=0.1, maximum=2.0)
+
+    async def reconcile() -> None:  # what the call flow does: look at what is there now
+        seen_at_resync.append([channel.id for channel in await client.list_channels()])
+
+    connection.on_connected(reconcile)
+    await connection.start()
+    await connection.wait_connected(2)
+    call = await sim.incoming_call(DID, CALLER)
+    await eventually(lambda: of(log, StasisStart))
+
+    dropped = time.monotonic()
+    await sim.drop_event_sockets()
+    await eventually(lambda: log.count("connected") == 2)
+    assert time.monotonic() - dropped < 0.1 + 0.3  # the first delay is `initial`
+    await call.press("5")
+    await eventually(lambda: of(log, ChannelDtmfReceived))
+
+    assert [x if isinstance(x, str) else x.type for x in log] == [
+        "connected",
+        "StasisStart",
+        "connected",
+        "ChannelDtmfReceived",
+    ]
+    assert seen_at_resync == [[], [call.channel_id]]
+
+
+async def test_an_asterisk_restart_is_retried_with_growing_back_off_then_reconnects(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pbx.ari.connection")
+    log: Log = []
+    connection = connect(log, initial=0.05, maximum=0.4)
+    await connection.start()
+    await connection.wait_connected(2)
+    await sim.incoming_call(DID, CALLER)
+
+    await sim.restart(down_seconds=1.2)
+    await connection.wait_connected(1.0)
+    await eventually(lambda: log.count("connected") == 2)
+
+    delays = [r.ari_retry_delay for r in caplog.records if hasattr(r, "ari_retry_delay")]
+    # the drop, then refusals: 0.05, 0.1, 0.2, 0.4, 0.4 ... each shortened by <= 20 % jitter
+    assert len(delays) >= 5
+    assert delays[:4] == sorted(delays[:4]) and 0.04 <= delays[0] <= 0.05
+    assert all(0.32 <= delay <= 0.4 for delay in delays[3:])
+    assert "Asterisk unavailable" in caplog.text
+    fresh = await sim.incoming_call(DID, CALLER)
+    await eventually(lambda: any(e.channel.id == fresh.channel_id for e in of(log, StasisStart)))
+
+
+async def test_wrong_credentials_are_logged_as_an_error_and_retried_without_the_password(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = AriClient(sim.url, "ledgerline", "hunter2", "ledgerline")
+    connection = connect([], via=wrong)
+    await connection.start()
+
+    await eventually(lambda: len([r for r in caplog.records if r.levelno == logging.ERROR]) >= 2)
+    await connection.stop()
+    await wrong.close()
+
+    assert not connection.connected and "401" in caplog.text and "hunter2" not in caplog.text
+
+
+async def test_wait_connected_raises_unavailable_while_asterisk_is_down(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection]
+) -> None:
+    await sim.stop()
+    connection = connect([])
+    await connection.start()
+
+    with pytest.raises(AriUnavailable, match=r"not connected within 0\.2 s"):
+        await connection.wait_connected(0.2)
+    assert not connection.connected
+
+
+# --- stopping ---------------------------------------------------------------------------
+
+
+async def test_stop_closes_the_socket_and_leaves_no_task_running(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection]
+) -> None:
+    before = asyncio.all_tasks()
+    log: Log = []
+    connection = connect(log)
+    await connection.start()
+    await connection.wait_connected(2)
+    await sim.incoming_call(DID, CALLER)
+    await eventually(lambda: of(log, StasisStart))
+
+    await connection.stop()
+
+    assert not connection.connected
+    await eventually(lambda: "ledgerline" not in sim.hub.apps)  # Asterisk saw the socket go
+    await eventually(lambda: asyncio.all_tasks() <= before)  # the server's side ends too
+
+
+async def test_stop_while_waiting_to_reconnect_returns_at_once_and_leaves_no_task(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection]
+) -> None:
+    await sim.stop()
+    before = asyncio.all_tasks()
+    connection = connect([], initial=5.0, maximum=5.0)
+    await connection.start()
+    await asyncio.sleep(0.05)  # refused, now sleeping 4-5 s before the next attempt
+
+    started = time.monotonic()
+    await connection.stop()
+
+    assert time.monotonic() - started < 0.5 and asyncio.all_tasks() <= before
+
+
+# --- back-off ---------------------------------------------------------------------------
+
+
+def test_back_off_doubles_from_initial_up_to_the_maximum_and_resets() -> None:
+    backoff = Backoff(0.5, 3.0, rng=lambda: 0.0)
+
+    assert [backoff.next() for _ in range(6)] == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    backoff.reset()
+    assert backoff.next() == 0.5
+
+
+def test_back_off_jitter_only_shortens_a_delay_so_the_maximum_holds() -> None:
+    backoff = Backoff(1.0, 2.0, jitter=0.2, rng=lambda: 1.0)
+
+    assert [backoff.next() for _ in range(3)] == [0.8, 1.6, 1.6]
