@@ -1,0 +1,409 @@
+"""The dispatcher: feeds events into queues and agents, and returns the commands that follow.
+
+Every public method takes `now` (aware UTC), changes state, and returns a list of commands;
+the same state and the same calls give the same commands. After any change the engine
+dispatches: it walks every waiting call across all queues in service order (priority, then
+arrival) and rings agents for each call that is not already ringing, so an agent shared by
+several queues always goes to the caller who should be served first.
+
+`tick(now)` drives everything that happens because time passed; an adapter calls it at least
+once a second (more often only sharpens timeouts, it never changes outcomes).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from pbx.acd.agents import STAFFED_STATES, Agent, AgentState
+from pbx.acd.calls import ActiveCall, InboundCall
+from pbx.acd.commands import (
+    CallAbandoned,
+    Command,
+    Connect,
+    DialCallback,
+    EndWrapUp,
+    Overflow,
+    PauseAgent,
+    RingAgents,
+    StartWrapUp,
+    StopRinging,
+)
+from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent, UnknownCall, UnknownQueue
+from pbx.acd.queues import EntryKind, OverflowKind, Queue, QueueConfig, WaitingCall
+from pbx.acd.serial import require_utc
+from pbx.acd.strategies import choose_agents, member_key
+
+STATE_VERSION = 1
+
+
+class Engine:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.queues: dict[str, Queue] = {}
+        self.agents: dict[str, Agent] = {}
+        self.active: dict[str, ActiveCall] = {}
+        self.seq = 0
+
+    # -- configuration (admin changes apply at once, waiting callers stay) ---------------
+
+    def configure_queue(self, config: QueueConfig) -> None:
+        if config.name in self.queues:
+            self.queues[config.name].config = config
+        else:
+            self.queues[config.name] = Queue(config)
+
+    def add_agent(self, agent: Agent) -> None:
+        if agent.agent_id in self.agents:
+            raise AcdError(f"agent {agent.agent_id} is already on the roster")
+        self.agents[agent.agent_id] = agent
+
+    # -- caller events -------------------------------------------------------------------
+
+    def enqueue(self, call: InboundCall, queue: str, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        target = self._queue(queue)
+        if call.call_id in self.active or self._find_waiting(call.call_id):
+            raise AcdError(f"call {call.call_id} is already in the ACD")
+        self.seq += 1
+        entry = WaitingCall(
+            call.call_id,
+            call.priority,
+            arrived_at=now,
+            queued_at=now,
+            seq=self.seq,
+            caller_number=call.caller_number,
+            next_announce_at=target.first_announcement(now),
+        )
+        target.add(entry)
+        return self._dispatch(now)
+
+    def answered(self, call_id: str, agent_id: str, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        queue, entry = self._waiting(call_id)
+        if agent_id not in entry.ringing:
+            raise UnknownCall(call_id, f"not ringing agent {agent_id}")
+        self._agent(agent_id).answer(call_id, now)
+        others = tuple(other for other in entry.ringing if other != agent_id)
+        for other in others:
+            self.agents[other].withdraw_offer(now)
+        queue.remove(call_id)
+        self.active[call_id] = ActiveCall(call_id, queue.name, agent_id, now)
+        commands: list[Command] = [StopRinging(call_id, others)] if others else []
+        if entry.kind is EntryKind.CALLBACK:
+            commands.append(DialCallback(call_id, agent_id, entry.caller_number or ""))
+        else:
+            commands.append(Connect(call_id, agent_id))
+        return commands + self._dispatch(now)
+
+    def caller_hung_up(self, call_id: str, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        if call_id in self.active:
+            return self._end_call(self.active.pop(call_id), now)
+        found = self._find_waiting(call_id)
+        if found is None:
+            # Already gone: both legs of a call report their hangup, and events repeat.
+            return []
+        queue, entry = found
+        if entry.kind is EntryKind.CALLBACK:
+            # The caller's channel ends right after they ask for a callback; the request
+            # keeps its place until an agent serves it or `cancel_callback` removes it.
+            return []
+        commands = self._stop_all_ringing(entry, now)
+        record = queue.record_abandoned(entry, now)
+        queue.remove(call_id)
+        commands.append(CallAbandoned(call_id, queue.name, record.waited_s, record.position))
+        return commands + self._dispatch(now)
+
+    def cancel_callback(self, call_id: str, now: datetime) -> list[Command]:
+        """Drop a callback request (the customer called again, or an admin removed it)."""
+        now = require_utc(now)
+        queue, entry = self._waiting(call_id)
+        if entry.kind is not EntryKind.CALLBACK:
+            raise UnknownCall(call_id, "not a callback request")
+        commands = self._stop_all_ringing(entry, now)
+        queue.remove(call_id)
+        return commands + self._dispatch(now)
+
+    # -- agent events --------------------------------------------------------------------
+
+    def agent_hung_up(self, agent_id: str, now: datetime) -> list[Command]:
+        """The agent's leg hung up: ends their call, or declines the call ringing them."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        if agent.state is AgentState.ON_CALL and agent.call_id in self.active:
+            return self._end_call(self.active.pop(agent.call_id), now)
+        if agent.state is AgentState.RINGING:
+            return self._declined(agent, now)
+        return []
+
+    def agent_available(self, agent_id: str, now: datetime) -> list[Command]:
+        """The agent says they are ready: logs in, unpauses, or ends wrap-up early."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        if agent.state is AgentState.LOGGED_OUT:
+            agent.log_in(now)
+        elif agent.state is AgentState.PAUSED:
+            agent.unpause(now)
+        elif agent.state is AgentState.WRAP_UP:
+            agent.end_wrap_up(now)
+        elif agent.state is not AgentState.AVAILABLE:
+            raise InvalidTransition(agent_id, agent.state, "become available")
+        return self._dispatch(now)
+
+    def pause_agent(self, agent_id: str, reason: str, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        commands = self._withdraw(agent, now) if agent.state is AgentState.RINGING else []
+        agent.pause(reason, now)
+        return commands + self._dispatch(now)
+
+    def log_out(self, agent_id: str, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        commands = self._withdraw(agent, now) if agent.state is AgentState.RINGING else []
+        agent.log_out(now)
+        return commands + self._dispatch(now)
+
+    # -- time ----------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> list[Command]:
+        now = require_utc(now)
+        commands = self._expire_wrap_ups(now) + self._expire_rings(now)
+        # Dispatch before overflow: a caller who reaches the limit just as an agent frees up
+        # is better served by the agent than by voicemail.
+        commands += self._dispatch(now)
+        overflowed, moved = self._overflow(now)
+        commands += overflowed
+        if moved:
+            commands += self._dispatch(now)
+        return commands + self._announce(now)
+
+    def staffed(self, queue: Queue) -> int:
+        required = queue.config.required_skills
+        return sum(
+            1
+            for agent in self.agents.values()
+            if agent.is_member(queue.name)
+            and agent.state in STAFFED_STATES
+            and agent.has_skills(required)
+        )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _dispatch(self, now: datetime) -> list[Command]:
+        commands: list[Command] = []
+        # Calls in one queue share eligibility: if one finds nobody, nobody behind it will.
+        blocked: set[str] = set()
+        for queue, entry in self._in_service_order():
+            if queue.name in blocked or not entry.ready_to_ring(now):
+                continue
+            chosen = choose_agents(
+                queue, self.agents.values(), tried=entry.tried, rng=self.rng, now=now
+            )
+            if not chosen:
+                blocked.add(queue.name)
+                continue
+            commands.append(self._ring(queue, entry, chosen, now))
+        return commands
+
+    def _ring(
+        self, queue: Queue, entry: WaitingCall, chosen: list[Agent], now: datetime
+    ) -> Command:
+        ids = [agent.agent_id for agent in chosen]
+        for agent in chosen:
+            agent.offer(entry.call_id, now)
+        new_round = any(agent_id in entry.tried for agent_id in ids)
+        entry.tried = ids if new_round else [*entry.tried, *ids]
+        entry.ringing = ids
+        entry.ring_deadline = now + timedelta(seconds=queue.config.ring_timeout_s)
+        entry.retry_at = None
+        queue.rr_last = member_key(chosen[-1], queue.name)
+        callback = entry.caller_number if entry.kind is EntryKind.CALLBACK else None
+        return RingAgents(
+            entry.call_id,
+            queue.name,
+            tuple(ids),
+            tuple(agent.endpoint for agent in chosen),
+            queue.config.ring_timeout_s,
+            callback_number=callback,
+        )
+
+    def _stop_all_ringing(self, entry: WaitingCall, now: datetime) -> list[Command]:
+        if not entry.ringing:
+            return []
+        for agent_id in entry.ringing:
+            self.agents[agent_id].withdraw_offer(now)
+        stop = StopRinging(entry.call_id, tuple(entry.ringing))
+        entry.ringing, entry.ring_deadline = [], None
+        return [stop]
+
+    def _expire_rings(self, now: datetime) -> list[Command]:
+        commands: list[Command] = []
+        for queue in self.queues.values():
+            for entry in queue.waiting:
+                if entry.ringing and entry.ring_deadline and entry.ring_deadline <= now:
+                    rung = [self.agents[agent_id] for agent_id in entry.ringing]
+                    commands.append(StopRinging(entry.call_id, tuple(entry.ringing)))
+                    commands += self._ring_failed(queue, rung, now)
+                    self._stop_ringing(queue, entry, now)
+        return commands
+
+    def _declined(self, agent: Agent, now: datetime) -> list[Command]:
+        # A rejected offer counts as a ring-no-answer: the agent did not take the call.
+        queue, entry = self._waiting(agent.call_id or "")
+        entry.ringing.remove(agent.agent_id)
+        commands = self._ring_failed(queue, [agent], now)
+        if not entry.ringing:
+            self._stop_ringing(queue, entry, now)
+        return commands + self._dispatch(now)
+
+    def _withdraw(self, agent: Agent, now: datetime) -> list[Command]:
+        """Stop ringing an agent who paused or logged out; no retry back-off for the call."""
+        _, entry = self._waiting(agent.call_id or "")
+        entry.ringing.remove(agent.agent_id)
+        if not entry.ringing:
+            entry.ring_deadline = None
+        agent.withdraw_offer(now)
+        return [StopRinging(entry.call_id, (agent.agent_id,))]
+
+    def _ring_failed(self, queue: Queue, agents: list[Agent], now: datetime) -> list[Command]:
+        commands: list[Command] = []
+        for agent in agents:
+            if queue.config.autopause:
+                agent.ring_no_answer(now)
+                commands.append(PauseAgent(agent.agent_id, agent.pause_reason or ""))
+            else:
+                agent.withdraw_offer(now)
+        return commands
+
+    def _stop_ringing(self, queue: Queue, entry: WaitingCall, now: datetime) -> None:
+        entry.ringing = []
+        entry.ring_deadline = None
+        retry = queue.config.retry_s
+        entry.retry_at = now + timedelta(seconds=retry) if retry else None
+
+    def _end_call(self, call: ActiveCall, now: datetime) -> list[Command]:
+        queue = self._queue(call.queue)
+        wrapup = queue.config.wrapup_s
+        until = self._agent(call.agent_id).end_call(now, wrapup)
+        queue.record_handle_time(int((now - call.answered_at).total_seconds()) + wrapup)
+        commands: list[Command] = [StartWrapUp(call.agent_id, until)] if until else []
+        return commands + self._dispatch(now)
+
+    def _expire_wrap_ups(self, now: datetime) -> list[Command]:
+        commands: list[Command] = []
+        for agent in self.agents.values():
+            if agent.wrap_up_due(now):
+                agent.end_wrap_up(now)
+                commands.append(EndWrapUp(agent.agent_id))
+        return commands
+
+    def _overflow(self, now: datetime) -> tuple[list[Command], bool]:
+        commands: list[Command] = []
+        moved = False
+        for queue in list(self.queues.values()):
+            limit = queue.config.max_wait_s
+            if limit is None:
+                continue
+            deadline = now - timedelta(seconds=limit)
+            for entry in list(queue.waiting):
+                # Never yank a call away from an agent whose phone is ringing for it.
+                if (
+                    entry.kind is EntryKind.CALLER
+                    and not entry.ringing
+                    and entry.queued_at <= deadline
+                ):
+                    command = self._overflow_one(queue, entry, now)
+                    if command is not None:
+                        commands.append(command)
+                        moved = moved or command.kind is OverflowKind.QUEUE
+        return commands, moved
+
+    def _overflow_one(self, queue: Queue, entry: WaitingCall, now: datetime) -> Overflow | None:
+        kind, target = queue.config.overflow_kind, queue.config.overflow_target
+        if kind is OverflowKind.QUEUE:
+            destination = self.queues.get(target)
+            if destination is None:
+                return None  # a misconfigured target must not lose the caller: keep waiting
+            queue.remove(entry.call_id)
+            destination.admit_overflow(entry, now)
+        elif kind is OverflowKind.VOICEMAIL:
+            queue.remove(entry.call_id)
+        elif kind is OverflowKind.CALLBACK:
+            if entry.caller_number is None:
+                return None  # nobody to call back (withheld number): keep waiting
+            entry.kind = EntryKind.CALLBACK
+            entry.next_announce_at = None
+        else:
+            return None
+        return Overflow(entry.call_id, kind, target)
+
+    def _announce(self, now: datetime) -> list[Command]:
+        commands: list[Command] = []
+        for queue in self.queues.values():
+            if queue.config.announce_position_every_s is not None:
+                commands += queue.due_announcements(now, self.staffed(queue))
+        return commands
+
+    def _in_service_order(self) -> list[tuple[Queue, WaitingCall]]:
+        return sorted(self._entries(), key=lambda pair: pair[1].order_key())
+
+    def _entries(self) -> Iterator[tuple[Queue, WaitingCall]]:
+        for queue in self.queues.values():
+            for entry in queue.waiting:
+                yield queue, entry
+
+    def _find_waiting(self, call_id: str) -> tuple[Queue, WaitingCall] | None:
+        return next(((q, e) for q, e in self._entries() if e.call_id == call_id), None)
+
+    def _waiting(self, call_id: str) -> tuple[Queue, WaitingCall]:
+        found = self._find_waiting(call_id)
+        if found is None:
+            raise UnknownCall(call_id, "not waiting in any queue")
+        return found
+
+    def _queue(self, name: str) -> Queue:
+        if name not in self.queues:
+            raise UnknownQueue(name)
+        return self.queues[name]
+
+    def _agent(self, agent_id: str) -> Agent:
+        if agent_id not in self.agents:
+            raise UnknownAgent(agent_id)
+        return self.agents[agent_id]
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to carry on after a restart, JSON-safe (the RNG state too)."""
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "version": STATE_VERSION,
+            "seq": self.seq,
+            "rng_state": [version, list(internal), gauss],
+            "queues": [queue.to_dict() for queue in self.queues.values()],
+            "agents": [agent.to_dict() for agent in self.agents.values()],
+            "active": [call.to_dict() for call in self.active.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Engine:
+        if data.get("version") != STATE_VERSION:
+            raise AcdError(f"unsupported ACD state version {data.get('version')!r}")
+        version, internal, gauss = data["rng_state"]
+        rng = random.Random()
+        rng.setstate((version, tuple(internal), gauss))
+        engine = cls(rng)
+        engine.seq = data["seq"]
+        for raw in data["queues"]:
+            queue = Queue.from_dict(raw)
+            engine.queues[queue.name] = queue
+        for raw in data["agents"]:
+            engine.add_agent(Agent.from_dict(raw))
+        for raw in data["active"]:
+            call = ActiveCall.from_dict(raw)
+            engine.active[call.call_id] = call
+        return engine
