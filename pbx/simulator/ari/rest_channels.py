@@ -69,7 +69,7 @@ def _originate(call: Call, channel_id: str | None) -> Reply:
     request = dialer.Originate(
         endpoint=endpoint,
         app=app,
-        app_args=[query.get("appArgs")] if query.get("appArgs") else [],
+        app_args=stasis_args(query.get("appArgs")),
         caller=dialer.parse_caller_id(query.get("callerId")),
         timeout=None if timeout == -1 else float(timeout if timeout > 0 else 30),
         channel_id=channel_id,
@@ -80,6 +80,12 @@ def _originate(call: Call, channel_id: str | None) -> Reply:
         priority=query.integer("priority", 1) or 1,
     )
     return ok(render.channel(dialer.originate(call.sim, request)))
+
+
+def stasis_args(app_args: str | None) -> list[str]:
+    """Originate and create run Stasis(app,appArgs): the arguments split on commas, as
+    Stasis() splits its data (a snoop's appArgs stay one argument)."""
+    return app_args.split(",") if app_args else []
 
 
 @routes.route("GET", "/channels")
@@ -102,7 +108,7 @@ async def create(call: Call) -> Reply:
         raise AriError(400, "Originator and formats can't both be specified")
     endpoint = query.required("endpoint", "Endpoint must be specified")
     app = query.required("app", "Application name is required")
-    args = [query.get("appArgs")] if query.get("appArgs") else []
+    args = stasis_args(query.get("appArgs"))
     leg = dialer.create(call.sim, endpoint, app, args, query.get("channelId"), _variables(call))
     return ok(render.channel(leg))
 
