@@ -41,6 +41,13 @@ MANDATE_STATUSES = ("pending", "submitted", "active", "failed", "cancelled", "ex
 CREDIT_STATUSES = ("granted", "pending_approval", "rejected")
 ROLES = ("agent", "supervisor", "admin")
 MATCHES = ("unique", "ambiguous", "none")
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random")
+OVERFLOW_KINDS = ("queue", "voicemail", "callback")
+CLOSED_KINDS = ("queue", "voicemail", "hangup")
+VERIFICATIONS = ("none", "pin", "date_of_birth")
+CALL_OUTCOMES = (
+    "answered", "abandoned", "overflowed", "voicemail", "callback", "closed", "failed",
+)  # fmt: skip
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -216,6 +223,8 @@ class User(TenantOwned, Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str | None] = mapped_column(String(128))
+    # Skill name -> level, matched against a queue's `required_skills`.
+    skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credit_limit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -239,15 +248,101 @@ class Credit(TenantOwned, Base):
 
 
 class Queue(TenantOwned, Base):
+    """An ACD queue: `pbx.acd.queues.QueueConfig` as the admin API stores it."""
+
     __tablename__ = "queues"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        _one_of("strategy", STRATEGIES),
+        _one_of("overflow_kind", OVERFLOW_KINDS),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
     strategy: Mapped[str] = mapped_column(String(16), default="ringall")
     ring_timeout_seconds: Mapped[int] = mapped_column(default=15)
+    retry_seconds: Mapped[int] = mapped_column(default=0)
     wrapup_seconds: Mapped[int] = mapped_column(default=0)
     max_wait_seconds: Mapped[int | None]
+    overflow_kind: Mapped[str | None] = mapped_column(String(16))
+    overflow_target: Mapped[str] = mapped_column(String(64), default="")
+    announce_every_seconds: Mapped[int | None]
+    required_skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    autopause: Mapped[bool] = mapped_column(Boolean, default=True)
+    music_class: Mapped[str] = mapped_column(String(64), default="default")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class QueueMember(TenantOwned, Base):
+    """An agent in a queue; a lower penalty is rung first, `position` orders linear/rrmemory."""
+
+    __tablename__ = "queue_members"
+    __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    queue_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("queues.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    penalty: Mapped[int] = mapped_column(default=0)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class BusinessHours(TenantOwned, Base):
+    """Opening times in a local time zone.
+
+    `weekly` lists `{"days": [0..6 Monday first], "open": "08:00", "close": "18:00"}`;
+    `closed_dates` lists ISO dates (holidays) when the business is closed all day.
+    """
+
+    __tablename__ = "business_hours"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[str] = mapped_column(String(64))
+    weekly: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    closed_dates: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class InboundRoute(TenantOwned, Base):
+    """Where a call to one DID goes: its queue when open, the closed target otherwise."""
+
+    __tablename__ = "inbound_routes"
+    __table_args__ = (
+        _one_of("closed_kind", CLOSED_KINDS),
+        _one_of("verification", VERIFICATIONS),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    inbound_number_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("inbound_numbers.id", ondelete="CASCADE"), unique=True
+    )
+    queue_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("queues.id"))
+    # Overdue accounts go here instead (collections); None keeps them in `queue_id`.
+    collections_queue_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("queues.id"))
+    business_hours_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("business_hours.id", ondelete="SET NULL")
+    )
+    closed_kind: Mapped[str] = mapped_column(String(16), default="hangup")
+    # A queue name or a voicemail box, by `closed_kind`.
+    closed_target: Mapped[str] = mapped_column(String(64), default="")
+    verification: Mapped[str] = mapped_column(String(16), default="none")
+    verification_attempts: Mapped[int] = mapped_column(default=3)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AcdSnapshot(Base):
+    """The ACD's state (waiting calls, agent states) and the call flow's channel map, saved
+    after every change so a restarted process carries on. One row per Asterisk node."""
+
+    __tablename__ = "acd_snapshots"
+
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Call(TenantOwned, Base):
@@ -257,7 +352,9 @@ class Call(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "channel_id"),
         _one_of("match", MATCHES),
+        _one_of("outcome", CALL_OUTCOMES),
         Index("ix_calls_customer_arrived", "customer_id", "arrived_at"),
+        Index("ix_calls_tenant_arrived", "tenant_id", "arrived_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -271,12 +368,19 @@ class Call(TenantOwned, Base):
     )
     queue_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("queues.id"))
     agent_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
+    priority: Mapped[int] = mapped_column(default=0)
+    # How identity was checked in the IVR: None (not asked), "pin", "date_of_birth",
+    # or "failed" after the allowed attempts.
+    verified: Mapped[str | None] = mapped_column(String(16))
     arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None]
     offered_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Seconds from queued to answered (or to abandoned), and from answered to ended.
+    wait_seconds: Mapped[int | None]
+    talk_seconds: Mapped[int | None]
     disposition: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
 
