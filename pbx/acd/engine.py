@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pbx.acd.agents import STAFFED_STATES, Agent, AgentState
+from pbx.acd.agents import STAFFED_STATES, Agent, AgentState, Membership
 from pbx.acd.calls import ActiveCall, InboundCall
 from pbx.acd.commands import (
     CallAbandoned,
@@ -45,6 +45,8 @@ class Engine:
         self.queues: dict[str, Queue] = {}
         self.agents: dict[str, Agent] = {}
         self.active: dict[str, ActiveCall] = {}
+        # Agents removed by an admin while on a call: they leave the roster when it ends.
+        self.retiring: set[str] = set()
         self.seq = 0
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
@@ -59,6 +61,44 @@ class Engine:
         if agent.agent_id in self.agents:
             raise AcdError(f"agent {agent.agent_id} is already on the roster")
         self.agents[agent.agent_id] = agent
+
+    def update_agent(
+        self,
+        agent_id: str,
+        endpoint: str,
+        skills: Mapping[str, int],
+        memberships: Mapping[str, Membership],
+        now: datetime,
+    ) -> list[Command]:
+        """An admin changed an agent: the state (and a call in progress) carries on."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        agent.endpoint = endpoint
+        agent.skills = dict(skills)
+        agent.memberships = dict(memberships)
+        self.retiring.discard(agent_id)
+        return self._dispatch(now)
+
+    def remove_agent(self, agent_id: str, now: datetime) -> list[Command]:
+        """An admin removed an agent: a ringing offer goes elsewhere; a call in progress
+        finishes first (the agent takes no new calls meanwhile)."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        agent.memberships = {}
+        commands = self._withdraw(agent, now) if agent.state is AgentState.RINGING else []
+        if agent.state is AgentState.ON_CALL:
+            self.retiring.add(agent_id)
+        else:
+            del self.agents[agent_id]
+        return commands + self._dispatch(now)
+
+    def remove_queue(self, name: str) -> bool:
+        """Drop a queue nobody waits in; False (kept) while calls still wait there."""
+        queue = self._queue(name)
+        if queue.waiting:
+            return False
+        del self.queues[name]
+        return True
 
     # -- caller events -------------------------------------------------------------------
 
@@ -138,6 +178,15 @@ class Engine:
         if agent.state is AgentState.RINGING:
             return self._declined(agent, now)
         return []
+
+    def offer_lost(self, agent_id: str, now: datetime) -> list[Command]:
+        """The ringing leg vanished for a reason that is not the agent's (the PBX or this
+        process restarted): no ring-no-answer pause; the call is offered again."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.RINGING:
+            return []
+        return self._withdraw(agent, now) + self._dispatch(now)
 
     def agent_available(self, agent_id: str, now: datetime) -> list[Command]:
         """The agent says they are ready: logs in, unpauses, or ends wrap-up early."""
@@ -286,11 +335,16 @@ class Engine:
         entry.retry_at = now + timedelta(seconds=retry) if retry else None
 
     def _end_call(self, call: ActiveCall, now: datetime) -> list[Command]:
-        queue = self._queue(call.queue)
+        # The queue may have been removed by an admin while the call was connected.
+        queue = self.queues.get(call.queue) or Queue(QueueConfig(call.queue))
         wrapup = queue.config.wrapup_s
         until = self._agent(call.agent_id).end_call(now, wrapup)
         queue.record_handle_time(int((now - call.answered_at).total_seconds()) + wrapup)
         commands: list[Command] = [StartWrapUp(call.agent_id, until)] if until else []
+        if call.agent_id in self.retiring:
+            self.retiring.discard(call.agent_id)
+            del self.agents[call.agent_id]
+            commands = []
         return commands + self._dispatch(now)
 
     def _expire_wrap_ups(self, now: datetime) -> list[Command]:
@@ -387,6 +441,7 @@ class Engine:
             "queues": [queue.to_dict() for queue in self.queues.values()],
             "agents": [agent.to_dict() for agent in self.agents.values()],
             "active": [call.to_dict() for call in self.active.values()],
+            "retiring": sorted(self.retiring),
         }
 
     @classmethod
@@ -406,4 +461,5 @@ class Engine:
         for raw in data["active"]:
             call = ActiveCall.from_dict(raw)
             engine.active[call.call_id] = call
+        engine.retiring = set(data.get("retiring", ()))
         return engine
