@@ -1,0 +1,247 @@
+"""An inbound call from StasisStart to its queue: identify, log, answer, verify, route.
+
+Runs as one task per call, outside the call flow's lock except where it changes shared
+state; the caller may hang up at any await, and every step after one checks for that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from billing_bridge.identification.model import PRIORITY_COLLECTIONS, Match
+from billing_bridge.phones import normalise_caller_id, to_e164
+from billing_bridge.verification import date_of_birth_matches, pin_matches
+from pbx.acd.calls import InboundCall
+from pbx.acd.errors import AcdError
+from pbx.ari import AriError, AriNotFound
+from pbx.ari.events import Channel
+from pbx.callflow import keypad, prompts
+from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.executor import VOICEMAIL_CONTEXT, bridge_id
+from pbx.callflow.routing import Caller, DestinationKind, Route, Verification, route_call
+from pbx.db.models import Customer
+
+if TYPE_CHECKING:
+    from pbx.callflow.app import CallFlow
+
+log = logging.getLogger(__name__)
+
+IN_ARREARS = frozenset({"overdue", "suspended"})
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    match: str
+    customer_id: int | None
+    priority: int
+    in_arrears: bool
+
+
+async def admit(flow: CallFlow, channel: Channel) -> None:
+    """A new call entered Stasis: identify and log it, then route it."""
+    await _guarded(flow, channel.id, _arrive(flow, channel))
+
+
+async def resume(flow: CallFlow, call: FlowCall) -> None:
+    """A call this process was still routing when it stopped: route it now."""
+    assert call.caller_channel is not None
+    await _guarded(flow, call.caller_channel, _route(flow, call))
+
+
+async def _guarded(flow: CallFlow, channel_id: str, work: Awaitable[None]) -> None:
+    try:
+        await work
+    except AriNotFound:
+        await flow.channel_gone(channel_id)  # hung up mid-way: settled as an abandon
+    except AriError as exc:
+        log.warning("inbound call %s could not be routed: %s", channel_id, exc)
+        await flow.channel_gone(channel_id)
+        await flow.executor.hangup(channel_id)
+    finally:
+        flow.keypads.stop(channel_id)
+
+
+async def _arrive(flow: CallFlow, channel: Channel) -> None:
+    now = flow.clock()
+    did = channel.dialplan.exten
+    tenant = await flow.identification.tenant_for(did)
+    if tenant is None:
+        log.warning("call %s to unknown number %r: refused", channel.id, did)
+        await flow.client.hangup(channel.id, reason="unallocated")
+        return
+    caller = normalise_caller_id(channel.caller.number, tenant.default_region)
+    who = await _identify(flow, channel, did)
+    did_e164 = to_e164(did, tenant.default_region) or did
+    record_id = await flow.call_log.open(
+        tenant.tenant_id,
+        channel_id=channel.id,
+        caller_raw=channel.caller.number,
+        caller_number=caller.e164,
+        dialed_number=did_e164 if did_e164.startswith("+") else None,
+        match=who.match,
+        customer_id=who.customer_id,
+        priority=who.priority,
+        arrived_at=now,
+    )
+    call = FlowCall(
+        channel.id, tenant.tenant_id, record_id, channel.id, caller_number=caller.e164,
+        did=did_e164, customer_id=who.customer_id, priority=who.priority, arrived_at=now,
+        in_arrears=who.in_arrears,
+    )  # fmt: skip
+    async with flow.lock:
+        flow.state.add(call)
+        await flow.save()
+    await _route(flow, call)
+
+
+async def _route(flow: CallFlow, call: FlowCall) -> None:
+    assert call.caller_channel is not None
+    await flow.client.answer(call.caller_channel)
+    route = flow.config.routes.get(call.did)
+    if route is None or route.tenant_id != call.tenant_id:
+        log.warning("no inbound route for %s (tenant %s): caller told so", call.did, call.tenant_id)
+        await _finish(flow, call, "failed", prompts.NO_SERVICE)
+        return
+    needs_check = route.verification is not Verification.NONE and call.verified is None
+    if needs_check and call.customer_id is not None:
+        await _verify(flow, call, route)
+    if call.phase is Phase.ENDED:
+        return
+    destination = route_call(route, Caller(call.priority, call.in_arrears), flow.clock())
+    if destination.kind is DestinationKind.QUEUE:
+        await _enqueue(flow, call, destination.target)
+    elif destination.kind is DestinationKind.VOICEMAIL:
+        async with flow.lock:
+            if call.phase is Phase.ENDED:
+                return
+            flow.state.drop(call.call_id)
+            call.phase = Phase.ENDED
+            await flow.call_log.update(
+                call.tenant_id, call.record_id, outcome="voicemail", ended_at=flow.clock()
+            )
+            await flow.save()
+        await flow.client.continue_in_dialplan(
+            call.caller_channel, context=VOICEMAIL_CONTEXT, extension=destination.target,
+            priority=1,
+        )  # fmt: skip
+    else:
+        await _finish(flow, call, "closed", prompts.CLOSED)
+
+
+async def _identify(flow: CallFlow, channel: Channel, did: str) -> Identified:
+    """The FastAGI caller-lookup's answer when the dialplan ran it, else our own lookup."""
+    variables = dict(channel.channelvars or {})
+    if not variables.get("LL_MATCH"):
+        try:
+            variables["LL_MATCH"] = await flow.client.get_variable(channel.id, "LL_MATCH")
+            for name in ("LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS"):
+                variables[name] = await flow.client.get_variable(channel.id, name)
+        except AriNotFound:
+            await flow.client.get_channel(channel.id)  # gone (raises), or just not set
+            variables["LL_MATCH"] = ""
+    if variables.get("LL_MATCH") in {m.value for m in Match}:
+        customer = variables.get("LL_CUSTOMER_ID", "")
+        priority = variables.get("LL_PRIORITY", "")
+        return Identified(
+            variables["LL_MATCH"],
+            int(customer) if customer.isdigit() else None,
+            int(priority) if priority.isdigit() else 0,
+            variables.get("LL_ACCOUNT_STATUS", "") in IN_ARREARS,
+        )
+    result = await flow.identification.identify(channel.caller.number, did)
+    profile = result.customer if result.match is Match.UNIQUE else None
+    return Identified(
+        result.match.value,
+        profile.customer_id if profile else None,
+        result.priority,
+        profile is not None
+        and (profile.account_status in IN_ARREARS or result.priority == PRIORITY_COLLECTIONS),
+    )
+
+
+async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
+    """PIN or date of birth on the keypad, `route.verification_attempts` tries. The result
+    goes on the call; a caller who fails still reaches an agent, who sees it."""
+    assert call.customer_id is not None and call.caller_channel is not None
+    async with flow.database.tenant_reader(call.tenant_id) as session:
+        row = (
+            await session.execute(
+                select(Customer.pin_hash, Customer.date_of_birth).where(
+                    Customer.id == call.customer_id
+                )
+            )
+        ).one_or_none()
+    pin_hash, born = row if row is not None else (None, None)
+    by_pin = route.verification is Verification.PIN
+    if (by_pin and not pin_hash) or (not by_pin and born is None):
+        return  # nothing on file to check against: the agent verifies by questions
+    prompt = prompts.ENTER_PIN if by_pin else prompts.ENTER_DATE_OF_BIRTH
+    digits = flow.keypads.listen(call.caller_channel)
+    outcome = "failed"
+    for _ in range(route.verification_attempts):
+        await flow.client.play(call.caller_channel, prompt)
+        keyed = await keypad.collect(
+            digits, max_digits=8, first_timeout=flow.timing.first_digit,
+            between_timeout=flow.timing.between_digits,
+        )  # fmt: skip
+        if call.phase is Phase.ENDED:
+            return
+        ok = pin_matches(pin_hash, keyed) if by_pin else date_of_birth_matches(born, keyed)
+        del keyed
+        if ok:
+            outcome = route.verification.value
+            break
+        await flow.client.play(call.caller_channel, prompts.NOT_VERIFIED)
+    flow.keypads.stop(call.caller_channel)
+    if outcome != "failed":
+        await flow.client.play(call.caller_channel, prompts.VERIFIED)
+    call.verified = outcome
+    await flow.call_log.update(call.tenant_id, call.record_id, verified=outcome)
+
+
+async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
+    assert call.caller_channel is not None
+    settings = flow.config.queues.get(queue)
+    holding = bridge_id("hold", call.call_id)
+    await flow.client.create_bridge("holding", bridge_id=holding)
+    call.holding_bridge = holding
+    await flow.client.add_channel(holding, call.caller_channel, role="participant")
+    await flow.client.bridge_start_moh(holding, settings.music_class if settings else None)
+    async with flow.lock:
+        if call.phase is Phase.ENDED:
+            await flow.executor.destroy_bridges(call)
+            return
+        now = flow.clock()
+        inbound = InboundCall(call.call_id, call.priority, call.caller_number)
+        try:
+            commands = flow.state.engine.enqueue(inbound, queue, now)
+        except AcdError as exc:
+            log.error("call %s cannot join queue %s: %s", call.call_id, queue, exc)
+            commands = None
+        if commands is not None:
+            call.phase, call.queue, call.queued_at = Phase.QUEUED, queue, now
+            await flow.call_log.update(
+                call.tenant_id, call.record_id, queued_at=now,
+                queue_id=settings.queue_id if settings else None,
+            )  # fmt: skip
+            await flow.executor.run(commands)
+            await flow.save()
+    if commands is None:
+        await _finish(flow, call, "failed", prompts.NO_SERVICE)
+
+
+async def _finish(flow: CallFlow, call: FlowCall, outcome: str, media: tuple[str, ...]) -> None:
+    """Tell the caller (closed, no service) and hang up when the message ends."""
+    async with flow.lock:
+        if call.phase is Phase.ENDED:
+            return
+        await flow.executor.destroy_bridges(call)
+        await flow.call_log.update(call.tenant_id, call.record_id, outcome=outcome)
+        call.outcome = outcome
+        await flow.executor.play_then_hang_up(call, media)
+        await flow.save()

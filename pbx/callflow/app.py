@@ -1,0 +1,378 @@
+"""`CallFlow`: the Stasis application `ledgerline`, from ARI events to ACD and back.
+
+One asyncio lock orders every change to the shared state (the ACD engine and the calls it
+carries); each change is followed by a snapshot to the database, so a restarted process
+carries on with the same waiting callers and agent states. Event handlers never wait for
+another event (that would deadlock the events socket's single reader): anything that waits
+on the caller (IVR digits, playbacks) runs in its own task.
+
+The engine is driven only while the events socket is connected and resynchronised: with
+ARI away, ringing an agent would fail and wrongly pause them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from billing_bridge.identification.service import CallerIdentification
+from pbx.acd.agents import AgentState
+from pbx.acd.commands import Command
+from pbx.ari import AriClient, AriConnection, AriError
+from pbx.ari.events import (
+    Channel,
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+from pbx.callflow import admission
+from pbx.callflow.call_log import CallLog
+from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.config import FlowConfig, apply_config
+from pbx.callflow.config_store import load_flow_config
+from pbx.callflow.executor import Executor
+from pbx.callflow.keypad import Keypads
+from pbx.callflow.snapshots import SnapshotStore
+from pbx.callflow.state import FlowState
+from pbx.db.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlowTiming:
+    tick: float = 0.25  # how often the ACD's timers are driven
+    first_digit: float = 10.0  # IVR: seconds to start keying
+    between_digits: float = 5.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallFlow:
+    def __init__(
+        self,
+        client: AriClient,
+        connection: AriConnection,
+        database: Database,
+        identification: CallerIdentification,
+        *,
+        node: str,
+        dial_out: str,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+        timing: FlowTiming | None = None,
+    ) -> None:
+        self.client = client
+        self.connection = connection
+        self.database = database
+        self.identification = identification
+        self.clock = clock
+        self.timing = timing or FlowTiming()
+        self.call_log = CallLog(database)
+        self.snapshots = SnapshotStore(database, node)
+        self.config = FlowConfig()
+        self.state = FlowState.empty(rng)
+        self.lock = asyncio.Lock()
+        self.keypads = Keypads()
+        self.executor = Executor(
+            client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out
+        )
+        self._pending_config: FlowConfig | None = None
+        self._synced = False
+        self._last_saved: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._routing: set[str] = set()  # caller channels an admission task is working on
+        connection.on_event(self._on_event)
+        connection.on_connected(self._resync)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        saved = await self.snapshots.load()
+        if saved is not None:
+            try:
+                self.state.restore(FlowState.from_dict(saved))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("saved call flow state unreadable (%s): starting empty", exc)
+            self._last_saved = json.dumps(self.state.to_dict(), sort_keys=True)
+        self._pending_config = await load_flow_config(self.database)
+        self.config = self._pending_config
+        await self.connection.start()
+        self._spawn(self._ticker(), "acd-ticker")
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks), set()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.connection.stop()
+        self._synced = False
+        async with self.lock:
+            await self.save()
+
+    @property
+    def ready(self) -> bool:
+        """Connected to Asterisk and in sync: calls are being served."""
+        return self._synced and self.connection.connected
+
+    async def reload_config(self) -> None:
+        """An admin changed queues, agents or routes: apply at once, calls carry on."""
+        config = await load_flow_config(self.database)
+        async with self.lock:
+            self.config = config
+            self._pending_config = config
+            if self._synced:
+                await self._apply_pending()
+            await self.save()
+
+    async def _apply_pending(self) -> None:
+        config, self._pending_config = self._pending_config, None
+        if config is not None:
+            await self.executor.run(apply_config(self.state.engine, config, self.clock()))
+
+    # --- agents -------------------------------------------------------------------------
+
+    async def agent_available(self, agent_id: str) -> AgentState:
+        return await self._agent_change(agent_id, self.state.engine.agent_available)
+
+    async def pause_agent(self, agent_id: str, reason: str) -> AgentState:
+        return await self._agent_change(
+            agent_id, lambda a, now: self.state.engine.pause_agent(a, reason, now)
+        )
+
+    async def log_out_agent(self, agent_id: str) -> AgentState:
+        return await self._agent_change(agent_id, self.state.engine.log_out)
+
+    async def _agent_change(
+        self, agent_id: str, change: Callable[[str, datetime], list[Command]]
+    ) -> AgentState:
+        """Raises the ACD's UnknownAgent / InvalidTransition for the API to report."""
+        async with self.lock:
+            commands = change(agent_id, self.clock())
+            if self._synced:
+                await self.executor.run(commands)
+            await self.save()
+            return self.state.engine.agents[agent_id].state
+
+    # --- events -------------------------------------------------------------------------
+
+    async def _on_event(self, event: Event) -> None:
+        match event:
+            case StasisStart():
+                await self._stasis_start(event)
+            case StasisEnd() | ChannelDestroyed():
+                await self.channel_gone(event.channel.id)
+            case ChannelDtmfReceived():
+                self.keypads.pressed(event.channel.id, event.digit)
+            case PlaybackFinished():
+                await self._playback_finished(event.playback.id)
+
+    async def _stasis_start(self, event: StasisStart) -> None:
+        channel, args = event.channel, event.args
+        kind = args[0] if args else ""
+        if kind == "agent" and len(args) == 3:
+            async with self.lock:
+                await self._agent_answered(channel.id, args[1], args[2])
+                await self.save()
+        elif kind == "customer" and len(args) == 2:
+            async with self.lock:
+                await self._customer_answered(channel.id, args[1])
+                await self.save()
+        elif self.state.leg(channel.id) is None and channel.id not in self._routing:
+            self._admit(channel)
+
+    def _admit(self, channel: Channel) -> None:
+        self._routing.add(channel.id)
+        self._spawn(admission.admit(self, channel), f"admit-{channel.id}", channel.id)
+
+    async def _agent_answered(self, channel_id: str, call_id: str, agent_id: str) -> None:
+        leg = self.state.leg(channel_id)
+        if leg is None or leg.role != "ringing" or leg.call.call_id != call_id:
+            await self.executor.hangup(channel_id)  # the offer was withdrawn meanwhile
+            return
+        call = leg.call
+        del call.ringing[channel_id]
+        try:
+            commands = self.state.engine.answered(call_id, agent_id, self.clock())
+        except Exception as exc:  # an AcdError: another agent won the race, or it is over
+            log.info("agent %s answered call %s too late: %s", agent_id, call_id, exc)
+            await self.executor.hangup(channel_id)
+            return
+        call.agent_id, call.agent_channel = agent_id, channel_id
+        await self.executor.run(commands)
+
+    async def _customer_answered(self, channel_id: str, call_id: str) -> None:
+        call = self.state.calls.get(call_id)
+        if call is None or call.customer_channel != channel_id or call.bridge is None:
+            await self.executor.hangup(channel_id)
+            return
+        try:
+            await self.client.add_channel(call.bridge, channel_id)
+        except AriError as exc:
+            log.warning("callback %s: customer could not be bridged: %s", call_id, exc)
+
+    async def channel_gone(self, channel_id: str) -> None:
+        self.keypads.hung_up(channel_id)
+        async with self.lock:
+            await self._gone(channel_id)
+            await self.save()
+
+    async def _gone(self, channel_id: str, *, lost: bool = False) -> None:
+        """A channel of a call hung up. `lost`: it vanished while we were not listening."""
+        leg = self.state.leg(channel_id)
+        if leg is None:
+            return
+        call, engine, now = leg.call, self.state.engine, self.clock()
+        if leg.role == "ringing":
+            del call.ringing[channel_id]
+            agent = engine.agents.get(leg.agent_id or "")
+            if agent is not None and agent.call_id == call.call_id and agent.state == "ringing":
+                answer = engine.offer_lost if lost else engine.agent_hung_up
+                await self.executor.run(answer(agent.agent_id, now))
+            return
+        if leg.role == "caller":
+            call.caller_channel = None
+            if call.phase is Phase.CALLBACK:
+                return  # the request keeps its place without the caller on the line
+            await self._end(call, engine.caller_hung_up(call.call_id, now))
+        elif leg.role == "agent":
+            call.agent_channel = None
+            await self._end(call, engine.agent_hung_up(leg.agent_id or "", now))
+        else:  # the customer's leg of a callback
+            call.customer_channel = None
+            await self._end(call, engine.caller_hung_up(call.call_id, now))
+
+    async def _end(self, call: FlowCall, commands: list[Command]) -> None:
+        was = call.phase
+        await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
+        self.state.drop(call.call_id)
+        call.phase = Phase.ENDED
+        await self.executor.tear_down(call)
+        now = self.clock()
+        fields: dict[str, Any] = {"ended_at": now}
+        if call.answered_at is not None:
+            fields["outcome"] = call.outcome or "answered"
+            fields["talk_seconds"] = int((now - call.answered_at).total_seconds())
+        elif was is Phase.ARRIVING and call.outcome is None:
+            fields["outcome"], fields["wait_seconds"] = "abandoned", 0
+        if was is not Phase.QUEUED or call.answered_at is not None:
+            await self.call_log.update(call.tenant_id, call.record_id, **fields)
+
+    async def _playback_finished(self, playback_id: str) -> None:
+        for call in self.state:
+            if call.hangup_after_playback == playback_id and call.caller_channel:
+                await self.executor.hangup(call.caller_channel)
+
+    # --- time ---------------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.tick)
+            if not self.ready:
+                continue
+            try:
+                async with self.lock:
+                    await self.executor.run(self.state.engine.tick(self.clock()))
+                    await self.save()
+            except Exception:  # the ticker must outlive any one bad tick
+                log.exception("ACD tick failed")
+
+    # --- resynchronisation --------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """After every (re)connect: settle what happened while we were not listening."""
+        self._synced = False
+        channels = {channel.id: channel for channel in await self.client.list_channels()}
+        bridges = await self.client.list_bridges()
+        async with self.lock:
+            for call in self.state:
+                for channel_id in call.channels():
+                    if channel_id not in channels:
+                        await self._gone(channel_id, lost=True)
+            await self._answered_while_away(channels)
+            await self._release_lost_offers()
+            await self._destroy_orphan_bridges([bridge.id for bridge in bridges])
+            self._synced = True
+            await self._apply_pending()
+            await self.executor.run(self.state.engine.tick(self.clock()))
+            await self.save()
+        for call in self.state:
+            if call.phase is Phase.ARRIVING and call.caller_channel not in self._routing:
+                assert call.caller_channel is not None
+                self._routing.add(call.caller_channel)
+                task = admission.resume(self, call)
+                self._spawn(task, f"resume-{call.call_id}", call.caller_channel)
+        for channel in channels.values():
+            if self._waiting_for_us(channel) and self.state.leg(channel.id) is None:
+                if channel.dialplan.app_data.count(",") == 0 and channel.id not in self._routing:
+                    self._admit(channel)  # entered Stasis while we were away
+                elif channel.dialplan.app_data.count(",") > 0:
+                    await self.executor.hangup(channel.id)  # a leg of a call that is over
+
+    async def _answered_while_away(self, channels: dict[str, Channel]) -> None:
+        for call in self.state:
+            for leg_id, agent_id in list(call.ringing.items()):
+                channel = channels.get(leg_id)
+                if channel is not None and channel.state == "Up" and self._waiting_for_us(channel):
+                    await self._agent_answered(leg_id, call.call_id, agent_id)
+
+    async def _release_lost_offers(self) -> None:
+        """An agent the engine thinks is ringing, with no leg ringing them: free them."""
+        ringing = {agent for call in self.state for agent in call.ringing.values()}
+        engine = self.state.engine
+        for agent in list(engine.agents.values()):
+            if agent.state is AgentState.RINGING and agent.agent_id not in ringing:
+                await self.executor.run(engine.offer_lost(agent.agent_id, self.clock()))
+
+    async def _destroy_orphan_bridges(self, bridge_ids: list[str]) -> None:
+        ours = {b for call in self.state for b in (call.holding_bridge, call.bridge) if b}
+        for bridge in bridge_ids:
+            if bridge.startswith("ll-") and bridge not in ours:
+                await self.executor._quietly(self.client.destroy_bridge(bridge))
+
+    def _waiting_for_us(self, channel: Channel) -> bool:
+        plan = channel.dialplan
+        return plan.app_name == "Stasis" and plan.app_data.split(",")[0] == self.client.app
+
+    # --- persistence --------------------------------------------------------------------
+
+    async def save(self) -> None:
+        """Snapshot the state if it changed. Called with the lock held."""
+        document = self.state.to_dict()
+        text = json.dumps(document, sort_keys=True)
+        if text == self._last_saved:
+            return
+        try:
+            await self.snapshots.save(document)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("call flow state not saved (will retry on the next change): %s", exc)
+            return
+        self._last_saved = text
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str, channel: str = "") -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            self._routing.discard(channel)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("%s failed", name, exc_info=finished.exception())
+
+        task.add_done_callback(done)

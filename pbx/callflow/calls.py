@@ -1,0 +1,98 @@
+"""The call flow's own record of each call: which channels and bridges belong to it.
+
+The ACD knows calls by id only; this is the map from those ids to Asterisk's objects, kept
+beside the ACD's state in the same snapshot so a restarted process can pick both up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pbx.acd.serial import dump_time, load_time
+
+
+class Phase(StrEnum):
+    ARRIVING = "arriving"  # answered, being identified, verified and routed
+    QUEUED = "queued"  # in the holding bridge, waiting for (or ringing) an agent
+    CONNECTED = "connected"  # bridged with an agent
+    CALLBACK = "callback"  # the caller asked to be called back and left; no channel now
+    ENDED = "ended"
+
+
+@dataclass
+class FlowCall:
+    call_id: str  # the caller's channel id, also the ACD's call id
+    tenant_id: int
+    record_id: int  # calls.id in the call log
+    caller_channel: str | None
+    caller_number: str | None = None  # E.164
+    did: str = ""  # the dialed number as E.164 (or as Asterisk gave it)
+    customer_id: int | None = None
+    priority: int = 0
+    in_arrears: bool = False
+    phase: Phase = Phase.ARRIVING
+    queue: str | None = None  # ACD queue key
+    holding_bridge: str | None = None
+    bridge: str | None = None  # the mixing bridge with the agent
+    agent_id: str | None = None
+    agent_channel: str | None = None
+    customer_channel: str | None = None  # a callback's leg to the customer
+    # Agent legs being rung for this call: channel id -> agent id.
+    ringing: dict[str, str] = field(default_factory=dict)
+    arrived_at: datetime | None = None
+    queued_at: datetime | None = None
+    offered_at: datetime | None = None
+    answered_at: datetime | None = None
+    # "pin" or "date_of_birth" when the IVR verified the caller, "failed" when it could not.
+    verified: str | None = None
+    # Set once the call's outcome is decided before it ends (closed, callback, ...).
+    outcome: str | None = None
+    # A playback that hangs the caller up when it finishes (closed, callback confirmed).
+    hangup_after_playback: str | None = None
+
+    def channels(self) -> list[str]:
+        """Every channel of this call that Ledgerline placed or holds."""
+        ids = [self.caller_channel, self.agent_channel, self.customer_channel, *self.ringing]
+        return [channel for channel in ids if channel]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "tenant_id": self.tenant_id,
+            "record_id": self.record_id,
+            "caller_channel": self.caller_channel,
+            "caller_number": self.caller_number,
+            "did": self.did,
+            "customer_id": self.customer_id,
+            "priority": self.priority,
+            "in_arrears": self.in_arrears,
+            "phase": self.phase.value,
+            "queue": self.queue,
+            "holding_bridge": self.holding_bridge,
+            "bridge": self.bridge,
+            "agent_id": self.agent_id,
+            "agent_channel": self.agent_channel,
+            "customer_channel": self.customer_channel,
+            "ringing": dict(self.ringing),
+            "arrived_at": dump_time(self.arrived_at),
+            "queued_at": dump_time(self.queued_at),
+            "offered_at": dump_time(self.offered_at),
+            "answered_at": dump_time(self.answered_at),
+            "verified": self.verified,
+            "outcome": self.outcome,
+            "hangup_after_playback": self.hangup_after_playback,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FlowCall:
+        times = ("arrived_at", "queued_at", "offered_at", "answered_at")
+        values = dict(data)
+        for name in times:
+            values[name] = load_time(data.get(name))
+        values["phase"] = Phase(data["phase"])
+        values["ringing"] = dict(data.get("ringing") or {})
+        return cls(**values)

@@ -1,0 +1,280 @@
+"""Carries out what the ACD decided, over ARI, and writes the call log as it goes.
+
+Runs under the call flow's lock. An ARI request that fails feeds back into the ACD where
+that changes a decision (an agent's phone that cannot be dialled counts as not answering);
+otherwise it is logged and the events that follow (a hangup, usually) settle the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+from pbx.acd.commands import (
+    Announce,
+    CallAbandoned,
+    Command,
+    Connect,
+    DialCallback,
+    EndWrapUp,
+    Overflow,
+    PauseAgent,
+    RingAgents,
+    StartWrapUp,
+    StopRinging,
+)
+from pbx.acd.queues import OverflowKind
+from pbx.ari import AriClient, AriError, AriNotFound
+from pbx.callflow import prompts
+from pbx.callflow.call_log import CallLog
+from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.config import FlowConfig
+from pbx.callflow.state import FlowState
+
+log = logging.getLogger(__name__)
+
+VOICEMAIL_CONTEXT = "ledgerline-voicemail"  # asterisk-conf/extensions.conf
+AgentListener = Callable[[str, Command], Awaitable[None]]
+
+
+def bridge_id(kind: str, call_id: str) -> str:
+    """Bridges are named after their call, so a restarted process can find its own."""
+    return f"ll-{kind}-{call_id}"
+
+
+class Executor:
+    def __init__(
+        self,
+        client: AriClient,
+        state: FlowState,
+        call_log: CallLog,
+        config: Callable[[], FlowConfig],
+        clock: Callable[[], datetime],
+        *,
+        dial_out: str,
+    ) -> None:
+        self.client = client
+        self.state = state
+        self.call_log = call_log
+        self.config = config
+        self.clock = clock
+        self.dial_out = dial_out  # e.g. "PJSIP/{number}@pstn-trunk"
+        self.agent_listeners: list[AgentListener] = []
+
+    async def run(self, commands: Iterable[Command]) -> None:
+        work = deque(commands)
+        while work:
+            command = work.popleft()
+            try:
+                work.extend(await self._one(command))
+            except AriError as exc:
+                log.warning("%s for call %s failed: %s", type(command).__name__,
+                            getattr(command, "call_id", "-"), exc)  # fmt: skip
+
+    async def _one(self, command: Command) -> list[Command]:
+        match command:
+            case RingAgents():
+                return await self._ring(command)
+            case StopRinging():
+                await self._stop_ringing(command)
+            case Connect():
+                await self._connect(command)
+            case DialCallback():
+                return await self._dial_callback(command)
+            case Overflow():
+                await self._overflow(command)
+            case Announce():
+                await self._announce(command)
+            case CallAbandoned():
+                await self._abandoned(command)
+            case PauseAgent() | StartWrapUp() | EndWrapUp():
+                for listener in self.agent_listeners:
+                    await listener(command.agent_id, command)
+        return []
+
+    # --- ringing ------------------------------------------------------------------------
+
+    async def _ring(self, command: RingAgents) -> list[Command]:
+        call = self.state.calls.get(command.call_id)
+        if call is None:
+            log.error("ACD rang agents for call %s the call flow does not know", command.call_id)
+            return []
+        more: list[Command] = []
+        for agent_id, endpoint in zip(command.agent_ids, command.endpoints, strict=True):
+            leg = uuid.uuid4().hex
+            call.ringing[leg] = agent_id  # before originate: its events may come first
+            try:
+                await self.client.originate(
+                    endpoint,
+                    app_args=f"agent,{call.call_id},{agent_id}",
+                    caller_id=call.caller_number or "",
+                    # Asterisk's own ring timeout only backs up the ACD's (it hangs up first).
+                    timeout=command.timeout_s + 5,
+                    channel_id=leg,
+                    variables={"LL_CALL_ID": call.call_id},
+                )
+            except AriError as exc:
+                log.warning("cannot ring agent %s at %s: %s", agent_id, endpoint, exc)
+                call.ringing.pop(leg, None)
+                more += self._ring_failed(call, agent_id)
+        if call.offered_at is None:
+            call.offered_at = self.clock()
+            await self.call_log.update(call.tenant_id, call.record_id, offered_at=call.offered_at)
+        return more
+
+    def _ring_failed(self, call: FlowCall, agent_id: str) -> list[Command]:
+        agent = self.state.engine.agents.get(agent_id)
+        if agent is None or agent.call_id != call.call_id or agent.state != "ringing":
+            return []
+        return self.state.engine.agent_hung_up(agent_id, self.clock())
+
+    async def _stop_ringing(self, command: StopRinging) -> None:
+        call = self.state.calls.get(command.call_id)
+        if call is None:
+            return
+        legs = [leg for leg, agent in call.ringing.items() if agent in command.agent_ids]
+        for leg in legs:
+            del call.ringing[leg]  # first: the hangup's events must find nothing
+            await self.hangup(leg)
+
+    # --- connecting ---------------------------------------------------------------------
+
+    async def _connect(self, command: Connect) -> None:
+        call = self.state.calls[command.call_id]
+        now = self.clock()
+        call.phase, call.answered_at = Phase.CONNECTED, now
+        talk = bridge_id("talk", call.call_id)
+        await self.client.create_bridge("mixing", bridge_id=talk)
+        call.bridge = talk
+        if call.holding_bridge:
+            await self._quietly(self.client.remove_channel(call.holding_bridge, call.call_id))
+            await self._quietly(self.client.destroy_bridge(call.holding_bridge))
+            call.holding_bridge = None
+        channels = [c for c in (call.caller_channel, call.agent_channel) if c]
+        await self.client.add_channel(talk, channels)
+        profile = self.config().agents.get(command.agent_id)
+        waited = int((now - (call.queued_at or now)).total_seconds())
+        await self.call_log.update(
+            call.tenant_id,
+            call.record_id,
+            answered_at=now,
+            agent_id=profile.user_id if profile else None,
+            wait_seconds=waited,
+        )
+
+    async def _dial_callback(self, command: DialCallback) -> list[Command]:
+        """The agent answered a callback request: hold them in a bridge, dial the customer."""
+        call = self.state.calls[command.call_id]
+        call.phase, call.answered_at = Phase.CONNECTED, self.clock()
+        talk = bridge_id("talk", call.call_id)
+        await self.client.create_bridge("mixing", bridge_id=talk)
+        call.bridge = talk
+        if call.agent_channel:
+            await self.client.add_channel(talk, call.agent_channel)
+        line = self.config().tenants.get(call.tenant_id)
+        leg = uuid.uuid4().hex
+        call.customer_channel = leg
+        try:
+            await self.client.originate(
+                self.dial_out.format(number=command.number),
+                app_args=f"customer,{call.call_id}",
+                caller_id=line.caller_id if line else "",
+                timeout=45,
+                channel_id=leg,
+            )
+        except AriError as exc:
+            log.warning("callback to the customer of call %s failed: %s", call.call_id, exc)
+            call.customer_channel = None
+            if call.agent_channel:
+                await self.hangup(call.agent_channel)
+        return []
+
+    # --- overflow, announcements, abandoned ---------------------------------------------
+
+    async def _overflow(self, command: Overflow) -> None:
+        call = self.state.calls.get(command.call_id)
+        if call is None:
+            return
+        now = self.clock()
+        if command.kind is OverflowKind.QUEUE:
+            call.queue = command.target
+            settings = self.config().queues.get(command.target)
+            if settings is not None:
+                await self.call_log.update(
+                    call.tenant_id, call.record_id, queue_id=settings.queue_id
+                )
+            return
+        waited = int((now - (call.queued_at or now)).total_seconds())
+        if command.kind is OverflowKind.VOICEMAIL:
+            self.state.drop(call.call_id)
+            await self.destroy_bridges(call)
+            await self.call_log.update(call.tenant_id, call.record_id, outcome="voicemail",
+                                       wait_seconds=waited, ended_at=now)  # fmt: skip
+            if call.caller_channel:
+                await self.client.continue_in_dialplan(
+                    call.caller_channel, context=VOICEMAIL_CONTEXT, extension=command.target,
+                    priority=1,
+                )  # fmt: skip
+            return
+        # A callback: the place in the queue is kept; the caller hears it confirmed and goes.
+        call.phase, call.outcome = Phase.CALLBACK, "callback"
+        await self.call_log.update(call.tenant_id, call.record_id, outcome="callback",
+                                   wait_seconds=waited)  # fmt: skip
+        if call.caller_channel:
+            await self.play_then_hang_up(call, prompts.CALLBACK_CONFIRMED)
+
+    async def _announce(self, command: Announce) -> None:
+        call = self.state.calls.get(command.call_id)
+        if call is None or not call.caller_channel or call.phase is not Phase.QUEUED:
+            return
+        media = prompts.position(command.position, command.estimated_wait_s)
+        await self.client.play(call.caller_channel, media)
+
+    async def _abandoned(self, command: CallAbandoned) -> None:
+        call = self.state.calls.get(command.call_id)
+        if call is None:
+            return
+        await self.call_log.update(
+            call.tenant_id, call.record_id, outcome="abandoned", wait_seconds=command.waited_s,
+            ended_at=self.clock(),
+        )  # fmt: skip
+
+    # --- helpers shared with the call flow ----------------------------------------------
+
+    async def play_then_hang_up(self, call: FlowCall, media: tuple[str, ...]) -> None:
+        assert call.caller_channel is not None
+        try:
+            playback = await self.client.play(call.caller_channel, media)
+        except AriNotFound:
+            return
+        call.hangup_after_playback = playback.id
+
+    async def hangup(self, channel_id: str) -> None:
+        await self._quietly(self.client.hangup(channel_id))
+
+    async def destroy_bridges(self, call: FlowCall) -> None:
+        for bridge in (call.holding_bridge, call.bridge):
+            if bridge:
+                await self._quietly(self.client.destroy_bridge(bridge))
+        call.holding_bridge = call.bridge = None
+
+    async def tear_down(self, call: FlowCall, *, keep: str | None = None) -> None:
+        """Hang up every channel of the call (but `keep`) and destroy its bridges."""
+        for channel in call.channels():
+            if channel != keep:
+                await self.hangup(channel)
+        call.ringing.clear()
+        await self.destroy_bridges(call)
+
+    @staticmethod
+    async def _quietly(request: Awaitable[None]) -> None:
+        """For clean-up: the object being gone already is the outcome wanted."""
+        try:
+            await request
+        except AriNotFound:
+            pass
+        except AriError as exc:
+            log.warning("clean-up request failed: %s", exc)

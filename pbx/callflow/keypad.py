@@ -1,0 +1,55 @@
+"""Digits a caller keys during an IVR step, delivered from ChannelDtmfReceived events.
+
+The digits may be a PIN or a date of birth: they go from the event to the waiting collector
+and nowhere else (no log line, no state snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Keypads:
+    """One digit queue per channel that is currently being asked for digits."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, asyncio.Queue[str]] = {}
+
+    def listen(self, channel_id: str) -> asyncio.Queue[str]:
+        return self._queues.setdefault(channel_id, asyncio.Queue())
+
+    def stop(self, channel_id: str) -> None:
+        self._queues.pop(channel_id, None)
+
+    def pressed(self, channel_id: str, digit: str) -> None:
+        queue = self._queues.get(channel_id)
+        if queue is not None:
+            queue.put_nowait(digit)
+
+    def hung_up(self, channel_id: str) -> None:
+        """Wake a collector whose caller left: it returns what it has (usually nothing)."""
+        queue = self._queues.get(channel_id)
+        if queue is not None:
+            queue.put_nowait("")
+
+
+async def collect(
+    digits: asyncio.Queue[str],
+    *,
+    max_digits: int,
+    first_timeout: float,
+    between_timeout: float,
+    terminator: str = "#",
+) -> str:
+    """Digits until `max_digits`, the terminator, silence, or a hangup (an empty string)."""
+    keyed: list[str] = []
+    while len(keyed) < max_digits:
+        timeout = between_timeout if keyed else first_timeout
+        try:
+            digit = await asyncio.wait_for(digits.get(), timeout)
+        except TimeoutError:
+            break
+        if digit in ("", terminator):
+            break
+        keyed.append(digit)
+    return "".join(keyed)

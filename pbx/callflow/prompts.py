@@ -1,0 +1,29 @@
+"""What the caller hears, as ARI media URIs (pure).
+
+`sound:` names from Asterisk's core sounds where one says the right thing; the
+`ledgerline-*` prompts are the business's own recordings (asterisk-conf/README.md lists
+them and what each must say).
+"""
+
+from __future__ import annotations
+
+import math
+
+CLOSED = ("sound:ledgerline-closed", "sound:vm-goodbye")
+NO_SERVICE = ("sound:ss-noservice",)
+CALLBACK_CONFIRMED = ("sound:ledgerline-callback-requested", "sound:vm-goodbye")
+ENTER_PIN = ("sound:ledgerline-enter-pin",)
+ENTER_DATE_OF_BIRTH = ("sound:ledgerline-enter-date-of-birth",)
+VERIFIED = ("sound:auth-thankyou",)
+NOT_VERIFIED = ("sound:auth-incorrect",)
+
+
+def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:
+    """app_queue's announcement: your place in line, then the expected wait in minutes."""
+    media = ["sound:queue-youarenext"] if place == 1 else [
+        "sound:queue-thereare", f"number:{place - 1}", "sound:queue-callswaiting",
+    ]  # fmt: skip
+    if estimated_wait_s is not None:
+        minutes = max(1, math.ceil(estimated_wait_s / 60))
+        media += ["sound:queue-holdtime", f"number:{minutes}", "sound:queue-minutes"]
+    return tuple(media)

@@ -1,0 +1,91 @@
+"""Everything the call flow knows at one moment: the ACD engine and the calls it carries,
+with an index from every channel to its call. Serialises to one JSON document."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pbx.acd.engine import Engine
+from pbx.callflow.calls import FlowCall
+
+STATE_VERSION = 1
+
+Role = Literal["caller", "agent", "ringing", "customer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """What a channel is to the call flow."""
+
+    call: FlowCall
+    role: Role
+    agent_id: str | None = None  # for "agent" and "ringing"
+
+
+class FlowState:
+    def __init__(self, engine: Engine, calls: Mapping[str, FlowCall] | None = None) -> None:
+        self.engine = engine
+        self.calls: dict[str, FlowCall] = dict(calls or {})
+        # channel id -> call id, a cache: `leg` re-checks the call still holds the channel.
+        self._seen: dict[str, str] = {}
+
+    def restore(self, saved: FlowState) -> None:
+        """Take over a saved state in place (the executor keeps its reference to this one)."""
+        self.engine, self.calls = saved.engine, dict(saved.calls)
+        self._seen.clear()
+
+    def __iter__(self) -> Iterator[FlowCall]:
+        return iter(list(self.calls.values()))
+
+    def add(self, call: FlowCall) -> None:
+        self.calls[call.call_id] = call
+
+    def drop(self, call_id: str) -> FlowCall | None:
+        return self.calls.pop(call_id, None)
+
+    def leg(self, channel_id: str) -> Leg | None:
+        """Which call a channel belongs to, and as what."""
+        cached = self.calls.get(self._seen.get(channel_id, ""))
+        found = _leg_of(cached, channel_id) if cached is not None else None
+        if found is None:
+            found = next(filter(None, (_leg_of(c, channel_id) for c in self.calls.values())), None)
+            if found is None:
+                self._seen.pop(channel_id, None)
+                return None
+            if len(self._seen) > 4 * len(self.calls) + 1000:
+                self._seen.clear()  # forget channels of calls long gone
+            self._seen[channel_id] = found.call.call_id
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "engine": self.engine.to_dict(),
+            "calls": [call.to_dict() for call in self.calls.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FlowState:
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported call flow state version {data.get('version')!r}")
+        calls = (FlowCall.from_dict(raw) for raw in data.get("calls", ()))
+        return cls(Engine.from_dict(data["engine"]), {call.call_id: call for call in calls})
+
+    @classmethod
+    def empty(cls, rng: random.Random | None = None) -> FlowState:
+        return cls(Engine(rng or random.Random()))
+
+
+def _leg_of(call: FlowCall, channel_id: str) -> Leg | None:
+    if call.caller_channel == channel_id:
+        return Leg(call, "caller")
+    if call.agent_channel == channel_id:
+        return Leg(call, "agent", call.agent_id)
+    if call.customer_channel == channel_id:
+        return Leg(call, "customer")
+    if channel_id in call.ringing:
+        return Leg(call, "ringing", call.ringing[channel_id])
+    return None

@@ -1,0 +1,41 @@
+"""Inbound calls through the simulator: identified, logged, queued and connected."""
+
+from __future__ import annotations
+
+from pbx.acd.agents import AgentState
+from tests.callflow.world import World
+from tests.factories import make_customer
+
+
+async def test_a_known_caller_is_identified_queued_and_connected_to_an_agent(world: World) -> None:
+    await make_customer(
+        world.database, world.tenant_id, "C-1", "דנה כהן", ["+972502345678"],
+        accounts=[{"currency": "ILS", "balance_minor": 12_500, "status": "active"}],
+    )  # fmt: skip
+    await world.add_queue("support")
+    await world.add_agent("dana", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.1)
+    await world.start_ledgerline()
+    await world.login("dana")
+
+    call = await world.call("050-234-5678")
+
+    await world.until(lambda: world.connected_to(call) == world.agents["dana"], "caller bridged")
+    assert call.state == "Up"
+    assert world.state_of("dana") is AgentState.ON_CALL
+    row = await world.record(call)
+    assert (row.match, row.caller_number, row.dialed_number) == (
+        "unique",
+        "+972502345678",
+        "+97235550100",
+    )
+    assert row.customer_id is not None and row.agent_id == int(world.agents["dana"])
+    assert row.queued_at and row.offered_at and row.answered_at and row.outcome is None
+
+    await call.hangup()
+    row = await world.record_when(call, lambda r: r.ended_at is not None, "call logged as ended")
+    assert row.outcome == "answered" and row.talk_seconds is not None
+    await world.until(lambda: world.state_of("dana") is AgentState.AVAILABLE, "agent free again")
+    assert world.sim.model.bridges == {}
+    assert all(ch.gone for ch in world.sim.model.channels.values())

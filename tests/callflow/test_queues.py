@@ -1,0 +1,181 @@
+"""Queue behaviour through the simulator: strategies, ring-no-answer, abandon, overflow,
+callback requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbx.acd.agents import RING_NO_ANSWER, AgentState
+from tests.callflow.world import World
+
+CALLERS = ("0502345678", "0523456789", "0544567890")
+
+
+async def _centre(world: World, strategy: str, **queue: object) -> None:
+    await world.add_queue("support", strategy=strategy, ring_timeout_seconds=1, **queue)
+    for name, extension in (("avi", "1001"), ("bella", "1002"), ("chen", "1003")):
+        await world.add_agent(name, extension, "support")
+    await world.add_route("support")
+
+
+async def _answered_by(world: World, call) -> str:
+    await world.until(lambda: world.connected_to(call) is not None, "call connected")
+    agent_id = world.connected_to(call)
+    return next(name for name, ident in world.agents.items() if ident == agent_id)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        # avi answered the first call and is free again when the second arrives
+        ("linear", ["avi", "avi"]),  # always from the top of the list
+        ("rrmemory", ["avi", "bella"]),  # carries on after the last one rung
+        ("leastrecent", ["avi", "bella"]),  # bella has been idle longest
+        ("fewestcalls", ["avi", "bella"]),  # bella has taken none today
+    ],
+)
+async def test_each_strategy_picks_the_agent_it_promises(
+    world: World, strategy: str, expected: list[str]
+) -> None:
+    await _centre(world, strategy)
+    for extension in ("1001", "1002", "1003"):
+        world.sim.agent(f"PJSIP/{extension}", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi", "bella", "chen")
+
+    served = []
+    for caller in CALLERS[:2]:
+        call = await world.call(caller)
+        served.append(await _answered_by(world, call))
+        await call.hangup()
+        await world.until(lambda: all(
+            world.state_of(n) is AgentState.AVAILABLE for n in ("avi", "bella", "chen")
+        ), "everyone free")  # fmt: skip
+
+    assert served == expected
+
+
+async def test_ringall_rings_everyone_and_the_first_to_answer_takes_the_call(world: World) -> None:
+    await _centre(world, "ringall")
+    world.sim.agent("PJSIP/1001", answer_after=0.6)
+    world.sim.agent("PJSIP/1002", answer_after=0.1)
+    world.sim.agent("PJSIP/1003", answer_after=0.6)
+    await world.start_ledgerline()
+    await world.login("avi", "bella", "chen")
+
+    call = await world.call()
+
+    assert await _answered_by(world, call) == "bella"
+    await world.until(lambda: world.state_of("avi") is AgentState.AVAILABLE, "others released")
+    legs = [
+        world.sim.model.channels.get(c)
+        for e in ("1001", "1003")
+        for c in world.sim.agents[f"PJSIP/{e}"].channel_ids
+    ]
+    assert all(leg is None or leg.gone for leg in legs)
+
+
+async def test_random_connects_the_caller_to_one_of_the_members(world: World) -> None:
+    await _centre(world, "random")
+    for extension in ("1001", "1002", "1003"):
+        world.sim.agent(f"PJSIP/{extension}", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi", "bella", "chen")
+
+    assert await _answered_by(world, await world.call()) in {"avi", "bella", "chen"}
+
+
+async def test_ring_no_answer_pauses_the_agent_and_rings_the_next(world: World) -> None:
+    await _centre(world, "linear")
+    world.sim.agent("PJSIP/1001", answer_after=None)  # away from the desk
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi", "bella")
+
+    call = await world.call()
+
+    assert await _answered_by(world, call) == "bella"
+    avi = world.flow.state.engine.agents[world.agents["avi"]]
+    assert (avi.state, avi.pause_reason) == (AgentState.PAUSED, RING_NO_ANSWER)
+
+
+async def test_a_rejected_call_goes_to_the_next_agent(world: World) -> None:
+    await _centre(world, "linear")
+    world.sim.agent("PJSIP/1001", reject=True)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi", "bella")
+
+    assert await _answered_by(world, await world.call()) == "bella"
+    assert world.state_of("avi") is AgentState.PAUSED
+
+
+async def test_a_caller_who_hangs_up_in_the_queue_is_logged_as_abandoned(world: World) -> None:
+    await _centre(world, "linear")
+    await world.start_ledgerline()  # nobody logged in
+
+    call = await world.call()
+    await world.until(lambda: world.phase_of(call) == "queued", "queued")
+    assert "moh:default" in call.heard
+    await call.hangup()
+
+    row = await world.record_when(call, lambda r: r.ended_at is not None, "abandon logged")
+    assert row.outcome == "abandoned" and row.wait_seconds is not None and row.answered_at is None
+    assert world.flow.state.engine.queues[f"{world.tenant_id}:support"].waiting == []
+    assert world.sim.model.bridges == {}
+
+
+async def test_a_call_waiting_too_long_overflows_to_another_queue(world: World) -> None:
+    await world.add_queue("overflow")
+    await _centre(
+        world, "linear", max_wait_seconds=1, overflow_kind="queue", overflow_target="overflow"
+    )
+    await world.add_agent("dov", "2001", "overflow")
+    world.sim.agent("PJSIP/2001", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("dov")  # nobody in support
+
+    call = await world.call()
+
+    assert await _answered_by(world, call) == "dov"
+    row = await world.record(call)
+    assert row.queue_id == world.queues["overflow"]
+
+
+async def test_overflow_to_voicemail_leaves_stasis_for_the_voicemail_context(world: World) -> None:
+    await _centre(
+        world, "linear", max_wait_seconds=1, overflow_kind="voicemail", overflow_target="2000"
+    )
+    await world.start_ledgerline()
+
+    call = await world.call()
+
+    row = await world.record_when(call, lambda r: r.outcome is not None, "voicemail logged")
+    assert row.outcome == "voicemail" and row.wait_seconds >= 1
+    await world.until(lambda: call.channel.context == "ledgerline-voicemail", "in voicemail")
+    assert call.channel.exten == "2000"
+
+
+async def test_a_callback_request_keeps_its_place_and_is_served_when_an_agent_frees_up(
+    world: World,
+) -> None:
+    await _centre(
+        world, "linear", max_wait_seconds=1, overflow_kind="callback", overflow_target="support"
+    )
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    customer_phone = world.sim.agent("PJSIP/+972502345678@pstn-trunk", answer_after=0.1)
+    await world.start_ledgerline()
+
+    call = await world.call()
+    await world.until(lambda: call.state == "Hungup", "caller told and let go")
+    assert "sound:ledgerline-callback-requested" in call.heard
+    row = await world.record(call)
+    assert row.outcome == "callback"
+
+    await world.login("avi")  # an agent frees up: the agent rings first, then the customer
+
+    await world.until(lambda: len(customer_phone.channel_ids) == 1, "customer dialled")
+    await world.until(lambda: world.talk_bridge_size(call) == 2, "agent and customer bridged")
+    customer_leg = world.sim.model.channels[customer_phone.channel_ids[0]]
+    assert customer_leg.caller.number == "+97235550100"  # the business's number
+    assert world.state_of("avi") is AgentState.ON_CALL
