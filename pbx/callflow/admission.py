@@ -137,13 +137,10 @@ async def _identify(flow: CallFlow, channel: Channel, did: str) -> Identified:
     """The FastAGI caller-lookup's answer when the dialplan ran it, else our own lookup."""
     variables = dict(channel.channelvars or {})
     if not variables.get("LL_MATCH"):
-        try:
-            variables["LL_MATCH"] = await flow.client.get_variable(channel.id, "LL_MATCH")
-            for name in ("LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS"):
-                variables[name] = await flow.client.get_variable(channel.id, name)
-        except AriNotFound:
-            await flow.client.get_channel(channel.id)  # gone (raises), or just not set
-            variables["LL_MATCH"] = ""
+        for name in ("LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS"):
+            variables[name] = await _variable(flow, channel.id, name)
+            if not variables["LL_MATCH"]:
+                break  # the dialplan did not run caller-lookup (or it failed)
     if variables.get("LL_MATCH") in {m.value for m in Match}:
         customer = variables.get("LL_CUSTOMER_ID", "")
         priority = variables.get("LL_PRIORITY", "")
@@ -162,6 +159,15 @@ async def _identify(flow: CallFlow, channel: Channel, did: str) -> Identified:
         profile is not None
         and (profile.account_status in IN_ARREARS or result.priority == PRIORITY_COLLECTIONS),
     )
+
+
+async def _variable(flow: CallFlow, channel_id: str, name: str) -> str:
+    """A channel variable, "" when unset (raises AriNotFound when the channel is gone)."""
+    try:
+        return await flow.client.get_variable(channel_id, name)
+    except AriNotFound:
+        await flow.client.get_channel(channel_id)
+        return ""
 
 
 async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:

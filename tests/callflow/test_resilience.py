@@ -1,0 +1,93 @@
+"""Restarts and dropped sockets: callers are neither forgotten nor doubled."""
+
+from __future__ import annotations
+
+from pbx.acd.agents import AgentState
+from tests.callflow.world import World
+
+
+async def _support(world: World, *agents: tuple[str, str]) -> None:
+    await world.add_queue("support", strategy="linear", ring_timeout_seconds=2)
+    for name, extension in agents:
+        await world.add_agent(name, extension, "support")
+    await world.add_route("support")
+
+
+async def test_callers_waiting_through_a_ledgerline_restart_are_served_in_order(
+    world: World,
+) -> None:
+    await _support(world, ("avi", "1001"))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline()
+    first = await world.call("0502345678")
+    second = await world.call("0523456789")
+    await world.until(lambda: world.phase_of(second) == "queued", "both queued")
+
+    await world.stop_ledgerline()
+    assert first.state == "Up" and "moh:default" in first.heard  # still on hold in Asterisk
+    await world.start_ledgerline()
+    waiting = world.flow.state.engine.queues[f"{world.tenant_id}:support"].waiting
+    assert [entry.call_id for entry in waiting] == [first.channel_id, second.channel_id]
+    await world.login("avi")
+
+    await world.until(lambda: world.connected_to(first) is not None, "first caller served first")
+    assert world.connected_to(second) is None
+    await first.hangup()
+    await world.until(lambda: world.connected_to(second) is not None, "then the second")
+
+
+async def test_a_caller_who_left_while_ledgerline_was_down_is_logged_as_abandoned(
+    world: World,
+) -> None:
+    await _support(world, ("avi", "1001"))
+    await world.start_ledgerline()
+    call = await world.call()
+    await world.until(lambda: world.phase_of(call) == "queued", "queued")
+
+    await world.stop_ledgerline()
+    await call.hangup()
+    await world.start_ledgerline()
+
+    row = await world.record_when(call, lambda r: r.ended_at is not None, "abandon logged")
+    assert row.outcome == "abandoned"
+    assert world.flow.state.calls == {}
+    assert world.sim.model.bridges == {}  # the holding bridge went too
+
+
+async def test_the_events_socket_dropping_mid_call_is_resynchronised(world: World) -> None:
+    await _support(world, ("avi", "1001"))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    flow = await world.start_ledgerline()
+    await world.login("avi")
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+
+    await world.sim.drop_event_sockets()
+    await call.hangup()  # while nobody listens
+
+    await world.until(lambda: flow.state.calls == {}, "call settled after the reconnect")
+    row = await world.record(call)
+    assert row.outcome == "answered" and row.ended_at is not None
+    await world.until(lambda: world.state_of("avi") is AgentState.AVAILABLE, "agent freed")
+    agent_legs = world.sim.agents["PJSIP/1001"].channel_ids
+    assert all(world.sim.model.channels.get(leg) is None for leg in agent_legs)
+
+
+async def test_an_asterisk_restart_ends_every_call_and_frees_every_agent(world: World) -> None:
+    await _support(world, ("avi", "1001"), ("bella", "1002"))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    world.sim.agent("PJSIP/1002", answer_after=None)
+    flow = await world.start_ledgerline()
+    await world.login("avi")
+    talking = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(talking) is not None, "connected")
+    await world.login("bella")
+    ringing = await world.call("0523456789")
+    await world.until(lambda: world.state_of("bella") is AgentState.RINGING, "bella ringing")
+
+    await world.sim.restart(down_seconds=0.3)
+
+    await world.until(lambda: flow.ready and flow.state.calls == {}, "calls settled", within=10)
+    assert world.state_of("bella") is AgentState.AVAILABLE  # not paused: not her fault
+    assert (await world.record(talking)).outcome == "answered"
+    assert (await world.record(ringing)).outcome == "abandoned"
