@@ -7,6 +7,7 @@
     offer           available                   -> ringing
     withdraw_offer  ringing                     -> available   (someone else answered, ...)
     answer          ringing                     -> on_call
+    start_outbound  available, paused, wrap_up  -> on_call     (click-to-call)
     ring_no_answer  ringing                     -> paused("ring-no-answer")
     end_call        on_call                     -> wrap_up, or available with no wrap-up
     end_wrap_up     wrap_up                     -> available
@@ -132,6 +133,13 @@ class Agent:
                 self.agent_id, self.state, "answer", f"ringing for {self.call_id}, not {call_id}"
             )
         self._move("answer", {_S.RINGING}, _S.ON_CALL, now)
+
+    def start_outbound(self, call_id: str, now: datetime) -> None:
+        """The agent places a call (click-to-call): busy until it ends, like an answered one."""
+        self._move("place a call", {_S.AVAILABLE, _S.PAUSED, _S.WRAP_UP}, _S.ON_CALL, now)
+        self.call_id = call_id
+        self.pause_reason = None
+        self.wrap_up_until = None
 
     def ring_no_answer(self, now: datetime) -> None:
         # An agent who lets a call ring out is probably away from the desk: stop offering

@@ -37,6 +37,8 @@ from pbx.acd.serial import require_utc
 from pbx.acd.strategies import choose_agents, member_key
 
 STATE_VERSION = 1
+# The queue an outbound (click-to-call) call counts under: no waiting list, no wrap-up.
+OUTBOUND = "outbound"
 
 
 class Engine:
@@ -137,6 +139,23 @@ class Engine:
         else:
             commands.append(Connect(call_id, agent_id))
         return commands + self._dispatch(now)
+
+    def release(self, call_id: str, now: datetime) -> list[Command]:
+        """The agent hands the call on (a transfer): their part ends, wrap-up starts, and the
+        call may be queued again."""
+        now = require_utc(now)
+        if call_id not in self.active:
+            raise UnknownCall(call_id, "not connected to an agent")
+        return self._end_call(self.active.pop(call_id), now)
+
+    def start_outbound(self, call_id: str, agent_id: str, now: datetime) -> list[Command]:
+        """The agent places a call; it ends through `caller_hung_up` or `agent_hung_up`."""
+        now = require_utc(now)
+        if call_id in self.active or self._find_waiting(call_id):
+            raise AcdError(f"call {call_id} is already in the ACD")
+        self._agent(agent_id).start_outbound(call_id, now)
+        self.active[call_id] = ActiveCall(call_id, OUTBOUND, agent_id, now)
+        return []
 
     def caller_hung_up(self, call_id: str, now: datetime) -> list[Command]:
         now = require_utc(now)

@@ -37,7 +37,7 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from pbx.callflow import admission
+from pbx.callflow import admission, control
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.config import FlowConfig, apply_config
@@ -194,6 +194,16 @@ class CallFlow:
             async with self.lock:
                 await self._customer_answered(channel.id, args[1])
                 await self.save()
+        elif kind in ("third", "outbound") and len(args) == 2:
+            answered = (
+                control.third_answered if kind == "third" else control.outbound_agent_answered
+            )
+            async with self.lock:
+                try:
+                    await answered(self, channel.id, args[1])
+                except AriError as exc:
+                    log.warning("call %s: %s leg not connected: %s", args[1], kind, exc)
+                await self.save()
         elif self.state.leg(channel.id) is None and channel.id not in self._routing:
             self._admit(channel)
 
@@ -254,18 +264,27 @@ class CallFlow:
         elif leg.role == "agent":
             call.agent_channel = None
             await self._end(call, engine.agent_hung_up(leg.agent_id or "", now))
-        else:  # the customer's leg of a callback
+        elif leg.role == "third":
+            call.third_channel = None
+            await control.third_gone(self, call)
+        else:  # the customer's leg of a callback or a click-to-call
             call.customer_channel = None
             await self._end(call, engine.caller_hung_up(call.call_id, now))
+
+    async def end_call(self, call: FlowCall) -> None:
+        """End a call from our side (lock held): the ACD lets it go, everything hangs up."""
+        await self._end(call, self.state.engine.caller_hung_up(call.call_id, self.clock()))
 
     async def _end(self, call: FlowCall, commands: list[Command]) -> None:
         was = call.phase
         await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
-        self.state.drop(call.call_id)
         call.phase = Phase.ENDED
-        await self.executor.tear_down(call)
+        await self.executor.tear_down(call)  # its hangups' events wait for the lock we hold
+        self.state.drop(call.call_id)
         now = self.clock()
         fields: dict[str, Any] = {"ended_at": now}
+        if call.direction == "outbound":
+            fields["outcome"] = "answered" if call.answered_at else "failed"
         if call.answered_at is not None:
             fields["outcome"] = call.outcome or "answered"
             fields["talk_seconds"] = int((now - call.answered_at).total_seconds())

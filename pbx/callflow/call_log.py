@@ -26,6 +26,7 @@ class CallLog:
         customer_id: int | None,
         priority: int,
         arrived_at: datetime,
+        direction: str = "inbound",
     ) -> int:
         async with self._database.tenant_session(tenant_id) as session, session.begin():
             row = Call(
@@ -37,6 +38,7 @@ class CallLog:
                 customer_id=customer_id,
                 priority=priority,
                 arrived_at=arrived_at,
+                direction=direction,
             )
             session.add(row)
             await session.flush()

@@ -40,7 +40,14 @@ class FlowCall:
     bridge: str | None = None  # the mixing bridge with the agent
     agent_id: str | None = None
     agent_channel: str | None = None
-    customer_channel: str | None = None  # a callback's leg to the customer
+    customer_channel: str | None = None  # a callback's or click-to-call's leg to the customer
+    on_hold: bool = False  # the caller is in the holding bridge while connected
+    # A transfer in progress: the leg dialled to its target, and how it completes.
+    third_channel: str | None = None
+    transfer: str | None = None  # "blind" or "attended"
+    consult_bridge: str | None = None  # attended: the agent talks to the target here
+    direction: str = "inbound"
+    dial_after_agent: str | None = None  # click-to-call: the number to dial once they answer
     # Agent legs being rung for this call: channel id -> agent id.
     ringing: dict[str, str] = field(default_factory=dict)
     arrived_at: datetime | None = None
@@ -56,7 +63,10 @@ class FlowCall:
 
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
-        ids = [self.caller_channel, self.agent_channel, self.customer_channel, *self.ringing]
+        ids = [
+            self.caller_channel, self.agent_channel, self.customer_channel, self.third_channel,
+            *self.ringing,
+        ]  # fmt: skip
         return [channel for channel in ids if channel]
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +88,12 @@ class FlowCall:
             "agent_channel": self.agent_channel,
             "customer_channel": self.customer_channel,
             "ringing": dict(self.ringing),
+            "on_hold": self.on_hold,
+            "third_channel": self.third_channel,
+            "transfer": self.transfer,
+            "consult_bridge": self.consult_bridge,
+            "direction": self.direction,
+            "dial_after_agent": self.dial_after_agent,
             "arrived_at": dump_time(self.arrived_at),
             "queued_at": dump_time(self.queued_at),
             "offered_at": dump_time(self.offered_at),

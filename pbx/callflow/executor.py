@@ -169,6 +169,12 @@ class Executor:
         """The agent answered a callback request: hold them in a bridge, dial the customer."""
         call = self.state.calls[command.call_id]
         call.phase, call.answered_at = Phase.CONNECTED, self.clock()
+        await self.dial_customer(call, command.number)
+        return []
+
+    async def dial_customer(self, call: FlowCall, number: str) -> None:
+        """Put the agent's answered leg in the call's bridge and dial the customer from the
+        business's number (callbacks, click-to-call)."""
         talk = bridge_id("talk", call.call_id)
         await self.client.create_bridge("mixing", bridge_id=talk)
         call.bridge = talk
@@ -179,18 +185,17 @@ class Executor:
         call.customer_channel = leg
         try:
             await self.client.originate(
-                self.dial_out.format(number=command.number),
+                self.dial_out.format(number=number),
                 app_args=f"customer,{call.call_id}",
                 caller_id=line.caller_id if line else "",
                 timeout=45,
                 channel_id=leg,
             )
         except AriError as exc:
-            log.warning("callback to the customer of call %s failed: %s", call.call_id, exc)
+            log.warning("call %s: the customer could not be dialled: %s", call.call_id, exc)
             call.customer_channel = None
             if call.agent_channel:
                 await self.hangup(call.agent_channel)
-        return []
 
     # --- overflow, announcements, abandoned ---------------------------------------------
 
@@ -256,10 +261,10 @@ class Executor:
         await self._quietly(self.client.hangup(channel_id))
 
     async def destroy_bridges(self, call: FlowCall) -> None:
-        for bridge in (call.holding_bridge, call.bridge):
+        for bridge in (call.holding_bridge, call.bridge, call.consult_bridge):
             if bridge:
                 await self._quietly(self.client.destroy_bridge(bridge))
-        call.holding_bridge = call.bridge = None
+        call.holding_bridge = call.bridge = call.consult_bridge = None
 
     async def tear_down(self, call: FlowCall, *, keep: str | None = None) -> None:
         """Hang up every channel of the call (but `keep`) and destroy its bridges."""

@@ -13,7 +13,7 @@ from pbx.callflow.calls import FlowCall
 
 STATE_VERSION = 1
 
-Role = Literal["caller", "agent", "ringing", "customer"]
+Role = Literal["caller", "agent", "ringing", "customer", "third"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,8 @@ def _leg_of(call: FlowCall, channel_id: str) -> Leg | None:
         return Leg(call, "agent", call.agent_id)
     if call.customer_channel == channel_id:
         return Leg(call, "customer")
+    if call.third_channel == channel_id:
+        return Leg(call, "third")
     if channel_id in call.ringing:
         return Leg(call, "ringing", call.ringing[channel_id])
     return None

@@ -359,6 +359,8 @@ class Call(TenantOwned, Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(128))
+    # "inbound", or "outbound" for click-to-call (then caller_number is the number called).
+    direction: Mapped[str] = mapped_column(String(8), default="inbound")
     caller_number: Mapped[str | None] = mapped_column(String(16))
     caller_raw: Mapped[str] = mapped_column(String(80))
     dialed_number: Mapped[str | None] = mapped_column(String(16))

@@ -79,3 +79,27 @@ def test_a_lost_offer_frees_the_agent_without_a_pause_and_rings_again() -> None:
     assert of_type(commands, StopRinging) == [StopRinging("c1", ("dana",))]
     assert rung(commands) == {"c1": ("dana",)}  # not the agent's fault: offered again
     assert engine.agents["dana"].pause_reason is None
+
+
+def test_a_transfer_releases_the_agent_and_the_call_can_queue_again() -> None:
+    engine = engine_with(QueueConfig("sales", wrapup_s=10), QueueConfig("billing"),
+                         agents=(agent("dana"), agent("eli", "billing")))  # fmt: skip
+    engine.enqueue(InboundCall("c1"), "sales", T0)
+    engine.answered("c1", "dana", at(2))
+
+    released = engine.release("c1", at(30))
+    requeued = engine.enqueue(InboundCall("c1"), "billing", at(30))
+
+    assert of_type(released, StartWrapUp)[0].agent_id == "dana"
+    assert rung(requeued) == {"c1": ("eli",)}
+
+
+def test_click_to_call_makes_the_agent_busy_until_the_call_ends() -> None:
+    engine = engine_with(QueueConfig("sales"), agents=(agent("dana"),))
+    engine.pause_agent("dana", "lunch", T0)
+
+    engine.start_outbound("o1", "dana", at(1))
+    assert engine.agents["dana"].state is AgentState.ON_CALL
+    assert engine.enqueue(InboundCall("c1"), "sales", at(2)) == []  # not offered while busy
+
+    assert rung(engine.caller_hung_up("o1", at(60))) == {"c1": ("dana",)}

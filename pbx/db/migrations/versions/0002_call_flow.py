@@ -154,6 +154,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_queue_members_user_id"), ["user_id"], unique=False)
 
     with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("direction", sa.String(length=8), nullable=False, server_default="inbound")
+        )
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("verified", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("wait_seconds", sa.Integer(), nullable=True))
@@ -227,6 +230,7 @@ def downgrade() -> None:
         batch_op.drop_column("wait_seconds")
         batch_op.drop_column("verified")
         batch_op.drop_column("priority")
+        batch_op.drop_column("direction")
 
     with op.batch_alter_table("queue_members", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_queue_members_user_id"))

@@ -1,0 +1,360 @@
+"""In-call control from the agent's desk: hold, transfer, hang up, click-to-call.
+
+Each function takes the flow's lock, checks the call is in a state that allows the action
+(else `ControlError`, which the API turns into 404/409), and changes bridges over ARI. The
+events that follow (answers, hangups) are settled by `CallFlow` like any others.
+
+A transfer dials its target (an agent's endpoint or an outside number) on a "third" leg:
+    blind     the agent is released at once; the caller waits on hold and is bridged with
+              the target when it answers (back to the queue if it does not)
+    attended  the caller waits on hold while the agent talks to the target in a consult
+              bridge; `complete_transfer` joins caller and target and releases the agent,
+              `cancel_transfer` hangs the target up and brings the caller back
+A transfer to a queue puts the caller back in the ACD, in that queue, at their priority.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Literal
+
+from pbx.acd.calls import InboundCall
+from pbx.acd.errors import AcdError
+from pbx.ari import AriError
+from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.executor import bridge_id
+
+if TYPE_CHECKING:
+    from pbx.callflow.app import CallFlow
+
+log = logging.getLogger(__name__)
+
+TransferMode = Literal["blind", "attended"]
+
+
+class ControlError(Exception):
+    """An in-call action that cannot be done; `kind` is "not_found" or "conflict"."""
+
+    def __init__(self, kind: Literal["not_found", "conflict"], message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+def _connected(flow: CallFlow, call_id: str, tenant_id: int) -> FlowCall:
+    call = flow.state.calls.get(call_id)
+    if call is None or call.tenant_id != tenant_id:
+        raise ControlError("not_found", f"no call {call_id} in progress")
+    if call.phase is not Phase.CONNECTED or call.bridge is None:
+        raise ControlError("conflict", f"call {call_id} is not connected to an agent")
+    return call
+
+
+def _party(call: FlowCall) -> str:
+    """The channel on the far side from the agent: the caller, or the customer dialled."""
+    party = call.caller_channel or call.customer_channel
+    if party is None:
+        raise ControlError("conflict", f"call {call.call_id} has nobody on the line")
+    return party
+
+
+# --- hold -----------------------------------------------------------------------------------
+
+
+async def hold(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if call.on_hold:
+            raise ControlError("conflict", f"call {call_id} is already on hold")
+        await _to_holding(flow, call)
+        call.on_hold = True
+        await flow.save()
+
+
+async def resume(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if not call.on_hold:
+            raise ControlError("conflict", f"call {call_id} is not on hold")
+        if call.transfer is not None:
+            raise ControlError("conflict", "a transfer is in progress: complete or cancel it")
+        await _from_holding(flow, call)
+        call.on_hold = False
+        await flow.save()
+
+
+async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
+    """Move the far party from the talk bridge to a holding bridge with music."""
+    party = _party(call)
+    holding = bridge_id("hold", call.call_id)
+    settings = flow.config.queues.get(call.queue or "")
+    await flow.client.create_bridge("holding", bridge_id=holding)
+    call.holding_bridge = holding
+    assert call.bridge is not None
+    await flow.client.remove_channel(call.bridge, party)
+    await flow.client.add_channel(holding, party, role="participant")
+    await flow.client.bridge_start_moh(holding, settings.music_class if settings else None)
+
+
+async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
+    party = _party(call)
+    assert call.bridge is not None
+    if call.holding_bridge:
+        await flow.client.remove_channel(call.holding_bridge, party)
+        await flow.client.destroy_bridge(call.holding_bridge)
+        call.holding_bridge = None
+    await flow.client.add_channel(call.bridge, party)
+
+
+# --- hang up --------------------------------------------------------------------------------
+
+
+async def hang_up(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+    """End the call for everyone (the events that follow close it in the call log)."""
+    async with flow.lock:
+        call = flow.state.calls.get(call_id)
+        if call is None or call.tenant_id != tenant_id:
+            raise ControlError("not_found", f"no call {call_id} in progress")
+        channels = call.channels()
+    for channel in channels:
+        await flow.executor.hangup(channel)
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+
+async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue: str) -> None:
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if call.caller_channel is None or call.direction != "inbound":
+            raise ControlError("conflict", "only an inbound caller can be queued")
+        if queue not in flow.state.engine.queues:
+            raise ControlError("not_found", f"no queue {queue}")
+        now = flow.clock()
+        agent_channel = call.agent_channel
+        if not call.on_hold:
+            await _to_holding(flow, call)
+        commands = flow.state.engine.release(call_id, now)
+        call.agent_id = call.agent_channel = None
+        call.on_hold = False
+        if call.bridge:
+            await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+            call.bridge = None
+        call.phase, call.queue, call.queued_at, call.answered_at = Phase.QUEUED, queue, now, None
+        inbound = InboundCall(call_id, call.priority, call.caller_number)
+        commands += flow.state.engine.enqueue(inbound, queue, now)
+        settings = flow.config.queues.get(queue)
+        await flow.call_log.update(
+            call.tenant_id, call.record_id, queue_id=settings.queue_id if settings else None
+        )
+        await flow.executor.run(commands)
+        await flow.save()
+    if agent_channel:
+        await flow.executor.hangup(agent_channel)
+
+
+async def transfer_to(
+    flow: CallFlow, call_id: str, tenant_id: int, endpoint: str, mode: TransferMode
+) -> None:
+    """Dial `endpoint` (PJSIP/1002, or the dial-out string for a number) for a transfer."""
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if call.transfer is not None:
+            raise ControlError("conflict", f"call {call_id} is already being transferred")
+        if not call.on_hold:
+            await _to_holding(flow, call)
+            call.on_hold = True
+        leg = uuid.uuid4().hex
+        call.third_channel, call.transfer = leg, mode
+        line = flow.config.tenants.get(call.tenant_id)
+        try:
+            await flow.client.originate(
+                endpoint,
+                app_args=f"third,{call_id}",
+                caller_id=call.caller_number or (line.caller_id if line else ""),
+                timeout=30,
+                channel_id=leg,
+            )
+        except AriError as exc:
+            call.third_channel = call.transfer = None
+            await _from_holding(flow, call)
+            call.on_hold = False
+            raise ControlError(
+                "conflict", f"the transfer target could not be dialled: {exc}"
+            ) from exc
+        if mode == "blind":
+            await _release_agent(flow, call)
+        await flow.save()
+
+
+async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if call.transfer != "attended" or call.consult_bridge is None:
+            raise ControlError("conflict", "no answered attended transfer to complete")
+        await _join_third(flow, call)
+        await _release_agent(flow, call)
+        await flow.save()
+
+
+async def cancel_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+    async with flow.lock:
+        call = _connected(flow, call_id, tenant_id)
+        if call.transfer != "attended":
+            raise ControlError("conflict", "no attended transfer to cancel")
+        third = call.third_channel
+        await _abandon_third(flow, call)
+        await flow.save()
+    if third:
+        await flow.executor.hangup(third)
+
+
+async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
+    """StasisStart of a transfer leg (called with the lock held)."""
+    call = flow.state.calls.get(call_id)
+    if call is None or call.third_channel != channel_id:
+        await flow.executor.hangup(channel_id)
+        return
+    if call.transfer == "blind":
+        await _join_third(flow, call)
+        return
+    consult = bridge_id("consult", call_id)
+    await flow.client.create_bridge("mixing", bridge_id=consult)
+    call.consult_bridge = consult
+    if call.agent_channel and call.bridge:
+        await flow.client.remove_channel(call.bridge, call.agent_channel)
+    await flow.client.add_channel(consult, [c for c in (call.agent_channel, channel_id) if c])
+
+
+async def third_gone(flow: CallFlow, call: FlowCall) -> None:
+    """The transfer target hung up or never answered (the lock is held)."""
+    if call.transfer is None:
+        # A completed transfer: the target was the caller's party; the call is over.
+        await flow.end_call(call)
+        return
+    if call.transfer == "attended":
+        await _abandon_third(flow, call)
+        return
+    # A blind transfer that failed: the caller goes back to the queue they came from.
+    call.third_channel = call.transfer = None
+    if call.caller_channel and call.queue in flow.state.engine.queues:
+        now = flow.clock()
+        call.phase, call.on_hold, call.queued_at = Phase.QUEUED, False, now
+        if call.bridge:
+            await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+            call.bridge = None
+        inbound = InboundCall(call.call_id, call.priority, call.caller_number)
+        try:
+            await flow.executor.run(flow.state.engine.enqueue(inbound, call.queue, now))
+        except AcdError as exc:
+            log.error("call %s could not return to its queue: %s", call.call_id, exc)
+    else:
+        await flow.end_call(call)
+
+
+async def _join_third(flow: CallFlow, call: FlowCall) -> None:
+    """Caller and transfer target together in the talk bridge; the transfer is done."""
+    party = _party(call)
+    if call.bridge is None:
+        call.bridge = bridge_id("talk", call.call_id)
+        await flow.client.create_bridge("mixing", bridge_id=call.bridge)
+    if call.holding_bridge:
+        await flow.client.remove_channel(call.holding_bridge, party)
+        await flow.client.destroy_bridge(call.holding_bridge)
+        call.holding_bridge = None
+    if call.consult_bridge:
+        await flow.executor._quietly(flow.client.destroy_bridge(call.consult_bridge))
+        call.consult_bridge = None
+    assert call.third_channel is not None
+    await flow.client.add_channel(call.bridge, [party, call.third_channel])
+    call.on_hold, call.transfer = False, None
+    call.phase = Phase.CONNECTED
+
+
+async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
+    """An attended transfer is off: the agent and the caller talk again."""
+    call.third_channel = call.transfer = None
+    if call.consult_bridge:
+        await flow.executor._quietly(flow.client.destroy_bridge(call.consult_bridge))
+        call.consult_bridge = None
+    if call.agent_channel and call.bridge:
+        await flow.client.add_channel(call.bridge, call.agent_channel)
+    if call.on_hold:
+        await _from_holding(flow, call)
+        call.on_hold = False
+
+
+async def _release_agent(flow: CallFlow, call: FlowCall) -> None:
+    """The agent's part is over: wrap-up starts and their leg is hung up."""
+    agent_channel = call.agent_channel
+    call.agent_channel = None
+    try:
+        await flow.executor.run(flow.state.engine.release(call.call_id, flow.clock()))
+    except AcdError as exc:
+        log.warning("call %s: releasing the agent: %s", call.call_id, exc)
+    if agent_channel:
+        await flow.executor.hangup(agent_channel)
+    if call.bridge and call.transfer == "blind":
+        await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+        call.bridge = None
+
+
+# --- click-to-call --------------------------------------------------------------------------
+
+
+async def click_to_call(
+    flow: CallFlow, tenant_id: int, agent_id: str, number: str, customer_id: int | None
+) -> str:
+    """Ring the agent first; when they answer, dial `number` (E.164) from the business's
+    number and bridge the two. Returns the new call's id."""
+    profile = flow.config.agents.get(agent_id)
+    if profile is None or profile.tenant_id != tenant_id:
+        raise ControlError("not_found", f"no agent {agent_id}")
+    call_id = uuid.uuid4().hex
+    now = flow.clock()
+    async with flow.lock:
+        try:
+            flow.state.engine.start_outbound(call_id, agent_id, now)
+        except AcdError as exc:
+            raise ControlError("conflict", str(exc)) from exc
+        record_id = await flow.call_log.open(
+            tenant_id, channel_id=call_id, caller_raw=number, caller_number=number,
+            dialed_number=number, match="unique" if customer_id else "none",
+            customer_id=customer_id, priority=0, arrived_at=now, direction="outbound",
+        )  # fmt: skip
+        call = FlowCall(
+            call_id, tenant_id, record_id, None, caller_number=number, customer_id=customer_id,
+            phase=Phase.CONNECTED, agent_id=agent_id, arrived_at=now, direction="outbound",
+        )  # fmt: skip
+        leg = uuid.uuid4().hex
+        call.agent_channel = leg
+        call.dial_after_agent = number
+        flow.state.add(call)
+        try:
+            await flow.client.originate(
+                profile.endpoint,
+                app_args=f"outbound,{call_id}",
+                caller_id=number,
+                timeout=30,
+                channel_id=leg,
+            )
+        except AriError as exc:
+            call.agent_channel = None
+            await flow.end_call(call)
+            await flow.save()
+            raise ControlError("conflict", f"the agent's phone could not be rung: {exc}") from exc
+        await flow.save()
+    return call_id
+
+
+async def outbound_agent_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
+    """The agent picked up their click-to-call: now dial the customer (lock held)."""
+    call = flow.state.calls.get(call_id)
+    if call is None or call.agent_channel != channel_id or not call.dial_after_agent:
+        await flow.executor.hangup(channel_id)
+        return
+    number, call.dial_after_agent = call.dial_after_agent, None
+    call.answered_at = flow.clock()
+    await flow.call_log.update(call.tenant_id, call.record_id, answered_at=call.answered_at,
+                               agent_id=int(call.agent_id) if call.agent_id else None)  # fmt: skip
+    await flow.executor.dial_customer(call, number)
