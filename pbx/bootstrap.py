@@ -19,6 +19,9 @@ from billing_bridge.identification.cache import (
 )
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
+from pbx.auth.ratelimit import AttemptLimiter, MemoryLimiter, RedisLimiter
+from pbx.auth.sessions import SessionStore
+from pbx.bus import Bus, MemoryBus, RedisBus
 from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.settings import Settings, SettingsError, redact_url
@@ -31,10 +34,16 @@ class Services:
     redis: Redis | None
     directory: CustomerDirectory
     identification: CallerIdentification
+    bus: Bus
+    sessions: SessionStore
+    login_limiter: AttemptLimiter
+    bus_redis: Redis | None = None  # the bus listens on its own connection (no read timeout)
 
     async def close(self) -> None:
-        if self.redis is not None:
-            await self.redis.aclose()
+        await self.bus.stop()
+        for client in (self.bus_redis, self.redis):
+            if client is not None:
+                await client.aclose()
         await self.database.close()
 
 
@@ -51,7 +60,22 @@ def build_services(settings: Settings) -> Services:
         max_candidates=ident.max_candidates,
         default_tenant=ident.default_tenant,
     )
-    return Services(settings, database, redis, directory, identification)
+    auth = settings.auth
+    sessions = SessionStore(
+        database,
+        lifetime_s=int(auth.session_hours * 3600),
+        idle_s=int(auth.idle_minutes * 60),
+    )
+    bus_redis = _bus_redis(settings) if settings.redis.url else None
+    bus: Bus = RedisBus(bus_redis) if bus_redis is not None else MemoryBus()
+    limiter: AttemptLimiter = (
+        RedisLimiter(redis, auth.login_attempts, auth.login_window_seconds)
+        if redis is not None
+        else MemoryLimiter(auth.login_attempts, auth.login_window_seconds)
+    )
+    return Services(
+        settings, database, redis, directory, identification, bus, sessions, limiter, bus_redis
+    )
 
 
 async def check_dependencies(services: Services, require_schema: bool = True) -> None:
@@ -89,6 +113,17 @@ def _redis_client(settings: Settings) -> Redis:
         settings.redis.url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def _bus_redis(settings: Settings) -> Redis:
+    """Pub/sub waits for messages indefinitely: no read timeout, keepalive and health checks
+    to notice a dead connection instead."""
+    return Redis.from_url(
+        settings.redis.url,
+        socket_connect_timeout=settings.redis.connect_timeout_seconds,
+        socket_keepalive=True,
         health_check_interval=30,
     )
 

@@ -6,21 +6,26 @@ import asyncio
 import logging
 import signal
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
+from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import Services
+from pbx.callflow.app import CallFlow
 from pbx.http.app import build_app
+from pbx.http.context import CONFIG_TOPIC, ApiContext
 
 log = logging.getLogger(__name__)
 
 
 class Ledgerline:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, flow: CallFlow | None = None) -> None:
         settings = services.settings
         self.services = services
+        self.flow = flow if flow is not None else build_call_flow(services)
         self.agi = FastAGIServer(
             build_handlers(services),
             host=settings.agi.host,
@@ -28,11 +33,25 @@ class Ledgerline:
             idle_timeout=settings.agi.idle_timeout_seconds,
             max_sessions=settings.agi.max_sessions,
         )
-        self._runner = web.AppRunner(build_app(services, self.agi_status), access_log=None)
+        context = ApiContext(
+            services.database, services.sessions, services.login_limiter, services.bus,
+            flow=self.flow,
+        )  # fmt: skip
+        app = build_app(services, self.agi_status, context)
+        self._runner = web.AppRunner(app, access_log=None)
         self._site: web.TCPSite | None = None
 
     async def start(self) -> None:
         settings = self.services.settings.service
+        if self.flow is not None:
+            flow = self.flow
+
+            async def reload(message: dict[str, Any]) -> None:
+                await flow.reload_config()
+
+            self.services.bus.subscribe(CONFIG_TOPIC, reload)
+            await flow.start()
+        await self.services.bus.start()
         await self.agi.start()
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
@@ -48,6 +67,9 @@ class Ledgerline:
     async def stop(self) -> None:
         await self.agi.stop()
         await self._runner.cleanup()
+        if self.flow is not None:
+            await self.flow.stop()
+            await self.flow.client.close()
         await self.services.close()
 
     @property
@@ -57,6 +79,24 @@ class Ledgerline:
 
     def agi_status(self) -> dict[str, Any]:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
+
+
+def build_call_flow(services: Services) -> CallFlow | None:
+    """The Stasis call flow when an Asterisk is configured (`[ari] url`), else None."""
+    ari = services.settings.ari
+    if not ari.url:
+        return None
+    client = AriClient(ari.url, ari.username, ari.password, ari.app)
+    connection = AriConnection(
+        client,
+        reconnect_initial=ari.reconnect_initial_seconds,
+        reconnect_max=ari.reconnect_max_seconds,
+    )
+    node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
+    return CallFlow(
+        client, connection, services.database, services.identification,
+        node=node, dial_out=ari.dial_out,
+    )  # fmt: skip
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

@@ -92,6 +92,15 @@ class AriSettings(_Section):
     app: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     reconnect_initial_seconds: float = Field(gt=0)
     reconnect_max_seconds: float = Field(gt=0)
+    node: str = Field(pattern=r"^[A-Za-z0-9_.:-]*$", max_length=64)
+    dial_out: str
+
+    @field_validator("dial_out")
+    @classmethod
+    def _dial_out(cls, value: str) -> str:
+        if "{number}" not in value or "/" not in value:
+            raise ValueError("expected a dial string with {number}, e.g. PJSIP/{number}@trunk")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -121,8 +130,16 @@ class IdentificationSettings(_Section):
         return region
 
 
+class AuthSettings(_Section):
+    session_hours: float = Field(gt=0, le=24 * 30)
+    idle_minutes: float = Field(gt=0)
+    login_attempts: int = Field(ge=1)
+    login_window_seconds: int = Field(ge=1)
+
+
 class Settings(_Section):
     service: ServiceSettings
+    auth: AuthSettings
     agi: AgiSettings
     database: DatabaseSettings
     redis: RedisSettings

@@ -334,6 +334,23 @@ class InboundRoute(TenantOwned, Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class UserSession(Base):
+    """A signed-in browser or API client. Only the token's SHA-256 is kept: a leaked
+    database cannot be replayed as sessions. Looked up before the tenant is known, so it is
+    not tenant-scoped; it carries the tenant for everything that follows."""
+
+    __tablename__ = "user_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
 class AcdSnapshot(Base):
     """The ACD's state (waiting calls, agent states) and the call flow's channel map, saved
     after every change so a restarted process carries on. One row per Asterisk node."""

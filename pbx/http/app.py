@@ -1,4 +1,4 @@
-"""The HTTP side of Ledgerline: today /healthz; the agent and admin API grows here."""
+"""The HTTP side of Ledgerline: /healthz and the agent and admin API under /api/v1."""
 
 from __future__ import annotations
 
@@ -6,22 +6,69 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from pbx.bootstrap import Services
+from pbx.http import admin_api, auth_api, calls_api
+from pbx.http.api import Api, ApiError, error_response
+from pbx.http.context import CONTEXT, ApiContext
 
 SERVICES = web.AppKey("services", Services)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-def build_app(services: Services, agi_status: Callable[[], dict[str, Any]]) -> web.Application:
-    app = web.Application()
+def build_api() -> Api:
+    api = Api("Ledgerline", "1")
+    for module in (auth_api, admin_api, calls_api):
+        module.register(api)
+    return api
+
+
+def build_app(
+    services: Services,
+    agi_status: Callable[[], dict[str, Any]],
+    api_context: ApiContext | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[same_origin_for_cookies, security_headers])
     app[SERVICES] = services
     app[AGI_STATUS] = agi_status
+    app[CONTEXT] = api_context or ApiContext(
+        services.database, services.sessions, services.login_limiter, services.bus
+    )
     app.router.add_get("/healthz", healthz)
+    app.router.add_routes(build_api().routes(auth_api.authenticate))
     return app
+
+
+@web.middleware
+async def same_origin_for_cookies(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A change authorised by the session cookie must come from our own page (CSRF); a
+    bearer token cannot be sent by another site, so it needs no such check."""
+    cookie_only = auth_api.COOKIE in request.cookies and "Authorization" not in request.headers
+    if cookie_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+        origin = request.headers.get("Origin")
+        allowed = request.app[CONTEXT].allowed_origins
+        same = origin is not None and urlsplit(origin).netloc == request.host
+        if not same and origin not in allowed:
+            return error_response(ApiError(403, "bad_origin", "cross-site request refused"))
+    return await handler(request)
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -35,6 +82,9 @@ async def healthz(request: web.Request) -> web.Response:
         checks["redis"] = await _timed(services.redis.ping, backend="redis")
     else:
         checks["redis"] = {"ok": True, "mode": "not configured (in-process cache)"}
+    flow = request.app[CONTEXT].flow
+    if flow is not None:
+        checks["asterisk"] = {"ok": flow.ready, "url": flow.client.url}
     healthy = all(check["ok"] for check in checks.values())
     body = {"status": "ok" if healthy else "unavailable", "checks": checks}
     return web.json_response(body, status=200 if healthy else 503)

@@ -1,0 +1,1 @@
+"""Who is calling the API: passwords, sessions, roles and the login rate limit."""

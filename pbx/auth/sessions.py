@@ -1,0 +1,113 @@
+"""Sign-in and sessions: opaque random tokens, stored only as their SHA-256.
+
+A session ends at `expires_at` (absolute) or after `idle_s` without a request, whichever
+comes first; a deactivated user's sessions stop working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from pbx.auth.passwords import hash_password, needs_rehash, password_matches
+from pbx.auth.roles import Principal, Role
+from pbx.db.database import Database
+from pbx.db.models import Tenant, User, UserSession
+
+# A request refreshes `last_seen_at` at most this often, so reads stay reads.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+class LoginFailed(Exception):
+    """Wrong tenant, username or password, or an inactive user: deliberately one message."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str
+    principal: Principal
+    expires_at: datetime
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionStore:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        lifetime_s: int,
+        idle_s: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._database = database
+        self.lifetime = timedelta(seconds=lifetime_s)
+        self.idle = timedelta(seconds=idle_s)
+        self._clock = clock
+
+    async def sign_in(self, tenant_slug: str, username: str, password: str) -> SignedIn:
+        async with self._database.system_session() as session:
+            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
+        user = None
+        if tenant_id is not None:
+            async with self._database.tenant_session(tenant_id) as session:
+                user = await session.scalar(select(User).where(User.username == username))
+        stored = user.password_hash if user is not None else None
+        if not password_matches(stored, password) or user is None or not user.active:
+            raise LoginFailed("unknown user or wrong password")
+        assert tenant_id is not None and stored is not None
+        if needs_rehash(stored):
+            await self._rehash(tenant_id, user.id, password)
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = now + self.lifetime
+        async with self._database.system_session() as session, session.begin():
+            session.add(UserSession(
+                token_sha256=token_digest(token), user_id=user.id, tenant_id=tenant_id,
+                created_at=now, last_seen_at=now, expires_at=expires,
+            ))  # fmt: skip
+        principal = Principal(user.id, tenant_id, user.username, Role(user.role))
+        return SignedIn(token, principal, expires)
+
+    async def principal(self, token: str) -> Principal | None:
+        """Who holds this token, or None (unknown, expired, idle too long, deactivated)."""
+        now = self._clock()
+        async with self._database.system_session() as session, session.begin():
+            row = await session.get(UserSession, token_digest(token))
+            if row is None:
+                return None
+            if row.expires_at <= now or row.last_seen_at + self.idle <= now:
+                await session.delete(row)
+                return None
+            user = await session.scalar(
+                select(User).where(User.id == row.user_id, User.tenant_id == row.tenant_id)
+            )
+            if user is None or not user.active:
+                return None
+            if now - row.last_seen_at >= _TOUCH_EVERY:
+                row.last_seen_at = now
+            return Principal(user.id, row.tenant_id, user.username, Role(user.role))
+
+    async def sign_out(self, token: str) -> None:
+        async with self._database.system_session() as session, session.begin():
+            await session.execute(
+                delete(UserSession).where(UserSession.token_sha256 == token_digest(token))
+            )
+
+    async def sign_out_user(self, user_id: int) -> None:
+        """End every session of a user (password changed, role changed, deactivated)."""
+        async with self._database.system_session() as session, session.begin():
+            await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+
+    async def _rehash(self, tenant_id: int, user_id: int, password: str) -> None:
+        async with self._database.tenant_session(tenant_id) as session, session.begin():
+            user = await session.get(User, user_id)
+            if user is not None:
+                user.password_hash = hash_password(password)

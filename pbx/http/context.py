@@ -1,0 +1,66 @@
+"""What the API handlers reach: set once by the composition root on the aiohttp app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from pbx.auth.ratelimit import AttemptLimiter
+from pbx.auth.roles import Principal
+from pbx.auth.sessions import SessionStore
+from pbx.bus.port import Bus
+from pbx.db.database import Database
+from pbx.db.models import AuditEntry
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from pbx.callflow.app import CallFlow
+
+CONFIG_TOPIC = "config"
+
+
+@dataclass
+class ApiContext:
+    database: Database
+    sessions: SessionStore
+    login_limiter: AttemptLimiter
+    bus: Bus
+    flow: CallFlow | None = None  # None: this process has no Asterisk (FastAGI only)
+    # Origins allowed to call the API with a session cookie (the UI is served same-origin).
+    allowed_origins: frozenset[str] = frozenset()
+
+    async def config_changed(self, tenant_id: int, what: str) -> None:
+        """Tell every process (this one included) to reload the call flow's configuration."""
+        await self.bus.publish(CONFIG_TOPIC, {"tenant_id": tenant_id, "what": what})
+
+
+CONTEXT = web.AppKey("api_context", ApiContext)
+
+
+def context(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]
+
+
+def audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Add an audit entry to the session's transaction: it commits with the change itself."""
+    session.add(
+        AuditEntry(
+            tenant_id=principal.tenant_id,
+            actor_id=principal.user_id,
+            actor_label=principal.label,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            details=details or {},
+        )
+    )

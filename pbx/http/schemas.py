@@ -1,0 +1,294 @@
+"""Request and response bodies of `/api/v1`, validated by pydantic and published in the
+OpenAPI document. Limits here are the ones a person could mistype; rules that need the
+database (does that queue exist?) are checked by the handlers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pbx.acd.queues import QueueConfig
+from pbx.callflow.hours import HoursError, OpeningHours
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case id")]
+Strategy = Literal["ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random"]
+Skills = dict[
+    Annotated[str, Field(min_length=1, max_length=32)], Annotated[int, Field(ge=0, le=100)]
+]
+Endpoint = Annotated[
+    str,
+    Field(
+        pattern=r"^(PJSIP|SIP|IAX2|DAHDI|Local)/[^\s,]{1,120}$",
+        description="what Asterisk dials: PJSIP/1001, or Local/+972...@outbound",
+    ),
+]
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number in E.164 form (+ and country code)") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$"), AfterValidator(_e164)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+class LoginIn(_In):
+    tenant: Annotated[str, Field(min_length=1, max_length=64)]
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Me(BaseModel):
+    user_id: int
+    tenant_id: int
+    username: str
+    role: Literal["agent", "supervisor", "admin"]
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+    user: Me
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+class QueueIn(_In):
+    name: Name
+    strategy: Strategy = "ringall"
+    ring_timeout_seconds: Annotated[int, Field(ge=1, le=600)] = 15
+    retry_seconds: Annotated[int, Field(ge=0, le=600)] = 0
+    wrapup_seconds: Annotated[int, Field(ge=0, le=3600)] = 0
+    max_wait_seconds: Annotated[int, Field(ge=1, le=86_400)] | None = None
+    overflow_kind: Literal["queue", "voicemail", "callback"] | None = None
+    overflow_target: Annotated[str, Field(max_length=64)] = ""
+    announce_every_seconds: Annotated[int, Field(ge=10, le=3600)] | None = None
+    required_skills: Skills = Field(default_factory=dict)
+    autopause: bool = True
+    music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QueueIn:
+        QueueConfig(  # the ACD's own rules: overflow needs a target, and so on
+            self.name,
+            ring_timeout_s=self.ring_timeout_seconds,
+            max_wait_s=self.max_wait_seconds,
+            overflow_kind=self.overflow_kind,
+            overflow_target=self.overflow_target,
+        )
+        if self.overflow_kind in ("queue", "voicemail") and not self.overflow_target:
+            raise ValueError("overflow_target is required for this overflow_kind")
+        return self
+
+
+class QueueOut(QueueIn):
+    id: int
+
+
+class QueueList(BaseModel):
+    items: list[QueueOut]
+
+
+# --- agents ----------------------------------------------------------------------------------
+
+
+class AgentIn(_In):
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Literal["agent", "supervisor", "admin"] = "agent"
+    endpoint: Endpoint | None = None
+    skills: Skills = Field(default_factory=dict)
+    active: bool = True
+    credit_limit_minor: Annotated[int, Field(ge=0)] = 0
+    password: Annotated[str | None, Field(min_length=10, max_length=256)] = Field(
+        default=None, description="write-only; omitted on update keeps the current one"
+    )
+
+
+class AgentOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    endpoint: str | None
+    skills: dict[str, int]
+    active: bool
+    credit_limit_minor: int
+    has_password: bool
+
+
+class AgentList(BaseModel):
+    items: list[AgentOut]
+
+
+class MemberIn(_In):
+    agent_id: int
+    penalty: Annotated[int, Field(ge=0, le=100)] = 0
+    position: Annotated[int, Field(ge=0, le=10_000)] = 0
+
+
+class MemberOut(MemberIn):
+    queue_id: int
+
+
+class MemberList(BaseModel):
+    items: list[MemberOut]
+
+
+# --- business hours and routes ---------------------------------------------------------------
+
+
+class Window(_In):
+    days: Annotated[list[int | str], Field(min_length=1, max_length=7)]
+    open: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    close: Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+
+
+class HoursIn(_In):
+    name: Name
+    timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Jerusalem"])]
+    weekly: list[Window] = Field(default_factory=list, max_length=50)
+    closed_dates: list[str] = Field(default_factory=list, max_length=400)
+
+    @model_validator(mode="after")
+    def _readable(self) -> HoursIn:
+        try:
+            OpeningHours.parse(
+                self.timezone, [w.model_dump() for w in self.weekly], self.closed_dates
+            )
+        except HoursError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class HoursOut(HoursIn):
+    id: int
+
+
+class HoursList(BaseModel):
+    items: list[HoursOut]
+
+
+class RouteIn(_In):
+    did: E164
+    queue_id: int
+    collections_queue_id: int | None = None
+    business_hours_id: int | None = None
+    closed_kind: Literal["queue", "voicemail", "hangup"] = "hangup"
+    closed_target: Annotated[str, Field(max_length=64)] = ""
+    verification: Literal["none", "pin", "date_of_birth"] = "none"
+    verification_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+
+    @model_validator(mode="after")
+    def _closed_target(self) -> RouteIn:
+        if self.closed_kind != "hangup" and not self.closed_target:
+            raise ValueError("closed_target is required unless closed_kind is hangup")
+        return self
+
+
+class RouteOut(RouteIn):
+    id: int
+
+
+class RouteList(BaseModel):
+    items: list[RouteOut]
+
+
+# --- agent state and calls -------------------------------------------------------------------
+
+
+class AgentStateIn(_In):
+    state: Literal["available", "paused", "logged_out"]
+    reason: Annotated[str, Field(max_length=64)] = ""
+
+    @model_validator(mode="after")
+    def _reason(self) -> AgentStateIn:
+        if self.state == "paused" and not self.reason:
+            raise ValueError("a pause needs a reason")
+        return self
+
+
+class AgentStateOut(BaseModel):
+    agent_id: int
+    state: str
+    pause_reason: str | None = None
+    since: datetime | None = None
+    call_id: str | None = None
+
+
+class AgentStateList(BaseModel):
+    items: list[AgentStateOut]
+
+
+class CallOut(BaseModel):
+    id: int
+    call_id: str = Field(description="the live call's id, for the call-control operations")
+    direction: str
+    caller_number: str | None
+    dialed_number: str | None
+    match: str
+    customer_id: int | None
+    queue_id: int | None
+    agent_id: int | None
+    priority: int
+    verified: str | None
+    arrived_at: datetime
+    queued_at: datetime | None
+    offered_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_seconds: int | None
+    talk_seconds: int | None
+    outcome: str | None
+    disposition: str | None
+
+
+class CallList(BaseModel):
+    items: list[CallOut]
+    next_before_id: int | None = Field(description="pass as before_id for the next page")
+
+
+class TransferIn(_In):
+    mode: Literal["blind", "attended"] = "blind"
+    agent_id: int | None = None
+    queue_id: int | None = None
+    number: E164 | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferIn:
+        targets = [t for t in (self.agent_id, self.queue_id, self.number) if t is not None]
+        if len(targets) != 1:
+            raise ValueError("give exactly one of agent_id, queue_id, number")
+        if self.queue_id is not None and self.mode != "blind":
+            raise ValueError("a transfer to a queue is always blind")
+        return self
+
+
+class ClickToCallIn(_In):
+    number: E164
+    customer_id: int | None = None
+
+
+class CallStarted(BaseModel):
+    call_id: str
+
+
+def dump(model: BaseModel, **extra: Any) -> dict[str, Any]:
+    """A model's fields as column values (the write-only password excluded)."""
+    return model.model_dump(exclude={"password"}) | extra

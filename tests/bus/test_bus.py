@@ -1,0 +1,98 @@
+"""The bus on real Redis (two processes' worth of connections) and in memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from pbx.bus import MemoryBus, Message, RedisBus
+from pbx.bus.port import RESYNC
+from tests.conftest import REDIS_TEST_URL
+
+
+def collector() -> tuple[list[Message], object]:
+    seen: list[Message] = []
+
+    async def handler(message: Message) -> None:
+        seen.append(message)
+
+    return seen, handler
+
+
+async def until(predicate, what: str, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_message_published_by_one_process_reaches_the_others(redis: Redis) -> None:
+    sender_redis, receiver_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
+    sender, receiver = RedisBus(sender_redis), RedisBus(receiver_redis)
+    seen, handler = collector()
+    receiver.subscribe("config", handler)
+    await receiver.start()
+    await asyncio.wait_for(receiver.subscribed.wait(), 5)
+    try:
+        await sender.publish("config", {"tenant_id": 7, "what": "queues"})
+        await sender.publish("other", {"ignored": True})
+
+        await until(lambda: len(seen) == 2, "delivery")
+        assert seen == [RESYNC, {"tenant_id": 7, "what": "queues"}]
+    finally:
+        await receiver.stop()
+        await sender_redis.aclose()
+        await receiver_redis.aclose()
+
+
+async def test_after_redis_drops_the_listener_comes_back_and_resyncs(redis: Redis) -> None:
+    listener_redis = Redis.from_url(REDIS_TEST_URL)
+    bus = RedisBus(listener_redis, retry_initial=0.05)
+    seen, handler = collector()
+    bus.subscribe("config", handler)
+    await bus.start()
+    await until(lambda: seen == [RESYNC], "first subscription")
+    try:
+        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+        await until(lambda: seen.count(RESYNC) == 2, "resubscribed with a resync")
+        await RedisBus(redis).publish("config", {"after": "reconnect"})
+        await until(lambda: {"after": "reconnect"} in seen, "live again")
+    finally:
+        await bus.stop()
+        await listener_redis.aclose()
+
+
+async def test_garbage_on_the_channel_is_skipped(redis: Redis) -> None:
+    listener_redis = Redis.from_url(REDIS_TEST_URL)
+    bus = RedisBus(listener_redis)
+    seen, handler = collector()
+    bus.subscribe("config", handler)
+    await bus.start()
+    await asyncio.wait_for(bus.subscribed.wait(), 5)
+    try:
+        await redis.publish("ll:bus:config", b"\xff not json")
+        await redis.publish("ll:bus:config", b"[1, 2]")
+        await redis.publish("ll:bus:config", b'{"ok": 1}')
+
+        await until(lambda: {"ok": 1} in seen, "the good message")
+        assert seen == [RESYNC, {"ok": 1}]
+    finally:
+        await bus.stop()
+        await listener_redis.aclose()
+
+
+async def test_the_memory_bus_delivers_in_process_and_survives_a_failing_handler() -> None:
+    bus = MemoryBus()
+    seen, handler = collector()
+
+    async def broken(message: Message) -> None:
+        raise RuntimeError("boom")
+
+    bus.subscribe("config", broken)
+    bus.subscribe("config", handler)
+    await bus.start()
+    await bus.publish("config", {"n": 1})
+
+    assert seen == [RESYNC, {"n": 1}]

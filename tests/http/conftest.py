@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import web
+
+from pbx.auth.passwords import hash_password
+from pbx.auth.ratelimit import MemoryLimiter
+from pbx.auth.sessions import SessionStore
+from pbx.bus import Bus, MemoryBus
+from pbx.db.database import Database
+from pbx.db.models import User
+from pbx.http.app import build_api, build_app
+from pbx.http.context import CONFIG_TOPIC, ApiContext
+from tests.callflow.world import World, make_world
+from tests.http.support import ApiClient
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Site:
+    world: World
+    context: ApiContext
+    runner: web.AppRunner
+    url: str
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.url, build_api().document())
+
+    async def user(self, username: str, role: str, endpoint: str | None = None,
+                   tenant_id: int | None = None) -> int:  # fmt: skip
+        tenant = tenant_id or self.world.tenant_id
+        async with self.world.database.tenant_session(tenant) as session, session.begin():
+            user = User(username=username, display_name=username.title(), role=role,
+                        endpoint=endpoint, password_hash=hash_password(PASSWORD))  # fmt: skip
+            session.add(user)
+            await session.flush()
+            return user.id
+
+
+async def start_site(world: World, bus: Bus, *, with_flow: bool) -> Site:
+    database: Database = world.database
+    context = ApiContext(
+        database,
+        SessionStore(database, lifetime_s=3600, idle_s=600),
+        MemoryLimiter(5, 60),
+        bus,
+        flow=world.flow if with_flow else None,
+    )
+    app = build_app(_services_stub(database), lambda: {"ok": True}, context)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return Site(world, context, runner, f"http://127.0.0.1:{port}")
+
+
+def _services_stub(database: Database):  # type: ignore[no-untyped-def]
+    """/healthz reads services; the API tests only need the database there."""
+
+    class Services:
+        redis = None
+
+    services = Services()
+    services.database = database  # type: ignore[attr-defined]
+    return services
+
+
+@pytest.fixture
+async def site(database: Database) -> AsyncIterator[Site]:
+    """The API over a running call flow and the simulator, with an in-process bus."""
+    world = await make_world(database)
+    bus = MemoryBus()
+    await world.start_ledgerline()
+    flow = world.flow
+
+    async def reload(message: dict) -> None:
+        await flow.reload_config()
+
+    bus.subscribe(CONFIG_TOPIC, reload)
+    site = await start_site(world, bus, with_flow=True)
+    try:
+        yield site
+    finally:
+        await site.runner.cleanup()
+        while world.flows:
+            await world.stop_ledgerline()
+        await world.sim.stop()
