@@ -280,7 +280,6 @@ class CallFlow:
         await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
         call.phase = Phase.ENDED
         await self.executor.tear_down(call)  # its hangups' events wait for the lock we hold
-        self.state.drop(call.call_id)
         now = self.clock()
         fields: dict[str, Any] = {"ended_at": now}
         if call.direction == "outbound":
@@ -292,6 +291,7 @@ class CallFlow:
             fields["outcome"], fields["wait_seconds"] = "abandoned", 0
         if was is not Phase.QUEUED or call.answered_at is not None:
             await self.call_log.update(call.tenant_id, call.record_id, **fields)
+        self.state.drop(call.call_id)  # last: a call gone from the state is fully logged
 
     async def _playback_finished(self, playback_id: str) -> None:
         for call in self.state:

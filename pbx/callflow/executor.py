@@ -27,7 +27,7 @@ from pbx.acd.commands import (
     StopRinging,
 )
 from pbx.acd.queues import OverflowKind
-from pbx.ari import AriClient, AriError, AriNotFound
+from pbx.ari import AriClient, AriError, AriNotFound, AriUnavailable
 from pbx.callflow import prompts
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
@@ -116,6 +116,10 @@ class Executor:
                     channel_id=leg,
                     variables={"LL_CALL_ID": call.call_id},
                 )
+            except AriUnavailable as exc:
+                # Asterisk itself is away: not the agent's fault. The leg stays recorded;
+                # the resync after reconnecting finds it missing and offers the call again.
+                log.warning("cannot ring agent %s now, Asterisk unavailable: %s", agent_id, exc)
             except AriError as exc:
                 log.warning("cannot ring agent %s at %s: %s", agent_id, endpoint, exc)
                 call.ringing.pop(leg, None)

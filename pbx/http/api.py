@@ -213,6 +213,8 @@ class Api:
             ]  # fmt: skip
             if parameters:
                 entry["parameters"] = parameters
+            if op.query:
+                entry["responses"]["422"] = {"description": "invalid query", **error}
             if op.body is not None:
                 entry["requestBody"] = {
                     "required": True,

@@ -1,0 +1,168 @@
+"""Agent states, the call log and call control through /api/v1."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from redis.asyncio import Redis
+
+from pbx.bus import RedisBus
+from pbx.db.models import Queue, QueueMember
+from pbx.http.context import CONFIG_TOPIC
+from tests.conftest import REDIS_TEST_URL
+from tests.http.conftest import PASSWORD, Site, start_site
+
+
+@pytest.fixture
+async def desk(site: Site):
+    """Queue support with agents avi (1001) and bella (1002), a supervisor, a route."""
+    world = site.world
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        queue = Queue(name="support", strategy="linear")
+        session.add(queue)
+        await session.flush()
+        world.queues["support"] = queue.id
+    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
+    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
+    await site.user("sam", "supervisor")
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        session.add(QueueMember(queue_id=queue.id, user_id=avi, position=0))
+    await world.add_route("support")
+    world.agents.update(avi=str(avi), bella=str(bella))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    await world.flow.reload_config()
+    clients = {name: site.client() for name in ("avi", "bella", "sam")}
+    for name, client in clients.items():
+        await client.login("ofek", name, PASSWORD)
+    yield clients
+    for client in clients.values():
+        await client.close()
+
+
+async def test_an_agent_logs_in_pauses_and_logs_out_through_the_api(site: Site, desk) -> None:
+    avi, bella = desk["avi"], desk["bella"]
+    ident = site.world.agents["avi"]
+
+    status, state = await avi.call("PUT", f"/agents/{ident}/state", {"state": "available"})
+    assert status == 200 and state["state"] == "available"
+    status, state = await avi.call(
+        "PUT", f"/agents/{ident}/state", {"state": "paused", "reason": "lunch"}
+    )
+    assert (state["state"], state["pause_reason"]) == ("paused", "lunch")
+    assert (await avi.call("PUT", f"/agents/{ident}/state", {"state": "paused"}))[0] == 422
+    assert (await bella.call("PUT", f"/agents/{ident}/state", {"state": "available"}))[0] == 403
+    status, states = await desk["sam"].call("GET", "/agent-states")
+    assert status == 200 and {s["state"] for s in states["items"]} == {"paused", "logged_out"}
+
+
+async def test_the_agent_on_the_call_holds_and_hangs_up_through_the_api(site: Site, desk) -> None:
+    world, avi, bella = site.world, desk["avi"], desk["bella"]
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    live = f"/calls/{call.channel_id}"
+
+    assert (await bella.call("POST", live + "/hold"))[0] == 403  # not her call
+    assert (await avi.call("POST", live + "/hold"))[0] == 204
+    assert call.heard[-1].startswith("moh:")
+    assert (await avi.call("POST", live + "/hold"))[0] == 409
+    assert (await avi.call("POST", live + "/resume"))[0] == 204
+    assert (await avi.call("POST", live + "/hangup"))[0] == 204
+    await world.until(lambda: world.flow.state.calls == {}, "ended")
+
+    status, log = await desk["sam"].call("GET", "/calls", outcome="answered")
+    assert status == 200 and [c["call_id"] for c in log["items"]] == [call.channel_id]
+    assert (await bella.call("GET", "/calls"))[1]["items"] == []  # agents see their own
+    assert len((await avi.call("GET", "/calls"))[1]["items"]) == 1
+    assert (await avi.call("GET", "/calls", to="yesterday"))[0] == 422
+
+
+async def test_a_transfer_to_a_queue_through_the_api(site: Site, desk) -> None:
+    world, avi = site.world, desk["avi"]
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        billing = Queue(name="billing")
+        session.add(billing)
+        await session.flush()
+        session.add(QueueMember(queue_id=billing.id, user_id=int(world.agents["bella"])))
+    await world.flow.reload_config()
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    await desk["bella"].call(
+        "PUT", f"/agents/{world.agents['bella']}/state", {"state": "available"}
+    )
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+
+    both = {"queue_id": billing.id, "number": "+97237778888"}
+    assert (await avi.call("POST", f"/calls/{call.channel_id}/transfer", both))[0] == 422
+    status, _ = await avi.call(
+        "POST", f"/calls/{call.channel_id}/transfer", {"queue_id": billing.id}
+    )
+
+    assert status == 204
+    await world.until(lambda: world.connected_to(call) == world.agents["bella"], "bella has it")
+
+
+async def test_click_to_call_through_the_api(site: Site, desk) -> None:
+    world, avi = site.world, desk["avi"]
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    customer = world.sim.agent("PJSIP/+97237778888@pstn-trunk", answer_after=0.05)
+
+    status, started = await avi.call("POST", f"/agents/{world.agents['avi']}/calls",
+                                     {"number": "+97237778888"})  # fmt: skip
+
+    assert status == 201
+    await world.until(lambda: len(customer.channel_ids) == 1, "customer dialled")
+    status, state = await avi.call("GET", f"/agents/{world.agents['avi']}/state")
+    assert state["state"] == "on_call" and state["call_id"] == started["call_id"]
+    busy = await avi.call(
+        "POST", f"/agents/{world.agents['avi']}/calls", {"number": "+97237778888"}
+    )
+    assert busy[0] == 409
+
+
+async def test_call_control_without_asterisk_is_503(site: Site, desk) -> None:
+    bare = await start_site(site.world, site.context.bus, with_flow=False)
+    api = bare.client()
+    try:
+        await api.login("ofek", "avi", PASSWORD)
+        status, body = await api.call("PUT", f"/agents/{site.world.agents['avi']}/state",
+                                      {"state": "available"})  # fmt: skip
+    finally:
+        await api.close()
+        await bare.runner.cleanup()
+    assert status == 503 and body["error"]["code"] == "no_call_control"
+
+
+async def test_a_change_made_on_one_process_reaches_the_call_flow_on_another(site: Site) -> None:
+    """Process A serves only the API; process B runs the call flow. They share Redis."""
+    world = site.world
+    a_redis, b_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
+    flow = world.flow
+    reloads: list[dict] = []
+
+    async def reload(message: dict) -> None:
+        reloads.append(message)
+        await flow.reload_config()
+
+    b_bus = RedisBus(b_redis)
+    b_bus.subscribe(CONFIG_TOPIC, reload)
+    await b_bus.start()
+    await asyncio.wait_for(b_bus.subscribed.wait(), 5)
+    process_a = await start_site(world, RedisBus(a_redis), with_flow=False)
+    await site.user("boss", "admin")
+    admin = process_a.client()
+    try:
+        await admin.login("ofek", "boss", PASSWORD)
+        status, _ = await admin.call("POST", "/queues", {"name": "night"})
+        assert status == 201
+        await world.until(lambda: f"{world.tenant_id}:night" in flow.state.engine.queues,
+                          "process B's ACD has the new queue")  # fmt: skip
+        assert {"tenant_id": world.tenant_id, "what": "queue"} in reloads
+    finally:
+        await admin.close()
+        await process_a.runner.cleanup()
+        await b_bus.stop()
+        await a_redis.aclose()
+        await b_redis.aclose()
