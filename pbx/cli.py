@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
     demo.add_argument("--call-every", type=float, default=3.0, help="seconds between demo calls")
     demo.add_argument("--calls", type=int, default=0, help="stop after this many calls (0: never)")
+    demo.add_argument("--talk-seconds", type=float, default=4.0, help="how long callers talk")
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -150,7 +151,9 @@ def _demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from pbx.demo import run_demo
 
-    await run_demo(settings, call_every=args.call_every, calls=args.calls)
+    await run_demo(
+        settings, call_every=args.call_every, calls=args.calls, talk_seconds=args.talk_seconds
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """`ledgerline demo`: the service on embedded defaults, demo data, and demo calls placed by
-the simulator's FastAGI peer exactly as Asterisk would place them."""
+the Asterisk simulator: caller lookup over FastAGI as Asterisk's dialplan runs it, then
+Stasis(ledgerline), the queue, and an agent's simulated phone."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from billing_bridge.money import format_minor
 from pbx.bootstrap import build_services, check_dependencies
 from pbx.db.migrate import upgrade
+from pbx.db.models import Call
+from pbx.demo_centre import DEMO_PASSWORD, endpoints, seed_demo_centres
 from pbx.demo_data import OFEK, SAULE, seed_demo_data
 from pbx.service import Ledgerline
 from pbx.settings import Settings
+from pbx.simulator.ari import AsteriskSimulator
+from pbx.simulator.ari.scripts import Call as SimCall
 from pbx.simulator.fastagi_peer import run_fastagi_call
 
 log = logging.getLogger("ledgerline.demo")
 DEFAULT_DATABASE = "sqlite+aiosqlite:///ledgerline.db"
+SIMULATOR_PASSWORD = "demo-simulator"
 
 # (dialed number as the trunk sends it, caller ID as the trunk sends it, CALLINGPRES)
 DEMO_CALLS: tuple[tuple[str, str, int], ...] = (
@@ -46,37 +54,110 @@ def demo_settings(settings: Settings, data_dir: Path) -> Settings:
     return settings.model_copy(update={"database": database})
 
 
-async def run_demo(settings: Settings, call_every: float, calls: int) -> None:
+async def run_demo(
+    settings: Settings, call_every: float, calls: int, talk_seconds: float = 4.0
+) -> None:
+    """Seed, start Ledgerline against the Asterisk simulator, and place demo calls: each is
+    looked up over FastAGI as the dialplan would, enters Stasis, queues, rings an agent's
+    simulated phone and is answered; the caller hangs up after `talk_seconds`."""
+    sim = AsteriskSimulator("ledgerline", SIMULATOR_PASSWORD)
+    await sim.start()
+    for number, endpoint in enumerate(endpoints()):
+        sim.agent(endpoint, answer_after=1.0 + number % 3)
+    settings = _with_simulator(settings, sim.url)
     services = build_services(settings)
     await check_dependencies(services, require_schema=False)
     await upgrade(services.database)
     if await seed_demo_data(services.database, datetime.now(UTC).date()):
         log.info("demo data written: tenants %s and %s", OFEK.slug, SAULE.slug)
+    if await seed_demo_centres(services.database):
+        log.info("demo queues, agents and routes written")
     ledgerline = Ledgerline(services)
     await ledgerline.start()
+    flow = ledgerline.flow
+    assert flow is not None
     http = settings.service
     log.info("health: http://%s:%d/healthz", http.http_host, ledgerline.http_port)
+    log.info("API: http://%s:%d/api/v1 (users admin, dana, avi, noa... password %r); "
+             "calls go through the Asterisk SIMULATOR at %s",
+             http.http_host, ledgerline.http_port, DEMO_PASSWORD, sim.url)  # fmt: skip
     try:
-        await _place_calls(settings.agi.host, ledgerline.agi.port, call_every, calls)
+        await flow.wait_ready(10)
+        for agent_id in list(flow.config.agents):
+            await flow.agent_available(agent_id)
+        await _place_calls(ledgerline, sim, call_every, calls, talk_seconds)
     finally:
         await ledgerline.stop()
+        await sim.stop()
 
 
-async def _place_calls(host: str, port: int, every: float, limit: int) -> None:
+def _with_simulator(settings: Settings, url: str) -> Settings:
+    ari = settings.ari.model_copy(
+        update={"url": url, "username": "ledgerline", "password": SIMULATOR_PASSWORD,
+                "node": "demo-simulator"}
+    )  # fmt: skip
+    return settings.model_copy(update={"ari": ari})
+
+
+async def _place_calls(
+    ledgerline: Ledgerline, sim: AsteriskSimulator, every: float, limit: int, talk: float
+) -> None:
+    settings = ledgerline.services.settings
     script = itertools.cycle(DEMO_CALLS)
+    in_progress: set[asyncio.Task[None]] = set()
     for placed in itertools.count(1):
         dialed, caller, presentation = next(script)
         started = time.perf_counter()
-        call = await run_fastagi_call(
-            host, port, "caller-lookup",
+        lookup = await run_fastagi_call(
+            settings.agi.host, ledgerline.agi.port, "caller-lookup",
             callerid=caller, callingpres=presentation, extension=dialed, args=(dialed,),
         )  # fmt: skip
         elapsed_ms = (time.perf_counter() - started) * 1000
-        outcome = describe(call.variables)
-        log.info("call from %s to %s: %s (%.1f ms)", caller, dialed, outcome, elapsed_ms)
+        log.info("call from %s to %s: %s (%.1f ms)", caller, dialed,
+                 describe(lookup.variables), elapsed_ms)  # fmt: skip
+        call = await sim.incoming_call(_digits(dialed), caller, variables=lookup.variables)
+        task = asyncio.create_task(_converse(ledgerline, call, caller, talk))
+        in_progress.add(task)
+        task.add_done_callback(in_progress.discard)
         if limit and placed >= limit:
-            return
+            break
         await asyncio.sleep(every)
+    if in_progress:
+        await asyncio.gather(*in_progress)
+
+
+async def _converse(ledgerline: Ledgerline, call: SimCall, caller: str, talk: float) -> None:
+    """The caller waits for an agent (at most a minute), talks, hangs up; then the log."""
+    flow = ledgerline.flow
+    assert flow is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and call.state != "Hungup":
+        live = flow.state.calls.get(call.channel_id)
+        if live is not None and live.answered_at is not None:
+            name = flow.config.agents.get(live.agent_id or "")
+            log.info("%s is talking to %s", caller, name.name if name else live.agent_id)
+            await asyncio.sleep(talk)
+            break
+        await asyncio.sleep(0.2)
+    await call.hangup()
+    for _ in range(50):
+        if call.channel_id not in flow.state.calls:
+            break
+        await asyncio.sleep(0.1)
+    log.info("%s: %s", caller, await _outcome(ledgerline, call.channel_id))
+
+
+async def _outcome(ledgerline: Ledgerline, channel_id: str) -> str:
+    async with ledgerline.services.database.system_session() as session:
+        row = await session.scalar(select(Call).where(Call.channel_id == channel_id))
+    if row is None:
+        return "not logged (the number is not served)"
+    return (f"call log: outcome {row.outcome or '-'}, waited {row.wait_seconds or 0} s, "
+            f"talked {row.talk_seconds or 0} s")  # fmt: skip
+
+
+def _digits(dialed: str) -> str:
+    return "".join(ch for ch in dialed if ch.isdigit() or ch == "+")
 
 
 def describe(variables: dict[str, str]) -> str:

@@ -92,7 +92,7 @@ class CallFlow:
             client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out
         )
         self._pending_config: FlowConfig | None = None
-        self._synced = False
+        self._synced = asyncio.Event()  # set once resynchronised after a connect
         self._last_saved: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._routing: set[str] = set()  # caller channels an admission task is working on
@@ -122,14 +122,19 @@ class CallFlow:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.connection.stop()
-        self._synced = False
+        self._synced.clear()
         async with self.lock:
             await self.save()
+
+    async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 - a start-up wait
+        """Until connected and resynchronised; TimeoutError naming Asterisk otherwise."""
+        async with asyncio.timeout(timeout):
+            await self._synced.wait()
 
     @property
     def ready(self) -> bool:
         """Connected to Asterisk and in sync: calls are being served."""
-        return self._synced and self.connection.connected
+        return self._synced.is_set() and self.connection.connected
 
     async def reload_config(self) -> None:
         """An admin changed queues, agents or routes: apply at once, calls carry on."""
@@ -137,7 +142,7 @@ class CallFlow:
         async with self.lock:
             self.config = config
             self._pending_config = config
-            if self._synced:
+            if self._synced.is_set():
                 await self._apply_pending()
             await self.save()
 
@@ -165,7 +170,7 @@ class CallFlow:
         """Raises the ACD's UnknownAgent / InvalidTransition for the API to report."""
         async with self.lock:
             commands = change(agent_id, self.clock())
-            if self._synced:
+            if self._synced.is_set():
                 await self.executor.run(commands)
             await self.save()
             return self.state.engine.agents[agent_id].state
@@ -316,7 +321,7 @@ class CallFlow:
 
     async def _resync(self) -> None:
         """After every (re)connect: settle what happened while we were not listening."""
-        self._synced = False
+        self._synced.clear()
         channels = {channel.id: channel for channel in await self.client.list_channels()}
         bridges = await self.client.list_bridges()
         async with self.lock:
@@ -327,7 +332,7 @@ class CallFlow:
             await self._answered_while_away(channels)
             await self._release_lost_offers()
             await self._destroy_orphan_bridges([bridge.id for bridge in bridges])
-            self._synced = True
+            self._synced.set()
             await self._apply_pending()
             await self.executor.run(self.state.engine.tick(self.clock()))
             await self.save()

@@ -74,8 +74,9 @@ def test_serve_refuses_a_database_that_was_never_migrated(tmp_path: Path) -> Non
 def test_the_demo_seeds_both_businesses_and_identifies_its_callers(tmp_path: Path) -> None:
     env = {"LEDGERLINE_AGI_PORT": "0", "LEDGERLINE_SERVICE_HTTP_PORT": "0"}
     result = ledgerline(
-        "demo", "--calls", "10", "--call-every", "0", "--data-dir", str(tmp_path), env=env
-    )
+        "demo", "--calls", "10", "--call-every", "0", "--talk-seconds", "0.2",
+        "--data-dir", str(tmp_path), env=env,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     log = result.stderr
     assert "שרה כהן" in log and "owes 450.50 ILS, account overdue, queue priority 5" in log
@@ -84,3 +85,7 @@ def test_the_demo_seeds_both_businesses_and_identifies_its_callers(tmp_path: Pat
     assert "not identified (withheld)" in log
     assert "not identified (not-found)" in log
     assert (tmp_path / "ledgerline.db").exists()
+    # ... and each call went through Stasis, a queue and an agent's (simulated) phone
+    assert "+972523456789 is talking to" in log
+    assert log.count("call log: outcome answered") >= 8
+    assert "Asterisk SIMULATOR" in log

@@ -64,14 +64,16 @@ class AsteriskSimulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._host = host
-        self._runner = web.AppRunner(self.build_app(), handle_signals=False, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self.build_app(), handle_signals=False, shutdown_timeout=0.5, access_log=None
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         if port == 0:
-            server = site._server  # the bound port when 0 was asked for
-            assert isinstance(server, asyncio.base_events.Server)
-            port = server.sockets[0].getsockname()[1]
+            server = site._server  # the bound port when 0 was asked for (asyncio or uvloop)
+            assert server is not None
+            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._port = port
 
     async def stop(self) -> None:
