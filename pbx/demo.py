@@ -94,7 +94,7 @@ async def run_demo(
 def _with_simulator(settings: Settings, url: str) -> Settings:
     ari = settings.ari.model_copy(
         update={"url": url, "username": "ledgerline", "password": SIMULATOR_PASSWORD,
-                "node": "demo-simulator"}
+                "node": "demo-simulator", "dial_out": "PJSIP/{number}@pstn-trunk"}
     )  # fmt: skip
     return settings.model_copy(update={"ari": ari})
 

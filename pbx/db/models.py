@@ -269,7 +269,7 @@ class Queue(TenantOwned, Base):
     announce_every_seconds: Mapped[int | None]
     required_skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
     autopause: Mapped[bool] = mapped_column(Boolean, default=True)
-    music_class: Mapped[str] = mapped_column(String(64), default="default")
+    music_class: Mapped[str] = mapped_column(String(64), default="ledgerline")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -81,7 +81,7 @@ class QueueIn(_In):
     announce_every_seconds: Annotated[int, Field(ge=10, le=3600)] | None = None
     required_skills: Skills = Field(default_factory=dict)
     autopause: bool = True
-    music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default"
+    music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "ledgerline"
 
     @model_validator(mode="after")
     def _consistent(self) -> QueueIn:

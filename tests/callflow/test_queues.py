@@ -116,7 +116,7 @@ async def test_a_caller_who_hangs_up_in_the_queue_is_logged_as_abandoned(world: 
 
     call = await world.call()
     await world.until(lambda: world.phase_of(call) == "queued", "queued")
-    assert "moh:default" in call.heard
+    assert "moh:ledgerline" in call.heard
     await call.hangup()
 
     row = await world.record_when(call, lambda r: r.ended_at is not None, "abandon logged")

@@ -24,7 +24,7 @@ async def test_callers_waiting_through_a_ledgerline_restart_are_served_in_order(
     await world.until(lambda: world.phase_of(second) == "queued", "both queued")
 
     await world.stop_ledgerline()
-    assert first.state == "Up" and "moh:default" in first.heard  # still on hold in Asterisk
+    assert first.state == "Up" and "moh:ledgerline" in first.heard  # still on hold in Asterisk
     await world.start_ledgerline()
     waiting = world.flow.state.engine.queues[f"{world.tenant_id}:support"].waiting
     assert [entry.call_id for entry in waiting] == [first.channel_id, second.channel_id]

@@ -184,7 +184,9 @@ def upgrade() -> None:
             sa.Column("autopause", sa.Boolean(), nullable=False, server_default=sa.true())
         )
         batch_op.add_column(
-            sa.Column("music_class", sa.String(length=64), nullable=False, server_default="default")
+            sa.Column(
+                "music_class", sa.String(length=64), nullable=False, server_default="ledgerline"
+            )
         )
         batch_op.add_column(
             sa.Column(
