@@ -15,6 +15,7 @@ from agi_scripts.registry import build_handlers
 from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import Services
 from pbx.callflow.app import CallFlow
+from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 
@@ -26,6 +27,7 @@ class Ledgerline:
         settings = services.settings
         self.services = services
         self.flow = flow if flow is not None else build_call_flow(services)
+        self.ownership = _ownership(services, self.flow) if self.flow is not None else None
         self.agi = FastAGIServer(
             build_handlers(services),
             host=settings.agi.host,
@@ -50,7 +52,8 @@ class Ledgerline:
                 await flow.reload_config()
 
             self.services.bus.subscribe(CONFIG_TOPIC, reload)
-            await flow.start()
+        if self.ownership is not None:
+            await self.ownership.start()
         await self.services.bus.start()
         await self.agi.start()
         await self._runner.setup()
@@ -67,8 +70,8 @@ class Ledgerline:
     async def stop(self) -> None:
         await self.agi.stop()
         await self._runner.cleanup()
-        if self.flow is not None:
-            await self.flow.stop()
+        if self.ownership is not None and self.flow is not None:
+            await self.ownership.stop()
             await self.flow.client.close()
         await self.services.close()
 
@@ -97,6 +100,16 @@ def build_call_flow(services: Services) -> CallFlow | None:
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out,
     )  # fmt: skip
+
+
+def _ownership(services: Services, flow: CallFlow) -> Ownership:
+    ari = services.settings.ari
+    lease: Lease = (
+        RedisLease(services.redis, flow.snapshots.node, ari.lease_seconds)
+        if services.redis is not None
+        else SoleLease()
+    )
+    return Ownership(flow, lease, every_s=ari.lease_seconds / 3)
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

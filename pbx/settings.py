@@ -94,6 +94,7 @@ class AriSettings(_Section):
     reconnect_max_seconds: float = Field(gt=0)
     node: str = Field(pattern=r"^[A-Za-z0-9_.:-]*$", max_length=64)
     dial_out: str
+    lease_seconds: float = Field(ge=1, le=300)
 
     @field_validator("dial_out")
     @classmethod

@@ -114,7 +114,9 @@ class CallFlow:
         await self.connection.start()
         self._spawn(self._ticker(), "acd-ticker")
 
-    async def stop(self) -> None:
+    async def stop(self, *, save: bool = True) -> None:
+        """Stop serving. `save=False` when another process has taken over: its state is
+        newer than ours and must not be overwritten."""
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
@@ -123,8 +125,9 @@ class CallFlow:
                 await task
         await self.connection.stop()
         self._synced.clear()
-        async with self.lock:
-            await self.save()
+        if save:
+            async with self.lock:
+                await self.save()
 
     async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 - a start-up wait
         """Until connected and resynchronised; TimeoutError naming Asterisk otherwise."""

@@ -82,6 +82,14 @@ class World:
     # --- Ledgerline ---------------------------------------------------------------------
 
     async def start_ledgerline(self, seed: int = 7) -> CallFlow:
+        flow = self.new_flow(seed)
+        await flow.start()
+        await self.until(lambda: flow.ready, "Ledgerline in sync with Asterisk")
+        self.flows.append(flow)
+        return flow
+
+    def new_flow(self, seed: int = 7) -> CallFlow:
+        """A call flow (a Ledgerline process's) for this world, not started."""
         client = AriClient(self.sim.url, "ledgerline", "secret", "ledgerline")
         connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.2)
         identification = CallerIdentification(CustomerDirectory(self.database), NoCache(), "IL")
@@ -90,9 +98,6 @@ class World:
             dial_out="PJSIP/{number}@pstn-trunk", rng=random.Random(seed),
             timing=FlowTiming(tick=0.05, first_digit=1.0, between_digits=0.5),
         )  # fmt: skip
-        await flow.start()
-        await self.until(lambda: flow.ready, "Ledgerline in sync with Asterisk")
-        self.flows.append(flow)
         return flow
 
     async def stop_ledgerline(self) -> None:
