@@ -179,3 +179,39 @@ async def test_a_callback_request_keeps_its_place_and_is_served_when_an_agent_fr
     customer_leg = world.sim.model.channels[customer_phone.channel_ids[0]]
     assert customer_leg.caller.number == "+97235550100"  # the business's number
     assert world.state_of("avi") is AgentState.ON_CALL
+
+
+async def test_a_waiting_caller_hears_their_place_and_the_expected_wait(world: World) -> None:
+    await world.add_queue("support", announce_every_seconds=1)
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi")
+    await world.flow.pause_agent(world.agents["avi"], "training")  # staffed? no: paused
+
+    first = await world.call("0502345678")
+    second = await world.call("0523456789")
+
+    await world.until(lambda: "sound:queue-thereare" in second.heard, "second hears its place")
+    assert "sound:queue-youarenext" in first.heard
+    assert "number:1" in second.heard  # one caller ahead
+    assert "sound:queue-holdtime" not in second.heard  # nobody staffed: no honest estimate
+
+
+async def test_wrap_up_keeps_the_agent_from_the_next_call_until_it_ends(world: World) -> None:
+    await world.add_queue("support", wrapup_seconds=1)
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi")
+    first = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(first) is not None, "first connected")
+
+    await first.hangup()
+    second = await world.call("0523456789")
+
+    await world.until(lambda: world.state_of("avi") is AgentState.WRAP_UP, "wrap-up")
+    assert world.connected_to(second) is None
+    await world.until(lambda: world.connected_to(second) is not None, "next call after wrap-up")
