@@ -23,7 +23,15 @@ from pbx.ari.events import Channel
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import VOICEMAIL_CONTEXT, bridge_id
-from pbx.callflow.routing import Caller, DestinationKind, Route, Verification, route_call
+from pbx.callflow.routing import (
+    Caller,
+    DestinationKind,
+    Menu,
+    Route,
+    Verification,
+    is_open,
+    route_call,
+)
 from pbx.db.models import Customer
 
 if TYPE_CHECKING:
@@ -112,7 +120,13 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
         await _verify(flow, call, route)
     if call.phase is Phase.ENDED:
         return
-    destination = route_call(route, Caller(call.priority, call.in_arrears), flow.clock())
+    chosen = None
+    if route.menu is not None and is_open(route, flow.clock()):
+        chosen = await _menu_choice(flow, call, route.menu)
+        if call.phase is Phase.ENDED:
+            return
+    caller = Caller(call.priority, call.in_arrears)
+    destination = route_call(route, caller, flow.clock(), chosen)
     if destination.kind is DestinationKind.QUEUE:
         await _enqueue(flow, call, destination.target)
     elif destination.kind is DestinationKind.VOICEMAIL:
@@ -159,6 +173,26 @@ async def _identify(flow: CallFlow, channel: Channel, did: str) -> Identified:
         profile is not None
         and (profile.account_status in IN_ARREARS or result.priority == PRIORITY_COLLECTIONS),
     )
+
+
+async def _menu_choice(flow: CallFlow, call: FlowCall, menu: Menu) -> str | None:
+    """Play the menu and read one digit; an invalid or missing choice is asked again,
+    then the route's own queue serves the caller."""
+    assert call.caller_channel is not None
+    digits = flow.keypads.listen(call.caller_channel)
+    try:
+        for _ in range(menu.attempts):
+            await flow.client.play(call.caller_channel, f"sound:{menu.prompt}")
+            pressed = await keypad.collect(
+                digits, max_digits=1, first_timeout=flow.timing.first_digit,
+                between_timeout=flow.timing.between_digits, terminator="",
+            )  # fmt: skip
+            if call.phase is Phase.ENDED or pressed in menu.options:
+                return menu.options.get(pressed)
+            await flow.client.play(call.caller_channel, prompts.INVALID_CHOICE)
+        return None
+    finally:
+        flow.keypads.stop(call.caller_channel)
 
 
 async def _variable(flow: CallFlow, channel_id: str, name: str) -> str:

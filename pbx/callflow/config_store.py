@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,7 +19,7 @@ from pbx.callflow.config import (
     queue_key,
 )
 from pbx.callflow.hours import HoursError, OpeningHours
-from pbx.callflow.routing import ClosedKind, Route, Verification
+from pbx.callflow.routing import ClosedKind, Menu, Route, Verification
 from pbx.db.database import Database
 from pbx.db.models import (
     BusinessHours,
@@ -149,4 +150,17 @@ def _route(
         closed_target=closed_target,
         verification=Verification(row.verification),
         verification_attempts=row.verification_attempts,
+        menu=_menu(tenant_id, row.menu, set(names.values())),
     )
+
+
+def _menu(tenant_id: int, stored: dict[str, Any] | None, queues: set[str]) -> Menu | None:
+    """The route's menu with queue keys; options naming a queue that is gone are dropped."""
+    if not stored or not stored.get("options"):
+        return None
+    options = {
+        str(digit): queue_key(tenant_id, name)
+        for digit, name in stored["options"].items()
+        if name in queues
+    }
+    return Menu(str(stored.get("prompt") or "ledgerline-menu"), options) if options else None

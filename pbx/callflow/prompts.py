@@ -16,6 +16,7 @@ ENTER_PIN = ("sound:ledgerline-enter-pin",)
 ENTER_DATE_OF_BIRTH = ("sound:ledgerline-enter-date-of-birth",)
 VERIFIED = ("sound:auth-thankyou",)
 NOT_VERIFIED = ("sound:auth-incorrect",)
+INVALID_CHOICE = ("sound:option-is-invalid",)
 
 
 def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ closed message).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,6 +40,16 @@ class Route:
     closed_target: str = ""  # an ACD queue key or a voicemail box, by `closed_kind`
     verification: Verification = Verification.NONE
     verification_attempts: int = 3
+    menu: Menu | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """Press a digit to choose a queue; no (valid) choice keeps the route's own queue."""
+
+    prompt: str  # a sound name, e.g. ledgerline-menu
+    options: Mapping[str, str]  # digit -> ACD queue key
+    attempts: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +73,21 @@ class Destination:
     priority: int = 0
 
 
-def route_call(route: Route, caller: Caller, now: datetime) -> Destination:
+def route_call(
+    route: Route, caller: Caller, now: datetime, chosen_queue: str | None = None
+) -> Destination:
+    """`chosen_queue`: what the caller picked in the route's menu; it wins over the
+    collections queue (they said what they called about), not over the opening hours."""
     if route.hours is not None and not route.hours.is_open(now):
         return _closed(route, caller)
+    if chosen_queue is not None:
+        return Destination(DestinationKind.QUEUE, chosen_queue, caller.priority)
     queue = route.collections_queue if caller.in_arrears and route.collections_queue else None
     return Destination(DestinationKind.QUEUE, queue or route.queue, caller.priority)
+
+
+def is_open(route: Route, now: datetime) -> bool:
+    return route.hours is None or route.hours.is_open(now)
 
 
 def _closed(route: Route, caller: Caller) -> Destination:

@@ -331,6 +331,9 @@ class InboundRoute(TenantOwned, Base):
     closed_target: Mapped[str] = mapped_column(String(64), default="")
     verification: Mapped[str] = mapped_column(String(16), default="none")
     verification_attempts: Mapped[int] = mapped_column(default=3)
+    # An IVR menu before the queue: {"prompt": "ledgerline-menu", "options": {"1": "billing"}}
+    # (a digit to a queue name); empty: straight to the queue.
+    menu: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

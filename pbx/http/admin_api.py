@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -96,7 +96,14 @@ def _hours_out(row: BusinessHours) -> HoursOut:
 async def _route_out(session: AsyncSession, row: InboundRoute) -> RouteOut:
     number = await session.get(InboundNumber, row.inbound_number_id)
     fields = {name: getattr(row, name) for name in RouteOut.model_fields if name != "did"}
+    fields["menu"] = row.menu or None
     return RouteOut.model_validate(fields | {"did": number.e164 if number else ""})
+
+
+def _route_columns(body: RouteIn) -> dict[str, Any]:
+    columns = body.model_dump(exclude={"did"})
+    columns["menu"] = columns["menu"] or {}
+    return columns
 
 
 async def _check_queue_targets(session: AsyncSession, body: QueueIn) -> None:
@@ -114,6 +121,9 @@ async def _check_route_refs(session: AsyncSession, body: RouteIn) -> None:
     hours = body.business_hours_id
     if hours is not None and await session.get(BusinessHours, hours) is None:
         raise invalid("business_hours_id", "no such business hours")
+    for digit, name in body.menu.options.items() if body.menu else ():
+        if await session.scalar(select(Queue.id).where(Queue.name == name)) is None:
+            raise invalid(f"menu.options.{digit}", f"no queue named {name!r}")
     if body.closed_kind == "queue":
         found = await session.scalar(select(Queue.id).where(Queue.name == body.closed_target))
         if found is None:
@@ -362,7 +372,7 @@ def register(api: Api) -> None:
         async with _change(call, "route") as session:
             await _check_route_refs(session, body)
             number = await _inbound_number(call, session, body.did)
-            row = InboundRoute(inbound_number_id=number.id, **body.model_dump(exclude={"did"}))
+            row = InboundRoute(inbound_number_id=number.id, **_route_columns(body))
             session.add(row)
             await session.flush()
             audit(session, call.principal, "route.create", "route", row.id, body.model_dump())
@@ -383,7 +393,7 @@ def register(api: Api) -> None:
             row = await _get(session, InboundRoute, call.path_int("route_id"), "route")
             await _check_route_refs(session, body)
             row.inbound_number_id = (await _inbound_number(call, session, body.did)).id
-            for name, value in body.model_dump(exclude={"did"}).items():
+            for name, value in _route_columns(body).items():
                 setattr(row, name, value)
             audit(session, call.principal, "route.update", "route", row.id, body.model_dump())
             return await _route_out(session, row)

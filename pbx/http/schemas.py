@@ -185,6 +185,13 @@ class HoursList(BaseModel):
     items: list[HoursOut]
 
 
+class MenuIn(_In):
+    prompt: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] = "ledgerline-menu"
+    options: dict[Annotated[str, Field(pattern=r"^[0-9*#]$")], Name] = Field(
+        default_factory=dict, description="a keypad digit to a queue name"
+    )
+
+
 class RouteIn(_In):
     did: E164
     queue_id: int
@@ -194,6 +201,7 @@ class RouteIn(_In):
     closed_target: Annotated[str, Field(max_length=64)] = ""
     verification: Literal["none", "pin", "date_of_birth"] = "none"
     verification_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+    menu: MenuIn | None = None
 
     @model_validator(mode="after")
     def _closed_target(self) -> RouteIn:

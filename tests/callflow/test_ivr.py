@@ -171,3 +171,32 @@ async def test_an_admin_change_reaches_a_waiting_caller_at_once(world: World) ->
     await world.until(lambda: world.connected_to(call) is not None, "served by the new member")
     assert world.state_of("avi") is AgentState.ON_CALL
     assert InboundRoute  # routes are read by the same reload
+
+
+async def test_the_menu_sends_the_caller_to_the_queue_they_choose(world: World) -> None:
+    await world.add_queue("support")
+    billing = await world.add_queue("billing")
+    menu = {"prompt": "ledgerline-menu", "options": {"1": "support", "2": "billing"}}
+    await world.add_route("support", menu=menu)
+    await world.start_ledgerline()
+
+    call = await world.call()
+    await world.until(lambda: "sound:ledgerline-menu" in call.heard, "menu played")
+    await call.press("7")  # not an option
+    await world.until(lambda: "sound:option-is-invalid" in call.heard, "told so")
+    await call.press("2")
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert row.queue_id == billing
+
+
+async def test_a_caller_who_chooses_nothing_reaches_the_routes_own_queue(world: World) -> None:
+    support = await world.add_queue("support")
+    await world.add_queue("billing")
+    await world.add_route("support", menu={"options": {"2": "billing"}})
+    await world.start_ledgerline()
+
+    call = await world.call()  # presses nothing: two silent tries of a second each
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert row.queue_id == support

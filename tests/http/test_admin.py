@@ -188,3 +188,23 @@ async def test_a_change_through_the_api_reaches_a_waiting_caller_at_once(
 
     await world.until(lambda: world.connected_to(call) == str(agent["id"]), "served")
     assert world.state_of("avi") is AgentState.ON_CALL
+
+
+async def test_a_route_menu_must_name_existing_queues(admin: ApiClient) -> None:
+    _, queue = await admin.call("POST", "/queues", SUPPORT)
+    route = {"did": "+97235550100", "queue_id": queue["id"],
+             "menu": {"options": {"1": "support", "2": "ghost"}}}  # fmt: skip
+
+    status, error = await admin.call("POST", "/routes", route)
+    assert status == 422 and error["error"]["details"][0]["field"] == "menu.options.2"
+    assert (await admin.call("POST", "/routes", route | {"menu": {"options": {"11": "x"}}}))[
+        0
+    ] == 422
+
+    status, created = await admin.call(
+        "POST", "/routes", route | {"menu": {"options": {"1": "support"}}}
+    )
+    assert status == 201 and created["menu"] == {
+        "prompt": "ledgerline-menu",
+        "options": {"1": "support"},
+    }

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("closed_target", sa.String(length=64), nullable=False),
         sa.Column("verification", sa.String(length=16), nullable=False),
         sa.Column("verification_attempts", sa.Integer(), nullable=False),
+        sa.Column("menu", sa.JSON(), nullable=False),
         sa.Column("updated_at", pbx.db.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column(
             "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
