@@ -15,6 +15,9 @@ from agi_scripts.registry import build_handlers
 from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import Services
 from pbx.callflow.app import CallFlow
+from pbx.callflow.desk import Desk, LocalDesk
+from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
+from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
@@ -37,7 +40,7 @@ class Ledgerline:
         )
         context = ApiContext(
             services.database, services.sessions, services.login_limiter, services.bus,
-            flow=self.flow,
+            flow=self.flow, desk=_desk(services, self.flow),
         )  # fmt: skip
         app = build_app(services, self.agi_status, context)
         self._runner = web.AppRunner(app, access_log=None)
@@ -52,6 +55,9 @@ class Ledgerline:
                 await flow.reload_config()
 
             self.services.bus.subscribe(CONFIG_TOPIC, reload)
+            if self.services.bus_redis is not None:
+                server = DeskServer(flow, self.services.bus_redis)
+                self.services.bus.subscribe(desk_topic(flow.snapshots.node), server.handle)
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
@@ -100,6 +106,16 @@ def build_call_flow(services: Services) -> CallFlow | None:
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out,
     )  # fmt: skip
+
+
+def _desk(services: Services, flow: CallFlow | None) -> Desk | None:
+    """Desk operations run in the process that owns the Asterisk connection: here, or
+    forwarded to it through Redis when several processes share the work."""
+    if flow is None:
+        return None
+    if services.bus_redis is None:
+        return LocalDesk(flow)
+    return ForwardingDesk(flow, services.bus, services.bus_redis, flow.snapshots.node)
 
 
 def _ownership(services: Services, flow: CallFlow) -> Ownership:

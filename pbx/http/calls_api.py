@@ -7,19 +7,16 @@ connection (503 otherwise, so a load balancer can retry elsewhere).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.auth.roles import Principal, Role
-from pbx.callflow import control
-from pbx.callflow.app import CallFlow
-from pbx.callflow.config import agent_key, queue_key
-from pbx.callflow.control import ControlError
+from pbx.callflow.config import queue_key
+from pbx.callflow.desk import Actor, Desk, DeskError
 from pbx.db.models import Call, Queue
-from pbx.http.api import Api, ApiCall, ApiError, QueryParam, conflict, invalid, not_found
+from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid
 from pbx.http.context import audit, context
 from pbx.http.schemas import (
     AgentStateIn,
@@ -35,48 +32,35 @@ from pbx.http.schemas import (
 PAGE = 100
 
 
-def _flow(call: ApiCall) -> CallFlow:
-    flow = context(call.request).flow
-    if flow is None:
+def _desk(call: ApiCall) -> Desk:
+    desk = context(call.request).desk
+    if desk is None:
         raise ApiError(503, "no_call_control", "this Ledgerline has no Asterisk connection")
-    if not flow.ready:
-        raise ApiError(503, "asterisk_unavailable", "not connected to Asterisk; retry shortly")
-    return flow
+    return desk
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR))
 
 
 def _may_act_for(principal: Principal, agent_id: int) -> None:
     if principal.user_id != agent_id and not principal.at_least(Role.SUPERVISOR):
-        raise ApiError(403, "forbidden", "agents may only change their own state")
+        raise ApiError(403, "forbidden", "agents may only act for themselves")
 
 
-def _state_out(flow: CallFlow, agent_id: int) -> AgentStateOut:
-    agent = flow.state.engine.agents.get(agent_key(agent_id))
-    if agent is None:
-        return AgentStateOut(agent_id=agent_id, state="logged_out")
-    return AgentStateOut(agent_id=agent_id, state=agent.state.value,
-                         pause_reason=agent.pause_reason, since=agent.state_since,
-                         call_id=agent.call_id)  # fmt: skip
-
-
-def _own_call(call: ApiCall, flow: CallFlow, call_id: str) -> None:
-    """An agent may control only the call they are on; a supervisor any of their tenant's."""
-    live = flow.state.calls.get(call_id)
-    if live is None or live.tenant_id != call.principal.tenant_id:
-        raise not_found("call")
-    if call.principal.at_least(Role.SUPERVISOR):
-        return
-    if live.agent_id != agent_key(call.principal.user_id):
-        raise ApiError(403, "forbidden", "this is not your call")
-
-
-async def _control(call: ApiCall, action: str, work: Awaitable[None]) -> None:
+async def _run(call: ApiCall, operation: str, **args: Any) -> Any:
     try:
-        await work
-    except ControlError as exc:
-        raise ApiError(404 if exc.kind == "not_found" else 409, exc.kind, str(exc)) from None
+        return await _desk(call).run(operation, _actor(call.principal), **args)
+    except DeskError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+async def _control(call: ApiCall, operation: str, **args: Any) -> None:
+    """A call-control operation, audited once it has been done."""
+    await _run(call, operation, call_id=call.path("call_id"), **args)
     ctx = context(call.request)
     async with ctx.database.tenant_session(call.principal.tenant_id) as session, session.begin():
-        audit(session, call.principal, f"call.{action}", "call", call.path("call_id"))
+        audit(session, call.principal, f"call.{operation}", "call", call.path("call_id"), args)
 
 
 def register(api: Api) -> None:
@@ -85,21 +69,14 @@ def register(api: Api) -> None:
     @api.operation("GET", "/agent-states", summary="Every agent's live state",
                    role=Role.SUPERVISOR, response=AgentStateList, tag="agents")  # fmt: skip
     async def list_agent_states(call: ApiCall) -> AgentStateList:
-        flow = _flow(call)
-        tenant = call.principal.tenant_id
-        ids = [p.user_id for p in flow.config.agents.values() if p.tenant_id == tenant]
-        return AgentStateList(items=[_state_out(flow, ident) for ident in sorted(ids)])
+        return AgentStateList.model_validate(await _run(call, "agent_states"))
 
     @api.operation("GET", "/agents/{agent_id}/state", summary="An agent's live state",
                    response=AgentStateOut, tag="agents")  # fmt: skip
     async def get_agent_state(call: ApiCall) -> AgentStateOut:
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        flow = _flow(call)
-        profile = flow.config.agents.get(agent_key(agent_id))
-        if profile is None or profile.tenant_id != call.principal.tenant_id:
-            raise not_found("agent")
-        return _state_out(flow, agent_id)
+        return AgentStateOut.model_validate(await _run(call, "agent_state", agent_id=agent_id))
 
     @api.operation("PUT", "/agents/{agent_id}/state", summary="Log in, pause or log out",
                    body=AgentStateIn, response=AgentStateOut, tag="agents")  # fmt: skip
@@ -107,27 +84,12 @@ def register(api: Api) -> None:
         body: AgentStateIn = call.body
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        flow = _flow(call)
-        profile = flow.config.agents.get(agent_key(agent_id))
-        if profile is None or profile.tenant_id != call.principal.tenant_id:
-            raise not_found("agent (or the agent has no endpoint to ring)")
-        ident = agent_key(agent_id)
-        try:
-            if body.state == "available":
-                await flow.agent_available(ident)
-            elif body.state == "paused":
-                await flow.pause_agent(ident, body.reason)
-            else:
-                await flow.log_out_agent(ident)
-        except InvalidTransition as exc:
-            raise conflict(str(exc)) from None
-        except UnknownAgent:
-            raise not_found("agent") from None
+        state = await _run(call, "set_agent_state", agent_id=agent_id, **body.model_dump())
         ctx = context(call.request)
         tenant = call.principal.tenant_id
         async with ctx.database.tenant_session(tenant) as session, session.begin():
             audit(session, call.principal, "agent.state", "user", agent_id, body.model_dump())
-        return _state_out(flow, agent_id)
+        return AgentStateOut.model_validate(state)
 
     # --- the call log -----------------------------------------------------------------------
 
@@ -175,59 +137,36 @@ def register(api: Api) -> None:
     @api.operation("POST", "/calls/{call_id}/hold", summary="Put the caller on hold (music)",
                    status=204, tag="calls")  # fmt: skip
     async def hold_call(call: ApiCall) -> None:
-        flow, call_id = _flow(call), call.path("call_id")
-        _own_call(call, flow, call_id)
-        await _control(call, "hold", control.hold(flow, call_id, call.principal.tenant_id))
+        await _control(call, "hold")
 
     @api.operation("POST", "/calls/{call_id}/resume", summary="Take the caller off hold",
                    status=204, tag="calls")  # fmt: skip
     async def resume_call(call: ApiCall) -> None:
-        flow, call_id = _flow(call), call.path("call_id")
-        _own_call(call, flow, call_id)
-        await _control(call, "resume", control.resume(flow, call_id, call.principal.tenant_id))
+        await _control(call, "resume")
 
     @api.operation("POST", "/calls/{call_id}/hangup", summary="End the call", status=204,
                    tag="calls")  # fmt: skip
     async def hang_up_call(call: ApiCall) -> None:
-        flow, call_id = _flow(call), call.path("call_id")
-        _own_call(call, flow, call_id)
-        await _control(call, "hangup", control.hang_up(flow, call_id, call.principal.tenant_id))
+        await _control(call, "hang_up")
 
     @api.operation("POST", "/calls/{call_id}/transfer", summary="Transfer to an agent, a queue "
                    "or a number (blind or attended)", body=TransferIn, status=204,
-                   tag="calls")  # fmt: skip
+                   tag="calls", errors=(422,))  # fmt: skip
     async def transfer_call(call: ApiCall) -> None:
         body: TransferIn = call.body
-        flow, call_id, tenant = _flow(call), call.path("call_id"), call.principal.tenant_id
-        _own_call(call, flow, call_id)
-        if body.queue_id is not None:
-            key = await _queue_key(call, body.queue_id)
-            work = control.transfer_to_queue(flow, call_id, tenant, key)
-        else:
-            endpoint = flow.executor.dial_out.format(number=body.number)
-            if body.agent_id is not None:
-                profile = flow.config.agents.get(agent_key(body.agent_id))
-                if profile is None or profile.tenant_id != tenant:
-                    raise invalid("agent_id", "no such agent with an endpoint")
-                endpoint = profile.endpoint
-            work = control.transfer_to(flow, call_id, tenant, endpoint, body.mode)
-        await _control(call, "transfer", work)
+        queue = await _queue_key(call, body.queue_id) if body.queue_id is not None else None
+        await _control(call, "transfer", mode=body.mode, queue=queue, agent_id=body.agent_id,
+                       number=body.number)  # fmt: skip
 
     @api.operation("POST", "/calls/{call_id}/transfer/complete", summary="Complete an "
                    "attended transfer", status=204, tag="calls")  # fmt: skip
     async def complete_transfer(call: ApiCall) -> None:
-        flow, call_id = _flow(call), call.path("call_id")
-        _own_call(call, flow, call_id)
-        work = control.complete_transfer(flow, call_id, call.principal.tenant_id)
-        await _control(call, "transfer.complete", work)
+        await _control(call, "complete_transfer")
 
     @api.operation("POST", "/calls/{call_id}/transfer/cancel", summary="Cancel an attended "
                    "transfer", status=204, tag="calls")  # fmt: skip
     async def cancel_transfer(call: ApiCall) -> None:
-        flow, call_id = _flow(call), call.path("call_id")
-        _own_call(call, flow, call_id)
-        work = control.cancel_transfer(flow, call_id, call.principal.tenant_id)
-        await _control(call, "transfer.cancel", work)
+        await _control(call, "cancel_transfer")
 
     @api.operation("POST", "/agents/{agent_id}/calls", summary="Click-to-call: ring the agent, "
                    "then the number", body=ClickToCallIn, response=CallStarted, status=201,
@@ -236,21 +175,13 @@ def register(api: Api) -> None:
         body: ClickToCallIn = call.body
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        flow = _flow(call)
-        try:
-            call_id = await control.click_to_call(
-                flow, call.principal.tenant_id, agent_key(agent_id), body.number, body.customer_id
-            )
-        except ControlError as exc:
-            raise ApiError(404 if exc.kind == "not_found" else 409, exc.kind, str(exc)) from None
-        except AcdError as exc:
-            raise conflict(str(exc)) from None
+        started = await _run(call, "click_to_call", agent_id=agent_id, **body.model_dump())
         ctx = context(call.request)
         tenant = call.principal.tenant_id
         async with ctx.database.tenant_session(tenant) as session, session.begin():
-            audit(session, call.principal, "call.click_to_call", "call", call_id,
+            audit(session, call.principal, "call.click_to_call", "call", started["call_id"],
                   {"agent_id": agent_id, "customer_id": body.customer_id})  # fmt: skip
-        return CallStarted(call_id=call_id)
+        return CallStarted.model_validate(started)
 
 
 async def _queue_key(call: ApiCall, queue_id: int) -> str:

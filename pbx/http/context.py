@@ -11,6 +11,7 @@ from pbx.auth.ratelimit import AttemptLimiter
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
 from pbx.bus.port import Bus
+from pbx.callflow.desk import Desk, LocalDesk
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry
 
@@ -29,8 +30,13 @@ class ApiContext:
     login_limiter: AttemptLimiter
     bus: Bus
     flow: CallFlow | None = None  # None: this process has no Asterisk (FastAGI only)
+    desk: Desk | None = None  # agent states and call control, run where the call flow is
     # Origins allowed to call the API with a session cookie (the UI is served same-origin).
     allowed_origins: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.desk is None and self.flow is not None:
+            self.desk = LocalDesk(self.flow)
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""

@@ -8,6 +8,8 @@ import pytest
 from redis.asyncio import Redis
 
 from pbx.bus import RedisBus
+from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
+from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.db.models import Queue, QueueMember
 from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
@@ -164,5 +166,42 @@ async def test_a_change_made_on_one_process_reaches_the_call_flow_on_another(sit
         await admin.close()
         await process_a.runner.cleanup()
         await b_bus.stop()
+        await a_redis.aclose()
+        await b_redis.aclose()
+
+
+async def test_desk_requests_to_a_standby_process_are_served_by_the_owner(site: Site, desk) -> None:
+    """Process A has the call flow configured but not the lease: it forwards to B."""
+    world = site.world
+    a_redis, b_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
+    b_bus = RedisBus(b_redis)
+    b_bus.subscribe(desk_topic("test-node"), DeskServer(world.flow, b_redis).handle)
+    await b_bus.start()
+    await asyncio.wait_for(b_bus.subscribed.wait(), 5)
+    standby_flow = world.new_flow()  # configured, never started: not the owner
+    a_bus = RedisBus(a_redis)
+    forwarding = ForwardingDesk(standby_flow, a_bus, a_redis, "test-node", timeout_s=3)
+    process_a = await start_site(world, a_bus, with_flow=False)
+    process_a.context.desk = forwarding
+    avi = process_a.client()
+    try:
+        await avi.login("ofek", "avi", PASSWORD)
+        status, state = await avi.call("PUT", f"/agents/{world.agents['avi']}/state",
+                                       {"state": "available"})  # fmt: skip
+        assert status == 200 and state["state"] == "available"
+        call = await world.call()
+        await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+        assert (await avi.call("POST", f"/calls/{call.channel_id}/hold"))[0] == 204
+        assert (await avi.call("POST", "/calls/nope/hold"))[0] == 404  # errors travel back too
+        assert call.heard[-1].startswith("moh:")
+
+        await b_bus.stop()  # the owner stops listening: nobody answers
+        forwarding.timeout_s = 0.3
+        assert (await avi.call("POST", f"/calls/{call.channel_id}/resume"))[0] == 503
+    finally:
+        await avi.close()
+        await process_a.runner.cleanup()
+        await b_bus.stop()
+        await standby_flow.client.close()
         await a_redis.aclose()
         await b_redis.aclose()

@@ -1,0 +1,194 @@
+"""The agent's desk as operations on the call flow: agent states and in-call control.
+
+Every operation takes JSON-able arguments and returns a JSON-able result, so it can run in
+the process that owns the Asterisk connection whichever process received the request:
+`LocalDesk` runs it here; `ForwardingDesk` (in `desk_remote`) sends it to the owner.
+Permission to act for an agent is the API's check; whether a call is the agent's own is
+checked here, where the live calls are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
+from pbx.callflow import control
+from pbx.callflow.app import CallFlow
+from pbx.callflow.config import agent_key
+from pbx.callflow.control import ControlError
+
+Result = dict[str, Any] | None
+
+
+class DeskError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    user_id: int
+    tenant_id: int
+    supervisor: bool  # a supervisor or an admin: may act on any call of the tenant
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Desk(Protocol):
+    async def run(self, operation: str, actor: Actor, **args: Any) -> Result: ...
+
+
+Operation = Callable[[CallFlow, Actor, dict[str, Any]], Awaitable[Result]]
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(fn: Operation) -> Operation:
+    OPERATIONS[fn.__name__] = fn
+    return fn
+
+
+class LocalDesk:
+    def __init__(self, flow: CallFlow) -> None:
+        self.flow = flow
+
+    async def run(self, operation: str, actor: Actor, **args: Any) -> Result:
+        return await run_here(self.flow, operation, actor, args)
+
+
+async def run_here(flow: CallFlow, operation: str, actor: Actor, args: dict[str, Any]) -> Result:
+    if not flow.ready:
+        raise DeskError(503, "asterisk_unavailable", "not connected to Asterisk; retry shortly")
+    try:
+        return await OPERATIONS[operation](flow, actor, args)
+    except ControlError as exc:
+        raise DeskError(404 if exc.kind == "not_found" else 409, exc.kind, str(exc)) from None
+    except InvalidTransition as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+    except UnknownAgent:
+        raise DeskError(404, "not_found", "agent not found") from None
+    except AcdError as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+
+
+# --- agent states ---------------------------------------------------------------------------
+
+
+def _state(flow: CallFlow, agent_id: int) -> dict[str, Any]:
+    agent = flow.state.engine.agents.get(agent_key(agent_id))
+    if agent is None:
+        return {"agent_id": agent_id, "state": "logged_out"}
+    since = agent.state_since.isoformat() if agent.state_since else None
+    return {"agent_id": agent_id, "state": agent.state.value, "pause_reason": agent.pause_reason,
+            "since": since, "call_id": agent.call_id}  # fmt: skip
+
+
+def _agent_of_tenant(flow: CallFlow, actor: Actor, agent_id: int) -> str:
+    profile = flow.config.agents.get(agent_key(agent_id))
+    if profile is None or profile.tenant_id != actor.tenant_id:
+        raise DeskError(404, "not_found", "agent not found (or it has no endpoint to ring)")
+    return profile.agent_id
+
+
+@operation
+async def agent_states(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    ids = sorted(p.user_id for p in flow.config.agents.values() if p.tenant_id == actor.tenant_id)
+    return {"items": [_state(flow, ident) for ident in ids]}
+
+
+@operation
+async def agent_state(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _agent_of_tenant(flow, actor, args["agent_id"])
+    return _state(flow, args["agent_id"])
+
+
+@operation
+async def set_agent_state(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    ident = _agent_of_tenant(flow, actor, args["agent_id"])
+    if args["state"] == "available":
+        await flow.agent_available(ident)
+    elif args["state"] == "paused":
+        await flow.pause_agent(ident, args["reason"])
+    else:
+        await flow.log_out_agent(ident)
+    return _state(flow, args["agent_id"])
+
+
+# --- calls ----------------------------------------------------------------------------------
+
+
+def _own_call(flow: CallFlow, actor: Actor, call_id: str) -> None:
+    live = flow.state.calls.get(call_id)
+    if live is None or live.tenant_id != actor.tenant_id:
+        raise DeskError(404, "not_found", "call not found")
+    if not actor.supervisor and live.agent_id != agent_key(actor.user_id):
+        raise DeskError(403, "forbidden", "this is not your call")
+
+
+@operation
+async def hold(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _own_call(flow, actor, args["call_id"])
+    await control.hold(flow, args["call_id"], actor.tenant_id)
+    return None
+
+
+@operation
+async def resume(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _own_call(flow, actor, args["call_id"])
+    await control.resume(flow, args["call_id"], actor.tenant_id)
+    return None
+
+
+@operation
+async def hang_up(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _own_call(flow, actor, args["call_id"])
+    await control.hang_up(flow, args["call_id"], actor.tenant_id)
+    return None
+
+
+@operation
+async def transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """To `queue` (an ACD queue key), or to `agent_id`'s endpoint, or to `number`."""
+    call_id = args["call_id"]
+    _own_call(flow, actor, call_id)
+    if args.get("queue"):
+        await control.transfer_to_queue(flow, call_id, actor.tenant_id, args["queue"])
+        return None
+    if args.get("agent_id") is not None:
+        profile = flow.config.agents.get(agent_key(args["agent_id"]))
+        if profile is None or profile.tenant_id != actor.tenant_id:
+            raise DeskError(422, "invalid", "agent_id: no such agent with an endpoint")
+        endpoint = profile.endpoint
+    else:
+        endpoint = flow.executor.dial_out.format(number=args["number"])
+    await control.transfer_to(flow, call_id, actor.tenant_id, endpoint, args["mode"])
+    return None
+
+
+@operation
+async def complete_transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _own_call(flow, actor, args["call_id"])
+    await control.complete_transfer(flow, args["call_id"], actor.tenant_id)
+    return None
+
+
+@operation
+async def cancel_transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    _own_call(flow, actor, args["call_id"])
+    await control.cancel_transfer(flow, args["call_id"], actor.tenant_id)
+    return None
+
+
+@operation
+async def click_to_call(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    ident = _agent_of_tenant(flow, actor, args["agent_id"])
+    call_id = await control.click_to_call(
+        flow, actor.tenant_id, ident, args["number"], args.get("customer_id")
+    )
+    return {"call_id": call_id}
