@@ -24,6 +24,8 @@ from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus, RedisBus
 from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
+from pbx.events.hub import Hub
+from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
 from pbx.settings import Settings, SettingsError, redact_url
 
 
@@ -37,10 +39,13 @@ class Services:
     bus: Bus
     sessions: SessionStore
     login_limiter: AttemptLimiter
+    hub: Hub | None = None
     bus_redis: Redis | None = None  # the bus listens on its own connection (no read timeout)
 
     async def close(self) -> None:
         await self.bus.stop()
+        if self.hub is not None:
+            await self.hub.close()
         for client in (self.bus_redis, self.redis):
             if client is not None:
                 await client.aclose()
@@ -73,9 +78,14 @@ def build_services(settings: Settings) -> Services:
         if redis is not None
         else MemoryLimiter(auth.login_attempts, auth.login_window_seconds)
     )
-    return Services(
-        settings, database, redis, directory, identification, bus, sessions, limiter, bus_redis
+    retention = settings.events.retention
+    events: EventLog = (
+        RedisEventLog(bus_redis, retention) if bus_redis is not None else MemoryEventLog(retention)
     )
+    return Services(
+        settings, database, redis, directory, identification, bus, sessions, limiter,
+        Hub(events), bus_redis,
+    )  # fmt: skip
 
 
 async def check_dependencies(services: Services, require_schema: bool = True) -> None:

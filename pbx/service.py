@@ -14,11 +14,12 @@ from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
 from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import Services
-from pbx.callflow.app import CallFlow
+from pbx.callflow.app import CallFlow, utc_now
 from pbx.callflow.desk import Desk, LocalDesk
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
+from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 
@@ -29,7 +30,9 @@ class Ledgerline:
     def __init__(self, services: Services, flow: CallFlow | None = None) -> None:
         settings = services.settings
         self.services = services
-        self.flow = flow if flow is not None else build_call_flow(services)
+        assert services.hub is not None
+        self.publisher = DeskPublisher(services.hub, services.database, utc_now)
+        self.flow = flow if flow is not None else build_call_flow(services, self.publisher)
         self.ownership = _ownership(services, self.flow) if self.flow is not None else None
         self.agi = FastAGIServer(
             build_handlers(services),
@@ -40,7 +43,8 @@ class Ledgerline:
         )
         context = ApiContext(
             services.database, services.sessions, services.login_limiter, services.bus,
-            flow=self.flow, desk=_desk(services, self.flow),
+            flow=self.flow, desk=_desk(services, self.flow), hub=services.hub,
+            heartbeat_s=settings.events.heartbeat_seconds,
         )  # fmt: skip
         app = build_app(services, self.agi_status, context)
         self._runner = web.AppRunner(app, access_log=None)
@@ -58,6 +62,7 @@ class Ledgerline:
             if self.services.bus_redis is not None:
                 server = DeskServer(flow, self.services.bus_redis)
                 self.services.bus.subscribe(desk_topic(flow.snapshots.node), server.handle)
+        await self.publisher.start()
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
@@ -79,6 +84,7 @@ class Ledgerline:
         if self.ownership is not None and self.flow is not None:
             await self.ownership.stop()
             await self.flow.client.close()
+        await self.publisher.stop()
         await self.services.close()
 
     @property
@@ -90,7 +96,7 @@ class Ledgerline:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
 
 
-def build_call_flow(services: Services) -> CallFlow | None:
+def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | None:
     """The Stasis call flow when an Asterisk is configured (`[ari] url`), else None."""
     ari = services.settings.ari
     if not ari.url:
@@ -104,7 +110,7 @@ def build_call_flow(services: Services) -> CallFlow | None:
     node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
     return CallFlow(
         client, connection, services.database, services.identification,
-        node=node, dial_out=ari.dial_out,
+        node=node, dial_out=ari.dial_out, notify=publisher.notify,
     )  # fmt: skip
 
 

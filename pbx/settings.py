@@ -138,9 +138,15 @@ class AuthSettings(_Section):
     login_window_seconds: int = Field(ge=1)
 
 
+class EventsSettings(_Section):
+    retention: int = Field(ge=100)
+    heartbeat_seconds: float = Field(gt=0)
+
+
 class Settings(_Section):
     service: ServiceSettings
     auth: AuthSettings
+    events: EventsSettings
     agi: AgiSettings
     database: DatabaseSettings
     redis: RedisSettings

@@ -50,7 +50,7 @@ class SessionStore:
         self._database = database
         self.lifetime = timedelta(seconds=lifetime_s)
         self.idle = timedelta(seconds=idle_s)
-        self._clock = clock
+        self.clock = clock
 
     async def sign_in(self, tenant_slug: str, username: str, password: str) -> SignedIn:
         async with self._database.system_session() as session:
@@ -66,7 +66,7 @@ class SessionStore:
         if needs_rehash(stored):
             await self._rehash(tenant_id, user.id, password)
         token = secrets.token_urlsafe(32)
-        now = self._clock()
+        now = self.clock()
         expires = now + self.lifetime
         async with self._database.system_session() as session, session.begin():
             session.add(UserSession(
@@ -78,7 +78,7 @@ class SessionStore:
 
     async def principal(self, token: str) -> Principal | None:
         """Who holds this token, or None (unknown, expired, idle too long, deactivated)."""
-        now = self._clock()
+        now = self.clock()
         async with self._database.system_session() as session, session.begin():
             row = await session.get(UserSession, token_digest(token))
             if row is None:

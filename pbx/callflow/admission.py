@@ -99,6 +99,7 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
     call = FlowCall(
         channel.id, tenant.tenant_id, record_id, channel.id, caller_number=caller.e164,
         did=did_e164, customer_id=who.customer_id, priority=who.priority, arrived_at=now,
+        match=who.match,
         in_arrears=who.in_arrears,
     )  # fmt: skip
     async with flow.lock:

@@ -75,6 +75,7 @@ class CallFlow:
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         timing: FlowTiming | None = None,
+        notify: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.client = client
         self.connection = connection
@@ -89,8 +90,10 @@ class CallFlow:
         self.lock = asyncio.Lock()
         self.keypads = Keypads()
         self.executor = Executor(
-            client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out
-        )
+            client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
+            notify=notify,
+        )  # fmt: skip
+        self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
         self._pending_config: FlowConfig | None = None
         self._synced = asyncio.Event()  # set once resynchronised after a connect
         self._last_saved: str | None = None
@@ -285,6 +288,7 @@ class CallFlow:
 
     async def _end(self, call: FlowCall, commands: list[Command]) -> None:
         was = call.phase
+        told = [a for a in {call.agent_id, *call.ringing.values()} if a]
         await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
         call.phase = Phase.ENDED
         await self.executor.tear_down(call)  # its hangups' events wait for the lock we hold
@@ -299,6 +303,8 @@ class CallFlow:
             fields["outcome"], fields["wait_seconds"] = "abandoned", 0
         if was is not Phase.QUEUED or call.answered_at is not None:
             await self.call_log.update(call.tenant_id, call.record_id, **fields)
+        call.outcome = fields.get("outcome", call.outcome or "abandoned")
+        self.executor.announce("call.ended", call, told)
         self.state.drop(call.call_id)  # last: a call gone from the state is fully logged
 
     async def _playback_finished(self, playback_id: str) -> None:
@@ -380,7 +386,9 @@ class CallFlow:
     # --- persistence --------------------------------------------------------------------
 
     async def save(self) -> None:
-        """Snapshot the state if it changed. Called with the lock held."""
+        """Snapshot the state if it changed, and tell desks which agents changed state.
+        Called with the lock held."""
+        self._announce_agent_changes()
         document = self.state.to_dict()
         text = json.dumps(document, sort_keys=True)
         if text == self._last_saved:
@@ -391,6 +399,22 @@ class CallFlow:
             log.error("call flow state not saved (will retry on the next change): %s", exc)
             return
         self._last_saved = text
+
+    def _announce_agent_changes(self) -> None:
+        for agent in self.state.engine.agents.values():
+            seen = (agent.state.value, agent.pause_reason, agent.call_id)
+            if self._agents_seen.get(agent.agent_id) == seen:
+                continue
+            self._agents_seen[agent.agent_id] = seen
+            profile = self.config.agents.get(agent.agent_id)
+            if profile is None:
+                continue
+            since = agent.state_since.isoformat() if agent.state_since else None
+            self.executor.notify("agent.state", {
+                "tenant_id": profile.tenant_id, "agent_id": profile.user_id,
+                "state": agent.state.value, "pause_reason": agent.pause_reason,
+                "since": since, "call_id": agent.call_id,
+            })  # fmt: skip
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str, channel: str = "") -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)

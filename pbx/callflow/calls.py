@@ -30,6 +30,7 @@ class FlowCall:
     record_id: int  # calls.id in the call log
     caller_channel: str | None
     caller_number: str | None = None  # E.164
+    match: str = "none"  # identification: unique, ambiguous, none
     did: str = ""  # the dialed number as E.164 (or as Asterisk gave it)
     customer_id: int | None = None
     priority: int = 0
@@ -76,6 +77,7 @@ class FlowCall:
             "record_id": self.record_id,
             "caller_channel": self.caller_channel,
             "caller_number": self.caller_number,
+            "match": self.match,
             "did": self.did,
             "customer_id": self.customer_id,
             "priority": self.priority,

@@ -12,6 +12,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from pbx.acd.commands import (
     Announce,
@@ -55,6 +56,7 @@ class Executor:
         clock: Callable[[], datetime],
         *,
         dial_out: str,
+        notify: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.client = client
         self.state = state
@@ -63,6 +65,8 @@ class Executor:
         self.clock = clock
         self.dial_out = dial_out  # e.g. "PJSIP/{number}@pstn-trunk"
         self.agent_listeners: list[AgentListener] = []
+        # Desk events (screen-pops and call changes); a no-op without a publisher.
+        self.notify = notify or (lambda kind, payload: None)
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)
@@ -103,6 +107,7 @@ class Executor:
             log.error("ACD rang agents for call %s the call flow does not know", command.call_id)
             return []
         more: list[Command] = []
+        offered: list[str] = []
         for agent_id, endpoint in zip(command.agent_ids, command.endpoints, strict=True):
             leg = uuid.uuid4().hex
             call.ringing[leg] = agent_id  # before originate: its events may come first
@@ -124,10 +129,22 @@ class Executor:
                 log.warning("cannot ring agent %s at %s: %s", agent_id, endpoint, exc)
                 call.ringing.pop(leg, None)
                 more += self._ring_failed(call, agent_id)
+            else:
+                offered.append(agent_id)
         if call.offered_at is None:
             call.offered_at = self.clock()
             await self.call_log.update(call.tenant_id, call.record_id, offered_at=call.offered_at)
+        if offered:
+            self.announce("call.offered", call, offered)
         return more
+
+    def announce(self, kind: str, call: FlowCall, agents: list[str]) -> None:
+        """A desk event about `call` for these agents (and its queue's supervisors)."""
+        self.notify(kind, {
+            "tenant_id": call.tenant_id, "queue": call.queue,
+            "agents": [int(a) for a in agents if a.isdigit()],
+            "call": call_view(call, self.config(), self.clock()),
+        })  # fmt: skip
 
     def _ring_failed(self, call: FlowCall, agent_id: str) -> list[Command]:
         agent = self.state.engine.agents.get(agent_id)
@@ -161,6 +178,7 @@ class Executor:
         await self.client.add_channel(talk, channels)
         profile = self.config().agents.get(command.agent_id)
         waited = int((now - (call.queued_at or now)).total_seconds())
+        self.announce("call.connected", call, [command.agent_id])
         await self.call_log.update(
             call.tenant_id,
             call.record_id,
@@ -287,3 +305,24 @@ class Executor:
             pass
         except AriError as exc:
             log.warning("clean-up request failed: %s", exc)
+
+
+def call_view(call: FlowCall, config: FlowConfig, now: datetime) -> dict[str, Any]:
+    """A call as an agent's desk shows it (no channel ids: they are Asterisk's business)."""
+    queue = config.queues.get(call.queue or "")
+    since = call.queued_at or call.arrived_at or now
+    return {
+        "call_id": call.call_id,
+        "record_id": call.record_id,
+        "direction": call.direction,
+        "caller_number": call.caller_number,
+        "did": call.did,
+        "match": call.match,
+        "customer_id": call.customer_id,
+        "priority": call.priority,
+        "verified": call.verified,
+        "queue": queue.name if queue else None,
+        "waited_seconds": int((now - since).total_seconds()),
+        "agent_id": int(call.agent_id) if call.agent_id and call.agent_id.isdigit() else None,
+        "outcome": call.outcome,
+    }

@@ -60,6 +60,8 @@ class ApiCall:
     request: web.Request
     principal: Principal
     body: Any = None
+    # name -> (value, max-age seconds); max-age 0 deletes the cookie.
+    response_cookies: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def path(self, name: str) -> str:
         return self.request.match_info[name]
@@ -165,15 +167,21 @@ class Api:
                 if principal is not None and not public and not principal.at_least(op.role):
                     raise ApiError(403, "forbidden", f"this needs the {op.role.value} role")
                 body = await _body(request, op.body) if op.body else None
-                result = await op.handler(ApiCall(request, principal, body))  # type: ignore[arg-type]
+                call = ApiCall(request, principal, body)  # type: ignore[arg-type]
+                result = await op.handler(call)
             except ApiError as exc:
                 return error_response(exc)
             if op.status == 204 or result is None:
-                return web.Response(status=204)
-            if isinstance(result, web.StreamResponse):
-                return result
-            payload = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-            return web.json_response(payload, status=op.status, dumps=_dumps)
+                response: web.Response = web.Response(status=204)
+            else:
+                payload = (
+                    result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                )
+                response = web.json_response(payload, status=op.status, dumps=_dumps)
+            for name, (value, max_age) in call.response_cookies.items():
+                response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
+                                    samesite="Strict", secure=request.secure)  # fmt: skip
+            return response
 
         handle.__name__ = op.operation_id
         return handle

@@ -12,8 +12,9 @@ from aiohttp import web
 
 from pbx.bootstrap import Services
 from pbx.http import admin_api, auth_api, calls_api
-from pbx.http.api import Api, ApiError, error_response
+from pbx.http.api import PREFIX, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext
+from pbx.http.desk_socket import desk_socket
 
 SERVICES = web.AppKey("services", Services)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
@@ -39,6 +40,7 @@ def build_app(
         services.database, services.sessions, services.login_limiter, services.bus
     )
     app.router.add_get("/healthz", healthz)
+    app.router.add_get(PREFIX + "/ws", desk_socket)
     app.router.add_routes(build_api().routes(auth_api.authenticate))
     return app
 

@@ -47,6 +47,10 @@ def register(api: Api) -> None:
         p = signed.principal
         async with ctx.database.tenant_session(p.tenant_id) as session, session.begin():
             audit(session, p, "auth.login", "user", p.user_id, {"address": address})
+        # The browser's copy: HttpOnly (no script reads it) and same-site only; the desk's
+        # WebSocket and page use it, API clients use the token.
+        call.response_cookies[COOKIE] = (signed.token, int(
+            (signed.expires_at - ctx.sessions.clock()).total_seconds()))  # fmt: skip
         return LoginOut(
             token=signed.token,
             expires_at=signed.expires_at,
@@ -58,6 +62,7 @@ def register(api: Api) -> None:
         token = bearer_token(call.request)
         if token:
             await context(call.request).sessions.sign_out(token)
+        call.response_cookies[COOKIE] = ("", 0)
 
     @api.operation("GET", "/auth/me", summary="The signed-in user", response=Me, tag="auth")
     async def me(call: ApiCall) -> Me:

@@ -14,6 +14,7 @@ from pbx.bus.port import Bus
 from pbx.callflow.desk import Desk, LocalDesk
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry
+from pbx.events.hub import Hub
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,8 @@ class ApiContext:
     bus: Bus
     flow: CallFlow | None = None  # None: this process has no Asterisk (FastAGI only)
     desk: Desk | None = None  # agent states and call control, run where the call flow is
+    hub: Hub | None = None  # desk events for WebSockets
+    heartbeat_s: float = 20.0
     # Origins allowed to call the API with a session cookie (the UI is served same-origin).
     allowed_origins: frozenset[str] = frozenset()
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
@@ -12,6 +13,9 @@ from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus
 from pbx.db.database import Database
 from pbx.db.models import User
+from pbx.events.hub import Hub
+from pbx.events.log import MemoryEventLog
+from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_api, build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 from tests.callflow.world import World, make_world
@@ -26,6 +30,7 @@ class Site:
     context: ApiContext
     runner: web.AppRunner
     url: str
+    publisher: DeskPublisher | None = None
 
     def client(self) -> ApiClient:
         return ApiClient(self.url, build_api().document())
@@ -41,7 +46,7 @@ class Site:
             return user.id
 
 
-async def start_site(world: World, bus: Bus, *, with_flow: bool) -> Site:
+async def start_site(world: World, bus: Bus, *, with_flow: bool, hub: Hub | None = None) -> Site:
     database: Database = world.database
     context = ApiContext(
         database,
@@ -49,6 +54,8 @@ async def start_site(world: World, bus: Bus, *, with_flow: bool) -> Site:
         MemoryLimiter(5, 60),
         bus,
         flow=world.flow if with_flow else None,
+        hub=hub,
+        heartbeat_s=1.0,
     )
     app = build_app(_services_stub(database), lambda: {"ok": True}, context)
     runner = web.AppRunner(app)
@@ -75,18 +82,24 @@ async def site(database: Database) -> AsyncIterator[Site]:
     """The API over a running call flow and the simulator, with an in-process bus."""
     world = await make_world(database)
     bus = MemoryBus()
-    await world.start_ledgerline()
+    hub = Hub(MemoryEventLog(retention=1000), wait_s=0.5)
+    publisher = DeskPublisher(hub, database, lambda: datetime.now(UTC))
+    await publisher.start()
+    await world.start_ledgerline(notify=publisher.notify)
     flow = world.flow
 
     async def reload(message: dict) -> None:
         await flow.reload_config()
 
     bus.subscribe(CONFIG_TOPIC, reload)
-    site = await start_site(world, bus, with_flow=True)
+    site = await start_site(world, bus, with_flow=True, hub=hub)
+    site.publisher = publisher
     try:
         yield site
     finally:
         await site.runner.cleanup()
+        await publisher.stop()
+        await hub.close()
         while world.flows:
             await world.stop_ledgerline()
         await world.sim.stop()

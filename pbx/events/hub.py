@@ -1,0 +1,105 @@
+"""The per-process fan-out: one reader per tenant follows the event log and hands each
+event to the WebSockets of this process whose viewer may see it.
+
+A socket that cannot keep up (its buffer full) is closed rather than allowed to grow without
+bound; the browser reconnects with its last event id and the log replays what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from pbx.events.log import Entry, EventLog
+from pbx.events.model import DeskEvent, Viewer
+
+log = logging.getLogger(__name__)
+BUFFER = 1000
+
+
+@dataclass(eq=False)
+class Subscriber:
+    viewer: Viewer
+    queue: asyncio.Queue[Entry] = field(default_factory=lambda: asyncio.Queue(BUFFER))
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, entry: Entry) -> None:
+        if self.overflowed.is_set():
+            return
+        try:
+            self.queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+class Hub:
+    def __init__(self, events: EventLog, *, wait_s: float = 5.0) -> None:
+        self.events = events
+        self.wait_s = wait_s
+        self._subscribers: dict[int, set[Subscriber]] = {}
+        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._ready: dict[int, asyncio.Event] = {}
+
+    async def publish(self, event: DeskEvent) -> str:
+        return await self.events.append(event)
+
+    async def attach(self, subscriber: Subscriber) -> None:
+        """Deliver live events to `subscriber` from now on (returns once the tenant's reader
+        is following the log, so nothing appended after this returns is missed)."""
+        tenant = subscriber.viewer.tenant_id
+        self._subscribers.setdefault(tenant, set()).add(subscriber)
+        if tenant not in self._readers:
+            self._ready[tenant] = asyncio.Event()
+            self._readers[tenant] = asyncio.create_task(self._follow(tenant), name=f"hub-{tenant}")
+        await self._ready[tenant].wait()
+
+    async def detach(self, subscriber: Subscriber) -> None:
+        tenant = subscriber.viewer.tenant_id
+        subscribers = self._subscribers.get(tenant, set())
+        subscribers.discard(subscriber)
+        if not subscribers:
+            self._subscribers.pop(tenant, None)
+            reader = self._readers.pop(tenant, None)
+            self._ready.pop(tenant, None)
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+
+    async def replay(self, viewer: Viewer, last_id: str) -> list[Entry]:
+        """What `viewer` may see after `last_id`, oldest first (as far as retention goes)."""
+        found: list[Entry] = []
+        while True:
+            page = await self.events.after(viewer.tenant_id, last_id, 500)
+            found += [(i, e) for i, e in page if viewer.may_see(e)]
+            if len(page) < 500:
+                return found
+            last_id = page[-1][0]
+
+    def connections(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    async def close(self) -> None:
+        for tenant in list(self._readers):
+            for subscriber in list(self._subscribers.get(tenant, ())):
+                await self.detach(subscriber)
+
+    async def _follow(self, tenant: int) -> None:
+        last = await self.events.newest(tenant)
+        self._ready[tenant].set()
+        while True:
+            try:
+                entries = await self.events.wait(tenant, last, self.wait_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: keep trying; replay covers the gap
+                log.warning("desk events of tenant %s unavailable: %s", tenant, exc)
+                await asyncio.sleep(1)
+                continue
+            for event_id, event in entries:
+                last = event_id
+                for subscriber in list(self._subscribers.get(tenant, ())):
+                    if subscriber.viewer.may_see(event):
+                        subscriber.offer((event_id, event))

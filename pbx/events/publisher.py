@@ -1,0 +1,82 @@
+"""Turns what happens in the call flow into desk events: the screen-pop when a call is
+offered, the call connected and ended, agent state changes.
+
+The call flow hands over notices in order through one queue; this worker builds each event
+(the pop reads the customer's accounts) and appends it to the log, so a slow database never
+holds the call flow's lock, and events of one call keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from billing_bridge.screen_pop import customer_panel
+from pbx.db.database import Database
+from pbx.events.hub import Hub
+from pbx.events.model import Audience, DeskEvent
+
+log = logging.getLogger(__name__)
+
+Notice = tuple[str, dict[str, Any]]
+
+
+class DeskPublisher:
+    def __init__(self, hub: Hub, database: Database, clock: Callable[[], datetime]) -> None:
+        self.hub, self.database, self.clock = hub, database, clock
+        self._notices: asyncio.Queue[Notice] = asyncio.Queue(10_000)
+        self._worker: asyncio.Task[None] | None = None
+
+    def notify(self, kind: str, payload: dict[str, Any]) -> None:
+        """Called by the call flow (under its lock): never blocks, never raises."""
+        try:
+            self._notices.put_nowait((kind, payload))
+        except asyncio.QueueFull:
+            log.error("desk events backlog full: %s dropped", kind)
+
+    async def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="desk-publisher")
+
+    async def stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await self._notices.join()  # what was noticed is published
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _run(self) -> None:
+        while True:
+            kind, payload = await self._notices.get()
+            try:
+                await self.hub.publish(await self._event(kind, payload))
+            except Exception:
+                log.exception("desk event %s not published", kind)
+            finally:
+                self._notices.task_done()
+
+    async def _event(self, kind: str, p: dict[str, Any]) -> DeskEvent:
+        tenant = p["tenant_id"]
+        queues = (p["queue"],) if p.get("queue") else ()
+        if kind == "call.offered":
+            data = dict(p["call"])
+            data["panel"] = await self._panel(tenant, p["call"])
+            return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), data)
+        if kind == "agent.state":
+            return DeskEvent(kind, tenant, Audience((p["agent_id"],), supervisors=True), p)
+        return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), dict(p["call"]))
+
+    async def _panel(self, tenant: int, call: dict[str, Any]) -> dict[str, Any] | None:
+        customer = call.get("customer_id")
+        if customer is None:
+            return None
+        panel = await customer_panel(self.database, tenant, customer, self.clock().date())
+        if panel is not None:  # this very call is not one of the "recent calls"
+            panel["recent_calls"] = [c for c in panel["recent_calls"]
+                                     if c["id"] != call.get("record_id")][:5]  # fmt: skip
+        return panel

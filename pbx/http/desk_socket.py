@@ -1,0 +1,146 @@
+"""`GET /api/v1/ws`: the desk's WebSocket. Screen-pops and call and agent events arrive here.
+
+No session, no socket (401 before the upgrade); a browser's Origin must be this site's
+(403); heartbeats close dead peers. `?last_event_id=` replays, in order and once, every
+event the viewer may see that came after it (as far as the log's retention reaches), then
+live events follow. A supervisor sends `{"type": "subscribe", "queue_ids": [...]}` to watch
+queues. The session is checked again every minute: a signed-out or deactivated user's
+socket closes with code 4401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from pbx.auth.roles import Principal, Role
+from pbx.callflow.config import queue_key
+from pbx.db.models import Queue
+from pbx.events.hub import Subscriber
+from pbx.events.log import Entry
+from pbx.events.model import Viewer, id_key
+from pbx.http.api import ApiError, error_response
+from pbx.http.auth_api import authenticate, bearer_token
+from pbx.http.context import ApiContext, context
+
+RECHECK_SESSION_S = 60.0
+SESSION_ENDED = 4401
+
+
+def allowed_origin(request: web.Request, ctx: ApiContext) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser (a server-side client): nothing to forge
+        return True
+    host = origin.split("://", 1)[-1]
+    return host == request.host or origin in ctx.allowed_origins
+
+
+async def desk_socket(request: web.Request) -> web.StreamResponse:
+    ctx = context(request)
+    principal = await authenticate(request)
+    if principal is None:
+        return error_response(ApiError(401, "unauthenticated", "sign in first"))
+    if not allowed_origin(request, ctx):
+        return error_response(ApiError(403, "bad_origin", "cross-site socket refused"))
+    if ctx.hub is None:
+        return error_response(ApiError(503, "no_events", "desk events are not available"))
+    socket = web.WebSocketResponse(heartbeat=ctx.heartbeat_s, max_msg_size=64 * 1024)
+    await socket.prepare(request)
+    viewer = Viewer(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR))
+    subscriber = Subscriber(viewer)
+    await ctx.hub.attach(subscriber)
+    try:
+        await _serve(request, ctx, socket, subscriber, principal)
+    finally:
+        await ctx.hub.detach(subscriber)
+        await socket.close()
+    return socket
+
+
+async def _serve(
+    request: web.Request,
+    ctx: ApiContext,
+    socket: web.WebSocketResponse,
+    subscriber: Subscriber,
+    principal: Principal,
+) -> None:
+    assert ctx.hub is not None
+    sent = request.query.get("last_event_id", "")
+    if sent:
+        try:
+            id_key(sent)
+        except ValueError:
+            await socket.close(code=4400, message=b"bad last_event_id")
+            return
+        for entry in await ctx.hub.replay(subscriber.viewer, sent):
+            await _send(socket, entry)
+            sent = entry[0]
+    await socket.send_json({"type": "hello", "last_event_id": sent or None})
+    reader = asyncio.create_task(_read(socket, ctx, subscriber, principal))
+    checked = time.monotonic()
+    try:
+        while not socket.closed and not reader.done():
+            if subscriber.overflowed.is_set():
+                await socket.close(code=4408, message=b"too slow: reconnect with last_event_id")
+                return
+            try:
+                entry = await asyncio.wait_for(subscriber.queue.get(), 1.0)
+            except TimeoutError:
+                entry = None
+            if entry is not None and (not sent or id_key(entry[0]) > id_key(sent)):
+                await _send(socket, entry)
+                sent = entry[0]
+            if time.monotonic() - checked > RECHECK_SESSION_S:
+                checked = time.monotonic()
+                token = bearer_token(request)
+                if token is None or await ctx.sessions.principal(token) is None:
+                    await socket.close(code=SESSION_ENDED, message=b"session ended")
+                    return
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _send(socket: web.WebSocketResponse, entry: Entry) -> None:
+    event_id, event = entry
+    await socket.send_str(json.dumps(
+        {"id": event_id, "type": event.type, "data": dict(event.data)},
+        ensure_ascii=False, separators=(",", ":"),
+    ))  # fmt: skip
+
+
+async def _read(
+    socket: web.WebSocketResponse, ctx: ApiContext, subscriber: Subscriber, principal: Principal
+) -> None:
+    async for message in socket:
+        if message.type is not WSMsgType.TEXT:
+            continue
+        try:
+            request: Any = json.loads(message.data)
+        except ValueError:
+            await socket.send_json({"type": "error", "message": "not JSON"})
+            continue
+        if not isinstance(request, dict) or request.get("type") != "subscribe":
+            await socket.send_json({"type": "error", "message": "unknown request"})
+            continue
+        if not subscriber.viewer.supervisor:
+            await socket.send_json({"type": "error", "message": "queues are for supervisors"})
+            continue
+        ids = [i for i in request.get("queue_ids", []) if isinstance(i, int)]
+        keys = await _queue_keys(ctx, principal.tenant_id, ids)
+        viewer = subscriber.viewer
+        subscriber.viewer = Viewer(viewer.user_id, viewer.tenant_id, True, frozenset(keys))
+        await socket.send_json({"type": "subscribed", "queue_ids": ids})
+
+
+async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: list[int]) -> list[str]:
+    async with ctx.database.tenant_reader(tenant_id) as session:
+        names = await session.scalars(select(Queue.name).where(Queue.id.in_(ids)))
+        return [queue_key(tenant_id, name) for name in names]

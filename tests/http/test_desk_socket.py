@@ -1,0 +1,194 @@
+"""The desk's WebSocket: authenticated handshakes, screen-pops to the right agent, call and
+agent events, replay after a reconnect, supervisors' queues, and fan-out across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from typing import Any
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from pbx.db.models import QueueMember
+from pbx.events.hub import Hub
+from pbx.events.log import RedisEventLog
+from pbx.events.model import Audience, DeskEvent, id_key
+from tests.conftest import REDIS_TEST_URL
+from tests.factories import make_customer
+from tests.http.conftest import PASSWORD, Site, start_site
+
+
+class Desk:
+    """A browser's socket, as a test sees it."""
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession):
+        self.socket, self.http = socket, http
+        self.seen: list[dict[str, Any]] = []  # every message, in order
+        self._read = 0
+
+    async def next(self, type_: str, within: float = 5.0) -> dict[str, Any]:
+        async with asyncio.timeout(within):
+            while True:
+                while self._read < len(self.seen):
+                    event = self.seen[self._read]
+                    self._read += 1
+                    if event["type"] == type_:
+                        return event
+                message = await self.socket.receive()
+                assert message.type is aiohttp.WSMsgType.TEXT, message
+                self.seen.append(json.loads(message.data))
+
+    async def close(self) -> None:
+        await self.socket.close()
+        await self.http.close()
+
+
+async def token_for(site: Site, username: str) -> str:
+    api = site.client()
+    try:
+        return (await api.login("ofek", username, PASSWORD))["token"]
+    finally:
+        await api.close()
+
+
+async def open_desk(url: str, token: str, **params: str) -> Desk:
+    http = aiohttp.ClientSession()
+    socket = await http.ws_connect(url + "/api/v1/ws", params=params,
+                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    desk = Desk(socket, http)
+    await desk.next("hello")
+    desk._read = 0  # what was replayed before the hello is still to be read
+    return desk
+
+
+@pytest.fixture
+async def centre(site: Site) -> dict[str, int]:
+    world = site.world
+    overdue = {"amount_minor": 45_050, "due_on": date(2026, 10, 1)}
+    account = {"currency": "ILS", "balance_minor": 45_050, "status": "overdue",
+               "invoices": [overdue]}  # fmt: skip
+    phones = ["+972502345678"]
+    await make_customer(world.database, world.tenant_id, "C-1", "שרה כהן", phones, [account])
+    await world.add_queue("support", strategy="ringall")
+    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
+    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
+    sam = await site.user("sam", "supervisor")
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        session.add(QueueMember(queue_id=world.queues["support"], user_id=avi))
+    await world.add_route("support")
+    world.agents.update(avi=str(avi), bella=str(bella))
+    world.sim.agent("PJSIP/1001", answer_after=1.0)
+    await world.flow.reload_config()
+    await world.flow.agent_available(str(avi))
+    return {"avi": avi, "bella": bella, "sam": sam}
+
+
+async def test_no_session_and_a_foreign_origin_get_no_socket(site: Site, centre) -> None:
+    token = await token_for(site, "avi")
+    async with aiohttp.ClientSession() as http:
+        for headers, status in (({}, 401), ({"Authorization": "Bearer forged"}, 401),
+                                ({"Authorization": f"Bearer {token}",
+                                  "Origin": "https://evil.example"}, 403)):  # fmt: skip
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(site.url + "/api/v1/ws", headers=headers)
+            assert refused.value.status == status
+
+
+async def test_the_offered_agent_gets_the_screen_pop_while_it_rings(site: Site, centre) -> None:
+    avi = await open_desk(site.url, await token_for(site, "avi"))
+    bella = await open_desk(site.url, await token_for(site, "bella"))
+    try:
+        call = await site.world.call("0502345678")
+
+        pop = await avi.next("call.offered")
+        data = pop["data"]
+        assert data["caller_number"] == "+972502345678" and data["match"] == "unique"
+        assert data["queue"] == "support" and data["call_id"] == call.channel_id
+        panel = data["panel"]
+        assert panel["customer"]["name"] == "שרה כהן"
+        assert panel["accounts"][0]["balance_minor"] == 45_050
+        assert [i["outstanding_minor"] for i in panel["overdue_invoices"]] == [45_050]
+        assert (await avi.next("call.connected"))["data"]["agent_id"] == centre["avi"]
+        await call.hangup()
+        assert (await avi.next("call.ended"))["data"]["outcome"] == "answered"
+        with pytest.raises(TimeoutError):
+            await bella.next("call.offered", within=0.5)  # not her call
+    finally:
+        await avi.close()
+        await bella.close()
+
+
+async def test_a_reconnecting_desk_gets_what_it_missed_once_and_in_order(
+    site: Site, centre
+) -> None:
+    token = await token_for(site, "avi")
+    desk = await open_desk(site.url, token)
+    await site.world.flow.pause_agent(str(centre["avi"]), "coffee")
+    state = await desk.next("agent.state")
+    await desk.close()  # the page reloads, the server restarts: the socket is gone
+
+    await site.world.flow.agent_available(str(centre["avi"]))
+    call = await site.world.call("0502345678")
+    await site.world.until(lambda: site.world.connected_to(call) is not None, "connected")
+
+    again = await open_desk(site.url, token, last_event_id=state["id"])
+    try:
+        await again.next("call.connected")
+        seen = again.seen
+        kinds = [e["type"] for e in seen if e["type"] != "hello"]
+        assert kinds.count("call.offered") == 1
+        assert kinds.index("call.offered") < kinds.index("call.connected")
+        ids = [e["id"] for e in seen if "id" in e]
+        assert ids == sorted(ids, key=id_key) and len(set(ids)) == len(ids)
+    finally:
+        await again.close()
+
+
+async def test_a_supervisor_watches_the_queues_they_subscribe_to(site: Site, centre) -> None:
+    sam = await open_desk(site.url, await token_for(site, "sam"))
+    try:
+        await sam.socket.send_json(
+            {"type": "subscribe", "queue_ids": [site.world.queues["support"]]}
+        )
+        await sam.next("subscribed")
+        await site.world.call("0502345678")
+        assert (await sam.next("call.offered"))["data"]["queue"] == "support"
+    finally:
+        await sam.close()
+
+
+async def test_an_agent_cannot_subscribe_to_queues(site: Site, centre) -> None:
+    avi = await open_desk(site.url, await token_for(site, "avi"))
+    try:
+        await avi.socket.send_json(
+            {"type": "subscribe", "queue_ids": [site.world.queues["support"]]}
+        )
+        assert "supervisors" in (await avi.next("error"))["message"]
+    finally:
+        await avi.close()
+
+
+async def test_a_pop_published_by_one_process_reaches_a_desk_on_another(site: Site, centre) -> None:
+    a_redis, b_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
+    await a_redis.delete(f"ll:desk:{site.world.tenant_id}")
+    hub_a, hub_b = (
+        Hub(RedisEventLog(a_redis, 100), wait_s=0.5),
+        Hub(RedisEventLog(b_redis, 100), wait_s=0.5),
+    )
+    process_b = await start_site(site.world, site.context.bus, with_flow=False, hub=hub_b)
+    desk = await open_desk(process_b.url, await token_for(site, "avi"))
+    try:
+        pop = DeskEvent("call.offered", site.world.tenant_id, Audience((centre["avi"],)),
+                        {"call_id": "c-1", "caller_number": "+972502345678"})  # fmt: skip
+        event_id = await hub_a.publish(pop)
+        received = await desk.next("call.offered")
+        assert received["id"] == event_id and received["data"]["call_id"] == "c-1"
+    finally:
+        await desk.close()
+        await process_b.runner.cleanup()
+        await hub_b.close()
+        await a_redis.aclose()
+        await b_redis.aclose()
