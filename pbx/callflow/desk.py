@@ -192,3 +192,24 @@ async def click_to_call(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> R
         flow, actor.tenant_id, ident, args["number"], args.get("customer_id")
     )
     return {"call_id": call_id}
+
+
+@operation
+async def queue_stats(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """Each queue of the tenant: callers waiting, the longest wait, agents by state."""
+    now = flow.clock()
+    items = []
+    for settings in flow.config.queues.values():
+        if settings.tenant_id != actor.tenant_id:
+            continue
+        queue = flow.state.engine.queues.get(settings.acd.name)
+        waiting = list(queue.waiting) if queue else []
+        longest = max((int((now - e.arrived_at).total_seconds()) for e in waiting), default=0)
+        states: dict[str, int] = {}
+        for agent in flow.state.engine.agents.values():
+            if agent.is_member(settings.acd.name):
+                states[agent.state.value] = states.get(agent.state.value, 0) + 1
+        items.append({"queue_id": settings.queue_id, "name": settings.name,
+                      "waiting": len(waiting), "longest_wait_seconds": longest,
+                      "agents": states})  # fmt: skip
+    return {"items": sorted(items, key=lambda item: item["name"])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,12 @@ from pbx.http.api import PREFIX, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext
 from pbx.http.desk_socket import desk_socket
 
+STATIC = Path(__file__).with_name("static")
+# The desk page loads only its own files and talks only to this server (no CDN, no inline code).
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 SERVICES = web.AppKey("services", Services)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -40,6 +47,8 @@ def build_app(
         services.database, services.sessions, services.login_limiter, services.bus
     )
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", desk_page)
+    app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get(PREFIX + "/ws", desk_socket)
     app.router.add_routes(build_api().routes(auth_api.authenticate))
     return app
@@ -70,7 +79,14 @@ async def security_headers(
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    else:
+        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        response.headers.setdefault("X-Frame-Options", "DENY")
     return response
+
+
+async def desk_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
 
 
 async def healthz(request: web.Request) -> web.Response:

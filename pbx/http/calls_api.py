@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
+from billing_bridge.phones import to_e164
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.config import queue_key
 from pbx.callflow.desk import Actor, Desk, DeskError
-from pbx.db.models import Call, Queue
-from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid
-from pbx.http.context import audit, context
+from pbx.db.models import Call, Customer, CustomerPhone, Queue, Tenant
+from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid, not_found
+from pbx.http.context import ApiContext, audit, context
 from pbx.http.schemas import (
     AgentStateIn,
     AgentStateList,
@@ -26,6 +28,10 @@ from pbx.http.schemas import (
     CallOut,
     CallStarted,
     ClickToCallIn,
+    CustomerHit,
+    CustomerHits,
+    DispositionIn,
+    QueueStatsList,
     TransferIn,
 )
 
@@ -132,6 +138,40 @@ def register(api: Api) -> None:
         more = rows[-1].id if len(rows) == limit else None
         return CallList(items=items, next_before_id=more)
 
+    @api.operation("PUT", "/calls/{record_id}/disposition", summary="Notes and a disposition "
+                   "at wrap-up (the agent's own calls)", body=DispositionIn, response=CallOut,
+                   tag="calls")  # fmt: skip
+    async def set_disposition(call: ApiCall) -> CallOut:
+        body: DispositionIn = call.body
+        ctx = context(call.request)
+        tenant = call.principal.tenant_id
+        async with ctx.database.tenant_session(tenant) as session, session.begin():
+            row = await session.get(Call, call.path_int("record_id"))
+            if row is None:
+                raise not_found("call")
+            mine = row.agent_id == call.principal.user_id
+            if not mine and not call.principal.at_least(Role.SUPERVISOR):
+                raise ApiError(403, "forbidden", "this is not your call")
+            row.disposition, row.notes = body.disposition, body.notes or None
+            audit(session, call.principal, "call.disposition", "call", row.id,
+                  {"disposition": body.disposition})  # fmt: skip
+            return _call_out(row)
+
+    @api.operation("GET", "/queue-stats", summary="Live queues: waiting callers, the longest "
+                   "wait, agents by state", role=Role.SUPERVISOR, response=QueueStatsList,
+                   tag="queues")  # fmt: skip
+    async def get_queue_stats(call: ApiCall) -> QueueStatsList:
+        return QueueStatsList.model_validate(await _run(call, "queue_stats"))
+
+    @api.operation("GET", "/customers", summary="Find customers by name, reference or phone",
+                   response=CustomerHits, tag="customers",
+                   query=(QueryParam("q", {"type": "string", "minLength": 2}),))  # fmt: skip
+    async def search_customers(call: ApiCall) -> CustomerHits:
+        text = call.query.get("q", "").strip()
+        if len(text) < 2:
+            raise invalid("q", "at least two characters")
+        return await _search_customers(call, text)
+
     # --- in-call control --------------------------------------------------------------------
 
     @api.operation("POST", "/calls/{call_id}/hold", summary="Put the caller on hold (music)",
@@ -182,6 +222,38 @@ def register(api: Api) -> None:
             audit(session, call.principal, "call.click_to_call", "call", started["call_id"],
                   {"agent_id": agent_id, "customer_id": body.customer_id})  # fmt: skip
         return CallStarted.model_validate(started)
+
+
+async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
+    tenant = call.principal.tenant_id
+    ctx = context(call.request)
+    async with ctx.database.tenant_reader(tenant) as session:
+        region = await _tenant_region(ctx, tenant)
+        e164 = to_e164(text, region) if any(ch.isdigit() for ch in text) else None
+        query = select(Customer).options(selectinload(Customer.phones),
+                                         selectinload(Customer.accounts))  # fmt: skip
+        like = f"%{text.replace('%', '').replace('_', '')}%"
+        matches = [Customer.name.ilike(like), Customer.customer_ref == text]
+        if e164:
+            phone_owners = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
+            matches.append(Customer.id.in_(phone_owners))
+        rows = list(await session.scalars(query.where(or_(*matches)).order_by(Customer.name)
+                                          .limit(20)))  # fmt: skip
+    hits = []
+    for row in rows:
+        currencies = {a.currency for a in row.accounts}
+        currency = currencies.pop() if len(currencies) == 1 else None
+        hits.append(CustomerHit(
+            id=row.id, ref=row.customer_ref, name=row.name, phones=[p.e164 for p in row.phones],
+            balance_minor=sum(a.balance_minor for a in row.accounts), currency=currency,
+        ))  # fmt: skip
+    return CustomerHits(items=hits)
+
+
+async def _tenant_region(ctx: ApiContext, tenant_id: int) -> str:
+    async with ctx.database.system_session() as session:
+        tenant = await session.get(Tenant, tenant_id)
+        return tenant.default_region if tenant else "IL"
 
 
 async def _queue_key(call: ApiCall, queue_id: int) -> str:

@@ -297,6 +297,36 @@ class CallStarted(BaseModel):
     call_id: str
 
 
+class DispositionIn(_In):
+    disposition: Annotated[str, Field(min_length=1, max_length=64)]
+    notes: Annotated[str, Field(max_length=4000)] = ""
+
+
+class QueueStats(BaseModel):
+    queue_id: int
+    name: str
+    waiting: int
+    longest_wait_seconds: int
+    agents: dict[str, int] = Field(description="how many members are in each state")
+
+
+class QueueStatsList(BaseModel):
+    items: list[QueueStats]
+
+
+class CustomerHit(BaseModel):
+    id: int
+    ref: str
+    name: str
+    phones: list[str]
+    balance_minor: int
+    currency: str | None
+
+
+class CustomerHits(BaseModel):
+    items: list[CustomerHit]
+
+
 def dump(model: BaseModel, **extra: Any) -> dict[str, Any]:
     """A model's fields as column values (the write-only password excluded)."""
     return model.model_dump(exclude={"password"}) | extra

@@ -32,6 +32,10 @@ class Site:
     url: str
     publisher: DeskPublisher | None = None
 
+    async def restart(self) -> None:
+        """The HTTP side comes back on the same port (after `runner.cleanup()`)."""
+        self.runner, _ = await _serve(self.context, int(self.url.rsplit(":", 1)[1]))
+
     def client(self) -> ApiClient:
         return ApiClient(self.url, build_api().document())
 
@@ -57,13 +61,17 @@ async def start_site(world: World, bus: Bus, *, with_flow: bool, hub: Hub | None
         hub=hub,
         heartbeat_s=1.0,
     )
-    app = build_app(_services_stub(database), lambda: {"ok": True}, context)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await _serve(context, 0)
     return Site(world, context, runner, f"http://127.0.0.1:{port}")
+
+
+async def _serve(context: ApiContext, port: int) -> tuple[web.AppRunner, int]:
+    app = build_app(_services_stub(context.database), lambda: {"ok": True}, context)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 def _services_stub(database: Database):  # type: ignore[no-untyped-def]

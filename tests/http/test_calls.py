@@ -205,3 +205,29 @@ async def test_desk_requests_to_a_standby_process_are_served_by_the_owner(site: 
         await standby_flow.client.close()
         await a_redis.aclose()
         await b_redis.aclose()
+
+
+async def test_wrap_up_search_and_live_queues(site: Site, desk) -> None:
+    world, avi, sam = site.world, desk["avi"], desk["sam"]
+    from tests.factories import make_customer
+
+    await make_customer(world.database, world.tenant_id, "C-7", "דנה לוי", ["+972502345678"])
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    status, stats = await sam.call("GET", "/queue-stats")
+    assert status == 200 and stats["items"][0]["agents"] == {"on_call": 1}
+    await call.hangup()
+    await world.until(lambda: world.flow.state.calls == {}, "ended")
+    record = (await avi.call("GET", "/calls"))[1]["items"][0]["id"]
+
+    status, row = await avi.call("PUT", f"/calls/{record}/disposition",
+                                 {"disposition": "resolved", "notes": "שולם"})  # fmt: skip
+    assert status == 200 and (row["disposition"]) == "resolved"
+    assert (await desk["bella"].call("PUT", f"/calls/{record}/disposition",
+                                     {"disposition": "x"}))[0] == 403  # fmt: skip
+
+    for query in ("דנה", "C-7", "050-234-5678"):
+        status, found = await avi.call("GET", "/customers", q=query)
+        assert status == 200 and [c["ref"] for c in found["items"]] == ["C-7"], query
+    assert (await avi.call("GET", "/customers", q="x"))[0] == 422

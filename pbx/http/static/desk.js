@@ -1,0 +1,323 @@
+// The agent's desk: sign-in, state, the incoming-call card with the screen-pop, the account
+// panel, call controls, wrap-up, customer search with click-to-call, and the supervisor view.
+// Plain ES modules, no build step and no CDN: it must work on a closed network.
+// The session lives in an HttpOnly cookie; this script never sees the token.
+
+const $ = (id) => document.getElementById(id);
+const API = "/api/v1";
+let me = null;
+let socket = null;
+let retryMs = 1000;
+let current = null; // the call on the desk: {call_id, record_id, ...}
+const seen = new Set(); // event ids already shown (the server replays each once; belt and braces)
+
+async function api(method, path, body) {
+  const response = await fetch(API + path, {
+    method,
+    credentials: "same-origin",
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) {
+    showLogin();
+    throw new Error("signed out");
+  }
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new Error(data?.error?.message || response.statusText);
+  return data;
+}
+
+function money(minor, currency) {
+  if (currency === null || currency === undefined) return String(minor);
+  const format = new Intl.NumberFormat(undefined, { style: "currency", currency });
+  const digits = format.resolvedOptions().maximumFractionDigits;
+  return format.format(minor / 10 ** digits);
+}
+
+function text(element, value) {
+  element.textContent = value ?? "";
+}
+
+function item(list, value) {
+  const li = document.createElement("li");
+  li.textContent = value;
+  li.dir = "auto";
+  list.append(li);
+  return li;
+}
+
+// --- sign-in ---------------------------------------------------------------------------------
+
+function showLogin() {
+  $("login").hidden = false;
+  $("desk").hidden = true;
+  if (socket) socket.close();
+  socket = null;
+  text($("connection"), "Not signed in");
+}
+
+async function start() {
+  try {
+    me = await api("GET", "/auth/me");
+  } catch {
+    showLogin();
+    return;
+  }
+  $("login").hidden = true;
+  $("desk").hidden = false;
+  text($("me-name"), me.username);
+  text($("me-role"), me.role);
+  $("supervisor").hidden = me.role === "agent";
+  refreshState();
+  connect();
+  if (me.role !== "agent") superviseLoop();
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  text($("login-error"), "");
+  try {
+    await api("POST", "/auth/login", Object.fromEntries(form));
+    event.target.reset();
+    await start();
+  } catch (error) {
+    text($("login-error"), error.message);
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  await api("POST", "/auth/logout").catch(() => {});
+  sessionStorage.clear();
+  showLogin();
+});
+
+// --- agent state -----------------------------------------------------------------------------
+
+function showState(state) {
+  text($("me-state"), state.state.replace("_", " "));
+  text($("me-reason"), state.pause_reason ? `(${state.pause_reason})` : "");
+}
+
+async function refreshState() {
+  try {
+    showState(await api("GET", `/agents/${me.user_id}/state`));
+  } catch (error) {
+    text($("me-state"), `unknown (${error.message})`);
+  }
+}
+
+async function setState(state, reason = "") {
+  try {
+    showState(await api("PUT", `/agents/${me.user_id}/state`, { state, reason }));
+  } catch (error) {
+    text($("me-reason"), error.message);
+  }
+}
+
+$("go-available").addEventListener("click", () => setState("available"));
+$("go-paused").addEventListener("click", () => setState("paused", $("pause-reason").value));
+$("go-logged-out").addEventListener("click", () => setState("logged_out"));
+
+// --- events ----------------------------------------------------------------------------------
+
+function lastIdKey() {
+  return `ledgerline:last-event:${me.tenant_id}:${me.user_id}`;
+}
+
+function connect() {
+  const last = sessionStorage.getItem(lastIdKey());
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const query = last ? `?last_event_id=${encodeURIComponent(last)}` : "";
+  socket = new WebSocket(`${scheme}://${location.host}${API}/ws${query}`);
+  socket.addEventListener("open", () => {
+    retryMs = 1000;
+  });
+  socket.addEventListener("message", (message) => {
+    const event = JSON.parse(message.data);
+    if (event.type === "hello") {
+      text($("connection"), "Connected");
+      return;
+    }
+    if (!event.id || seen.has(event.id)) return;
+    seen.add(event.id);
+    sessionStorage.setItem(lastIdKey(), event.id);
+    handle(event);
+  });
+  socket.addEventListener("close", () => {
+    if (!me || $("desk").hidden) return;
+    text($("connection"), "Reconnecting…");
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
+  });
+}
+
+function handle(event) {
+  const data = event.data;
+  if (event.type === "agent.state" && data.agent_id === me.user_id) showState(data);
+  if (event.type === "call.offered") offered(data);
+  if (event.type === "call.connected" && current?.call_id === data.call_id) connected(data);
+  if (event.type === "call.ended" && current?.call_id === data.call_id) ended(data);
+}
+
+// --- the call --------------------------------------------------------------------------------
+
+function offered(call) {
+  current = call;
+  const who = call.panel ? call.panel.customer.name : call.caller_number ?? "withheld";
+  item($("history"), `${new Date().toLocaleTimeString()} · ${who}`);
+  $("call-empty").hidden = true;
+  $("call-card").hidden = false;
+  $("call-controls").hidden = true;
+  $("wrapup").hidden = true;
+  const panel = call.panel;
+  text($("call-status"), `Ringing · ${call.queue ?? "direct"} · waited ${call.waited_seconds ?? 0} s`);
+  text($("call-name"), panel ? panel.customer.name : call.match === "ambiguous" ? "Several customers share this number" : "Unknown caller");
+  text($("call-number"), call.caller_number ?? "withheld");
+  const verified = call.verified ? `Identity: ${call.verified}` : "Identity: not verified";
+  const owed = panel ? panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} (${a.status}${a.vip ? ", VIP" : ""})`).join(" · ") : "";
+  text($("call-summary"), [owed, verified].filter(Boolean).join(" — "));
+  showAccount(panel);
+}
+
+function connected() {
+  text($("call-status"), "On call");
+  $("call-controls").hidden = false;
+  $("hold").hidden = false;
+  $("resume").hidden = true;
+}
+
+function ended(call) {
+  text($("call-status"), `Ended (${call.outcome ?? "over"})`);
+  $("call-controls").hidden = true;
+  if (current.agent_id === me.user_id || call.agent_id === me.user_id) {
+    $("wrapup").hidden = false;
+    text($("wrapup-done"), "");
+    $("wrapup").querySelector("select").focus();
+  }
+}
+
+function showAccount(panel) {
+  const body = $("account-body");
+  body.replaceChildren();
+  if (!panel) {
+    body.append(Object.assign(document.createElement("p"), { textContent: "No customer identified." }));
+    return;
+  }
+  const heading = document.createElement("h3");
+  heading.dir = "auto";
+  heading.textContent = `${panel.customer.name} · ${panel.customer.ref}`;
+  body.append(heading);
+  const sections = [
+    ["Accounts", panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} · ${a.status}${a.vip ? " · VIP" : ""}`)],
+    ["Overdue invoices", panel.overdue_invoices.map((i) => `${i.ref}: ${money(i.outstanding_minor, i.currency)}, due ${i.due_on} (${i.days_overdue} days)`)],
+    ["Mandates", panel.mandates.map((m) => `${m.scheme} · ${m.status}`)],
+    ["Payments", panel.payments.map((p) => `${p.at.slice(0, 10)}: ${money(p.amount_minor, p.currency)} · ${p.status}`)],
+    ["Past calls", panel.recent_calls.map((c) => `${c.at.slice(0, 16).replace("T", " ")} · ${c.outcome ?? "-"} · ${c.disposition ?? ""}`)],
+  ];
+  for (const [title, lines] of sections) {
+    const h = document.createElement("h4");
+    h.textContent = title;
+    const list = document.createElement("ul");
+    if (lines.length === 0) item(list, "none");
+    for (const line of lines) {
+      const li = item(list, line);
+      if (title === "Overdue invoices") li.className = "overdue";
+    }
+    body.append(h, list);
+  }
+}
+
+async function control(path, body) {
+  try {
+    await api("POST", `/calls/${encodeURIComponent(current.call_id)}/${path}`, body);
+    return true;
+  } catch (error) {
+    text($("call-status"), error.message);
+    return false;
+  }
+}
+
+$("hold").addEventListener("click", async () => {
+  if (await control("hold")) {
+    text($("call-status"), "On hold");
+    $("hold").hidden = true;
+    $("resume").hidden = false;
+    $("resume").focus();
+  }
+});
+
+$("resume").addEventListener("click", async () => {
+  if (await control("resume")) {
+    text($("call-status"), "On call");
+    $("resume").hidden = true;
+    $("hold").hidden = false;
+    $("hold").focus();
+  }
+});
+
+$("transfer").addEventListener("click", () => control("transfer", { mode: "blind", number: $("transfer-number").value.trim() }));
+$("hangup").addEventListener("click", () => control("hangup"));
+
+$("wrapup").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = Object.fromEntries(new FormData(event.target));
+  try {
+    await api("PUT", `/calls/${current.record_id}/disposition`, form);
+    text($("wrapup-done"), "Saved.");
+    event.target.reset();
+  } catch (error) {
+    text($("wrapup-done"), error.message);
+  }
+});
+
+// --- customers -------------------------------------------------------------------------------
+
+$("search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = new FormData(event.target).get("q");
+  const list = $("search-results");
+  list.replaceChildren();
+  try {
+    const found = await api("GET", `/customers?q=${encodeURIComponent(q)}`);
+    if (found.items.length === 0) item(list, "Nobody found.");
+    for (const customer of found.items) {
+      const li = item(list, `${customer.name} · ${customer.ref} · ${money(customer.balance_minor, customer.currency)} `);
+      for (const phone of customer.phones) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = `Call ${phone}`;
+        button.addEventListener("click", () => api("POST", `/agents/${me.user_id}/calls`, { number: phone, customer_id: customer.id }).catch((error) => text($("call-status"), error.message)));
+        li.append(button);
+      }
+    }
+  } catch (error) {
+    item(list, error.message);
+  }
+});
+
+// --- supervisor ------------------------------------------------------------------------------
+
+async function superviseLoop() {
+  while (me && me.role !== "agent" && !$("desk").hidden) {
+    try {
+      const [queues, agents] = await Promise.all([api("GET", "/queue-stats"), api("GET", "/agent-states")]);
+      const rows = queues.items.map((q) => [q.name, q.waiting, `${q.longest_wait_seconds} s`, Object.entries(q.agents).map(([s, n]) => `${n} ${s}`).join(", ")]);
+      fill($("queue-rows"), rows);
+      fill($("agent-rows"), agents.items.map((a) => [String(a.agent_id), a.state, a.since ? a.since.slice(11, 19) : ""]));
+    } catch {
+      // not connected to Asterisk right now: keep the last view
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    for (const cell of cells) tr.append(Object.assign(document.createElement("td"), { textContent: cell, dir: "auto" }));
+    return tr;
+  }));
+}
+
+start();

@@ -1,0 +1,140 @@
+"""The agent's desk in a real browser: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from pbx.db.models import Call, QueueMember
+from pbx.events.hub import Hub
+from pbx.events.log import RedisEventLog
+from pbx.events.publisher import DeskPublisher
+from tests.conftest import REDIS_TEST_URL
+from tests.factories import make_customer
+from tests.http.conftest import PASSWORD, Site, start_site
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def agent_desk(site: Site, browser: Browser) -> AsyncIterator[Page]:
+    world = site.world
+    overdue = {"amount_minor": 45_050, "due_on": date(2026, 10, 1)}
+    account = {"currency": "ILS", "balance_minor": 45_050, "status": "overdue",
+               "invoices": [overdue]}  # fmt: skip
+    await make_customer(world.database, world.tenant_id, "C-1", "שרה כהן", ["+972502345678"],
+                        [account])  # fmt: skip
+    await world.add_queue("support")
+    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        session.add(QueueMember(queue_id=world.queues["support"], user_id=avi))
+    await world.add_route("support")
+    world.agents["avi"] = str(avi)
+    world.sim.agent("PJSIP/1001", answer_after=1.0)
+    await world.flow.reload_config()
+    page = await browser.new_page()
+    await page.goto(site.url + "/")
+    await page.get_by_label("Business").fill("ofek")
+    await page.get_by_label("Username").fill("avi")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#connection")).to_have_text("Connected")
+    yield page
+    await page.close()
+
+
+async def test_an_agent_takes_a_call_from_pop_to_wrap_up(site: Site, agent_desk: Page) -> None:
+    page, world = agent_desk, site.world
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#me-state")).to_have_text("available")
+
+    call = await world.call("0502345678")
+
+    card = page.locator("#call-card")
+    await expect(card).to_contain_text("שרה כהן")
+    await expect(card).to_contain_text("450.50")
+    await expect(page.locator("#account-body")).to_contain_text("Overdue invoices")
+    await expect(page.locator("#call-name")).to_have_attribute("dir", "auto")
+    await expect(page.get_by_role("button", name="Hold")).to_be_visible()  # answered
+
+    await page.get_by_role("button", name="Hold").click()
+    await expect(page.locator("#call-status")).to_have_text("On hold")
+    assert call.heard[-1].startswith("moh:")
+    await page.keyboard.press("Enter")  # focus moved to Resume: the keyboard alone will do
+    await expect(page.locator("#call-status")).to_have_text("On call")
+    await call.hangup()
+
+    await page.get_by_label("Disposition").select_option("promise-to-pay")
+    await page.get_by_label("Notes").fill("ישלם ביום חמישי")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#wrapup-done")).to_have_text("Saved.")
+    async with world.database.tenant_session(world.tenant_id) as session:
+        row = await session.scalar(select(Call).where(Call.channel_id == call.channel_id))
+    assert (row.disposition, row.notes) == ("promise-to-pay", "ישלם ביום חמישי")
+
+
+async def test_the_page_reconnects_after_a_restart_and_shows_the_missed_pop_once(
+    site: Site, agent_desk: Page
+) -> None:
+    page, world = agent_desk, site.world
+    world.sim.agents["PJSIP/1001"].answer_after = None  # rings on
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#me-state")).to_have_text("available")
+    await site.runner.cleanup()  # the HTTP server goes away; its sockets close
+    await expect(page.locator("#connection")).to_have_text("Reconnecting…")
+    call = await world.call("0502345678")  # its pop is published while the page is away
+    await world.until(lambda: world.phase_of(call) == "queued", "queued")
+    await site.restart()
+
+    await expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
+    await expect(page.locator("#call-card")).to_contain_text("שרה כהן")
+    await expect(page.locator("#history li")).to_have_count(1)  # the missed pop, once
+
+
+async def test_a_desk_on_a_second_process_gets_the_pop_through_redis(
+    site: Site, agent_desk: Page, browser: Browser
+) -> None:
+    """The call flow publishes on process A; the agent's page is served by process B."""
+    world = site.world
+    a_redis, b_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
+    await a_redis.delete(f"ll:desk:{world.tenant_id}")
+    publisher_a = DeskPublisher(Hub(RedisEventLog(a_redis, 1000)), world.database,
+                                lambda: datetime.now(UTC))  # fmt: skip
+    await publisher_a.start()
+    world.flow.executor.notify = publisher_a.notify  # process A's call flow publishes to Redis
+    hub_b = Hub(RedisEventLog(b_redis, 1000), wait_s=0.5)
+    process_b = await start_site(world, site.context.bus, with_flow=False, hub=hub_b)
+    page = await browser.new_page()
+    try:
+        await page.goto(process_b.url + "/")
+        await page.get_by_label("Business").fill("ofek")
+        await page.get_by_label("Username").fill("avi")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#connection")).to_have_text("Connected")
+        await world.flow.agent_available(world.agents["avi"])
+
+        await world.call("0502345678")
+
+        await expect(page.locator("#call-card")).to_contain_text("שרה כהן")
+    finally:
+        await page.close()
+        await process_b.runner.cleanup()
+        await publisher_a.stop()
+        await hub_b.close()
+        await a_redis.aclose()
+        await b_redis.aclose()
