@@ -110,7 +110,7 @@ def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | 
     node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
     return CallFlow(
         client, connection, services.database, services.identification,
-        node=node, dial_out=ari.dial_out, notify=publisher.notify,
+        node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
     )  # fmt: skip
 
 

@@ -17,6 +17,9 @@ class InboundCall:
     priority: int = 0
     # E.164; needed for a callback request, so a withheld number cannot get one.
     caller_number: str | None = None
+    # When the caller first reached us, if before this enqueue (a call queued again after a
+    # restart keeps its place among later callers); None: now.
+    arrived_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

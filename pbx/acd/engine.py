@@ -113,7 +113,7 @@ class Engine:
         entry = WaitingCall(
             call.call_id,
             call.priority,
-            arrived_at=now,
+            arrived_at=min(require_utc(call.arrived_at), now) if call.arrived_at else now,
             queued_at=now,
             seq=self.seq,
             caller_number=call.caller_number,

@@ -85,6 +85,8 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
     caller = normalise_caller_id(channel.caller.number, tenant.default_region)
     who = await _identify(flow, channel, did)
     did_e164 = to_e164(did, tenant.default_region) or did
+    if who.customer_id is not None and flow.prefetch is not None:
+        flow.prefetch(tenant.tenant_id, who.customer_id)  # the screen-pop's panel, meanwhile
     record_id = await flow.call_log.open(
         tenant.tenant_id,
         channel_id=channel.id,
@@ -258,7 +260,7 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
             await flow.executor.destroy_bridges(call)
             return
         now = flow.clock()
-        inbound = InboundCall(call.call_id, call.priority, call.caller_number)
+        inbound = InboundCall(call.call_id, call.priority, call.caller_number, call.arrived_at)
         try:
             commands = flow.state.engine.enqueue(inbound, queue, now)
         except AcdError as exc:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Callable, Coroutine
@@ -54,6 +53,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FlowTiming:
     tick: float = 0.25  # how often the ACD's timers are driven
+    save_every: float = 0.5  # the saved state trails the live one by at most this
     first_digit: float = 10.0  # IVR: seconds to start keying
     between_digits: float = 5.0
 
@@ -76,6 +76,7 @@ class CallFlow:
         rng: random.Random | None = None,
         timing: FlowTiming | None = None,
         notify: Callable[[str, dict[str, Any]], None] | None = None,
+        prefetch: Callable[[int, int], None] | None = None,
     ) -> None:
         self.client = client
         self.connection = connection
@@ -89,6 +90,8 @@ class CallFlow:
         self.state = FlowState.empty(rng)
         self.lock = asyncio.Lock()
         self.keypads = Keypads()
+        # Start reading a caller's account for the screen-pop as soon as they are known.
+        self.prefetch = prefetch
         self.executor = Executor(
             client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
             notify=notify,
@@ -96,7 +99,7 @@ class CallFlow:
         self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
         self._pending_config: FlowConfig | None = None
         self._synced = asyncio.Event()  # set once resynchronised after a connect
-        self._last_saved: str | None = None
+        self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._routing: set[str] = set()  # caller channels an admission task is working on
         connection.on_event(self._on_event)
@@ -111,11 +114,11 @@ class CallFlow:
                 self.state.restore(FlowState.from_dict(saved))
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("saved call flow state unreadable (%s): starting empty", exc)
-            self._last_saved = json.dumps(self.state.to_dict(), sort_keys=True)
         self._pending_config = await load_flow_config(self.database)
         self.config = self._pending_config
         await self.connection.start()
         self._spawn(self._ticker(), "acd-ticker")
+        self._spawn(self._saver(), "acd-saver")
 
     async def stop(self, *, save: bool = True) -> None:
         """Stop serving. `save=False` when another process has taken over: its state is
@@ -129,8 +132,7 @@ class CallFlow:
         await self.connection.stop()
         self._synced.clear()
         if save:
-            async with self.lock:
-                await self.save()
+            await self.flush()
 
     async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 - a start-up wait
         """Until connected and resynchronised; TimeoutError naming Asterisk otherwise."""
@@ -321,8 +323,10 @@ class CallFlow:
                 continue
             try:
                 async with self.lock:
-                    await self.executor.run(self.state.engine.tick(self.clock()))
-                    await self.save()
+                    commands = self.state.engine.tick(self.clock())
+                    if commands:
+                        await self.executor.run(commands)
+                        await self.save()
             except Exception:  # the ticker must outlive any one bad tick
                 log.exception("ACD tick failed")
 
@@ -386,19 +390,35 @@ class CallFlow:
     # --- persistence --------------------------------------------------------------------
 
     async def save(self) -> None:
-        """Snapshot the state if it changed, and tell desks which agents changed state.
-        Called with the lock held."""
+        """The state changed (called with the lock held): tell desks which agents changed
+        state, and have the saver snapshot it within `timing.save_every` seconds. Saving in
+        the background keeps database writes off the path of every call event; a crash in
+        that window is settled by the resync (calls in Stasis we do not know are admitted
+        again, legs we do not know are hung up)."""
         self._announce_agent_changes()
-        document = self.state.to_dict()
-        text = json.dumps(document, sort_keys=True)
-        if text == self._last_saved:
-            return
+        self._dirty.set()
+
+    async def flush(self) -> None:
+        """Write the snapshot now (takes the lock)."""
+        async with self.lock:
+            document = self.state.to_dict()
+        await self._write(document)
+
+    async def _saver(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self.timing.save_every)  # changes in this window: one write
+            self._dirty.clear()
+            async with self.lock:
+                document = self.state.to_dict()
+            await self._write(document)
+
+    async def _write(self, document: dict[str, Any]) -> None:
         try:
             await self.snapshots.save(document)
         except (SQLAlchemyError, OSError) as exc:
             log.error("call flow state not saved (will retry on the next change): %s", exc)
-            return
-        self._last_saved = text
+            self._dirty.set()
 
     def _announce_agent_changes(self) -> None:
         for agent in self.state.engine.agents.values():

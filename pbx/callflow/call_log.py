@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from pbx.db.database import Database
 from pbx.db.models import Call
 
@@ -28,7 +30,12 @@ class CallLog:
         arrived_at: datetime,
         direction: str = "inbound",
     ) -> int:
+        """The call's row id. A call admitted again (this process restarted before saving its
+        state) keeps the row it already has."""
         async with self._database.tenant_session(tenant_id) as session, session.begin():
+            existing = await session.scalar(select(Call.id).where(Call.channel_id == channel_id))
+            if existing is not None:
+                return existing
             row = Call(
                 channel_id=channel_id,
                 caller_raw=caller_raw[:80],

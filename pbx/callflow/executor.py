@@ -131,11 +131,11 @@ class Executor:
                 more += self._ring_failed(call, agent_id)
             else:
                 offered.append(agent_id)
+        if offered:  # first the pop (the agent's phone is ringing), then the call log
+            self.announce("call.offered", call, offered)
         if call.offered_at is None:
             call.offered_at = self.clock()
             await self.call_log.update(call.tenant_id, call.record_id, offered_at=call.offered_at)
-        if offered:
-            self.announce("call.offered", call, offered)
         return more
 
     def announce(self, kind: str, call: FlowCall, agents: list[str]) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 from pbx.db.database import Database
 from pbx.db.models import AcdSnapshot
 from pbx.db.types import utcnow
@@ -16,14 +20,19 @@ class SnapshotStore:
 
     async def load(self) -> dict[str, Any] | None:
         async with self._database.system_session() as session:
-            row = await session.get(AcdSnapshot, self.node)
-            return dict(row.state) if row is not None else None
+            state = await session.scalar(
+                select(AcdSnapshot.state).where(AcdSnapshot.node == self.node)
+            )
+            return dict(state) if state is not None else None
 
     async def save(self, state: dict[str, Any]) -> None:
+        """One upsert: the previous snapshot (hundreds of KB with many agents) is never read
+        back just to be replaced."""
+        insert = pg_insert if self._database.dialect == "postgresql" else sqlite_insert
+        statement = insert(AcdSnapshot).values(node=self.node, state=state, saved_at=utcnow())
+        statement = statement.on_conflict_do_update(
+            index_elements=[AcdSnapshot.node],
+            set_={"state": statement.excluded.state, "saved_at": statement.excluded.saved_at},
+        )
         async with self._database.system_session() as session, session.begin():
-            row = await session.get(AcdSnapshot, self.node)
-            if row is None:
-                session.add(AcdSnapshot(node=self.node, state=state))
-            else:
-                row.state = state
-                row.saved_at = utcnow()
+            await session.execute(statement)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,8 @@ class DeskPublisher:
         self.hub, self.database, self.clock = hub, database, clock
         self._notices: asyncio.Queue[Notice] = asyncio.Queue(10_000)
         self._worker: asyncio.Task[None] | None = None
+        # Panels being read ahead of the offer, by (tenant, customer); short-lived.
+        self._panels: dict[tuple[int, int], asyncio.Task[dict[str, Any] | None]] = {}
 
     def notify(self, kind: str, payload: dict[str, Any]) -> None:
         """Called by the call flow (under its lock): never blocks, never raises."""
@@ -37,6 +40,19 @@ class DeskPublisher:
             self._notices.put_nowait((kind, payload))
         except asyncio.QueueFull:
             log.error("desk events backlog full: %s dropped", kind)
+
+    def prefetch(self, tenant_id: int, customer_id: int) -> None:
+        """Read the customer's panel now; the pop that follows uses it (if it is no older
+        than the call, which it cannot be: it was read after the call arrived)."""
+        key = (tenant_id, customer_id)
+        if key in self._panels:
+            return
+        if len(self._panels) > 10_000:
+            self._panels.clear()
+        task = asyncio.get_running_loop().create_task(
+            customer_panel(self.database, tenant_id, customer_id, self.clock().date())
+        )
+        self._panels[key] = task
 
     async def start(self) -> None:
         if self._worker is None:
@@ -75,7 +91,15 @@ class DeskPublisher:
         customer = call.get("customer_id")
         if customer is None:
             return None
-        panel = await customer_panel(self.database, tenant, customer, self.clock().date())
+        ahead = self._panels.pop((tenant, customer), None)
+        try:
+            panel = await ahead if ahead is not None else None
+        except Exception:  # the read ahead failed: read again below
+            panel = None
+        if panel is None:
+            panel = await customer_panel(self.database, tenant, customer, self.clock().date())
+        else:
+            panel = copy.deepcopy(panel)
         if panel is not None:  # this very call is not one of the "recent calls"
             panel["recent_calls"] = [c for c in panel["recent_calls"]
                                      if c["id"] != call.get("record_id")][:5]  # fmt: skip

@@ -103,3 +103,12 @@ def test_click_to_call_makes_the_agent_busy_until_the_call_ends() -> None:
     assert engine.enqueue(InboundCall("c1"), "sales", at(2)) == []  # not offered while busy
 
     assert rung(engine.caller_hung_up("o1", at(60))) == {"c1": ("dana",)}
+
+
+def test_a_call_queued_again_keeps_its_place_by_arrival() -> None:
+    engine = engine_with(QueueConfig("sales"))
+    engine.enqueue(InboundCall("later"), "sales", at(10))
+
+    engine.enqueue(InboundCall("earlier", arrived_at=at(5)), "sales", at(20))
+
+    assert [e.call_id for e in engine.queues["sales"].waiting] == ["earlier", "later"]

@@ -200,3 +200,20 @@ async def test_a_caller_who_chooses_nothing_reaches_the_routes_own_queue(world: 
 
     row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
     assert row.queue_id == support
+
+
+async def test_the_lookup_arrives_with_stasis_start_when_ari_sends_channelvars(
+    world: World,
+) -> None:
+    world.sim.model.channelvars = frozenset({"LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY",
+                                             "LL_ACCOUNT_STATUS"})  # fmt: skip
+    await world.add_queue("support")
+    await world.add_route("support")
+    await world.start_ledgerline()
+
+    call = await world.call(variables={"LL_MATCH": "unique", "LL_PRIORITY": "10"})
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert (row.match, row.priority) == ("unique", 10)
+    reads = [r for r in world.sim.requests if r[1].endswith("/variable")]
+    assert reads == []  # nothing asked over REST: it came with the event

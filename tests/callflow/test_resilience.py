@@ -21,7 +21,8 @@ async def test_callers_waiting_through_a_ledgerline_restart_are_served_in_order(
     await world.start_ledgerline()
     first = await world.call("0502345678")
     second = await world.call("0523456789")
-    await world.until(lambda: world.phase_of(second) == "queued", "both queued")
+    await world.until(lambda: world.phase_of(first) == world.phase_of(second) == "queued",
+                      "both queued")  # fmt: skip
 
     await world.stop_ledgerline()
     assert first.state == "Up" and "moh:ledgerline" in first.heard  # still on hold in Asterisk

@@ -192,3 +192,18 @@ async def test_a_pop_published_by_one_process_reaches_a_desk_on_another(site: Si
         await hub_b.close()
         await a_redis.aclose()
         await b_redis.aclose()
+
+
+async def test_a_desk_that_stops_answering_pings_is_closed(site: Site, centre) -> None:
+    token = await token_for(site, "avi")
+    async with aiohttp.ClientSession() as http:
+        socket = await http.ws_connect(site.url + "/api/v1/ws", autoping=False,
+                                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        # The test's heartbeat is 1 s: a peer that never pongs is dropped soon after.
+        async with asyncio.timeout(5):
+            while (await socket.receive()).type not in (
+                aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
+            ):  # fmt: skip
+                pass
+        assert site.context.hub is not None
+        await site.world.until(lambda: site.context.hub.connections() == 0, "forgotten")

@@ -88,6 +88,8 @@ class Asterisk:
         self.stored: dict[str, StoredRecording] = {}  # files on disk: survive a restart
         self.registered: set[str] = set()  # apps with an events socket
         self.subscribe_all: set[str] = set()
+        # ari.conf `channelvars`: copied into every channel snapshot of every event.
+        self.channelvars: frozenset[str] = frozenset()
         self.pending_stasis: dict[str, tuple[str, list[str]]] = {}  # enter on answer
         # Kept across restarts so a stale id held by a client never names a new channel.
         self._sequence = itertools.count()
@@ -181,6 +183,7 @@ class Asterisk:
         if channel_id and channel_id in self.channels:
             raise AriError(409, "Channel with given unique ID already exists")
         channel = Channel(id=channel_id or self.new_id(), created=self.clock(), **attributes)
+        channel.reported_variables.update(self.channelvars)
         self.channels[channel.id] = channel
         return channel
 

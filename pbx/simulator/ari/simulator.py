@@ -33,6 +33,7 @@ class AsteriskSimulator:
         asterisk_id: str = "02:fc:00:00:00:01",
         timing: scripts.Timing | None = None,
         dialplan: dialplan_module.Dialplan | None = None,
+        channelvars: Sequence[str] = (),
     ) -> None:
         self.username = username
         self.password = password
@@ -46,6 +47,7 @@ class AsteriskSimulator:
         self.trunks: dict[str, str] = {}  # looped-back trunk → the context calls come in to
         self.hub = EventHub(asterisk_id, time.time, self._apps_changed)
         self.model = Asterisk(clock=time.time, sink=self.hub.publish)
+        self.model.channelvars = frozenset(channelvars)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
