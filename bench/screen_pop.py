@@ -181,6 +181,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Desks:
     """The agents' browsers: one socket each; records when each pop arrives."""
 
@@ -283,12 +289,22 @@ async def main(args: argparse.Namespace) -> None:
               "2 s")  # fmt: skip
         print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        cpu_rows = []
         for rate in args.rates:
+            pids = {"owner": owner.pid, "standby": standby.pid, "benchmark": os.getpid()}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            began = time.perf_counter()
             latencies, missing = await load(sim, desks, starts, rate, args.seconds, customers)
+            wall = time.perf_counter() - began
+            used = {name: (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
+            cpu_rows.append((rate, used))
             worst = max(latencies, default=float("nan"))
             print(f"| {rate} | {len(latencies) + missing} | {len(latencies)} | "
                   f"{percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.99):.1f} | "
                   f"{worst:.1f} | {missing} |", flush=True)  # fmt: skip
+        print("\nCPU used during each rate, in cores (2 on this machine):")
+        for rate, used in cpu_rows:
+            print(f"  {rate} calls/s: " + ", ".join(f"{n} {c:.2f}" for n, c in used.items()))
         await desks.close()
         if args.idle:
             idle = Desks()

@@ -18,7 +18,7 @@ duplicated event cannot silently corrupt the roster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -75,6 +75,8 @@ class Agent:
     calls_taken: int = 0
     # The UTC day `calls_taken` counts; a new day starts from zero.
     calls_taken_on: date | None = None
+    # Told the agent's id on every state change (the engine's journal); not state.
+    on_change: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     # -- questions ----------------------------------------------------------------------
 
@@ -170,6 +172,8 @@ class Agent:
             raise InvalidTransition(self.agent_id, self.state, action)
         self.state = to
         self.state_since = now
+        if self.on_change is not None:
+            self.on_change(self.agent_id)
 
     # -- persistence --------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class Engine:
         # Agents removed by an admin while on a call: they leave the roster when it ends.
         self.retiring: set[str] = set()
         self.seq = 0
+        self._touched: set[str] = set()
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
 
@@ -63,6 +64,17 @@ class Engine:
         if agent.agent_id in self.agents:
             raise AcdError(f"agent {agent.agent_id} is already on the roster")
         self.agents[agent.agent_id] = agent
+        agent.on_change = self._touch
+        self._touched.add(agent.agent_id)
+
+    def _touch(self, agent_id: str) -> None:
+        self._touched.add(agent_id)
+
+    def changed_agents(self) -> set[str]:
+        """Agents whose state changed since the last call (for telling desks): no scan of
+        the whole roster on every event."""
+        changed, self._touched = self._touched, set()
+        return changed
 
     def update_agent(
         self,

@@ -421,7 +421,11 @@ class CallFlow:
             self._dirty.set()
 
     def _announce_agent_changes(self) -> None:
-        for agent in self.state.engine.agents.values():
+        engine = self.state.engine
+        for agent_id in engine.changed_agents():
+            agent = engine.agents.get(agent_id)
+            if agent is None:
+                continue
             seen = (agent.state.value, agent.pause_reason, agent.call_id)
             if self._agents_seen.get(agent.agent_id) == seen:
                 continue
