@@ -131,25 +131,24 @@ def _own_call(flow: CallFlow, actor: Actor, call_id: str) -> None:
         raise DeskError(403, "forbidden", "this is not your call")
 
 
-@operation
-async def hold(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
-    _own_call(flow, actor, args["call_id"])
-    await control.hold(flow, args["call_id"], actor.tenant_id)
-    return None
+def _call_action(action: Callable[[CallFlow, str, int], Awaitable[None]]) -> Operation:
+    """A control on the caller's own call that takes nothing but the call."""
+
+    async def run(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+        _own_call(flow, actor, args["call_id"])
+        await action(flow, args["call_id"], actor.tenant_id)
+        return None
+
+    return run
 
 
-@operation
-async def resume(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
-    _own_call(flow, actor, args["call_id"])
-    await control.resume(flow, args["call_id"], actor.tenant_id)
-    return None
-
-
-@operation
-async def hang_up(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
-    _own_call(flow, actor, args["call_id"])
-    await control.hang_up(flow, args["call_id"], actor.tenant_id)
-    return None
+OPERATIONS.update(
+    hold=_call_action(control.hold),
+    resume=_call_action(control.resume),
+    hang_up=_call_action(control.hang_up),
+    complete_transfer=_call_action(control.complete_transfer),
+    cancel_transfer=_call_action(control.cancel_transfer),
+)
 
 
 @operation
@@ -168,20 +167,6 @@ async def transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result
     else:
         endpoint = flow.executor.dial_out.format(number=args["number"])
     await control.transfer_to(flow, call_id, actor.tenant_id, endpoint, args["mode"])
-    return None
-
-
-@operation
-async def complete_transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
-    _own_call(flow, actor, args["call_id"])
-    await control.complete_transfer(flow, args["call_id"], actor.tenant_id)
-    return None
-
-
-@operation
-async def cancel_transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
-    _own_call(flow, actor, args["call_id"])
-    await control.cancel_transfer(flow, args["call_id"], actor.tenant_id)
     return None
 
 

@@ -64,9 +64,16 @@ async def _run(call: ApiCall, operation: str, **args: Any) -> Any:
 async def _control(call: ApiCall, operation: str, **args: Any) -> None:
     """A call-control operation, audited once it has been done."""
     await _run(call, operation, call_id=call.path("call_id"), **args)
+    await _audit(call, f"call.{operation}", "call", call.path("call_id"), args)
+
+
+async def _audit(
+    call: ApiCall, action: str, target_type: str, target_id: Any, details: dict[str, Any]
+) -> None:
+    """An audit entry in its own transaction, for actions whose effect is not a row here."""
     ctx = context(call.request)
     async with ctx.database.tenant_session(call.principal.tenant_id) as session, session.begin():
-        audit(session, call.principal, f"call.{operation}", "call", call.path("call_id"), args)
+        audit(session, call.principal, action, target_type, target_id, details)
 
 
 def register(api: Api) -> None:
@@ -91,10 +98,7 @@ def register(api: Api) -> None:
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
         state = await _run(call, "set_agent_state", agent_id=agent_id, **body.model_dump())
-        ctx = context(call.request)
-        tenant = call.principal.tenant_id
-        async with ctx.database.tenant_session(tenant) as session, session.begin():
-            audit(session, call.principal, "agent.state", "user", agent_id, body.model_dump())
+        await _audit(call, "agent.state", "user", agent_id, body.model_dump())
         return AgentStateOut.model_validate(state)
 
     # --- the call log -----------------------------------------------------------------------
@@ -216,11 +220,8 @@ def register(api: Api) -> None:
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
         started = await _run(call, "click_to_call", agent_id=agent_id, **body.model_dump())
-        ctx = context(call.request)
-        tenant = call.principal.tenant_id
-        async with ctx.database.tenant_session(tenant) as session, session.begin():
-            audit(session, call.principal, "call.click_to_call", "call", started["call_id"],
-                  {"agent_id": agent_id, "customer_id": body.customer_id})  # fmt: skip
+        await _audit(call, "call.click_to_call", "call", started["call_id"],
+                     {"agent_id": agent_id, "customer_id": body.customer_id})  # fmt: skip
         return CallStarted.model_validate(started)
 
 
