@@ -381,7 +381,7 @@ class CallFlow:
         ours = {b for call in self.state for b in (call.holding_bridge, call.bridge) if b}
         for bridge in bridge_ids:
             if bridge.startswith("ll-") and bridge not in ours:
-                await self.executor._quietly(self.client.destroy_bridge(bridge))
+                await self.executor.destroy_bridge(bridge)
 
     def _waiting_for_us(self, channel: Channel) -> bool:
         plan = channel.dialplan

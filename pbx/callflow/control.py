@@ -138,7 +138,7 @@ async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue:
         call.agent_id = call.agent_channel = None
         call.on_hold = False
         if call.bridge:
-            await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+            await flow.executor.destroy_bridge(call.bridge)
             call.bridge = None
         call.phase, call.queue, call.queued_at, call.answered_at = Phase.QUEUED, queue, now, None
         inbound = InboundCall(call_id, call.priority, call.caller_number)
@@ -241,7 +241,7 @@ async def third_gone(flow: CallFlow, call: FlowCall) -> None:
         now = flow.clock()
         call.phase, call.on_hold, call.queued_at = Phase.QUEUED, False, now
         if call.bridge:
-            await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+            await flow.executor.destroy_bridge(call.bridge)
             call.bridge = None
         inbound = InboundCall(call.call_id, call.priority, call.caller_number)
         try:
@@ -263,7 +263,7 @@ async def _join_third(flow: CallFlow, call: FlowCall) -> None:
         await flow.client.destroy_bridge(call.holding_bridge)
         call.holding_bridge = None
     if call.consult_bridge:
-        await flow.executor._quietly(flow.client.destroy_bridge(call.consult_bridge))
+        await flow.executor.destroy_bridge(call.consult_bridge)
         call.consult_bridge = None
     assert call.third_channel is not None
     await flow.client.add_channel(call.bridge, [party, call.third_channel])
@@ -275,7 +275,7 @@ async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
     """An attended transfer is off: the agent and the caller talk again."""
     call.third_channel = call.transfer = None
     if call.consult_bridge:
-        await flow.executor._quietly(flow.client.destroy_bridge(call.consult_bridge))
+        await flow.executor.destroy_bridge(call.consult_bridge)
         call.consult_bridge = None
     if call.agent_channel and call.bridge:
         await flow.client.add_channel(call.bridge, call.agent_channel)
@@ -295,7 +295,7 @@ async def _release_agent(flow: CallFlow, call: FlowCall) -> None:
     if agent_channel:
         await flow.executor.hangup(agent_channel)
     if call.bridge and call.transfer == "blind":
-        await flow.executor._quietly(flow.client.destroy_bridge(call.bridge))
+        await flow.executor.destroy_bridge(call.bridge)
         call.bridge = None
 
 

@@ -38,7 +38,6 @@ from pbx.callflow.state import FlowState
 log = logging.getLogger(__name__)
 
 VOICEMAIL_CONTEXT = "ledgerline-voicemail"  # asterisk-conf/extensions.conf
-AgentListener = Callable[[str, Command], Awaitable[None]]
 
 
 def bridge_id(kind: str, call_id: str) -> str:
@@ -64,7 +63,6 @@ class Executor:
         self.config = config
         self.clock = clock
         self.dial_out = dial_out  # e.g. "PJSIP/{number}@pstn-trunk"
-        self.agent_listeners: list[AgentListener] = []
         # Desk events (screen-pops and call changes); a no-op without a publisher.
         self.notify = notify or (lambda kind, payload: None)
 
@@ -95,8 +93,7 @@ class Executor:
             case CallAbandoned():
                 await self._abandoned(command)
             case PauseAgent() | StartWrapUp() | EndWrapUp():
-                for listener in self.agent_listeners:
-                    await listener(command.agent_id, command)
+                pass  # nothing to do on Asterisk; desks hear of agent states from the flow
         return []
 
     # --- ringing ------------------------------------------------------------------------
@@ -172,7 +169,7 @@ class Executor:
         call.bridge = talk
         if call.holding_bridge:
             await self._quietly(self.client.remove_channel(call.holding_bridge, call.call_id))
-            await self._quietly(self.client.destroy_bridge(call.holding_bridge))
+            await self.destroy_bridge(call.holding_bridge)
             call.holding_bridge = None
         channels = [c for c in (call.caller_channel, call.agent_channel) if c]
         await self.client.add_channel(talk, channels)
@@ -282,10 +279,13 @@ class Executor:
     async def hangup(self, channel_id: str) -> None:
         await self._quietly(self.client.hangup(channel_id))
 
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._quietly(self.client.destroy_bridge(bridge_id))
+
     async def destroy_bridges(self, call: FlowCall) -> None:
         for bridge in (call.holding_bridge, call.bridge, call.consult_bridge):
             if bridge:
-                await self._quietly(self.client.destroy_bridge(bridge))
+                await self.destroy_bridge(bridge)
         call.holding_bridge = call.bridge = call.consult_bridge = None
 
     async def tear_down(self, call: FlowCall, *, keep: str | None = None) -> None:
