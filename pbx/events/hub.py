@@ -92,8 +92,6 @@ class Hub:
         while True:
             try:
                 entries = await self.events.wait(tenant, last, self.wait_s)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # Redis away: keep trying; replay covers the gap
                 log.warning("desk events of tenant %s unavailable: %s", tenant, exc)
                 await asyncio.sleep(1)

@@ -9,7 +9,7 @@ let me = null;
 let socket = null;
 let retryMs = 1000;
 let current = null; // the call on the desk: {call_id, record_id, ...}
-const seen = new Set(); // event ids already shown (the server replays each once; belt and braces)
+let lastSeen = null; // the newest event id handled: the server replays each once, in order
 
 async function api(method, path, body) {
   const response = await fetch(API + path, {
@@ -127,6 +127,7 @@ function lastIdKey() {
 
 function connect() {
   const last = sessionStorage.getItem(lastIdKey());
+  lastSeen = last;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const query = last ? `?last_event_id=${encodeURIComponent(last)}` : "";
   socket = new WebSocket(`${scheme}://${location.host}${API}/ws${query}`);
@@ -139,8 +140,8 @@ function connect() {
       text($("connection"), "Connected");
       return;
     }
-    if (!event.id || seen.has(event.id)) return;
-    seen.add(event.id);
+    if (!event.id || (lastSeen && !newer(event.id, lastSeen))) return;
+    lastSeen = event.id;
     sessionStorage.setItem(lastIdKey(), event.id);
     handle(event);
   });
@@ -150,6 +151,13 @@ function connect() {
     setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 10000);
   });
+}
+
+function newer(id, than) {
+  // Stream ids are "milliseconds-sequence"
+  const [ms, seq] = id.split("-").map(Number);
+  const [thanMs, thanSeq] = than.split("-").map(Number);
+  return ms > thanMs || (ms === thanMs && seq > thanSeq);
 }
 
 function handle(event) {
