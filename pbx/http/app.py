@@ -7,14 +7,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from pbx.bootstrap import Services
 from pbx.http import admin_api, auth_api, calls_api
 from pbx.http.api import PREFIX, Api, ApiError, error_response
-from pbx.http.context import CONTEXT, ApiContext
+from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
 
 STATIC = Path(__file__).with_name("static")
@@ -63,9 +62,7 @@ async def same_origin_for_cookies(
     cookie_only = auth_api.COOKIE in request.cookies and "Authorization" not in request.headers
     if cookie_only and request.method not in ("GET", "HEAD", "OPTIONS"):
         origin = request.headers.get("Origin")
-        allowed = request.app[CONTEXT].allowed_origins
-        same = origin is not None and urlsplit(origin).netloc == request.host
-        if not same and origin not in allowed:
+        if origin is None or not origin_allowed(request, origin):
             return error_response(ApiError(403, "bad_origin", "cross-site request refused"))
     return await handler(request)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -47,6 +48,11 @@ class ApiContext:
 
 
 CONTEXT = web.AppKey("api_context", ApiContext)
+
+
+def origin_allowed(request: web.Request, origin: str) -> bool:
+    """A browser's Origin is this site itself, or one the deployment allows."""
+    return urlsplit(origin).netloc == request.host or origin in context(request).allowed_origins
 
 
 def context(request: web.Request) -> ApiContext:

@@ -27,18 +27,10 @@ from pbx.events.log import Entry
 from pbx.events.model import Viewer, id_key
 from pbx.http.api import ApiError, error_response
 from pbx.http.auth_api import authenticate, bearer_token
-from pbx.http.context import ApiContext, context
+from pbx.http.context import ApiContext, context, origin_allowed
 
 RECHECK_SESSION_S = 60.0
 SESSION_ENDED = 4401
-
-
-def allowed_origin(request: web.Request, ctx: ApiContext) -> bool:
-    origin = request.headers.get("Origin")
-    if origin is None:  # not a browser (a server-side client): nothing to forge
-        return True
-    host = origin.split("://", 1)[-1]
-    return host == request.host or origin in ctx.allowed_origins
 
 
 async def desk_socket(request: web.Request) -> web.StreamResponse:
@@ -46,7 +38,8 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
     principal = await authenticate(request)
     if principal is None:
         return error_response(ApiError(401, "unauthenticated", "sign in first"))
-    if not allowed_origin(request, ctx):
+    origin = request.headers.get("Origin")  # none: not a browser, nothing to forge
+    if origin is not None and not origin_allowed(request, origin):
         return error_response(ApiError(403, "bad_origin", "cross-site socket refused"))
     if ctx.hub is None:
         return error_response(ApiError(503, "no_events", "desk events are not available"))
