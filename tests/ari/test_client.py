@@ -26,25 +26,10 @@ from pbx.ari.errors import (
     AriUnavailable,
 )
 from pbx.ari.events import Bridge, Channel, Event, LiveRecording, Playback, StasisStart
-from pbx.simulator.ari import AsteriskSimulator, Timing
+from pbx.simulator.ari import AsteriskSimulator
 from tests.ari import captured, serve
 
-FAST = Timing(media_wait=0.01, playback=0.02, dtmf_scale=0.01)
 DID, CALLER = "+15550100", "+15551234567"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[AsteriskSimulator]:
-    sim = AsteriskSimulator(username="ledgerline", password="secret", timing=FAST)
-    await sim.start(host="127.0.0.1", port=0)
-    yield sim
-    await sim.stop()
-
-
-@pytest.fixture
-async def client(sim: AsteriskSimulator) -> AsyncIterator[AriClient]:
-    async with AriClient(sim.url, "ledgerline", "secret", "ledgerline") as client:
-        yield client
 
 
 @pytest.fixture
