@@ -94,6 +94,9 @@ class AriConnection:
         self._connected = asyncio.Event()  # socket open and its callbacks have run
         self._generation = 0  # which socket is current: counts successful connects
         self._socket_open = False
+        # Said once when the handlers fall behind and once when they catch up: a warning
+        # per event would add logging to an overloaded process.
+        self._behind = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def on_event(self, handler: EventHandler) -> EventHandler:
@@ -193,7 +196,8 @@ class AriConnection:
                 return
 
     async def _enqueue(self, item: Event | _Connected) -> None:
-        if self._queue.full():
+        if self._queue.full() and not self._behind:
+            self._behind = True
             log.warning(
                 "ARI event handlers are behind: %d events waiting; reading paused",
                 self._queue.qsize(),
@@ -205,6 +209,9 @@ class AriConnection:
     async def _dispatch(self) -> None:
         while True:
             item = await self._queue.get()
+            if self._behind and self._queue.qsize() <= self._queue_size // 2:
+                self._behind = False
+                log.info("ARI event handlers caught up: %d events waiting", self._queue.qsize())
             if isinstance(item, _Connected):
                 await self._run_connected_callbacks()
                 if item.generation == self._generation and self._socket_open:
