@@ -39,6 +39,10 @@ class Hub:
         self.events = events
         self.wait_s = wait_s
         self._subscribers: dict[int, set[Subscriber]] = {}
+        # Indexes by tenant: an event reaches its few agents without a scan of every desk
+        # this process holds (supervisors, fewer, are checked one by one).
+        self._by_user: dict[int, dict[int, set[Subscriber]]] = {}
+        self._supervisors: dict[int, set[Subscriber]] = {}
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Event] = {}
 
@@ -48,19 +52,33 @@ class Hub:
     async def attach(self, subscriber: Subscriber) -> None:
         """Deliver live events to `subscriber` from now on (returns once the tenant's reader
         is following the log, so nothing appended after this returns is missed)."""
-        tenant = subscriber.viewer.tenant_id
+        viewer = subscriber.viewer
+        tenant = viewer.tenant_id
         self._subscribers.setdefault(tenant, set()).add(subscriber)
+        self._by_user.setdefault(tenant, {}).setdefault(viewer.user_id, set()).add(subscriber)
+        if viewer.supervisor:
+            self._supervisors.setdefault(tenant, set()).add(subscriber)
         if tenant not in self._readers:
             self._ready[tenant] = asyncio.Event()
             self._readers[tenant] = asyncio.create_task(self._follow(tenant), name=f"hub-{tenant}")
         await self._ready[tenant].wait()
 
     async def detach(self, subscriber: Subscriber) -> None:
-        tenant = subscriber.viewer.tenant_id
+        viewer = subscriber.viewer
+        tenant = viewer.tenant_id
         subscribers = self._subscribers.get(tenant, set())
         subscribers.discard(subscriber)
+        users = self._by_user.get(tenant, {})
+        mine = users.get(viewer.user_id)
+        if mine is not None:
+            mine.discard(subscriber)
+            if not mine:
+                del users[viewer.user_id]
+        self._supervisors.get(tenant, set()).discard(subscriber)
         if not subscribers:
             self._subscribers.pop(tenant, None)
+            self._by_user.pop(tenant, None)
+            self._supervisors.pop(tenant, None)
             reader = self._readers.pop(tenant, None)
             self._ready.pop(tenant, None)
             if reader is not None:
@@ -98,6 +116,11 @@ class Hub:
                 continue
             for event_id, event in entries:
                 last = event_id
-                for subscriber in list(self._subscribers.get(tenant, ())):
-                    if subscriber.viewer.may_see(event):
-                        subscriber.offer((event_id, event))
+                for subscriber in self._audience(tenant, event):
+                    subscriber.offer((event_id, event))
+
+    def _audience(self, tenant: int, event: DeskEvent) -> list[Subscriber]:
+        users = self._by_user.get(tenant, {})
+        found = {s for agent in event.audience.agents for s in users.get(agent, ())}
+        found.update(self._supervisors.get(tenant, ()))
+        return [s for s in found if s.viewer.may_see(event)]

@@ -1,0 +1,77 @@
+"""The per-process fan-out delivers each event to exactly the desks allowed to see it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pbx.events.hub import Hub, Subscriber
+from pbx.events.log import MemoryEventLog
+from pbx.events.model import Audience, DeskEvent, Viewer
+
+TENANT, OTHER_TENANT = 1, 2
+
+
+def received(subscriber: Subscriber) -> list[str]:
+    found = []
+    while not subscriber.queue.empty():
+        found.append(subscriber.queue.get_nowait()[1].type)
+    return found
+
+
+async def deliver(hub: Hub, *events: DeskEvent) -> None:
+    for event in events:
+        await hub.publish(event)
+    await asyncio.sleep(0.05)  # the tenant's reader hands them out
+
+
+async def test_an_event_reaches_its_agents_and_no_other_desk() -> None:
+    hub = Hub(MemoryEventLog(100), wait_s=0.05)
+    dana, dana_second_tab, avi = (
+        Subscriber(Viewer(7, TENANT, False)),
+        Subscriber(Viewer(7, TENANT, False)),
+        Subscriber(Viewer(8, TENANT, False)),
+    )
+    stranger = Subscriber(Viewer(7, OTHER_TENANT, False))  # same user id, another business
+    for desk in (dana, dana_second_tab, avi, stranger):
+        await hub.attach(desk)
+    try:
+        await deliver(hub, DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+    finally:
+        await hub.close()
+
+    assert received(dana) == received(dana_second_tab) == ["call.offered"]
+    assert received(avi) == [] and received(stranger) == []
+
+
+async def test_supervisors_see_their_queues_and_tenant_wide_events_only() -> None:
+    hub = Hub(MemoryEventLog(100), wait_s=0.05)
+    watching = Subscriber(Viewer(1, TENANT, True, frozenset({"sales"})))
+    elsewhere = Subscriber(Viewer(2, TENANT, True, frozenset({"support"})))
+    for desk in (watching, elsewhere):
+        await hub.attach(desk)
+    try:
+        await deliver(
+            hub,
+            DeskEvent("call.offered", TENANT, Audience(agents=(7,), queues=("sales",))),
+            DeskEvent("agent.state", TENANT, Audience(agents=(7,), supervisors=True)),
+        )
+    finally:
+        await hub.close()
+
+    assert received(watching) == ["call.offered", "agent.state"]
+    assert received(elsewhere) == ["agent.state"]
+
+
+async def test_a_detached_desk_receives_nothing_more_and_leaves_no_index_behind() -> None:
+    hub = Hub(MemoryEventLog(100), wait_s=0.05)
+    dana, noa = Subscriber(Viewer(7, TENANT, False)), Subscriber(Viewer(1, TENANT, True))
+    await hub.attach(dana)
+    await hub.attach(noa)
+    await hub.detach(dana)
+    try:
+        await deliver(hub, DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+    finally:
+        await hub.detach(noa)
+
+    assert received(dana) == [] and hub.connections() == 0
+    assert hub._by_user == {} and hub._supervisors == {}
