@@ -57,7 +57,7 @@ class CustomerDirectory:
         return _tenant_info(row) if row else None
 
     async def _read(self, tenant: TenantInfo, params: dict[str, object]) -> list[Row]:
-        async with self._database.tenant_reader(tenant.tenant_id) as session:
+        async with self._database.tenant_autocommit(tenant.tenant_id) as session:
             return list(await session.execute(_LOOKUP, params))
 
     async def owners_of(

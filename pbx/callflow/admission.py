@@ -211,7 +211,7 @@ async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
     """PIN or date of birth on the keypad, `route.verification_attempts` tries. The result
     goes on the call; a caller who fails still reaches an agent, who sees it."""
     assert call.customer_id is not None and call.caller_channel is not None
-    async with flow.database.tenant_reader(call.tenant_id) as session:
+    async with flow.database.tenant_autocommit(call.tenant_id) as session:
         row = (
             await session.execute(
                 select(Customer.pin_hash, Customer.date_of_birth).where(

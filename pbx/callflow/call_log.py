@@ -1,22 +1,29 @@
 """The call log (CDR) as the call flow writes it: one row per call, opened on arrival and
-updated as the call is queued, offered, answered and ended. Each write is one statement:
-this is on the path of every call."""
+updated as the call is queued, offered, answered and ended. Each write is one statement,
+sent without a transaction around it (atomic on its own): this is on the path of every
+call."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pbx.db.database import Database
 from pbx.db.models import Call
+from pbx.db.scoped import Scoped
+
+_OPEN = Scoped(insert(Call).returning(Call.id), Call)
+_BY_CHANNEL = Scoped(select(Call.id).where(Call.channel_id == bindparam("channel_id")), Call)
 
 
 class CallLog:
     def __init__(self, database: Database) -> None:
         self._database = database
+        # One prebuilt UPDATE per set of columns the call flow writes together.
+        self._updates: dict[frozenset[str], Scoped] = {}
 
     async def open(
         self,
@@ -34,32 +41,33 @@ class CallLog:
     ) -> int:
         """The call's row id. A call admitted again (this process restarted before saving its
         state) keeps the row it already has."""
-        row = Call(
-            channel_id=channel_id, caller_raw=caller_raw[:80], caller_number=caller_number,
-            dialed_number=dialed_number, match=match, customer_id=customer_id,
-            priority=priority, arrived_at=arrived_at, direction=direction,
-        )  # fmt: skip
-        try:
-            async with self._database.tenant_session(tenant_id) as session, session.begin():
-                session.add(row)
-                await session.flush()
-                return row.id
-        except IntegrityError:
-            async with self._database.tenant_reader(tenant_id) as session:
-                existing = await session.scalar(
-                    select(Call.id).where(Call.channel_id == channel_id)
-                )
-            if existing is None:
-                raise
-            return existing
+        row = {
+            "channel_id": channel_id, "caller_raw": caller_raw[:80],
+            "caller_number": caller_number, "dialed_number": dialed_number, "match": match,
+            "customer_id": customer_id, "priority": priority, "arrived_at": arrived_at,
+            "direction": direction,
+        }  # fmt: skip
+        async with self._database.tenant_connection(tenant_id) as connection:
+            try:
+                return (await connection.execute(_OPEN, row)).scalar_one()
+            except IntegrityError:
+                existing = await connection.rows(_BY_CHANNEL, {"channel_id": channel_id})
+                if not existing:
+                    raise
+                return existing[0].id
 
     async def update(self, tenant_id: int, record_id: int, **fields: Any) -> None:
         """Set columns of one call; `offered_at` keeps the first offer."""
-        values: dict[str, Any] = dict(fields)
-        if "offered_at" in values:
-            values["offered_at"] = func.coalesce(Call.offered_at, values["offered_at"])
-        async with self._database.tenant_session(tenant_id) as session, session.begin():
-            await session.execute(
-                update(Call).where(Call.id == record_id).values(**values),
-                execution_options={"synchronize_session": False},
+        async with self._database.tenant_connection(tenant_id) as connection:
+            values = {f"new_{name}": value for name, value in fields.items()}
+            await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
+
+    def _update(self, columns: frozenset[str]) -> Scoped:
+        if columns not in self._updates:
+            values = {name: bindparam(f"new_{name}") for name in columns}
+            if "offered_at" in values:
+                values["offered_at"] = func.coalesce(Call.offered_at, values["offered_at"])
+            self._updates[columns] = Scoped(
+                update(Call).where(Call.id == bindparam("row")).values(values), Call
             )
+        return self._updates[columns]

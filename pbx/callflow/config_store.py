@@ -53,7 +53,7 @@ class _Building:
 
 async def _load_tenant(database: Database, tenant_id: int, config: _Building) -> None:
     routes, queues, agents, tenants = config.routes, config.queues, config.agents, config.tenants
-    async with database.tenant_reader(tenant_id) as session:
+    async with database.tenant_autocommit(tenant_id) as session:
         numbers = {n.id: n.e164 for n in await session.scalars(select(InboundNumber))}
         queue_rows = list(await session.scalars(select(Queue)))
         names = {row.id: row.name for row in queue_rows}

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from pbx.db import tenancy
+from pbx.db.scoped import TenantConnection
 
 
 class Database:
@@ -29,10 +30,9 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Single-statement reads need no BEGIN/ROLLBACK round trips around them.
-        self._readers = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        # A single statement is atomic on its own: no BEGIN/COMMIT round trips around it.
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._autocommit = async_sessionmaker(self._autocommit_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -45,10 +45,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def tenant_reader(self, tenant_id: int) -> AsyncIterator[AsyncSession]:
-        """Like `tenant_session`, without a transaction: for one-statement reads on hot paths."""
-        async with self._readers(info={tenancy.TENANT_KEY: tenant_id}) as session:
+    async def tenant_autocommit(self, tenant_id: int) -> AsyncIterator[AsyncSession]:
+        """Like `tenant_session`, without a transaction: for one-statement reads and writes
+        on hot paths (the call log, the screen-pop)."""
+        async with self._autocommit(info={tenancy.TENANT_KEY: tenant_id}) as session:
             yield session
+
+    @asynccontextmanager
+    async def tenant_connection(self, tenant_id: int) -> AsyncIterator[TenantConnection]:
+        """A connection without a transaction that runs prebuilt `Scoped` statements for
+        one tenant: the cheapest way to the database, for the path of every call."""
+        async with self._autocommit_engine.connect() as connection:
+            yield TenantConnection(connection, tenant_id)
 
     @asynccontextmanager
     async def system_session(self) -> AsyncIterator[AsyncSession]:

@@ -27,7 +27,7 @@ class CrossTenantAccess(Exception):
     """A statement or write would reach rows outside the session's tenant."""
 
 
-def _tenant_tables() -> frozenset[Table]:
+def tenant_tables() -> frozenset[Table]:
     return frozenset(
         mapper.local_table
         for mapper in Base.registry.mappers
@@ -43,7 +43,7 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
 
 def _core_tenant_tables(state: ORMExecuteState) -> bool:
     tables = find_tables(state.statement, include_crud=True, include_joins=True)
-    return not _tenant_tables().isdisjoint(tables)
+    return not tenant_tables().isdisjoint(tables)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -228,7 +228,7 @@ def register(api: Api) -> None:
 async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
     tenant = call.principal.tenant_id
     ctx = context(call.request)
-    async with ctx.database.tenant_reader(tenant) as session:
+    async with ctx.database.tenant_autocommit(tenant) as session:
         region = await _tenant_region(ctx, tenant)
         e164 = to_e164(text, region) if any(ch.isdigit() for ch in text) else None
         query = select(Customer).options(selectinload(Customer.phones),

@@ -134,6 +134,6 @@ async def _read(
 
 
 async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: list[int]) -> list[str]:
-    async with ctx.database.tenant_reader(tenant_id) as session:
+    async with ctx.database.tenant_autocommit(tenant_id) as session:
         names = await session.scalars(select(Queue.name).where(Queue.id.in_(ids)))
         return [queue_key(tenant_id, name) for name in names]

@@ -160,10 +160,10 @@ async def test_the_same_query_in_two_tenants_sees_each_tenants_rows(
     assert seen == [["Avi"], ["Ona"], ["Avi"], ["Ona"]]
 
 
-async def test_a_tenant_reader_is_scoped_like_a_tenant_session(
+async def test_a_tenant_autocommit_is_scoped_like_a_tenant_session(
     database: Database, two_tenants: tuple[int, int]
 ) -> None:
     first, second = two_tenants
     for tenant, name in ((first, "Avi"), (second, "Ona")):
-        async with database.tenant_reader(tenant) as session:
+        async with database.tenant_autocommit(tenant) as session:
             assert (await session.execute(select(Customer.name))).scalars().all() == [name]

@@ -1,0 +1,82 @@
+"""Prebuilt hot-path statements stay inside one tenant by construction."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+
+from pbx.db.database import Database
+from pbx.db.models import Account, Customer
+from pbx.db.scoped import Scoped
+from pbx.db.tenancy import CrossTenantAccess
+from tests.factories import make_customer, make_tenant
+
+NAMES = Scoped(select(Customer.name).order_by(Customer.name), Customer)
+BALANCES = Scoped(
+    select(Customer.name, Account.balance_minor).join(Account, Account.customer_id == Customer.id),
+    Customer,
+    Account,
+)
+ZERO = Scoped(update(Account).values(balance_minor=0), Account)
+ADD = Scoped(insert(Customer), Customer)
+
+
+@pytest.fixture
+async def two_tenants(database: Database) -> tuple[int, int]:
+    first = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
+    second = await make_tenant(database, "saule", "LT", "EUR", ["+37052550100"])
+    for tenant, name in ((first, "Avi"), (second, "Ona")):
+        await make_customer(
+            database, tenant, "C-1", name, ["+97235551234"],
+            accounts=[{"ref": "A-1", "currency": "EUR", "balance_minor": 100}],
+        )  # fmt: skip
+    return first, second
+
+
+def test_a_statement_reaching_a_tenant_table_it_does_not_scope_cannot_be_built() -> None:
+    with pytest.raises(CrossTenantAccess, match="accounts"):
+        Scoped(select(Customer.name).join(Account, Account.customer_id == Customer.id), Customer)
+
+
+async def test_selects_and_joins_see_only_the_connections_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_connection(first) as connection:
+        assert [row.name for row in await connection.rows(NAMES)] == ["Avi"]
+    async with database.tenant_connection(second) as connection:
+        assert [tuple(row) for row in await connection.rows(BALANCES)] == [("Ona", 100)]
+
+
+async def test_updates_stay_inside_the_tenant(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_connection(first) as connection:
+        await connection.execute(ZERO)
+    async with database.tenant_connection(second) as connection:
+        assert [tuple(row) for row in await connection.rows(BALANCES)] == [("Ona", 100)]
+
+
+async def test_inserted_rows_belong_to_the_connections_tenant_whatever_the_caller_says(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    async with database.tenant_connection(first) as connection:
+        await connection.execute(ADD, {"customer_ref": "C-2", "name": "Dana"})
+        with pytest.raises(CrossTenantAccess):
+            await connection.execute(ADD, {"customer_ref": "C-3", "name": "X", "tenant_id": second})
+    async with database.tenant_connection(second) as connection:
+        assert [row.name for row in await connection.rows(NAMES)] == ["Ona"]
+    async with database.tenant_connection(first) as connection:
+        assert [row.name for row in await connection.rows(NAMES)] == ["Avi", "Dana"]
+
+
+async def test_a_parameter_cannot_widen_the_scope(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, second = two_tenants
+    by_name = Scoped(select(Customer.id).where(Customer.name == bindparam("name")), Customer)
+    async with database.tenant_connection(first) as connection:
+        with pytest.raises(CrossTenantAccess):
+            await connection.execute(by_name, {"name": "Ona", "scope_tenant_id": second})
