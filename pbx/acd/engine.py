@@ -50,7 +50,13 @@ class Engine:
         # Agents removed by an admin while on a call: they leave the roster when it ends.
         self.retiring: set[str] = set()
         self.seq = 0
+        # Journals of agent changes, kept as they happen so that nothing scans the roster
+        # per event: for desks (`changed_agents`), for snapshots (agents whose saved form
+        # is stale), and who is available (the only agents a new call can ring).
         self._touched: set[str] = set()
+        self._unsaved: set[str] = set()
+        self._saved_agents: dict[str, dict[str, Any]] = {}
+        self._available: set[str] = set()
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
 
@@ -65,10 +71,22 @@ class Engine:
             raise AcdError(f"agent {agent.agent_id} is already on the roster")
         self.agents[agent.agent_id] = agent
         agent.on_change = self._touch
-        self._touched.add(agent.agent_id)
+        self._touch(agent.agent_id)
 
     def _touch(self, agent_id: str) -> None:
         self._touched.add(agent_id)
+        self._unsaved.add(agent_id)
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.state is AgentState.AVAILABLE:
+            self._available.add(agent_id)
+        else:
+            self._available.discard(agent_id)
+
+    def _drop_agent(self, agent_id: str) -> None:
+        del self.agents[agent_id]
+        self._available.discard(agent_id)
+        self._unsaved.discard(agent_id)
+        self._saved_agents.pop(agent_id, None)
 
     def changed_agents(self) -> set[str]:
         """Agents whose state changed since the last call (for telling desks): no scan of
@@ -90,6 +108,7 @@ class Engine:
         agent.endpoint = endpoint
         agent.skills = dict(skills)
         agent.memberships = dict(memberships)
+        self._unsaved.add(agent_id)
         self.retiring.discard(agent_id)
         return self._dispatch(now)
 
@@ -99,11 +118,12 @@ class Engine:
         now = require_utc(now)
         agent = self._agent(agent_id)
         agent.memberships = {}
+        self._unsaved.add(agent_id)
         commands = self._withdraw(agent, now) if agent.state is AgentState.RINGING else []
         if agent.state is AgentState.ON_CALL:
             self.retiring.add(agent_id)
         else:
-            del self.agents[agent_id]
+            self._drop_agent(agent_id)
         return commands + self._dispatch(now)
 
     def remove_queue(self, name: str) -> bool:
@@ -280,9 +300,8 @@ class Engine:
         for queue, entry in self._in_service_order():
             if queue.name in blocked or not entry.ready_to_ring(now):
                 continue
-            chosen = choose_agents(
-                queue, self.agents.values(), tried=entry.tried, rng=self.rng, now=now
-            )
+            available = [self.agents[agent_id] for agent_id in self._available]
+            chosen = choose_agents(queue, available, tried=entry.tried, rng=self.rng, now=now)
             if not chosen:
                 blocked.add(queue.name)
                 continue
@@ -374,7 +393,7 @@ class Engine:
         commands: list[Command] = [StartWrapUp(call.agent_id, until)] if until else []
         if call.agent_id in self.retiring:
             self.retiring.discard(call.agent_id)
-            del self.agents[call.agent_id]
+            self._drop_agent(call.agent_id)
             commands = []
         return commands + self._dispatch(now)
 
@@ -470,10 +489,17 @@ class Engine:
             "seq": self.seq,
             "rng_state": [version, list(internal), gauss],
             "queues": [queue.to_dict() for queue in self.queues.values()],
-            "agents": [agent.to_dict() for agent in self.agents.values()],
+            "agents": self._agents_to_save(),
             "active": [call.to_dict() for call in self.active.values()],
             "retiring": sorted(self.retiring),
         }
+
+    def _agents_to_save(self) -> list[dict[str, Any]]:
+        # Only agents changed since the last snapshot are serialised again.
+        for agent_id in self._unsaved:
+            self._saved_agents[agent_id] = self.agents[agent_id].to_dict()
+        self._unsaved.clear()
+        return [self._saved_agents[agent_id] for agent_id in self.agents]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Engine:

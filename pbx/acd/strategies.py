@@ -6,8 +6,9 @@
    once everyone eligible has been tried, a new round starts from all of them.
 3. Lowest penalty tier only: higher penalties are rung only when no lower-penalty agent is
    eligible, as app_queue does.
-4. The queue's strategy picks within that tier, which is sorted by member order
-   (`Membership.order`, then agent id) so every choice is deterministic.
+4. The queue's strategy picks within that tier; ties go by member order (`Membership.order`,
+   then agent id) so every choice is deterministic. The tier is not sorted unless the strategy
+   needs the order (ringall, random): with hundreds of agents free, this runs for every call.
 """
 
 from __future__ import annotations
@@ -30,22 +31,28 @@ def member_key(agent: Agent, queue: str) -> tuple[int, str]:
 
 
 def eligible_agents(queue: Queue, agents: Iterable[Agent]) -> list[Agent]:
-    required = queue.config.required_skills
-    found = [
+    """In no particular order."""
+    name, required = queue.name, queue.config.required_skills
+    return [
         agent
         for agent in agents
-        if agent.is_member(queue.name)
-        and agent.state is AgentState.AVAILABLE
-        and agent.has_skills(required)
+        if agent.state is AgentState.AVAILABLE
+        and name in agent.memberships
+        and (not required or agent.has_skills(required))
     ]
-    return sorted(found, key=lambda agent: member_key(agent, queue.name))
 
 
 def lowest_penalty_tier(queue: Queue, agents: Sequence[Agent]) -> list[Agent]:
-    if not agents:
-        return []
-    lowest = min(agent.penalty(queue.name) for agent in agents)
-    return [agent for agent in agents if agent.penalty(queue.name) == lowest]
+    name = queue.name
+    tier: list[Agent] = []
+    lowest = 0
+    for agent in agents:  # one pass: this runs for every call over every free agent
+        penalty = agent.memberships[name].penalty
+        if not tier or penalty < lowest:
+            tier, lowest = [agent], penalty
+        elif penalty == lowest:
+            tier.append(agent)
+    return tier
 
 
 def choose_agents(
@@ -66,36 +73,46 @@ def choose_agents(
     return _STRATEGIES[queue.config.strategy](tier, queue, rng, now)
 
 
+def _in_member_order(tier: list[Agent], queue: Queue) -> list[Agent]:
+    name = queue.name
+    return sorted(tier, key=lambda agent: member_key(agent, name))
+
+
 def _ringall(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
-    return list(tier)
+    return _in_member_order(tier, queue)
 
 
 def _leastrecent(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
-    # min() keeps the first of equals, and the tier is in member order: ties go to the first.
-    return [min(tier, key=lambda agent: agent.last_call_ended_at or _NEVER)]
+    name = queue.name
+    return [min(tier, key=lambda a: (a.last_call_ended_at or _NEVER, member_key(a, name)))]
 
 
 def _fewestcalls(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
-    return [min(tier, key=lambda agent: agent.calls_today(now))]
+    name = queue.name
+    return [min(tier, key=lambda a: (a.calls_today(now), member_key(a, name)))]
 
 
 def _rrmemory(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
     # The first member after the one rung last in this queue, wrapping round; the memory is a
     # member key rather than a list index so members joining or leaving do not shift it.
-    if queue.rr_last is not None:
-        for agent in tier:
-            if member_key(agent, queue.name) > queue.rr_last:
-                return [agent]
-    return [tier[0]]
+    name = queue.name
+
+    def key(agent: Agent) -> tuple[int, str]:
+        return member_key(agent, name)
+
+    last = queue.rr_last
+    after = [agent for agent in tier if last is not None and key(agent) > last]
+    return [min(after or tier, key=key)]
 
 
 def _linear(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
     # Always from the first member; the per-call `tried` list is what moves a retry along.
-    return [tier[0]]
+    name = queue.name
+    return [min(tier, key=lambda agent: member_key(agent, name))]
 
 
 def _random(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
-    return [rng.choice(tier)]
+    return [rng.choice(_in_member_order(tier, queue))]
 
 
 _STRATEGIES: dict[Strategy, Pick] = {

@@ -561,3 +561,15 @@ def test_state_written_by_an_unknown_version_is_refused() -> None:
 
     with pytest.raises(AcdError, match="version"):
         Engine.from_dict(state)
+
+
+def test_snapshots_taken_along_the_way_always_match_the_agents_as_they_are() -> None:
+    # Snapshots reuse each agent's saved form until it changes: none may go stale.
+    engine = busy_engine()
+    for step in SCENARIO:
+        step(engine)
+        saved = engine.to_dict()["agents"]
+        assert saved == [a.to_dict() for a in engine.agents.values()]
+    first = next(iter(engine.agents))
+    engine.update_agent(first, "PJSIP/moved", {"hebrew": 5}, {}, at(300))
+    assert engine.to_dict()["agents"] == [a.to_dict() for a in engine.agents.values()]
