@@ -21,6 +21,8 @@ from pbx.db.database import Database
 from pbx.db.migrate import upgrade
 from pbx.db.models import Base
 
+pytest_plugins = ["tests.s3"]  # moto's S3 server and buckets, for any test
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
