@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
@@ -48,6 +49,16 @@ VERIFICATIONS = ("none", "pin", "date_of_birth")
 CALL_OUTCOMES = (
     "answered", "abandoned", "overflowed", "voicemail", "callback", "closed", "failed",
 )  # fmt: skip
+# A pause is not a status: it is an interval in `Recording.pauses` (the last one still open).
+RECORDING_STATUSES = ("recording", "finishing", "pending", "stored", "failed", "purged")
+RECORDING_STORAGES = ("s3", "local")
+RECORDING_POLICIES = ("all", "none", "on_demand")
+# The same tuple as `recordings.jobs.STEPS`, the list the pipeline reads; that module imports
+# this one, so it cannot be imported here. tests/recordings/test_schema.py keeps them equal.
+RECORDING_JOB_STEPS = (
+    "fetch", "transcode", "upload", "verify", "index", "publish", "delete_source",
+    "done", "failed",
+)  # fmt: skip
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -72,6 +83,9 @@ class TenantOwned:
 
 class Tenant(Base):
     __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("recording_retention_days > 0", name="recording_retention_days_positive"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -79,6 +93,8 @@ class Tenant(Base):
     default_region: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Days a stored recording is kept (see `recordings.retention`); None keeps them for ever.
+    recording_retention_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -255,6 +271,7 @@ class Queue(TenantOwned, Base):
         UniqueConstraint("tenant_id", "name"),
         _one_of("strategy", STRATEGIES),
         _one_of("overflow_kind", OVERFLOW_KINDS),
+        _one_of("recording_policy", RECORDING_POLICIES),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -270,6 +287,8 @@ class Queue(TenantOwned, Base):
     required_skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
     autopause: Mapped[bool] = mapped_column(Boolean, default=True)
     music_class: Mapped[str] = mapped_column(String(64), default="ledgerline")
+    # None: as the caller's inbound route says (`recordings.policy.effective_policy`).
+    recording_policy: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -314,6 +333,7 @@ class InboundRoute(TenantOwned, Base):
     __table_args__ = (
         _one_of("closed_kind", CLOSED_KINDS),
         _one_of("verification", VERIFICATIONS),
+        _one_of("recording_policy", RECORDING_POLICIES),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -334,6 +354,10 @@ class InboundRoute(TenantOwned, Base):
     # An IVR menu before the queue: {"prompt": "ledgerline-menu", "options": {"1": "billing"}}
     # (a digit to a queue name); empty: straight to the queue.
     menu: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # "all", "none" or "on_demand"; a queue with a policy of its own overrides it.
+    recording_policy: Mapped[str] = mapped_column(String(16), default="all")
+    # The prompt telling the caller the call is recorded; None: the default prompt.
+    recording_announcement: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -408,18 +432,112 @@ class Call(TenantOwned, Base):
 
 
 class Recording(TenantOwned, Base):
+    """A call's recording, from the moment Asterisk starts it until retention purges it.
+
+    `status`: recording -> finishing (stopped, Asterisk closing the file) -> pending (queued
+    for the pipeline, `RecordingJob`) -> stored, or failed; stored -> purged. `pauses` lists
+    `{"from": iso, "to": iso | None, "reason": str, "by": user id | None}` (see
+    `recordings.pauses`); a recording is paused while its last interval is open.
+    """
+
     __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "asterisk_name"),
+        _one_of("status", RECORDING_STATUSES),
+        _one_of("storage", RECORDING_STORAGES),
+        # The purge scans one tenant's unpurged recordings by expiry.
+        Index(
+            "ix_recordings_purge",
+            "tenant_id",
+            "expires_at",
+            postgresql_where=text("purged_at IS NULL"),
+            sqlite_where=text("purged_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     call_id: Mapped[int] = mapped_column(
         BigIntId, ForeignKey("calls.id", ondelete="CASCADE"), index=True
     )
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The live recording's name in Asterisk (ARI), until the pipeline deletes Asterisk's copy.
+    asterisk_name: Mapped[str | None] = mapped_column(String(128))
+    storage: Mapped[str | None] = mapped_column(String(8))
+    # Kept after a purge: the record of what was deleted.
     object_key: Mapped[str | None] = mapped_column(String(300))
     format: Mapped[str] = mapped_column(String(8))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     duration_ms: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="recording")
+    pauses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    stored_at: Mapped[datetime | None]
+    # stored_at plus the tenant's retention; None keeps the recording (no retention set).
+    expires_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecordingJob(TenantOwned, Base):
+    """The pipeline's durable queue: one row a recording, at the step it has reached
+    (`recordings.jobs`). Worked across tenants by system sessions, under a lease."""
+
+    __tablename__ = "recording_jobs"
+    __table_args__ = (
+        _one_of("step", RECORDING_JOB_STEPS),
+        Index("ix_recording_jobs_step_due", "step", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("recordings.id", ondelete="CASCADE"), unique=True
+    )
+    step: Mapped[str] = mapped_column(String(16), default="fetch")
+    attempts: Mapped[int] = mapped_column(default=0)  # failed attempts at the current step
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # What one step hands the next (spool path, checksum, key): the pipeline's to define.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class LegalHold(TenantOwned, Base):
+    """Keeps a call's recordings, or all of a customer's, from deletion while it is live
+    (`released_at` None). The call and customer keys have no ON DELETE: deleting a call or
+    customer that was ever under a hold is refused, so a hold cannot be dodged that way."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (
+        CheckConstraint("(call_id IS NULL) <> (customer_id IS NULL)", name="one_target"),
+        CheckConstraint("length(reason) > 0", name="reason_given"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("calls.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("customers.id"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class AuditEntry(TenantOwned, Base):
