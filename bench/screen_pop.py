@@ -86,8 +86,8 @@ async def seed(agents: int) -> tuple[str, list[tuple[int, str]], list[int]]:
         number = await raw.fetchval("SELECT id FROM inbound_numbers WHERE e164 = $1", DID)
         await raw.execute(
             "INSERT INTO inbound_routes (tenant_id, inbound_number_id, queue_id, closed_kind,"
-            " closed_target, verification, verification_attempts, menu, updated_at)"
-            " VALUES ($1, $2, $3, 'hangup', '', 'none', 3, '{}', $4)",
+            " closed_target, verification, verification_attempts, menu, recording_policy,"
+            " updated_at) VALUES ($1, $2, $3, 'hangup', '', 'none', 3, '{}', 'none', $4)",
             tenant,
             number,
             queue,
@@ -286,7 +286,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"conditions: {args.agents} agents on desks, half on each of 2 Ledgerline "
               f"processes (PostgreSQL {BENCH_DATABASE}, Redis), simulator and desks in this "
               f"process, {args.seconds:g} s per rate after a 30-call warm-up, calls talk "
-              "2 s")  # fmt: skip
+              "2 s, not recorded (bench/recordings measures that)")  # fmt: skip
         print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         cpu_rows = []

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from pbx.db.database import Database
-from pbx.db.models import Account, Call, Customer, Invoice, Mandate, Payment
+from pbx.db.models import Account, Call, Customer, Invoice, Mandate, Payment, Recording
 from pbx.db.scoped import Scoped
 
 RECENT = 5
@@ -67,6 +67,14 @@ _CALLS = Scoped(
     Call,
 )
 
+_RECORDINGS = Scoped(  # each past call's newest stored recording, for the desk to play
+    select(Recording.call_id, func.max(Recording.id).label("recording_id"))
+    .where(Recording.call_id.in_(bindparam("calls", expanding=True)),
+           Recording.status == "stored")
+    .group_by(Recording.call_id),
+    Recording,
+)  # fmt: skip
+
 
 async def customer_panel(
     database: Database, tenant_id: int, customer_id: int, today: date
@@ -83,6 +91,10 @@ async def customer_panel(
         mandates = await connection.rows(_MANDATES, of_customer)
         payments = await connection.rows(_PAYMENTS, of_customer)
         calls = await connection.rows(_CALLS, of_customer)
+        recorded = {}
+        if calls:
+            found = await connection.rows(_RECORDINGS, {"calls": [c.id for c in calls]})
+            recorded = {row.call_id: row.recording_id for row in found}
     return {
         "customer": {"id": customer.id, "ref": customer.customer_ref, "name": customer.name,
                      "email": customer.email},
@@ -110,7 +122,8 @@ async def customer_panel(
         ],
         "recent_calls": [
             {"id": c.id, "at": c.arrived_at.isoformat(), "outcome": c.outcome,
-             "disposition": c.disposition, "notes": c.notes}
+             "disposition": c.disposition, "notes": c.notes,
+             "recording_id": recorded.get(c.id)}
             for c in calls
         ],
     }  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,7 +27,10 @@ from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
-from pbx.settings import Settings, SettingsError, redact_url
+from pbx.settings import RecordingsSettings, Settings, SettingsError, redact_url
+from recordings.local_store import LocalFolderStore
+from recordings.s3_store import S3Credentials, S3Store
+from recordings.store import ObjectStore
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Services:
     login_limiter: AttemptLimiter
     hub: Hub | None = None
     bus_redis: Redis | None = None  # the bus listens on its own connection (no read timeout)
+    recordings: ObjectStore | None = None  # where finished recordings are kept
 
     async def close(self) -> None:
         await self.bus.stop()
@@ -84,8 +89,25 @@ def build_services(settings: Settings) -> Services:
     )
     return Services(
         settings, database, redis, directory, identification, bus, sessions, limiter,
-        Hub(events), bus_redis,
+        Hub(events), bus_redis, recording_store(settings.recordings),
     )  # fmt: skip
+
+
+def recording_store(settings: RecordingsSettings) -> ObjectStore:
+    if settings.store == "local":
+        return LocalFolderStore(Path(settings.local_path))
+    credentials = None
+    if settings.s3_access_key_id:
+        credentials = S3Credentials(settings.s3_access_key_id, settings.s3_secret_access_key)
+    return S3Store(
+        settings.s3_bucket,
+        region=settings.s3_region,
+        endpoint_url=settings.s3_endpoint_url or None,
+        credentials=credentials,
+        server_side_encryption=settings.s3_server_side_encryption or None,
+        kms_key_id=settings.s3_kms_key_id or None,
+        prefix=settings.s3_prefix,
+    )
 
 
 async def check_dependencies(services: Services, require_schema: bool = True) -> None:

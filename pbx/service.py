@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,9 +21,13 @@ from pbx.callflow.desk import Desk, LocalDesk
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
+from pbx.events.model import Audience, DeskEvent
 from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
+from recordings.ari_source import AriRecordingSource
+from recordings.pipeline import PipelineSettings, RecordingPipeline
+from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,9 @@ class Ledgerline:
         self.publisher = DeskPublisher(services.hub, services.database, utc_now)
         self.flow = flow if flow is not None else build_call_flow(services, self.publisher)
         self.ownership = _ownership(services, self.flow) if self.flow is not None else None
+        # Every process works the recordings queue (claims keep them from doubling up).
+        self.recordings = _recordings(services, self.flow) if self.flow is not None else None
+        self._background: list[asyncio.Task[None]] = []
         self.agi = FastAGIServer(
             build_handlers(services),
             host=settings.agi.host,
@@ -44,7 +53,9 @@ class Ledgerline:
         context = ApiContext(
             services.database, services.sessions, services.login_limiter, services.bus,
             flow=self.flow, desk=_desk(services, self.flow), hub=services.hub,
-            heartbeat_s=settings.events.heartbeat_seconds,
+            heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
+            playback_url_seconds=settings.recordings.playback_url_seconds,
+            agents_play_own=settings.recordings.agents_play_own,
         )  # fmt: skip
         app = build_app(services, self.agi_status, context)
         self._runner = web.AppRunner(app, access_log=None)
@@ -63,6 +74,10 @@ class Ledgerline:
                 server = DeskServer(flow, self.services.bus_redis)
                 self.services.bus.subscribe(desk_topic(flow.snapshots.node), server.handle)
         await self.publisher.start()
+        if self.recordings is not None:
+            self._background.append(asyncio.create_task(self.recordings.run(), name="recordings"))
+        if self.services.recordings is not None:
+            self._background.append(asyncio.create_task(self._purge(), name="recordings-purge"))
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
@@ -79,6 +94,11 @@ class Ledgerline:
         )
 
     async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.agi.stop()
         await self._runner.cleanup()
         if self.ownership is not None and self.flow is not None:
@@ -86,6 +106,19 @@ class Ledgerline:
             await self.flow.client.close()
         await self.publisher.stop()
         await self.services.close()
+
+    async def _purge(self) -> None:
+        """Delete recordings past their tenant's retention, now and then."""
+        store, every = self.services.recordings, self.services.settings.recordings
+        assert store is not None
+        while True:
+            try:
+                report = await purge_expired(self.services.database, store, now=utc_now())
+                if report.purged or report.failed or report.interrupted:
+                    log.info("recordings purge: %s", report)
+            except Exception:  # the database away: try again next time
+                log.exception("recordings purge failed")
+            await asyncio.sleep(every.purge_every_minutes * 60)
 
     @property
     def http_port(self) -> int:
@@ -111,6 +144,24 @@ def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | 
     return CallFlow(
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
+    )  # fmt: skip
+
+
+def _recordings(services: Services, flow: CallFlow) -> RecordingPipeline | None:
+    if services.recordings is None or services.hub is None:
+        return None
+    hub, settings = services.hub, services.settings.recordings
+
+    async def publish(tenant_id: int, kind: str, data: dict[str, Any]) -> None:
+        agents = (data["agent_id"],) if data.get("agent_id") else ()
+        await hub.publish(DeskEvent(kind, tenant_id, Audience(agents, supervisors=True), data))
+
+    pipeline = PipelineSettings(
+        Path(settings.spool_path), settings.format, settings.normalise, settings.bitrate or None
+    )
+    return RecordingPipeline(
+        services.database, AriRecordingSource(flow.client), services.recordings, pipeline,
+        utc_now, publish,
     )  # fmt: skip
 
 

@@ -11,11 +11,11 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -143,6 +143,32 @@ class EventsSettings(_Section):
     heartbeat_seconds: float = Field(gt=0)
 
 
+class RecordingsSettings(_Section):
+    store: Literal["local", "s3"]
+    local_path: str = Field(min_length=1)
+    spool_path: str = Field(min_length=1)
+    format: Literal["opus", "mp3", "wav"]
+    normalise: bool
+    bitrate: str = Field(pattern=r"^(|[1-9][0-9]{0,2}k)$")
+    playback_url_seconds: int = Field(ge=10, le=3600)
+    agents_play_own: bool
+    purge_every_minutes: float = Field(gt=0)
+    s3_bucket: str
+    s3_endpoint_url: str
+    s3_region: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
+    s3_server_side_encryption: Literal["AES256", "aws:kms", "aws:kms:dsse", ""]
+    s3_kms_key_id: str
+    s3_prefix: str
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> RecordingsSettings:
+        if self.store == "s3" and not self.s3_bucket:
+            raise ValueError("recordings.store is s3: set recordings.s3_bucket")
+        return self
+
+
 class Settings(_Section):
     service: ServiceSettings
     auth: AuthSettings
@@ -152,6 +178,7 @@ class Settings(_Section):
     redis: RedisSettings
     ari: AriSettings
     identification: IdentificationSettings
+    recordings: RecordingsSettings
 
 
 def normalise_database_url(value: str) -> str:

@@ -308,6 +308,33 @@ class AriClient:
             snoopId=snoop_id,
         )
 
+    async def record_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        format: str = "wav",
+        max_duration_seconds: int | None = None,
+        max_silence_seconds: int | None = None,
+        if_exists: Literal["fail", "overwrite", "append"] | None = None,
+        beep: bool | None = None,
+        terminate_on: str | None = None,
+    ) -> LiveRecording:
+        """Start recording what the channel hears (on a snoop channel spying both ways: the
+        whole conversation, following the caller from bridge to bridge)."""
+        return await self._typed(
+            LiveRecording,
+            "channels.record",
+            {"channelId": channel_id},
+            name=name,
+            format=format,
+            maxDurationSeconds=max_duration_seconds,
+            maxSilenceSeconds=max_silence_seconds,
+            ifExists=if_exists,
+            beep=beep,
+            terminateOn=terminate_on,
+        )
+
     async def continue_in_dialplan(
         self,
         channel_id: str,

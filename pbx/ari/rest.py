@@ -84,6 +84,19 @@ OPERATIONS: Mapping[str, Operation] = {
     "channels.snoopChannel": Operation(
         "POST", _CH + "/snoop", ("spy", "whisper", "app", "appArgs", "snoopId")
     ),
+    "channels.record": Operation(
+        "POST",
+        _CH + "/record",
+        (
+            "name",
+            "format",
+            "maxDurationSeconds",
+            "maxSilenceSeconds",
+            "ifExists",
+            "beep",
+            "terminateOn",
+        ),
+    ),
     "channels.continueInDialplan": Operation(
         "POST", _CH + "/continue", ("context", "extension", "priority", "label")
     ),

@@ -33,6 +33,7 @@ from pbx.callflow.routing import (
     route_call,
 )
 from pbx.db.models import Customer
+from recordings.policy import announcement, effective_policy
 
 if TYPE_CHECKING:
     from pbx.callflow.app import CallFlow
@@ -131,6 +132,9 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
     caller = Caller(call.priority, call.in_arrears)
     destination = route_call(route, caller, flow.clock(), chosen)
     if destination.kind is DestinationKind.QUEUE:
+        await _record_by_policy(flow, call, route, destination.target)
+        if call.phase is Phase.ENDED:
+            return
         await _enqueue(flow, call, destination.target)
     elif destination.kind is DestinationKind.VOICEMAIL:
         async with flow.lock:
@@ -245,6 +249,18 @@ async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
         await flow.client.play(call.caller_channel, prompts.VERIFIED)
     call.verified = outcome
     await flow.call_log.update(call.tenant_id, call.record_id, verified=outcome)
+
+
+async def _record_by_policy(flow: CallFlow, call: FlowCall, route: Route, queue: str) -> None:
+    """Start (or stop) recording as the route and the queue the call is going to say."""
+    settings = flow.config.queues.get(queue)
+    policy = effective_policy(
+        route.recording_policy, settings.recording_policy if settings else None
+    )
+    if policy == "all" and call.recording is None:
+        await flow.recorder.start(call, announcement(route.recording_announcement))
+    elif policy == "none" and call.recording is not None:
+        await flow.recorder.stop(call)
 
 
 async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:

@@ -33,6 +33,8 @@ from pbx.ari.events import (
     ChannelDtmfReceived,
     Event,
     PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
     StasisEnd,
     StasisStart,
 )
@@ -43,9 +45,11 @@ from pbx.callflow.config import FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.recorder import RECORDER_PREFIX, CallRecorder, recorder_channel
 from pbx.callflow.snapshots import SnapshotStore
 from pbx.callflow.state import FlowState
 from pbx.db.database import Database
+from recordings.jobs import RecordingJobs
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,7 @@ class CallFlow:
         self.keypads = Keypads()
         # Start reading a caller's account for the screen-pop as soon as they are known.
         self.prefetch = prefetch
+        self.recorder = CallRecorder(client, database, RecordingJobs(database), clock)
         self.executor = Executor(
             client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
             notify=notify,
@@ -195,9 +200,14 @@ class CallFlow:
                 self.keypads.pressed(event.channel.id, event.digit)
             case PlaybackFinished():
                 await self._playback_finished(event.playback.id)
+            case RecordingFinished() | RecordingFailed():
+                failed = isinstance(event, RecordingFailed)
+                await self.recorder.finished(event.recording.name, failed=failed)
 
     async def _stasis_start(self, event: StasisStart) -> None:
         channel, args = event.channel, event.args
+        if channel.id.startswith(RECORDER_PREFIX):
+            return  # a call's recorder (a snoop channel): nothing to route
         kind = args[0] if args else ""
         if kind == "agent" and len(args) == 3:
             async with self.lock:
@@ -355,7 +365,14 @@ class CallFlow:
                 self._routing.add(call.caller_channel)
                 task = admission.resume(self, call)
                 self._spawn(task, f"resume-{call.call_id}", call.caller_channel)
+        recordings = {call.recording for call in self.state if call.recording}
+        self._spawn(self.recorder.settle(recordings), "recordings-settle")
+        recorded = {recorder_channel(call.call_id) for call in self.state if call.recording}
         for channel in channels.values():
+            if channel.id.startswith(RECORDER_PREFIX):
+                if channel.id not in recorded:  # its call ended while we were away
+                    await self.executor.hangup(channel.id)  # the file goes to the pipeline
+                continue
             if self._waiting_for_us(channel) and self.state.leg(channel.id) is None:
                 if channel.dialplan.app_data.count(",") == 0 and channel.id not in self._routing:
                     self._admit(channel)  # entered Stasis while we were away

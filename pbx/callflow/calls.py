@@ -61,6 +61,9 @@ class FlowCall:
     outcome: str | None = None
     # A playback that hangs the caller up when it finishes (closed, callback confirmed).
     hangup_after_playback: str | None = None
+    # The live recording (Asterisk's name) and its index row, while the call is recorded.
+    recording: str | None = None
+    recording_id: int | None = None
 
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
@@ -103,6 +106,8 @@ class FlowCall:
             "verified": self.verified,
             "outcome": self.outcome,
             "hangup_after_playback": self.hangup_after_playback,
+            "recording": self.recording,
+            "recording_id": self.recording_id,
         }
 
     @classmethod

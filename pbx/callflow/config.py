@@ -33,6 +33,7 @@ class QueueSettings:
     name: str
     acd: QueueConfig  # acd.name is the queue key
     music_class: str = "default"
+    recording_policy: str | None = None  # None: as the call's inbound route says
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,8 +67,9 @@ async def _load_tenant(database: Database, tenant_id: int, config: _Building) ->
     for row in queue_rows:
         key = queue_key(tenant_id, row.name)
         queues[key] = QueueSettings(
-            tenant_id, row.id, row.name, _acd_config(tenant_id, row), row.music_class
-        )
+            tenant_id, row.id, row.name, _acd_config(tenant_id, row), row.music_class,
+            row.recording_policy,
+        )  # fmt: skip
     for row in route_rows:
         did = numbers.get(row.inbound_number_id)
         if did is None or row.queue_id not in names:
@@ -151,6 +152,8 @@ def _route(
         verification=Verification(row.verification),
         verification_attempts=row.verification_attempts,
         menu=_menu(tenant_id, row.menu, set(names.values())),
+        recording_policy=row.recording_policy,
+        recording_announcement=row.recording_announcement,
     )
 
 

@@ -16,8 +16,11 @@ from typing import Any, Protocol
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.callflow import control
 from pbx.callflow.app import CallFlow
+from pbx.callflow.calls import FlowCall
 from pbx.callflow.config import agent_key
 from pbx.callflow.control import ControlError
+from pbx.callflow.recorder import RecordingUnavailable
+from recordings.pauses import PauseError
 
 Result = dict[str, Any] | None
 
@@ -36,6 +39,7 @@ class Actor:
     user_id: int
     tenant_id: int
     supervisor: bool  # a supervisor or an admin: may act on any call of the tenant
+    label: str = ""  # who, in audit entries ("agent:dana")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +146,32 @@ def _call_action(action: Callable[[CallFlow, str, int], Awaitable[None]]) -> Ope
     return run
 
 
+async def _pause_recording(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    call = _live_own_call(flow, actor, args["call_id"])
+    try:
+        await flow.recorder.pause(call, args.get("reason") or "agent", actor)
+    except (RecordingUnavailable, PauseError) as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+    return None
+
+
+async def _resume_recording(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    call = _live_own_call(flow, actor, args["call_id"])
+    try:
+        await flow.recorder.resume(call, actor)
+    except (RecordingUnavailable, PauseError) as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+    return None
+
+
+def _live_own_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:
+    _own_call(flow, actor, call_id)
+    return flow.state.calls[call_id]
+
+
 OPERATIONS.update(
+    pause_recording=_pause_recording,
+    resume_recording=_resume_recording,
     hold=_call_action(control.hold),
     resume=_call_action(control.resume),
     hang_up=_call_action(control.hang_up),

@@ -41,6 +41,8 @@ class Route:
     verification: Verification = Verification.NONE
     verification_attempts: int = 3
     menu: Menu | None = None
+    recording_policy: str = "all"  # recordings.policy: all, none, on_demand
+    recording_announcement: str | None = None  # a sound name; None: the default prompt
 
 
 @dataclass(frozen=True, slots=True)

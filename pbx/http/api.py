@@ -171,6 +171,8 @@ class Api:
                 result = await op.handler(call)
             except ApiError as exc:
                 return error_response(exc)
+            if isinstance(result, web.StreamResponse):  # a file, streamed as it is
+                return result
             if op.status == 204 or result is None:
                 response: web.Response = web.Response(status=204)
             else:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from pbx.bootstrap import Services
-from pbx.http import admin_api, auth_api, calls_api
+from pbx.http import admin_api, auth_api, calls_api, recordings_api
 from pbx.http.api import PREFIX, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
@@ -20,7 +20,8 @@ STATIC = Path(__file__).with_name("static")
 # The desk page loads only its own files and talks only to this server (no CDN, no inline code).
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "img-src 'self' data:; media-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
 )
 SERVICES = web.AppKey("services", Services)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
@@ -29,7 +30,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
-    for module in (auth_api, admin_api, calls_api):
+    for module in (auth_api, admin_api, calls_api, recordings_api):
         module.register(api)
     return api
 
@@ -43,8 +44,11 @@ def build_app(
     app[SERVICES] = services
     app[AGI_STATUS] = agi_status
     app[CONTEXT] = api_context or ApiContext(
-        services.database, services.sessions, services.login_limiter, services.bus
-    )
+        services.database, services.sessions, services.login_limiter, services.bus,
+        recordings=services.recordings,
+        playback_url_seconds=services.settings.recordings.playback_url_seconds,
+        agents_play_own=services.settings.recordings.agents_play_own,
+    )  # fmt: skip
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", desk_page)
     app.router.add_static("/static/", STATIC, append_version=False)

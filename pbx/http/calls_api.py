@@ -32,6 +32,7 @@ from pbx.http.schemas import (
     CustomerHits,
     DispositionIn,
     QueueStatsList,
+    RecordingPauseIn,
     TransferIn,
 )
 
@@ -46,7 +47,10 @@ def _desk(call: ApiCall) -> Desk:
 
 
 def _actor(principal: Principal) -> Actor:
-    return Actor(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR))
+    return Actor(
+        principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR),
+        principal.label,
+    )  # fmt: skip
 
 
 def _may_act_for(principal: Principal, agent_id: int) -> None:
@@ -187,6 +191,18 @@ def register(api: Api) -> None:
                    status=204, tag="calls")  # fmt: skip
     async def resume_call(call: ApiCall) -> None:
         await _control(call, "resume")
+
+    @api.operation("POST", "/calls/{call_id}/recording/pause", summary="Pause the call's "
+                   "recording (audited; the pause is listed with the recording)", status=204,
+                   body=RecordingPauseIn, tag="calls", errors=(409,))  # fmt: skip
+    async def pause_recording(call: ApiCall) -> None:
+        body: RecordingPauseIn = call.body
+        await _run(call, "pause_recording", call_id=call.path("call_id"), reason=body.reason)
+
+    @api.operation("POST", "/calls/{call_id}/recording/resume", summary="Resume the call's "
+                   "recording", status=204, tag="calls", errors=(409,))  # fmt: skip
+    async def resume_recording(call: ApiCall) -> None:
+        await _run(call, "resume_recording", call_id=call.path("call_id"))
 
     @api.operation("POST", "/calls/{call_id}/hangup", summary="End the call", status=204,
                    tag="calls")  # fmt: skip

@@ -16,6 +16,7 @@ from pbx.callflow.desk import Desk, LocalDesk
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry
 from pbx.events.hub import Hub
+from recordings.store import ObjectStore
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,9 @@ class ApiContext:
     heartbeat_s: float = 20.0
     # Origins allowed to call the API with a session cookie (the UI is served same-origin).
     allowed_origins: frozenset[str] = frozenset()
+    recordings: ObjectStore | None = None  # where recordings are played from
+    playback_url_seconds: int = 300
+    agents_play_own: bool = False
 
     def __post_init__(self) -> None:
         if self.desk is None and self.flow is not None:

@@ -82,6 +82,8 @@ class QueueIn(_In):
     required_skills: Skills = Field(default_factory=dict)
     autopause: bool = True
     music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "ledgerline"
+    # None: as the caller's inbound route says.
+    recording_policy: Literal["all", "none", "on_demand"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> QueueIn:
@@ -202,6 +204,9 @@ class RouteIn(_In):
     verification: Literal["none", "pin", "date_of_birth"] = "none"
     verification_attempts: Annotated[int, Field(ge=1, le=5)] = 3
     menu: MenuIn | None = None
+    recording_policy: Literal["all", "none", "on_demand"] = "all"
+    # A sound name played when recording starts; None: ledgerline-call-recorded.
+    recording_announcement: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] | None = None
 
     @model_validator(mode="after")
     def _closed_target(self) -> RouteIn:
@@ -272,6 +277,10 @@ class CallList(BaseModel):
     next_before_id: int | None = Field(description="pass as before_id for the next page")
 
 
+class RecordingPauseIn(_In):
+    reason: str = Field("agent", min_length=1, max_length=64)
+
+
 class TransferIn(_In):
     mode: Literal["blind", "attended"] = "blind"
     agent_id: int | None = None
@@ -330,3 +339,69 @@ class CustomerHits(BaseModel):
 def dump(model: BaseModel, **extra: Any) -> dict[str, Any]:
     """A model's fields as column values (the write-only password excluded)."""
     return model.model_dump(exclude={"password"}) | extra
+
+
+# --- recordings -----------------------------------------------------------------------------
+
+
+class PauseOut(BaseModel):
+    start_ms: int
+    end_ms: int | None
+    reason: str
+
+
+class RecordingOut(BaseModel):
+    id: int
+    call_id: int
+    status: str
+    format: str
+    duration_ms: int | None
+    started_at: datetime | None
+    stored_at: datetime | None
+    expires_at: datetime | None
+    pauses: list[PauseOut]
+
+
+class RecordingList(BaseModel):
+    items: list[RecordingOut]
+
+
+class PlaybackOut(BaseModel):
+    url: str
+    expires_at: datetime
+    content_type: str | None
+
+
+class LegalHoldIn(_In):
+    call_id: int | None = None
+    customer_id: int | None = None
+    reason: str = Field(min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LegalHoldIn:
+        if (self.call_id is None) == (self.customer_id is None):
+            raise ValueError("give exactly one of call_id, customer_id")
+        return self
+
+
+class LegalHoldOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    call_id: int | None
+    customer_id: int | None
+    reason: str
+    placed_by: int | None
+    placed_at: datetime
+
+
+class LegalHoldList(BaseModel):
+    items: list[LegalHoldOut]
+
+
+class RetentionIn(_In):
+    days: int | None = Field(ge=1, le=36500)
+
+
+class RetentionOut(BaseModel):
+    days: int | None

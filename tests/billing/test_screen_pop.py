@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
-from pbx.db.models import Account, Call, Mandate, Payment
+from pbx.db.models import Account, Call, Mandate, Payment, Recording
 from tests.factories import make_customer, make_tenant
 
 TODAY = date(2026, 3, 10)
@@ -46,9 +46,14 @@ async def seed(database: Database) -> tuple[int, int, int, int]:
         session.add(Payment(account_id=other_account, amount_minor=7, currency="ILS",
                             method="card", provider="sandbox", idempotency_key="other",
                             status="succeeded", created_at=at))  # fmt: skip
-        session.add(Call(channel_id="c1", caller_raw="0501234567", match="unique",
-                         customer_id=customer, arrived_at=at, outcome="answered",
-                         disposition="promise-to-pay", notes="יתקשר שוב"))  # fmt: skip
+        call = Call(channel_id="c1", caller_raw="0501234567", match="unique",
+                    customer_id=customer, arrived_at=at, outcome="answered",
+                    disposition="promise-to-pay", notes="יתקשר שוב")  # fmt: skip
+        session.add(call)
+        await session.flush()
+        for status in ("stored", "pending"):  # only a stored one can be played
+            session.add(Recording(call_id=call.id, asterisk_name=f"r-{status}", format="opus",
+                                  status=status))  # fmt: skip
     return tenant, customer, other, ils
 
 
@@ -72,6 +77,9 @@ async def test_the_panel_shows_the_callers_accounts_overdue_invoices_mandates_pa
     assert panel["payments"][0]["at"].startswith("2026-03-07T09:00:00")
     assert [(c["disposition"], c["notes"]) for c in panel["recent_calls"]] == [
         ("promise-to-pay", "יתקשר שוב")]  # fmt: skip
+    async with database.tenant_session(tenant) as session:
+        stored = await session.scalar(select(Recording.id).where(Recording.status == "stored"))
+    assert panel["recent_calls"][0]["recording_id"] == stored
 
 
 async def test_a_customer_without_accounts_still_pops_with_empty_lists(database: Database) -> None:

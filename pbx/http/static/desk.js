@@ -228,12 +228,34 @@ function showAccount(panel) {
     h.textContent = title;
     const list = document.createElement("ul");
     if (lines.length === 0) item(list, "none");
-    for (const line of lines) {
+    lines.forEach((line, index) => {
       const li = item(list, line);
       if (title === "Overdue invoices") li.className = "overdue";
-    }
+      const recording = title === "Past calls" ? panel.recent_calls[index].recording_id : null;
+      if (recording) li.append(" ", playButton(recording));
+    });
     body.append(h, list);
   }
+}
+
+function playButton(recordingId) {
+  // The server decides who may listen (and audits it); a refusal is shown in place.
+  const button = Object.assign(document.createElement("button"), {
+    type: "button", textContent: "Play recording",
+  });
+  button.setAttribute("aria-label", `Play the recording of this call`);
+  button.addEventListener("click", async () => {
+    try {
+      const link = await api("GET", `/recordings/${recordingId}/playback`);
+      const audio = Object.assign(document.createElement("audio"), { controls: true, src: link.url });
+      audio.setAttribute("aria-label", "Call recording");
+      button.replaceWith(audio);
+      audio.play().catch(() => {});
+    } catch (error) {
+      button.replaceWith(Object.assign(document.createElement("span"), { textContent: error.message }));
+    }
+  });
+  return button;
 }
 
 async function control(path, body) {
