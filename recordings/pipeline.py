@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 
 from pbx.db.database import Database
 from pbx.db.models import Customer, Recording, Tenant, User
-from recordings import index
+from recordings import index, pauses
 from recordings.jobs import ClaimedJob, LostLease, RecordingJobs
 from recordings.keys import object_key
 from recordings.media import FORMATS, MediaError, transcode
@@ -301,6 +301,7 @@ class RecordingPipeline:
             "recording": str(recording.id),
             "customer": customer.customer_ref if customer else "",
             "agent": agent.username if agent else "",
+            "pauses": _pauses_metadata(recording),
         }  # fmt: skip
         return key, {name: value for name, value in metadata.items() if value}
 
@@ -321,6 +322,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, path)
+
+
+def _pauses_metadata(recording: Recording) -> str:
+    """Pause intervals as milliseconds from the start, "start-end" joined by ";": the gaps
+    cut out of the file, travelling with the object itself."""
+    if recording.started_at is None or not recording.pauses:
+        return ""
+    found = pauses.offsets(recording.pauses, started_at=recording.started_at,
+                           ended_at=recording.ended_at)  # fmt: skip
+    return ";".join(f"{p.start_ms}-{'' if p.end_ms is None else p.end_ms}" for p in found)
 
 
 def _remove(files: list[Path], folder: Path) -> None:

@@ -20,7 +20,9 @@ from pbx.callflow.calls import FlowCall
 from pbx.callflow.config import agent_key
 from pbx.callflow.control import ControlError
 from pbx.callflow.recorder import RecordingUnavailable
+from pbx.callflow.routing import Route
 from recordings.pauses import PauseError
+from recordings.policy import announcement, may_record_on_demand
 
 Result = dict[str, Any] | None
 
@@ -164,6 +166,36 @@ async def _resume_recording(flow: CallFlow, actor: Actor, args: dict[str, Any]) 
     return None
 
 
+async def _start_recording(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """On demand: only where the call's route and queue leave recording to the agent."""
+    call = _live_own_call(flow, actor, args["call_id"])
+    route = _on_demand(flow, call)
+    if call.recording is not None:
+        raise DeskError(409, "conflict", "the call is being recorded already")
+    await flow.recorder.start(call, announcement(route.recording_announcement if route else None))
+    if call.recording is None:
+        raise DeskError(503, "asterisk_unavailable", "recording could not be started")
+    return None
+
+
+async def _stop_recording(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    call = _live_own_call(flow, actor, args["call_id"])
+    _on_demand(flow, call)
+    if call.recording is None:
+        raise DeskError(409, "conflict", "the call is not being recorded")
+    await flow.recorder.stop(call)
+    return None
+
+
+def _on_demand(flow: CallFlow, call: FlowCall) -> Route | None:
+    route = flow.config.routes.get(call.did)
+    queue = flow.config.queues.get(call.queue or "")
+    route_policy = route.recording_policy if route else "all"
+    if not may_record_on_demand(route_policy, queue.recording_policy if queue else None):
+        raise DeskError(409, "conflict", "this call's recording is not on demand")
+    return route
+
+
 def _live_own_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:
     _own_call(flow, actor, call_id)
     return flow.state.calls[call_id]
@@ -171,6 +203,8 @@ def _live_own_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:
 
 OPERATIONS.update(
     pause_recording=_pause_recording,
+    start_recording=_start_recording,
+    stop_recording=_stop_recording,
     resume_recording=_resume_recording,
     hold=_call_action(control.hold),
     resume=_call_action(control.resume),

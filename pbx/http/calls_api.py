@@ -199,6 +199,18 @@ def register(api: Api) -> None:
         body: RecordingPauseIn = call.body
         await _run(call, "pause_recording", call_id=call.path("call_id"), reason=body.reason)
 
+    @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
+                   "whose route or queue records on demand", status=204, tag="calls",
+                   errors=(409,))  # fmt: skip
+    async def start_recording(call: ApiCall) -> None:
+        await _control(call, "start_recording")
+
+    @api.operation("POST", "/calls/{call_id}/recording/stop", summary="Stop an on-demand "
+                   "recording (what was recorded is kept)", status=204, tag="calls",
+                   errors=(409,))  # fmt: skip
+    async def stop_recording(call: ApiCall) -> None:
+        await _control(call, "stop_recording")
+
     @api.operation("POST", "/calls/{call_id}/recording/resume", summary="Resume the call's "
                    "recording", status=204, tag="calls", errors=(409,))  # fmt: skip
     async def resume_recording(call: ApiCall) -> None:

@@ -122,7 +122,7 @@ async def test_a_call_is_recorded_transcoded_uploaded_verified_indexed_and_only_
 
 
 async def test_paused_time_is_cut_out_listed_with_the_recording_and_audited(
-    world: World, tmp_path: Path
+    world: World, s3_store: S3Store, s3_client: Any, bucket: str, tmp_path: Path
 ) -> None:
     await centre(world)
     call = await world.call()
@@ -148,6 +148,12 @@ async def test_paused_time_is_cut_out_listed_with_the_recording_and_audited(
     async with world.database.tenant_session(world.tenant_id) as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions[-2:] == ["recording.pause", "recording.resume"]
+
+    await work_all(pipeline(world, s3_store, tmp_path))  # the intervals travel with the file
+    stored = await recording_when(world, lambda r: r.status == "stored", "stored")
+    metadata = s3_client.head_object(Bucket=bucket, Key=stored.object_key)["Metadata"]
+    start, end = (int(ms) for ms in metadata["pauses"].split("-"))
+    assert end - start == pytest.approx(paused.total_seconds() * 1000, abs=5)
 
 
 async def test_an_s3_outage_loses_nothing_and_the_upload_completes_when_s3_is_back(

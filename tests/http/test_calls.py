@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from pbx.bus import RedisBus
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
-from pbx.db.models import Queue, QueueMember
+from pbx.db.models import InboundRoute, Queue, QueueMember
 from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
 from tests.http.conftest import PASSWORD, Site, start_site
@@ -231,3 +232,33 @@ async def test_wrap_up_search_and_live_queues(site: Site, desk) -> None:
         status, found = await avi.call("GET", "/customers", q=query)
         assert status == 200 and [c["ref"] for c in found["items"]] == ["C-7"], query
     assert (await avi.call("GET", "/customers", q="x"))[0] == 422
+
+
+async def test_the_agent_pauses_and_resumes_the_recording_and_starts_one_only_on_demand(
+    site: Site, desk
+) -> None:
+    world, avi, bella = site.world, desk["avi"], desk["bella"]
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    live = f"/calls/{call.channel_id}/recording"
+
+    assert (await bella.call("POST", live + "/pause", {"reason": "card"}))[0] == 403
+    assert (await avi.call("POST", live + "/pause", {"reason": "card"}))[0] == 204
+    assert (await avi.call("POST", live + "/pause", {"reason": "card"}))[0] == 409  # already
+    assert (await avi.call("POST", live + "/resume"))[0] == 204
+    assert (await avi.call("POST", live + "/stop"))[0] == 409  # recorded by policy: not stoppable
+    await call.hangup()
+
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        route = await session.scalar(select(InboundRoute))
+        route.recording_policy = "on_demand"
+    await world.flow.reload_config()
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    live = f"/calls/{call.channel_id}/recording"
+    assert (await avi.call("POST", live + "/pause", {"reason": "card"}))[0] == 409  # none yet
+    assert (await avi.call("POST", live + "/start"))[0] == 204
+    assert world.flow.state.calls[call.channel_id].recording is not None
+    assert (await avi.call("POST", live + "/stop"))[0] == 204
+    assert world.flow.state.calls[call.channel_id].recording is None
