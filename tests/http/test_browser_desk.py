@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -14,6 +17,9 @@ from pbx.db.models import Call, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.publisher import DeskPublisher
+from recordings.ari_source import AriRecordingSource
+from recordings.local_store import LocalFolderStore
+from recordings.pipeline import PipelineSettings, RecordingPipeline
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site, start_site
@@ -138,3 +144,41 @@ async def test_a_desk_on_a_second_process_gets_the_pop_through_redis(
         await hub_b.close()
         await a_redis.aclose()
         await b_redis.aclose()
+
+
+async def test_the_agent_plays_the_recording_of_a_past_call_from_the_account_panel(
+    site: Site, agent_desk: Page, tmp_path: Path
+) -> None:
+    page, world = agent_desk, site.world
+    store = LocalFolderStore(tmp_path / "store")
+    site.context.recordings, site.context.agents_play_own = store, True
+    await page.get_by_role("button", name="Available").click()
+    first = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(first) is not None, "connected", within=10)
+    await asyncio.sleep(0.5)
+    await first.hangup()
+    await page.get_by_role("button", name="Save").click()  # wrap-up, ready for the next
+    await page.get_by_role("button", name="Available").click()
+    pipeline = RecordingPipeline(
+        world.database, AriRecordingSource(world.flow.client), store,
+        PipelineSettings(tmp_path / "spool"), lambda: datetime.now(UTC), _no_events,
+    )  # fmt: skip
+    await world.until_async(pipeline.work_one, "the first call's recording picked up")
+    while await pipeline.work_one():
+        pass
+
+    await world.call("0502345678")  # the same caller again: the pop lists the first call
+
+    play = page.get_by_role("button", name="Play the recording of this call")
+    await play.click()
+    audio = page.get_by_label("Call recording")
+    await expect(audio).to_have_attribute("src", re.compile(r"/api/v1/recordings/\d+/audio$"))
+    duration = await audio.evaluate(
+        "a => new Promise(ok => a.readyState >= 1 ? ok(a.duration)"
+        " : a.addEventListener('loadedmetadata', () => ok(a.duration)))"
+    )
+    assert duration > 0.3  # Chromium fetched and decoded the Opus file through the API
+
+
+async def _no_events(tenant_id: int, kind: str, data: dict) -> None:
+    return None
