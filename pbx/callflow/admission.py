@@ -23,6 +23,7 @@ from pbx.ari.events import Channel
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import VOICEMAIL_CONTEXT, bridge_id
+from pbx.callflow.recorder import RecordingUnavailable
 from pbx.callflow.routing import (
     Caller,
     DestinationKind,
@@ -33,6 +34,7 @@ from pbx.callflow.routing import (
     route_call,
 )
 from pbx.db.models import Customer
+from recordings.pauses import PauseError
 from recordings.policy import announcement, effective_policy
 
 if TYPE_CHECKING:
@@ -119,9 +121,13 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
         log.warning("no inbound route for %s (tenant %s): caller told so", call.did, call.tenant_id)
         await _finish(flow, call, "failed", prompts.NO_SERVICE)
         return
+    # Recorded from the moment the caller is in, by the route and its own queue's policy.
+    await _record_by_policy(flow, call, route, route.queue)
+    if call.phase is Phase.ENDED:
+        return
     needs_check = route.verification is not Verification.NONE and call.verified is None
     if needs_check and call.customer_id is not None:
-        await _verify(flow, call, route)
+        await _unrecorded(flow, call, "verification", _verify(flow, call, route))
     if call.phase is Phase.ENDED:
         return
     chosen = None
@@ -249,6 +255,25 @@ async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
         await flow.client.play(call.caller_channel, prompts.VERIFIED)
     call.verified = outcome
     await flow.call_log.update(call.tenant_id, call.record_id, verified=outcome)
+
+
+async def _unrecorded(flow: CallFlow, call: FlowCall, reason: str, work: Awaitable[None]) -> None:
+    """Run `work` with the recording paused (a PIN keyed on the phone is not recorded)."""
+    paused = False
+    if call.recording is not None:
+        try:
+            await flow.recorder.pause(call, reason, None)
+            paused = True
+        except (RecordingUnavailable, PauseError, AriError) as exc:
+            log.warning("call %s: recording not paused for %s: %s", call.call_id, reason, exc)
+    try:
+        await work
+    finally:
+        if paused and call.recording is not None and call.phase is not Phase.ENDED:
+            try:
+                await flow.recorder.resume(call, None)
+            except (RecordingUnavailable, PauseError, AriError) as exc:
+                log.warning("call %s: recording not resumed: %s", call.call_id, exc)
 
 
 async def _record_by_policy(flow: CallFlow, call: FlowCall, route: Route, queue: str) -> None:

@@ -18,11 +18,11 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 
 from pbx.ari import AriClient, AriError, AriNotFound
-from pbx.auth.roles import Principal
 from pbx.callflow.calls import FlowCall
 from pbx.db.database import Database
 from pbx.db.models import Call, Recording
@@ -102,22 +102,36 @@ class CallRecorder:
         with contextlib.suppress(AriError):  # gone with the caller
             await self.client.hangup(recorder_channel(call.call_id))
 
-    async def pause(self, call: FlowCall, reason: str, by: Principal | None) -> None:
-        """Pause the recording; raises `RecordingUnavailable`, or the index's
-        `AlreadyPaused`."""
+    async def pause(self, call: FlowCall, reason: str, by: index.Actor | None) -> None:
+        """Pause the recording and keep the interval (audited); raises
+        `RecordingUnavailable`, the index's `AlreadyPaused`, or an `AriError`."""
         name, recording_id = self._live(call)
-        async with self.database.tenant_session(call.tenant_id) as session, session.begin():
-            await index.record_pause(
-                session, call.tenant_id, recording_id, at=self.clock(), reason=reason, by=by
-            )
-            await self.client.pause_recording(name)  # inside: a failure keeps no interval
+        now = self.clock()
+        if pauses.is_paused(await self._pauses(call, recording_id)):  # before touching Asterisk
+            raise pauses.AlreadyPaused(f"recording {recording_id} is paused already")
+        await self.client.pause_recording(name)  # Asterisk first: no lock held across it
+        try:
+            async with self.database.tenant_session(call.tenant_id) as session, session.begin():
+                await index.record_pause(session, call.tenant_id, recording_id, at=now,
+                                         reason=reason, by=by)  # fmt: skip
+        except Exception:
+            with contextlib.suppress(AriError):  # not kept: not paused either
+                await self.client.unpause_recording(name)
+            raise
 
-    async def resume(self, call: FlowCall, by: Principal | None) -> None:
+    async def resume(self, call: FlowCall, by: index.Actor | None) -> None:
         name, recording_id = self._live(call)
+        now = self.clock()
+        if not pauses.is_paused(await self._pauses(call, recording_id)):
+            raise pauses.NotPaused(f"recording {recording_id} is not paused")
+        await self.client.unpause_recording(name)
         async with self.database.tenant_session(call.tenant_id) as session, session.begin():
-            await index.record_resume(session, call.tenant_id, recording_id, at=self.clock(),
-                                      by=by)  # fmt: skip
-            await self.client.unpause_recording(name)
+            await index.record_resume(session, call.tenant_id, recording_id, at=now, by=by)
+
+    async def _pauses(self, call: FlowCall, recording_id: int) -> list[Any]:
+        query = select(Recording.pauses).where(Recording.id == recording_id)
+        async with self.database.tenant_autocommit(call.tenant_id) as session:
+            return list(await session.scalar(query) or [])
 
     async def finished(self, name: str, *, failed: bool = False) -> None:
         """Asterisk finished (or failed) writing the file `name`: queue it for the pipeline

@@ -13,15 +13,17 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from pbx.db.models import AuditEntry, Recording, RecordingJob
+from billing_bridge.verification import hash_pin
+from pbx.db.models import AuditEntry, Customer, Recording, RecordingJob
 from pbx.simulator.ari.scripts import Call as SimCall
 from recordings.ari_source import AriRecordingSource
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.s3_store import S3Store
 from recordings.store import ObjectStore, StoredObject
 from tests.callflow.world import World
+from tests.factories import make_customer
 from tests.s3 import CREDENTIALS, REGION
 
 
@@ -130,7 +132,7 @@ async def test_paused_time_is_cut_out_listed_with_the_recording_and_audited(
     live = world.flow.state.calls[call.channel_id]
     await asyncio.sleep(0.3)
     await world.flow.recorder.pause(live, "card capture", None)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.5)
     await world.flow.recorder.resume(live, None)
     await asyncio.sleep(0.3)
     await call.hangup()
@@ -140,11 +142,12 @@ async def test_paused_time_is_cut_out_listed_with_the_recording_and_audited(
     paused = datetime.fromisoformat(row.pauses[0]["to"]) - datetime.fromisoformat(
         row.pauses[0]["from"]
     )
-    assert timedelta(seconds=0.9) <= paused <= timedelta(seconds=1.5)
+    assert timedelta(seconds=1.4) <= paused <= timedelta(seconds=2.0)
     file = world.sim.model.stored[row.asterisk_name].data
     seconds_in_file = (len(file) - 44) / 16_000  # 8 kHz, 16-bit mono
     talked = (row.ended_at - row.started_at).total_seconds()
-    assert seconds_in_file == pytest.approx(talked - paused.total_seconds(), abs=0.35)
+    # Not the 1.5 s pause (it is cut out); slack for a busy machine's event timing.
+    assert seconds_in_file == pytest.approx(talked - paused.total_seconds(), abs=0.6)
     async with world.database.tenant_session(world.tenant_id) as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions[-2:] == ["recording.pause", "recording.resume"]
@@ -308,3 +311,30 @@ async def test_a_recording_that_ended_while_ledgerline_was_down_goes_to_the_pipe
     row = await recording_when(world, lambda r: r.status == "pending", "settled after restart")
     assert row.asterisk_name in world.sim.model.stored
     assert (await job_of(world, row.id)).step == "fetch"
+
+
+async def test_recording_starts_as_the_caller_enters_and_pauses_while_they_key_their_pin(
+    world: World,
+) -> None:
+    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana",
+                                   ["+972502345678"])  # fmt: skip
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        await session.execute(
+            update(Customer).where(Customer.id == customer).values(pin_hash=hash_pin("2468"))
+        )
+    await centre(world, verification="pin")
+    call = await world.call("0502345678")
+    await world.until(lambda: "sound:ledgerline-enter-pin" in call.heard, "asked for the PIN")
+    live = world.flow.state.calls[call.channel_id]
+    assert live.recording is not None  # recorded from the start, the announcement first
+    assert call.heard.index("sound:ledgerline-call-recorded") < call.heard.index(
+        "sound:ledgerline-enter-pin"
+    )
+    await call.press("2468#")
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    await call.hangup()
+
+    row = await recording_when(world, lambda r: r.status == "pending", "queued")
+    assert [(p["reason"], p["by"], p["to"] is not None) for p in row.pauses] == [
+        ("verification", None, True)
+    ]
