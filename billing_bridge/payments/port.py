@@ -1,0 +1,195 @@
+"""The payment-provider port: what Ledgerline asks of Stripe, GoCardless or the sandbox.
+
+Adapters (`billing_bridge/payments/sandbox.py`, `stripe_provider.py`, `gocardless_provider.py`)
+translate; they decide nothing about money (amounts, retries and who may do what are
+Ledgerline's). Every call that can move money carries an idempotency key: the same key sent
+twice gives the same result and moves money once.
+
+Card data: `CardDetails` lives in memory only, for the length of one charge. It is never
+logged, never put in an exception message, never serialised; `wipe()` overwrites it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class PaymentStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"  # e.g. a direct debit submitted, settled in days
+    FAILED = "failed"
+
+
+class MandateStatus(StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    ACTIVE = "active"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class ProviderError(Exception):
+    """The provider refused or failed for a reason a retry will not fix (bad request,
+    authentication). The message names what, never card data or secrets."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached or answered 5xx/429: retry with the same key."""
+
+
+class CardDetails:
+    """A card as keyed by the caller, for one charge. Never printed, compared or pickled."""
+
+    __slots__ = ("_cvc", "_exp_month", "_exp_year", "_number")
+
+    def __init__(self, number: str, exp_month: int, exp_year: int, cvc: str) -> None:
+        self._number, self._exp_month, self._exp_year, self._cvc = number, exp_month, exp_year, cvc
+
+    @property
+    def number(self) -> str:
+        return self._number
+
+    @property
+    def exp_month(self) -> int:
+        return self._exp_month
+
+    @property
+    def exp_year(self) -> int:
+        return self._exp_year
+
+    @property
+    def cvc(self) -> str:
+        return self._cvc
+
+    @property
+    def last4(self) -> str:
+        return self._number[-4:]
+
+    def wipe(self) -> None:
+        """Drop the references (Python strings cannot be overwritten in place; keeping them
+        short-lived and unreferenced is what we can do)."""
+        self._number, self._cvc, self._exp_month, self._exp_year = "", "", 0, 0
+
+    def __repr__(self) -> str:
+        return "CardDetails(****)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> object:
+        raise TypeError("card details are never serialised")
+
+
+@dataclass(frozen=True)
+class BankAccount:
+    """Bank details for a direct-debit mandate, as validated by `bank_accounts` (not secret
+    like a card, but kept out of logs all the same)."""
+
+    country: str  # ISO 3166-1 alpha-2
+    account_holder: str
+    iban: str | None = None  # SEPA countries (e.g. LT)
+    bank_code: str | None = None  # IL bank number, GB sort code, US routing number
+    branch_code: str | None = None  # IL branch
+    account_number: str | None = None
+
+    def __repr__(self) -> str:
+        tail = (self.iban or self.account_number or "")[-4:]
+        return f"BankAccount({self.country}, ****{tail})"
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: PaymentStatus
+    provider_ref: str  # the provider's id of the payment (PaymentIntent, payment, ...)
+    failure_code: str | None = None  # e.g. card_declined, insufficient_funds
+    failure_message: str | None = None  # safe to show the agent and the caller
+    card_last4: str | None = None
+    card_brand: str | None = None
+
+
+@dataclass(frozen=True)
+class PayLink:
+    url: str
+    provider_ref: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MandateResult:
+    status: MandateStatus
+    provider_ref: str  # the mandate's id at the provider (or the billing request's, by link)
+    scheme: str  # bacs, sepa_core, ach, masav (IL), ...
+    setup_url: str | None = None  # for a mandate set up by link
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A provider's event, normalised. `resource` is "payment", "mandate" or "pay_link"."""
+
+    event_id: str
+    type: str  # the provider's own type, e.g. payment_intent.succeeded, mandates.active
+    resource: str
+    provider_ref: str
+    status: str | None  # a PaymentStatus or MandateStatus value, when the event sets one
+    occurred_at: datetime
+    raw_type_known: bool = True  # False: an event type we do not act on (logged, acked)
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+class WebhookRejected(Exception):
+    """The signature did not verify (or the payload is not the provider's)."""
+
+
+class PaymentProvider(Protocol):
+    name: str  # "sandbox", "stripe", "gocardless"
+
+    async def charge_card(
+        self,
+        card: CardDetails,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+        customer_ref: str,
+    ) -> ChargeResult:
+        """A telephone (MOTO) card payment, taken now."""
+
+    async def charge_mandate(
+        self,
+        mandate_ref: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> ChargeResult:
+        """Collect against an active mandate (direct debit) or a card on file."""
+
+    async def create_pay_link(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+        customer_ref: str,
+    ) -> PayLink: ...
+
+    async def create_mandate_link(
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
+    ) -> MandateResult:
+        """A mandate set up by the payer through the provider's hosted flow."""
+
+    async def create_mandate(
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
+    ) -> MandateResult:
+        """A mandate from bank details taken by phone (the consent script was read)."""
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        """Verify the signature by the provider's scheme and normalise the events;
+        `WebhookRejected` when it does not verify."""

@@ -1,0 +1,551 @@
+"""The Stripe adapter: the payment-provider port on the official `stripe` SDK (async methods).
+
+Endpoints (API reference, https://docs.stripe.com/api):
+- charge_card: POST /v1/payment_intents, created and confirmed in one call and flagged MOTO
+  (payment_method_options[card][moto]; https://docs.stripe.com/payments/payment-intents/moto).
+- charge_mandate: GET /v1/mandates/:id (expand payment_method) or GET /v1/payment_methods/:id,
+  then POST /v1/payment_intents with off_session=true, confirm=true.
+- create_pay_link: POST /v1/checkout/sessions (mode=payment).
+- create_mandate_link: POST /v1/customers, then POST /v1/checkout/sessions (mode=setup).
+- create_mandate: POST /v1/customers, then POST /v1/setup_intents with payment_method_data,
+  confirm=true and mandate_data[customer_acceptance][type]=offline (consent read on the phone).
+- parse_webhook: Stripe-Signature checked by `stripe.WebhookSignature.verify_header`.
+
+Card data: the SDK logs every request's form body ("Post details") at DEBUG on the "stripe"
+logger and prints it to stderr when `stripe.log`/STRIPE_LOG is "debug". The adapter drops the
+SDK's DEBUG records with a filter on that logger (whatever its level is set to) and refuses to
+start when console debug logging is on. Errors are re-raised with our own messages (code,
+param, request id), never Stripe's free text nor the SDK exception as a cause.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from stripe import _util as stripe_util
+
+from billing_bridge.payments.port import (
+    BankAccount,
+    CardDetails,
+    ChargeResult,
+    MandateResult,
+    MandateStatus,
+    PayLink,
+    PaymentStatus,
+    ProviderError,
+    ProviderUnavailable,
+    WebhookEvent,
+    WebhookRejected,
+)
+
+log = logging.getLogger(__name__)
+
+# Ledgerline's scheme names -> Stripe's payment method types.
+_SCHEMES = {"sepa_core": "sepa_debit", "bacs": "bacs_debit", "ach": "us_bank_account"}
+
+_PAYMENT_STATUS = {
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "processing": PaymentStatus.PENDING,
+    "requires_capture": PaymentStatus.PENDING,
+    # A phone payment cannot complete a customer action (3-D Secure): no money moves.
+    "requires_action": PaymentStatus.FAILED,
+    "requires_payment_method": PaymentStatus.FAILED,
+    "requires_confirmation": PaymentStatus.FAILED,
+    "canceled": PaymentStatus.FAILED,
+}
+_MANDATE_STATUS = {
+    "active": MandateStatus.ACTIVE,
+    "pending": MandateStatus.PENDING,
+    "inactive": MandateStatus.CANCELLED,
+}
+
+
+class _DropSdkDebug(logging.Filter):
+    """The SDK's DEBUG records carry request and response bodies: card numbers, IBANs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _silence_sdk_debug() -> None:
+    sdk_logger = logging.getLogger("stripe")
+    if not any(isinstance(f, _DropSdkDebug) for f in sdk_logger.filters):
+        sdk_logger.addFilter(_DropSdkDebug())
+    if stripe_util._console_log_level() == "debug":
+        raise ProviderError(
+            "stripe.log / STRIPE_LOG is 'debug': the SDK would print request bodies (card "
+            "numbers) to stderr; unset it"
+        )
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        webhook_secret: str,
+        api_base: str | None = None,
+        success_url: str | None = None,
+        cancel_url: str | None = None,
+        max_network_retries: int = 2,
+        timeout: float = 30.0,
+        webhook_tolerance: int = 300,
+    ) -> None:
+        _silence_sdk_debug()
+        self._webhook_secret = webhook_secret
+        self._success_url, self._cancel_url = success_url, cancel_url
+        self._tolerance = webhook_tolerance
+        self._http = stripe.AIOHTTPClient(timeout=timeout)
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=self._http,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.close_async()
+
+    # -- payments -------------------------------------------------------------------------
+
+    async def charge_card(
+        self,
+        card: CardDetails,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+        customer_ref: str,
+    ) -> ChargeResult:
+        params: dict[str, Any] = {
+            "amount": amount_minor,
+            "currency": currency.lower(),
+            "confirm": True,
+            # Without an explicit type, newer API versions enable automatic payment methods
+            # and a confirm would then ask for a return_url.
+            "payment_method_types": ["card"],
+            "payment_method_data": {
+                "type": "card",
+                "card": {
+                    "number": card.number,
+                    "exp_month": card.exp_month,
+                    "exp_year": card.exp_year,
+                    "cvc": card.cvc,
+                },
+            },
+            "payment_method_options": {"card": {"moto": True}},
+            "description": description,
+            "metadata": {"customer_ref": customer_ref},
+            "expand": ["payment_method"],
+        }
+        try:
+            intent = await self._client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            return _declined(exc, card_last4=card.last4)
+        except stripe.StripeError as exc:
+            raise _translate(exc, "charge_card") from None
+        finally:
+            params.clear()  # drop our references to the card fields at once
+        return _charge_result(intent.to_dict(), card_last4=card.last4)
+
+    async def charge_mandate(
+        self,
+        mandate_ref: str,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+    ) -> ChargeResult:
+        try:
+            method = await self._payment_method(mandate_ref)
+            params: dict[str, Any] = {
+                "amount": amount_minor,
+                "currency": currency.lower(),
+                "customer": _id(method.get("customer")),
+                "payment_method": method["id"],
+                "payment_method_types": [method["type"]],
+                "off_session": True,
+                "confirm": True,
+                "description": description,
+                "expand": ["payment_method"],
+            }
+            if mandate_ref.startswith("mandate_"):
+                params["mandate"] = mandate_ref
+            intent = await self._client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            return _declined(exc, card_last4=None)
+        except stripe.StripeError as exc:
+            raise _translate(exc, "charge_mandate") from None
+        return _charge_result(intent.to_dict(), card_last4=None)
+
+    async def _payment_method(self, mandate_ref: str) -> dict[str, Any]:
+        if mandate_ref.startswith("mandate_"):
+            mandate = await self._client.v1.mandates.retrieve_async(
+                mandate_ref, {"expand": ["payment_method"]}
+            )
+            method = mandate.to_dict().get("payment_method")
+            if not isinstance(method, dict):
+                raise ProviderError(f"stripe: mandate {mandate_ref} has no payment method")
+            return method
+        # A card (or another payment method) kept on file: pm_...
+        return (await self._client.v1.payment_methods.retrieve_async(mandate_ref)).to_dict()
+
+    async def create_pay_link(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        description: str,
+        customer_ref: str,
+    ) -> PayLink:
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": currency.lower(),
+                        "unit_amount": amount_minor,
+                        "product_data": {"name": description},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "client_reference_id": customer_ref,
+            "metadata": {"customer_ref": customer_ref},
+            "payment_intent_data": {
+                "description": description,
+                "metadata": {"customer_ref": customer_ref},
+            },
+            # No expires_at: a computed one would differ on a retry and break idempotency;
+            # Stripe's default (24 h) is returned and passed on.
+            **self._return_urls(),
+        }
+        try:
+            session = await self._client.v1.checkout.sessions.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc, "create_pay_link") from None
+        return PayLink(
+            url=session.url or "", provider_ref=session.id, expires_at=_ts(session.to_dict())
+        )
+
+    # -- mandates -------------------------------------------------------------------------
+
+    async def create_mandate_link(
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
+    ) -> MandateResult:
+        method_type = _method_type(scheme)
+        try:
+            customer = await self._customer(customer_name, customer_ref, idempotency_key)
+            session = await self._client.v1.checkout.sessions.create_async(
+                {  # type: ignore[arg-type]
+                    "mode": "setup",
+                    "payment_method_types": [method_type],
+                    "customer": customer,
+                    "client_reference_id": customer_ref,
+                    "metadata": {"customer_ref": customer_ref},
+                    "setup_intent_data": {"metadata": {"customer_ref": customer_ref}},
+                    **self._return_urls(),
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise _translate(exc, "create_mandate_link") from None
+        return MandateResult(
+            status=MandateStatus.PENDING,
+            provider_ref=session.id,
+            scheme=scheme,
+            setup_url=session.url,
+        )
+
+    async def create_mandate(
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
+    ) -> MandateResult:
+        method_type = _method_type(scheme)
+        try:
+            customer = await self._customer(account.account_holder, customer_ref, idempotency_key)
+            intent = await self._client.v1.setup_intents.create_async(
+                {  # type: ignore[arg-type]
+                    "customer": customer,
+                    "confirm": True,
+                    "usage": "off_session",
+                    "payment_method_types": [method_type],
+                    "payment_method_data": _bank_method_data(method_type, account),
+                    # Consent read and given on the phone. No accepted_at: Stripe records the
+                    # time of this request, and a computed one would break a retry's key.
+                    "mandate_data": {"customer_acceptance": {"type": "offline", "offline": {}}},
+                    "metadata": {"customer_ref": customer_ref},
+                    "expand": ["mandate"],
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            failed = _error(exc).get("setup_intent")
+            if failed:  # Stripe refused the bank details: a failed mandate
+                return MandateResult(MandateStatus.FAILED, _id(failed) or "", scheme)
+            raise _translate(exc, "create_mandate") from None
+        return _mandate_result(intent.to_dict(), scheme)
+
+    async def _customer(self, name: str, customer_ref: str, idempotency_key: str) -> str:
+        # A Stripe Customer holds the payment method so it can be charged off-session later.
+        customer = await self._client.v1.customers.create_async(
+            {"name": name, "metadata": {"customer_ref": customer_ref}},
+            {"idempotency_key": f"{idempotency_key}:customer"},
+        )
+        return customer.id
+
+    def _return_urls(self) -> dict[str, str]:
+        if not self._success_url:
+            raise ProviderError("stripe: links need the success_url setting")
+        urls = {"success_url": self._success_url}
+        if self._cancel_url:
+            urls["cancel_url"] = self._cancel_url
+        return urls
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
+        signature = _header(headers, "Stripe-Signature")
+        try:
+            payload = body.decode("utf-8")
+            stripe.WebhookSignature.verify_header(
+                payload, signature or "", self._webhook_secret, self._tolerance
+            )
+            event = json.loads(payload)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+            raise WebhookRejected(f"stripe: {type(exc).__name__}") from None
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            raise WebhookRejected("stripe: not an event")
+        return [_normalise(event)]
+
+
+# -- translation helpers (pure) -----------------------------------------------------------
+
+
+def _method_type(scheme: str) -> str:
+    try:
+        return _SCHEMES[scheme]
+    except KeyError:
+        raise ProviderError(f"stripe: scheme {scheme!r} is not offered") from None
+
+
+def _bank_method_data(method_type: str, account: BankAccount) -> dict[str, Any]:
+    details: dict[str, str | None]
+    if method_type == "sepa_debit":
+        details = {"iban": account.iban}
+    elif method_type == "bacs_debit":
+        details = {"sort_code": account.bank_code, "account_number": account.account_number}
+    else:
+        details = {
+            "routing_number": account.bank_code,
+            "account_number": account.account_number,
+            "account_holder_type": "individual",
+        }
+    return {
+        "type": method_type,
+        method_type: details,
+        "billing_details": {"name": account.account_holder},
+    }
+
+
+def _id(value: Any) -> str | None:
+    """An expandable field: an id, or the expanded object."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _error(exc: stripe.StripeError) -> dict[str, Any]:
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    return error if isinstance(error, dict) else {}
+
+
+def _ts(obj: dict[str, Any]) -> datetime | None:
+    expires = obj.get("expires_at")
+    return datetime.fromtimestamp(expires, UTC) if expires else None
+
+
+def _card_brand(intent: dict[str, Any]) -> str | None:
+    method = intent.get("payment_method")
+    card = method.get("card") if isinstance(method, dict) else None
+    return card.get("brand") if card else None
+
+
+def _charge_result(intent: dict[str, Any], *, card_last4: str | None) -> ChargeResult:
+    status = _PAYMENT_STATUS.get(intent["status"], PaymentStatus.FAILED)
+    error = intent.get("last_payment_error") or {}
+    code = message = None
+    if status is PaymentStatus.FAILED:
+        code = error.get("decline_code") or error.get("code") or intent["status"]
+        message = error.get("message")
+    return ChargeResult(
+        status=status,
+        provider_ref=intent["id"],
+        failure_code=code,
+        failure_message=message,
+        card_last4=card_last4,
+        card_brand=_card_brand(intent),
+    )
+
+
+def _declined(exc: stripe.CardError, *, card_last4: str | None) -> ChargeResult:
+    error = _error(exc)
+    return ChargeResult(
+        status=PaymentStatus.FAILED,
+        provider_ref=_id(error.get("payment_intent")) or "",
+        failure_code=error.get("decline_code") or error.get("code") or exc.code,
+        # Stripe's decline messages are written for the payer ("Your card was declined.").
+        failure_message=error.get("message"),
+        card_last4=card_last4,
+    )
+
+
+def _mandate_result(intent: dict[str, Any], scheme: str) -> MandateResult:
+    mandate = intent.get("mandate")
+    state = intent["status"]
+    if state == "succeeded" and isinstance(mandate, dict):
+        status = _MANDATE_STATUS.get(mandate.get("status"), MandateStatus.PENDING)
+        if status is MandateStatus.CANCELLED:
+            status = MandateStatus.FAILED  # inactive at birth: refused, not cancelled
+    elif state == "processing":
+        status = MandateStatus.SUBMITTED
+    elif state in ("requires_action", "succeeded"):
+        status = MandateStatus.PENDING  # e.g. ACH waiting for micro-deposit verification
+    else:
+        status = MandateStatus.FAILED
+    return MandateResult(status=status, provider_ref=_id(mandate) or intent["id"], scheme=scheme)
+
+
+def _translate(exc: stripe.StripeError, operation: str) -> ProviderError:
+    """Our own message: code, param, status, request id. Never Stripe's free text, which can
+    quote a rejected parameter's value."""
+    error = _error(exc)
+    parts = [f"stripe {operation}: {type(exc).__name__}"]
+    if exc.http_status:
+        parts.append(f"http {exc.http_status}")
+    if error.get("code"):
+        parts.append(f"code {error['code']}")
+    if error.get("param"):
+        parts.append(f"param {error['param']}")
+    if exc.request_id:
+        parts.append(f"request {exc.request_id}")
+    message = ", ".join(parts)
+    status = exc.http_status or 0
+    unavailable = isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError)
+    if unavailable or status >= 500 or status in (409, 429):
+        return ProviderUnavailable(message)
+    return ProviderError(message)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def _normalise(event: dict[str, Any]) -> WebhookEvent:
+    kind = str(event.get("type", ""))
+    obj = event["data"].get("object") or {}
+    occurred = datetime.fromtimestamp(int(event.get("created", 0)), UTC)
+    base = {"event_id": str(event.get("id", "")), "type": kind, "occurred_at": occurred}
+    customer_ref = (obj.get("metadata") or {}).get("customer_ref")
+    details = {"customer_ref": customer_ref} if customer_ref else {}
+
+    if kind in _PAYMENT_EVENTS:
+        error = obj.get("last_payment_error") or {}
+        code = error.get("decline_code") or error.get("code")
+        if code:
+            details["failure_code"] = code
+        return WebhookEvent(
+            **base,
+            resource="payment",
+            provider_ref=obj.get("id", ""),
+            status=_PAYMENT_EVENTS[kind],
+            details=details,
+        )
+    if kind == "mandate.updated":
+        return WebhookEvent(
+            **base,
+            resource="mandate",
+            provider_ref=obj.get("id", ""),
+            status=_MANDATE_STATUS.get(obj.get("status")),
+            details=details | _pick(obj, "payment_method"),
+        )
+    if kind == "setup_intent.succeeded":
+        # Bacs mandates wait (about three working days) after the SetupIntent succeeds;
+        # mandate.updated says when they are active. SEPA and ACH are usable at once.
+        types = obj.get("payment_method_types") or []
+        status = MandateStatus.PENDING if "bacs_debit" in types else MandateStatus.ACTIVE
+        return WebhookEvent(
+            **base,
+            resource="mandate",
+            provider_ref=_id(obj.get("mandate")) or obj.get("id", ""),
+            status=status,
+            details=details | {"setup_intent": obj.get("id", "")} | _pick(obj, "payment_method"),
+        )
+    if kind == "checkout.session.completed":
+        return _checkout_completed(base, obj, details)
+    return WebhookEvent(
+        **base,
+        resource=str(obj.get("object", "")),
+        provider_ref=str(obj.get("id", "")),
+        status=None,
+        raw_type_known=False,
+    )
+
+
+_PAYMENT_EVENTS = {
+    "payment_intent.succeeded": PaymentStatus.SUCCEEDED,
+    "payment_intent.processing": PaymentStatus.PENDING,
+    "payment_intent.payment_failed": PaymentStatus.FAILED,
+    "payment_intent.canceled": PaymentStatus.FAILED,
+}
+
+
+def _checkout_completed(
+    base: dict[str, Any], obj: dict[str, Any], details: dict[str, str]
+) -> WebhookEvent:
+    if obj.get("client_reference_id"):
+        details = details | {"customer_ref": obj["client_reference_id"]}
+    if obj.get("mode") == "setup":  # a mandate link completed; the mandate follows
+        return WebhookEvent(
+            **base,
+            resource="mandate",
+            provider_ref=obj.get("id", ""),
+            status=MandateStatus.PENDING,
+            details=details | _pick(obj, "setup_intent"),
+        )
+    paid = obj.get("payment_status") in ("paid", "no_payment_required")
+    return WebhookEvent(
+        **base,
+        resource="pay_link",
+        provider_ref=obj.get("id", ""),
+        status=PaymentStatus.SUCCEEDED if paid else PaymentStatus.PENDING,
+        details=details | _pick(obj, "payment_intent"),
+    )
+
+
+def _pick(obj: dict[str, Any], key: str) -> dict[str, str]:
+    value = _id(obj.get(key))
+    return {key: value} if value else {}
