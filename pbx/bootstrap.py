@@ -20,6 +20,10 @@ from billing_bridge.identification.cache import (
 )
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
+from billing_bridge.payments.gocardless_provider import GoCardlessProvider
+from billing_bridge.payments.port import PaymentProvider
+from billing_bridge.payments.sandbox import SandboxProvider
+from billing_bridge.payments.stripe_provider import StripeProvider
 from pbx.auth.ratelimit import AttemptLimiter, MemoryLimiter, RedisLimiter
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus, RedisBus
@@ -27,7 +31,13 @@ from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
-from pbx.settings import RecordingsSettings, Settings, SettingsError, redact_url
+from pbx.settings import (
+    PaymentsSettings,
+    RecordingsSettings,
+    Settings,
+    SettingsError,
+    redact_url,
+)
 from recordings.local_store import LocalFolderStore
 from recordings.s3_store import S3Credentials, S3Store
 from recordings.store import ObjectStore
@@ -91,6 +101,23 @@ def build_services(settings: Settings) -> Services:
         settings, database, redis, directory, identification, bus, sessions, limiter,
         Hub(events), bus_redis, recording_store(settings.recordings),
     )  # fmt: skip
+
+
+def payment_provider(settings: PaymentsSettings) -> PaymentProvider:
+    if settings.provider == "stripe":
+        return StripeProvider(
+            settings.stripe_api_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            success_url=settings.return_url,
+            cancel_url=settings.return_url,
+        )
+    if settings.provider == "gocardless":
+        return GoCardlessProvider(
+            settings.gocardless_access_token, webhook_secret=settings.gocardless_webhook_secret,
+            environment=settings.gocardless_environment, redirect_uri=settings.return_url,
+            exit_uri=settings.return_url,
+        )  # fmt: skip
+    return SandboxProvider(webhook_secret=settings.sandbox_webhook_secret)
 
 
 def recording_store(settings: RecordingsSettings) -> ObjectStore:

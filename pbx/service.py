@@ -15,7 +15,7 @@ from aiohttp import web
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
 from pbx.ari import AriClient, AriConnection
-from pbx.bootstrap import Services
+from pbx.bootstrap import Services, payment_provider
 from pbx.callflow.app import CallFlow, utc_now
 from pbx.callflow.desk import Desk, LocalDesk
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
@@ -144,6 +144,7 @@ def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | 
     return CallFlow(
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
+        payments=payment_provider(services.settings.payments),
     )  # fmt: skip
 
 

@@ -169,6 +169,29 @@ class RecordingsSettings(_Section):
         return self
 
 
+class PaymentsSettings(_Section):
+    provider: Literal["sandbox", "stripe", "gocardless"]
+    sandbox_webhook_secret: str = Field(min_length=1)
+    stripe_api_key: str
+    stripe_webhook_secret: str
+    gocardless_access_token: str
+    gocardless_webhook_secret: str
+    gocardless_environment: Literal["sandbox", "live"]
+    return_url: str
+
+    @model_validator(mode="after")
+    def _credentials(self) -> PaymentsSettings:
+        if self.provider == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
+            raise ValueError("payments.provider is stripe: set stripe_api_key and "
+                             "stripe_webhook_secret")  # fmt: skip
+        if self.provider == "gocardless" and not (
+            self.gocardless_access_token and self.gocardless_webhook_secret
+        ):
+            raise ValueError("payments.provider is gocardless: set gocardless_access_token and "
+                             "gocardless_webhook_secret")  # fmt: skip
+        return self
+
+
 class Settings(_Section):
     service: ServiceSettings
     auth: AuthSettings
@@ -179,6 +202,7 @@ class Settings(_Section):
     ari: AriSettings
     identification: IdentificationSettings
     recordings: RecordingsSettings
+    payments: PaymentsSettings
 
 
 def normalise_database_url(value: str) -> str:

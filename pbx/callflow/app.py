@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_bridge.identification.service import CallerIdentification
+from billing_bridge.payments.port import PaymentProvider
 from pbx.acd.agents import AgentState
 from pbx.acd.commands import Command
 from pbx.ari import AriClient, AriConnection, AriError
@@ -41,6 +42,7 @@ from pbx.ari.events import (
 from pbx.callflow import admission, control
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.card_capture import CaptureRequest, CardCapture
 from pbx.callflow.config import FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
@@ -81,6 +83,7 @@ class CallFlow:
         timing: FlowTiming | None = None,
         notify: Callable[[str, dict[str, Any]], None] | None = None,
         prefetch: Callable[[int, int], None] | None = None,
+        payments: PaymentProvider | None = None,
     ) -> None:
         self.client = client
         self.connection = connection
@@ -97,6 +100,9 @@ class CallFlow:
         # Start reading a caller's account for the screen-pop as soon as they are known.
         self.prefetch = prefetch
         self.recorder = CallRecorder(client, database, RecordingJobs(database), clock)
+        self.card_capture = (
+            CardCapture(self, payments, lambda: self.clock().date()) if payments else None
+        )
         self.executor = Executor(
             client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
             notify=notify,
@@ -187,6 +193,16 @@ class CallFlow:
                 await self.executor.run(commands)
             await self.save()
             return self.state.engine.agents[agent_id].state
+
+    # --- payments -----------------------------------------------------------------------
+
+    def start_card_capture(self, call: FlowCall, request: CaptureRequest) -> None:
+        """Take a card payment in the call, in the background (it lasts as long as the
+        caller keys); raises `CaptureError` at once if it cannot start."""
+        assert self.card_capture is not None
+        capture = self.card_capture
+        capture.check(call)
+        self._spawn(capture.take_payment(call, request), f"card-capture-{call.call_id}")
 
     # --- events -------------------------------------------------------------------------
 

@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from billing_bridge.payments.ledger import AccountNotFound, amount_due
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.callflow import control
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall
+from pbx.callflow.card_capture import CaptureError, CaptureRequest
 from pbx.callflow.config import agent_key
 from pbx.callflow.control import ControlError
 from pbx.callflow.recorder import RecordingUnavailable
@@ -194,6 +196,28 @@ def _on_demand(flow: CallFlow, call: FlowCall) -> Route | None:
     if not may_record_on_demand(route_policy, queue.recording_policy if queue else None):
         raise DeskError(409, "conflict", "this call's recording is not on demand")
     return route
+
+
+@operation
+async def take_card_payment(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """Starts the capture and returns: progress and the result reach the desk as events."""
+    call = _live_own_call(flow, actor, args["call_id"])
+    if flow.card_capture is None:
+        raise DeskError(503, "payments_unavailable", "no payment provider is configured")
+    try:
+        amount, currency = await amount_due(flow.database, actor.tenant_id, args["account_id"],
+                                            call.customer_id, flow.clock().date())  # fmt: skip
+    except AccountNotFound as exc:
+        raise DeskError(404, "not_found", str(exc)) from None
+    amount = args.get("amount_minor") or amount
+    if amount <= 0:
+        raise DeskError(409, "conflict", "nothing is due on this account: give an amount")
+    request = CaptureRequest(args["account_id"], amount, currency, actor.user_id, actor.label)
+    try:
+        flow.start_card_capture(call, request)
+    except CaptureError as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+    return {"amount_minor": amount, "currency": currency, "status": "started"}
 
 
 def _live_own_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:

@@ -64,7 +64,7 @@ class Executor:
         self.clock = clock
         self.dial_out = dial_out  # e.g. "PJSIP/{number}@pstn-trunk"
         # Desk events (screen-pops and call changes); a no-op without a publisher.
-        self.notify = notify or (lambda kind, payload: None)
+        self.notify = notify if notify is not None else (lambda kind, payload: None)
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)

@@ -17,6 +17,15 @@ ENTER_DATE_OF_BIRTH = ("sound:ledgerline-enter-date-of-birth",)
 VERIFIED = ("sound:auth-thankyou",)
 NOT_VERIFIED = ("sound:auth-incorrect",)
 INVALID_CHOICE = ("sound:option-is-invalid",)
+# Secure card capture (the agent hears none of these, nor the keys pressed).
+CARD_NUMBER = ("sound:ledgerline-card-number",)
+CARD_EXPIRY = ("sound:ledgerline-card-expiry",)
+CARD_CVC = ("sound:ledgerline-card-cvc",)
+CARD_INVALID = ("sound:ledgerline-card-invalid",)
+PAYMENT_ACCEPTED = ("sound:ledgerline-payment-accepted",)
+PAYMENT_DECLINED = ("sound:ledgerline-payment-declined",)
+PAYMENT_PENDING = ("sound:ledgerline-payment-pending",)
+PAYMENT_ABANDONED = ("sound:ledgerline-payment-abandoned",)
 
 
 def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:

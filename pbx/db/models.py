@@ -96,6 +96,13 @@ class Tenant(Base):
     # Days a stored recording is kept (see `recordings.retention`); None keeps them for ever.
     recording_retention_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Account actions in a call (a payment to a stored method, mandate changes, credits)
+    # wait until the caller is verified (IVR PIN, or the agent's recorded questions).
+    money_needs_verification: Mapped[bool] = mapped_column(default=False)
+    # Largest credit each role may grant without approval, in minor units of the tenant's
+    # currency: {"agent": 2000, "supervisor": 20000}; a role missing here needs approval
+    # for any credit (admins never do).
+    credit_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class InboundNumber(TenantOwned, Base):
@@ -208,6 +215,14 @@ class Payment(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Taken in a call (by phone); what the provider says of the card: never more than this.
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    card_brand: Mapped[str | None] = mapped_column(String(16))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    # When the provider's event that set `status` happened: an older event never undoes it.
+    status_at: Mapped[datetime | None]
 
 
 class Mandate(TenantOwned, Base):
@@ -225,6 +240,7 @@ class Mandate(TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    status_at: Mapped[datetime | None]  # as on payments
 
 
 class User(TenantOwned, Base):
@@ -261,6 +277,11 @@ class Credit(TenantOwned, Base):
     approved_by_id: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(16), default="granted")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None]  # approved or rejected
 
 
 class Queue(TenantOwned, Base):
@@ -554,3 +575,54 @@ class AuditEntry(TenantOwned, Base):
     target_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """Every provider event received once: a replay or duplicate (same provider and event
+    id) is refused by the unique key. Providers are per deployment, so not tenant-owned."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str | None] = mapped_column(String(16))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # applied, stale (older than what we have), unknown_type, not_found
+    outcome: Mapped[str] = mapped_column(String(16))
+
+
+class OutboxMessage(TenantOwned, Base):
+    """An SMS or email to send (pay links, mandate confirmations), sent by the configured
+    sender and kept with its outcome."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        _one_of("channel", ("sms", "email")),
+        _one_of("status", ("queued", "sent", "failed")),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    payment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="SET NULL")
+    )
+    mandate_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("mandates.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -27,6 +27,8 @@ from pbx.http.schemas import (
     CallList,
     CallOut,
     CallStarted,
+    CardPaymentIn,
+    CardPaymentStarted,
     ClickToCallIn,
     CustomerHit,
     CustomerHits,
@@ -198,6 +200,18 @@ def register(api: Api) -> None:
     async def pause_recording(call: ApiCall) -> None:
         body: RecordingPauseIn = call.body
         await _run(call, "pause_recording", call_id=call.path("call_id"), reason=body.reason)
+
+    @api.operation("POST", "/calls/{call_id}/payments/card", summary="Take a card payment: "
+                   "the caller keys the card on the phone (the agent hears and sees none of "
+                   "it); progress and the result arrive as desk events", body=CardPaymentIn,
+                   response=CardPaymentStarted, status=202, tag="payments")  # fmt: skip
+    async def take_card_payment(call: ApiCall) -> CardPaymentStarted:
+        body: CardPaymentIn = call.body
+        started = await _run(
+            call, "take_card_payment", call_id=call.path("call_id"),
+            account_id=body.account_id, amount_minor=body.amount_minor,
+        )  # fmt: skip
+        return CardPaymentStarted.model_validate(started)
 
     @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
                    "whose route or queue records on demand", status=204, tag="calls",

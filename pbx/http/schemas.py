@@ -277,6 +277,18 @@ class CallList(BaseModel):
     next_before_id: int | None = Field(description="pass as before_id for the next page")
 
 
+class CardPaymentIn(_In):
+    account_id: int
+    # Minor units; omitted: the account's overdue invoices (or its balance).
+    amount_minor: int | None = Field(None, gt=0, le=100_000_000)
+
+
+class CardPaymentStarted(BaseModel):
+    amount_minor: int
+    currency: str
+    status: Literal["started"]
+
+
 class RecordingPauseIn(_In):
     reason: str = Field("agent", min_length=1, max_length=64)
 

@@ -146,8 +146,9 @@ async def test_paused_time_is_cut_out_listed_with_the_recording_and_audited(
     file = world.sim.model.stored[row.asterisk_name].data
     seconds_in_file = (len(file) - 44) / 16_000  # 8 kHz, 16-bit mono
     talked = (row.ended_at - row.started_at).total_seconds()
-    # Not the 1.5 s pause (it is cut out); slack for a busy machine's event timing.
-    assert seconds_in_file == pytest.approx(talked - paused.total_seconds(), abs=0.6)
+    # The 1.5 s pause is cut out: the file holds the talk around it (0.3 s before, 0.3 s
+    # after) and no more. `talked` (row times) can only run long on a busy machine.
+    assert 0.5 <= seconds_in_file <= talked - paused.total_seconds() + 0.3
     async with world.database.tenant_session(world.tenant_id) as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions[-2:] == ["recording.pause", "recording.resume"]

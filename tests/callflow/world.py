@@ -81,14 +81,16 @@ class World:
 
     # --- Ledgerline ---------------------------------------------------------------------
 
-    async def start_ledgerline(self, seed: int = 7, notify: Any = None) -> CallFlow:
-        flow = self.new_flow(seed, notify)
+    async def start_ledgerline(
+        self, seed: int = 7, notify: Any = None, payments: Any = None
+    ) -> CallFlow:
+        flow = self.new_flow(seed, notify, payments)
         await flow.start()
         await self.until(lambda: flow.ready, "Ledgerline in sync with Asterisk")
         self.flows.append(flow)
         return flow
 
-    def new_flow(self, seed: int = 7, notify: Any = None) -> CallFlow:
+    def new_flow(self, seed: int = 7, notify: Any = None, payments: Any = None) -> CallFlow:
         """A call flow (a Ledgerline process's) for this world, not started."""
         client = AriClient(self.sim.url, "ledgerline", "secret", "ledgerline")
         connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.2)
@@ -97,6 +99,7 @@ class World:
             client, connection, self.database, identification, node="test-node",
             dial_out="PJSIP/{number}@pstn-trunk", rng=random.Random(seed),
             timing=FlowTiming(tick=0.05, first_digit=1.0, between_digits=0.5), notify=notify,
+            payments=payments,
         )  # fmt: skip
         return flow
 

@@ -13,6 +13,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from billing_bridge.payments.sandbox import SandboxProvider
+from pbx.callflow.card_capture import CardCapture
 from pbx.db.models import Call, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
@@ -182,3 +184,28 @@ async def test_the_agent_plays_the_recording_of_a_past_call_from_the_account_pan
 
 async def _no_events(tenant_id: int, kind: str, data: dict) -> None:
     return None
+
+
+async def test_the_agent_takes_a_card_payment_and_sees_only_progress_and_the_result(
+    site: Site, agent_desk: Page
+) -> None:
+    page, world = agent_desk, site.world
+    flow = world.flow
+    flow.card_capture = CardCapture(flow, SandboxProvider(webhook_secret="s"),
+                                    lambda: flow.clock().date())  # fmt: skip
+    await page.get_by_role("button", name="Available").click()
+    call = await world.call("0502345678")
+    await page.get_by_role("button", name="Take payment").click()
+
+    await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked", within=10)
+    await call.press("4242424242424242#")
+    await expect(page.locator("#payment-status")).to_contain_text("16 digits, valid (Visa)")
+    await world.until(lambda: "sound:ledgerline-card-expiry" in call.heard, "expiry")
+    await call.press("1230")
+    await world.until(lambda: "sound:ledgerline-card-cvc" in call.heard, "cvc")
+    await call.press("123#")
+
+    status = page.locator("#payment-status")
+    await expect(status).to_contain_text("taken (card ending 4242)")
+    await expect(status).to_contain_text("balance now ₪0.00")
+    assert "4242424242424242" not in await page.content()

@@ -8,12 +8,15 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.bus import RedisBus
+from pbx.callflow.card_capture import CardCapture
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
-from pbx.db.models import InboundRoute, Queue, QueueMember
+from pbx.db.models import Account, InboundRoute, Queue, QueueMember
 from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
+from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site, start_site
 
 
@@ -262,3 +265,32 @@ async def test_the_agent_pauses_and_resumes_the_recording_and_starts_one_only_on
     assert world.flow.state.calls[call.channel_id].recording is not None
     assert (await avi.call("POST", live + "/stop"))[0] == 204
     assert world.flow.state.calls[call.channel_id].recording is None
+
+
+async def test_the_agent_starts_a_card_payment_through_the_api_for_their_callers_account(
+    site: Site, desk
+) -> None:
+    world, avi, bella = site.world, desk["avi"], desk["bella"]
+    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana",
+                                   ["+972502345678"], [{"currency": "ILS", "balance_minor": 9_900,
+                                                        "status": "active"}])  # fmt: skip
+    async with world.database.tenant_session(world.tenant_id) as session:
+        account = await session.scalar(select(Account.id).where(Account.customer_id == customer))
+    flow = world.flow
+    path = "/calls/{}/payments/card"
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    live = path.format(call.channel_id)
+
+    assert (await avi.call("POST", live, {"account_id": account}))[0] == 503  # no provider
+    flow.card_capture = CardCapture(flow, SandboxProvider(webhook_secret="s"),
+                                    lambda: flow.clock().date())  # fmt: skip
+    assert (await bella.call("POST", live, {"account_id": account}))[0] == 403
+    assert (await avi.call("POST", live, {"account_id": account + 999}))[0] == 404
+    assert (await avi.call("POST", live, {"account_id": account, "amount_minor": 0}))[0] == 422
+    status, started = await avi.call("POST", live, {"account_id": account})
+    assert status == 202 and started == {"amount_minor": 9_900, "currency": "ILS",
+                                         "status": "started"}  # fmt: skip
+    assert (await avi.call("POST", live, {"account_id": account}))[0] == 409  # one at a time
+    await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "the caller asked")

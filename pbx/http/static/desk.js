@@ -166,6 +166,10 @@ function handle(event) {
   if (event.type === "call.offered") offered(data);
   if (event.type === "call.connected" && current?.call_id === data.call_id) connected(data);
   if (event.type === "call.ended" && current?.call_id === data.call_id) ended(data);
+  if (event.type === "payment.progress" && current?.call_id === data.call_id) {
+    text($("payment-status"), `Payment: ${data.progress}`);
+  }
+  if (event.type === "payment.result" && current?.call_id === data.call_id) paymentResult(data);
 }
 
 // --- the call --------------------------------------------------------------------------------
@@ -191,6 +195,8 @@ function offered(call) {
 function connected() {
   text($("call-status"), "On call");
   $("call-controls").hidden = false;
+  $("take-payment").hidden = !current?.panel?.accounts?.length;
+  text($("payment-status"), "");
   $("hold").hidden = false;
   $("resume").hidden = true;
 }
@@ -257,6 +263,30 @@ function playButton(recordingId) {
   });
   return button;
 }
+
+function paymentResult(result) {
+  const amount = money(result.amount_minor, result.currency);
+  const outcome = result.status === "succeeded"
+    ? `${amount} taken (card ending ${result.card_last4}); balance now ${money(result.balance_minor, result.currency)}`
+    : result.status === "abandoned" ? "nothing charged: the caller could not key the card"
+    : `${amount} not taken (${result.failure ?? result.status})`;
+  text($("payment-status"), `Payment: ${outcome}`);
+  $("take-payment").disabled = false;
+}
+
+$("take-payment").addEventListener("click", async () => {
+  const account = current?.panel?.accounts?.[0];
+  if (!account) return;
+  $("take-payment").disabled = true;
+  try {
+    const started = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/payments/card`,
+      { account_id: account.id });
+    text($("payment-status"), `Payment of ${money(started.amount_minor, started.currency)}: the caller is keying the card`);
+  } catch (error) {
+    text($("payment-status"), `Payment: ${error.message}`);
+    $("take-payment").disabled = false;
+  }
+});
 
 async function control(path, body) {
   try {

@@ -1,0 +1,99 @@
+"""Payments as Ledgerline keeps them: the row, the account's balance, the audit entry.
+
+One transaction per payment outcome. Only what a provider's receipt carries about a card is
+kept (brand, last four digits); the idempotency key is unique per business, so recording
+the same outcome again (a retried request, a process that died after charging) changes
+nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select, update
+
+from billing_bridge.payments.port import ChargeResult, PaymentStatus
+from pbx.db.database import Database
+from pbx.db.models import Account, AuditEntry, Invoice, Payment
+
+
+@dataclass(frozen=True)
+class PaymentTaken:
+    payment_id: int
+    status: str
+    balance_minor: int  # the account's balance after it
+
+
+class AccountNotFound(LookupError):
+    pass
+
+
+async def amount_due(
+    database: Database, tenant_id: int, account_id: int, customer_id: int | None, today: date
+) -> tuple[int, str]:
+    """What a payment defaults to: the account's overdue invoices (or, with none overdue,
+    its balance), in its currency. Only an account of `customer_id` is found."""
+    async with database.tenant_autocommit(tenant_id) as session:
+        account = await session.scalar(select(Account).where(Account.id == account_id))
+        if account is None or account.customer_id != customer_id:
+            raise AccountNotFound(f"no account {account_id} for this caller")
+        overdue = await session.scalar(
+            select(func.coalesce(func.sum(Invoice.outstanding_minor), 0)).where(
+                Invoice.account_id == account_id, Invoice.status == "open",
+                Invoice.outstanding_minor > 0, Invoice.due_on < today,
+            )
+        )  # fmt: skip
+    return (int(overdue) or max(account.balance_minor, 0)), account.currency
+
+
+async def record_card_payment(
+    database: Database,
+    tenant_id: int,
+    *,
+    account_id: int,
+    call_id: int | None,
+    amount_minor: int,
+    currency: str,
+    provider: str,
+    idempotency_key: str,
+    result: ChargeResult,
+    actor_id: int | None,
+    actor_label: str,
+) -> PaymentTaken:
+    async with database.tenant_session(tenant_id) as session, session.begin():
+        account = await session.scalar(
+            select(Account).where(Account.id == account_id).with_for_update()
+        )
+        if account is None:
+            raise AccountNotFound(f"no account {account_id}")
+        payment = await session.scalar(
+            select(Payment).where(Payment.idempotency_key == idempotency_key)
+        )
+        already_succeeded = payment is not None and payment.status == PaymentStatus.SUCCEEDED
+        if payment is None:
+            payment = Payment(account_id=account_id, idempotency_key=idempotency_key)
+            session.add(payment)
+        payment.amount_minor, payment.currency, payment.method = amount_minor, currency, "card"
+        payment.provider, payment.provider_ref = provider, result.provider_ref
+        payment.status, payment.call_id = result.status.value, call_id
+        payment.card_brand, payment.card_last4 = result.card_brand, result.card_last4
+        payment.failure_reason = result.failure_code
+        if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
+            await session.execute(
+                update(Account).where(Account.id == account_id)
+                .values(balance_minor=Account.balance_minor - amount_minor)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+        await session.flush()
+        session.add(AuditEntry(
+            actor_id=actor_id, actor_label=actor_label, action="payment.card",
+            target_type="payment", target_id=str(payment.id),
+            details={"account_id": account_id, "call_id": call_id, "amount_minor": amount_minor,
+                     "currency": currency, "status": result.status.value,
+                     "card_last4": result.card_last4, "failure": result.failure_code},
+        ))  # fmt: skip
+        balance = await session.scalar(
+            select(Account.balance_minor).where(Account.id == account_id)
+        )
+        return PaymentTaken(payment.id, payment.status, int(balance or 0))
