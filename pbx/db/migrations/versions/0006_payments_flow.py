@@ -51,7 +51,9 @@ def upgrade() -> None:
         sa.Column("received_at", _TIME, nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
-        sa.UniqueConstraint("provider", "event_id", name=op.f("uq_webhook_events_provider_event_id")),
+        sa.UniqueConstraint(
+            "provider", "event_id", name=op.f("uq_webhook_events_provider_event_id")
+        ),
     )
     op.create_table(
         "outbox_messages",
