@@ -285,3 +285,7 @@ async def queue_stats(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Res
                       "waiting": len(waiting), "longest_wait_seconds": longest,
                       "agents": states})  # fmt: skip
     return {"items": sorted(items, key=lambda item: item["name"])}
+
+
+# Money operations (credits, verification) register themselves with `operation` above.
+from pbx.callflow import desk_money  # noqa: E402, F401

@@ -1,0 +1,339 @@
+"""Credits, their approval and report, the caller's verification in a call, and the
+business's money settings.
+
+An agent grants credits within their role's limit; a supervisor or admin decides the rest
+(never their own request). A credit given in a call (`call_id`) goes through the desk, where
+the live call is, and waits for the caller's identity when the business asks for it. Every
+change is audited in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from billing_bridge.credits import (
+    REASON_CODES,
+    CreditError,
+    CreditReport,
+    credit_dict,
+    credit_report,
+    decide,
+    grant_credit,
+)
+from pbx.auth.roles import Principal, Role
+from pbx.callflow.desk import Actor, DeskError
+from pbx.db.models import CREDIT_STATUSES, Account, Credit, Tenant
+from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid, not_found
+from pbx.http.context import audit, context
+
+PAGE = 100
+# One credit is at most a million in major units: a typo's extra zeros stop here.
+MAX_CREDIT_MINOR = 100_000_000
+CREDIT_ERROR_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409}
+
+# --- bodies ---------------------------------------------------------------------------------
+
+ReasonCode = Literal[tuple(REASON_CODES)]  # type: ignore[valid-type]
+CreditStatus = Literal[CREDIT_STATUSES]  # type: ignore[valid-type]
+# Lower-case words only: a question's name, so an answer (a date, a sum) cannot be typed in.
+QuestionName = Annotated[str, Field(pattern=r"^[a-z][a-z_]{1,31}$")]
+LimitMinor = Annotated[int, Field(ge=0, le=MAX_CREDIT_MINOR)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VerificationIn(_In):
+    questions: list[QuestionName] = Field(
+        min_length=1, max_length=10,
+        description="the security questions the caller answered, by name (never the answers)",
+    )  # fmt: skip
+
+
+class VerificationOut(BaseModel):
+    call_id: str
+    verified: Literal["agent_questions"]
+    questions: list[str]
+
+
+class CreditIn(_In):
+    account_id: int
+    amount_minor: int = Field(gt=0, le=MAX_CREDIT_MINOR)
+    currency: str | None = Field(
+        None, pattern=r"^[A-Z]{3}$", description="must be the account's; omitted: the account's"
+    )
+    reason_code: ReasonCode = Field(description=", ".join(f"{k}: {v}" for k, v in
+                                                         REASON_CODES.items()))  # fmt: skip
+    note: str | None = Field(None, max_length=500)
+    call_id: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="the live call it is given in (as in /calls/{call_id}): then the caller "
+        "must be verified when the business asks for it, and the account must be theirs",
+    )  # fmt: skip
+
+
+class CreditOut(BaseModel):
+    id: int
+    account_id: int
+    amount_minor: int
+    currency: str
+    reason_code: str
+    status: CreditStatus
+    note: str | None
+    call_record_id: int | None = Field(description="the call log row (id in GET /calls)")
+    requested_by_id: int | None
+    decided_by_id: int | None = Field(description="who approved or rejected it")
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class CreditList(BaseModel):
+    items: list[CreditOut]
+
+
+class ReasonTotalOut(BaseModel):
+    reason_code: str
+    currency: str
+    count: int
+    total_minor: int
+
+
+class AgentTotalOut(BaseModel):
+    agent_id: int | None
+    agent: str
+    currency: str
+    count: int
+    total_minor: int
+
+
+class CurrencyTotalOut(BaseModel):
+    currency: str
+    count: int
+    total_minor: int
+
+
+class CreditReportOut(BaseModel):
+    date_from: datetime
+    date_to: datetime
+    by_reason: list[ReasonTotalOut]
+    by_agent: list[AgentTotalOut]
+    retention_cost: list[CurrencyTotalOut] = Field(
+        description="retention discounts granted in the period, per currency"
+    )
+
+
+class MoneySettingsIn(_In):
+    money_needs_verification: bool
+    credit_limits: dict[Literal["agent", "supervisor"], LimitMinor] = Field(
+        default_factory=dict,
+        description="the largest credit each role grants without approval, in minor units "
+        "of the business's currency; a role left out needs approval for any credit (admins "
+        "never do)",
+    )  # fmt: skip
+
+
+class MoneySettingsOut(BaseModel):
+    money_needs_verification: bool
+    credit_limits: dict[str, int]
+    currency: str = Field(description="the currency of the limits")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _credit_error(exc: CreditError) -> ApiError:
+    if exc.code == "invalid":
+        return invalid(exc.field or "(body)", exc.message)
+    return ApiError(CREDIT_ERROR_STATUS[exc.code], exc.code, exc.message)
+
+
+def _credit_out(credit: Credit) -> CreditOut:
+    return CreditOut.model_validate(credit_dict(credit))
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR),
+                 principal.label)  # fmt: skip
+
+
+async def _run_on_desk(call: ApiCall, operation: str, **args: Any) -> Any:
+    desk = context(call.request).desk
+    if desk is None:
+        raise ApiError(503, "no_call_control", "this Ledgerline has no Asterisk connection")
+    try:
+        return await desk.run(operation, _actor(call.principal), **args)
+    except DeskError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+
+
+async def _tenant(session: Any, principal: Principal) -> Tenant:
+    tenant = await session.get(Tenant, principal.tenant_id)
+    if tenant is None:  # the business was removed while signed in
+        raise not_found("tenant")
+    return tenant
+
+
+def _time(value: str | None, name: str) -> datetime:
+    if not value:
+        raise invalid(name, "required (an ISO 8601 date-time with a UTC offset)")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid(name, "must be an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise invalid(name, "must include a UTC offset (e.g. Z)")
+    return parsed
+
+
+def _report_out(report: CreditReport) -> CreditReportOut:
+    return CreditReportOut(
+        date_from=report.date_from, date_to=report.date_to,
+        by_reason=[ReasonTotalOut.model_validate(r, from_attributes=True)
+                   for r in report.by_reason],
+        by_agent=[AgentTotalOut.model_validate(r, from_attributes=True) for r in report.by_agent],
+        retention_cost=[CurrencyTotalOut.model_validate(r, from_attributes=True)
+                        for r in report.retention_cost],
+    )  # fmt: skip
+
+
+def _settings_out(tenant: Tenant) -> MoneySettingsOut:
+    return MoneySettingsOut(money_needs_verification=tenant.money_needs_verification,
+                            credit_limits=dict(tenant.credit_limits or {}),
+                            currency=tenant.currency)  # fmt: skip
+
+
+def register(api: Api) -> None:
+    @api.operation("POST", "/calls/{call_id}/verification", summary="Record that you verified "
+                   "the caller by security questions (names of the questions only)",
+                   body=VerificationIn, response=VerificationOut, tag="calls")  # fmt: skip
+    async def record_caller_verification(call: ApiCall) -> VerificationOut:
+        body: VerificationIn = call.body
+        done = await _run_on_desk(call, "verify_caller", call_id=call.path("call_id"),
+                                  questions=body.questions)  # fmt: skip
+        return VerificationOut.model_validate(done)
+
+    @api.operation("POST", "/credits", summary="Grant a credit: at once within your role's "
+                   "limit, else it waits for a supervisor's approval", body=CreditIn,
+                   response=CreditOut, status=201, tag="credits")  # fmt: skip
+    async def grant_account_credit(call: ApiCall) -> CreditOut:
+        body: CreditIn = call.body
+        if body.call_id is not None:
+            args = body.model_dump(exclude={"call_id"})
+            done = await _run_on_desk(call, "grant_credit_in_call", call_id=body.call_id, **args)
+            return CreditOut.model_validate(done)
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
+                session.begin():  # fmt: skip
+            tenant = await _tenant(session, call.principal)
+            account = await session.get(Account, body.account_id)
+            if account is None:
+                raise not_found("account")
+            try:
+                credit = await grant_credit(
+                    session, tenant, account_id=account.id, amount_minor=body.amount_minor,
+                    currency=body.currency or account.currency, reason_code=body.reason_code,
+                    note=body.note, call_id=None, by=call.principal, now=datetime.now(UTC),
+                )  # fmt: skip
+            except CreditError as exc:
+                raise _credit_error(exc) from None
+            return _credit_out(credit)
+
+    async def _decide(call: ApiCall, approve: bool) -> CreditOut:
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
+                session.begin():  # fmt: skip
+            tenant = await _tenant(session, call.principal)
+            try:
+                credit = await decide(session, tenant, call.path_int("credit_id"), approve,
+                                      call.principal, datetime.now(UTC))  # fmt: skip
+            except CreditError as exc:
+                raise _credit_error(exc) from None
+            return _credit_out(credit)
+
+    @api.operation("POST", "/credits/{credit_id}/approve", summary="Approve a pending credit "
+                   "(not your own request); the balance is lowered now", role=Role.SUPERVISOR,
+                   response=CreditOut, tag="credits")  # fmt: skip
+    async def approve_credit(call: ApiCall) -> CreditOut:
+        return await _decide(call, approve=True)
+
+    @api.operation("POST", "/credits/{credit_id}/reject", summary="Reject a pending credit "
+                   "(not your own request)", role=Role.SUPERVISOR, response=CreditOut,
+                   tag="credits")  # fmt: skip
+    async def reject_credit(call: ApiCall) -> CreditOut:
+        return await _decide(call, approve=False)
+
+    @api.operation(
+        "GET", "/credits", summary="Credits, newest first (agents see the ones they asked for)",
+        response=CreditList, tag="credits",
+        query=(
+            QueryParam("status", {"type": "string", "enum": list(CREDIT_STATUSES)}),
+            QueryParam("account_id", {"type": "integer"}),
+        ),
+    )  # fmt: skip
+    async def list_credits(call: ApiCall) -> CreditList:
+        query = select(Credit).order_by(Credit.id.desc()).limit(PAGE)
+        status = call.query.get("status")
+        if status is not None:
+            if status not in CREDIT_STATUSES:
+                raise invalid("status", f"one of {', '.join(CREDIT_STATUSES)}")
+            query = query.where(Credit.status == status)
+        if "account_id" in call.query:
+            if not call.query["account_id"].isdigit():
+                raise invalid("account_id", "must be an integer")
+            query = query.where(Credit.account_id == int(call.query["account_id"]))
+        if not call.principal.at_least(Role.SUPERVISOR):
+            query = query.where(Credit.granted_by_id == call.principal.user_id)
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
+            rows = list(await session.scalars(query))
+        return CreditList(items=[_credit_out(row) for row in rows])
+
+    @api.operation(
+        "GET", "/reports/credits", summary="Credits that took effect in a period, summed by "
+        "reason and by agent, with what retention discounts cost", role=Role.SUPERVISOR,
+        response=CreditReportOut, tag="credits",
+        query=(
+            QueryParam("from", {"type": "string", "format": "date-time"}, "at or after"),
+            QueryParam("to", {"type": "string", "format": "date-time"}, "before"),
+        ),
+    )  # fmt: skip
+    async def get_credit_report(call: ApiCall) -> CreditReportOut:
+        date_from = _time(call.query.get("from"), "from")
+        date_to = _time(call.query.get("to"), "to")
+        if date_to <= date_from:
+            raise invalid("to", "must be after from")
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
+            tenant = await _tenant(session, call.principal)
+            report = await credit_report(session, tenant, date_from=date_from, date_to=date_to)
+        return _report_out(report)
+
+    @api.operation("GET", "/admin/money-settings", summary="Identity before money, and credit "
+                   "limits by role", role=Role.SUPERVISOR, response=MoneySettingsOut,
+                   tag="credits")  # fmt: skip
+    async def get_money_settings(call: ApiCall) -> MoneySettingsOut:
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
+            return _settings_out(await _tenant(session, call.principal))
+
+    @api.operation("PUT", "/admin/money-settings", summary="Set identity before money and the "
+                   "credit limits by role", role=Role.ADMIN, body=MoneySettingsIn,
+                   response=MoneySettingsOut, tag="credits")  # fmt: skip
+    async def set_money_settings(call: ApiCall) -> MoneySettingsOut:
+        body: MoneySettingsIn = call.body
+        ctx = context(call.request)
+        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
+                session.begin():  # fmt: skip
+            tenant = await _tenant(session, call.principal)
+            before = _settings_out(tenant).model_dump(exclude={"currency"})
+            tenant.money_needs_verification = body.money_needs_verification
+            tenant.credit_limits = dict(body.credit_limits)
+            after = _settings_out(tenant).model_dump(exclude={"currency"})
+            audit(session, call.principal, "tenant.money_settings", "tenant", tenant.id,
+                  {"before": before, "after": after})  # fmt: skip
+            return _settings_out(tenant)

@@ -1,0 +1,294 @@
+"""Credits, approvals, the report, money settings and identity before money, through /api/v1.
+
+Every response is checked against the OpenAPI document by the ApiClient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+import pbx.callflow.desk_money  # noqa: F401  (registers the desk operations; desk.py will)
+from billing_bridge.verification import hash_pin
+from pbx.db.models import Account, AuditEntry, Call, Customer, InboundRoute, Queue, QueueMember
+from pbx.simulator.ari.scripts import Call as SimCall
+from tests.factories import make_customer
+from tests.http.conftest import PASSWORD, Site
+from tests.http.support import ApiClient
+
+CALLER = "+972502345678"
+
+
+@dataclass
+class Money:
+    clients: dict[str, ApiClient]
+    dana: int  # the caller's account
+    omer: int  # another customer's account
+
+    def __getitem__(self, name: str) -> ApiClient:
+        return self.clients[name]
+
+
+@pytest.fixture
+async def money(site: Site) -> AsyncIterator[Money]:
+    """Queue support with agents avi (1001) and bella (1002), supervisor sam, admin boss, a
+    route, the caller Dana (+972502345678) and Omer, each with an account owing 100.00 ILS."""
+    world = site.world
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        queue = Queue(name="support", strategy="linear")
+        session.add(queue)
+        await session.flush()
+        world.queues["support"] = queue.id
+    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
+    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
+    await site.user("sam", "supervisor")
+    await site.user("boss", "admin")
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        session.add(QueueMember(queue_id=queue.id, user_id=avi, position=0))
+    await world.add_route("support")
+    world.agents.update(avi=str(avi), bella=str(bella))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    dana = await make_customer(world.database, world.tenant_id, "C-1", "Dana", [CALLER],
+                               [{"currency": "ILS", "balance_minor": 10_000}])  # fmt: skip
+    other = await make_customer(world.database, world.tenant_id, "C-2", "Omer", [],
+                                [{"currency": "ILS", "balance_minor": 10_000}])  # fmt: skip
+    async with world.database.tenant_session(world.tenant_id) as session:
+        accounts = [await session.scalar(select(Account.id).where(Account.customer_id == c))
+                    for c in (dana, other)]  # fmt: skip
+    await world.flow.reload_config()
+    clients = {name: site.client() for name in ("avi", "bella", "sam", "boss")}
+    for name, client in clients.items():
+        await client.login("ofek", name, PASSWORD)
+    yield Money(clients, *accounts)
+    for client in clients.values():
+        await client.close()
+
+
+async def _balance(site: Site, account_id: int) -> int:
+    async with site.world.database.tenant_session(site.world.tenant_id) as session:
+        return (await session.get(Account, account_id)).balance_minor
+
+
+async def _actions(site: Site) -> list[str]:
+    """The audit log's actions, sign-ins left out."""
+    async with site.world.database.tenant_session(site.world.tenant_id) as session:
+        actions = await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))
+        return [action for action in actions if not action.startswith("auth.")]
+
+
+async def _limits(money: Money, needs_verification: bool = False) -> None:
+    status, _ = await money["boss"].call("PUT", "/admin/money-settings", {
+        "money_needs_verification": needs_verification, "credit_limits": {"agent": 2_000},
+    })  # fmt: skip
+    assert status == 200
+
+
+async def test_only_an_admin_sets_the_money_settings_and_the_change_is_audited(
+    site: Site, money: Money
+) -> None:
+    settings = {
+        "money_needs_verification": True,
+        "credit_limits": {"agent": 2_000, "supervisor": 20_000},
+    }
+    assert (await money["sam"].call("PUT", "/admin/money-settings", settings))[0] == 403
+    bad = settings | {"credit_limits": {"admin": 5}}
+    assert (await money["boss"].call("PUT", "/admin/money-settings", bad))[0] == 422
+    negative = settings | {"credit_limits": {"agent": -1}}
+    assert (await money["boss"].call("PUT", "/admin/money-settings", negative))[0] == 422
+
+    status, saved = await money["boss"].call("PUT", "/admin/money-settings", settings)
+
+    assert status == 200 and saved == settings | {"currency": "ILS"}
+    assert (await money["sam"].call("GET", "/admin/money-settings"))[1] == saved
+    assert (await money["avi"].call("GET", "/admin/money-settings"))[0] == 403
+    assert await _actions(site) == ["tenant.money_settings"]
+
+
+async def test_an_agent_grants_within_the_limit_and_a_supervisor_approves_the_rest(
+    site: Site, money: Money
+) -> None:
+    avi, bella, sam = money["avi"], money["bella"], money["sam"]
+    account = money.dana
+    await _limits(money)
+    small = {"account_id": account, "amount_minor": 1_500, "reason_code": "goodwill",
+             "note": "two dropped calls"}  # fmt: skip
+
+    status, granted = await avi.call("POST", "/credits", small)
+    assert status == 201 and granted["status"] == "granted"
+    assert granted["currency"] == "ILS" and granted["call_record_id"] is None
+    assert await _balance(site, account) == 8_500
+    status, waiting = await avi.call("POST", "/credits", small | {"amount_minor": 5_000})
+    assert status == 201 and waiting["status"] == "pending_approval"
+    assert await _balance(site, account) == 8_500
+
+    path = f"/credits/{waiting['id']}"
+    assert (await avi.call("POST", path + "/approve"))[0] == 403  # agents decide nothing
+    assert [c["id"] for c in (await avi.call("GET", "/credits"))[1]["items"]] == [
+        waiting["id"], granted["id"]]  # fmt: skip
+    assert (await bella.call("GET", "/credits"))[1]["items"] == []  # agents see their own
+    status, pending = await sam.call("GET", "/credits", status="pending_approval")
+    assert status == 200 and [c["id"] for c in pending["items"]] == [waiting["id"]]
+    assert (await sam.call("GET", "/credits", status="maybe"))[0] == 422
+
+    status, approved = await sam.call("POST", path + "/approve")
+    assert status == 200 and approved["status"] == "granted"
+    assert approved["decided_by_id"] is not None and approved["decided_at"] is not None
+    assert await _balance(site, account) == 3_500
+    status, again = await money["boss"].call("POST", path + "/reject")
+    assert status == 409 and again["error"]["code"] == "conflict"
+    assert await _balance(site, account) == 3_500  # lowered once
+    assert (await sam.call("POST", "/credits/999999/approve"))[0] == 404
+    assert await _actions(site) == [
+        "tenant.money_settings", "credit.grant", "credit.request", "credit.approve"]  # fmt: skip
+
+
+async def test_a_supervisor_cannot_approve_their_own_request_and_a_rejection_costs_nothing(
+    site: Site, money: Money
+) -> None:
+    sam, boss = money["sam"], money["boss"]
+    account = money.dana
+    await _limits(money)  # supervisors have no limit set: everything waits
+
+    status, own = await sam.call("POST", "/credits", {
+        "account_id": account, "amount_minor": 100, "reason_code": "billing_error"})  # fmt: skip
+    assert status == 201 and own["status"] == "pending_approval"
+
+    status, body = await sam.call("POST", f"/credits/{own['id']}/approve")
+    assert status == 403 and "someone else" in body["error"]["message"]
+    status, rejected = await boss.call("POST", f"/credits/{own['id']}/reject")
+    assert status == 200 and rejected["status"] == "rejected"
+    assert await _balance(site, account) == 10_000
+
+
+async def test_a_credit_in_the_wrong_currency_or_for_no_account_is_refused(
+    site: Site, money: Money
+) -> None:
+    avi = money["avi"]
+    credit = {"account_id": money.dana, "amount_minor": 100,
+              "reason_code": "goodwill"}  # fmt: skip
+
+    status, body = await avi.call("POST", "/credits", credit | {"currency": "EUR"})
+    assert status == 422 and body["error"]["details"][0]["field"] == "currency"
+    assert (await avi.call("POST", "/credits", credit | {"reason_code": "friend"}))[0] == 422
+    assert (await avi.call("POST", "/credits", credit | {"amount_minor": 0}))[0] == 422
+    assert (await avi.call("POST", "/credits", credit | {"account_id": 999_999}))[0] == 404
+    assert await _actions(site) == []
+
+
+async def test_the_credit_report_sums_by_reason_and_agent_for_supervisors(
+    site: Site, money: Money
+) -> None:
+    avi, sam = money["avi"], money["sam"]
+    await _limits(money)
+    account = money.dana
+    for amount, reason in ((1_000, "retention_discount"), (500, "goodwill"),
+                           (1_500, "retention_discount")):  # fmt: skip
+        credit = {"account_id": account, "amount_minor": amount, "reason_code": reason}
+        assert (await avi.call("POST", "/credits", credit))[0] == 201
+    now = datetime.now(UTC)
+    period = {"from": (now - timedelta(hours=1)).isoformat(),
+              "to": (now + timedelta(hours=1)).isoformat()}  # fmt: skip
+
+    assert (await avi.call("GET", "/reports/credits", **period))[0] == 403
+    assert (await sam.call("GET", "/reports/credits", to=period["to"]))[0] == 422
+    status, report = await sam.call("GET", "/reports/credits", **period)
+
+    assert status == 200
+    assert [(r["reason_code"], r["count"], r["total_minor"]) for r in report["by_reason"]] == [
+        ("goodwill", 1, 500), ("retention_discount", 2, 2_500)]  # fmt: skip
+    assert [(r["agent"], r["count"], r["total_minor"]) for r in report["by_agent"]] == [
+        ("avi", 3, 3_000)]  # fmt: skip
+    assert report["retention_cost"] == [{"currency": "ILS", "count": 2, "total_minor": 2_500}]
+
+
+async def _connected_call(site: Site, money: Money) -> SimCall:
+    world = site.world
+    await money["avi"].call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    return call
+
+
+async def test_a_credit_in_a_call_waits_until_the_agent_records_the_callers_verification(
+    site: Site, money: Money
+) -> None:
+    world, avi, bella = site.world, money["avi"], money["bella"]
+    await _limits(money, needs_verification=True)
+    call = await _connected_call(site, money)
+    account = money.dana
+    credit = {"account_id": account, "amount_minor": 1_000, "reason_code": "service_outage",
+              "call_id": call.channel_id}  # fmt: skip
+
+    status, body = await avi.call("POST", "/credits", credit)
+    assert status == 403 and body["error"]["code"] == "caller_not_verified"
+    assert "verify the caller" in body["error"]["message"]
+    assert await _balance(site, account) == 10_000
+
+    verification = f"/calls/{call.channel_id}/verification"
+    asked = {"questions": ["date_of_birth", "last_payment"]}
+    assert (await bella.call("POST", verification, asked))[0] == 403  # not her call
+    assert (await avi.call("POST", verification, {"questions": ["17/05/1980"]}))[0] == 422
+    assert (await avi.call("POST", verification, {"questions": []}))[0] == 422
+    status, verified = await avi.call("POST", verification, asked)
+    assert status == 200 and verified == {"call_id": call.channel_id,
+                                          "verified": "agent_questions", **asked}  # fmt: skip
+
+    status, granted = await avi.call("POST", "/credits", credit)
+    assert status == 201 and granted["status"] == "granted"
+    assert await _balance(site, account) == 9_000
+    omer = credit | {"account_id": money.omer}  # not the caller's account
+    assert (await avi.call("POST", "/credits", omer))[0] == 404
+    assert (await bella.call("POST", "/credits", credit))[0] == 403  # not her call
+
+    async with world.database.tenant_session(world.tenant_id) as session:
+        row = await session.scalar(select(Call).where(Call.channel_id == call.channel_id))
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "call.verify"))
+    assert row.verified == "agent_questions" and granted["call_record_id"] == row.id
+    assert entry.details["questions"] == ["date_of_birth", "last_payment"]
+    assert entry.target_id == str(row.id)
+
+
+async def test_a_caller_who_keyed_their_pin_may_be_credited_at_once(
+    site: Site, money: Money
+) -> None:
+    world, avi = site.world, money["avi"]
+    await _limits(money, needs_verification=True)
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        await session.execute(update(Customer).where(Customer.customer_ref == "C-1")
+                              .values(pin_hash=hash_pin("2468")))  # fmt: skip
+        route = await session.scalar(select(InboundRoute))
+        route.verification = "pin"
+    await world.flow.reload_config()
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call("0502345678")
+    await world.until(lambda: "sound:ledgerline-enter-pin" in call.heard, "asked for the PIN")
+    await call.press("2468#")
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+
+    status, granted = await avi.call("POST", "/credits", {
+        "account_id": money.dana, "amount_minor": 1_000, "reason_code": "goodwill",
+        "call_id": call.channel_id,
+    })  # fmt: skip
+
+    assert status == 201 and granted["status"] == "granted"
+
+
+async def test_without_the_setting_a_credit_in_a_call_needs_no_verification(
+    site: Site, money: Money
+) -> None:
+    await _limits(money, needs_verification=False)
+    call = await _connected_call(site, money)
+    status, granted = await money["avi"].call("POST", "/credits", {
+        "account_id": money.dana, "amount_minor": 5_000,
+        "reason_code": "late_fee_waiver", "call_id": call.channel_id,
+    })  # fmt: skip
+    assert status == 201 and granted["status"] == "pending_approval"  # above avi's limit
+    assert (await money["avi"].call("POST", "/credits", {
+        "account_id": money.dana, "amount_minor": 100,
+        "reason_code": "goodwill", "call_id": "no-such-call",
+    }))[0] == 404  # fmt: skip
