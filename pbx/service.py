@@ -14,6 +14,8 @@ from aiohttp import web
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
+from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
+from billing_bridge.payments.port import PaymentProvider
 from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import Services, payment_provider
 from pbx.callflow.app import CallFlow, utc_now
@@ -38,7 +40,12 @@ class Ledgerline:
         self.services = services
         assert services.hub is not None
         self.publisher = DeskPublisher(services.hub, services.database, utc_now)
-        self.flow = flow if flow is not None else build_call_flow(services, self.publisher)
+        self.payments = payment_provider(settings.payments)
+        self.sender = OutboxOnlySender()
+        self.flow = (
+            flow if flow is not None
+            else build_call_flow(services, self.publisher, self.payments, self.sender)
+        )  # fmt: skip
         self.ownership = _ownership(services, self.flow) if self.flow is not None else None
         # Every process works the recordings queue (claims keep them from doubling up).
         self.recordings = _recordings(services, self.flow) if self.flow is not None else None
@@ -55,7 +62,8 @@ class Ledgerline:
             flow=self.flow, desk=_desk(services, self.flow), hub=services.hub,
             heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
             playback_url_seconds=settings.recordings.playback_url_seconds,
-            agents_play_own=settings.recordings.agents_play_own,
+            agents_play_own=settings.recordings.agents_play_own, payments=self.payments,
+            sender=self.sender,
         )  # fmt: skip
         app = build_app(services, self.agi_status, context)
         self._runner = web.AppRunner(app, access_log=None)
@@ -105,6 +113,9 @@ class Ledgerline:
             await self.ownership.stop()
             await self.flow.client.close()
         await self.publisher.stop()
+        close = getattr(self.payments, "aclose", None)  # Stripe's HTTP session
+        if close is not None:
+            await close()
         await self.services.close()
 
     async def _purge(self) -> None:
@@ -129,7 +140,12 @@ class Ledgerline:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
 
 
-def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | None:
+def build_call_flow(
+    services: Services,
+    publisher: DeskPublisher,
+    payments: PaymentProvider | None = None,
+    sender: MessageSender | None = None,
+) -> CallFlow | None:
     """The Stasis call flow when an Asterisk is configured (`[ari] url`), else None."""
     ari = services.settings.ari
     if not ari.url:
@@ -144,7 +160,7 @@ def build_call_flow(services: Services, publisher: DeskPublisher) -> CallFlow | 
     return CallFlow(
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
-        payments=payment_provider(services.settings.payments),
+        payments=payments, sender=sender,
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from billing_bridge.payments.port import ChargeResult, PaymentStatus
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Invoice, Payment
+from pbx.db.models import Account, AuditEntry, Customer, Invoice, Payment
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,22 @@ class PaymentTaken:
 
 class AccountNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class Contact:
+    ref: str
+    email: str | None
+
+
+async def customer_contact(database: Database, tenant_id: int, customer_id: int | None) -> Contact:
+    if customer_id is None:
+        return Contact("", None)
+    async with database.tenant_autocommit(tenant_id) as session:
+        row = (await session.execute(
+            select(Customer.customer_ref, Customer.email).where(Customer.id == customer_id)
+        )).one_or_none()  # fmt: skip
+    return Contact(row.customer_ref, row.email) if row else Contact("", None)
 
 
 async def amount_due(

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from billing_bridge.identification.service import CallerIdentification
+from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from pbx.acd.agents import AgentState
 from pbx.acd.commands import Command
@@ -84,6 +85,7 @@ class CallFlow:
         notify: Callable[[str, dict[str, Any]], None] | None = None,
         prefetch: Callable[[int, int], None] | None = None,
         payments: PaymentProvider | None = None,
+        sender: MessageSender | None = None,
     ) -> None:
         self.client = client
         self.connection = connection
@@ -100,6 +102,7 @@ class CallFlow:
         # Start reading a caller's account for the screen-pop as soon as they are known.
         self.prefetch = prefetch
         self.recorder = CallRecorder(client, database, RecordingJobs(database), clock)
+        self.payments, self.sender = payments, sender or OutboxOnlySender()
         self.card_capture = (
             CardCapture(self, payments, lambda: self.clock().date()) if payments else None
         )

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from billing_bridge.payments.ledger import AccountNotFound, amount_due
+from billing_bridge.payments import pay_links
+from billing_bridge.payments.ledger import AccountNotFound, amount_due, customer_contact
+from billing_bridge.payments.port import ProviderError
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.callflow import control
 from pbx.callflow.app import CallFlow
@@ -218,6 +220,43 @@ async def take_card_payment(flow: CallFlow, actor: Actor, args: dict[str, Any]) 
     except CaptureError as exc:
         raise DeskError(409, "conflict", str(exc)) from None
     return {"amount_minor": amount, "currency": currency, "status": "started"}
+
+
+@operation
+async def send_pay_link(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """A payment link by SMS (to the number calling, unless another is given) or email (to
+    the customer's address on file, unless another is given)."""
+    call = _live_own_call(flow, actor, args["call_id"])
+    if flow.payments is None:
+        raise DeskError(503, "payments_unavailable", "no payment provider is configured")
+    try:
+        amount, currency = await amount_due(flow.database, actor.tenant_id, args["account_id"],
+                                            call.customer_id, flow.clock().date())  # fmt: skip
+    except AccountNotFound as exc:
+        raise DeskError(404, "not_found", str(exc)) from None
+    amount = args.get("amount_minor") or amount
+    if amount <= 0:
+        raise DeskError(409, "conflict", "nothing is due on this account: give an amount")
+    customer = await customer_contact(flow.database, actor.tenant_id, call.customer_id)
+    recipient = args.get("recipient") or (
+        customer.email if args["channel"] == "email" else call.caller_number
+    )
+    if not recipient:
+        raise DeskError(409, "conflict", f"no {args['channel']} recipient on file: give one")
+    try:
+        sent = await pay_links.send_pay_link(
+            flow.database, flow.payments, flow.sender, actor.tenant_id,
+            account_id=args["account_id"], customer_ref=customer.ref, call_id=call.record_id,
+            amount_minor=amount, currency=currency, channel=args["channel"],
+            recipient=recipient, actor_id=actor.user_id, actor_label=actor.label,
+            now=flow.clock(),
+        )  # fmt: skip
+    except ProviderError as exc:
+        message = f"the payment provider refused: {exc}"
+        raise DeskError(503, "provider_unavailable", message) from None
+    return {"payment_id": sent.payment_id, "url": sent.url, "status": sent.status,
+            "amount_minor": amount, "currency": currency, "channel": args["channel"],
+            "to": pay_links.mask(recipient)}  # fmt: skip
 
 
 def _live_own_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:

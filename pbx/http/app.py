@@ -11,7 +11,14 @@ from typing import Any
 from aiohttp import web
 
 from pbx.bootstrap import Services
-from pbx.http import admin_api, auth_api, calls_api, credits_api, recordings_api
+from pbx.http import (
+    admin_api,
+    auth_api,
+    calls_api,
+    credits_api,
+    recordings_api,
+    webhooks_api,
+)
 from pbx.http.api import PREFIX, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
@@ -30,7 +37,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
-    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api):
+    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api):
         module.register(api)
     return api
 

@@ -33,6 +33,8 @@ from pbx.http.schemas import (
     CustomerHit,
     CustomerHits,
     DispositionIn,
+    PayLinkIn,
+    PayLinkSent,
     QueueStatsList,
     RecordingPauseIn,
     TransferIn,
@@ -212,6 +214,17 @@ def register(api: Api) -> None:
             account_id=body.account_id, amount_minor=body.amount_minor,
         )  # fmt: skip
         return CardPaymentStarted.model_validate(started)
+
+    @api.operation("POST", "/calls/{call_id}/payments/link", summary="Send the caller a "
+                   "payment link by SMS or email (the desk updates when they pay)",
+                   body=PayLinkIn, response=PayLinkSent, status=201, tag="payments")  # fmt: skip
+    async def send_pay_link(call: ApiCall) -> PayLinkSent:
+        body: PayLinkIn = call.body
+        sent = await _run(
+            call, "send_pay_link", call_id=call.path("call_id"), account_id=body.account_id,
+            amount_minor=body.amount_minor, channel=body.channel, recipient=body.recipient,
+        )  # fmt: skip
+        return PayLinkSent.model_validate(sent)
 
     @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
                    "whose route or queue records on demand", status=204, tag="calls",

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from billing_bridge.payments.pay_links import MessageSender
+from billing_bridge.payments.port import PaymentProvider
 from pbx.auth.ratelimit import AttemptLimiter
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
@@ -39,6 +41,8 @@ class ApiContext:
     # Origins allowed to call the API with a session cookie (the UI is served same-origin).
     allowed_origins: frozenset[str] = frozenset()
     recordings: ObjectStore | None = None  # where recordings are played from
+    payments: PaymentProvider | None = None  # whose webhooks this deployment receives
+    sender: MessageSender | None = None  # SMS and email (pay links)
     playback_url_seconds: int = 300
     agents_play_own: bool = False
 

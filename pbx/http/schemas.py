@@ -289,6 +289,24 @@ class CardPaymentStarted(BaseModel):
     status: Literal["started"]
 
 
+class PayLinkIn(_In):
+    account_id: int
+    amount_minor: int | None = Field(None, gt=0, le=100_000_000)
+    channel: Literal["sms", "email"] = "sms"
+    # Omitted: the number calling (SMS) or the customer's address on file (email).
+    recipient: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+
+
+class PayLinkSent(BaseModel):
+    payment_id: int
+    url: str
+    status: Literal["sent", "failed"]
+    amount_minor: int
+    currency: str
+    channel: str
+    to: str
+
+
 class RecordingPauseIn(_In):
     reason: str = Field("agent", min_length=1, max_length=64)
 

@@ -12,7 +12,7 @@ from pbx.auth.ratelimit import MemoryLimiter
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus
 from pbx.db.database import Database
-from pbx.db.models import User
+from pbx.db.models import Queue, QueueMember, User
 from pbx.events.hub import Hub
 from pbx.events.log import MemoryEventLog
 from pbx.events.publisher import DeskPublisher
@@ -111,3 +111,30 @@ async def site(database: Database) -> AsyncIterator[Site]:
         while world.flows:
             await world.stop_ledgerline()
         await world.sim.stop()
+
+
+@pytest.fixture
+async def desk(site: Site):
+    """Queue support with agents avi (1001) and bella (1002), a supervisor, a route."""
+    world = site.world
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        queue = Queue(name="support", strategy="linear")
+        session.add(queue)
+        await session.flush()
+        world.queues["support"] = queue.id
+    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
+    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
+    await site.user("sam", "supervisor")
+    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
+        session.add(QueueMember(queue_id=queue.id, user_id=avi, position=0))
+    await world.add_route("support")
+    world.agents.update(avi=str(avi), bella=str(bella))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    await world.flow.reload_config()
+    clients = {name: site.client() for name in ("avi", "bella", "sam")}
+    for name, client in clients.items():
+        await client.login("ofek", name, PASSWORD)
+    yield clients
+    for client in clients.values():
+        await client.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -18,33 +17,6 @@ from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site, start_site
-
-
-@pytest.fixture
-async def desk(site: Site):
-    """Queue support with agents avi (1001) and bella (1002), a supervisor, a route."""
-    world = site.world
-    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
-        queue = Queue(name="support", strategy="linear")
-        session.add(queue)
-        await session.flush()
-        world.queues["support"] = queue.id
-    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
-    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
-    await site.user("sam", "supervisor")
-    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
-        session.add(QueueMember(queue_id=queue.id, user_id=avi, position=0))
-    await world.add_route("support")
-    world.agents.update(avi=str(avi), bella=str(bella))
-    world.sim.agent("PJSIP/1001", answer_after=0.05)
-    world.sim.agent("PJSIP/1002", answer_after=0.05)
-    await world.flow.reload_config()
-    clients = {name: site.client() for name in ("avi", "bella", "sam")}
-    for name, client in clients.items():
-        await client.login("ofek", name, PASSWORD)
-    yield clients
-    for client in clients.values():
-        await client.close()
 
 
 async def test_an_agent_logs_in_pauses_and_logs_out_through_the_api(site: Site, desk) -> None:

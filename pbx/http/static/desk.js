@@ -170,6 +170,9 @@ function handle(event) {
     text($("payment-status"), `Payment: ${data.progress}`);
   }
   if (event.type === "payment.result" && current?.call_id === data.call_id) paymentResult(data);
+  if (event.type === "payment.status" && current?.record_id === data.call_record_id) {
+    text($("payment-status"), `Payment: ${money(data.amount_minor, data.currency)} by ${data.method} ${data.status}; balance now ${money(data.balance_minor, data.currency)}`);
+  }
 }
 
 // --- the call --------------------------------------------------------------------------------
@@ -196,6 +199,7 @@ function connected() {
   text($("call-status"), "On call");
   $("call-controls").hidden = false;
   $("take-payment").hidden = !current?.panel?.accounts?.length;
+  $("pay-link").hidden = !current?.panel?.accounts?.length;
   text($("payment-status"), "");
   $("hold").hidden = false;
   $("resume").hidden = true;
@@ -285,6 +289,18 @@ $("take-payment").addEventListener("click", async () => {
   } catch (error) {
     text($("payment-status"), `Payment: ${error.message}`);
     $("take-payment").disabled = false;
+  }
+});
+
+$("pay-link").addEventListener("click", async () => {
+  const account = current?.panel?.accounts?.[0];
+  if (!account) return;
+  try {
+    const sent = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/payments/link`,
+      { account_id: account.id, channel: "sms" });
+    text($("payment-status"), `Pay link for ${money(sent.amount_minor, sent.currency)} ${sent.status} to ${sent.to}`);
+  } catch (error) {
+    text($("payment-status"), `Pay link: ${error.message}`);
   }
 });
 
