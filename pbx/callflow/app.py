@@ -48,6 +48,7 @@ from pbx.callflow.config import FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
 from pbx.callflow.recorder import RECORDER_PREFIX, CallRecorder, recorder_channel
 from pbx.callflow.snapshots import SnapshotStore
 from pbx.callflow.state import FlowState
@@ -106,6 +107,10 @@ class CallFlow:
         self.card_capture = (
             CardCapture(self, payments, lambda: self.clock().date()) if payments else None
         )
+        self.mandate_capture = (  # one keypad session at a time per call, card or bank
+            MandateCapture(self, payments, self.card_capture.sessions)
+            if payments and self.card_capture else None
+        )  # fmt: skip
         self.executor = Executor(
             client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
             notify=notify,
@@ -206,6 +211,13 @@ class CallFlow:
         capture = self.card_capture
         capture.check(call)
         self._spawn(capture.take_payment(call, request), f"card-capture-{call.call_id}")
+
+    def start_mandate_capture(self, call: FlowCall, request: MandateRequest) -> None:
+        """Bank details and consent by phone, in the background; raises `SessionError` at
+        once if the caller cannot be asked now."""
+        assert self.mandate_capture is not None
+        self.mandate_capture.sessions.caller_of(call)
+        self._spawn(self.mandate_capture.set_up(call, request), f"mandate-{call.call_id}")
 
     # --- events -------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Desk operations that touch the caller's money: recording that the agent verified the
-caller by questions, and granting a credit behind the identity gate.
+caller by questions; granting a credit and setting up a mandate (by phone or by link),
+both behind the identity gate.
 
 Registered on `pbx.callflow.desk`'s operation table when imported (desk.py imports this
 module), so they run where the live calls are, like every desk operation. What is known
@@ -9,14 +10,19 @@ flow's memory: it survives a takeover by another process and is the record after
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from billing_bridge.credits import By, CreditError, credit_dict, grant_credit
+from billing_bridge.payments.pay_links import deliver, mask
+from billing_bridge.payments.port import ProviderError
 from billing_bridge.verification_gate import AGENT_QUESTIONS, gate
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.desk import Actor, DeskError, Result, _own_call, operation
-from pbx.db.models import Account, AuditEntry, Call, Tenant, User
+from pbx.callflow.keypad_session import SessionError
+from pbx.callflow.mandate_capture import SCHEME_BY_COUNTRY, MandateRequest
+from pbx.db.models import Account, AuditEntry, Call, Customer, Mandate, OutboxMessage, Tenant, User
 
 # A DeskError's status for each `billing_bridge.credits` error code.
 CREDIT_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409}
@@ -44,6 +50,20 @@ async def verify_caller(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> R
             details={"call_id": call.call_id, "questions": questions, "before": before},
         ))  # fmt: skip
     return {"call_id": call.call_id, "verified": AGENT_QUESTIONS, "questions": questions}
+
+
+async def require_verified(flow: CallFlow, actor: Actor, call: FlowCall) -> None:
+    """The identity gate for money actions in a call (tenant setting): the IVR's PIN or date
+    of birth, or the agent's recorded questions; 403 otherwise."""
+    async with flow.database.tenant_autocommit(actor.tenant_id) as session:
+        tenant = await session.get(Tenant, actor.tenant_id)
+        row = await session.get(Call, call.record_id)
+    if tenant is None or row is None:
+        raise DeskError(404, "not_found", "call not found")
+    ivr = call.verified or (row.verified if row.verified != AGENT_QUESTIONS else None)
+    decision = gate(tenant.money_needs_verification, ivr, row.verified == AGENT_QUESTIONS)
+    if not decision.allowed:
+        raise DeskError(403, "caller_not_verified", decision.message)
 
 
 @operation
@@ -75,3 +95,88 @@ async def grant_credit_in_call(flow: CallFlow, actor: Actor, args: dict[str, Any
         except CreditError as exc:
             raise DeskError(CREDIT_STATUS[exc.code], exc.code, exc.message) from None
         return credit_dict(credit)
+
+
+# --- mandates ---------------------------------------------------------------------------
+
+
+async def _mandate_context(
+    flow: CallFlow, actor: Actor, args: dict[str, Any]
+) -> tuple[FlowCall, Account, Tenant, Customer]:
+    """The live call, behind the identity gate, and the caller's own account."""
+    call = _live_call(flow, actor, args["call_id"])
+    await require_verified(flow, actor, call)
+    if flow.payments is None:
+        raise DeskError(503, "payments_unavailable", "no payment provider is configured")
+    async with flow.database.tenant_autocommit(actor.tenant_id) as session:
+        account = await session.get(Account, args["account_id"])
+        tenant = await session.get(Tenant, actor.tenant_id)
+        customer = await session.get(Customer, call.customer_id) if call.customer_id else None
+    if account is None or customer is None or account.customer_id != customer.id:
+        raise DeskError(404, "not_found", f"no account {args['account_id']} for this caller")
+    assert tenant is not None
+    return call, account, tenant, customer
+
+
+def _recipient(args: dict[str, Any], call: FlowCall, customer: Customer) -> tuple[str, str]:
+    channel = args.get("channel") or "sms"
+    to = args.get("recipient") or (customer.email if channel == "email" else call.caller_number)
+    if not to:
+        raise DeskError(409, "conflict", f"no {channel} address on file: give a recipient")
+    return channel, to
+
+
+@operation
+async def set_up_mandate_by_phone(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """The caller keys their bank details and agrees to the consent script; the outcome
+    reaches the desk as `mandate.progress` and `mandate.result` events."""
+    call, account, tenant, customer = await _mandate_context(flow, actor, args)
+    country = (args.get("country") or tenant.default_region).upper()
+    if country not in SCHEME_BY_COUNTRY or flow.mandate_capture is None:
+        raise DeskError(422, "invalid", f"no direct-debit scheme by phone for {country}")
+    channel, to = _recipient(args, call, customer)
+    request = MandateRequest(account.id, country, customer.name, customer.customer_ref,
+                             channel, to, actor.user_id, actor.label)  # fmt: skip
+    try:
+        flow.start_mandate_capture(call, request)
+    except SessionError as exc:
+        raise DeskError(409, "conflict", str(exc)) from None
+    return {"status": "started", "scheme": SCHEME_BY_COUNTRY[country]}
+
+
+@operation
+async def send_mandate_link(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """The provider's hosted mandate set-up, sent by SMS or email; webhooks keep it current."""
+    call, account, tenant, customer = await _mandate_context(flow, actor, args)
+    assert flow.payments is not None
+    scheme = args.get("scheme") or SCHEME_BY_COUNTRY.get(tenant.default_region, "sepa_core")
+    channel, to = _recipient(args, call, customer)
+    key = f"call{call.record_id}-mandate-link-{secrets.token_hex(8)}"
+    try:
+        result = await flow.payments.create_mandate_link(
+            scheme=scheme, idempotency_key=key, customer_ref=customer.customer_ref,
+            customer_name=customer.name,
+        )  # fmt: skip
+    except ProviderError as exc:
+        raise DeskError(503, "provider_unavailable", f"the provider refused: {exc}") from None
+    async with flow.database.tenant_session(actor.tenant_id) as session, session.begin():
+        mandate = Mandate(customer_id=customer.id, account_id=account.id,
+                          provider=flow.payments.name, provider_ref=result.provider_ref,
+                          scheme=scheme, status=result.status.value)  # fmt: skip
+        session.add(mandate)
+        await session.flush()
+        message = OutboxMessage(channel=channel, recipient=to, subject="Set up your direct debit",
+                                body=f"Set up your direct debit ({scheme}): {result.setup_url}",
+                                call_id=call.record_id, mandate_id=mandate.id)  # fmt: skip
+        session.add(message)
+        await session.flush()
+        session.add(AuditEntry(
+            actor_id=actor.user_id, actor_label=actor.label, action="mandate.link",
+            target_type="mandate", target_id=str(mandate.id),
+            details={"account_id": account.id, "scheme": scheme, "to": mask(to)},
+        ))  # fmt: skip
+        mandate_id, message_id = mandate.id, message.id
+    sent = await deliver(flow.database, flow.sender, actor.tenant_id, message_id,
+                         now=flow.clock())  # fmt: skip
+    return {"mandate_id": mandate_id, "scheme": scheme, "status": result.status.value,
+            "url": result.setup_url, "sent": sent, "to": mask(to)}  # fmt: skip

@@ -41,7 +41,9 @@ async def collect(
     between_timeout: float,
     terminator: str = "#",
 ) -> str:
-    """Digits until `max_digits`, the terminator, silence, or a hangup (an empty string)."""
+    """Digits until `max_digits`, the terminator, silence, or a hangup (an empty string). A
+    terminator before any digit is ignored: callers press "#" after a fixed-length field
+    too, and it arrives as the next field starts."""
     keyed: list[str] = []
     while len(keyed) < max_digits:
         timeout = between_timeout if keyed else first_timeout
@@ -49,7 +51,11 @@ async def collect(
             digit = await asyncio.wait_for(digits.get(), timeout)
         except TimeoutError:
             break
-        if digit in ("", terminator):
-            break
+        if digit == "":
+            break  # the caller hung up
+        if digit == terminator:
+            if keyed:
+                break
+            continue  # a stray "#" (ending the field before, by habit) ends nothing
         keyed.append(digit)
     return "".join(keyed)

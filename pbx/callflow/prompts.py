@@ -21,11 +21,23 @@ INVALID_CHOICE = ("sound:option-is-invalid",)
 CARD_NUMBER = ("sound:ledgerline-card-number",)
 CARD_EXPIRY = ("sound:ledgerline-card-expiry",)
 CARD_CVC = ("sound:ledgerline-card-cvc",)
-CARD_INVALID = ("sound:ledgerline-card-invalid",)
+ENTRY_INVALID = ("sound:ledgerline-entry-invalid",)  # any keyed field that does not check out
 PAYMENT_ACCEPTED = ("sound:ledgerline-payment-accepted",)
 PAYMENT_DECLINED = ("sound:ledgerline-payment-declined",)
 PAYMENT_PENDING = ("sound:ledgerline-payment-pending",)
 PAYMENT_ABANDONED = ("sound:ledgerline-payment-abandoned",)
+# A direct-debit mandate by phone (the recording stays on: the consent is evidence).
+BANK_CODE = ("sound:ledgerline-bank-code",)
+BANK_BRANCH = ("sound:ledgerline-bank-branch",)
+BANK_ACCOUNT = ("sound:ledgerline-bank-account",)
+SORT_CODE = ("sound:ledgerline-sort-code",)
+IBAN_DIGITS = ("sound:ledgerline-iban-digits",)
+ROUTING_NUMBER = ("sound:ledgerline-routing-number",)
+MANDATE_CONSENT = ("sound:ledgerline-mandate-consent",)
+MANDATE_AGREE = ("sound:ledgerline-mandate-agree",)
+MANDATE_CREATED = ("sound:ledgerline-mandate-created",)
+MANDATE_FAILED = ("sound:ledgerline-mandate-failed",)
+MANDATE_ABANDONED = ("sound:ledgerline-mandate-abandoned",)
 
 
 def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:

@@ -33,6 +33,10 @@ from pbx.http.schemas import (
     CustomerHit,
     CustomerHits,
     DispositionIn,
+    MandateByPhoneIn,
+    MandateLinkIn,
+    MandateLinkSent,
+    MandateStarted,
     PayLinkIn,
     PayLinkSent,
     QueueStatsList,
@@ -225,6 +229,26 @@ def register(api: Api) -> None:
             amount_minor=body.amount_minor, channel=body.channel, recipient=body.recipient,
         )  # fmt: skip
         return PayLinkSent.model_validate(sent)
+
+    @api.operation("POST", "/calls/{call_id}/mandates/phone", summary="Set up a direct-debit "
+                   "mandate by phone: the caller keys their bank details and agrees to the "
+                   "consent script (recorded); the result arrives as a desk event",
+                   body=MandateByPhoneIn, response=MandateStarted, status=202,
+                   tag="payments")  # fmt: skip
+    async def mandate_by_phone(call: ApiCall) -> MandateStarted:
+        body: MandateByPhoneIn = call.body
+        started = await _run(call, "set_up_mandate_by_phone", call_id=call.path("call_id"),
+                             **body.model_dump())  # fmt: skip
+        return MandateStarted.model_validate(started)
+
+    @api.operation("POST", "/calls/{call_id}/mandates/link", summary="Send the caller the "
+                   "provider's mandate set-up page by SMS or email", body=MandateLinkIn,
+                   response=MandateLinkSent, status=201, tag="payments")  # fmt: skip
+    async def mandate_link(call: ApiCall) -> MandateLinkSent:
+        body: MandateLinkIn = call.body
+        sent = await _run(call, "send_mandate_link", call_id=call.path("call_id"),
+                          **body.model_dump())  # fmt: skip
+        return MandateLinkSent.model_validate(sent)
 
     @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
                    "whose route or queue records on demand", status=204, tag="calls",

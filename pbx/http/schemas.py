@@ -307,6 +307,36 @@ class PayLinkSent(BaseModel):
     to: str
 
 
+class MandateByPhoneIn(_In):
+    account_id: int
+    # The bank's country; omitted: the business's region (IL, GB, LT or US by phone).
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
+    # Where the payer's confirmation goes; omitted: SMS to the number calling.
+    channel: Literal["sms", "email"] = "sms"
+    recipient: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+
+
+class MandateStarted(BaseModel):
+    status: Literal["started"]
+    scheme: str
+
+
+class MandateLinkIn(_In):
+    account_id: int
+    scheme: Literal["masav", "bacs", "sepa_core", "ach"] | None = None
+    channel: Literal["sms", "email"] = "sms"
+    recipient: Annotated[str, Field(min_length=3, max_length=254)] | None = None
+
+
+class MandateLinkSent(BaseModel):
+    mandate_id: int
+    scheme: str
+    status: str
+    url: str | None
+    sent: Literal["sent", "failed"]
+    to: str
+
+
 class RecordingPauseIn(_In):
     reason: str = Field("agent", min_length=1, max_length=64)
 

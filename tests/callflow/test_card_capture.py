@@ -136,7 +136,7 @@ async def test_a_mistyped_number_is_asked_again_and_a_decline_is_told_to_caller_
     await run_here(world.flow, "take_card_payment", dana, payment)
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked")
     await call.press("4242424242424241#")  # one digit off: fails Luhn
-    await world.until(lambda: "sound:ledgerline-card-invalid" in call.heard, "told")
+    await world.until(lambda: "sound:ledgerline-entry-invalid" in call.heard, "told")
     await key_card(world, call, DECLINED, EXPIRY, "123")
     await world.until(lambda: events.of("payment.result"), "the result", within=10)
 

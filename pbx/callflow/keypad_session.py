@@ -1,0 +1,161 @@
+"""The caller alone with Ledgerline for a while, keying details on the phone.
+
+Card capture and bank details by phone both take the caller out of the agent's bridge (the
+agent hears music and no DTMF can reach the agent's leg, as it could through a bridge even
+with audio muted), prompt and collect field by field with re-prompts, tell the agent only
+how it is going (`<kind>.progress` desk events, never the digits), and put the caller back.
+Whether the recording is paused is the caller's choice: card data is never recorded; a
+mandate's consent must be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pbx.ari import AriError
+from pbx.callflow import keypad, prompts
+from pbx.callflow.calls import FlowCall, Phase
+
+if TYPE_CHECKING:
+    from pbx.callflow.app import CallFlow
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3  # per field, then the session is abandoned
+
+
+class SessionError(Exception):
+    """The session cannot start (not connected, one already running on the call...)."""
+
+
+class Verdict(Protocol):
+    ok: bool
+    progress: str  # for the agent's screen: never a digit of what was keyed
+
+
+class KeypadSessions:
+    """At most one keypad session per call."""
+
+    def __init__(self, flow: CallFlow, *, first_digit_s: float, between_digits_s: float) -> None:
+        self.flow = flow
+        self.first_digit_s, self.between_digits_s = first_digit_s, between_digits_s
+        self._running: set[str] = set()
+
+    def caller_of(self, call: FlowCall) -> str:
+        """The channel to prompt; raises `SessionError` if a session cannot start now."""
+        if call.phase is not Phase.CONNECTED or call.bridge is None or call.on_hold:
+            raise SessionError("the call is not connected to an agent")
+        if call.transfer is not None:
+            raise SessionError("a transfer is in progress")
+        if call.call_id in self._running:
+            raise SessionError("the caller is already keying details on this call")
+        caller = call.caller_channel or call.customer_channel
+        if caller is None:
+            raise SessionError("nobody on the line")
+        return caller
+
+    def open(self, call: FlowCall, kind: str, pause_reason: str | None) -> KeypadSession:
+        session = KeypadSession(self, call, self.caller_of(call), kind, pause_reason)
+        self._running.add(call.call_id)
+        return session
+
+    def closed(self, call: FlowCall) -> None:
+        self._running.discard(call.call_id)
+
+
+class KeypadSession:
+    def __init__(
+        self, sessions: KeypadSessions, call: FlowCall, caller: str, kind: str,
+        pause_reason: str | None,
+    ) -> None:  # fmt: skip
+        self.sessions, self.flow = sessions, sessions.flow
+        self.call, self.caller, self.kind, self.pause_reason = call, caller, kind, pause_reason
+
+    async def __aenter__(self) -> KeypadSession:
+        try:
+            await self._isolate()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self._restore()
+        finally:
+            await self._close()
+
+    async def field(
+        self, prompt: tuple[str, ...], longest: int, check: Callable[[str], Any],
+        *, terminator: str = "#",
+    ) -> str | None:  # fmt: skip
+        """The digits once they pass `check` (a `Verdict`); None after ATTEMPTS or a hangup.
+        Only the verdict's progress text leaves this method."""
+        digits = self.flow.keypads.listen(self.caller)
+        for _ in range(ATTEMPTS):
+            while not digits.empty():  # nothing keyed before the prompt counts
+                digits.get_nowait()
+            await self.play(prompt)
+            keyed = await keypad.collect(
+                digits, max_digits=longest, first_timeout=self.sessions.first_digit_s,
+                between_timeout=self.sessions.between_digits_s, terminator=terminator,
+            )  # fmt: skip
+            if self.call.phase is Phase.ENDED:
+                return None
+            verdict: Verdict = check(keyed)
+            self.progress("field", verdict.progress)
+            if verdict.ok:
+                return keyed
+            del keyed
+            await self.play(prompts.ENTRY_INVALID)
+        return None
+
+    async def play(self, media: tuple[str, ...]) -> None:
+        with contextlib.suppress(AriError):  # a caller who hung up hears nothing
+            await self.flow.client.play(self.caller, media)
+
+    def progress(self, step: str, text: str) -> None:
+        self.notify(f"{self.kind}.progress", {"step": step, "progress": text})
+
+    def notify(self, kind: str, data: dict[str, Any]) -> None:
+        call, agent = self.call, self.call.agent_id
+        self.flow.executor.notify(kind, {
+            "tenant_id": call.tenant_id, "queue": call.queue,
+            "agents": [int(agent)] if agent and agent.isdigit() else [],
+            "call": {"call_id": call.call_id, "record_id": call.record_id, **data},
+        })  # fmt: skip
+
+    async def _isolate(self) -> None:
+        call = self.call
+        if self.pause_reason is not None and call.recording is not None:
+            await self.flow.recorder.pause(call, self.pause_reason, None)
+        assert call.bridge is not None
+        await self.flow.client.remove_channel(call.bridge, self.caller)
+        with contextlib.suppress(AriError):
+            await self.flow.client.bridge_start_moh(call.bridge)
+        self.progress("started", "the caller is keying details on the phone; you cannot hear it")
+
+    async def _restore(self) -> None:
+        call = self.call
+        if call.phase is Phase.ENDED or call.bridge is None:
+            return
+        with contextlib.suppress(AriError):
+            await self.flow.client.bridge_stop_moh(call.bridge)
+        try:
+            await self.flow.client.add_channel(call.bridge, self.caller)
+        except AriError as exc:
+            log.warning("call %s: caller not put back after keying: %s", call.call_id, exc)
+        if self.pause_reason is not None and call.recording is not None:
+            try:
+                await self.flow.recorder.resume(call, None)
+            except Exception as exc:  # the session is over either way
+                log.warning("call %s: recording not resumed: %s", call.call_id,
+                            type(exc).__name__)  # fmt: skip
+        self.progress("finished", "the caller is back with you")
+
+    async def _close(self) -> None:
+        self.sessions.closed(self.call)
+        self.flow.keypads.stop(self.caller)

@@ -1,0 +1,134 @@
+"""A direct-debit mandate set up in the call: bank details keyed on the phone and checked,
+the consent script played and agreed with the recording on, the confirmation queued; the
+identity gate; the mandate kept current by the provider's webhooks."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+
+from billing_bridge.payments.sandbox import SandboxProvider
+from billing_bridge.payments.webhooks import apply_events
+from pbx.callflow.desk import Actor, DeskError, run_here
+from pbx.db.models import AuditEntry, Mandate, OutboxMessage, Recording, Tenant
+from pbx.simulator.ari.scripts import Call as SimCall
+from tests.callflow.test_card_capture import Events
+from tests.callflow.world import World
+from tests.factories import make_customer
+
+
+async def centre(world: World, sandbox: SandboxProvider, events: Events) -> tuple[int, Actor]:
+    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana Cohen",
+                                   ["+972502345678"], [{
+        "currency": "ILS", "balance_minor": 10_000, "status": "active",
+        "invoices": [{"amount_minor": 10_000, "due_on": date(2027, 1, 10), "status": "open"}],
+    }])  # fmt: skip
+    await world.add_queue("support", strategy="linear")
+    agent = await world.add_agent("dana", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline(notify=events, payments=sandbox)
+    await world.login("dana")
+    async with world.database.tenant_session(world.tenant_id) as session:
+        account = await session.scalar(
+            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
+        )
+    return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
+
+
+async def connected(world: World) -> SimCall:
+    call = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    return call
+
+
+async def key(world: World, call: SimCall, prompt: str, digits: str) -> None:
+    await world.until(lambda: f"sound:ledgerline-{prompt}" in call.heard, prompt)
+    await call.press(digits)
+
+
+async def test_the_caller_keys_israeli_bank_details_agrees_and_the_mandate_is_set_up(
+    world: World,
+) -> None:
+    events, sandbox = Events(), SandboxProvider(webhook_secret="s")
+    account, dana = await centre(world, sandbox, events)
+    call = await connected(world)
+
+    started = await run_here(world.flow, "set_up_mandate_by_phone", dana,
+                             {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    assert started == {"status": "started", "scheme": "masav"}
+    await key(world, call, "bank-code", "12#")
+    await key(world, call, "bank-branch", "571#")
+    await key(world, call, "bank-account", "41117#")  # a check digit off: asked again
+    await world.until(lambda: "sound:ledgerline-entry-invalid" in call.heard, "told")
+    await world.until(lambda: call.heard.count("sound:ledgerline-bank-code") == 2, "bank")
+    await call.press("12#")
+    await world.until(lambda: call.heard.count("sound:ledgerline-bank-branch") == 2, "branch")
+    await call.press("571#")
+    await world.until(lambda: call.heard.count("sound:ledgerline-bank-account") == 2, "acct")
+    await call.press("41116#")
+    await key(world, call, "mandate-agree", "1")
+    await world.until(lambda: events.of("mandate.result"), "the result", within=10)
+
+    result = events.of("mandate.result")[0]
+    assert (result["status"], result["scheme"], result["confirmation"]) == (
+        "active", "masav", "sent")  # fmt: skip
+    assert call.heard.index("sound:ledgerline-mandate-consent") < call.heard.index(
+        "sound:ledgerline-mandate-created")  # fmt: skip
+    live = world.flow.state.calls[call.channel_id]
+    assert live.recording is not None  # recorded throughout: the consent is evidence
+    async with world.database.tenant_session(world.tenant_id) as session:
+        mandate = await session.scalar(select(Mandate))
+        message = await session.scalar(select(OutboxMessage))
+        recording = await session.scalar(select(Recording))
+        audit = list(await session.scalars(select(AuditEntry.action)))
+    assert mandate is not None and (mandate.status, mandate.scheme) == ("active", "masav")
+    assert message is not None and message.mandate_id == mandate.id and message.status == "sent"
+    assert message.recipient == "+972502345678"
+    assert recording is not None and recording.pauses == []
+    assert "mandate.create" in audit
+    assert "41116" not in str([e for _, e in events])  # the account number stays off desks
+
+
+async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwards(
+    world: World,
+) -> None:
+    events, sandbox = Events(), SandboxProvider(webhook_secret="s")
+    account, dana = await centre(world, sandbox, events)
+    call = await connected(world)
+    sent = await run_here(world.flow, "send_mandate_link", dana,
+                          {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    assert sent["status"] == "pending" and sent["sent"] == "sent" and sent["url"]
+    async with world.database.tenant_session(world.tenant_id) as session:
+        ref = await session.scalar(select(Mandate.provider_ref))
+    assert ref is not None
+
+    body, headers = sandbox.settle(ref)  # the payer completed the provider's page
+    events_in = sandbox.parse_webhook(body, headers)
+    applied = await apply_events(world.database, "sandbox", events_in, now=world.flow.clock())
+    assert [a.outcome for a in applied] == ["applied"]
+    async with world.database.tenant_session(world.tenant_id) as session:
+        assert await session.scalar(select(Mandate.status)) == "active"
+
+
+async def test_with_verification_required_a_mandate_waits_for_the_caller_to_be_verified(
+    world: World,
+) -> None:
+    events, sandbox = Events(), SandboxProvider(webhook_secret="s")
+    account, dana = await centre(world, sandbox, events)
+    async with world.database.system_session() as session, session.begin():
+        await session.execute(update(Tenant).values(money_needs_verification=True))
+    call = await connected(world)
+
+    with pytest.raises(DeskError) as refused:
+        await run_here(world.flow, "set_up_mandate_by_phone", dana,
+                       {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    assert refused.value.status == 403
+    await run_here(world.flow, "verify_caller", dana,
+                   {"call_id": call.channel_id, "questions": ["date_of_birth"]})  # fmt: skip
+    started: Any = await run_here(world.flow, "set_up_mandate_by_phone", dana,
+                                  {"call_id": call.channel_id, "account_id": account})
+    assert started["status"] == "started"
