@@ -129,6 +129,10 @@ async def test_with_verification_required_a_mandate_waits_for_the_caller_to_be_v
     assert refused.value.status == 403
     await run_here(world.flow, "verify_caller", dana,
                    {"call_id": call.channel_id, "questions": ["date_of_birth"]})  # fmt: skip
-    started: Any = await run_here(world.flow, "set_up_mandate_by_phone", dana,
-                                  {"call_id": call.channel_id, "account_id": account})
+    started: Any = await run_here(
+        world.flow,
+        "set_up_mandate_by_phone",
+        dana,
+        {"call_id": call.channel_id, "account_id": account},
+    )
     assert started["status"] == "started"
