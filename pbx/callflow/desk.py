@@ -200,20 +200,28 @@ def _on_demand(flow: CallFlow, call: FlowCall) -> Route | None:
     return route
 
 
+async def _amount(
+    flow: CallFlow, actor: Actor, call: FlowCall, args: dict[str, Any]
+) -> tuple[int, str]:
+    """The amount asked for, or what is due on the caller's account; in its currency."""
+    try:
+        due, currency = await amount_due(flow.database, actor.tenant_id, args["account_id"],
+                                         call.customer_id, flow.clock().date())  # fmt: skip
+    except AccountNotFound as exc:
+        raise DeskError(404, "not_found", str(exc)) from None
+    amount = args.get("amount_minor") or due
+    if amount <= 0:
+        raise DeskError(409, "conflict", "nothing is due on this account: give an amount")
+    return amount, currency
+
+
 @operation
 async def take_card_payment(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
     """Starts the capture and returns: progress and the result reach the desk as events."""
     call = _live_own_call(flow, actor, args["call_id"])
     if flow.card_capture is None:
         raise DeskError(503, "payments_unavailable", "no payment provider is configured")
-    try:
-        amount, currency = await amount_due(flow.database, actor.tenant_id, args["account_id"],
-                                            call.customer_id, flow.clock().date())  # fmt: skip
-    except AccountNotFound as exc:
-        raise DeskError(404, "not_found", str(exc)) from None
-    amount = args.get("amount_minor") or amount
-    if amount <= 0:
-        raise DeskError(409, "conflict", "nothing is due on this account: give an amount")
+    amount, currency = await _amount(flow, actor, call, args)
     request = CaptureRequest(args["account_id"], amount, currency, actor.user_id, actor.label)
     try:
         flow.start_card_capture(call, request)
@@ -229,14 +237,7 @@ async def send_pay_link(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> R
     call = _live_own_call(flow, actor, args["call_id"])
     if flow.payments is None:
         raise DeskError(503, "payments_unavailable", "no payment provider is configured")
-    try:
-        amount, currency = await amount_due(flow.database, actor.tenant_id, args["account_id"],
-                                            call.customer_id, flow.clock().date())  # fmt: skip
-    except AccountNotFound as exc:
-        raise DeskError(404, "not_found", str(exc)) from None
-    amount = args.get("amount_minor") or amount
-    if amount <= 0:
-        raise DeskError(409, "conflict", "nothing is due on this account: give an amount")
+    amount, currency = await _amount(flow, actor, call, args)
     customer = await customer_contact(flow.database, actor.tenant_id, call.customer_id)
     recipient = args.get("recipient") or (
         customer.email if args["channel"] == "email" else call.caller_number

@@ -113,9 +113,9 @@ async def site(database: Database) -> AsyncIterator[Site]:
         await world.sim.stop()
 
 
-@pytest.fixture
-async def desk(site: Site):
-    """Queue support with agents avi (1001) and bella (1002), a supervisor, a route."""
+async def staff_support(site: Site) -> None:
+    """Queue support with agents avi (1001, a member) and bella (1002), supervisor sam, and
+    a route to it; both phones answer at once."""
     world = site.world
     async with world.database.tenant_session(world.tenant_id) as session, session.begin():
         queue = Queue(name="support", strategy="linear")
@@ -131,10 +131,21 @@ async def desk(site: Site):
     world.agents.update(avi=str(avi), bella=str(bella))
     world.sim.agent("PJSIP/1001", answer_after=0.05)
     world.sim.agent("PJSIP/1002", answer_after=0.05)
-    await world.flow.reload_config()
-    clients = {name: site.client() for name in ("avi", "bella", "sam")}
+
+
+async def signed_in(site: Site, *names: str) -> dict[str, ApiClient]:
+    clients = {name: site.client() for name in names}
     for name, client in clients.items():
         await client.login("ofek", name, PASSWORD)
+    return clients
+
+
+@pytest.fixture
+async def desk(site: Site):
+    """`staff_support`, signed in as avi, bella and sam."""
+    await staff_support(site)
+    await site.world.flow.reload_config()
+    clients = await signed_in(site, "avi", "bella", "sam")
     yield clients
     for client in clients.values():
         await client.close()

@@ -14,10 +14,10 @@ from sqlalchemy import select, update
 
 import pbx.callflow.desk_money  # noqa: F401  (registers the desk operations; desk.py will)
 from billing_bridge.verification import hash_pin
-from pbx.db.models import Account, AuditEntry, Call, Customer, InboundRoute, Queue, QueueMember
+from pbx.db.models import Account, AuditEntry, Call, Customer, InboundRoute
 from pbx.simulator.ari.scripts import Call as SimCall
 from tests.factories import make_customer
-from tests.http.conftest import PASSWORD, Site
+from tests.http.conftest import Site, signed_in, staff_support
 from tests.http.support import ApiClient
 
 CALLER = "+972502345678"
@@ -38,21 +38,8 @@ async def money(site: Site) -> AsyncIterator[Money]:
     """Queue support with agents avi (1001) and bella (1002), supervisor sam, admin boss, a
     route, the caller Dana (+972502345678) and Omer, each with an account owing 100.00 ILS."""
     world = site.world
-    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
-        queue = Queue(name="support", strategy="linear")
-        session.add(queue)
-        await session.flush()
-        world.queues["support"] = queue.id
-    avi = await site.user("avi", "agent", endpoint="PJSIP/1001")
-    bella = await site.user("bella", "agent", endpoint="PJSIP/1002")
-    await site.user("sam", "supervisor")
+    await staff_support(site)
     await site.user("boss", "admin")
-    async with world.database.tenant_session(world.tenant_id) as session, session.begin():
-        session.add(QueueMember(queue_id=queue.id, user_id=avi, position=0))
-    await world.add_route("support")
-    world.agents.update(avi=str(avi), bella=str(bella))
-    world.sim.agent("PJSIP/1001", answer_after=0.05)
-    world.sim.agent("PJSIP/1002", answer_after=0.05)
     dana = await make_customer(world.database, world.tenant_id, "C-1", "Dana", [CALLER],
                                [{"currency": "ILS", "balance_minor": 10_000}])  # fmt: skip
     other = await make_customer(world.database, world.tenant_id, "C-2", "Omer", [],
@@ -61,9 +48,7 @@ async def money(site: Site) -> AsyncIterator[Money]:
         accounts = [await session.scalar(select(Account.id).where(Account.customer_id == c))
                     for c in (dana, other)]  # fmt: skip
     await world.flow.reload_config()
-    clients = {name: site.client() for name in ("avi", "bella", "sam", "boss")}
-    for name, client in clients.items():
-        await client.login("ofek", name, PASSWORD)
+    clients = await signed_in(site, "avi", "bella", "sam", "boss")
     yield Money(clients, *accounts)
     for client in clients.values():
         await client.close()

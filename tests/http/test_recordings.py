@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from pbx.db.models import AuditEntry, Call, Recording
 from recordings.local_store import LocalFolderStore
-from tests.http.conftest import PASSWORD, Site
-from tests.http.support import PREFIX, ApiClient
+from tests.http.conftest import Site, signed_in
+from tests.http.support import PREFIX
 
 AUDIO = bytes(range(256)) * 40  # 10,240 bytes standing in for an Opus file
 
@@ -37,14 +37,6 @@ async def stored_recording(site: Site, store: LocalFolderStore, agent_id: int, t
         session.add(recording)
         await session.flush()
         return recording.id
-
-
-async def signed_in(site: Site, *names: str) -> dict[str, ApiClient]:
-    clients = {}
-    for name in names:
-        clients[name] = site.client()
-        await clients[name].login("ofek", name, PASSWORD)
-    return clients
 
 
 async def test_supervisors_play_any_recording_agents_only_their_own_and_only_if_allowed(
