@@ -1,4 +1,4 @@
-"""`ledgerline`: serve, migrate, import a customer base, or run the demo."""
+"""`ledgerline`: serve, migrate, import a customer base, collect, or run the demo."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import asyncio
 import getpass
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 
 from pbx.settings import Settings, SettingsError, load_settings
 
 EXIT_CONFIG = 2
 EXIT_IMPORT_PROBLEMS = 1
+EXIT_UNKNOWN_TENANT = 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--tenant", required=True, help="tenant slug")
     imports.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
     imports.set_defaults(handler=_import_customers)
+
+    collect = commands.add_parser("collect", help="charge due invoices from active mandates")
+    collect.add_argument("--date", type=date.fromisoformat, help="run date (default: today)")
+    collect.add_argument("--tenant", help="one business, by slug (default: all)")
+    collect.set_defaults(handler=_collect)
 
     demo = commands.add_parser("demo", help="run on embedded defaults with demo data and calls")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
@@ -140,6 +147,27 @@ async def _import_customers(settings: Settings, args: argparse.Namespace) -> int
     for line in report.summary_lines():
         print(line)
     return EXIT_IMPORT_PROBLEMS if report.problems else 0
+
+
+async def _collect(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_bridge.collection.job import UnknownTenant, run_collection
+    from pbx.bootstrap import check_database, payment_provider
+    from pbx.db.database import Database
+
+    database = Database(settings.database.url)
+    try:
+        await check_database(database)
+        report = await run_collection(
+            database, payment_provider(settings.payments), today=args.date, tenant=args.tenant
+        )
+    except UnknownTenant as exc:
+        print(f"ledgerline: collect: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN_TENANT
+    finally:
+        await database.close()
+    for line in report.summary_lines():
+        print(line)
+    return 0
 
 
 def _demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:

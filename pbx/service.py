@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
+from billing_bridge.collection.job import run_collection
 from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from pbx.ari import AriClient, AriConnection
@@ -84,8 +86,14 @@ class Ledgerline:
         await self.publisher.start()
         if self.recordings is not None:
             self._background.append(asyncio.create_task(self.recordings.run(), name="recordings"))
+        config = self.services.settings
         if self.services.recordings is not None:
-            self._background.append(asyncio.create_task(self._purge(), name="recordings-purge"))
+            purge = self._every(config.recordings.purge_every_minutes, "recordings purge",
+                                self._purge)  # fmt: skip
+            self._background.append(asyncio.create_task(purge, name="recordings-purge"))
+        collect = self._every(config.payments.collect_every_minutes, "collection",
+                              self._collect)  # fmt: skip
+        self._background.append(asyncio.create_task(collect, name="collection"))
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
@@ -118,18 +126,34 @@ class Ledgerline:
             await close()
         await self.services.close()
 
-    async def _purge(self) -> None:
-        """Delete recordings past their tenant's retention, now and then."""
-        store, every = self.services.recordings, self.services.settings.recordings
-        assert store is not None
+    async def _every(
+        self, minutes: float, name: str, job: Callable[[], Awaitable[str | None]]
+    ) -> None:
+        """Run `job` now and then every `minutes`; a failure is logged and tried next time
+        (both jobs are safe to run again, and in several processes at once)."""
         while True:
             try:
-                report = await purge_expired(self.services.database, store, now=utc_now())
-                if report.purged or report.failed or report.interrupted:
-                    log.info("recordings purge: %s", report)
-            except Exception:  # the database away: try again next time
-                log.exception("recordings purge failed")
-            await asyncio.sleep(every.purge_every_minutes * 60)
+                summary = await job()
+                if summary:
+                    log.info("%s: %s", name, summary)
+            except Exception:  # the database away, a provider down: next time
+                log.exception("%s failed", name)
+            await asyncio.sleep(minutes * 60)
+
+    async def _purge(self) -> str | None:
+        """Recordings past their business's retention (legal holds keep them)."""
+        assert self.services.recordings is not None
+        report = await purge_expired(self.services.database, self.services.recordings,
+                                     now=utc_now())  # fmt: skip
+        return str(report) if report.purged or report.failed or report.interrupted else None
+
+    async def _collect(self) -> str | None:
+        """Due invoices charged from active mandates and cards on file."""
+        report = await run_collection(self.services.database, self.payments, node="serve")
+        total = report.total
+        if not (total.collected.count or total.failed.count or total.skipped.count):
+            return None
+        return " / ".join(line.strip() for line in report.summary_lines())
 
     @property
     def http_port(self) -> int:

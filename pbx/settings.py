@@ -178,6 +178,7 @@ class PaymentsSettings(_Section):
     gocardless_webhook_secret: str
     gocardless_environment: Literal["sandbox", "live"]
     return_url: str
+    collect_every_minutes: float = Field(gt=0)
 
     @model_validator(mode="after")
     def _credentials(self) -> PaymentsSettings:

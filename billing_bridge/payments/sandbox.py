@@ -261,9 +261,9 @@ class SandboxProvider:
     ) -> ChargeResult:
         _check_amount(amount_minor, currency)
         mandate = self._mandates.get(mandate_ref)
-        if mandate is None:
-            raise ProviderError("sandbox: no such mandate")
-        if SCHEME_CURRENCIES[mandate.scheme] != currency:
+        # A mandate this process did not make (another process's, the demo's seed) is taken
+        # as active: the sandbox keeps no state between processes, a real provider would.
+        if mandate is not None and SCHEME_CURRENCIES[mandate.scheme] != currency:
             expected = SCHEME_CURRENCIES[mandate.scheme]
             raise ProviderError(
                 f"sandbox: a {mandate.scheme} mandate collects in {expected}, not {currency}"
@@ -272,7 +272,10 @@ class SandboxProvider:
         if (earlier := self._replay(idempotency_key, fingerprint, ChargeResult)) is not None:
             return earlier
         ref = _ref("sbx_pay", idempotency_key)
-        if mandate.status not in {MandateStatus.ACTIVE, MandateStatus.SUBMITTED}:
+        if mandate is not None and mandate.status not in {
+            MandateStatus.ACTIVE,
+            MandateStatus.SUBMITTED,
+        }:
             result = ChargeResult(
                 PaymentStatus.FAILED, ref, _MANDATE_INACTIVE.code, _MANDATE_INACTIVE.message
             )

@@ -626,3 +626,64 @@ class OutboxMessage(TenantOwned, Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+COLLECTION_ATTEMPT_STATUSES = ("pending", "submitted", "succeeded", "failed")
+
+
+class CollectionRun(Base):
+    """One pass of recurring collection (`billing_bridge.collection`). A run crosses tenants,
+    so it is not tenant-owned; what it did for each business is in that business's audit log."""
+
+    __tablename__ = "collection_runs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_on: Mapped[date | None] = mapped_column(Date)  # None: each business's own today
+    node: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]  # None: still running, or killed
+    totals: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CollectionAttempt(TenantOwned, Base):
+    """One charge of an invoice against a mandate, written before the provider is called.
+
+    The idempotency key is the invoice and the attempt number, so a run that dies after the
+    call sends the same key again and the provider charges once. The payment row with the
+    same key is the provider's answer; `status` follows it (pending: no answer kept yet).
+    """
+
+    __tablename__ = "collection_attempts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        UniqueConstraint("invoice_id", "attempt"),
+        CheckConstraint("attempt > 0", name="attempt_positive"),
+        _one_of("status", COLLECTION_ATTEMPT_STATUSES),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    run_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("collection_runs.id", ondelete="SET NULL")
+    )
+    invoice_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("invoices.id", ondelete="CASCADE"))
+    mandate_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("mandates.id", ondelete="CASCADE"))
+    attempt: Mapped[int]
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    # What was asked of the provider: a resend must repeat it exactly, whatever the invoice
+    # says by then (a provider refuses a key reused with other parameters).
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    payment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="SET NULL")
+    )
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    # When a failed attempt is tried again; None on a failed attempt: never (final or last).
+    next_retry_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Collection looks up each due invoice's mandates by account; without this every batch would
+# scan the mandates table. Declared here, not in `Mandate`, so that class stays as it was.
+Index("ix_mandates_account_id_status", Mandate.account_id, Mandate.status)

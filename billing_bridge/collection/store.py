@@ -1,0 +1,264 @@
+"""The SQL of recurring collection: a batch of due invoices in, intents and outcomes out.
+
+Everything runs in tenant sessions (`pbx.db.tenancy` scopes every statement), one batch per
+transaction, set-based: a batch is three reads and, on the way back, two bulk inserts and one
+UPDATE joined to the payments. Memory is one batch, however many invoices are due.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_bridge.collection.rules import LastAttempt
+from pbx.db.models import (
+    Account,
+    AuditEntry,
+    CollectionAttempt,
+    CollectionRun,
+    Invoice,
+    Mandate,
+    Payment,
+    Tenant,
+)
+
+ACTOR = "system:collection"
+_OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed"}  # else succeeded
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    id: int
+    slug: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class DueInvoice:
+    id: int
+    account_id: int
+    outstanding_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class MandateRef:
+    id: int
+    status: str
+    provider_ref: str | None
+    scheme: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The latest attempt on an invoice, with what its payment row says of the outcome."""
+
+    id: int
+    invoice_id: int
+    number: int
+    mandate_id: int
+    mandate_ref: str | None
+    scheme: str
+    idempotency_key: str
+    amount_minor: int
+    currency: str
+    stored_status: str
+    stored_failure: str | None
+    payment_status: str | None
+    payment_failure: str | None
+    failed_at: datetime | None
+
+    @property
+    def outcome(self) -> str:
+        if self.payment_status is None:
+            return "pending"
+        return _OUTCOME_OF_PAYMENT.get(self.payment_status, "succeeded")
+
+    def last(self) -> LastAttempt:
+        failed_on = self.failed_at.date() if self.failed_at else None
+        return LastAttempt(
+            self.number, self.mandate_id, self.outcome, self.payment_failure, failed_on
+        )
+
+
+@dataclass
+class Batch:
+    invoices: list[DueInvoice]
+    mandates: dict[int, list[MandateRef]]  # by account, newest first
+    attempts: dict[int, Attempt]  # the latest, by invoice
+
+    def active_mandate(self, account_id: int) -> MandateRef | None:
+        return next((m for m in self.mandates[account_id] if m.status == "active"), None)
+
+
+# -- runs and tenants (system session: a run crosses tenants) -------------------------------
+
+
+async def tenants(database: Any, slug: str | None) -> list[TenantRef]:
+    async with database.system_session() as session:
+        query = select(Tenant.id, Tenant.slug, Tenant.timezone).order_by(Tenant.id)
+        if slug is not None:
+            query = query.where(Tenant.slug == slug)
+        return [TenantRef(*row) for row in await session.execute(query)]
+
+
+async def start_run(database: Any, run_on: date | None, node: str, now: datetime) -> int:
+    async with database.system_session() as session, session.begin():
+        run = CollectionRun(run_on=run_on, node=node, started_at=now, totals={})
+        session.add(run)
+        await session.flush()
+        return run.id
+
+
+async def finish_run(database: Any, run_id: int, totals: dict[str, Any], now: datetime) -> None:
+    async with database.system_session() as session, session.begin():
+        await session.execute(
+            update(CollectionRun).where(CollectionRun.id == run_id)
+            .values(finished_at=now, totals=totals)
+        )  # fmt: skip
+
+
+# -- one batch ---------------------------------------------------------------------------------
+
+
+async def read_batch(session: AsyncSession, *, today: date, after: int, limit: int) -> Batch:
+    """The next `limit` due invoices after invoice id `after` whose account has a mandate
+    (of any status: an inactive one is reported as skipped), their mandates and attempts."""
+    has_mandate = exists().where(Mandate.account_id == Invoice.account_id)
+    rows = await session.execute(
+        select(Invoice.id, Invoice.account_id, Invoice.outstanding_minor, Invoice.currency)
+        .where(
+            Invoice.id > after, Invoice.status == "open", Invoice.outstanding_minor > 0,
+            Invoice.due_on <= today, has_mandate,
+        )
+        .order_by(Invoice.id)
+        .limit(limit)
+    )  # fmt: skip
+    invoices = [DueInvoice(*row) for row in rows]
+    if not invoices:
+        return Batch([], {}, {})
+    mandates: dict[int, list[MandateRef]] = defaultdict(list)
+    accounts = sorted({invoice.account_id for invoice in invoices})
+    for row in await session.execute(
+        select(Mandate.account_id, Mandate.id, Mandate.status, Mandate.provider_ref, Mandate.scheme)
+        .where(Mandate.account_id.in_(accounts))
+        .order_by(Mandate.account_id, Mandate.id.desc())
+    ):  # fmt: skip
+        mandates[row.account_id].append(MandateRef(*row[1:]))
+    first, last = invoices[0].id, invoices[-1].id
+    wanted = {invoice.id for invoice in invoices}
+    attempts: dict[int, Attempt] = {}
+    for row in await session.execute(
+        select(
+            CollectionAttempt.id, CollectionAttempt.invoice_id, CollectionAttempt.attempt,
+            CollectionAttempt.mandate_id, Mandate.provider_ref, Mandate.scheme,
+            CollectionAttempt.idempotency_key, CollectionAttempt.amount_minor,
+            CollectionAttempt.currency, CollectionAttempt.status, CollectionAttempt.failure_code,
+            Payment.status, Payment.failure_reason,
+            # The provider's event time (else our last change): the day a retry counts from.
+            func.coalesce(Payment.status_at, CollectionAttempt.updated_at).label("failed_at"),
+        )
+        .join(Mandate, Mandate.id == CollectionAttempt.mandate_id)
+        .outerjoin(Payment, (Payment.tenant_id == CollectionAttempt.tenant_id)
+                   & (Payment.idempotency_key == CollectionAttempt.idempotency_key))
+        .where(CollectionAttempt.invoice_id.between(first, last))
+        .order_by(CollectionAttempt.invoice_id, CollectionAttempt.attempt)
+    ):  # fmt: skip
+        if row.invoice_id in wanted:
+            attempts[row.invoice_id] = Attempt(*row)  # ordered: the latest wins
+    return Batch(invoices, mandates, attempts)
+
+
+async def reconcile(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
+    """Attempts whose payment settled since (by webhook): status, failure, next retry day.
+    Each dict: id, status, failure_code, next_retry_on, updated_at."""
+    if changes:
+        await session.execute(update(CollectionAttempt), list(changes))
+
+
+async def write_intents(
+    session: AsyncSession, dialect: str, intents: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert attempts before the provider hears of them; returns {key: attempt id} for the
+    rows this run inserted. A key another run inserted first is not returned: that run
+    sends it (and were both to send it, the provider would charge once)."""
+    if not intents:
+        return {}
+    statement = _insert(dialect, CollectionAttempt).on_conflict_do_nothing()
+    rows = await session.execute(
+        statement.returning(CollectionAttempt.idempotency_key, CollectionAttempt.id),
+        list(intents),
+    )
+    return {key: attempt_id for key, attempt_id in rows}
+
+
+async def write_outcomes(
+    session: AsyncSession,
+    dialect: str,
+    payments: Sequence[dict[str, Any]],
+    *,
+    invoice_range: tuple[int, int],
+    retries: Sequence[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """The provider's answers: payment rows (the same key as the attempt; a row already
+    there from a run that died after writing it is kept), then every pending attempt of the
+    batch takes its payment's outcome in one statement. `retries`: the next retry day of
+    attempts refused at once (by id)."""
+    if payments:
+        await session.execute(_insert(dialect, Payment).on_conflict_do_nothing(), list(payments))
+    outcome = case(
+        *((Payment.status == status, attempt) for status, attempt in _OUTCOME_OF_PAYMENT.items()),
+        else_="succeeded",
+    )
+    first, last = invoice_range
+    await session.execute(
+        update(CollectionAttempt)
+        .where(
+            CollectionAttempt.status == "pending",
+            CollectionAttempt.invoice_id.between(first, last),
+            Payment.tenant_id == CollectionAttempt.tenant_id,
+            Payment.idempotency_key == CollectionAttempt.idempotency_key,
+        )
+        .values(status=outcome, payment_id=Payment.id, failure_code=Payment.failure_reason,
+                updated_at=now)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    if retries:
+        await session.execute(update(CollectionAttempt), list(retries))
+
+
+async def apply_immediate_successes(
+    session: AsyncSession, successes: Iterable[tuple[int, int]]
+) -> None:
+    """(account id, amount): a charge that succeeded at once (a card on file) lowers the
+    balance now, as a card payment by phone does; a direct debit does when it settles."""
+    for account_id, amount_minor in successes:
+        await session.execute(
+            update(Account).where(Account.id == account_id)
+            .values(balance_minor=Account.balance_minor - amount_minor)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+
+
+async def audit(
+    session: AsyncSession, run_id: int, run_on: date, totals: dict[str, Any], now: datetime
+) -> None:
+    """One entry per business per run, with its totals: not one per invoice."""
+    session.add(AuditEntry(
+        actor_id=None, actor_label=ACTOR, action="collection.run", target_type="collection_run",
+        target_id=str(run_id), details={"run_on": run_on.isoformat(), **totals}, created_at=now,
+    ))  # fmt: skip
+
+
+def _insert(dialect: str, entity: type) -> Any:
+    # ON CONFLICT DO NOTHING is spelled by each dialect's own insert().
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(entity)
