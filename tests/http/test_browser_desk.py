@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.callflow.card_capture import CardCapture
+from pbx.callflow.mandate_capture import MandateCapture
 from pbx.db.models import Call, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
@@ -209,3 +210,25 @@ async def test_the_agent_takes_a_card_payment_and_sees_only_progress_and_the_res
     await expect(status).to_contain_text("taken (card ending 4242)")
     await expect(status).to_contain_text("balance now ₪0.00")
     assert "4242424242424242" not in await page.content()
+
+
+async def test_the_agent_sets_up_a_direct_debit_by_phone_and_sees_the_outcome(
+    site: Site, agent_desk: Page
+) -> None:
+    page, world = agent_desk, site.world
+    flow, sandbox = world.flow, SandboxProvider(webhook_secret="s")
+    flow.payments = sandbox
+    flow.card_capture = CardCapture(flow, sandbox, lambda: flow.clock().date())
+    flow.mandate_capture = MandateCapture(flow, sandbox, flow.card_capture.sessions)
+    await page.get_by_role("button", name="Available").click()
+    call = await world.call("0502345678")
+    await page.get_by_role("button", name="Direct debit by phone").click()
+
+    for prompt, digits in (("bank-code", "12"), ("bank-branch", "571"),
+                           ("bank-account", "41116#"), ("mandate-agree", "1")):  # fmt: skip
+        await world.until(lambda p=prompt: f"sound:ledgerline-{p}" in call.heard, prompt)
+        await call.press(digits)
+
+    status = page.locator("#payment-status")
+    await expect(status).to_contain_text("Direct debit: active (masav); confirmation sent")
+    assert "41116" not in await page.content()

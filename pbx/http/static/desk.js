@@ -170,6 +170,12 @@ function handle(event) {
     text($("payment-status"), `Payment: ${data.progress}`);
   }
   if (event.type === "payment.result" && current?.call_id === data.call_id) paymentResult(data);
+  if (event.type === "mandate.progress" && current?.call_id === data.call_id) {
+    text($("payment-status"), `Direct debit: ${data.progress}`);
+  }
+  if (event.type === "mandate.result" && current?.call_id === data.call_id) {
+    text($("payment-status"), `Direct debit: ${data.status}${data.scheme ? ` (${data.scheme})` : ""}${data.confirmation ? `; confirmation ${data.confirmation}` : ""}`);
+  }
   if (event.type === "payment.status" && current?.record_id === data.call_record_id) {
     text($("payment-status"), `Payment: ${money(data.amount_minor, data.currency)} by ${data.method} ${data.status}; balance now ${money(data.balance_minor, data.currency)}`);
   }
@@ -200,6 +206,7 @@ function connected() {
   $("call-controls").hidden = false;
   $("take-payment").hidden = !current?.panel?.accounts?.length;
   $("pay-link").hidden = !current?.panel?.accounts?.length;
+  $("mandate-phone").hidden = !current?.panel?.accounts?.length;
   text($("payment-status"), "");
   $("hold").hidden = false;
   $("resume").hidden = true;
@@ -289,6 +296,18 @@ $("take-payment").addEventListener("click", async () => {
   } catch (error) {
     text($("payment-status"), `Payment: ${error.message}`);
     $("take-payment").disabled = false;
+  }
+});
+
+$("mandate-phone").addEventListener("click", async () => {
+  const account = current?.panel?.accounts?.[0];
+  if (!account) return;
+  try {
+    const started = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/mandates/phone`,
+      { account_id: account.id });
+    text($("payment-status"), `Direct debit (${started.scheme}): the caller is keying their bank details`);
+  } catch (error) {
+    text($("payment-status"), `Direct debit: ${error.message}`);
   }
 });
 
