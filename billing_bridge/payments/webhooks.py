@@ -80,15 +80,10 @@ async def _change(session: AsyncSession, provider: str, event: WebhookEvent) -> 
 
 
 async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) -> Applied:
-    payment = await session.scalar(
-        select(Payment)
-        .where(Payment.provider == provider, Payment.provider_ref == event.provider_ref)
-        .with_for_update()
-    )
-    if payment is None:
-        return Applied(event.event_id, "not_found")
-    if payment.status_at is not None and event.occurred_at < payment.status_at:
-        return Applied(event.event_id, "stale", payment.tenant_id)
+    payment = await _locked(session, Payment, provider, event.provider_ref)
+    if (refused := _refused(payment, event)) is not None:
+        return refused
+    assert payment is not None
     was = payment.status
     payment.status, payment.status_at = event.status, event.occurred_at
     if event.status == PaymentStatus.FAILED:
@@ -115,15 +110,10 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
 
 
 async def _mandate(session: AsyncSession, provider: str, event: WebhookEvent) -> Applied:
-    mandate = await session.scalar(
-        select(Mandate)
-        .where(Mandate.provider == provider, Mandate.provider_ref == event.provider_ref)
-        .with_for_update()
-    )
-    if mandate is None:
-        return Applied(event.event_id, "not_found")
-    if mandate.status_at is not None and event.occurred_at < mandate.status_at:
-        return Applied(event.event_id, "stale", mandate.tenant_id)
+    mandate = await _locked(session, Mandate, provider, event.provider_ref)
+    if (refused := _refused(mandate, event)) is not None:
+        return refused
+    assert mandate is not None
     was = mandate.status
     mandate.status, mandate.status_at = event.status, event.occurred_at
     _audit(session, mandate.tenant_id, "mandate.status", "mandate", mandate.id,
@@ -131,6 +121,23 @@ async def _mandate(session: AsyncSession, provider: str, event: WebhookEvent) ->
     data = {"mandate_id": mandate.id, "status": event.status, "scheme": mandate.scheme,
             "account_id": mandate.account_id}  # fmt: skip
     return Applied(event.event_id, "applied", mandate.tenant_id, None, data)
+
+
+async def _locked(
+    session: AsyncSession, model: type[Payment] | type[Mandate], provider: str, ref: str
+) -> Any:
+    """The row the event is about, locked until the event is applied."""
+    query = select(model).where(model.provider == provider, model.provider_ref == ref)
+    return await session.scalar(query.with_for_update())
+
+
+def _refused(row: Payment | Mandate | None, event: WebhookEvent) -> Applied | None:
+    """Why the event changes nothing: not ours, or older than the status it would replace."""
+    if row is None:
+        return Applied(event.event_id, "not_found")
+    if row.status_at is not None and event.occurred_at < row.status_at:
+        return Applied(event.event_id, "stale", row.tenant_id)
+    return None
 
 
 def _audit(
