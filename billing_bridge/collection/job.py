@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +51,12 @@ class Send:
     amount_minor: int
     currency: str
 
+    def with_id(self, attempt_id: int) -> Send:
+        return Send(
+            attempt_id, self.invoice_id, self.account_id, self.number, self.key,
+            self.mandate_ref, self.scheme, self.amount_minor, self.currency,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -88,16 +94,10 @@ async def run_collection(
     size = batch or BATCH.get(database.dialect, BATCH["sqlite"])
     run_id = await store.start_run(database, today, node or socket.gethostname(), clock())
     report = CollectionReport(run_id, today)
-    limit = asyncio.Semaphore(concurrency)
     for ref in refs:
         run_on = today or clock().astimezone(ZoneInfo(ref.timezone)).date()
-        one = _TenantRun(database, provider, ref, run_id, run_on, size, limit, clock)
-        try:
-            after: int | None = 0
-            while after is not None:
-                after = await one.batch(after)
-        finally:
-            await one.written()
+        one = _TenantRun(database, provider, ref, run_id, run_on, size, concurrency, clock)
+        await one.run()
         async with database.tenant_session(ref.id) as session, session.begin():
             await store.audit(session, run_id, run_on, one.tally.as_dict(), clock())
         report.tenants[ref.slug] = one.tally
@@ -105,78 +105,122 @@ async def run_collection(
     return report
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch read, decided and its intents committed: what goes to the provider."""
+
+    sends: list[Send]
+    invoice_range: tuple[int, int] | None  # of the invoices decided (None: all in flight)
+    last_id: int  # the page's last invoice: the next batch starts after it
+
+
+# A run grows the attempts table a hundredfold; the planner needs to know, or it keeps the
+# plans it made for an empty table (autovacuum may be slow, or off). After these batches:
+ANALYZE_AFTER = frozenset({3, 30, 150})
+
+
 @dataclass
 class _TenantRun:
+    """Three batches at once, each at its own stage: batch N's calls go out while batch
+    N + 1 is read and its intents written, and batch N - 1's answers are written. The
+    database and the provider calls overlap. Batches are disjoint ranges of invoices."""
+
     database: Database
     provider: PaymentProvider
     ref: store.TenantRef
     run_id: int
     run_on: date
     size: int
-    limit: asyncio.Semaphore
+    concurrency: int
     clock: Callable[[], datetime]
     tally: TenantReport = field(default_factory=TenantReport)
-    # The previous batch's answers, written while this batch is read and sent: the database
-    # and the provider calls overlap. Batches are disjoint ranges of invoices.
-    writing: asyncio.Task[None] | None = None
+    writing: asyncio.Task[None] | None = None  # the previous batch's answers
+
+    async def run(self) -> None:
+        ready = asyncio.ensure_future(self._prepare(0))
+        batches = 0
+        try:
+            while (prepared := await ready) is not None:
+                batches += 1
+                if batches in ANALYZE_AFTER:
+                    await store.refresh_statistics(self.database)
+                ready = asyncio.ensure_future(self._prepare(prepared.last_id))
+                await self._send(prepared)
+        finally:
+            # Killed: the next batch's intents, committed or not, are sent by the next run.
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+            await self.written()
 
     async def written(self) -> None:
         if self.writing is not None:
             task, self.writing = self.writing, None
             await task
 
-    async def batch(self, after: int) -> int | None:
-        """One batch after invoice id `after`; returns its last invoice id, None when done."""
+    async def _prepare(self, after: int) -> _Prepared | None:
+        """The batch after invoice id `after`, decided, its intents committed; None when
+        no invoice is left."""
         database, tenant_id = self.database, self.ref.id
         async with database.tenant_session(tenant_id) as session, session.begin():
             batch = await store.read_batch(session, today=self.run_on, after=after,
                                            limit=self.size)  # fmt: skip
-            if not batch.invoices:
+            if batch.last_id is None:
                 return None
-            plan = _plan(batch, tenant_id, self.run_id, self.run_on, self.clock(), self.tally)
+            self.tally.in_flight += batch.in_flight
+            if not batch.invoices:
+                return _Prepared([], None, batch.last_id)
+            now = self.clock()
+            plan = _plan(batch, tenant_id, self.run_id, self.run_on, now, self.tally)
             await store.reconcile(session, plan.reconciled)
-            inserted = await store.write_intents(session, database.dialect, plan.intents)
-        sends = plan.resends + [
-            replace(send, attempt_id=inserted[key])
-            for key, send in plan.new.items()
-            if key in inserted
-        ]
-        answers = await asyncio.gather(*(_send(self.provider, s, self.limit) for s in sends))
+            inserted = await store.write_intents(session, database.dialect, plan.intents,
+                                                 run_id=self.run_id, now=now)  # fmt: skip
+        sends = plan.resends
+        for key, attempt_id in inserted.items():
+            sends.append(plan.new[key].with_id(attempt_id))
+        invoice_range = (batch.invoices[0].id, batch.invoices[-1].id)
+        return _Prepared(sends, invoice_range, batch.last_id)
+
+    async def _send(self, prepared: _Prepared) -> None:
+        """The batch's calls, then its answers written in the background."""
+        answers = await _send_all(self.provider, prepared.sends, self.concurrency)
         now = self.clock()
         payments: list[dict[str, Any]] = []
-        retries: list[dict[str, Any]] = []
-        successes: list[tuple[int, int]] = []
+        retries: list[tuple[int, str, date | None]] = []
+        successes: list[tuple[str, int, int]] = []
         for answer in answers:
             _count(answer, self.tally)
             if answer.result is None:
                 continue  # unanswered: the intent stays pending and goes again next run
-            payments.append(_payment_row(tenant_id, self.provider.name, answer, now))
+            payments.append(_payment_row(self.ref.id, self.provider.name, answer, now))
             if answer.result.status is PaymentStatus.FAILED:
                 next_on = rules.retry_on(answer.send.number, answer.failure_code, now.date())
-                retries.append({"id": answer.send.attempt_id, "next_retry_on": next_on})
+                retries.append((answer.send.attempt_id, answer.send.key, next_on))
             elif answer.result.status is PaymentStatus.SUCCEEDED:
-                successes.append((answer.send.account_id, answer.send.amount_minor))
+                send = answer.send
+                successes.append((send.key, send.account_id, send.amount_minor))
         await self.written()
-        invoice_range = (batch.invoices[0].id, batch.invoices[-1].id)
-        self.writing = asyncio.create_task(
-            self._write(payments, retries, successes, invoice_range, now)
-        )
-        return batch.invoices[-1].id
+        if prepared.invoice_range is not None:
+            self.writing = asyncio.create_task(
+                self._write(payments, retries, successes, prepared.invoice_range, now)
+            )
 
     async def _write(
         self,
         payments: list[dict[str, Any]],
-        retries: list[dict[str, Any]],
-        successes: list[tuple[int, int]],
+        retries: list[tuple[int, str, date | None]],
+        successes: list[tuple[str, int, int]],
         invoice_range: tuple[int, int],
         now: datetime,
     ) -> None:
         async with self.database.tenant_session(self.ref.id) as session, session.begin():
-            await store.write_outcomes(
+            written = await store.write_outcomes(
                 session, self.database.dialect, payments, retries=retries, now=now,
-                invoice_range=invoice_range,
+                invoice_range=invoice_range, provider=self.provider.name,
             )  # fmt: skip
-            await store.apply_immediate_successes(session, successes)
+            # Only a payment written now lowers the balance: one kept from before already did.
+            await store.apply_immediate_successes(session, (
+                (account_id, amount) for key, account_id, amount in successes if key in written
+            ))  # fmt: skip
 
 
 def _plan(
@@ -237,27 +281,45 @@ def _settled(attempt: store.Attempt) -> dict[str, Any]:
     return {
         "id": attempt.id, "status": last.outcome, "failure_code": last.failure_code,
         "next_retry_on": next_on, "updated_at": attempt.failed_at or utcnow(),
+        "payment_id": attempt.payment_id,
     }  # fmt: skip
 
 
-async def _send(provider: PaymentProvider, send: Send, limit: asyncio.Semaphore) -> Answer:
+async def _send_all(provider: PaymentProvider, sends: list[Send], concurrency: int) -> list[Answer]:
+    """Every send, `concurrency` at a time: that many workers, not a task per call."""
+    answers: list[Answer] = []
+    queue = iter(sends)
+
+    async def worker() -> None:
+        for send in queue:
+            answers.append(await _send(provider, send))
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(sends)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:  # one died: the others stop too, as the process would
+            task.cancel()
+    return answers
+
+
+async def _send(provider: PaymentProvider, send: Send) -> Answer:
     if send.mandate_ref is None:
         return _refused(send, rules.PROVIDER_ERROR)
-    async with limit:
-        try:
-            result = await provider.charge_mandate(
-                send.mandate_ref,
-                amount_minor=send.amount_minor,
-                currency=send.currency,
-                idempotency_key=send.key,
-                # Part of the request the key stands for: derived from the key, so a resend
-                # is the same request.
-                description=f"Ledgerline {send.key}",
-            )
-        except ProviderUnavailable:
-            return Answer(send, None, "provider_unavailable")
-        except ProviderError:
-            return _refused(send, rules.PROVIDER_ERROR)
+    try:
+        result = await provider.charge_mandate(
+            send.mandate_ref,
+            amount_minor=send.amount_minor,
+            currency=send.currency,
+            idempotency_key=send.key,
+            # Part of the request the key stands for: derived from the key, so a resend
+            # is the same request.
+            description=f"Ledgerline {send.key}",
+        )
+    except ProviderUnavailable:
+        return Answer(send, None, "provider_unavailable")
+    except ProviderError:
+        return _refused(send, rules.PROVIDER_ERROR)
     return Answer(send, result, result.failure_code)
 
 

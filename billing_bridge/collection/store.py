@@ -1,8 +1,10 @@
 """The SQL of recurring collection: a batch of due invoices in, intents and outcomes out.
 
 Everything runs in tenant sessions (`pbx.db.tenancy` scopes every statement), one batch per
-transaction, set-based: a batch is three reads and, on the way back, two bulk inserts and one
-UPDATE joined to the payments. Memory is one batch, however many invoices are due.
+transaction, set-based: a batch is three reads (two once every invoice of the page is
+already with the provider) and, on the way back, the payments and the attempts' outcomes.
+On PostgreSQL the writes are one array statement each (`arrays`); on SQLite, executemany.
+Memory is one batch, however many invoices are due.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import Row, case, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.collection import arrays
 from billing_bridge.collection.rules import LastAttempt
+from pbx.db.database import Database
 from pbx.db.models import (
     Account,
     AuditEntry,
@@ -31,6 +35,7 @@ from pbx.db.models import (
 
 ACTOR = "system:collection"
 _OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed"}  # else succeeded
+_IN_FLIGHT = frozenset({"submitted", "succeeded"})  # the provider has it: nothing to do
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Attempt:
     payment_status: str | None
     payment_failure: str | None
     failed_at: datetime | None
+    payment_id: int | None
 
     @property
     def outcome(self) -> str:
@@ -90,9 +96,11 @@ class Attempt:
 
 @dataclass
 class Batch:
-    invoices: list[DueInvoice]
+    invoices: list[DueInvoice]  # those not already with the provider
     mandates: dict[int, list[MandateRef]]  # by account, newest first
     attempts: dict[int, Attempt]  # the latest, by invoice
+    last_id: int | None = None  # the page's last due invoice; None: no more
+    in_flight: int = 0  # due invoices of the page whose charge the provider has, unchanged
 
     def active_mandate(self, account_id: int) -> MandateRef | None:
         return next((m for m in self.mandates[account_id] if m.status == "active"), None)
@@ -130,9 +138,11 @@ async def finish_run(database: Any, run_id: int, totals: dict[str, Any], now: da
 
 async def read_batch(session: AsyncSession, *, today: date, after: int, limit: int) -> Batch:
     """The next `limit` due invoices after invoice id `after` whose account has a mandate
-    (of any status: an inactive one is reported as skipped), their mandates and attempts."""
+    (of any status: an inactive one is reported as skipped), their mandates and attempts.
+    An invoice whose latest attempt the provider has, as its payment says, is only counted:
+    a second run the same day reads no mandates and builds nothing for it."""
     has_mandate = exists().where(Mandate.account_id == Invoice.account_id)
-    rows = await session.execute(
+    rows = (await session.execute(
         select(Invoice.id, Invoice.account_id, Invoice.outstanding_minor, Invoice.currency)
         .where(
             Invoice.id > after, Invoice.status == "open", Invoice.outstanding_minor > 0,
@@ -140,21 +150,12 @@ async def read_batch(session: AsyncSession, *, today: date, after: int, limit: i
         )
         .order_by(Invoice.id)
         .limit(limit)
-    )  # fmt: skip
-    invoices = [DueInvoice(*row) for row in rows]
-    if not invoices:
+    )).all()  # fmt: skip
+    if not rows:
         return Batch([], {}, {})
-    mandates: dict[int, list[MandateRef]] = defaultdict(list)
-    accounts = sorted({invoice.account_id for invoice in invoices})
-    for row in await session.execute(
-        select(Mandate.account_id, Mandate.id, Mandate.status, Mandate.provider_ref, Mandate.scheme)
-        .where(Mandate.account_id.in_(accounts))
-        .order_by(Mandate.account_id, Mandate.id.desc())
-    ):  # fmt: skip
-        mandates[row.account_id].append(MandateRef(*row[1:]))
-    first, last = invoices[0].id, invoices[-1].id
-    wanted = {invoice.id for invoice in invoices}
-    attempts: dict[int, Attempt] = {}
+    # One range read for the page's attempts (the latest wins): per invoice, a lookup would
+    # be planned as a scan of the business's attempts while the table's statistics are old.
+    latest: dict[int, Row[Any]] = {}
     for row in await session.execute(
         select(
             CollectionAttempt.id, CollectionAttempt.invoice_id, CollectionAttempt.attempt,
@@ -164,33 +165,68 @@ async def read_batch(session: AsyncSession, *, today: date, after: int, limit: i
             Payment.status, Payment.failure_reason,
             # The provider's event time (else our last change): the day a retry counts from.
             func.coalesce(Payment.status_at, CollectionAttempt.updated_at).label("failed_at"),
+            Payment.id,
         )
         .join(Mandate, Mandate.id == CollectionAttempt.mandate_id)
         .outerjoin(Payment, (Payment.tenant_id == CollectionAttempt.tenant_id)
                    & (Payment.idempotency_key == CollectionAttempt.idempotency_key))
-        .where(CollectionAttempt.invoice_id.between(first, last))
+        .where(CollectionAttempt.invoice_id.between(rows[0][0], rows[-1][0]))
         .order_by(CollectionAttempt.invoice_id, CollectionAttempt.attempt)
     ):  # fmt: skip
-        if row.invoice_id in wanted:
-            attempts[row.invoice_id] = Attempt(*row)  # ordered: the latest wins
-    return Batch(invoices, mandates, attempts)
+        latest[row[1]] = row  # ordered: the latest wins
+    invoices: list[DueInvoice] = []
+    attempts: dict[int, Attempt] = {}
+    for row in rows:
+        found = latest.get(row[0])
+        if found is not None and found[9] in _IN_FLIGHT and _unchanged(found[9], found[11]):
+            continue
+        invoices.append(DueInvoice(*row))
+        if found is not None:
+            attempts[row[0]] = Attempt(*found)
+    batch = Batch(invoices, {}, attempts, rows[-1][0], len(rows) - len(invoices))
+    if not invoices:
+        return batch
+    accounts = select(Invoice.account_id).where(Invoice.id.between(invoices[0].id, invoices[-1].id))
+    mandates: dict[int, list[MandateRef]] = defaultdict(list)
+    for row in await session.execute(
+        select(Mandate.account_id, Mandate.id, Mandate.status, Mandate.provider_ref, Mandate.scheme)
+        .where(Mandate.account_id.in_(accounts))
+        .order_by(Mandate.account_id, Mandate.id.desc())
+    ):  # fmt: skip
+        mandates[row.account_id].append(MandateRef(*row[1:]))
+    batch.mandates = mandates
+    return batch
+
+
+def _unchanged(stored_status: str, payment_status: str | None) -> bool:
+    """The attempt says what its payment says (nothing to reconcile)."""
+    if payment_status is None:
+        return False
+    return _OUTCOME_OF_PAYMENT.get(payment_status, "succeeded") == stored_status
 
 
 async def reconcile(session: AsyncSession, changes: Sequence[dict[str, Any]]) -> None:
     """Attempts whose payment settled since (by webhook): status, failure, next retry day.
-    Each dict: id, status, failure_code, next_retry_on, updated_at."""
+    Each dict: id, status, failure_code, next_retry_on, updated_at, payment_id."""
     if changes:
         await session.execute(update(CollectionAttempt), list(changes))
 
 
 async def write_intents(
-    session: AsyncSession, dialect: str, intents: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    dialect: str,
+    intents: Sequence[dict[str, Any]],
+    *,
+    run_id: int,
+    now: datetime,
 ) -> dict[str, int]:
     """Insert attempts before the provider hears of them; returns {key: attempt id} for the
     rows this run inserted. A key another run inserted first is not returned: that run
     sends it (and were both to send it, the provider would charge once)."""
     if not intents:
         return {}
+    if dialect == "postgresql":
+        return await arrays.write_intents(session, intents, run_id, now)
     statement = _insert(dialect, CollectionAttempt).on_conflict_do_nothing()
     rows = await session.execute(
         statement.returning(CollectionAttempt.idempotency_key, CollectionAttempt.id),
@@ -205,13 +241,17 @@ async def write_outcomes(
     payments: Sequence[dict[str, Any]],
     *,
     invoice_range: tuple[int, int],
-    retries: Sequence[dict[str, Any]],
+    retries: Sequence[tuple[int, str, date | None]],
+    provider: str,
     now: datetime,
-) -> None:
+) -> set[str]:
     """The provider's answers: payment rows (the same key as the attempt; a row already
-    there from a run that died after writing it is kept), then every pending attempt of the
-    batch takes its payment's outcome in one statement. `retries`: the next retry day of
-    attempts refused at once (by id)."""
+    there from a run that died after writing it is kept), and the batch's pending attempts
+    take their payment's outcome. `retries`: (attempt id, key, next retry day) of attempts
+    refused at once. Returns the keys whose payment this call wrote."""
+    if dialect == "postgresql":
+        by_key = {key: next_on for _, key, next_on in retries}
+        return await arrays.write_outcomes(session, payments, by_key, provider, now)
     if payments:
         await session.execute(_insert(dialect, Payment).on_conflict_do_nothing(), list(payments))
     outcome = case(
@@ -232,7 +272,9 @@ async def write_outcomes(
         .execution_options(synchronize_session=False)
     )  # fmt: skip
     if retries:
-        await session.execute(update(CollectionAttempt), list(retries))
+        rows = [{"id": attempt_id, "next_retry_on": next_on} for attempt_id, _, next_on in retries]
+        await session.execute(update(CollectionAttempt), rows)
+    return {payment["idempotency_key"] for payment in payments}
 
 
 async def apply_immediate_successes(
@@ -262,3 +304,13 @@ def _insert(dialect: str, entity: type) -> Any:
     # ON CONFLICT DO NOTHING is spelled by each dialect's own insert().
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(entity)
+
+
+async def refresh_statistics(database: Database) -> None:
+    """PostgreSQL's statistics of the tables a run grows (maintenance, not tenant data: it
+    reads and returns nothing). SQLite plans without them."""
+    if database.dialect != "postgresql":
+        return
+    async with database.engine.connect() as connection:
+        await connection.execute(text("ANALYZE collection_attempts, payments"))
+        await connection.commit()

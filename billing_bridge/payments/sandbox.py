@@ -43,6 +43,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -165,7 +166,7 @@ def verify_signature(
 # --- the provider -----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Payment:
     status: PaymentStatus
     amount_minor: int
@@ -174,13 +175,13 @@ class _Payment:
     settles_as: _Decline | None = None  # the failure a pending payment will settle with
 
 
-@dataclass
+@dataclass(slots=True)
 class _Mandate:
     status: MandateStatus
     scheme: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Recorded:
     fingerprint: tuple[object, ...]
     result: ChargeResult | PayLink | MandateResult
@@ -195,7 +196,11 @@ class SandboxProvider:
         webhook_secret: str | bytes,
         clock: Callable[[], datetime] | None = None,
         tolerance_seconds: int = TOLERANCE_SECONDS,
+        remember: int | None = None,
     ) -> None:
+        """`remember`: keep at most this many payments and pay links, forgetting the oldest
+        (None: all). A forgotten one cannot be settled, and its key made again makes it again
+        under the same reference; for long runs whose memory must not grow (the benchmark)."""
         if not webhook_secret:
             raise ValueError("the sandbox needs a webhook secret")
         self._secret = (
@@ -206,6 +211,8 @@ class SandboxProvider:
         self._by_key: dict[str, _Recorded] = {}
         self._payments: dict[str, _Payment] = {}
         self._mandates: dict[str, _Mandate] = {}
+        self._remember = remember
+        self._made: deque[tuple[str, str]] = deque()  # (key, reference), oldest first
 
     def __repr__(self) -> str:
         return f"SandboxProvider(payments={len(self._payments)}, mandates={len(self._mandates)})"
@@ -246,7 +253,7 @@ class SandboxProvider:
             card_brand=brand,
         )
         self._payments[ref] = _Payment(status, amount_minor, currency, "payment")
-        self._record(idempotency_key, fingerprint, result)
+        self._record(idempotency_key, fingerprint, result, ref)
         log.info("sandbox card charge %s: %s", ref, result.failure_code or status.value)
         return result
 
@@ -287,7 +294,7 @@ class SandboxProvider:
                 PaymentStatus.PENDING, amount_minor, currency, "payment",
                 settles_as=_INSUFFICIENT_FUNDS if fails else None,
             )  # fmt: skip
-        self._record(idempotency_key, fingerprint, result)
+        self._record(idempotency_key, fingerprint, result, ref)
         log.info("sandbox mandate collection %s: %s", ref, result.status.value)
         return result
 
@@ -307,7 +314,7 @@ class SandboxProvider:
         ref = _ref("sbx_link", idempotency_key)
         link = PayLink(f"{BASE_URL}/pay/{ref}", ref, self._clock() + PAY_LINK_LIFETIME)
         self._payments[ref] = _Payment(PaymentStatus.PENDING, amount_minor, currency, "pay_link")
-        self._record(idempotency_key, fingerprint, link)
+        self._record(idempotency_key, fingerprint, link, ref)
         return link
 
     async def create_mandate_link(
@@ -429,8 +436,16 @@ class SandboxProvider:
         key: str,
         fingerprint: tuple[object, ...],
         result: ChargeResult | PayLink | MandateResult,
+        payment_ref: str | None = None,
     ) -> None:
         self._by_key[key] = _Recorded(fingerprint, result)
+        if payment_ref is None or self._remember is None:
+            return
+        self._made.append((key, payment_ref))
+        while len(self._made) > self._remember:
+            old_key, old_ref = self._made.popleft()
+            self._by_key.pop(old_key, None)
+            self._payments.pop(old_ref, None)
 
     def _settle_payment(
         self, ref: str, payment: _Payment, status: PaymentStatus | MandateStatus | str | None

@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Delete, Insert, Select, Update, bindparam
 from sqlalchemy.engine import Result
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.util import find_tables
 
 from pbx.db.models import TenantOwned
-from pbx.db.tenancy import CrossTenantAccess, tenant_tables
+from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess, tenant_tables
 
 TENANT = "tenant_id"  # an inserted row's column
 SCOPE = "scope_tenant_id"  # the filter's parameter (a column's own name is reserved in DML)
@@ -64,3 +64,12 @@ class TenantConnection:
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Any]:
         return (await self.execute(scoped, parameters)).all()
+
+
+async def session_connection(session: AsyncSession) -> TenantConnection:
+    """A tenant session's own connection, inside its transaction: `Scoped` statements that
+    must commit or roll back with the session's other work. The tenant is the session's."""
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is None:
+        raise CrossTenantAccess("scoped statements need a tenant session")
+    return TenantConnection(await session.connection(), tenant_id)

@@ -13,6 +13,7 @@ from billing_bridge.collection import rules
 from billing_bridge.collection.job import UnknownTenant, run_collection
 from billing_bridge.collection.rules import Action, LastAttempt
 from billing_bridge.payments.port import ProviderUnavailable
+from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry, CollectionAttempt, CollectionRun, Payment
 from tests.billing.collection_support import (
@@ -264,3 +265,17 @@ async def test_each_business_is_collected_apart_and_one_can_be_run_alone(
             assert len(list(entries)) == (2 if owner is saule else 1)
     with pytest.raises(UnknownTenant):
         await run_collection(database, provider, today=TODAY, tenant="nobody")
+
+
+async def test_a_sandbox_that_remembers_two_collections_forgets_the_oldest() -> None:
+    provider = SandboxProvider(webhook_secret="collection-tests", clock=Clock(), remember=2)
+    request = {"amount_minor": 1000, "currency": "EUR", "description": "d"}
+    refs = [
+        (await provider.charge_mandate("sbx_md_x", idempotency_key=f"k{n}", **request)).provider_ref
+        for n in range(3)
+    ]
+
+    assert collections(provider) == refs[1:]  # the oldest is forgotten
+    again = await provider.charge_mandate("sbx_md_x", idempotency_key="k0", **request)
+    assert again.provider_ref == refs[0]  # made again under the same reference
+    assert collections(provider) == [refs[2], refs[0]]
