@@ -238,7 +238,8 @@ class GoCardlessProvider:
         billing_request = await self._billing_request(op, request, idempotency_key)
         bodies = {
             "collect_customer_details": {
-                "customer": _names(account.account_holder),
+                "customer": _names(account.account_holder)
+                | ({"email": account.email} if account.email else {}),
                 "customer_billing_detail": {"country_code": account.country},
             },
             "collect_bank_account": _bank_details(account),

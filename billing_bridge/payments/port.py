@@ -95,6 +95,9 @@ class BankAccount:
     bank_code: str | None = None  # IL bank number, GB sort code, US routing number
     branch_code: str | None = None  # IL branch
     account_number: str | None = None
+    # Where the provider sends the payer's mandate notices (Stripe's SEPA and Bacs and
+    # GoCardless require one for a mandate set up by phone).
+    email: str | None = None
 
     def __repr__(self) -> str:
         tail = (self.iban or self.account_number or "")[-4:]

@@ -362,7 +362,8 @@ def _bank_method_data(method_type: str, account: BankAccount) -> dict[str, Any]:
     return {
         "type": method_type,
         method_type: details,
-        "billing_details": {"name": account.account_holder},
+        "billing_details": {"name": account.account_holder}
+        | ({"email": account.email} if account.email else {}),
     }
 
 

@@ -136,7 +136,7 @@ async def set_up_mandate_by_phone(flow: CallFlow, actor: Actor, args: dict[str, 
         raise DeskError(422, "invalid", f"no direct-debit scheme by phone for {country}")
     channel, to = _recipient(args, call, customer)
     request = MandateRequest(account.id, country, customer.name, customer.customer_ref,
-                             channel, to, actor.user_id, actor.label)  # fmt: skip
+                             channel, to, customer.email, actor.user_id, actor.label)  # fmt: skip
     try:
         flow.start_mandate_capture(call, request)
     except SessionError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from billing_bridge.payments import bank_accounts
@@ -41,6 +41,7 @@ class MandateRequest:
     customer_ref: str
     confirm_channel: str  # where the payer's confirmation goes: sms or email
     confirm_to: str
+    email: str | None  # the customer's, for the provider's own notices to the payer
     actor_id: int
     actor_label: str
 
@@ -114,7 +115,7 @@ class MandateCapture:
                 await session.play(prompts.ENTRY_INVALID)
                 continue
             session.progress("field", "bank details: valid")
-            return account
+            return replace(account, email=request.email)
         return None
 
     async def _keep(

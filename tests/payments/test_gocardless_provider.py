@@ -276,7 +276,8 @@ def action_posts(fake: FakeGoCardless) -> list[tuple[str, Any]]:
 async def test_bank_details_by_phone_run_the_billing_request_actions_to_a_mandate(
     gocardless_provider: GoCardlessProvider, fake_gocardless_api: FakeGoCardless
 ) -> None:
-    account = BankAccount("GB", "Ann Holt", bank_code="200000", account_number="55779911")
+    account = BankAccount("GB", "Ann Holt", bank_code="200000", account_number="55779911",
+                          email="ann@example.com")  # fmt: skip
 
     result = await gocardless_provider.create_mandate(
         account, scheme="bacs", idempotency_key="m-1", customer_ref="cust-5"
@@ -294,7 +295,8 @@ async def test_bank_details_by_phone_run_the_billing_request_actions_to_a_mandat
             "collect_customer_details",
             {
                 "data": {
-                    "customer": {"given_name": "Ann", "family_name": "Holt"},
+                    "customer": {"given_name": "Ann", "family_name": "Holt",
+                                 "email": "ann@example.com"},
                     "customer_billing_detail": {"country_code": "GB"},
                 }
             },

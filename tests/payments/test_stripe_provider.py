@@ -374,7 +374,8 @@ async def test_sepa_bank_details_by_phone_give_an_active_mandate_with_offline_co
 async def test_bacs_bank_details_give_a_pending_mandate(
     stripe_provider: StripeProvider, fake_stripe_api: FakeStripe
 ) -> None:
-    account = BankAccount("GB", "Ann Holt", bank_code="108800", account_number="00012345")
+    account = BankAccount("GB", "Ann Holt", bank_code="108800", account_number="00012345",
+                          email="ann@example.com")  # fmt: skip
 
     result = await stripe_provider.create_mandate(
         account, scheme="bacs", idempotency_key="m-2", customer_ref="cust-6"
@@ -382,6 +383,8 @@ async def test_bacs_bank_details_give_a_pending_mandate(
 
     assert result.status is MandateStatus.PENDING
     [sent] = fake_stripe_api.posts("/v1/setup_intents")
+    assert sent.params["payment_method_data"]["billing_details"] == {
+        "name": "Ann Holt", "email": "ann@example.com"}  # fmt: skip
     assert sent.params["payment_method_data"]["bacs_debit"] == {
         "sort_code": "108800",
         "account_number": "00012345",
