@@ -295,8 +295,11 @@ async def test_bank_details_by_phone_run_the_billing_request_actions_to_a_mandat
             "collect_customer_details",
             {
                 "data": {
-                    "customer": {"given_name": "Ann", "family_name": "Holt",
-                                 "email": "ann@example.com"},
+                    "customer": {
+                        "given_name": "Ann",
+                        "family_name": "Holt",
+                        "email": "ann@example.com",
+                    },
                     "customer_billing_detail": {"country_code": "GB"},
                 }
             },
