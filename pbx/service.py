@@ -89,10 +89,11 @@ class Ledgerline:
         config = self.services.settings
         if self.services.recordings is not None:
             purge = self._every(config.recordings.purge_every_minutes, "recordings purge",
-                                self._purge)  # fmt: skip
+                                self._purge, at_start=True)  # fmt: skip
             self._background.append(asyncio.create_task(purge, name="recordings-purge"))
+        # Not at start: restarting a process must not be what charges customers.
         collect = self._every(config.payments.collect_every_minutes, "collection",
-                              self._collect)  # fmt: skip
+                              self._collect, at_start=False)  # fmt: skip
         self._background.append(asyncio.create_task(collect, name="collection"))
         if self.ownership is not None:
             await self.ownership.start()
@@ -127,10 +128,13 @@ class Ledgerline:
         await self.services.close()
 
     async def _every(
-        self, minutes: float, name: str, job: Callable[[], Awaitable[str | None]]
-    ) -> None:
-        """Run `job` now and then every `minutes`; a failure is logged and tried next time
-        (both jobs are safe to run again, and in several processes at once)."""
+        self, minutes: float, name: str, job: Callable[[], Awaitable[str | None]],
+        *, at_start: bool,
+    ) -> None:  # fmt: skip
+        """Run `job` every `minutes` (and at once if `at_start`); a failure is logged and
+        tried next time (both jobs are safe to run again, and in several processes at once)."""
+        if not at_start:
+            await asyncio.sleep(minutes * 60)
         while True:
             try:
                 summary = await job()
