@@ -19,6 +19,7 @@ from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.callflow.desk import Actor, DeskError, run_here
 from pbx.db.models import Account, AuditEntry, Payment, Recording
 from pbx.simulator.ari.scripts import Call as SimCall
+from tests.callflow.money_support import Events, connected_call, money_centre
 from tests.callflow.world import World
 from tests.factories import make_customer
 
@@ -26,37 +27,10 @@ AMEX, AMEX_CVC, EXPIRY = "378282246310005", "7391", "1230"  # Stripe's test Amex
 DECLINED = "4000000000000002"
 
 
-class Events(list[tuple[str, dict[str, Any]]]):
-    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
-        self.append((kind, payload))
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [payload["call"] for k, payload in self if k == kind]
-
-
 async def centre(world: World, payments: Any, events: Events) -> tuple[int, Actor]:
-    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana Cohen",
-                                   ["+972502345678"], [{
-        "currency": "ILS", "balance_minor": 45_050, "status": "overdue",
-        "invoices": [{"amount_minor": 45_050, "due_on": date(2026, 1, 10), "status": "open"}],
-    }])  # fmt: skip
-    await world.add_queue("support", strategy="linear")
-    agent = await world.add_agent("dana", "1001", "support")
-    await world.add_route("support")
-    world.sim.agent("PJSIP/1001", answer_after=0.05)
-    await world.start_ledgerline(notify=events, payments=payments)
-    await world.login("dana")
-    async with world.database.tenant_session(world.tenant_id) as session:
-        account = await session.scalar(
-            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
-        )
-    return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
-
-
-async def connected_call(world: World) -> SimCall:
-    call = await world.call("0502345678")
-    await world.until(lambda: world.connected_to(call) is not None, "connected")
-    return call
+    """Dana owes 450.50 ILS, overdue."""
+    return await money_centre(world, payments, events, owed=45_050, status="overdue",
+                              due_on=date(2026, 1, 10))  # fmt: skip
 
 
 async def key_card(world: World, call: SimCall, number: str, expiry: str, cvc: str) -> None:

@@ -8,41 +8,21 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.webhooks import apply_events
 from pbx.callflow.desk import Actor, DeskError, run_here
 from pbx.db.models import AuditEntry, Mandate, OutboxMessage, Recording, Tenant
 from pbx.simulator.ari.scripts import Call as SimCall
-from tests.callflow.test_card_capture import Events
+from tests.callflow.money_support import Events, connected_call, money_centre
 from tests.callflow.world import World
-from tests.factories import make_customer
 
 
 async def centre(world: World, sandbox: SandboxProvider, events: Events) -> tuple[int, Actor]:
-    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana Cohen",
-                                   ["+972502345678"], [{
-        "currency": "ILS", "balance_minor": 10_000, "status": "active",
-        "invoices": [{"amount_minor": 10_000, "due_on": date(2027, 1, 10), "status": "open"}],
-    }])  # fmt: skip
-    await world.add_queue("support", strategy="linear")
-    agent = await world.add_agent("dana", "1001", "support")
-    await world.add_route("support")
-    world.sim.agent("PJSIP/1001", answer_after=0.05)
-    await world.start_ledgerline(notify=events, payments=sandbox)
-    await world.login("dana")
-    async with world.database.tenant_session(world.tenant_id) as session:
-        account = await session.scalar(
-            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
-        )
-    return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
-
-
-async def connected(world: World) -> SimCall:
-    call = await world.call("0502345678")
-    await world.until(lambda: world.connected_to(call) is not None, "connected")
-    return call
+    """Dana owes 100.00 ILS, not yet due."""
+    return await money_centre(world, sandbox, events, owed=10_000, status="active",
+                              due_on=date(2027, 1, 10))  # fmt: skip
 
 
 async def key(world: World, call: SimCall, prompt: str, digits: str) -> None:
@@ -55,7 +35,7 @@ async def test_the_caller_keys_israeli_bank_details_agrees_and_the_mandate_is_se
 ) -> None:
     events, sandbox = Events(), SandboxProvider(webhook_secret="s")
     account, dana = await centre(world, sandbox, events)
-    call = await connected(world)
+    call = await connected_call(world)
 
     started = await run_here(world.flow, "set_up_mandate_by_phone", dana,
                              {"call_id": call.channel_id, "account_id": account})  # fmt: skip
@@ -98,7 +78,7 @@ async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwar
 ) -> None:
     events, sandbox = Events(), SandboxProvider(webhook_secret="s")
     account, dana = await centre(world, sandbox, events)
-    call = await connected(world)
+    call = await connected_call(world)
     sent = await run_here(world.flow, "send_mandate_link", dana,
                           {"call_id": call.channel_id, "account_id": account})  # fmt: skip
     assert sent["status"] == "pending" and sent["sent"] == "sent" and sent["url"]
@@ -121,7 +101,7 @@ async def test_with_verification_required_a_mandate_waits_for_the_caller_to_be_v
     account, dana = await centre(world, sandbox, events)
     async with world.database.system_session() as session, session.begin():
         await session.execute(update(Tenant).values(money_needs_verification=True))
-    call = await connected(world)
+    call = await connected_call(world)
 
     with pytest.raises(DeskError) as refused:
         await run_here(world.flow, "set_up_mandate_by_phone", dana,

@@ -1,0 +1,52 @@
+"""A centre for in-call money tests: caller Dana Cohen (+972502345678) with one ILS account,
+agent dana on queue support, Ledgerline started with a payment provider, desk events kept."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+
+from pbx.callflow.desk import Actor
+from pbx.simulator.ari.scripts import Call as SimCall
+from tests.callflow.world import World
+from tests.factories import make_customer
+
+
+class Events(list[tuple[str, dict[str, Any]]]):
+    """The desk events the call flow published (its `notify`)."""
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        self.append((kind, payload))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [payload["call"] for k, payload in self if k == kind]
+
+
+async def money_centre(
+    world: World, payments: Any, events: Events, *, owed: int, status: str, due_on: date
+) -> tuple[int, Actor]:
+    """The caller's account id, and agent dana as a desk actor."""
+    customer = await make_customer(world.database, world.tenant_id, "C-1", "Dana Cohen",
+                                   ["+972502345678"], [{
+        "currency": "ILS", "balance_minor": owed, "status": status,
+        "invoices": [{"amount_minor": owed, "due_on": due_on, "status": "open"}],
+    }])  # fmt: skip
+    await world.add_queue("support", strategy="linear")
+    agent = await world.add_agent("dana", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline(notify=events, payments=payments)
+    await world.login("dana")
+    async with world.database.tenant_session(world.tenant_id) as session:
+        account = await session.scalar(
+            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
+        )
+    return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
+
+
+async def connected_call(world: World) -> SimCall:
+    call = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    return call
