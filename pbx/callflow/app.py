@@ -206,7 +206,7 @@ class CallFlow:
 
     def start_card_capture(self, call: FlowCall, request: CaptureRequest) -> None:
         """Take a card payment in the call, in the background (it lasts as long as the
-        caller keys); raises `CaptureError` at once if it cannot start."""
+        caller keys); raises `SessionError` at once if it cannot start."""
         assert self.card_capture is not None
         capture = self.card_capture
         capture.check(call)

@@ -32,7 +32,7 @@ from billing_bridge.payments.port import (
 )
 from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
-from pbx.callflow.keypad_session import KeypadSession, KeypadSessions, SessionError
+from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
 
 if TYPE_CHECKING:
     from pbx.callflow.app import CallFlow
@@ -40,10 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHARGE_TRIES = 3  # the same idempotency key each time: a retry never charges twice
-
-
-class CaptureError(Exception):
-    """The capture cannot start (the call is not connected, a capture is running...)."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +80,8 @@ class CardCapture:
         )
 
     def check(self, call: FlowCall) -> None:
-        """Raises `CaptureError` if a capture cannot start on this call now."""
-        try:
-            self.sessions.caller_of(call)
-        except SessionError as exc:
-            raise CaptureError(str(exc)) from None
+        """Raises `SessionError` if a capture cannot start on this call now."""
+        self.sessions.caller_of(call)
 
     async def take_payment(self, call: FlowCall, request: CaptureRequest) -> CaptureOutcome:
         self.check(call)

@@ -20,9 +20,10 @@ from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.callflow import control
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall
-from pbx.callflow.card_capture import CaptureError, CaptureRequest
+from pbx.callflow.card_capture import CaptureRequest
 from pbx.callflow.config import agent_key
 from pbx.callflow.control import ControlError
+from pbx.callflow.keypad_session import SessionError
 from pbx.callflow.recorder import RecordingUnavailable
 from pbx.callflow.routing import Route
 from recordings.pauses import PauseError
@@ -225,7 +226,7 @@ async def take_card_payment(flow: CallFlow, actor: Actor, args: dict[str, Any]) 
     request = CaptureRequest(args["account_id"], amount, currency, actor.user_id, actor.label)
     try:
         flow.start_card_capture(call, request)
-    except CaptureError as exc:
+    except SessionError as exc:
         raise DeskError(409, "conflict", str(exc)) from None
     return {"amount_minor": amount, "currency": currency, "status": "started"}
 
