@@ -122,6 +122,9 @@ async def test_a_caller_who_hangs_up_in_the_queue_is_logged_as_abandoned(world: 
     row = await world.record_when(call, lambda r: r.ended_at is not None, "abandon logged")
     assert row.outcome == "abandoned" and row.wait_seconds is not None and row.answered_at is None
     assert world.flow.state.engine.queues[f"{world.tenant_id}:support"].waiting == []
+    # The abandon is logged as the call ends; its bridges go in the same step, before the
+    # call leaves the state.
+    await world.until(lambda: world.phase_of(call) is None, "call let go")
     assert world.sim.model.bridges == {}
 
 
