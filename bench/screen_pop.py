@@ -253,8 +253,8 @@ async def main(args: argparse.Namespace) -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     # ari.conf as shipped: the caller-lookup variables come with StasisStart
     lookup_vars = ("LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS")
-    sim = AsteriskSimulator("ledgerline", "bench", timing=Timing(media_wait=0.01),
-                            channelvars=lookup_vars)  # fmt: skip
+    timing = Timing(media_wait=0.01, rest_delay=args.ari_delay_ms / 1000)
+    sim = AsteriskSimulator("ledgerline", "bench", timing=timing, channelvars=lookup_vars)
     await sim.start()
     for n in range(1, args.agents + 1):
         sim.agent(f"PJSIP/a{n}", answer_after=0.3)
@@ -286,7 +286,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"conditions: {args.agents} agents on desks, half on each of 2 Ledgerline "
               f"processes (PostgreSQL {BENCH_DATABASE}, Redis), simulator and desks in this "
               f"process, {args.seconds:g} s per rate after a 30-call warm-up, calls talk "
-              "2 s, not recorded (bench/recordings measures that)")  # fmt: skip
+              "2 s, not recorded (bench/recordings measures that), "
+              f"{args.ari_delay_ms:g} ms added to each ARI request")  # fmt: skip
         print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         cpu_rows = []
@@ -330,6 +331,12 @@ def parse() -> argparse.Namespace:
                         default=[20, 100])  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument(
+        "--ari-delay-ms",
+        type=float,
+        default=0.0,
+        help="added to each ARI request, as for an Asterisk on another host",
+    )
     return parser.parse_args()
 
 

@@ -1,7 +1,7 @@
 """An inbound call from StasisStart to its queue: identify, log, answer, verify, route.
 
-Runs as one task per call, outside the call flow's lock except where it changes shared
-state; the caller may hang up at any await, and every step after one checks for that.
+Runs as one task per call, in the call's lane only where it changes what the call's events
+also change; the caller may hang up at any await, and every step after one checks for that.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
         match=who.match,
         in_arrears=who.in_arrears,
     )  # fmt: skip
-    async with flow.lock:
+    async with flow.lanes.call(call.call_id):
         flow.state.add(call)
         await flow.save()
     await _route(flow, call)
@@ -143,7 +143,7 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
             return
         await _enqueue(flow, call, destination.target)
     elif destination.kind is DestinationKind.VOICEMAIL:
-        async with flow.lock:
+        async with flow.lanes.call(call.call_id):
             if call.phase is Phase.ENDED:
                 return
             flow.state.drop(call.call_id)
@@ -296,7 +296,7 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
     call.holding_bridge = holding
     await flow.client.add_channel(holding, call.caller_channel, role="participant")
     await flow.client.bridge_start_moh(holding, settings.music_class if settings else None)
-    async with flow.lock:
+    async with flow.lanes.call(call.call_id):
         if call.phase is Phase.ENDED:
             await flow.executor.destroy_bridges(call)
             return
@@ -321,7 +321,7 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
 
 async def _finish(flow: CallFlow, call: FlowCall, outcome: str, media: tuple[str, ...]) -> None:
     """Tell the caller (closed, no service) and hang up when the message ends."""
-    async with flow.lock:
+    async with flow.lanes.call(call.call_id):
         if call.phase is Phase.ENDED:
             return
         await flow.executor.destroy_bridges(call)

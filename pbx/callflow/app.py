@@ -1,10 +1,12 @@
 """`CallFlow`: the Stasis application `ledgerline`, from ARI events to ACD and back.
 
-One asyncio lock orders every change to the shared state (the ACD engine and the calls it
-carries); each change is followed by a snapshot to the database, so a restarted process
-carries on with the same waiting callers and agent states. Event handlers never wait for
-another event (that would deadlock the events socket's single reader): anything that waits
-on the caller (IVR digits, playbacks) runs in its own task.
+Each call's events and actions run in its own lane (`lanes.py`), one at a time and in
+order, while other calls' run alongside: the ACD engine is synchronous, so its decisions
+need no lock, and what they ask of other calls is posted to those calls' lanes. Changes are
+snapshotted to the database in the background, so a restarted process carries on with the
+same waiting callers and agent states. Event handlers never wait for another event or for
+a call's round trips (the events socket has a single reader): they post to lanes, and
+anything that waits on the caller (IVR digits, playbacks) runs in its own task.
 
 The engine is driven only while the events socket is connected and resynchronised: with
 ARI away, ringing an agent would fail and wrongly pause them.
@@ -16,9 +18,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -48,6 +51,7 @@ from pbx.callflow.config import FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.lanes import Lanes
 from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
 from pbx.callflow.recorder import RECORDER_PREFIX, CallRecorder, recorder_channel
 from pbx.callflow.snapshots import SnapshotStore
@@ -98,6 +102,9 @@ class CallFlow:
         self.snapshots = SnapshotStore(database, node)
         self.config = FlowConfig()
         self.state = FlowState.empty(rng)
+        # Each call's work runs in its own lane; `lock` orders what spans calls (agent
+        # changes, configuration, the ticker, snapshots), none of which waits on a lane.
+        self.lanes = Lanes()
         self.lock = asyncio.Lock()
         self.keypads = Keypads()
         # Start reading a caller's account for the screen-pop as soon as they are known.
@@ -112,8 +119,8 @@ class CallFlow:
             if payments and self.card_capture else None
         )  # fmt: skip
         self.executor = Executor(
-            client, self.state, self.call_log, lambda: self.config, clock, dial_out=dial_out,
-            notify=notify,
+            client, self.state, self.call_log, lambda: self.config, clock, lanes=self.lanes,
+            dial_out=dial_out, notify=notify,
         )  # fmt: skip
         self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
         self._pending_config: FlowConfig | None = None
@@ -148,6 +155,7 @@ class CallFlow:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.lanes.cancel()
         await self.connection.stop()
         self._synced.clear()
         if save:
@@ -226,7 +234,7 @@ class CallFlow:
             case StasisStart():
                 await self._stasis_start(event)
             case StasisEnd() | ChannelDestroyed():
-                await self.channel_gone(event.channel.id)
+                self._hung_up(event.channel.id)
             case ChannelDtmfReceived():
                 self.keypads.pressed(event.channel.id, event.digit)
             case PlaybackFinished():
@@ -241,25 +249,28 @@ class CallFlow:
             return  # a call's recorder (a snoop channel): nothing to route
         kind = args[0] if args else ""
         if kind == "agent" and len(args) == 3:
-            async with self.lock:
-                await self._agent_answered(channel.id, args[1], args[2])
-                await self.save()
+            work = partial(self._agent_answered, channel.id, args[1], args[2])
         elif kind == "customer" and len(args) == 2:
-            async with self.lock:
-                await self._customer_answered(channel.id, args[1])
-                await self.save()
+            work = partial(self._customer_answered, channel.id, args[1])
         elif kind in ("third", "outbound") and len(args) == 2:
-            answered = (
-                control.third_answered if kind == "third" else control.outbound_agent_answered
-            )
-            async with self.lock:
-                try:
-                    await answered(self, channel.id, args[1])
-                except AriError as exc:
-                    log.warning("call %s: %s leg not connected: %s", args[1], kind, exc)
-                await self.save()
+            work = partial(self._leg_answered, kind, channel.id, args[1])
         elif self.state.leg(channel.id) is None and channel.id not in self._routing:
             self._admit(channel)
+            return
+        else:
+            return
+        self.lanes.post(args[1], partial(self._saving, work), f"{kind}-answered")
+
+    async def _saving(self, work: Callable[[], Awaitable[None]]) -> None:
+        await work()
+        await self.save()
+
+    async def _leg_answered(self, kind: str, channel_id: str, call_id: str) -> None:
+        answered = control.third_answered if kind == "third" else control.outbound_agent_answered
+        try:
+            await answered(self, channel_id, call_id)
+        except AriError as exc:
+            log.warning("call %s: %s leg not connected: %s", call_id, kind, exc)
 
     def _admit(self, channel: Channel) -> None:
         self._routing.add(channel.id)
@@ -291,11 +302,24 @@ class CallFlow:
         except AriError as exc:
             log.warning("callback %s: customer could not be bridged: %s", call_id, exc)
 
-    async def channel_gone(self, channel_id: str) -> None:
+    def _hung_up(self, channel_id: str) -> None:
+        """A channel left: settled in its call's lane, behind the call's earlier events."""
         self.keypads.hung_up(channel_id)
-        async with self.lock:
-            await self._gone(channel_id)
-            await self.save()
+        leg = self.state.leg(channel_id)
+        if leg is not None:
+            self.lanes.post(leg.call.call_id, partial(self._settle_gone, channel_id), "gone")
+
+    async def channel_gone(self, channel_id: str) -> None:
+        """A channel of a call is gone, as a request about it found."""
+        self.keypads.hung_up(channel_id)
+        leg = self.state.leg(channel_id)
+        if leg is not None:
+            async with self.lanes.call(leg.call.call_id):
+                await self._settle_gone(channel_id)
+
+    async def _settle_gone(self, channel_id: str) -> None:
+        await self._gone(channel_id)
+        await self.save()
 
     async def _gone(self, channel_id: str, *, lost: bool = False) -> None:
         """A channel of a call hung up. `lost`: it vanished while we were not listening."""
@@ -326,7 +350,7 @@ class CallFlow:
             await self._end(call, engine.caller_hung_up(call.call_id, now))
 
     async def end_call(self, call: FlowCall) -> None:
-        """End a call from our side (lock held): the ACD lets it go, everything hangs up."""
+        """End a call from our side (in its lane): the ACD lets it go, everything hangs up."""
         await self._end(call, self.state.engine.caller_hung_up(call.call_id, self.clock()))
 
     async def _end(self, call: FlowCall, commands: list[Command]) -> None:
@@ -334,7 +358,7 @@ class CallFlow:
         told = [a for a in {call.agent_id, *call.ringing.values()} if a]
         await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
         call.phase = Phase.ENDED
-        await self.executor.tear_down(call)  # its hangups' events wait for the lock we hold
+        await self.executor.tear_down(call)  # its hangups' events wait behind us in the lane
         now = self.clock()
         fields: dict[str, Any] = {"ended_at": now}
         if call.direction == "outbound":
@@ -378,7 +402,7 @@ class CallFlow:
         self._synced.clear()
         channels = {channel.id: channel for channel in await self.client.list_channels()}
         bridges = await self.client.list_bridges()
-        async with self.lock:
+        async with self.lanes.exclusive(), self.lock:
             for call in self.state:
                 for channel_id in call.channels():
                     if channel_id not in channels:
@@ -438,7 +462,7 @@ class CallFlow:
     # --- persistence --------------------------------------------------------------------
 
     async def save(self) -> None:
-        """The state changed (called with the lock held): tell desks which agents changed
+        """The state changed: tell desks which agents changed
         state, and have the saver snapshot it within `timing.save_every` seconds. Saving in
         the background keeps database writes off the path of every call event; a crash in
         that window is settled by the resync (calls in Stasis we do not know are admitted

@@ -1,6 +1,6 @@
 """In-call control from the agent's desk: hold, transfer, hang up, click-to-call.
 
-Each function takes the flow's lock, checks the call is in a state that allows the action
+Each function runs in the call's lane, checks the call is in a state that allows the action
 (else `ControlError`, which the API turns into 404/409), and changes bridges over ARI. The
 events that follow (answers, hangups) are settled by `CallFlow` like any others.
 
@@ -62,7 +62,7 @@ def _party(call: FlowCall) -> str:
 
 
 async def hold(flow: CallFlow, call_id: str, tenant_id: int) -> None:
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.on_hold:
             raise ControlError("conflict", f"call {call_id} is already on hold")
@@ -72,7 +72,7 @@ async def hold(flow: CallFlow, call_id: str, tenant_id: int) -> None:
 
 
 async def resume(flow: CallFlow, call_id: str, tenant_id: int) -> None:
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if not call.on_hold:
             raise ControlError("conflict", f"call {call_id} is not on hold")
@@ -111,7 +111,7 @@ async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
 
 async def hang_up(flow: CallFlow, call_id: str, tenant_id: int) -> None:
     """End the call for everyone (the events that follow close it in the call log)."""
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = flow.state.calls.get(call_id)
         if call is None or call.tenant_id != tenant_id:
             raise ControlError("not_found", f"no call {call_id} in progress")
@@ -124,7 +124,7 @@ async def hang_up(flow: CallFlow, call_id: str, tenant_id: int) -> None:
 
 
 async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue: str) -> None:
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.caller_channel is None or call.direction != "inbound":
             raise ControlError("conflict", "only an inbound caller can be queued")
@@ -157,7 +157,7 @@ async def transfer_to(
     flow: CallFlow, call_id: str, tenant_id: int, endpoint: str, mode: TransferMode
 ) -> None:
     """Dial `endpoint` (PJSIP/1002, or the dial-out string for a number) for a transfer."""
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer is not None:
             raise ControlError("conflict", f"call {call_id} is already being transferred")
@@ -188,7 +188,7 @@ async def transfer_to(
 
 
 async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer != "attended" or call.consult_bridge is None:
             raise ControlError("conflict", "no answered attended transfer to complete")
@@ -198,7 +198,7 @@ async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> Non
 
 
 async def cancel_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer != "attended":
             raise ControlError("conflict", "no attended transfer to cancel")
@@ -210,7 +210,7 @@ async def cancel_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
 
 
 async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
-    """StasisStart of a transfer leg (called with the lock held)."""
+    """StasisStart of a transfer leg (in the call's lane)."""
     call = flow.state.calls.get(call_id)
     if call is None or call.third_channel != channel_id:
         await flow.executor.hangup(channel_id)
@@ -227,7 +227,7 @@ async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
 
 
 async def third_gone(flow: CallFlow, call: FlowCall) -> None:
-    """The transfer target hung up or never answered (the lock is held)."""
+    """The transfer target hung up or never answered (in the call's lane)."""
     if call.transfer is None:
         # A completed transfer: the target was the caller's party; the call is over.
         await flow.end_call(call)
@@ -312,7 +312,7 @@ async def click_to_call(
         raise ControlError("not_found", f"no agent {agent_id}")
     call_id = uuid.uuid4().hex
     now = flow.clock()
-    async with flow.lock:
+    async with flow.lanes.call(call_id):
         try:
             flow.state.engine.start_outbound(call_id, agent_id, now)
         except AcdError as exc:
@@ -348,7 +348,7 @@ async def click_to_call(
 
 
 async def outbound_agent_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
-    """The agent picked up their click-to-call: now dial the customer (lock held)."""
+    """The agent picked up their click-to-call: now dial the customer (in its lane)."""
     call = flow.state.calls.get(call_id)
     if call is None or call.agent_channel != channel_id or not call.dial_after_agent:
         await flow.executor.hangup(channel_id)

@@ -1,8 +1,10 @@
 """Carries out what the ACD decided, over ARI, and writes the call log as it goes.
 
-Runs under the call flow's lock. An ARI request that fails feeds back into the ACD where
-that changes a decision (an agent's phone that cannot be dialled counts as not answering);
-otherwise it is logged and the events that follow (a hangup, usually) settle the call.
+A command about a call runs in that call's lane: at once when the caller is already in it,
+else posted there, behind the work queued before it. An ARI request that fails feeds back
+into the ACD where that changes a decision (an agent's phone that cannot be dialled counts
+as not answering); otherwise it is logged and the events that follow (a hangup, usually)
+settle the call.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pbx.callflow import prompts
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.config import FlowConfig
+from pbx.callflow.lanes import Lanes
 from pbx.callflow.state import FlowState
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,13 @@ class Executor:
         config: Callable[[], FlowConfig],
         clock: Callable[[], datetime],
         *,
+        lanes: Lanes,
         dial_out: str,
         notify: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.client = client
         self.state = state
+        self.lanes = lanes
         self.call_log = call_log
         self.config = config
         self.clock = clock
@@ -70,6 +75,10 @@ class Executor:
         work = deque(commands)
         while work:
             command = work.popleft()
+            call_id: str | None = getattr(command, "call_id", None)
+            if call_id is not None and not self.lanes.holding(call_id):
+                self.lanes.post(call_id, lambda c=command: self.run((c,)), type(command).__name__)
+                continue
             try:
                 work.extend(await self._one(command))
             except AriError as exc:
@@ -100,8 +109,8 @@ class Executor:
 
     async def _ring(self, command: RingAgents) -> list[Command]:
         call = self.state.calls.get(command.call_id)
-        if call is None:
-            log.error("ACD rang agents for call %s the call flow does not know", command.call_id)
+        if call is None:  # it ended between the ACD's choice and its turn in the lane
+            log.info("call %s ended before its agents were rung", command.call_id)
             return []
         more: list[Command] = []
         offered: list[str] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pbx.acd.agents import AgentState
 from tests.callflow.world import World
 from tests.factories import make_customer
@@ -39,3 +41,38 @@ async def test_a_known_caller_is_identified_queued_and_connected_to_an_agent(wor
     await world.until(lambda: world.state_of("dana") is AgentState.AVAILABLE, "agent free again")
     assert world.sim.model.bridges == {}
     assert all(ch.gone for ch in world.sim.model.channels.values())
+
+
+async def test_a_call_whose_work_is_stalled_does_not_hold_up_the_next(world: World) -> None:
+    await world.add_queue("support")
+    await world.add_agent("avi", "1001", "support")
+    await world.add_agent("bella", "1002", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi", "bella")
+    first = await world.call("0502345678")
+    await world.until(lambda: world.connected_to(first) is not None, "first call connected")
+
+    # Something of the first call's is slow (a round trip to a busy Asterisk, say): its
+    # hangup waits behind it, in its own lane only.
+    release, holding = asyncio.Event(), asyncio.Event()
+
+    async def slow_work() -> None:
+        async with world.flow.lanes.call(first.channel_id):
+            holding.set()
+            await release.wait()
+
+    stall = asyncio.create_task(slow_work())
+    await holding.wait()
+    await first.hangup()
+    second = await world.call("0523456789")
+
+    await world.until(lambda: world.connected_to(second) is not None, "second call connected")
+    assert world.phase_of(first) == "connected"  # its hangup is still waiting its turn
+    release.set()
+    await stall
+    await world.until(lambda: world.phase_of(first) is None, "first call settled")
+    row = await world.record_when(first, lambda r: r.ended_at is not None, "first call ended")
+    assert row.outcome == "answered"

@@ -607,6 +607,17 @@ async def test_requests_without_valid_credentials_are_refused(
     assert sim.requests[-1][2] == {}  # the api_key is not kept
 
 
+async def test_a_rest_delay_holds_each_request_without_queueing_them(ari: Ari) -> None:
+    """As a remote Asterisk: every reply comes a round trip later, replies overlap."""
+    ari.sim.timing = Timing(rest_delay=0.2)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    replies = await asyncio.gather(*(ari.get("/asterisk/info") for _ in range(5)))
+    took = loop.time() - began
+    assert all(status == 200 for status, _ in replies)
+    assert 0.2 <= took < 0.8  # one delay, not five in a row
+
+
 async def test_channel_operations_answer_with_asterisks_statuses(
     sim: AsteriskSimulator, ari: Ari
 ) -> None:

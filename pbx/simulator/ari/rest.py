@@ -7,6 +7,7 @@ translate: parse parameters, call the model or the simulator, render the result.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -191,6 +192,8 @@ def _authorised(request: web.Request, username: str, password: str) -> bool:
 def build_app(sim: AsteriskSimulator, registries: list[Registry]) -> web.Application:
     @web.middleware
     async def ari(request: web.Request, handler: Callable[..., Awaitable[Any]]) -> Any:
+        if sim.timing.rest_delay:
+            await asyncio.sleep(sim.timing.rest_delay)
         response = await _guarded(request, handler)
         params = {k: v for k, v in request.query.items() if k != "api_key"}
         path = request.path.removeprefix(PREFIX)

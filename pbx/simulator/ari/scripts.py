@@ -29,6 +29,8 @@ class Timing:
     media_wait: float = 0.5  # Answer() waits up to 500 ms for media (so does a bridge recorder)
     playback: float = 1.0  # one media item of a playback
     dtmf_scale: float = 1.0  # multiplies DTMF durations and gaps (before/between/after)
+    # Added to every REST request, as the network and a busy Asterisk on another host add.
+    rest_delay: float = 0.0
 
 
 @dataclass
