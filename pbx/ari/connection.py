@@ -89,7 +89,8 @@ class AriConnection:
         self._heartbeat = heartbeat
         self._queue_size = queue_size
         self._queue: asyncio.Queue[Event | _Connected] = asyncio.Queue(queue_size)
-        self._handlers: list[EventHandler] = []
+        self._handlers: list[tuple[EventHandler, frozenset[type[Event]] | None]] = []
+        self._wanted: frozenset[str] | None = frozenset()  # event types to decode; None: all
         self._connected_callbacks: list[ConnectedCallback] = []
         self._connected = asyncio.Event()  # socket open and its callbacks have run
         self._generation = 0  # which socket is current: counts successful connects
@@ -99,9 +100,16 @@ class AriConnection:
         self._behind = False
         self._tasks: list[asyncio.Task[None]] = []
 
-    def on_event(self, handler: EventHandler) -> EventHandler:
-        """Register a handler for every typed event (usable as a decorator)."""
-        self._handlers.append(handler)
+    def on_event(self, handler: EventHandler, *types: type[Event]) -> EventHandler:
+        """Register a handler for these event types, or for every typed event if none are
+        named (usable as a decorator). Events that no handler wants are not decoded past
+        their type: of the twenty-odd types Asterisk sends, the call flow reads a handful."""
+        wanted = frozenset(types) or None
+        self._handlers.append((handler, wanted))
+        if wanted is None or self._wanted is None:
+            self._wanted = None
+        else:
+            self._wanted |= {cls.__name__ for cls in wanted}
         return handler
 
     def on_connected(self, callback: ConnectedCallback) -> ConnectedCallback:
@@ -188,7 +196,7 @@ class AriConnection:
         await self._enqueue(_Connected(self._generation))
         async for message in socket:
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                event = _decode(message.data)
+                event = _decode(message.data, self._wanted)
                 if event is not None:
                     await self._enqueue(event)
             elif message.type is aiohttp.WSMsgType.ERROR:
@@ -227,18 +235,22 @@ class AriConnection:
                 log.exception("ARI on_connected callback %s failed", _name(callback))
 
     async def _deliver(self, event: Event) -> None:
-        for handler in list(self._handlers):
+        for handler, wanted in list(self._handlers):
+            if wanted is not None and type(event) not in wanted:
+                continue
             try:
                 await handler(event)
             except Exception:  # one handler's bug must not lose the event for the others
                 log.exception("ARI event handler %s failed on %s", _name(handler), event.type)
 
 
-def _decode(data: str | bytes) -> Event | None:
-    """The typed event in a frame, or None (logged) for one to skip. Never logs the frame
-    itself: it may carry DTMF digits of a card number."""
+def _decode(data: str | bytes, wanted: frozenset[str] | None) -> Event | None:
+    """The typed event in a frame, or None for one to skip (logged unless it is only not
+    wanted). Never logs the frame itself: it may carry DTMF digits of a card number."""
     try:
-        event = parse_event(data)
+        event = parse_event(data, wanted)
+        if event is None:
+            return None
     except MalformedEvent as exc:
         log.warning("skipping malformed ARI event: %s", exc.message)
         return None

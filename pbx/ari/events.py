@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from functools import cache
@@ -282,8 +282,11 @@ EVENT_TYPES: Mapping[str, type[Event]] = {
 }
 
 
-def parse_event(data: str | bytes | Mapping[str, Any]) -> Event | UnknownEvent:
-    """One events-socket frame (text, bytes or already-decoded JSON) as a typed event.
+def parse_event(
+    data: str | bytes | Mapping[str, Any], wanted: Container[str] | None = None
+) -> Event | UnknownEvent | None:
+    """One events-socket frame (text, bytes or already-decoded JSON) as a typed event; None
+    for a known type not in `wanted` (when given; `ApplicationReplaced` is always wanted).
 
     Raises `MalformedEvent` if the frame is not a JSON object with a string `type`, or a
     known event lacks a required field or has one of the wrong kind.
@@ -295,6 +298,8 @@ def parse_event(data: str | bytes | Mapping[str, Any]) -> Event | UnknownEvent:
     cls = EVENT_TYPES.get(event_type)
     if cls is None:
         return UnknownEvent(event_type=event_type, raw=message)
+    if wanted is not None and event_type not in wanted and cls is not ApplicationReplaced:
+        return None
     return decode(cls, message, event_type)
 
 
@@ -302,15 +307,14 @@ def decode(cls: type[T], data: Any, where: str) -> T:
     """`data` (decoded JSON) as the dataclass `cls`; `where` names it in error messages."""
     if not isinstance(data, Mapping):
         raise MalformedEvent(f"{where}: expected an object")
-    hints = _hints(cls)
     values: dict[str, Any] = {}
-    for spec in fields(cls):  # type: ignore[arg-type]
-        value = data.get(spec.name)
+    for name, required, convert in _plan(cls):
+        value = data.get(name)
         if value is None:
-            if spec.default is MISSING and spec.default_factory is MISSING:
-                raise MalformedEvent(f"{where}.{spec.name}: missing")
+            if required:
+                raise MalformedEvent(f"{where}.{name}: missing")
             continue
-        values[spec.name] = _convert(hints[spec.name], value, f"{where}.{spec.name}")
+        values[name] = convert(value, where, name)
     return cls(**values)
 
 
@@ -327,40 +331,78 @@ def _json_object(data: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     return message
 
 
+# Converts one field's value: (value, where its object is, the field's name). The path for an
+# error message is only put together when there is an error.
+Converter = Callable[[Any, str, str], Any]
+
+
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+def _plan(cls: type) -> tuple[tuple[str, bool, Converter], ...]:
+    """Each field of `cls` with whether it is required and its converter, worked out once
+    per class: about thirty events a call are decoded on the path of every call."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (spec.name, spec.default is MISSING and spec.default_factory is MISSING,
+         _converter(hints[spec.name]))
+        for spec in fields(cls)
+    )  # fmt: skip
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
+def _converter(hint: Any) -> Converter:
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):  # `X | None`: None was handled by the caller
         (inner,) = (arg for arg in get_args(hint) if arg is not type(None))
-        return _convert(inner, value, where)
+        return _converter(inner)
     if origin is tuple:
-        if not isinstance(value, list):
-            raise MalformedEvent(f"{where}: expected a list")
-        item = get_args(hint)[0]
-        return tuple(_convert(item, element, f"{where}[{i}]") for i, element in enumerate(value))
+        return _tuple_of(_converter(get_args(hint)[0]))
     if origin is Mapping:
-        if not isinstance(value, dict):
-            raise MalformedEvent(f"{where}: expected an object")
-        return dict(value)
+        return _mapping
     if is_dataclass(hint):
-        return decode(hint, value, where)  # type: ignore[arg-type]
-    return _scalar(hint, value, where)
+        return lambda value, where, name: decode(hint, value, f"{where}.{name}")
+    if hint is datetime:
+        return _time
+    accepts = _SCALARS[hint]
+
+    def convert(value: Any, where: str, name: str) -> Any:
+        if accepts(value):
+            return value
+        raise MalformedEvent(f"{where}.{name}: expected {hint.__name__}")
+
+    return convert
 
 
-def _scalar(hint: Any, value: Any, where: str) -> Any:
-    if hint is str and isinstance(value, str):
-        return value
-    if hint is bool and isinstance(value, bool):
-        return value
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is datetime and isinstance(value, str):
-        return parse_time(value, where)
-    raise MalformedEvent(f"{where}: expected {getattr(hint, '__name__', hint)}")
+def _tuple_of(item: Converter) -> Converter:
+    def convert(value: Any, where: str, name: str) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise MalformedEvent(f"{where}.{name}: expected a list")
+        return tuple(item(element, where, f"{name}[{i}]") for i, element in enumerate(value))
+
+    return convert
+
+
+def _mapping(value: Any, where: str, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{where}.{name}: expected an object")
+    return dict(value)
+
+
+_SCALARS: dict[type, Callable[[Any], bool]] = {
+    str: lambda value: isinstance(value, str),
+    bool: lambda value: isinstance(value, bool),
+    int: lambda value: isinstance(value, int) and not isinstance(value, bool),
+}
+
+
+def _time(value: Any, where: str, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{where}.{name}: expected datetime")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        return parse_time(value, f"{where}.{name}")  # says what is wrong with it
+    return moment
 
 
 def parse_time(value: str, where: str) -> datetime:

@@ -74,6 +74,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# What `_on_event` reads; the connection does not decode the rest.
+HANDLED_EVENTS = (
+    StasisStart, StasisEnd, ChannelDestroyed, ChannelDtmfReceived, PlaybackFinished,
+    RecordingFinished, RecordingFailed,
+)  # fmt: skip
+
+
 class CallFlow:
     def __init__(
         self,
@@ -128,7 +135,7 @@ class CallFlow:
         self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._routing: set[str] = set()  # caller channels an admission task is working on
-        connection.on_event(self._on_event)
+        connection.on_event(self._on_event, *HANDLED_EVENTS)
         connection.on_connected(self._resync)
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -194,6 +194,48 @@ async def _append(log: Log, event: Event) -> None:
     log.append(event)
 
 
+async def test_a_handler_gets_only_the_types_it_names_and_nobody_wanted_is_not_decoded(
+    sim: AsteriskSimulator, client: AriClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    starts_and_ends: Log = []
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+    connection.on_event(lambda event: _append(starts_and_ends, event), StasisStart, StasisEnd)
+    await connection.start()
+    try:
+        await connection.wait_connected(2)
+        call = await sim.incoming_call(DID, CALLER)
+        await call.press("12")
+        await call.hangup()
+        await eventually(lambda: of(starts_and_ends, StasisEnd))
+    finally:
+        await connection.stop()
+
+    assert [type(e) for e in starts_and_ends] == [StasisStart, StasisEnd]
+    assert "skipping" not in caplog.text  # not wanted is not an error
+
+
+async def test_a_handler_for_every_type_still_gets_every_type(
+    sim: AsteriskSimulator, client: AriClient
+) -> None:
+    narrow: Log = []
+    everything: Log = []
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+    connection.on_event(lambda event: _append(narrow, event), StasisEnd)
+    connection.on_event(lambda event: _append(everything, event))
+    await connection.start()
+    try:
+        await connection.wait_connected(2)
+        call = await sim.incoming_call(DID, CALLER)
+        await call.press("7")
+        await call.hangup()
+        await eventually(lambda: of(everything, StasisEnd))
+    finally:
+        await connection.stop()
+
+    assert [type(e) for e in narrow] == [StasisEnd]
+    assert of(everything, StasisStart) and of(everything, ChannelDtmfReceived)
+
+
 async def test_a_second_socket_taking_the_app_over_is_reported_to_the_first(
     sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
 ) -> None:

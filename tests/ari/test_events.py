@@ -11,6 +11,7 @@ import pytest
 
 from pbx.ari.errors import MalformedEvent
 from pbx.ari.events import (
+    ApplicationReplaced,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
@@ -142,3 +143,27 @@ def test_every_event_in_the_captures_parses_to_a_typed_or_unknown_event() -> Non
     assert len(parsed) == len(EVENTS)
     typed = {event.type for event in parsed if not isinstance(event, UnknownEvent)}
     assert {"StasisStart", "StasisEnd", "ChannelDtmfReceived", "RecordingStarted"} <= typed
+
+
+def test_a_known_type_not_wanted_is_passed_over_undecoded_but_a_takeover_never_is() -> None:
+    wanted = {"StasisStart"}
+    assert parse_event(json.dumps(first("ChannelVarset")), wanted) is None
+    # passed over without being checked: a broken frame of an unwanted type costs nothing
+    assert parse_event(json.dumps({"type": "ChannelVarset"}), wanted) is None
+    assert isinstance(parse_event(json.dumps(first("StasisStart")), wanted), StasisStart)
+    assert isinstance(parse_event(json.dumps(first("ChannelDialplan")), wanted), UnknownEvent)
+    replaced = {"type": "ApplicationReplaced", "application": "callcenter",
+                "timestamp": "2026-11-22T13:15:12.550+0000"}  # fmt: skip
+    assert isinstance(parse_event(json.dumps(replaced), wanted), ApplicationReplaced)
+
+
+def test_errors_inside_lists_and_nested_objects_name_the_path() -> None:
+    start = first("StasisStart")
+    with pytest.raises(MalformedEvent, match=r"^StasisStart\.args\[0\]: expected str$"):
+        parse_event(json.dumps({**start, "args": [5]}))
+    broken = {**start, "channel": {**start["channel"], "caller": {"name": "x"}}}
+    with pytest.raises(MalformedEvent, match=r"^StasisStart\.channel\.caller\.number: missing$"):
+        parse_event(json.dumps(broken))
+    late = {**start, "channel": {**start["channel"], "creationtime": "yesterday"}}
+    with pytest.raises(MalformedEvent, match=r"^StasisStart\.channel\.creationtime: not an ISO"):
+        parse_event(json.dumps(late))
