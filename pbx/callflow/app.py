@@ -237,6 +237,7 @@ class CallFlow:
     # --- events -------------------------------------------------------------------------
 
     async def _on_event(self, event: Event) -> None:
+        await self.lanes.room()  # overloaded: let the events wait in the socket's queue
         match event:
             case StasisStart():
                 await self._stasis_start(event)

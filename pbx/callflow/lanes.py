@@ -7,7 +7,9 @@ decisions are synchronous, so each is taken and applied between two awaits. One 
 every call made each call wait out the others' round trips to Asterisk and the database.
 
 `exclusive()` is for resynchronising after a reconnect: it lets running work finish, holds
-new work back, and makes its holder count as holding every lane.
+new work back, and makes its holder count as holding every lane. `room()` is the poster's
+back-pressure: it waits while `limit` pieces of posted work are pending, so an overloaded
+process stops reading Asterisk's events (and says so) instead of piling up tasks.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class Lanes:
-    def __init__(self) -> None:
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._room = asyncio.Event()
+        self._room.set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # holders and waiters per lane: idle lanes are dropped
         self._holders: dict[str, asyncio.Task[Any]] = {}
@@ -77,9 +82,17 @@ class Lanes:
         task = asyncio.get_running_loop().create_task(in_lane(), name=f"{name}-{call_id}")
         self._posted.add(task)
         task.add_done_callback(self._finished)
+        if len(self._posted) >= self.limit:
+            self._room.clear()
+
+    async def room(self) -> None:
+        """Until fewer than `limit` pieces of posted work are pending."""
+        await self._room.wait()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._posted.discard(task)
+        if len(self._posted) < self.limit:
+            self._room.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("%s failed", task.get_name(), exc_info=task.exception())
 
@@ -98,6 +111,7 @@ class Lanes:
     async def cancel(self) -> None:
         """Stop posted work (the flow is stopping)."""
         tasks, self._posted = list(self._posted), set()
+        self._room.set()
         for task in tasks:
             task.cancel()
         for task in tasks:

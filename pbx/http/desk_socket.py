@@ -50,6 +50,8 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
     await ctx.hub.attach(subscriber)
     try:
         await _serve(request, ctx, socket, subscriber, principal)
+    except ConnectionResetError:
+        pass  # the desk went away mid-send; it reconnects with its last event id
     finally:
         await ctx.hub.detach(subscriber)
         await socket.close()
@@ -76,16 +78,25 @@ async def _serve(
             sent = entry[0]
     await socket.send_json({"type": "hello", "last_event_id": sent or None})
     reader = asyncio.create_task(_read(socket, ctx, subscriber, principal))
+    getter: asyncio.Task[Entry] | None = None
     checked = time.monotonic()
     try:
         while not socket.closed and not reader.done():
             if subscriber.overflowed.is_set():
                 await socket.close(code=4408, message=b"too slow: reconnect with last_event_id")
                 return
-            try:
-                entry = await asyncio.wait_for(subscriber.queue.get(), 1.0)
-            except TimeoutError:
-                entry = None
+            entry: Entry | None = None
+            if not subscriber.queue.empty():  # a burst is sent without waiting on anything
+                entry = subscriber.queue.get_nowait()
+            else:  # wait for an event, the desk leaving, or the next session check
+                getter = getter or asyncio.ensure_future(subscriber.queue.get())
+                until_check = checked + RECHECK_SESSION_S - time.monotonic()
+                await asyncio.wait(
+                    (getter, reader), timeout=max(0.0, until_check),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )  # fmt: skip
+                if getter.done():
+                    entry, getter = getter.result(), None
             if entry is not None and (not sent or id_key(entry[0]) > id_key(sent)):
                 await _send(socket, entry)
                 sent = entry[0]
@@ -96,9 +107,11 @@ async def _serve(
                     await socket.close(code=SESSION_ENDED, message=b"session ended")
                     return
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        for task in (reader, getter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _send(socket: web.WebSocketResponse, entry: Entry) -> None:

@@ -131,3 +131,21 @@ async def test_cancel_stops_work_still_waiting() -> None:
     assert done == []
     async with lanes.call("a"):  # the lane is free again
         pass
+
+
+async def test_room_holds_the_poster_back_while_too_much_work_is_pending() -> None:
+    lanes = Lanes(limit=2)
+    release = asyncio.Event()
+
+    async def blocked() -> None:
+        await release.wait()
+
+    lanes.post("a", blocked, "one")
+    await lanes.room()  # one pending: there is room
+    lanes.post("b", blocked, "two")
+    waiting = asyncio.create_task(lanes.room())
+    await _settle()
+    assert not waiting.done()
+    release.set()
+    await _settle()
+    assert waiting.done()
