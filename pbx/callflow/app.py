@@ -43,7 +43,7 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from pbx.callflow import admission, control
+from pbx.callflow import admission, control, keypad_session
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
@@ -428,6 +428,10 @@ class CallFlow:
                 self._routing.add(call.caller_channel)
                 task = admission.resume(self, call)
                 self._spawn(task, f"resume-{call.call_id}", call.caller_channel)
+        for call in self.state:
+            if call.keying is not None and not self._keying_here(call):
+                self.lanes.post(call.call_id, partial(self._keying_interrupted, call.call_id),
+                                "keying-interrupted")  # fmt: skip
         recordings = {call.recording for call in self.state if call.recording}
         self._spawn(self.recorder.settle(recordings), "recordings-settle")
         recorded = {recorder_channel(call.call_id) for call in self.state if call.recording}
@@ -441,6 +445,28 @@ class CallFlow:
                     self._admit(channel)  # entered Stasis while we were away
                 elif channel.dialplan.app_data.count(",") > 0:
                     await self.executor.hangup(channel.id)  # a leg of a call that is over
+
+    def _keying_here(self, call: FlowCall) -> bool:
+        return self.card_capture is not None and self.card_capture.sessions.running(call)
+
+    async def _keying_interrupted(self, call_id: str) -> None:
+        """The process that took the caller out to key details stopped before putting them
+        back: back to the agent they go; the agent is told to check before asking again."""
+        call = self.state.calls.get(call_id)
+        if call is None or call.keying is None or self._keying_here(call):
+            return
+        kind, caller = call.keying, call.caller_channel or call.customer_channel
+        if call.phase is Phase.CONNECTED and call.bridge is not None and caller is not None:
+            await keypad_session.bring_back(self, call, caller, resume=call.keying_paused)
+            log.warning("call %s: %s keying interrupted by a restart; caller put back",
+                        call_id, kind)  # fmt: skip
+            keypad_session.tell_agent(self, call, f"{kind}.progress", {
+                "step": "interrupted",
+                "progress": "interrupted by a restart: the caller is back with you; check the"
+                            " account before asking again",
+            })  # fmt: skip
+        call.keying, call.keying_paused = None, False
+        await self.save()
 
     async def _answered_while_away(self, channels: dict[str, Channel]) -> None:
         for call in self.state:

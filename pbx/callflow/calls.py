@@ -64,6 +64,11 @@ class FlowCall:
     # The live recording (Asterisk's name) and its index row, while the call is recorded.
     recording: str | None = None
     recording_id: int | None = None
+    # The caller is out of the agent's bridge keying details ("payment", "mandate"), and
+    # whether the recording was paused for it: saved at once, so that if this process dies
+    # meanwhile, whoever serves next puts the caller back.
+    keying: str | None = None
+    keying_paused: bool = False
 
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
@@ -108,6 +113,8 @@ class FlowCall:
             "hangup_after_playback": self.hangup_after_playback,
             "recording": self.recording,
             "recording_id": self.recording_id,
+            "keying": self.keying,
+            "keying_paused": self.keying_paused,
         }
 
     @classmethod

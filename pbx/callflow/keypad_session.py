@@ -6,10 +6,15 @@ with audio muted), prompt and collect field by field with re-prompts, tell the a
 how it is going (`<kind>.progress` desk events, never the digits), and put the caller back.
 Whether the recording is paused is the caller's choice: card data is never recorded; a
 mandate's consent must be.
+
+The call's state says the caller is keying (saved before they leave the bridge): a process
+that stops or dies mid-session leaves them to whoever serves the call next, whose resync
+brings them back with `bring_back` and tells the agent the session was interrupted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pbx.ari import AriError
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
+from recordings.pauses import NotPaused
 
 if TYPE_CHECKING:
     from pbx.callflow.app import CallFlow
@@ -65,6 +71,9 @@ class KeypadSessions:
     def closed(self, call: FlowCall) -> None:
         self._running.discard(call.call_id)
 
+    def running(self, call: FlowCall) -> bool:
+        return call.call_id in self._running
+
 
 class KeypadSession:
     def __init__(
@@ -78,13 +87,15 @@ class KeypadSession:
         try:
             await self._isolate()
         except BaseException:
+            self.call.keying, self.call.keying_paused = None, False
             await self._close()
             raise
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
         try:
-            await self._restore()
+            if kind is not asyncio.CancelledError:  # stopping: the next resync restores
+                await self._restore()
         finally:
             await self._close()
 
@@ -121,15 +132,13 @@ class KeypadSession:
         self.notify(f"{self.kind}.progress", {"step": step, "progress": text})
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
-        call, agent = self.call, self.call.agent_id
-        self.flow.executor.notify(kind, {
-            "tenant_id": call.tenant_id, "queue": call.queue,
-            "agents": [int(agent)] if agent and agent.isdigit() else [],
-            "call": {"call_id": call.call_id, "record_id": call.record_id, **data},
-        })  # fmt: skip
+        tell_agent(self.flow, self.call, kind, data)
 
     async def _isolate(self) -> None:
         call = self.call
+        paused = self.pause_reason is not None and call.recording is not None
+        call.keying, call.keying_paused = self.kind, paused
+        await self.flow.flush()  # before the caller leaves the bridge, not within a second
         if self.pause_reason is not None and call.recording is not None:
             await self.flow.recorder.pause(call, self.pause_reason, None)
         assert call.bridge is not None
@@ -140,22 +149,41 @@ class KeypadSession:
 
     async def _restore(self) -> None:
         call = self.call
-        if call.phase is Phase.ENDED or call.bridge is None:
-            return
-        with contextlib.suppress(AriError):
-            await self.flow.client.bridge_stop_moh(call.bridge)
-        try:
-            await self.flow.client.add_channel(call.bridge, self.caller)
-        except AriError as exc:
-            log.warning("call %s: caller not put back after keying: %s", call.call_id, exc)
-        if self.pause_reason is not None and call.recording is not None:
-            try:
-                await self.flow.recorder.resume(call, None)
-            except Exception as exc:  # the session is over either way
-                log.warning("call %s: recording not resumed: %s", call.call_id,
-                            type(exc).__name__)  # fmt: skip
-        self.progress("finished", "the caller is back with you")
+        if call.phase is not Phase.ENDED and call.bridge is not None:
+            await bring_back(self.flow, call, self.caller, resume=call.keying_paused)
+            self.progress("finished", "the caller is back with you")
+        call.keying, call.keying_paused = None, False
+        await self.flow.save()
 
     async def _close(self) -> None:
         self.sessions.closed(self.call)
         self.flow.keypads.stop(self.caller)
+
+
+async def bring_back(flow: CallFlow, call: FlowCall, caller: str, *, resume: bool) -> None:
+    """The caller back in the agent's bridge, the agent's music off, and the recording
+    resumed if it was paused for the keying."""
+    assert call.bridge is not None
+    with contextlib.suppress(AriError):
+        await flow.client.bridge_stop_moh(call.bridge)
+    try:
+        await flow.client.add_channel(call.bridge, caller)
+    except AriError as exc:
+        log.warning("call %s: caller not put back after keying: %s", call.call_id, exc)
+    if resume and call.recording is not None:
+        try:
+            await flow.recorder.resume(call, None)
+        except NotPaused:
+            pass  # stopped before the pause was made
+        except Exception as exc:  # the session is over either way
+            log.warning("call %s: recording not resumed: %s", call.call_id, type(exc).__name__)
+
+
+def tell_agent(flow: CallFlow, call: FlowCall, kind: str, data: dict[str, Any]) -> None:
+    """A desk event about the keying for the call's agent (and its queue's supervisors)."""
+    agent = call.agent_id
+    flow.executor.notify(kind, {
+        "tenant_id": call.tenant_id, "queue": call.queue,
+        "agents": [int(agent)] if agent and agent.isdigit() else [],
+        "call": {"call_id": call.call_id, "record_id": call.record_id, **data},
+    })  # fmt: skip

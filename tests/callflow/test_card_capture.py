@@ -100,6 +100,36 @@ async def test_the_recording_gap_is_exactly_the_capture_window(world: World) -> 
     assert 0.5 <= seconds_in_file <= total - (paused_to - paused_from).total_seconds() + 0.3
 
 
+async def test_a_restart_mid_capture_puts_the_caller_back_and_resumes_the_recording(
+    world: World,
+) -> None:
+    events = Events()
+    account, dana = await centre(world, SandboxProvider(webhook_secret="s"), events)
+    call = await connected_call(world)
+    await run_here(world.flow, "take_card_payment", dana,
+                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked for the card")
+    bridge = world.flow.state.calls[call.channel_id].bridge
+    assert bridge is not None
+
+    await world.stop_ledgerline()  # the process goes while the caller is keying
+    talk = world.sim.model.bridges[bridge]
+    assert call.channel_id not in talk.channels and talk.moh_class is not None  # left out
+
+    await world.start_ledgerline(notify=events, payments=SandboxProvider(webhook_secret="s"))
+    await world.until(lambda: world.connected_to(call) is not None, "back with the agent")
+    assert world.sim.model.bridges[bridge].moh_class is None  # the agent's music stopped
+    interrupted = [e for e in events.of("payment.progress") if e["step"] == "interrupted"]
+    assert len(interrupted) == 1 and "check the account" in interrupted[0]["progress"]
+    assert world.flow.state.calls[call.channel_id].keying is None
+
+    await call.hangup()
+    row = await _recording(world)
+    (pause,) = row.pauses  # paused for the capture, resumed by the process serving next
+    assert pause["reason"] == "card capture" and pause["to"] is not None
+    assert not events.of("payment.result")  # nothing was charged
+
+
 async def test_a_mistyped_number_is_asked_again_and_a_decline_is_told_to_caller_and_agent(
     world: World,
 ) -> None:

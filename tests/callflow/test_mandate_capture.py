@@ -73,6 +73,33 @@ async def test_the_caller_keys_israeli_bank_details_agrees_and_the_mandate_is_se
     assert "41116" not in str([e for _, e in events])  # the account number stays off desks
 
 
+async def test_a_restart_mid_keying_puts_the_caller_back_with_the_recording_never_paused(
+    world: World,
+) -> None:
+    events, sandbox = Events(), SandboxProvider(webhook_secret="s")
+    account, dana = await centre(world, sandbox, events)
+    call = await connected_call(world)
+    await run_here(world.flow, "set_up_mandate_by_phone", dana,
+                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await key(world, call, "bank-code", "12#")
+    bridge = world.flow.state.calls[call.channel_id].bridge
+    assert bridge is not None
+
+    await world.stop_ledgerline()
+    assert call.channel_id not in world.sim.model.bridges[bridge].channels  # left out
+    await world.start_ledgerline(notify=events, payments=sandbox)
+
+    await world.until(lambda: world.connected_to(call) is not None, "back with the agent")
+    assert [e["step"] for e in events.of("mandate.progress")][-1] == "interrupted"
+    await call.hangup()
+    await world.until(lambda: world.flow.state.calls == {}, "call over")
+    async with world.database.tenant_session(world.tenant_id) as session:
+        recording = await session.scalar(select(Recording))
+        mandates = list(await session.scalars(select(Mandate)))
+    assert recording is not None and recording.pauses == []  # consent calls are never paused
+    assert mandates == []
+
+
 async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwards(
     world: World,
 ) -> None:
