@@ -18,7 +18,7 @@ from billing_bridge.payments.pay_links import deliver, mask
 from billing_bridge.payments.port import ProviderError
 from billing_bridge.verification_gate import AGENT_QUESTIONS, gate
 from pbx.callflow.app import CallFlow
-from pbx.callflow.calls import FlowCall
+from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.desk import Actor, DeskError, Result, _own_call, operation
 from pbx.callflow.keypad_session import SessionError
 from pbx.callflow.mandate_capture import SCHEME_BY_COUNTRY, MandateRequest
@@ -64,6 +64,23 @@ async def require_verified(flow: CallFlow, actor: Actor, call: FlowCall) -> None
     decision = gate(tenant.money_needs_verification, ivr, row.verified == AGENT_QUESTIONS)
     if not decision.allowed:
         raise DeskError(403, "caller_not_verified", decision.message)
+
+
+@operation
+async def call_with_account(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
+    """The call this agent is talking on with the owner of `account_id`, or None: a credit
+    asked for without naming its call still meets the identity gate."""
+    async with flow.database.tenant_autocommit(actor.tenant_id) as session:
+        account = await session.get(Account, args["account_id"])
+    if account is None:
+        return None
+    me = str(actor.user_id)
+    talking = (
+        call for call in flow.state
+        if call.tenant_id == actor.tenant_id and call.agent_id == me
+        and call.phase is Phase.CONNECTED and call.customer_id == account.customer_id
+    )  # fmt: skip
+    return next((call.call_id for call in talking), None)
 
 
 @operation

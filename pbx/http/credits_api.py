@@ -3,7 +3,8 @@ business's money settings.
 
 An agent grants credits within their role's limit; a supervisor or admin decides the rest
 (never their own request). A credit given in a call (`call_id`) goes through the desk, where
-the live call is, and waits for the caller's identity when the business asks for it. Every
+the live call is, and waits for the caller's identity when the business asks for it; so does
+one that does not name the call but is for the customer the agent is talking to. Every
 change is audited in the transaction that makes it.
 """
 
@@ -171,6 +172,21 @@ async def _run_on_desk(call: ApiCall, operation: str, **args: Any) -> Any:
         raise ApiError(exc.status, exc.code, exc.message) from None
 
 
+async def _call_with_account(call: ApiCall, account_id: int) -> str | None:
+    """The caller's call on this desk if the account is theirs; None off a call, or with no
+    Asterisk to ask (then there is no live call to be on)."""
+    desk = context(call.request).desk
+    if desk is None:
+        return None
+    try:
+        found = await desk.run("call_with_account", _actor(call.principal), account_id=account_id)
+    except DeskError as exc:
+        if exc.status == 503:
+            return None
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    return str(found) if found is not None else None
+
+
 async def _tenant(session: Any, principal: Principal) -> Tenant:
     tenant = await session.get(Tenant, principal.tenant_id)
     if tenant is None:  # the business was removed while signed in
@@ -222,9 +238,10 @@ def register(api: Api) -> None:
                    response=CreditOut, status=201, tag="credits")  # fmt: skip
     async def grant_account_credit(call: ApiCall) -> CreditOut:
         body: CreditIn = call.body
-        if body.call_id is not None:
+        in_call = body.call_id or await _call_with_account(call, body.account_id)
+        if in_call is not None:
             args = body.model_dump(exclude={"call_id"})
-            done = await _run_on_desk(call, "grant_credit_in_call", call_id=body.call_id, **args)
+            done = await _run_on_desk(call, "grant_credit_in_call", call_id=in_call, **args)
             return CreditOut.model_validate(done)
         ctx = context(call.request)
         async with ctx.database.tenant_session(call.principal.tenant_id) as session, \

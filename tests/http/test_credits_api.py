@@ -238,6 +238,29 @@ async def test_a_credit_in_a_call_waits_until_the_agent_records_the_callers_veri
     assert entry.target_id == str(row.id)
 
 
+async def test_a_credit_for_the_caller_without_naming_the_call_still_waits_for_verification(
+    site: Site, money: Money
+) -> None:
+    avi, bella = money["avi"], money["bella"]
+    await _limits(money, needs_verification=True)
+    call = await _connected_call(site, money)
+    credit = {"account_id": money.dana, "amount_minor": 1_000, "reason_code": "goodwill"}
+
+    status, body = await avi.call("POST", "/credits", credit)  # no call_id: still in the call
+    assert status == 403 and body["error"]["code"] == "caller_not_verified"
+    assert await _balance(site, money.dana) == 10_000
+    # Off the call, the credit is back-office work: another customer's account, or another
+    # agent who is not talking to Dana.
+    omer = credit | {"account_id": money.omer}
+    assert (await avi.call("POST", "/credits", omer))[0] == 201
+    assert (await bella.call("POST", "/credits", credit))[0] == 201
+
+    asked = {"questions": ["date_of_birth"]}
+    assert (await avi.call("POST", f"/calls/{call.channel_id}/verification", asked))[0] == 200
+    status, granted = await avi.call("POST", "/credits", credit)
+    assert status == 201 and granted["call_record_id"] is not None  # tied to the call
+
+
 async def test_a_caller_who_keyed_their_pin_may_be_credited_at_once(
     site: Site, money: Money
 ) -> None:
