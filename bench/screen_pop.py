@@ -3,6 +3,7 @@ WebSocket, with 1,000 agents connected across two Ledgerline processes; then how
 desk connections one process holds and what each costs in memory.
 
     ./dev bench screen_pop [--agents 1000] [--rates 20,100] [--seconds 20] [--idle 10000]
+                           [--ari-delay-ms 0]
 
 Two `ledgerline serve` processes share PostgreSQL and Redis; the first to start owns the
 simulator's ARI connection and runs the call flow, both serve desks (events fan out through
