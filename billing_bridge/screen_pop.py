@@ -67,9 +67,12 @@ _CALLS = Scoped(
     Call,
 )
 
+# One parameter per call `_CALLS` can return, rather than an expanding list: a statement of
+# fixed shape is sent straight to PostgreSQL (`pbx/db/direct.py`).
+_CALL_SLOTS = tuple(f"call_{n}" for n in range(RECENT + 1))
 _RECORDINGS = Scoped(  # each past call's newest stored recording, for the desk to play
     select(Recording.call_id, func.max(Recording.id).label("recording_id"))
-    .where(Recording.call_id.in_(bindparam("calls", expanding=True)),
+    .where(Recording.call_id.in_([bindparam(slot) for slot in _CALL_SLOTS]),
            Recording.status == "stored")
     .group_by(Recording.call_id),
     Recording,
@@ -93,7 +96,9 @@ async def customer_panel(
         calls = await connection.rows(_CALLS, of_customer)
         recorded = {}
         if calls:
-            found = await connection.rows(_RECORDINGS, {"calls": [c.id for c in calls]})
+            ids = [c.id for c in calls]
+            slots = {slot: ids[min(n, len(ids) - 1)] for n, slot in enumerate(_CALL_SLOTS)}
+            found = await connection.rows(_RECORDINGS, slots)
             recorded = {row.call_id: row.recording_id for row in found}
     return {
         "customer": {"id": customer.id, "ref": customer.customer_ref, "name": customer.name,

@@ -13,9 +13,18 @@ from sqlalchemy.exc import IntegrityError
 
 from pbx.db.database import Database
 from pbx.db.models import Call
-from pbx.db.scoped import Scoped
+from pbx.db.scoped import TENANT, Scoped
 
-_OPEN = Scoped(insert(Call).returning(Call.id), Call)
+# Every column the call flow sets on arrival, named: a statement of fixed shape with no
+# defaults left to fill in goes straight to PostgreSQL (`pbx/db/direct.py`).
+_OPENED = (
+    "channel_id", "caller_raw", "caller_number", "dialed_number", "match", "customer_id",
+    "priority", "arrived_at", "direction",
+)  # fmt: skip
+_OPEN = Scoped(
+    insert(Call).values({name: bindparam(name) for name in (TENANT, *_OPENED)}).returning(Call.id),
+    Call,
+)
 _BY_CHANNEL = Scoped(select(Call.id).where(Call.channel_id == bindparam("channel_id")), Call)
 
 

@@ -54,9 +54,7 @@ class TenantConnection:
     async def execute(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
     ) -> Result[Any]:
-        values = dict(parameters or {})
-        if TENANT in values or SCOPE in values:
-            raise CrossTenantAccess("the tenant comes from the connection, not the parameters")
+        values = check_parameters(parameters)
         values[TENANT if scoped.inserts else SCOPE] = self._tenant_id
         return await self._connection.execute(scoped.statement, values)
 
@@ -64,6 +62,14 @@ class TenantConnection:
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Any]:
         return (await self.execute(scoped, parameters)).all()
+
+
+def check_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of the caller's parameters, which must not name the tenant."""
+    values = dict(parameters or {})
+    if TENANT in values or SCOPE in values:
+        raise CrossTenantAccess("the tenant comes from the connection, not the parameters")
+    return values
 
 
 async def session_connection(session: AsyncSession) -> TenantConnection:

@@ -119,8 +119,12 @@ async def test_a_restart_mid_capture_puts_the_caller_back_and_resumes_the_record
     await world.start_ledgerline(notify=events, payments=SandboxProvider(webhook_secret="s"))
     await world.until(lambda: world.connected_to(call) is not None, "back with the agent")
     assert world.sim.model.bridges[bridge].moh_class is None  # the agent's music stopped
-    interrupted = [e for e in events.of("payment.progress") if e["step"] == "interrupted"]
-    assert len(interrupted) == 1 and "check the account" in interrupted[0]["progress"]
+
+    def interrupted() -> list[dict[str, Any]]:
+        return [e for e in events.of("payment.progress") if e["step"] == "interrupted"]
+
+    await world.until(lambda: interrupted(), "the agent told")
+    assert len(interrupted()) == 1 and "check the account" in interrupted()[0]["progress"]
     assert world.flow.state.calls[call.channel_id].keying is None
 
     await call.hangup()

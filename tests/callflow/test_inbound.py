@@ -26,7 +26,8 @@ async def test_a_known_caller_is_identified_queued_and_connected_to_an_agent(wor
     await world.until(lambda: world.connected_to(call) == world.agents["dana"], "caller bridged")
     assert call.state == "Up"
     assert world.state_of("dana") is AgentState.ON_CALL
-    row = await world.record(call)
+    # The answer is logged just after the bridging Asterisk reports.
+    row = await world.record_when(call, lambda r: r.answered_at is not None, "answer logged")
     assert (row.match, row.caller_number, row.dialed_number) == (
         "unique",
         "+972502345678",

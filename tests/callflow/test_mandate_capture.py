@@ -90,7 +90,10 @@ async def test_a_restart_mid_keying_puts_the_caller_back_with_the_recording_neve
     await world.start_ledgerline(notify=events, payments=sandbox)
 
     await world.until(lambda: world.connected_to(call) is not None, "back with the agent")
-    assert [e["step"] for e in events.of("mandate.progress")][-1] == "interrupted"
+    await world.until(
+        lambda: [e["step"] for e in events.of("mandate.progress")][-1] == "interrupted",
+        "the agent told",
+    )
     await call.hangup()
     await world.until(lambda: world.flow.state.calls == {}, "call over")
     async with world.database.tenant_session(world.tenant_id) as session:

@@ -1,0 +1,122 @@
+"""Hot-path statements sent straight to PostgreSQL give what SQLAlchemy would have given."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError, StatementError
+
+from pbx.db.database import Database
+from pbx.db.direct import DirectConnection, prepare
+from pbx.db.models import Account, Call, Customer, User
+from pbx.db.scoped import Scoped
+from tests.factories import make_customer, make_tenant
+
+WHO = Scoped(
+    select(Customer.id, Customer.name, Customer.created_at, Account.balance_minor)
+    .join(Account, Account.customer_id == Customer.id)
+    .where(Customer.name == bindparam("name"))
+    .limit(5),
+    Customer,
+    Account,
+)
+SKILLS = Scoped(select(User.display_name, User.skills), User)
+SOME = Scoped(select(Customer.name).where(Customer.id.in_(bindparam("ids", expanding=True))),
+              Customer)  # fmt: skip
+RENAME = Scoped(update(User).where(User.username == bindparam("username"))
+                .values(display_name=bindparam("new_name")), User)  # fmt: skip
+ZERO = Scoped(update(Account).values(balance_minor=0), Account)  # `updated_at` is onupdate
+BAD = Scoped(update(Account).where(Account.id == bindparam("row"))
+             .values(balance_minor=bindparam("minor")), Account)  # fmt: skip
+
+
+@pytest.fixture
+async def tenant(postgres_database: Database) -> int:
+    tenant = await make_tenant(postgres_database, "ofek", "IL", "ILS", ["+97235550100"])
+    await make_customer(postgres_database, tenant, "C-1", "דנה כהן", ["+972502345678"],
+                        accounts=[{"currency": "ILS", "balance_minor": 4_500}])  # fmt: skip
+    return tenant
+
+
+def test_what_sqlalchemy_must_run_is_left_to_it(postgres_database: Database) -> None:
+    dialect = postgres_database.engine.dialect
+    assert prepare(WHO, dialect) is not None and prepare(RENAME, dialect) is not None
+    assert prepare(SOME, dialect) is None  # an expanding IN list
+    assert prepare(ZERO, dialect) is None  # a Python-side `onupdate`
+    assert prepare(Scoped(insert(Customer), Customer), dialect) is None  # defaults to fill
+
+
+async def test_rows_come_back_as_through_sqlalchemy_with_aware_utc_times(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert isinstance(connection, DirectConnection)
+        direct = await connection.rows(WHO, {"name": "דנה כהן"})
+    async with postgres_database._sqlalchemy_connection(tenant) as connection:
+        through_sqlalchemy = await connection.rows(WHO, {"name": "דנה כהן"})
+
+    assert [tuple(row) for row in direct] == [tuple(row) for row in through_sqlalchemy]
+    (row,) = direct
+    assert row.name == "דנה כהן" and row.balance_minor == 4_500
+    assert row.created_at.tzinfo is UTC  # the column type's own result processing
+
+
+async def test_json_columns_and_updates_round_trip(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_session(tenant) as session, session.begin():
+        session.add(User(tenant_id=tenant, username="avi", display_name="Avi", role="agent",
+                         endpoint="PJSIP/1001", skills={"hebrew": 5}))  # fmt: skip
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert [tuple(row) for row in await connection.rows(SKILLS)] == [("Avi", {"hebrew": 5})]
+        await connection.execute(RENAME, {"username": "avi", "new_name": "אבי"})
+        assert [tuple(row) for row in await connection.rows(SKILLS)] == [("אבי", {"hebrew": 5})]
+
+
+async def test_statements_it_cannot_run_go_through_sqlalchemy_on_the_same_terms(
+    postgres_database: Database, tenant: int
+) -> None:
+    other = await make_tenant(postgres_database, "saule", "LT", "EUR", ["+37052550100"])
+    theirs = await make_customer(postgres_database, other, "C-1", "Ona", [], accounts=[])
+    async with postgres_database.tenant_connection(tenant) as connection:
+        ours = (await connection.rows(WHO, {"name": "דנה כהן"}))[0].id
+        found = await connection.rows(SOME, {"ids": [ours, theirs]})
+        await connection.execute(ZERO)
+    assert [row.name for row in found] == ["דנה כהן"]  # still one tenant's rows only
+    async with postgres_database.tenant_session(other) as session:
+        assert await session.scalar(select(Account.balance_minor)) is None  # none of theirs
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert (await connection.rows(WHO, {"name": "דנה כהן"}))[0].balance_minor == 0
+
+
+async def test_a_database_error_comes_out_as_sqlalchemys(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_connection(tenant) as connection:
+        with pytest.raises(DBAPIError):
+            await connection.execute(BAD, {"row": 1, "minor": "not a number"})
+        # the connection is still good afterwards
+        assert len(await connection.rows(WHO, {"name": "דנה כהן"})) == 1
+
+
+async def test_naive_times_are_refused_as_sqlalchemy_refuses_them(
+    postgres_database: Database, tenant: int
+) -> None:
+    stamp = Scoped(update(Call).where(Call.id == bindparam("row"))
+                   .values(offered_at=bindparam("at", type_=Call.offered_at.type)),
+                   Call)  # fmt: skip
+    assert prepare(stamp, postgres_database.engine.dialect) is not None
+    async with postgres_database.tenant_connection(tenant) as connection:
+        with pytest.raises(StatementError, match="naive datetime"):
+            await connection.execute(stamp, {"row": 1, "at": datetime(2026, 1, 1)})
+        await connection.execute(stamp, {"row": 1, "at": datetime(2026, 1, 1, tzinfo=UTC)})
+
+
+async def test_a_missing_parameter_is_refused_not_sent_as_null(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_connection(tenant) as connection:
+        with pytest.raises(StatementError, match="required for bind parameter 'name'"):
+            await connection.rows(WHO, {})
