@@ -1,10 +1,11 @@
 """Credits and discounts: an agent lowers what a customer owes, for a stated reason.
 
 A credit within the granting role's limit (`Tenant.credit_limits`, minor units of the
-tenant's currency) is granted at once and lowers the account's balance in the same
-transaction; above it, or for a role with no limit set, it waits for a supervisor or an
-admin other than the requester. Admins never wait. Every grant, request, approval and
-rejection is audited in the transaction that makes it.
+tenant's currency), or within the user's own limit where an admin set one above zero
+(`User.credit_limit_minor`, which then replaces the role's), is granted at once and lowers
+the account's balance in the same transaction; above it, or for a role with no limit set,
+it waits for a supervisor or an admin other than the requester. Admins never wait. Every
+grant, request, approval and rejection is audited in the transaction that makes it.
 
 The functions take a tenant session inside a transaction and leave the commit to the caller,
 so an API handler or a desk operation can add its own work to the same transaction.
@@ -85,9 +86,15 @@ class AlreadyDecided(CreditError):
 
 
 def credit_status(
-    role: str, amount_minor: int, currency: str, tenant_currency: str, limits: Mapping[str, Any]
+    role: str,
+    amount_minor: int,
+    currency: str,
+    tenant_currency: str,
+    limits: Mapping[str, Any],
+    personal_limit: int = 0,
 ) -> str:
-    """GRANTED when `role` may give `amount_minor` on its own, else PENDING.
+    """GRANTED when `role` (or the user, with a `personal_limit` above zero) may give
+    `amount_minor` on their own, else PENDING.
 
     Limits are in the tenant's currency; a credit in another currency cannot be compared
     without an exchange rate we do not keep, so it waits for approval. A limit that is not
@@ -98,7 +105,7 @@ def credit_status(
         return GRANTED
     if currency != tenant_currency:
         return PENDING
-    limit = limits.get(role)
+    limit = personal_limit if personal_limit > 0 else limits.get(role)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         return PENDING
     return GRANTED if amount_minor <= limit else PENDING
@@ -120,8 +127,8 @@ async def grant_credit(
     by: Requester,
     now: datetime,
 ) -> Credit:
-    """Grant at once within `by`'s role limit, else request approval. `call_id` is the call
-    log row (`calls.id`) the credit was given in."""
+    """Grant at once within `by`'s limit (their own, else their role's), else request
+    approval. `call_id` is the call log row (`calls.id`) the credit was given in."""
     _same_tenant(session, tenant)
     if reason_code not in REASON_CODES:
         raise CreditRefused(f"unknown reason code {reason_code!r}", "reason_code")
@@ -132,8 +139,14 @@ async def grant_credit(
         raise CreditNotFound("account not found")
     if currency != account.currency:
         raise CreditRefused(f"the account is in {account.currency}, not {currency}", "currency")
+    personal = await session.scalar(select(User.credit_limit_minor).where(User.id == by.user_id))
     status = credit_status(
-        str(by.role), amount_minor, currency, tenant.currency, tenant.credit_limits or {}
+        str(by.role),
+        amount_minor,
+        currency,
+        tenant.currency,
+        tenant.credit_limits or {},
+        personal or 0,
     )
     credit = Credit(
         tenant_id=tenant.id, account_id=account_id, amount_minor=amount_minor, currency=currency,

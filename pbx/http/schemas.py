@@ -117,7 +117,10 @@ class AgentIn(_In):
     endpoint: Endpoint | None = None
     skills: Skills = Field(default_factory=dict)
     active: bool = True
-    credit_limit_minor: Annotated[int, Field(ge=0)] = 0
+    credit_limit_minor: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="a personal credit limit (minor units of the business's "
+        "currency) that replaces the role's when above 0",
+    )  # fmt: skip
     password: Annotated[str | None, Field(min_length=10, max_length=256)] = Field(
         default=None, description="write-only; omitted on update keeps the current one"
     )

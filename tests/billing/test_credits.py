@@ -55,6 +55,21 @@ def test_a_credit_within_the_roles_limit_is_granted_and_above_it_waits(
     assert credit_status(role, amount, currency, "ILS", LIMITS) == expected
 
 
+@pytest.mark.parametrize(
+    ("personal", "amount", "currency", "expected"),
+    [
+        (5_000, 4_000, "ILS", GRANTED),  # above the role's 2,000: their own limit counts
+        (1_000, 1_500, "ILS", PENDING),  # below the role's: their own limit still counts
+        (0, 1_500, "ILS", GRANTED),  # none set: the role's
+        (5_000, 4_000, "EUR", PENDING),  # no exchange rate: approval
+    ],
+)
+def test_a_personal_limit_above_zero_replaces_the_roles(
+    personal: int, amount: int, currency: str, expected: str
+) -> None:
+    assert credit_status("agent", amount, currency, "ILS", LIMITS, personal) == expected
+
+
 @pytest.mark.parametrize("limits", [{}, {"supervisor": 5_000}, {"agent": "2000"},
                                     {"agent": -1}, {"agent": True}])  # fmt: skip
 def test_a_role_without_a_usable_limit_needs_approval_for_any_credit(limits: dict) -> None:
@@ -168,6 +183,16 @@ async def test_a_credit_within_the_agents_limit_is_granted_and_lowers_the_balanc
         GRANTED, shop.agent.user_id, None)  # fmt: skip
     assert await shop.balance() == 8_500
     assert await shop.audit() == [("credit.grant", str(credit.id), "agent:dana")]
+
+
+async def test_an_agent_with_a_personal_limit_grants_within_it(shop: Shop) -> None:
+    async with shop.database.tenant_session(shop.tenant_id) as session, session.begin():
+        await session.execute(update(User).where(User.id == shop.agent.user_id)
+                              .values(credit_limit_minor=5_000))  # fmt: skip
+
+    assert (await shop.grant(shop.agent, 4_000)).status == GRANTED  # the role's limit is lower
+    assert (await shop.grant(shop.other_agent, 4_000)).status == PENDING  # eli has none
+    assert await shop.balance() == 6_000
 
 
 async def test_above_the_limit_it_waits_and_a_supervisors_approval_lowers_the_balance_once(
