@@ -60,16 +60,16 @@ class Prepared:
 
 
 _UNSUPPORTED = object()
-_prepared: dict[tuple[int, str], Any] = {}  # (id of the Scoped, dialect) -> Prepared
 
 
 def prepare(scoped: Scoped, dialect: Dialect) -> Prepared | None:
-    """The statement compiled for asyncpg, or None if SQLAlchemy must run it."""
-    key = (id(scoped), dialect.name)
-    found = _prepared.get(key)
+    """The statement compiled for asyncpg, or None if SQLAlchemy must run it; worked out
+    once and kept with the statement (not by its id: a statement built for one call log
+    and collected with it may leave its id to another)."""
+    found = scoped.compiled.get(dialect.name)
     if found is None:
         found = _compile(scoped, dialect) or _UNSUPPORTED
-        _prepared[key] = found
+        scoped.compiled[dialect.name] = found
     return None if found is _UNSUPPORTED else found
 
 

@@ -35,6 +35,8 @@ class Scoped:
         if unscoped:
             names = ", ".join(sorted(table.name for table in unscoped))
             raise CrossTenantAccess(f"statement reaches tenant-owned {names} without scoping it")
+        # Compiled forms kept with the statement, per dialect (`pbx.db.direct`).
+        self.compiled: dict[str, Any] = {}
         # Inserted rows carry the connection's tenant (a parameter it sets, not the caller).
         self.inserts = isinstance(statement, Insert)
         if self.inserts:

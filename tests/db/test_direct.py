@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
 from pbx.db.database import Database
@@ -46,6 +47,18 @@ def test_what_sqlalchemy_must_run_is_left_to_it(postgres_database: Database) -> 
     assert prepare(SOME, dialect) is None  # an expanding IN list
     assert prepare(ZERO, dialect) is None  # a Python-side `onupdate`
     assert prepare(Scoped(insert(Customer), Customer), dialect) is None  # defaults to fill
+
+
+def test_each_statement_keeps_its_own_compiled_form() -> None:
+    """Statements built per call log come and go; one must never get another's SQL (a cache
+    by id() did, once the first was collected and its id handed on)."""
+    dialect = asyncpg_dialect()
+    for n in range(50):
+        column = ("outcome", "disposition")[n % 2]
+        scoped = Scoped(update(Call).where(Call.id == bindparam("row"))
+                        .values({column: bindparam("value")}), Call)  # fmt: skip
+        prepared = prepare(scoped, dialect)
+        assert prepared is not None and f"SET {column}=" in prepared.sql
 
 
 async def test_rows_come_back_as_through_sqlalchemy_with_aware_utc_times(
