@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,15 +24,11 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from bench.common import ROOT, machine
+from bench.common import ADMIN_URL, ROOT, fresh_database, machine
 from billing_bridge.collection.job import BATCH, CONCURRENCY, run_collection
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.db.database import Database
-from pbx.db.migrate import upgrade
 
-ADMIN_URL = os.environ.get(
-    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BENCH_DATABASE = "ledgerline_bench_collection"
 BASE = ADMIN_URL.rsplit("/", 1)[0]
 RAW_URL = f"{BASE}/{BENCH_DATABASE}"
@@ -45,15 +40,7 @@ STRIDE = 10_000_000
 
 
 async def seed(sizes: list[int]) -> None:
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await admin.close()
-    database = Database(URL)
-    await upgrade(database)
-    await database.close()
+    await fresh_database(BENCH_DATABASE)
     raw = await asyncpg.connect(RAW_URL)
     now = datetime.now(UTC)
     try:

@@ -11,7 +11,16 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import asyncpg
+
+from pbx.db.database import Database
+from pbx.db.migrate import upgrade
+
 ROOT = Path(__file__).resolve().parents[1]
+# The server's maintenance database, for creating the benchmarks' own.
+ADMIN_URL = os.environ.get(
+    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def machine() -> str:
@@ -77,3 +86,21 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+async def fresh_database(name: str) -> str:
+    """PostgreSQL database `name`, dropped if it was there, created and migrated to the
+    schema's head; its URL as Ledgerline takes it (postgresql+asyncpg://)."""
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+asyncpg://")
+    database = Database(url)
+    try:
+        await upgrade(database)
+    finally:
+        await database.close()
+    return url

@@ -32,14 +32,9 @@ import aiohttp
 import asyncpg
 import redis
 
-from bench.common import ROOT, free_port, machine, percentile, stop, wait_for_port
-from pbx.db.database import Database
-from pbx.db.migrate import upgrade
+from bench.common import ROOT, free_port, fresh_database, machine, percentile, stop, wait_for_port
 from pbx.simulator.ari import AsteriskSimulator, Timing
 
-ADMIN_URL = os.environ.get(
-    "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BENCH_DATABASE = "ledgerline_bench_pop"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 DID = "+97237630100"
@@ -54,18 +49,8 @@ def caller(index: int) -> str:
 async def seed(agents: int) -> tuple[str, list[tuple[int, str]], list[int]]:
     """A fresh database: one business, one queue, `agents` agents with a session each, and
     customers with accounts and overdue invoices. Returns the URL and (user id, token)s."""
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await admin.close()
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    url = f"{base}/{BENCH_DATABASE}".replace("postgresql://", "postgresql+asyncpg://")
-    database = Database(url)
-    await upgrade(database)
-    await database.close()
-    raw = await asyncpg.connect(f"{base}/{BENCH_DATABASE}")
+    url = await fresh_database(BENCH_DATABASE)
+    raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     now = datetime.now(UTC)
     try:
         tenant = await raw.fetchval(
