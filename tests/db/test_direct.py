@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
@@ -133,3 +133,13 @@ async def test_a_missing_parameter_is_refused_not_sent_as_null(
     async with postgres_database.tenant_connection(tenant) as connection:
         with pytest.raises(StatementError, match="required for bind parameter 'name'"):
             await connection.rows(WHO, {})
+
+
+async def test_a_parameter_used_twice_is_sent_once(
+    postgres_database: Database, tenant: int
+) -> None:
+    either = Scoped(select(Customer.name).where(or_(Customer.name == bindparam("text"),
+                                                    Customer.customer_ref == bindparam("text"))),
+                    Customer)  # fmt: skip
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert [row.name for row in await connection.rows(either, {"text": "C-1"})] == ["דנה כהן"]
