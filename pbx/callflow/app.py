@@ -134,6 +134,7 @@ class CallFlow:
         self._synced = asyncio.Event()  # set once resynchronised after a connect
         self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._writing: asyncio.Future[None] | None = None
         self._routing: set[str] = set()  # caller channels an admission task is working on
         connection.on_event(self._on_event, *HANDLED_EVENTS)
         connection.on_connected(self._resync)
@@ -162,6 +163,8 @@ class CallFlow:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._writing is not None:
+            await self._writing  # a snapshot being written when the saver was stopped
         await self.lanes.cancel()
         await self.connection.stop()
         self._synced.clear()
@@ -517,7 +520,10 @@ class CallFlow:
             self._dirty.clear()
             async with self.lock:
                 document = self.state.to_dict()
-            await self._write(document)
+            # Shielded, and awaited by `stop`: a write abandoned halfway leaves its transaction
+            # open (on SQLite its connection keeps the database locked until collected).
+            self._writing = asyncio.ensure_future(self._write(document))
+            await asyncio.shield(self._writing)
 
     async def _write(self, document: dict[str, Any]) -> None:
         try:
