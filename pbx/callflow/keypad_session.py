@@ -139,7 +139,7 @@ class KeypadSession:
         paused = self.pause_reason is not None and call.recording is not None
         call.keying, call.keying_paused = self.kind, paused
         await self.flow.flush()  # before the caller leaves the bridge, not within a second
-        if self.pause_reason is not None and call.recording is not None:
+        if paused:
             await self.flow.recorder.pause(call, self.pause_reason, None)
         assert call.bridge is not None
         await self.flow.client.remove_channel(call.bridge, self.caller)

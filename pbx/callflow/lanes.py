@@ -31,7 +31,6 @@ class Lanes:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # holders and waiters per lane: idle lanes are dropped
         self._holders: dict[str, asyncio.Task[Any]] = {}
-        self._active = 0
         self._drained = asyncio.Event()
         self._drained.set()
         self._open = asyncio.Event()  # cleared while `exclusive` runs
@@ -55,7 +54,6 @@ class Lanes:
         await self._open.wait()
         lock = self._locks.setdefault(call_id, asyncio.Lock())
         self._users[call_id] = self._users.get(call_id, 0) + 1
-        self._active += 1
         self._drained.clear()
         try:
             async with lock:
@@ -68,8 +66,7 @@ class Lanes:
             self._users[call_id] -= 1
             if not self._users[call_id]:
                 del self._users[call_id], self._locks[call_id]
-            self._active -= 1
-            if not self._active:
+            if not self._users:  # no lane in use or waited for
                 self._drained.set()
 
     def post(self, call_id: str, work: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
-from pbx.db.scoped import SCOPE, TENANT, Scoped, TenantConnection, check_parameters
+from pbx.db.scoped import Scoped, TenantConnection
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ class DirectConnection:
     ) -> None:
         self._connection, self._tenant_id, self._dialect = connection, tenant_id, dialect
         self._open_fallback = fallback
-        Opened = tuple[AbstractAsyncContextManager[TenantConnection], TenantConnection]
-        self._fallback: Opened | None = None
+        self._fallback: TenantConnection | None = None
+        self._opened = AsyncExitStack()
 
     async def execute(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
@@ -138,8 +138,7 @@ class DirectConnection:
         prepared = prepare(scoped, self._dialect)
         if prepared is None:
             return await (await self._sqlalchemy()).execute(scoped, parameters)
-        values = check_parameters(parameters)
-        values[TENANT if scoped.inserts else SCOPE] = self._tenant_id
+        values = scoped.parameters(parameters, self._tenant_id)
         try:
             arguments = prepared.arguments(values)
         except Exception as exc:  # a bind processor refused a value, as SQLAlchemy reports it
@@ -161,15 +160,14 @@ class DirectConnection:
         return (await self.execute(scoped, parameters)).all()
 
     async def close(self) -> None:
-        if self._fallback is not None:
-            manager, self._fallback = self._fallback[0], None
-            await manager.__aexit__(None, None, None)
+        self._fallback = None
+        await self._opened.aclose()
 
     async def _sqlalchemy(self) -> TenantConnection:
         if self._fallback is None:
-            manager = self._open_fallback(self._tenant_id)
-            self._fallback = (manager, await manager.__aenter__())
-        return self._fallback[1]
+            opening = self._open_fallback(self._tenant_id)
+            self._fallback = await self._opened.enter_async_context(opening)
+        return self._fallback
 
 
 class DirectPool:

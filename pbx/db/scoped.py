@@ -45,6 +45,15 @@ class Scoped:
             scope = bindparam(SCOPE)
             self.statement = statement.where(*(entity.tenant_id == scope for entity in owned))
 
+    def parameters(self, given: Mapping[str, Any] | None, tenant_id: int) -> dict[str, Any]:
+        """The caller's parameters (which must not name the tenant) with the connection's
+        tenant: an inserted row's column, or the filter's parameter."""
+        values = dict(given or {})
+        if TENANT in values or SCOPE in values:
+            raise CrossTenantAccess("the tenant comes from the connection, not the parameters")
+        values[TENANT if self.inserts else SCOPE] = tenant_id
+        return values
+
 
 class TenantConnection:
     """A connection that runs `Scoped` statements for one tenant, and nothing else."""
@@ -56,22 +65,13 @@ class TenantConnection:
     async def execute(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
     ) -> Result[Any]:
-        values = check_parameters(parameters)
-        values[TENANT if scoped.inserts else SCOPE] = self._tenant_id
+        values = scoped.parameters(parameters, self._tenant_id)
         return await self._connection.execute(scoped.statement, values)
 
     async def rows(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
     ) -> Sequence[Any]:
         return (await self.execute(scoped, parameters)).all()
-
-
-def check_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A copy of the caller's parameters, which must not name the tenant."""
-    values = dict(parameters or {})
-    if TENANT in values or SCOPE in values:
-        raise CrossTenantAccess("the tenant comes from the connection, not the parameters")
-    return values
 
 
 async def session_connection(session: AsyncSession) -> TenantConnection:

@@ -175,15 +175,12 @@ async def _run_on_desk(call: ApiCall, operation: str, **args: Any) -> Any:
 async def _call_with_account(call: ApiCall, account_id: int) -> str | None:
     """The caller's call on this desk if the account is theirs; None off a call, or with no
     Asterisk to ask (then there is no live call to be on)."""
-    desk = context(call.request).desk
-    if desk is None:
-        return None
     try:
-        found = await desk.run("call_with_account", _actor(call.principal), account_id=account_id)
-    except DeskError as exc:
+        found = await _run_on_desk(call, "call_with_account", account_id=account_id)
+    except ApiError as exc:
         if exc.status == 503:
             return None
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise
     return str(found) if found is not None else None
 
 
