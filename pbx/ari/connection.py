@@ -17,6 +17,7 @@ and skipped, never fatal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from pbx.ari.events import ApplicationReplaced, Event, UnknownEvent, parse_event
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None]]
+STOP_GRACE_S = 5.0  # how long `stop` lets a handler at work finish
 ConnectedCallback = Callable[[], Awaitable[None]]
 
 
@@ -99,6 +101,10 @@ class AriConnection:
         # per event would add logging to an overloaded process.
         self._behind = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Between two items the dispatcher may be stopped; within one it is let finish.
+        self._between_items = asyncio.Event()
+        self._between_items.set()
+        self._stopping = False
 
     def on_event(self, handler: EventHandler, *types: type[Event]) -> EventHandler:
         """Register a handler for these event types, or for every typed event if none are
@@ -146,11 +152,18 @@ class AriConnection:
 
     async def stop(self) -> None:
         """Close the socket and end both tasks; events still queued are dropped (the next
-        start resynchronises through `on_connected`)."""
+        start resynchronises through `on_connected`). A handler at work is let finish (for
+        up to `STOP_GRACE_S`): cut short, it could leave a database transaction open."""
         tasks, self._tasks = self._tasks, []
+        self._stopping = True
+        if asyncio.current_task() not in tasks:  # (a handler stopping us cannot wait for itself)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_S):
+                    await self._between_items.wait()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._stopping = False
         self._socket_open = False
         self._connected.clear()
 
@@ -215,17 +228,26 @@ class AriConnection:
     # --- the handlers ---------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        while True:
+        while not self._stopping:
             item = await self._queue.get()
-            if self._behind and self._queue.qsize() <= self._queue_size // 2:
-                self._behind = False
-                log.info("ARI event handlers caught up: %d events waiting", self._queue.qsize())
-            if isinstance(item, _Connected):
-                await self._run_connected_callbacks()
-                if item.generation == self._generation and self._socket_open:
-                    self._connected.set()
-            else:
-                await self._deliver(item)
+            if self._stopping:
+                return
+            self._between_items.clear()
+            try:
+                await self._handle(item)
+            finally:
+                self._between_items.set()
+
+    async def _handle(self, item: Event | _Connected) -> None:
+        if self._behind and self._queue.qsize() <= self._queue_size // 2:
+            self._behind = False
+            log.info("ARI event handlers caught up: %d events waiting", self._queue.qsize())
+        if isinstance(item, _Connected):
+            await self._run_connected_callbacks()
+            if item.generation == self._generation and self._socket_open:
+                self._connected.set()
+        else:
+            await self._deliver(item)
 
     async def _run_connected_callbacks(self) -> None:
         for callback in list(self._connected_callbacks):

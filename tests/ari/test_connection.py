@@ -388,3 +388,30 @@ def test_back_off_jitter_only_shortens_a_delay_so_the_maximum_holds() -> None:
     backoff = Backoff(1.0, 2.0, jitter=0.2, rng=lambda: 1.0)
 
     assert [backoff.next() for _ in range(3)] == [0.8, 1.6, 1.6]
+
+
+async def test_stop_lets_the_handler_at_work_finish_and_drops_what_is_queued(
+    sim: AsteriskSimulator, client: AriClient
+) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: Log = []
+
+    async def slow(event: Event) -> None:  # a handler inside a transaction, say
+        started.set()
+        await release.wait()
+        handled.append(event)
+
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+    connection.on_event(slow, StasisStart, ChannelDtmfReceived)
+    await connection.start()
+    await connection.wait_connected(2)
+    call = await sim.incoming_call(DID, CALLER)
+    await call.press("1")
+    await started.wait()
+
+    stopping = asyncio.create_task(connection.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # waiting for the handler, not cutting it short
+    release.set()
+    await stopping
+    assert [type(e) for e in handled] == [StasisStart]  # the queued key press was dropped
