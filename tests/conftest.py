@@ -7,6 +7,7 @@ project's own Alembic migrations, once per run and backend; rows are wiped after
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from pbx.db.database import Database
 from pbx.db.migrate import upgrade
@@ -125,6 +127,19 @@ async def postgres_database(migrated_postgresql_url: str) -> AsyncIterator[Datab
 
 
 async def wipe(database: Database) -> None:
+    try:
+        await _delete_all(database)
+    except OperationalError as exc:
+        if "database is locked" not in str(exc):
+            raise
+        # A call flow stopped mid-statement (as a process dies) can leave an aiosqlite
+        # connection unreturned, holding SQLite's write lock until it is collected: collect
+        # it, as the end of that process would have, and wipe again.
+        gc.collect()
+        await _delete_all(database)
+
+
+async def _delete_all(database: Database) -> None:
     async with database.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(text(f"DELETE FROM {table.name}"))
