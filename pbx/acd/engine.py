@@ -56,7 +56,7 @@ class Engine:
         self._touched: set[str] = set()
         self._unsaved: set[str] = set()
         self._saved_agents: dict[str, dict[str, Any]] = {}
-        self._available: set[str] = set()
+        self._available: dict[str, Agent] = {}
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
 
@@ -78,13 +78,13 @@ class Engine:
         self._unsaved.add(agent_id)
         agent = self.agents.get(agent_id)
         if agent is not None and agent.state is AgentState.AVAILABLE:
-            self._available.add(agent_id)
+            self._available[agent_id] = agent
         else:
-            self._available.discard(agent_id)
+            self._available.pop(agent_id, None)
 
     def _drop_agent(self, agent_id: str) -> None:
         del self.agents[agent_id]
-        self._available.discard(agent_id)
+        self._available.pop(agent_id, None)
         self._unsaved.discard(agent_id)
         self._saved_agents.pop(agent_id, None)
 
@@ -300,7 +300,7 @@ class Engine:
         for queue, entry in self._in_service_order():
             if queue.name in blocked or not entry.ready_to_ring(now):
                 continue
-            available = [self.agents[agent_id] for agent_id in self._available]
+            available = self._available.values()  # ringing one takes it out: read afresh
             chosen = choose_agents(queue, available, tried=entry.tried, rng=self.rng, now=now)
             if not chosen:
                 blocked.add(queue.name)

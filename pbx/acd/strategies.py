@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 
 from pbx.acd.agents import Agent, AgentState
@@ -30,47 +30,45 @@ def member_key(agent: Agent, queue: str) -> tuple[int, str]:
     return (agent.memberships[queue].order, agent.agent_id)
 
 
-def eligible_agents(queue: Queue, agents: Iterable[Agent]) -> list[Agent]:
-    """In no particular order."""
-    name, required = queue.name, queue.config.required_skills
-    return [
-        agent
-        for agent in agents
-        if agent.state is AgentState.AVAILABLE
-        and name in agent.memberships
-        and (not required or agent.has_skills(required))
-    ]
-
-
-def lowest_penalty_tier(queue: Queue, agents: Sequence[Agent]) -> list[Agent]:
-    name = queue.name
-    tier: list[Agent] = []
-    lowest = 0
-    for agent in agents:  # one pass: this runs for every call over every free agent
-        penalty = agent.memberships[name].penalty
-        if not tier or penalty < lowest:
-            tier, lowest = [agent], penalty
-        elif penalty == lowest:
-            tier.append(agent)
-    return tier
-
-
 def choose_agents(
     queue: Queue,
-    agents: Iterable[Agent],
+    agents: Collection[Agent],
     *,
     tried: Iterable[str],
     rng: random.Random,
     now: datetime,
 ) -> list[Agent]:
     """The agents to ring now for this queue's call; empty when nobody can take it."""
-    eligible = eligible_agents(queue, agents)
     already = set(tried)
-    untried = [agent for agent in eligible if agent.agent_id not in already]
-    tier = lowest_penalty_tier(queue, untried or eligible)
+    tier = _lowest_tier(queue, agents, already)
+    if not tier and already:
+        tier = _lowest_tier(queue, agents, set())  # everyone eligible was tried: a new round
     if not tier:
         return []
     return _STRATEGIES[queue.config.strategy](tier, queue, rng, now)
+
+
+def _lowest_tier(queue: Queue, agents: Iterable[Agent], tried: set[str]) -> list[Agent]:
+    """Steps 1-3 in one pass, as this runs for every call over every free agent."""
+    name, required = queue.name, queue.config.required_skills
+    available = AgentState.AVAILABLE
+    tier: list[Agent] = []
+    lowest = 0
+    for agent in agents:
+        membership = agent.memberships.get(name)
+        if (
+            membership is None
+            or agent.state is not available
+            or agent.agent_id in tried
+            or (required and not agent.has_skills(required))
+        ):
+            continue
+        penalty = membership.penalty
+        if not tier or penalty < lowest:
+            tier, lowest = [agent], penalty
+        elif penalty == lowest:
+            tier.append(agent)
+    return tier
 
 
 def _in_member_order(tier: list[Agent], queue: Queue) -> list[Agent]:
@@ -83,8 +81,11 @@ def _ringall(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime)
 
 
 def _leastrecent(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
-    name = queue.name
-    return [min(tier, key=lambda a: (a.last_call_ended_at or _NEVER, member_key(a, name)))]
+    # The longest idle first, then member order among equals; no key tuple per agent, as
+    # the tier can be hundreds of agents long.
+    longest = min(agent.last_call_ended_at or _NEVER for agent in tier)
+    ties = [agent for agent in tier if (agent.last_call_ended_at or _NEVER) == longest]
+    return _linear(ties, queue, rng, now)
 
 
 def _fewestcalls(tier: list[Agent], queue: Queue, rng: random.Random, now: datetime) -> list[Agent]:
