@@ -166,6 +166,7 @@ async def transfer_to(
             call.on_hold = True
         leg = uuid.uuid4().hex
         call.third_channel, call.transfer = leg, mode
+        flow.state.note(leg, call)
         line = flow.config.tenants.get(call.tenant_id)
         try:
             await flow.client.originate(

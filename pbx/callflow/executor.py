@@ -117,6 +117,7 @@ class Executor:
         for agent_id, endpoint in zip(command.agent_ids, command.endpoints, strict=True):
             leg = uuid.uuid4().hex
             call.ringing[leg] = agent_id  # before originate: its events may come first
+            self.state.note(leg, call)
             try:
                 await self.client.originate(
                     endpoint,
@@ -211,6 +212,7 @@ class Executor:
         line = self.config().tenants.get(call.tenant_id)
         leg = uuid.uuid4().hex
         call.customer_channel = leg
+        self.state.note(leg, call)
         try:
             await self.client.originate(
                 self.dial_out.format(number=number),

@@ -29,7 +29,7 @@ class FlowState:
     def __init__(self, engine: Engine, calls: Mapping[str, FlowCall] | None = None) -> None:
         self.engine = engine
         self.calls: dict[str, FlowCall] = dict(calls or {})
-        # channel id -> call id, a cache: `leg` re-checks the call still holds the channel.
+        # channel id -> the call it joined; `leg` checks the call still holds the channel.
         self._seen: dict[str, str] = {}
 
     def restore(self, saved: FlowState) -> None:
@@ -42,23 +42,43 @@ class FlowState:
 
     def add(self, call: FlowCall) -> None:
         self.calls[call.call_id] = call
+        for channel_id in call.channels():
+            self.note(channel_id, call)
 
     def drop(self, call_id: str) -> FlowCall | None:
         return self.calls.pop(call_id, None)
 
     def leg(self, channel_id: str) -> Leg | None:
         """Which call a channel belongs to, and as what."""
-        cached = self.calls.get(self._seen.get(channel_id, ""))
-        found = _leg_of(cached, channel_id) if cached is not None else None
-        if found is None:
-            found = next(filter(None, (_leg_of(c, channel_id) for c in self.calls.values())), None)
-            if found is None:
-                self._seen.pop(channel_id, None)
-                return None
-            if len(self._seen) > 4 * len(self.calls) + 1000:
-                self._seen.clear()  # forget channels of calls long gone
-            self._seen[channel_id] = found.call.call_id
+        known = self._seen.get(channel_id)
+        if known is not None:
+            # A channel never moves to another call: once its own call has let it go (or
+            # ended), it is nobody's. This keeps the events that trail a call cheap.
+            call = self.calls.get(known)
+            return _leg_of(call, channel_id) if call is not None else None
+        found = self._search(channel_id)
+        if found is not None:
+            self.note(channel_id, found.call)
         return found
+
+    def note(self, channel_id: str, call: FlowCall) -> None:
+        """The channel belongs to the call: its events will find it without a search."""
+        if len(self._seen) > 4 * len(self.calls) + 1000:
+            self._seen.clear()  # forget channels of calls long gone
+        self._seen[channel_id] = call.call_id
+
+    def _search(self, channel_id: str) -> Leg | None:
+        # Every call, for a channel not noted yet (a new caller; any channel after a restore).
+        for call in self.calls.values():
+            if (
+                channel_id == call.caller_channel
+                or channel_id == call.agent_channel
+                or channel_id == call.customer_channel
+                or channel_id == call.third_channel
+                or channel_id in call.ringing
+            ):
+                return _leg_of(call, channel_id)
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
