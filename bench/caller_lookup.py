@@ -24,6 +24,7 @@ import asyncpg
 import redis
 
 from bench.common import free_port, machine, percentile, start_ledgerline, stop
+from pbx.cli import run_loop
 from pbx.db.database import Database
 from pbx.db.migrate import upgrade
 
@@ -274,14 +275,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    try:
-        import uvloop
-
-        run = uvloop.run
-    except ImportError:
-        run = asyncio.run
-
-    url = run(ensure_seeded(args.customers))
+    url = run_loop(ensure_seeded(args.customers))
     redis.Redis.from_url(REDIS_URL).flushdb()
     rng = random.Random(7)
     hot = [caller_number(rng.randrange(args.customers)) for _ in range(args.hot_callers)]
@@ -296,18 +290,18 @@ def main() -> None:
     common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
     modes = args.modes.split(",")
     if "redis" in modes:
-        run(run_mode(
+        run_loop(run_mode(
             f"Redis ({args.hot_callers:,} callers, warmed)",
             common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, concurrencies, args.seconds, hot, True,
         ))  # fmt: skip
     if "none" in modes:
-        run(run_mode(
+        run_loop(run_mode(
             "none (random of all customers)",
             common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"},
             concurrencies, args.seconds, anyone, False,
         ))  # fmt: skip
     if "floor" in modes:
-        run(run_mode(
+        run_loop(run_mode(
             "floor: same AGI commands, no lookup", {}, concurrencies, args.seconds, hot, False,
             server_module="bench.noop_fastagi",
         ))  # fmt: skip

@@ -10,6 +10,7 @@ from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.fastagi.session import AGISession
 from agi_scripts.lookup import lookup_variables
 from billing_bridge.identification.model import Identification, NoMatchReason
+from pbx.cli import run_loop
 
 FIXED = lookup_variables(Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+972530000000"))
 
@@ -28,9 +29,4 @@ async def serve(port: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    try:
-        import uvloop
-
-        uvloop.run(serve(parser.parse_args().port))
-    except ImportError:
-        asyncio.run(serve(parser.parse_args().port))
+    run_loop(serve(parser.parse_args().port))

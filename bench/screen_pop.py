@@ -33,6 +33,7 @@ import asyncpg
 import redis
 
 from bench.common import ROOT, free_port, fresh_database, machine, percentile, stop, wait_for_port
+from pbx.cli import run_loop
 from pbx.simulator.ari import AsteriskSimulator, Timing
 
 BENCH_DATABASE = "ledgerline_bench_pop"
@@ -327,4 +328,4 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse()))
+    run_loop(main(parse()))  # uvloop, as `serve` uses: the simulator is not what is measured
