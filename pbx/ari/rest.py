@@ -16,11 +16,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
 from pbx.ari.errors import AriError, AriProtocolError, AriUnavailable, error_for_status
+from pbx.ari.http1 import Http1Pool, HttpProtocolError, HttpUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ class AriRest:
         # the password out of every URL aiohttp might put in a log or an exception
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._headers = {"Authorization": f"Basic {token}"}
-        self._http = http
+        self._pool = Http1Pool(self.url, self._headers)  # the JSON requests
+        self._http = http  # downloads and the events WebSocket
         self._owns_http = http is None
         self._closed = False
         self.request_timeout = request_timeout
@@ -187,6 +189,7 @@ class AriRest:
     async def close(self) -> None:
         """Close the HTTP session if this object made it; later calls raise AriUnavailable."""
         self._closed = True
+        self._pool.close()
         if self._owns_http and self._http is not None:
             await self._http.close()
         self._http = None
@@ -203,14 +206,35 @@ class AriRest:
         """Make operation `name`; returns the decoded JSON answer, or None for 204."""
         request = _prepare(name, path_params or {}, query)
         json_body = _body(request.operation, body)
-        payload, status = await self._send(request, json_body, MAX_JSON_BYTES, None)
-        if not payload:
+        if self._closed:
+            raise AriUnavailable(
+                "the ARI client is closed", method=request.method, path=request.path
+            )
+        content = json.dumps(json_body).encode() if json_body is not None else None
+        target = request.path + (f"?{urlencode(request.params, quote_via=quote, safe='/,:@')}"
+                                 if request.params else "")  # fmt: skip
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                answer = await self._pool.request(
+                    request.method, target, content, max_bytes=MAX_JSON_BYTES
+                )
+        except (HttpUnavailable, TimeoutError) as exc:
+            raise _unavailable(request, exc) from exc
+        except HttpProtocolError as exc:
+            raise AriProtocolError(str(exc), method=request.method, path=request.path) from None
+        log.debug("ARI %s %s -> %d", request.method, request.path, answer.status)
+        if answer.status >= 300:
+            raise _error(request, answer.status, answer.reason, answer.body)
+        if not answer.body:
             return None
         try:
-            return json.loads(payload)
+            return json.loads(answer.body)
         except (ValueError, UnicodeDecodeError):
             raise AriProtocolError(
-                "answer is not JSON", method=request.method, path=request.path, status=status
+                "answer is not JSON",
+                method=request.method,
+                path=request.path,
+                status=answer.status,
             ) from None
 
     async def download(
@@ -269,7 +293,11 @@ class AriRest:
             ):
                 log.debug("ARI %s %s -> %d", request.method, request.path, response.status)
                 if response.status >= 300:
-                    raise await _error(request, response)
+                    try:
+                        payload = await _read_capped(request, response, _MAX_ERROR_BYTES)
+                    except AriProtocolError:
+                        payload = b""
+                    raise _error(request, response.status, response.reason or "", payload)
                 return await _read_capped(request, response, max_bytes), response.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _unavailable(request, exc) from exc
@@ -323,17 +351,16 @@ async def _read_capped(request: _Request, response: aiohttp.ClientResponse, limi
     return b"".join(chunks)
 
 
-async def _error(request: _Request, response: aiohttp.ClientResponse) -> AriError:
+def _error(request: _Request, status: int, reason: str, payload: bytes) -> AriError:
     """The typed error for a non-2xx answer, with Asterisk's `message` when it gave one."""
-    message = response.reason or "error"
+    message = reason or "error"
     try:
-        payload = await _read_capped(request, response, _MAX_ERROR_BYTES)
         decoded = json.loads(payload) if payload else None
-    except (AriProtocolError, ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):
         decoded = None
     if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
         message = decoded["message"]
-    return error_for_status(response.status, request.method, request.path, message)
+    return error_for_status(status, request.method, request.path, message)
 
 
 def _handshake_error(request: _Request, exc: aiohttp.WSServerHandshakeError) -> AriError:
@@ -350,6 +377,8 @@ def _handshake_error(request: _Request, exc: aiohttp.WSServerHandshakeError) -> 
 def _unavailable(request: _Request, exc: BaseException) -> AriUnavailable:
     if isinstance(exc, TimeoutError):
         reason = "no answer in time"
+    elif isinstance(exc, HttpUnavailable):
+        reason = str(exc)
     else:  # aiohttp's messages name host:port and the OS error, never the credentials
         reason = f"{type(exc).__name__}: {exc}"
     return AriUnavailable(
