@@ -10,7 +10,8 @@ simulator's ARI connection and runs the call flow, both serve desks (events fan 
 a Redis Stream). This process plays Asterisk (the simulator, with every agent's phone
 answering after 0.3 s) and the agents' browsers (one WebSocket each, half on each process).
 Latency is measured in this process: the simulator's clock when it emits StasisStart, and
-the same clock when the pop arrives. Callers talk 2 s and hang up.
+the same clock when the pop arrives. Callers talk 2 s and hang up. With SCREEN_POP_TRACE=FILE
+every pop is also appended to FILE as "rate start latency_ms", to see when slow ones come.
 """
 
 from __future__ import annotations
@@ -205,6 +206,12 @@ class Desks:
         await self.http.close()
 
 
+def write_trace(path: Path, rate: int, pops: list[tuple[float, float]]) -> None:
+    """Each pop as "rate start latency_ms", for a look at when the slow ones come."""
+    with path.open("a") as out:
+        out.writelines(f"{rate} {start:.3f} {(end - start) * 1000:.1f}\n" for start, end in pops)
+
+
 async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], rate: int,
                seconds: float, customers: list[int]) -> tuple[list[float], int]:  # fmt: skip
     placed: list[str] = []
@@ -230,6 +237,9 @@ async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], r
         talking.add(task)
         task.add_done_callback(talking.discard)
     await asyncio.sleep(3.0)
+    if trace := os.environ.get("SCREEN_POP_TRACE"):
+        write_trace(Path(trace), rate, [(starts[c], desks.arrivals[c]) for c in placed
+                                        if c in desks.arrivals and c in starts])  # fmt: skip
     latencies = sorted((desks.arrivals[c] - starts[c]) * 1000 for c in placed
                        if c in desks.arrivals and c in starts)  # fmt: skip
     return latencies, len(placed) - len(latencies)
