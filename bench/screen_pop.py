@@ -142,6 +142,8 @@ async def seed(agents: int) -> tuple[str, list[tuple[int, str]], list[int]]:
                 for a in accounts
             ],
         )
+        await raw.execute("ANALYZE")  # as after an import; without statistics the planner
+        # reads every customer of the business for each screen-pop (autovacuum may be off)
     finally:
         await raw.close()
     return url, tokens, customer_ids
