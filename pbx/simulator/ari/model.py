@@ -264,6 +264,7 @@ class Asterisk:
             snoop_of=target.id,
             talks=False,
         )
+        target.snoops.append(snoop.id)
         self.enter_stasis(snoop, app, args)
         return snoop
 
@@ -395,8 +396,10 @@ class Asterisk:
         peer = self.peer(channel)
         if peer is not None:
             self.hangup(peer, cause, by_ari=False)
-        for snoop in [c for c in self.channels.values() if c.snoop_of == channel.id]:
-            self.hangup(snoop, NORMAL_CLEARING, by_ari=False)
+        for snoop_id in channel.snoops:
+            snoop = self.channels.get(snoop_id)
+            if snoop is not None:
+                self.hangup(snoop, NORMAL_CLEARING, by_ari=False)
 
     # --- applications ----------------------------------------------------------------------
 

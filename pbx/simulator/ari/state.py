@@ -89,6 +89,7 @@ class Channel:
     heard: list[str] = field(default_factory=list)  # media and music played to the far end
     digits_sent: list[str] = field(default_factory=list)  # DTMF sent to the far end
     snoop_of: str | None = None
+    snoops: list[str] = field(default_factory=list)  # snoop channels on this one
     hangup_cause: int = NORMAL_CLEARING
     gone: bool = False
 
