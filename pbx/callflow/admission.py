@@ -309,11 +309,11 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
             commands = None
         if commands is not None:
             call.phase, call.queue, call.queued_at = Phase.QUEUED, queue, now
-            await flow.call_log.update(
+            async with flow.call_log.deferred(
                 call.tenant_id, call.record_id, queued_at=now,
                 queue_id=settings.queue_id if settings else None,
-            )  # fmt: skip
-            await flow.executor.run(commands)
+            ):  # fmt: skip
+                await flow.executor.run(commands)  # ringing an agent writes the offer
             await flow.save()
     if commands is None:
         await _finish(flow, call, "failed", prompts.NO_SERVICE)

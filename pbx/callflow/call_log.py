@@ -1,10 +1,12 @@
 """The call log (CDR) as the call flow writes it: one row per call, opened on arrival and
 updated as the call is queued, offered, answered and ended. Each write is one statement,
 sent without a transaction around it (atomic on its own): this is on the path of every
-call."""
+call, so columns known a moment before the next write can wait for it (`deferred`)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +35,8 @@ class CallLog:
         self._database = database
         # One prebuilt UPDATE per set of columns the call flow writes together.
         self._updates: dict[frozenset[str], Scoped] = {}
+        # Columns waiting to go out with the call's next write (`deferred`), by row id.
+        self._held: dict[int, dict[str, Any]] = {}
 
     async def open(
         self,
@@ -65,8 +69,21 @@ class CallLog:
                     raise
                 return existing[0].id
 
+    @asynccontextmanager
+    async def deferred(self, tenant_id: int, record_id: int, **fields: Any) -> AsyncIterator[None]:
+        """Set these columns with the call's next write inside the block, or on leaving it
+        if there was none: a call queued and offered at once is one statement, not two."""
+        self._held[record_id] = fields
+        try:
+            yield
+        finally:
+            left = self._held.pop(record_id, None)
+            if left:
+                await self.update(tenant_id, record_id, **left)
+
     async def update(self, tenant_id: int, record_id: int, **fields: Any) -> None:
         """Set columns of one call; `offered_at` keeps the first offer."""
+        fields = self._held.pop(record_id, {}) | fields
         async with self._database.tenant_connection(tenant_id) as connection:
             values = {f"new_{name}": value for name, value in fields.items()}
             await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
