@@ -99,8 +99,7 @@ async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
 async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
     party = _party(call)
     assert call.bridge is not None
-    if call.holding_bridge:
-        await flow.client.remove_channel(call.holding_bridge, party)
+    if call.holding_bridge:  # destroying it lets the party go (ARI's bridges.destroy)
         await flow.client.destroy_bridge(call.holding_bridge)
         call.holding_bridge = None
     await flow.client.add_channel(call.bridge, party)
@@ -260,7 +259,6 @@ async def _join_third(flow: CallFlow, call: FlowCall) -> None:
         call.bridge = bridge_id("talk", call.call_id)
         await flow.client.create_bridge("mixing", bridge_id=call.bridge)
     if call.holding_bridge:
-        await flow.client.remove_channel(call.holding_bridge, party)
         await flow.client.destroy_bridge(call.holding_bridge)
         call.holding_bridge = None
     if call.consult_bridge:

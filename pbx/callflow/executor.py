@@ -177,8 +177,7 @@ class Executor:
         talk = bridge_id("talk", call.call_id)
         await self.client.create_bridge("mixing", bridge_id=talk)
         call.bridge = talk
-        if call.holding_bridge:
-            await self._quietly(self.client.remove_channel(call.holding_bridge, call.call_id))
+        if call.holding_bridge:  # destroying it lets the caller go (ARI's bridges.destroy)
             await self.destroy_bridge(call.holding_bridge)
             call.holding_bridge = None
         channels = [c for c in (call.caller_channel, call.agent_channel) if c]
