@@ -142,6 +142,20 @@ async def seed(agents: int) -> tuple[str, list[tuple[int, str]], list[int]]:
                 for a in accounts
             ],
         )
+        # A call center's history: four past calls per customer over the last 90 days, so
+        # each pop lists recent calls and the planner sees the call log as it will be.
+        await raw.execute(
+            "INSERT INTO calls (tenant_id, channel_id, caller_raw, match, customer_id, queue_id,"
+            " agent_id, arrived_at, answered_at, ended_at, outcome, disposition, notes,"
+            " direction, priority)"
+            " SELECT $1, 'past-' || c || '-' || n, '', 'unique', c, $2, agent, at, at,"
+            " at + interval '3 minutes', 'answered', 'promise_to_pay', 'Will pay on Friday',"
+            " 'inbound', 0 FROM ("
+            "  SELECT c, n, ($3::bigint[])[1 + (c + n) % cardinality($3::bigint[])] AS agent,"
+            "   $4::timestamptz - (c % 90 + n * 7) * interval '1 day' AS at"
+            "  FROM unnest($5::bigint[]) AS c, generate_series(1, 4) AS n) AS past",
+            tenant, queue, ids, now, customer_ids,
+        )  # fmt: skip
         await raw.execute("ANALYZE")  # as after an import; without statistics the planner
         # reads every customer of the business for each screen-pop (autovacuum may be off)
     finally:
