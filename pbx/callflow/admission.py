@@ -22,7 +22,7 @@ from pbx.ari import AriError, AriNotFound
 from pbx.ari.events import Channel
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
-from pbx.callflow.executor import VOICEMAIL_CONTEXT, bridge_id
+from pbx.callflow.executor import VOICEMAIL_CONTEXT
 from pbx.callflow.recorder import RecordingUnavailable
 from pbx.callflow.routing import (
     Caller,
@@ -291,14 +291,12 @@ async def _record_by_policy(flow: CallFlow, call: FlowCall, route: Route, queue:
 async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
     assert call.caller_channel is not None
     settings = flow.config.queues.get(queue)
-    holding = bridge_id("hold", call.call_id)
-    await flow.client.create_bridge("holding", bridge_id=holding)
-    call.holding_bridge = holding
-    await flow.client.add_channel(holding, call.caller_channel, role="participant")
-    await flow.client.bridge_start_moh(holding, settings.music_class if settings else None)
+    # Music on the caller's own channel rather than in a holding bridge: two requests fewer
+    # for every call (no bridge to create and later destroy).
+    await flow.client.start_moh(call.caller_channel, settings.music_class if settings else None)
+    call.music = True
     async with flow.lanes.call(call.call_id):
         if call.phase is Phase.ENDED:
-            await flow.executor.destroy_bridges(call)
             return
         now = flow.clock()
         inbound = InboundCall(call.call_id, call.priority, call.caller_number, call.arrived_at)

@@ -389,6 +389,9 @@ class CallFlow:
         for call in self.state:
             if call.hangup_after_playback == playback_id and call.caller_channel:
                 await self.executor.hangup(call.caller_channel)
+            elif call.music_after_playback == playback_id:
+                resume = partial(self.executor.music_resumes, call, playback_id)
+                self.lanes.post(call.call_id, resume, "music-resumes")
 
     # --- time ---------------------------------------------------------------------------
 

@@ -37,7 +37,11 @@ class FlowCall:
     in_arrears: bool = False
     phase: Phase = Phase.ARRIVING
     queue: str | None = None  # ACD queue key
-    holding_bridge: str | None = None
+    # Waiting for an agent, the caller hears music on their own channel (no bridge yet);
+    # an announcement suspends it, and it is started again once that has played.
+    music: bool = False
+    music_after_playback: str | None = None
+    holding_bridge: str | None = None  # on hold, or queued again by a transfer
     bridge: str | None = None  # the mixing bridge with the agent
     agent_id: str | None = None
     agent_channel: str | None = None
@@ -92,6 +96,8 @@ class FlowCall:
             "in_arrears": self.in_arrears,
             "phase": self.phase.value,
             "queue": self.queue,
+            "music": self.music,
+            "music_after_playback": self.music_after_playback,
             "holding_bridge": self.holding_bridge,
             "bridge": self.bridge,
             "agent_id": self.agent_id,

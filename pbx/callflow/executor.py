@@ -177,6 +177,7 @@ class Executor:
         talk = bridge_id("talk", call.call_id)
         await self.client.create_bridge("mixing", bridge_id=talk)
         call.bridge = talk
+        await self.stop_music(call)
         if call.holding_bridge:  # destroying it lets the caller go (ARI's bridges.destroy)
             await self.destroy_bridge(call.holding_bridge)
             call.holding_bridge = None
@@ -244,6 +245,7 @@ class Executor:
         waited = int((now - (call.queued_at or now)).total_seconds())
         if command.kind is OverflowKind.VOICEMAIL:
             self.state.drop(call.call_id)
+            await self.stop_music(call)
             await self.destroy_bridges(call)
             await self.call_log.update(call.tenant_id, call.record_id, outcome="voicemail",
                                        wait_seconds=waited, ended_at=now)  # fmt: skip
@@ -265,7 +267,9 @@ class Executor:
         if call is None or not call.caller_channel or call.phase is not Phase.QUEUED:
             return
         media = prompts.position(command.position, command.estimated_wait_s)
-        await self.client.play(call.caller_channel, media)
+        playback = await self.client.play(call.caller_channel, media)
+        if call.music:  # playing suspended it: `music_resumes` starts it again after
+            call.music_after_playback = playback.id
 
     async def _abandoned(self, command: CallAbandoned) -> None:
         call = self.state.calls.get(command.call_id)
@@ -285,6 +289,21 @@ class Executor:
         except AriNotFound:
             return
         call.hangup_after_playback = playback.id
+
+    async def stop_music(self, call: FlowCall) -> None:
+        if call.music:
+            call.music = False
+            call.music_after_playback = None
+            if call.caller_channel:
+                await self._quietly(self.client.stop_moh(call.caller_channel))
+
+    async def music_resumes(self, call: FlowCall, playback_id: str) -> None:
+        """An announcement to a waiting caller ended: their music starts again."""
+        if call.music and call.music_after_playback == playback_id and call.caller_channel:
+            call.music_after_playback = None
+            settings = self.config().queues.get(call.queue or "")
+            music_class = settings.music_class if settings else None
+            await self._quietly(self.client.start_moh(call.caller_channel, music_class))
 
     async def hangup(self, channel_id: str) -> None:
         await self._quietly(self.client.hangup(channel_id))

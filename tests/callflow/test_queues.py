@@ -202,6 +202,26 @@ async def test_a_waiting_caller_hears_their_place_and_the_expected_wait(world: W
     assert "sound:queue-holdtime" not in second.heard  # nobody staffed: no honest estimate
 
 
+async def test_a_waiting_callers_music_comes_back_after_each_announcement_and_stops_for_the_agent(
+    world: World,
+) -> None:
+    await world.add_queue("support", announce_every_seconds=1)
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline()
+
+    call = await world.call()
+    await world.until(lambda: "sound:queue-youarenext" in call.heard, "announced")
+    caller = world.sim.model.channels[call.channel_id]
+    await world.until(lambda: call.heard[-1] == "moh:ledgerline", "music again after it")
+    assert caller.moh_class == "ledgerline" and not caller.bridge_id  # own music, no bridge
+
+    await world.login("avi")
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    assert caller.moh_class is None  # stopped before the agent joined
+
+
 async def test_wrap_up_keeps_the_agent_from_the_next_call_until_it_ends(world: World) -> None:
     await world.add_queue("support", wrapup_seconds=1)
     await world.add_agent("avi", "1001", "support")

@@ -2,7 +2,8 @@
 
 Playback states and events follow res_stasis_playback: `queued` in the 201 reply,
 PlaybackStarted (`playing`), PlaybackContinuing between media of a list, PlaybackFinished
-(`done`, or `canceled` when stopped before it started). MOH, silence and mute produce no
+(`done`, or `canceled` when stopped before it started); playing to a channel ends its own
+music on hold, as the spec says, without resuming it. MOH, silence and mute produce no
 events (none were captured); hold produces ChannelHold / ChannelUnhold. DTMF is
 ChannelDtmfReceived on the channel that receives it; what a channel is sent goes to its
 far end, which for a Local half is the other half (captured).
@@ -110,6 +111,11 @@ def start_playback(ast: Asterisk, playback: Playback) -> None:
         return
     recording.split_all(ast)
     playback.state = "playing"
+    for listener in _listeners(ast, playback.target_uri):
+        if playback.target_uri.startswith("channel:"):
+            # channels.startMoh: "/play on a channel playing MOH ... will suspend MOH
+            # without resuming automatically" (api-docs/channels.json)
+            listener.moh_class = None
     _publish(ast, playback, "PlaybackStarted")
 
 
