@@ -172,7 +172,15 @@ class DirectConnection:
 
 class DirectPool:
     """A small asyncpg pool beside SQLAlchemy's, for `DirectConnection`s; made on first use
-    (it belongs to the event loop that uses it)."""
+    (it belongs to the event loop that uses it).
+
+    Its writes (the call log's) commit asynchronously: they do not wait for the WAL to
+    reach the disk, so a disk's slow fsync (hundreds of ms on a busy VM) does not hold up
+    every call behind it. A PostgreSQL crash (not Ledgerline's) can lose the last fraction
+    of a second of call-log updates (3 x wal_writer_delay at most), never corrupt them; a
+    later synchronous commit (a payment, the audit log, anything through SQLAlchemy)
+    makes every earlier one durable with it, so nothing that refers to a call row outlives
+    it."""
 
     def __init__(self, dsn: str, size: int) -> None:
         self._dsn, self._size = dsn, size
@@ -182,7 +190,7 @@ class DirectPool:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
                 self._dsn, min_size=1, max_size=self._size, init=_codecs,
-                connection_class=_Unreset,
+                connection_class=_Unreset, server_settings={"synchronous_commit": "off"},
             )  # fmt: skip
         return self._pool
 

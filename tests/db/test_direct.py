@@ -143,3 +143,14 @@ async def test_a_parameter_used_twice_is_sent_once(
                     Customer)  # fmt: skip
     async with postgres_database.tenant_connection(tenant) as connection:
         assert [row.name for row in await connection.rows(either, {"text": "C-1"})] == ["דנה כהן"]
+
+
+async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_still_wait(
+    postgres_database: Database,
+) -> None:
+    assert postgres_database._direct is not None
+    direct = await postgres_database._direct.pool()
+    assert await direct.fetchval("SHOW synchronous_commit") == "off"
+    async with postgres_database.engine.connect() as connection:  # the server's own setting
+        setting = "SELECT setting = reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
+        assert (await connection.exec_driver_sql(setting)).scalar() is True
