@@ -145,7 +145,7 @@ async def test_a_parameter_used_twice_is_sent_once(
         assert [row.name for row in await connection.rows(either, {"text": "C-1"})] == ["דנה כהן"]
 
 
-async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_still_wait(
+async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_as_the_server_says(
     postgres_database: Database,
 ) -> None:
     assert postgres_database._direct is not None
