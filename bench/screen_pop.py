@@ -11,7 +11,7 @@ a Redis Stream). This process plays Asterisk (the simulator, with every agent's 
 answering after 0.3 s) and the agents' browsers (one WebSocket each, half on each process).
 Latency is measured in this process: the simulator's clock when it emits StasisStart, and
 the same clock when the pop arrives. Callers talk 2 s and hang up. With SCREEN_POP_TRACE=FILE
-every pop is also appended to FILE as "rate start latency_ms", to see when slow ones come.
+every pop is also appended to FILE as "rate start latency_ms port", to see when slow ones come.
 """
 
 from __future__ import annotations
@@ -197,6 +197,7 @@ class Desks:
     def __init__(self) -> None:
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         self.arrivals: dict[str, float] = {}
+        self.served_by: dict[str, int] = {}  # call id -> the port of the process that popped it
         self.sockets: list[aiohttp.ClientWebSocketResponse] = []
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -207,13 +208,15 @@ class Desks:
         )  # fmt: skip
         self.sockets.append(socket)
         if listen:
-            self.tasks.append(asyncio.create_task(self._listen(socket)))
+            self.tasks.append(asyncio.create_task(self._listen(socket, port)))
 
-    async def _listen(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+    async def _listen(self, socket: aiohttp.ClientWebSocketResponse, port: int) -> None:
         async for message in socket:
             if message.type is aiohttp.WSMsgType.TEXT and '"call.offered"' in message.data:
                 event = json.loads(message.data)
-                self.arrivals.setdefault(event["data"]["call_id"], time.time())
+                call_id = event["data"]["call_id"]
+                self.arrivals.setdefault(call_id, time.time())
+                self.served_by.setdefault(call_id, port)
 
     async def close(self) -> None:
         for task in self.tasks:
@@ -222,10 +225,12 @@ class Desks:
         await self.http.close()
 
 
-def write_trace(path: Path, rate: int, pops: list[tuple[float, float]]) -> None:
-    """Each pop as "rate start latency_ms", for a look at when the slow ones come."""
+def write_trace(path: Path, rate: int, pops: list[tuple[float, float, int]]) -> None:
+    """Each pop as "rate start latency_ms port", for a look at when (and through which
+    process) the slow ones come."""
     with path.open("a") as out:
-        out.writelines(f"{rate} {start:.3f} {(end - start) * 1000:.1f}\n" for start, end in pops)
+        out.writelines(f"{rate} {start:.3f} {(end - start) * 1000:.1f} {port}\n"
+                       for start, end, port in pops)  # fmt: skip
 
 
 async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], rate: int,
@@ -254,8 +259,9 @@ async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], r
         task.add_done_callback(talking.discard)
     await asyncio.sleep(3.0)
     if trace := os.environ.get("SCREEN_POP_TRACE"):
-        write_trace(Path(trace), rate, [(starts[c], desks.arrivals[c]) for c in placed
-                                        if c in desks.arrivals and c in starts])  # fmt: skip
+        popped = [c for c in placed if c in desks.arrivals and c in starts]
+        pops = [(starts[c], desks.arrivals[c], desks.served_by[c]) for c in popped]
+        write_trace(Path(trace), rate, pops)
     latencies = sorted((desks.arrivals[c] - starts[c]) * 1000 for c in placed
                        if c in desks.arrivals and c in starts)  # fmt: skip
     return latencies, len(placed) - len(latencies)
