@@ -1,0 +1,65 @@
+"""Which call a channel belongs to: found as channels join, and nobody's once let go."""
+
+from __future__ import annotations
+
+from pbx.callflow.calls import FlowCall
+from pbx.callflow.state import FlowState
+
+
+def a_call(call_id: str) -> FlowCall:
+    return FlowCall(call_id, tenant_id=1, record_id=1, caller_channel=call_id)
+
+
+def test_each_leg_of_a_call_is_found_with_its_role() -> None:
+    state = FlowState.empty()
+    call = a_call("caller-1")
+    state.add(call)
+    call.ringing["leg-a"] = "7"
+    state.note("leg-a", call)
+
+    assert state.leg("caller-1").role == "caller"  # type: ignore[union-attr]
+    ringing = state.leg("leg-a")
+    assert ringing is not None and (ringing.role, ringing.agent_id) == ("ringing", "7")
+
+    del call.ringing["leg-a"]  # answered: the same channel is now the agent's
+    call.agent_id, call.agent_channel = "7", "leg-a"
+    agent = state.leg("leg-a")
+    assert agent is not None and (agent.role, agent.call) == ("agent", call)
+
+
+def test_a_channel_not_noted_is_still_found_by_searching() -> None:
+    state = FlowState.empty()
+    call = a_call("caller-1")
+    state.add(call)
+    call.third_channel = "transfer-leg"  # set without `note`, as a restored state has them
+
+    found = state.leg("transfer-leg")
+    assert found is not None and found.role == "third"
+
+
+def test_a_channel_its_call_let_go_or_an_ended_calls_channel_is_nobodys() -> None:
+    state = FlowState.empty()
+    first, second = a_call("caller-1"), a_call("caller-2")
+    state.add(first)
+    state.add(second)
+    first.agent_channel = "agent-leg"
+    state.note("agent-leg", first)
+
+    first.agent_channel = None  # the agent hung up
+    assert state.leg("agent-leg") is None
+    state.drop("caller-2")
+    assert state.leg("caller-2") is None
+    assert state.leg("never-seen") is None
+
+
+def test_a_restored_state_finds_its_calls_channels() -> None:
+    saved = FlowState.empty()
+    call = a_call("caller-1")
+    call.agent_channel = "agent-leg"
+    saved.add(call)
+    live = FlowState.empty()
+    live.add(a_call("gone"))
+
+    live.restore(FlowState.from_dict(saved.to_dict()))
+
+    assert live.leg("agent-leg") is not None and live.leg("gone") is None
