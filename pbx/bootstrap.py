@@ -177,11 +177,14 @@ def _redis_client(settings: Settings) -> Redis:
 
 
 def _bus_redis(settings: Settings) -> Redis:
-    """Pub/sub waits for messages indefinitely: no read timeout, keepalive and health checks
-    to notice a dead connection instead."""
+    """Pub/sub and the desk events' XREAD wait for messages indefinitely: no read timeout
+    (said outright: redis-py 8 reads with a 5 s timeout by default, which broke off every
+    wait through a quiet 5 s and held desk events back a second), keepalive and health
+    checks to notice a dead connection instead."""
     return Redis.from_url(
         settings.redis.url,
         socket_connect_timeout=settings.redis.connect_timeout_seconds,
+        socket_timeout=None,
         socket_keepalive=True,
         health_check_interval=30,
     )
