@@ -58,10 +58,7 @@ class EventHub:
         self, request: web.Request, apps: Sequence[str], subscribe_all: bool
     ) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(protocols=("ari",), autoping=True)
-        try:
-            await socket.prepare(request)
-        except ConnectionResetError:  # the client left during the handshake
-            return socket
+        await socket.prepare(request)
         session = _Session(socket, set(apps))
         self._register(session, subscribe_all)
         writer = asyncio.create_task(self._write(session))
