@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -300,6 +301,11 @@ async def main(args: argparse.Namespace) -> None:
                     json={"state": "available"}, headers={"Authorization": f"Bearer {token}"},
                 ) as response:  # fmt: skip
                     assert response.status == 200, await response.text()
+        # What the set-up built (the simulator's agents, 1,000 sockets) out of the collector's
+        # full passes, as `serve` does for its own: otherwise this process stalls 100-170 ms
+        # a pass, and the pops it is waiting for count the stall.
+        gc.collect()
+        gc.freeze()
         await load(sim, desks, starts, 10, 3.0, customers)  # warm-up: pools, caches
         print(f"machine: {machine()}")
         print(f"conditions: {args.agents} agents on desks, half on each of 2 Ledgerline "
