@@ -4,8 +4,9 @@ No session, no socket (401 before the upgrade); a browser's Origin must be this 
 (403); heartbeats close dead peers. `?last_event_id=` replays, in order and once, every
 event the viewer may see that came after it (as far as the log's retention reaches), then
 live events follow. A supervisor sends `{"type": "subscribe", "queue_ids": [...]}` to watch
-queues. The session is checked again every minute: a signed-out or deactivated user's
-socket closes with code 4401.
+queues. The session is checked again about every minute (spread at random, so desks that
+connected together do not all check at once): a signed-out or deactivated user's socket
+closes with code 4401.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from typing import Any
 
@@ -31,6 +33,13 @@ from pbx.http.context import ApiContext, context, origin_allowed
 
 RECHECK_SESSION_S = 60.0
 SESSION_ENDED = 4401
+
+
+def session_check_in(rng: random.Random | None = None) -> float:
+    """Seconds until a socket checks its session again: about a minute, spread at random.
+    Desks that connected together (every desk after a restart) would otherwise all check at
+    once, each minute: a thousand session reads and writes in one burst stalled the pops."""
+    return RECHECK_SESSION_S * (rng or random).uniform(0.5, 1.5)
 
 
 async def desk_socket(request: web.Request) -> web.StreamResponse:
@@ -79,7 +88,7 @@ async def _serve(
     await socket.send_json({"type": "hello", "last_event_id": sent or None})
     reader = asyncio.create_task(_read(socket, ctx, subscriber, principal))
     getter: asyncio.Task[Entry] | None = None
-    checked = time.monotonic()
+    check_at = time.monotonic() + session_check_in()
     try:
         while not socket.closed and not reader.done():
             if subscriber.overflowed.is_set():
@@ -90,7 +99,7 @@ async def _serve(
                 entry = subscriber.queue.get_nowait()
             else:  # wait for an event, the desk leaving, or the next session check
                 getter = getter or asyncio.ensure_future(subscriber.queue.get())
-                until_check = checked + RECHECK_SESSION_S - time.monotonic()
+                until_check = check_at - time.monotonic()
                 await asyncio.wait(
                     (getter, reader), timeout=max(0.0, until_check),
                     return_when=asyncio.FIRST_COMPLETED,
@@ -100,8 +109,8 @@ async def _serve(
             if entry is not None and (not sent or id_key(entry[0]) > id_key(sent)):
                 await _send(socket, entry)
                 sent = entry[0]
-            if time.monotonic() - checked > RECHECK_SESSION_S:
-                checked = time.monotonic()
+            if time.monotonic() >= check_at:
+                check_at = time.monotonic() + session_check_in()
                 token = bearer_token(request)
                 if token is None or await ctx.sessions.principal(token) is None:
                     await socket.close(code=SESSION_ENDED, message=b"session ended")

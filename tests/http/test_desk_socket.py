@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import date
 from typing import Any
 
@@ -16,6 +17,7 @@ from pbx.db.models import QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
+from pbx.http.desk_socket import session_check_in
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site, start_site
@@ -207,3 +209,12 @@ async def test_a_desk_that_stops_answering_pings_is_closed(site: Site, centre) -
                 pass
         assert site.context.hub is not None
         await site.world.until(lambda: site.context.hub.connections() == 0, "forgotten")
+
+
+def test_desks_check_their_sessions_about_every_minute_but_not_all_at_once() -> None:
+    rng = random.Random(7)
+    waits = [session_check_in(rng) for _ in range(1000)]
+
+    assert min(waits) >= 30 and max(waits) <= 90
+    assert 55 <= sum(waits) / len(waits) <= 65
+    assert max(waits) - min(waits) > 50  # a thousand desks spread over most of a minute
