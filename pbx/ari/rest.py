@@ -242,8 +242,27 @@ class AriRest:
     ) -> bytes:
         """The raw body of a GET (a recording file), refused if larger than `max_bytes`."""
         request = _prepare(name, path_params, {})
-        payload, _ = await self._send(request, None, max_bytes, time_limit)
-        return payload
+        session = self._session(request)
+        try:
+            async with (
+                asyncio.timeout(time_limit),
+                session.request(
+                    request.method,
+                    self.url + request.path,
+                    params=request.params,
+                    headers=self._headers,
+                ) as response,
+            ):
+                log.debug("ARI %s %s -> %d", request.method, request.path, response.status)
+                if response.status >= 300:
+                    try:
+                        payload = await _read_capped(request, response, _MAX_ERROR_BYTES)
+                    except AriProtocolError:
+                        payload = b""
+                    raise _error(request, response.status, response.reason or "", payload)
+                return await _read_capped(request, response, max_bytes)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _unavailable(request, exc) from exc
 
     async def websocket(
         self, name: str, *, heartbeat: float, **query: QueryValue
@@ -275,32 +294,6 @@ class AriRest:
         if self._http is None:
             self._http = aiohttp.ClientSession()
         return self._http
-
-    async def _send(
-        self, request: _Request, body: Any, max_bytes: int, time_limit: float | None
-    ) -> tuple[bytes, int]:
-        session = self._session(request)
-        try:
-            async with (
-                asyncio.timeout(time_limit or self.request_timeout),
-                session.request(
-                    request.method,
-                    self.url + request.path,
-                    params=request.params,
-                    json=body,
-                    headers=self._headers,
-                ) as response,
-            ):
-                log.debug("ARI %s %s -> %d", request.method, request.path, response.status)
-                if response.status >= 300:
-                    try:
-                        payload = await _read_capped(request, response, _MAX_ERROR_BYTES)
-                    except AriProtocolError:
-                        payload = b""
-                    raise _error(request, response.status, response.reason or "", payload)
-                return await _read_capped(request, response, max_bytes), response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _unavailable(request, exc) from exc
 
 
 def _prepare(
