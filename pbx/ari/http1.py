@@ -149,7 +149,7 @@ class Http1Pool:
             raise HttpUnavailable("connection closed in the middle of the answer") from exc
         except asyncio.LimitOverrunError as exc:
             raise HttpProtocolError("answer headers are too large") from exc
-        except (ConnectionError, OSError) as exc:
+        except OSError as exc:  # ConnectionError among them
             if reused and isinstance(exc, ConnectionResetError | BrokenPipeError):
                 raise _Reused("reset while idle") from exc
             raise HttpUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -206,10 +206,7 @@ class AriRest:
         """Make operation `name`; returns the decoded JSON answer, or None for 204."""
         request = _prepare(name, path_params or {}, query)
         json_body = _body(request.operation, body)
-        if self._closed:
-            raise AriUnavailable(
-                "the ARI client is closed", method=request.method, path=request.path
-            )
+        self._refuse_if_closed(request)
         content = json.dumps(json_body).encode() if json_body is not None else None
         target = request.path + (f"?{urlencode(request.params, quote_via=quote, safe='/,:@')}"
                                  if request.params else "")  # fmt: skip
@@ -286,11 +283,14 @@ class AriRest:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _unavailable(request, exc) from exc
 
-    def _session(self, request: _Request) -> aiohttp.ClientSession:
+    def _refuse_if_closed(self, request: _Request) -> None:
         if self._closed or (self._http is not None and self._http.closed):
             raise AriUnavailable(
                 "the ARI client is closed", method=request.method, path=request.path
             )
+
+    def _session(self, request: _Request) -> aiohttp.ClientSession:
+        self._refuse_if_closed(request)
         if self._http is None:
             self._http = aiohttp.ClientSession()
         return self._http

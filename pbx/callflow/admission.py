@@ -293,7 +293,7 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
     settings = flow.config.queues.get(queue)
     # Music on the caller's own channel rather than in a holding bridge: two requests fewer
     # for every call (no bridge to create and later destroy).
-    await flow.client.start_moh(call.caller_channel, settings.music_class if settings else None)
+    await flow.client.start_moh(call.caller_channel, flow.config.music_for(queue))
     call.music = True
     async with flow.lanes.call(call.call_id):
         if call.phase is Phase.ENDED:

@@ -68,6 +68,11 @@ class FlowConfig:
     def queue_by_id(self, queue_id: int) -> QueueSettings | None:
         return next((q for q in self.queues.values() if q.queue_id == queue_id), None)
 
+    def music_for(self, queue: str | None) -> str | None:
+        """The music a queue's callers hear (None: Asterisk's default class)."""
+        settings = self.queues.get(queue or "")
+        return settings.music_class if settings else None
+
 
 def apply_config(engine: Engine, config: FlowConfig, now: datetime) -> list[Command]:
     """Bring the engine's queues and roster in line with `config`; waiting callers, agent

@@ -87,13 +87,12 @@ async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
     """Move the far party from the talk bridge to a holding bridge with music."""
     party = _party(call)
     holding = bridge_id("hold", call.call_id)
-    settings = flow.config.queues.get(call.queue or "")
     await flow.client.create_bridge("holding", bridge_id=holding)
     call.holding_bridge = holding
     assert call.bridge is not None
     await flow.client.remove_channel(call.bridge, party)
     await flow.client.add_channel(holding, party, role="participant")
-    await flow.client.bridge_start_moh(holding, settings.music_class if settings else None)
+    await flow.client.bridge_start_moh(holding, flow.config.music_for(call.queue))
 
 
 async def _from_holding(flow: CallFlow, call: FlowCall) -> None:

@@ -301,9 +301,8 @@ class Executor:
         """An announcement to a waiting caller ended: their music starts again."""
         if call.music and call.music_after_playback == playback_id and call.caller_channel:
             call.music_after_playback = None
-            settings = self.config().queues.get(call.queue or "")
-            music_class = settings.music_class if settings else None
-            await self._quietly(self.client.start_moh(call.caller_channel, music_class))
+            music = self.config().music_for(call.queue)
+            await self._quietly(self.client.start_moh(call.caller_channel, music))
 
     async def hangup(self, channel_id: str) -> None:
         await self._quietly(self.client.hangup(channel_id))
