@@ -92,7 +92,8 @@ class AriConnection:
         self._queue_size = queue_size
         self._queue: asyncio.Queue[Event | _Connected] = asyncio.Queue(queue_size)
         self._handlers: list[tuple[EventHandler, frozenset[type[Event]] | None]] = []
-        self._wanted: frozenset[str] | None = frozenset()  # event types to decode; None: all
+        # Event types to decode (and to have Asterisk send at all); None: every type.
+        self._wanted: frozenset[str] | None = frozenset({"ApplicationReplaced"})
         self._connected_callbacks: list[ConnectedCallback] = []
         self._connected = asyncio.Event()  # socket open and its callbacks have run
         self._generation = 0  # which socket is current: counts successful connects
@@ -108,8 +109,9 @@ class AriConnection:
 
     def on_event(self, handler: EventHandler, *types: type[Event]) -> EventHandler:
         """Register a handler for these event types, or for every typed event if none are
-        named (usable as a decorator). Events that no handler wants are not decoded past
-        their type: of the twenty-odd types Asterisk sends, the call flow reads a handful."""
+        named (usable as a decorator), before `start`. Events that no handler wants are not
+        sent by Asterisk (an app event filter) nor decoded past their type: of the twenty-odd
+        types Asterisk sends, the call flow reads a handful."""
         wanted = frozenset(types) or None
         self._handlers.append((handler, wanted))
         if wanted is None or self._wanted is None:
@@ -178,6 +180,7 @@ class AriConnection:
                 continue
             self._backoff.reset()
             try:
+                await self._filter_events()
                 await self._read(socket)
                 reason = f"socket closed (code {socket.close_code})"
             except Exception as exc:  # a bug in the reader must not end reconnecting
@@ -201,6 +204,16 @@ class AriConnection:
             extra={"ari_retry_delay": delay},
         )
         await asyncio.sleep(delay)
+
+    async def _filter_events(self) -> None:
+        """Have Asterisk send only the types a handler wants, set on every connect (the filter
+        is the app's, and a restarted Asterisk has forgotten it). Events that come before it
+        takes hold are skipped here, as they always are."""
+        allowed = () if self._wanted is None else sorted(self._wanted)
+        try:
+            await self._client.filter_events(allowed)
+        except AriError as exc:  # an Asterisk older than 13.26: unwanted types still come
+            log.warning("ARI event filter not set, every event type will be sent: %s", exc)
 
     async def _read(self, socket: aiohttp.ClientWebSocketResponse) -> None:
         self._generation += 1

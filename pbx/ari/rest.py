@@ -38,7 +38,10 @@ class Operation:
     method: str
     path: str  # as in api-docs, e.g. /channels/{channelId}/dtmf
     query: tuple[str, ...] = ()
-    body: str | None = None  # the body parameter: sent as {"<body>": {...}}
+    body: str | None = None  # the body parameter, as api-docs name it
+    # Asterisk hands an operation its whole JSON body as that parameter: originate reads
+    # its variables under their name ({"variables": {...}}); an event filter is the body.
+    body_named: bool = True
 
 
 _CH = "/channels/{channelId}"
@@ -49,6 +52,9 @@ _STORED = "/recordings/stored/{recordingName}"
 OPERATIONS: Mapping[str, Operation] = {
     "asterisk.getInfo": Operation("GET", "/asterisk/info", ("only",)),
     "applications.get": Operation("GET", "/applications/{applicationName}"),
+    "applications.filter": Operation(
+        "PUT", "/applications/{applicationName}/eventFilter", body="filter", body_named=False
+    ),
     "events.eventWebsocket": Operation("GET", "/events", ("app", "subscribeAll")),
     # channels
     "channels.list": Operation("GET", "/channels"),
@@ -313,7 +319,7 @@ def _body(operation: Operation, body: Mapping[str, Any] | None) -> dict[str, Any
         return None
     if operation.body is None:
         raise ValueError(f"{operation.method} {operation.path} takes no body")
-    return {operation.body: dict(body)}
+    return {operation.body: dict(body)} if operation.body_named else dict(body)
 
 
 def _query_value(value: str | int | bool | Sequence[str]) -> str:

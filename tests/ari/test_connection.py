@@ -188,6 +188,9 @@ async def test_a_frame_that_is_not_json_or_lacks_fields_is_skipped_and_the_next_
 
     assert [type(e) for e in log] == [StasisStart, StasisEnd] and sockets == 1
     assert caplog.text.count("skipping malformed ARI event") == 3
+    # This peer has no PUT /applications/{app}/eventFilter (as an Asterisk before 13.26):
+    # said once, and every type still comes and is skipped here.
+    assert caplog.text.count("ARI event filter not set") == 1
 
 
 async def _append(log: Log, event: Event) -> None:
@@ -233,6 +236,56 @@ async def test_a_handler_for_every_type_still_gets_every_type(
 
     assert [type(e) for e in narrow] == [StasisEnd]
     assert of(everything, StasisStart) and of(everything, ChannelDtmfReceived)
+
+
+async def test_asterisk_sends_only_the_wanted_types_and_is_told_again_after_it_restarts(
+    sim: AsteriskSimulator, client: AriClient
+) -> None:
+    sent: list[str] = []
+    emit = sim.model.sink
+
+    def record(event: Any) -> None:
+        sent.append(event.type)
+        emit(event)
+
+    sim.model.sink = record
+    log: Log = []
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+    connection.on_event(lambda event: _append(log, event), StasisStart, StasisEnd)
+    await connection.start()
+    try:
+        await connection.wait_connected(2)
+        wanted = ("ApplicationReplaced", "StasisEnd", "StasisStart")
+        assert sim.model.filters["ledgerline"].allowed == wanted
+        call = await sim.incoming_call(DID, CALLER)
+        await call.press("12")
+        await call.hangup()
+        await eventually(lambda: of(log, StasisEnd))
+        assert sorted(set(sent)) == ["StasisEnd", "StasisStart"]  # no varsets, keys, states
+
+        await sim.restart()  # a restarted Asterisk has forgotten the filter
+        assert "ledgerline" not in sim.model.filters
+        await eventually(lambda: "ledgerline" in sim.model.filters)
+        assert sim.model.filters["ledgerline"].allowed == wanted
+    finally:
+        await connection.stop()
+
+
+async def test_a_handler_for_every_type_leaves_asterisk_sending_every_type(
+    sim: AsteriskSimulator, client: AriClient
+) -> None:
+    sim.model.registered.add("ledgerline")
+    sim.model.filter_events("ledgerline", {"allowed": [{"type": "StasisEnd"}]})  # left over
+    connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.4)
+    connection.on_event(lambda event: _append([], event))
+    await connection.start()
+    try:
+        await connection.wait_connected(2)
+
+        assert sim.model.filters["ledgerline"].allowed == ()
+        assert sim.model.filters["ledgerline"].lets_through("ChannelVarset")
+    finally:
+        await connection.stop()
 
 
 async def test_a_second_socket_taking_the_app_over_is_reported_to_the_first(
@@ -341,7 +394,7 @@ async def test_wait_connected_raises_unavailable_while_asterisk_is_down(
 
 
 async def test_stop_closes_the_socket_and_leaves_no_task_running(
-    sim: AsteriskSimulator, connect: Callable[..., AriConnection]
+    sim: AsteriskSimulator, client: AriClient, connect: Callable[..., AriConnection]
 ) -> None:
     before = asyncio.all_tasks()
     log: Log = []
@@ -352,6 +405,7 @@ async def test_stop_closes_the_socket_and_leaves_no_task_running(
     await eventually(lambda: of(log, StasisStart))
 
     await connection.stop()
+    await client.close()  # its kept-alive REST connection (the event filter) is the client's
 
     assert not connection.connected
     await eventually(lambda: "ledgerline" not in sim.hub.apps)  # Asterisk saw the socket go

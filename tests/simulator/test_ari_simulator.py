@@ -570,6 +570,38 @@ async def test_dropped_event_socket_keeps_calls_and_a_new_socket_gets_their_even
     assert (await again.wait_for("ChannelDtmfReceived"))["channel"]["id"] == call.channel_id
 
 
+async def test_an_event_filter_follows_the_rules_api_docs_give(
+    sim: AsteriskSimulator, ari: Ari
+) -> None:
+    events = await ari.events()
+    await asyncio.sleep(0.02)
+    path = "/applications/ledgerline/eventFilter"
+
+    def types(app: dict[str, Any], key: str) -> list[str]:
+        return [entry["type"] for entry in app[key]]
+
+    allowed = {"allowed": [{"type": "StasisStart"}, {"type": "ChannelDtmfReceived"}]}
+    status, app = await ari.call("PUT", path, allowed)
+    assert status == 200 and types(app, "events_allowed") == ["StasisStart", "ChannelDtmfReceived"]
+    # only one list given: the other is kept; disallowed wins over allowed
+    status, app = await ari.call("PUT", path, {"disallowed": [{"type": "StasisStart"}]})
+    assert types(app, "events_allowed") == ["StasisStart", "ChannelDtmfReceived"]
+    assert types(app, "events_disallowed") == ["StasisStart"]
+
+    call = await sim.incoming_call(DID, CALLER)
+    await call.press("7")
+    await events.wait_for("ChannelDtmfReceived")
+    assert {e["type"] for e in events.events} == {"ChannelDtmfReceived"}
+
+    assert (await ari.call("PUT", path, {"allowed": [{"name": "x"}]}))[0] == 400  # no "type"
+    assert (await ari.call("PUT", path, {"allowed": "StasisEnd"}))[0] == 400
+    assert (await ari.call("PUT", "/applications/nobody/eventFilter", {}))[0] == 404
+    status, app = await ari.call("PUT", path)  # an empty body clears both lists
+    assert status == 200 and app["events_allowed"] == app["events_disallowed"] == []
+    await call.hangup()
+    await events.wait_for("StasisEnd")
+
+
 async def test_a_second_socket_for_the_app_takes_it_over(sim: AsteriskSimulator, ari: Ari) -> None:
     first = await ari.events()
     await asyncio.sleep(0.02)

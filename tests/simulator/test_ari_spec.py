@@ -169,6 +169,10 @@ async def test_every_reply_and_every_event_matches_the_api_docs_models(
     events = await ari.events()
     await call("GET", "/asterisk/info")
     await call("GET", "/applications/{applicationName}", applicationName="ledgerline")
+    only = {"allowed": [{"type": "StasisStart"}], "disallowed": [{"type": "ChannelVarset"}]}
+    await call("PUT", "/applications/{applicationName}/eventFilter", only,
+               applicationName="ledgerline")  # fmt: skip
+    await call("PUT", "/applications/{applicationName}/eventFilter", applicationName="ledgerline")
     caller = await sim.incoming_call("+97235550100", "+972502345678", "Dana")
     channel_id = caller.channel_id
     await call("POST", "/channels/{channelId}/answer", channelId=channel_id)

@@ -74,6 +74,19 @@ class Event:
 EventSink = Callable[[Event], None]
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """An app's event filter: none allowed means every type; disallowed wins over allowed."""
+
+    allowed: tuple[str, ...] = ()
+    disallowed: tuple[str, ...] = ()
+
+    def lets_through(self, event_type: str) -> bool:
+        if event_type in self.disallowed:
+            return False
+        return not self.allowed or event_type in self.allowed
+
+
 class Asterisk:
     """Channels, bridges, playbacks and recordings, and the events their changes produce."""
 
@@ -88,6 +101,7 @@ class Asterisk:
         self.stored: dict[str, StoredRecording] = {}  # files on disk: survive a restart
         self.registered: set[str] = set()  # apps with an events socket
         self.subscribe_all: set[str] = set()
+        self.filters: dict[str, EventFilter] = {}  # by app: PUT /applications/{app}/eventFilter
         # ari.conf `channelvars`: copied into every channel snapshot of every event.
         self.channelvars: frozenset[str] = frozenset()
         self.pending_stasis: dict[str, tuple[str, list[str]]] = {}  # enter on answer
@@ -105,6 +119,7 @@ class Asterisk:
         self.recordings.clear()
         self.registered.clear()
         self.subscribe_all.clear()
+        self.filters.clear()
         self.pending_stasis.clear()
         self._names.clear()
         self.started = self.clock()
@@ -123,7 +138,11 @@ class Asterisk:
         for source in (*channels, *bridges):
             if source is not None:
                 apps.update(app for app, count in source.subscribers.items() if count > 0)
-        targets = frozenset(apps & self.registered)
+        targets = frozenset(
+            app
+            for app in apps & self.registered
+            if app not in self.filters or self.filters[app].lets_through(type_)
+        )
         if targets:
             self.sink(Event(type_, render.asterisk_time(self.clock()), fields, targets))
 
@@ -408,7 +427,27 @@ class Asterisk:
             raise AriError(404, "Application does not exist.")
         channel_ids = [c.id for c in self.channels.values() if c.subscribers.get(app)]
         bridge_ids = [b.id for b in self.bridges.values() if b.subscribers.get(app)]
-        return render.application(app, channel_ids, bridge_ids)
+        found = self.filters.get(app, EventFilter())
+        return render.application(app, channel_ids, bridge_ids, found.allowed, found.disallowed)
+
+    def filter_events(self, app: str, body: dict[str, Any]) -> None:
+        """As stasis_app_event_filter_set: an empty body clears both lists, a list named in
+        the body replaces that list, one not named is kept; entries need a "type"."""
+        if app not in self.registered:
+            raise AriError(404, "Application does not exist.")
+        current = self.filters.get(app, EventFilter())
+        lists = {"allowed": current.allowed, "disallowed": current.disallowed}
+        if not body:
+            lists = {"allowed": (), "disallowed": ()}
+        for name in lists.keys() & body.keys():
+            entries = body[name]
+            if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("type"), str) and e["type"]
+                for e in entries
+            ):
+                raise AriError(400, "Invalid format definition")
+            lists[name] = tuple(e["type"] for e in entries)
+        self.filters[app] = EventFilter(lists["allowed"], lists["disallowed"])
 
     def new_uuid(self) -> str:
         return str(uuid.uuid4())

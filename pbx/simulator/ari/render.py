@@ -7,6 +7,7 @@ Field sets and orders follow `ast_channel_snapshot_to_json`, `ast_bridge_snapsho
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,13 +127,19 @@ def asterisk_info(entity_id: str, started: float, only: list[str]) -> dict[str, 
     return {key: value for key, value in sections.items() if not only or key in only}
 
 
-def application(name: str, channel_ids: list[str], bridge_ids: list[str]) -> dict[str, Any]:
+def application(
+    name: str,
+    channel_ids: list[str],
+    bridge_ids: list[str],
+    allowed: Sequence[str] = (),
+    disallowed: Sequence[str] = (),
+) -> dict[str, Any]:
     return {
         "name": name,
         "channel_ids": channel_ids,
         "bridge_ids": bridge_ids,
         "endpoint_ids": [],
         "device_names": [],
-        "events_allowed": [],
-        "events_disallowed": [],
+        "events_allowed": [{"type": t} for t in allowed],
+        "events_disallowed": [{"type": t} for t in disallowed],
     }

@@ -100,6 +100,11 @@ class Query:
         """An `allowMultiple` parameter: repeated and/or comma separated."""
         return [part for value in self._values(name) for part in value.split(",") if part]
 
+    @property
+    def body(self) -> dict[str, Any]:
+        """The JSON body as a whole (an operation whose body parameter is the body)."""
+        return self._body
+
     def body_object(self, key: str) -> dict[str, Any]:
         value = self._body.get(key) or {}
         if not isinstance(value, dict):
@@ -235,6 +240,13 @@ async def asterisk_info(call: Call) -> Reply:
 @system.route("GET", "/applications/{applicationName}")
 async def application(call: Call) -> Reply:
     return ok(call.sim.model.application(call.path("applicationName")))
+
+
+@system.route("PUT", "/applications/{applicationName}/eventFilter")
+async def event_filter(call: Call) -> Reply:
+    app = call.path("applicationName")
+    call.sim.model.filter_events(app, call.query.body)
+    return ok(call.sim.model.application(app))
 
 
 @system.route("GET", "/events", "app", "subscribeAll")
