@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pbx.events.log import Entry, EventLog
@@ -48,6 +49,9 @@ class Hub:
 
     async def publish(self, event: DeskEvent) -> str:
         return await self.events.append(event)
+
+    async def publish_all(self, events: Sequence[DeskEvent]) -> list[str]:
+        return await self.events.append_all(events)
 
     async def attach(self, subscriber: Subscriber) -> None:
         """Deliver live events to `subscriber` from now on (returns once the tenant's reader

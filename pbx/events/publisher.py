@@ -3,7 +3,8 @@ offered, the call connected and ended, agent state changes.
 
 The call flow hands over notices in order through one queue; this worker builds each event
 (the pop reads the customer's accounts) and appends it to the log, so a slow database never
-holds the call flow's lock, and events of one call keep their order.
+holds the call flow's lock, and events of one call keep their order. Notices that waited
+together are appended together, in one round trip to the log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pbx.events.model import Audience, DeskEvent
 log = logging.getLogger(__name__)
 
 Notice = tuple[str, dict[str, Any]]
+BATCH = 100  # notices waiting together are appended in one round trip, up to this many
 
 
 class DeskPublisher:
@@ -68,13 +70,24 @@ class DeskPublisher:
 
     async def _run(self) -> None:
         while True:
-            kind, payload = await self._notices.get()
+            notices = [await self._notices.get()]
+            while len(notices) < BATCH and not self._notices.empty():
+                notices.append(self._notices.get_nowait())
+            events = []
+            for kind, payload in notices:
+                try:
+                    events.append(await self._event(kind, payload))
+                except Exception:
+                    log.exception("desk event %s not built", kind)
             try:
-                await self.hub.publish(await self._event(kind, payload))
+                if events:
+                    await self.hub.publish_all(events)
             except Exception:
-                log.exception("desk event %s not published", kind)
+                kinds = ", ".join(event.type for event in events)
+                log.exception("desk events not published: %s", kinds)
             finally:
-                self._notices.task_done()
+                for _ in notices:
+                    self._notices.task_done()
 
     async def _event(self, kind: str, p: dict[str, Any]) -> DeskEvent:
         tenant = p["tenant_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from redis.asyncio import Redis
 
 from pbx.bootstrap import _bus_redis
 from pbx.events.log import RedisEventLog
+from pbx.events.model import Audience, DeskEvent, id_key
 from pbx.settings import load_settings
 from tests.conftest import REDIS_TEST_URL
 
@@ -28,4 +30,33 @@ async def test_a_wait_for_desk_events_outlasts_a_quiet_spell_longer_than_any_rea
         assert await events.wait(1, "0-0", timeout_s=5.5) == []
         assert time.monotonic() - started >= 5.4
     finally:
+        await bus.aclose()
+
+
+async def test_events_appended_together_keep_their_order_and_reach_a_waiting_reader_at_once(
+    redis: Redis,
+) -> None:
+    settings = load_settings(environ={"LEDGERLINE_REDIS_URL": REDIS_TEST_URL})
+    bus = _bus_redis(settings)
+    try:
+        events = RedisEventLog(bus, retention=100, prefix="ll:test-burst:")
+        start = await events.newest(1)
+        waiting = asyncio.create_task(events.wait(1, start, timeout_s=2.0))
+        await asyncio.sleep(0.05)  # the reader is blocked in XREAD
+        burst = [
+            DeskEvent("agent.state", 1, Audience(agents=(7,)), {"state": "ringing"}),
+            DeskEvent("call.offered", 1, Audience(agents=(7,)), {"call_id": "c-1"}),
+            DeskEvent("call.offered", 2, Audience(agents=(9,)), {"call_id": "c-2"}),  # elsewhere
+        ]
+
+        ids = await events.append_all(burst)
+
+        assert len(ids) == 3 and id_key(ids[0]) < id_key(ids[1])
+        assert [(i, e.type) for i, e in await waiting] == [
+            (ids[0], "agent.state"),
+            (ids[1], "call.offered"),
+        ]
+        assert [e.data for _, e in await events.after(2, "", 10)] == [{"call_id": "c-2"}]
+    finally:
+        await bus.delete("ll:test-burst:1", "ll:test-burst:2")
         await bus.aclose()
