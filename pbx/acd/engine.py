@@ -32,6 +32,7 @@ from pbx.acd.commands import (
     StopRinging,
 )
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent, UnknownCall, UnknownQueue
+from pbx.acd.free_agents import INDEXED, FreeAgents
 from pbx.acd.queues import EntryKind, OverflowKind, Queue, QueueConfig, WaitingCall
 from pbx.acd.serial import require_utc
 from pbx.acd.strategies import choose_agents, member_key
@@ -57,6 +58,7 @@ class Engine:
         self._unsaved: set[str] = set()
         self._saved_agents: dict[str, dict[str, Any]] = {}
         self._available: dict[str, Agent] = {}
+        self._free = FreeAgents()  # by queue, in the order `leastrecent` and `linear` ring
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
 
@@ -79,6 +81,7 @@ class Engine:
         agent = self.agents.get(agent_id)
         if agent is not None and agent.state is AgentState.AVAILABLE:
             self._available[agent_id] = agent
+            self._free.file(agent)
         else:
             self._available.pop(agent_id, None)
 
@@ -108,6 +111,8 @@ class Engine:
         agent.endpoint = endpoint
         agent.skills = dict(skills)
         agent.memberships = dict(memberships)
+        if agent.state is AgentState.AVAILABLE:
+            self._free.file(agent)  # its penalty or order may have dropped
         self._unsaved.add(agent_id)
         self.retiring.discard(agent_id)
         return self._dispatch(now)
@@ -300,13 +305,23 @@ class Engine:
         for queue, entry in self._in_service_order():
             if queue.name in blocked or not entry.ready_to_ring(now):
                 continue
-            available = self._available.values()  # ringing one takes it out: read afresh
-            chosen = choose_agents(queue, available, tried=entry.tried, rng=self.rng, now=now)
+            chosen = self._choose(queue, entry, now)
             if not chosen:
                 blocked.add(queue.name)
                 continue
             commands.append(self._ring(queue, entry, chosen, now))
         return commands
+
+    def _choose(self, queue: Queue, entry: WaitingCall, now: datetime) -> list[Agent]:
+        available = self._available.values()  # ringing one takes it out: read afresh
+        if queue.config.strategy not in INDEXED:
+            return choose_agents(queue, available, tried=entry.tried, rng=self.rng, now=now)
+        # As `choose_agents` would choose, without a pass over every free agent.
+        tried = set(entry.tried)
+        agent = self._free.pick(queue, self.agents, available, tried)
+        if agent is None and tried:  # everyone eligible was tried: a new round
+            agent = self._free.pick(queue, self.agents, available, set())
+        return [agent] if agent is not None else []
 
     def _ring(
         self, queue: Queue, entry: WaitingCall, chosen: list[Agent], now: datetime
