@@ -12,6 +12,7 @@ once a second (more often only sharpens timeouts, it never changes outcomes).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
@@ -56,7 +57,7 @@ class Engine:
         # is stale), and who is available (the only agents a new call can ring).
         self._touched: set[str] = set()
         self._unsaved: set[str] = set()
-        self._saved_agents: dict[str, dict[str, Any]] = {}
+        self._saved_agents: dict[str, str] = {}  # each agent's JSON as last saved
         self._available: dict[str, Agent] = {}
         self._free = FreeAgents()  # by queue, in the order `leastrecent` and `linear` ring
 
@@ -498,23 +499,27 @@ class Engine:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to carry on after a restart, JSON-safe (the RNG state too)."""
+        return {**self._all_but_agents(), "agents": [a.to_dict() for a in self.agents.values()]}
+
+    def to_json(self) -> str:
+        """`to_dict` as JSON text, for the snapshot written twice a second: agents not
+        changed since the last one are not serialised again (hundreds of KB with 1,000)."""
+        for agent_id in self._unsaved:
+            self._saved_agents[agent_id] = json.dumps(self.agents[agent_id].to_dict())
+        self._unsaved.clear()
+        agents = ",".join(self._saved_agents[agent_id] for agent_id in self.agents)
+        return json.dumps(self._all_but_agents())[:-1] + f', "agents": [{agents}]}}'
+
+    def _all_but_agents(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()
         return {
             "version": STATE_VERSION,
             "seq": self.seq,
             "rng_state": [version, list(internal), gauss],
             "queues": [queue.to_dict() for queue in self.queues.values()],
-            "agents": self._agents_to_save(),
             "active": [call.to_dict() for call in self.active.values()],
             "retiring": sorted(self.retiring),
         }
-
-    def _agents_to_save(self) -> list[dict[str, Any]]:
-        # Only agents changed since the last snapshot are serialised again.
-        for agent_id in self._unsaved:
-            self._saved_agents[agent_id] = self.agents[agent_id].to_dict()
-        self._unsaved.clear()
-        return [self._saved_agents[agent_id] for agent_id in self.agents]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Engine:

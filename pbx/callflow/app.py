@@ -513,7 +513,7 @@ class CallFlow:
     async def flush(self) -> None:
         """Write the snapshot now (takes the lock)."""
         async with self.lock:
-            document = self.state.to_dict()
+            document = self.state.to_json()
         await self._write(document)
 
     async def _saver(self) -> None:
@@ -522,13 +522,13 @@ class CallFlow:
             await asyncio.sleep(self.timing.save_every)  # changes in this window: one write
             self._dirty.clear()
             async with self.lock:
-                document = self.state.to_dict()
+                document = self.state.to_json()
             # Shielded, and awaited by `stop`: a write abandoned halfway leaves its transaction
             # open (on SQLite its connection keeps the database locked until collected).
             self._writing = asyncio.ensure_future(self._write(document))
             await asyncio.shield(self._writing)
 
-    async def _write(self, document: dict[str, Any]) -> None:
+    async def _write(self, document: str) -> None:
         try:
             await self.snapshots.save(document)
         except (SQLAlchemyError, OSError) as exc:

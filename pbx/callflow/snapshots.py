@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Text, bindparam, cast, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,11 +25,15 @@ class SnapshotStore:
             )
             return dict(state) if state is not None else None
 
-    async def save(self, state: dict[str, Any]) -> None:
-        """One upsert: the previous snapshot (hundreds of KB with many agents) is never read
-        back just to be replaced."""
-        insert = pg_insert if self._database.dialect == "postgresql" else sqlite_insert
-        statement = insert(AcdSnapshot).values(node=self.node, state=state, saved_at=utcnow())
+    async def save(self, state: str) -> None:
+        """One upsert of the state as JSON text (`FlowState.to_json`: serialised here, the
+        whole document would be again each time): the previous snapshot (hundreds of KB
+        with many agents) is never read back just to be replaced."""
+        if self._database.dialect == "postgresql":
+            insert, document = pg_insert, cast(bindparam("state", state, Text), JSON)
+        else:  # SQLite keeps JSON as text; a CAST there would make it a number
+            insert, document = sqlite_insert, bindparam("state", state, Text)
+        statement = insert(AcdSnapshot).values(node=self.node, state=document, saved_at=utcnow())
         statement = statement.on_conflict_do_update(
             index_elements=[AcdSnapshot.node],
             set_={"state": statement.excluded.state, "saved_at": statement.excluded.saved_at},

@@ -3,6 +3,7 @@ with an index from every channel to its call. Serialises to one JSON document.""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,13 @@ class FlowState:
             "engine": self.engine.to_dict(),
             "calls": [call.to_dict() for call in self.calls.values()],
         }
+
+    def to_json(self) -> str:
+        """`to_dict` as JSON text, the engine's agents serialised only when changed."""
+        calls = json.dumps([call.to_dict() for call in self.calls.values()])
+        return (
+            f'{{"version": {STATE_VERSION}, "engine": {self.engine.to_json()}, "calls": {calls}}}'
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FlowState:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import random
+
+from pbx.acd.agents import Agent, AgentState, Membership
+from pbx.acd.engine import Engine, InboundCall
+from pbx.acd.queues import QueueConfig, Strategy
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.state import FlowState
+from tests.acd.support import T0
 
 
 def a_call(call_id: str) -> FlowCall:
@@ -63,3 +70,23 @@ def test_a_restored_state_finds_its_calls_channels() -> None:
     live.restore(FlowState.from_dict(saved.to_dict()))
 
     assert live.leg("agent-leg") is not None and live.leg("gone") is None
+
+
+def test_the_saved_json_is_the_state_as_it_is_now_after_agents_change_between_saves() -> None:
+    engine = Engine(random.Random(3))
+    engine.configure_queue(QueueConfig("sales", strategy=Strategy.LEASTRECENT))
+    for n in range(3):
+        engine.add_agent(Agent(f"a{n}", f"PJSIP/{n}", memberships={"sales": Membership()}))
+    state = FlowState(engine)
+    state.add(a_call("caller-1"))
+    first = json.loads(state.to_json())
+    assert first == state.to_dict()
+
+    engine.agent_available("a1", T0)  # one agent changes; the others' saved JSON is reused
+    engine.enqueue(InboundCall("caller-1"), "sales", T0)
+    second = json.loads(state.to_json())
+
+    assert second == state.to_dict() != first
+    restored = FlowState.from_dict(second)
+    assert restored.engine.agents["a1"].state is AgentState.RINGING
+    assert restored.to_dict() == state.to_dict()
