@@ -1,8 +1,8 @@
 """What an agent sees about a caller the moment the call is offered: the customer, their
 accounts and balances, overdue invoices, mandates, last payments and recent calls.
 
-Reads one tenant's rows through a tenant reader (no transaction). Money stays integer minor
-units beside its currency; times are ISO 8601 UTC.
+Reads one tenant's rows through a tenant reader (no transaction), in one statement. Money
+stays integer minor units beside its currency; times are ISO 8601 UTC.
 """
 
 from __future__ import annotations
@@ -10,125 +10,165 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    String,
+    Text,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+)
 
 from pbx.db.database import Database
 from pbx.db.models import Account, Call, Customer, Invoice, Mandate, Payment, Recording
-from pbx.db.scoped import Scoped
+from pbx.db.scoped import Scoped, ScopedUnion
 
 RECENT = 5
 
-# Built once, run for every offered call (see pbx.db.scoped). Every statement but the first
-# is also narrowed by the customer, whose tenant the first one checks.
+# Built once, run for every offered call (see pbx.db.scoped): one statement, one round trip,
+# of six parts (the customer, accounts, overdue invoices, mandates, payments, recent calls
+# and their recordings), each scoped to the tenant and narrowed by the customer. Every part
+# gives the same columns: `part`, `k` (its order within the part) and the neutral columns
+# below, each part filling those it has and leaving the others NULL.
 _CUSTOMER = bindparam("customer_id")
-_WHO = (Customer.id, Customer.customer_ref, Customer.name, Customer.email)
-_ACCOUNTS = Scoped(  # the customer, once per account
-    select(
-        *_WHO, Account.id.label("account_id"), Account.account_ref, Account.currency,
-        Account.balance_minor, Account.status, Account.vip,
-    )
-    .join(Account, Account.customer_id == Customer.id)
-    .where(Customer.id == _CUSTOMER)
-    .order_by(Account.id),
-    Customer, Account,
+_COLUMNS = {
+    "id": Customer.id.type, "ref_id": Account.id.type, "ref": String(), "label": String(),
+    "status": String(), "currency": String(), "text": Text(), "amount": BigInteger(),
+    "flag": Boolean(), "day": Date(), "at": Payment.created_at.type,
+}  # fmt: skip
+
+
+def _part(name: str, order: Any, filled: dict[str, Any]) -> list[Any]:
+    """The part's columns in the shared order: its values, typed NULLs for the rest (a
+    value is not cast: SQLite would make a date string a number)."""
+    return [
+        literal(name, String()).label("part"),
+        func.row_number().over(order_by=order).label("k"),
+        *(
+            (type_coerce(filled[column], kind) if column in filled else null().cast(kind)).label(
+                column
+            )
+            for column, kind in _COLUMNS.items()
+        ),
+    ]
+
+
+_WHO = Scoped(
+    select(*_part("customer", Customer.id, {
+        "id": Customer.id, "ref": Customer.customer_ref, "label": Customer.name,
+        "text": Customer.email,
+    })).where(Customer.id == _CUSTOMER),
+    Customer,
 )  # fmt: skip
-_CUSTOMER_ONLY = Scoped(select(*_WHO).where(Customer.id == _CUSTOMER), Customer)
+_ACCOUNTS = Scoped(
+    select(*_part("account", Account.id, {
+        "id": Account.id, "ref": Account.account_ref, "currency": Account.currency,
+        "amount": Account.balance_minor, "status": Account.status, "flag": Account.vip,
+    })).where(Account.customer_id == _CUSTOMER),
+    Account,
+)  # fmt: skip
 _OVERDUE = Scoped(
-    select(
-        Invoice.invoice_ref, Invoice.account_id, Invoice.currency, Invoice.outstanding_minor,
-        Invoice.due_on,
-    )
+    select(*_part("overdue", (Invoice.due_on, Invoice.id), {
+        "ref": Invoice.invoice_ref, "ref_id": Invoice.account_id, "currency": Invoice.currency,
+        "amount": Invoice.outstanding_minor, "day": Invoice.due_on,
+    }))
     .join(Account, Invoice.account_id == Account.id)
     .where(Account.customer_id == _CUSTOMER, Invoice.status == "open",
-           Invoice.outstanding_minor > 0, Invoice.due_on < bindparam("today"))
-    .order_by(Invoice.due_on),
+           Invoice.outstanding_minor > 0, Invoice.due_on < bindparam("today")),
     Invoice, Account,
 )  # fmt: skip
 _MANDATES = Scoped(
-    select(Mandate.id, Mandate.account_id, Mandate.scheme, Mandate.status, Mandate.provider)
-    .where(Mandate.customer_id == _CUSTOMER)
-    .order_by(Mandate.id),
+    select(*_part("mandate", Mandate.id, {
+        "id": Mandate.id, "ref_id": Mandate.account_id, "label": Mandate.scheme,
+        "status": Mandate.status, "text": Mandate.provider,
+    })).where(Mandate.customer_id == _CUSTOMER),
     Mandate,
-)
+)  # fmt: skip
 _PAYMENTS = Scoped(
-    select(Payment.id, Payment.account_id, Payment.amount_minor, Payment.currency,
-           Payment.method, Payment.status, Payment.created_at)
+    select(*_part("payment", (Payment.created_at.desc(), Payment.id.desc()), {
+        "id": Payment.id, "ref_id": Payment.account_id, "amount": Payment.amount_minor,
+        "currency": Payment.currency, "label": Payment.method, "status": Payment.status,
+        "at": Payment.created_at,
+    }))
     .join(Account, Payment.account_id == Account.id)
     .where(Account.customer_id == _CUSTOMER)
-    .order_by(Payment.created_at.desc())
+    .order_by(Payment.created_at.desc(), Payment.id.desc())
     .limit(RECENT),
     Payment, Account,
 )  # fmt: skip
-_CALLS = Scoped(
-    select(Call.id, Call.arrived_at, Call.outcome, Call.disposition, Call.notes)
+_LAST_CALLS = (Call.arrived_at.desc(), Call.id.desc())
+_CALLS = Scoped(  # one more than the panel shows: the call being offered may be among them
+    select(*_part("call", _LAST_CALLS, {
+        "id": Call.id, "at": Call.arrived_at, "label": Call.outcome,
+        "status": Call.disposition, "text": Call.notes,
+    }))
     .where(Call.customer_id == _CUSTOMER)
-    .order_by(Call.arrived_at.desc())
+    .order_by(*_LAST_CALLS)
     .limit(RECENT + 1),
     Call,
-)
-
-# One parameter per call `_CALLS` can return, rather than an expanding list: a statement of
-# fixed shape is sent straight to PostgreSQL (`pbx/db/direct.py`).
-_CALL_SLOTS = tuple(f"call_{n}" for n in range(RECENT + 1))
-_RECORDINGS = Scoped(  # each past call's newest stored recording, for the desk to play
-    select(Recording.call_id, func.max(Recording.id).label("recording_id"))
-    .where(Recording.call_id.in_([bindparam(slot) for slot in _CALL_SLOTS]),
-           Recording.status == "stored")
-    .group_by(Recording.call_id),
-    Recording,
 )  # fmt: skip
+_RECENT_CALL_IDS = (
+    select(Call.id).where(Call.customer_id == _CUSTOMER).order_by(*_LAST_CALLS).limit(RECENT + 1)
+)
+_RECORDINGS = Scoped(  # each of those calls' newest stored recording, for the desk to play
+    select(*_part("recording", Recording.call_id, {
+        "id": func.max(Recording.id), "ref_id": Recording.call_id,
+    }))
+    .join(Call, Recording.call_id == Call.id)  # (scopes the calls the subquery names)
+    .where(Recording.call_id.in_(_RECENT_CALL_IDS), Recording.status == "stored")
+    .group_by(Recording.call_id),
+    Recording, Call,
+)  # fmt: skip
+_PANEL = ScopedUnion(
+    _WHO, _ACCOUNTS, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS, order_by=("part", "k")
+)
 
 
 async def customer_panel(
     database: Database, tenant_id: int, customer_id: int, today: date
 ) -> dict[str, Any] | None:
-    of_customer = {"customer_id": customer_id}
     async with database.tenant_connection(tenant_id) as connection:
-        accounts = await connection.rows(_ACCOUNTS, of_customer)
-        customer = accounts[0] if accounts else None
-        if customer is None:  # no accounts yet, or no such customer in this business
-            customer = (await connection.rows(_CUSTOMER_ONLY, of_customer) or [None])[0]
-            if customer is None:
-                return None
-        overdue = await connection.rows(_OVERDUE, of_customer | {"today": today})
-        mandates = await connection.rows(_MANDATES, of_customer)
-        payments = await connection.rows(_PAYMENTS, of_customer)
-        calls = await connection.rows(_CALLS, of_customer)
-        recorded = {}
-        if calls:
-            ids = [c.id for c in calls]
-            slots = {slot: ids[min(n, len(ids) - 1)] for n, slot in enumerate(_CALL_SLOTS)}
-            found = await connection.rows(_RECORDINGS, slots)
-            recorded = {row.call_id: row.recording_id for row in found}
+        rows = await connection.rows(_PANEL, {"customer_id": customer_id, "today": today})
+    parts: dict[str, list[Any]] = {}
+    for row in rows:
+        parts.setdefault(row.part, []).append(row)
+    if "customer" not in parts:  # no such customer in this business
+        return None
+    customer = parts["customer"][0]
+    recorded = {row.ref_id: row.id for row in parts.get("recording", ())}
     return {
-        "customer": {"id": customer.id, "ref": customer.customer_ref, "name": customer.name,
-                     "email": customer.email},
+        "customer": {"id": customer.id, "ref": customer.ref, "name": customer.label,
+                     "email": customer.text},
         "accounts": [
-            {"id": a.account_id, "ref": a.account_ref, "currency": a.currency,
-             "balance_minor": a.balance_minor, "status": a.status, "vip": a.vip}
-            for a in accounts
+            {"id": a.id, "ref": a.ref, "currency": a.currency, "balance_minor": a.amount,
+             "status": a.status, "vip": a.flag}
+            for a in parts.get("account", ())
         ],
         "overdue_invoices": [
-            {"ref": i.invoice_ref, "account_id": i.account_id, "currency": i.currency,
-             "outstanding_minor": i.outstanding_minor, "due_on": i.due_on.isoformat(),
-             "days_overdue": (today - i.due_on).days}
-            for i in overdue
+            {"ref": i.ref, "account_id": i.ref_id, "currency": i.currency,
+             "outstanding_minor": i.amount, "due_on": i.day.isoformat(),
+             "days_overdue": (today - i.day).days}
+            for i in parts.get("overdue", ())
         ],
         "mandates": [
-            {"id": m.id, "account_id": m.account_id, "scheme": m.scheme, "status": m.status,
-             "provider": m.provider}
-            for m in mandates
+            {"id": m.id, "account_id": m.ref_id, "scheme": m.label, "status": m.status,
+             "provider": m.text}
+            for m in parts.get("mandate", ())
         ],
         "payments": [
-            {"id": p.id, "account_id": p.account_id, "amount_minor": p.amount_minor,
-             "currency": p.currency, "method": p.method, "status": p.status,
-             "at": p.created_at.isoformat()}
-            for p in payments
+            {"id": p.id, "account_id": p.ref_id, "amount_minor": p.amount,
+             "currency": p.currency, "method": p.label, "status": p.status,
+             "at": p.at.isoformat()}
+            for p in parts.get("payment", ())
         ],
         "recent_calls": [
-            {"id": c.id, "at": c.arrived_at.isoformat(), "outcome": c.outcome,
-             "disposition": c.disposition, "notes": c.notes,
-             "recording_id": recorded.get(c.id)}
-            for c in calls
+            {"id": c.id, "at": c.at.isoformat(), "outcome": c.label,
+             "disposition": c.status, "notes": c.text, "recording_id": recorded.get(c.id)}
+            for c in parts.get("call", ())
         ],
     }  # fmt: skip

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Select, Update, bindparam
+from sqlalchemy import (
+    CompoundSelect,
+    Delete,
+    Insert,
+    Select,
+    Update,
+    bindparam,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.util import find_tables
@@ -24,7 +33,7 @@ from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess, tenant_tables
 TENANT = "tenant_id"  # an inserted row's column
 SCOPE = "scope_tenant_id"  # the filter's parameter (a column's own name is reserved in DML)
 
-Statement = Select[Any] | Insert | Update | Delete
+Statement = Select[Any] | CompoundSelect | Insert | Update | Delete
 
 
 class Scoped:
@@ -53,6 +62,22 @@ class Scoped:
             raise CrossTenantAccess("the tenant comes from the connection, not the parameters")
         values[TENANT if self.inserts else SCOPE] = tenant_id
         return values
+
+
+class ScopedUnion(Scoped):
+    """Several scoped SELECTs sent as one statement (UNION ALL): one round trip where a
+    hot path would make several. Each branch is scoped alone, then read through a subquery
+    (so that its own ORDER BY and LIMIT hold, SQLite allowing neither in a branch); every
+    branch must give the same labelled columns, typed alike."""
+
+    def __init__(self, *branches: Scoped, order_by: Sequence[str]) -> None:
+        if any(branch.inserts or not isinstance(branch.statement, Select) for branch in branches):
+            raise TypeError("a union takes SELECTs")
+        selects = [select(*branch.statement.subquery().c) for branch in branches]
+        union = union_all(*selects)
+        self.statement = union.order_by(*(union.selected_columns[name] for name in order_by))
+        self.compiled = {}
+        self.inserts = False
 
 
 class TenantConnection:

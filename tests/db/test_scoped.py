@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 
 from pbx.db.database import Database
 from pbx.db.models import Account, Customer
-from pbx.db.scoped import Scoped
+from pbx.db.scoped import Scoped, ScopedUnion
 from pbx.db.tenancy import CrossTenantAccess
 from tests.factories import make_customer, make_tenant
 
@@ -80,3 +80,23 @@ async def test_a_parameter_cannot_widen_the_scope(
     async with database.tenant_connection(first) as connection:
         with pytest.raises(CrossTenantAccess):
             await connection.execute(by_name, {"name": "Ona", "scope_tenant_id": second})
+
+
+async def test_a_union_of_scoped_selects_sees_only_the_connections_tenant_in_every_branch(
+    database: Database, two_tenants: tuple[int, int]
+) -> None:
+    first, _ = two_tenants
+    people = Scoped(select(literal("person").label("part"), Customer.name.label("v")), Customer)
+    money = Scoped(select(literal("ref").label("part"), Account.account_ref.label("v")), Account)
+    both = ScopedUnion(people, money, order_by=("part", "v"))
+
+    async with database.tenant_connection(first) as connection:
+        assert [tuple(row) for row in await connection.rows(both)] == [
+            ("person", "Avi"),
+            ("ref", "A-1"),
+        ]
+
+
+def test_a_union_takes_only_selects() -> None:
+    with pytest.raises(TypeError):
+        ScopedUnion(NAMES, ZERO, order_by=())
