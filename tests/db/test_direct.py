@@ -154,3 +154,13 @@ async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_as
     async with postgres_database.engine.connect() as connection:  # the server's own setting
         setting = "SELECT setting = reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
         assert (await connection.exec_driver_sql(setting)).scalar() is True
+
+
+async def test_every_connection_is_open_before_the_first_statement_needs_one(
+    postgres_database: Database,
+) -> None:
+    assert postgres_database._direct is not None
+    direct = await postgres_database._direct.pool()
+
+    # a burst of calls then never waits for a connect and its statements' first prepare
+    assert direct.get_size() == direct.get_max_size() == direct.get_idle_size()
