@@ -95,15 +95,18 @@ async def _serve(
                 await socket.close(code=4408, message=b"too slow: reconnect with last_event_id")
                 return
             entry: Entry | None = None
-            if not subscriber.queue.empty():  # a burst is sent without waiting on anything
+            if getter is None and not subscriber.queue.empty():  # a burst, sent at once
                 entry = subscriber.queue.get_nowait()
             else:  # wait for an event, the desk leaving, or the next session check
+                # A getter left waiting holds the oldest event once done (it may finish while
+                # the session is checked): nothing is taken from the queue before it.
                 getter = getter or asyncio.ensure_future(subscriber.queue.get())
-                until_check = check_at - time.monotonic()
-                await asyncio.wait(
-                    (getter, reader), timeout=max(0.0, until_check),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )  # fmt: skip
+                if not getter.done():
+                    until_check = check_at - time.monotonic()
+                    await asyncio.wait(
+                        (getter, reader), timeout=max(0.0, until_check),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )  # fmt: skip
                 if getter.done():
                     entry, getter = getter.result(), None
             if entry is not None and (not sent or id_key(entry[0]) > id_key(sent)):

@@ -17,6 +17,7 @@ from pbx.db.models import QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
+from pbx.http import desk_socket as desk_socket_module
 from pbx.http.desk_socket import session_check_in
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer
@@ -218,3 +219,36 @@ def test_desks_check_their_sessions_about_every_minute_but_not_all_at_once() -> 
     assert min(waits) >= 30 and max(waits) <= 90
     assert 55 <= sum(waits) / len(waits) <= 65
     assert max(waits) - min(waits) > 50  # a thousand desks spread over most of a minute
+
+
+async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_desk_in_order(
+    site: Site, centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The socket waits for its next event; its session check comes due and takes a while;
+    # meanwhile a pop and the agent's ringing arrive together. Both must be sent, in order
+    # (a pending wait took the first while the second was taken straight from the queue,
+    # and the first was then dropped as older than what had been sent).
+    monkeypatch.setattr(desk_socket_module, "session_check_in", lambda: 0.1)
+    sessions = site.context.sessions
+    check = sessions.principal
+
+    async def slow_check(token: str):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.4)
+        return await check(token)
+
+    desk = await open_desk(site.url, await token_for(site, "avi"))
+    monkeypatch.setattr(sessions, "principal", slow_check)
+    try:
+        await asyncio.sleep(0.25)  # the check is under way
+        hub = site.context.hub
+        assert hub is not None
+        tenant, avi = site.world.tenant_id, (centre["avi"],)
+        await hub.publish_all([
+            DeskEvent("call.offered", tenant, Audience(avi), {"call_id": "c-9"}),
+            DeskEvent("agent.state", tenant, Audience(avi), {"state": "ringing"}),
+        ])  # fmt: skip
+
+        assert (await desk.next("call.offered"))["data"]["call_id"] == "c-9"
+        assert (await desk.next("agent.state"))["data"]["state"] == "ringing"
+    finally:
+        await desk.close()
