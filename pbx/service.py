@@ -35,6 +35,7 @@ from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
+GC_YOUNG_EVERY = 20_000  # allocations between young collections (CPython's default: 700)
 
 
 class Ledgerline:
@@ -243,6 +244,10 @@ async def run_until_stopped(ledgerline: Ledgerline) -> None:
     # they would (each pass stalls every call's events).
     gc.collect()
     gc.freeze()
+    # A young pass every 20,000 new objects instead of 700: at 100 calls/s the default ran
+    # hundreds of passes and five full ones (70 ms each, every call's events waiting) in
+    # half a minute; now a few dozen and one, with under half the time spent collecting.
+    gc.set_threshold(GC_YOUNG_EVERY, 10, 10)
     try:
         await stop.wait()
     finally:
