@@ -46,15 +46,15 @@ _COLUMNS = {
 def _part(name: str, order: Any, filled: dict[str, Any]) -> list[Any]:
     """The part's columns in the shared order: its values, typed NULLs for the rest (a
     value is not cast: SQLite would make a date string a number)."""
+
+    def column(label: str, kind: Any) -> Any:
+        value = filled.get(label)
+        return (null().cast(kind) if value is None else type_coerce(value, kind)).label(label)
+
     return [
         literal(name, String()).label("part"),
         func.row_number().over(order_by=order).label("k"),
-        *(
-            (type_coerce(filled[column], kind) if column in filled else null().cast(kind)).label(
-                column
-            )
-            for column, kind in _COLUMNS.items()
-        ),
+        *(column(label, kind) for label, kind in _COLUMNS.items()),
     ]
 
 

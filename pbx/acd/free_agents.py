@@ -50,8 +50,11 @@ class FreeAgents:
         """The agent is available, or changed while available: file it in its queues."""
         for queue in agent.memberships:
             strategy = self._strategies.get(queue)
-            if strategy is not None:
-                self._push(queue, strategy, agent)
+            if strategy is None:
+                continue
+            self._push(queue, strategy, agent)
+            if len(self._heaps[queue]) > 2 * len(self._stamps) + 64:  # mostly stale entries
+                del self._heaps[queue], self._strategies[queue]  # the next pick builds it
 
     def pick(
         self,
@@ -101,10 +104,7 @@ class FreeAgents:
             return
         stamp = next(self._counter)
         self._stamps[(queue, agent.agent_id)] = stamp
-        heap = self._heaps[queue]
-        heapq.heappush(heap, (key, stamp, agent.agent_id))
-        if len(heap) > 2 * len(self._stamps) + 64:  # mostly entries no longer current
-            del self._heaps[queue], self._strategies[queue]  # the next pick builds it anew
+        heapq.heappush(self._heaps[queue], (key, stamp, agent.agent_id))
 
     def _rebuild(self, queue: str, strategy: Strategy, available: Iterable[Agent]) -> None:
         self._strategies[queue] = strategy

@@ -1,9 +1,11 @@
-"""The desk events' Redis Stream as the service connects to it: a wait outlasts a quiet spell."""
+"""The desk events' Redis Stream as the service connects to it: a wait outlasts a quiet spell,
+and a burst appended together reaches a waiting reader whole and in order."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,27 +19,28 @@ from tests.conftest import REDIS_TEST_URL
 pytestmark = pytest.mark.redis
 
 
+@pytest.fixture
+async def bus(redis: Redis) -> AsyncIterator[Redis]:
+    """The desk events' Redis client, configured as the service configures it."""
+    client = _bus_redis(load_settings(environ={"LEDGERLINE_REDIS_URL": REDIS_TEST_URL}))
+    yield client
+    await client.aclose()
+
+
 async def test_a_wait_for_desk_events_outlasts_a_quiet_spell_longer_than_any_read_timeout(
-    redis: Redis,
+    bus: Redis,
 ) -> None:
     # redis-py 8 reads with a 5 s timeout unless told otherwise: a quiet 5 s broke the
     # blocking XREAD off with an error, and the desks' events waited out a retry.
-    settings = load_settings(environ={"LEDGERLINE_REDIS_URL": REDIS_TEST_URL})
-    bus = _bus_redis(settings)
-    try:
-        events = RedisEventLog(bus, retention=100, prefix="ll:test-quiet:")
-        started = time.monotonic()
-        assert await events.wait(1, "0-0", timeout_s=5.5) == []
-        assert time.monotonic() - started >= 5.4
-    finally:
-        await bus.aclose()
+    events = RedisEventLog(bus, retention=100, prefix="ll:test-quiet:")
+    started = time.monotonic()
+    assert await events.wait(1, "0-0", timeout_s=5.5) == []
+    assert time.monotonic() - started >= 5.4
 
 
 async def test_events_appended_together_keep_their_order_and_reach_a_waiting_reader_at_once(
-    redis: Redis,
+    bus: Redis,
 ) -> None:
-    settings = load_settings(environ={"LEDGERLINE_REDIS_URL": REDIS_TEST_URL})
-    bus = _bus_redis(settings)
     try:
         events = RedisEventLog(bus, retention=100, prefix="ll:test-burst:")
         start = await events.newest(1)
@@ -59,4 +62,3 @@ async def test_events_appended_together_keep_their_order_and_reach_a_waiting_rea
         assert [e.data for _, e in await events.after(2, "", 10)] == [{"call_id": "c-2"}]
     finally:
         await bus.delete("ll:test-burst:1", "ll:test-burst:2")
-        await bus.aclose()
