@@ -31,12 +31,16 @@ class FlowState:
         self.engine = engine
         self.calls: dict[str, FlowCall] = dict(calls or {})
         # channel id -> the call it joined; `leg` checks the call still holds the channel.
+        # Every channel is noted as it joins a call (`add`, `note`), so a channel missing
+        # here is nobody's: no search through every call, which made each new caller cost
+        # more the more calls were up (and most when the flow was behind).
         self._seen: dict[str, str] = {}
+        self._index()
 
     def restore(self, saved: FlowState) -> None:
         """Take over a saved state in place (the executor keeps its reference to this one)."""
         self.engine, self.calls = saved.engine, dict(saved.calls)
-        self._seen.clear()
+        self._index()
 
     def __iter__(self) -> Iterator[FlowCall]:
         return iter(list(self.calls.values()))
@@ -52,34 +56,25 @@ class FlowState:
     def leg(self, channel_id: str) -> Leg | None:
         """Which call a channel belongs to, and as what."""
         known = self._seen.get(channel_id)
-        if known is not None:
-            # A channel never moves to another call: once its own call has let it go (or
-            # ended), it is nobody's. This keeps the events that trail a call cheap.
-            call = self.calls.get(known)
-            return _leg_of(call, channel_id) if call is not None else None
-        found = self._search(channel_id)
-        if found is not None:
-            self.note(channel_id, found.call)
-        return found
+        if known is None:
+            return None
+        # A channel never moves to another call: once its own call has let it go (or
+        # ended), it is nobody's. This keeps the events that trail a call cheap.
+        call = self.calls.get(known)
+        return _leg_of(call, channel_id) if call is not None else None
 
     def note(self, channel_id: str, call: FlowCall) -> None:
-        """The channel belongs to the call: its events will find it without a search."""
+        """The channel joins the call (as any leg): its events will find it."""
         if len(self._seen) > 4 * len(self.calls) + 1000:
-            self._seen.clear()  # forget channels of calls long gone
+            self._index()  # forget channels of calls long gone
         self._seen[channel_id] = call.call_id
 
-    def _search(self, channel_id: str) -> Leg | None:
-        # Every call, for a channel not noted yet (a new caller; any channel after a restore).
-        for call in self.calls.values():
-            if (
-                channel_id == call.caller_channel
-                or channel_id == call.agent_channel
-                or channel_id == call.customer_channel
-                or channel_id == call.third_channel
-                or channel_id in call.ringing
-            ):
-                return _leg_of(call, channel_id)
-        return None
+    def _index(self) -> None:
+        self._seen = {
+            channel_id: call.call_id
+            for call in self.calls.values()
+            for channel_id in call.channels()
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

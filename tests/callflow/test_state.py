@@ -34,14 +34,28 @@ def test_each_leg_of_a_call_is_found_with_its_role() -> None:
     assert agent is not None and (agent.role, agent.call) == ("agent", call)
 
 
-def test_a_channel_not_noted_is_still_found_by_searching() -> None:
-    state = FlowState.empty()
+def test_a_state_made_from_saved_calls_knows_their_channels_and_new_ones_are_nobodys() -> None:
     call = a_call("caller-1")
-    state.add(call)
-    call.third_channel = "transfer-leg"  # set without `note`, as a restored state has them
+    call.third_channel = "transfer-leg"  # as a saved state has it
+    state = FlowState(Engine(random.Random(1)), {call.call_id: call})
 
     found = state.leg("transfer-leg")
     assert found is not None and found.role == "third"
+    assert state.leg("a-new-caller") is None
+
+
+def test_forgetting_the_channels_of_ended_calls_keeps_every_live_calls_channels() -> None:
+    state = FlowState.empty()
+    live = a_call("live")
+    live.ringing["ringing-leg"] = "7"
+    state.add(live)
+    for n in range(1200):  # calls come and go until the index is trimmed
+        gone = a_call(f"gone-{n}")
+        state.add(gone)
+        state.drop(gone.call_id)
+
+    assert state.leg("ringing-leg") is not None and state.leg("live") is not None
+    assert state.leg("gone-1") is None and len(state._seen) < 1200
 
 
 def test_a_channel_its_call_let_go_or_an_ended_calls_channel_is_nobodys() -> None:
