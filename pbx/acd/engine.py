@@ -89,6 +89,7 @@ class Engine:
     def _drop_agent(self, agent_id: str) -> None:
         del self.agents[agent_id]
         self._available.pop(agent_id, None)
+        self._free.forget_agent(agent_id)
         self._unsaved.discard(agent_id)
         self._saved_agents.pop(agent_id, None)
 
@@ -138,6 +139,7 @@ class Engine:
         if queue.waiting:
             return False
         del self.queues[name]
+        self._free.forget_queue(name)
         return True
 
     # -- caller events -------------------------------------------------------------------

@@ -56,6 +56,15 @@ class FreeAgents:
             if len(self._heaps[queue]) > 2 * len(self._stamps) + 64:  # mostly stale entries
                 del self._heaps[queue], self._strategies[queue]  # the next pick builds it
 
+    def forget_queue(self, queue: str) -> None:
+        self._heaps.pop(queue, None)
+        self._strategies.pop(queue, None)
+        self._stamps = {key: stamp for key, stamp in self._stamps.items() if key[0] != queue}
+
+    def forget_agent(self, agent_id: str) -> None:
+        """The agent left the roster: its entries go stale, its stamps go now."""
+        self._stamps = {key: stamp for key, stamp in self._stamps.items() if key[1] != agent_id}
+
     def pick(
         self,
         queue: Queue,

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from pbx.acd.agents import Agent, AgentState, Membership
+from pbx.acd.engine import Engine, InboundCall
 from pbx.acd.free_agents import FreeAgents
 from pbx.acd.queues import Queue, QueueConfig, Strategy
 from pbx.acd.strategies import choose_agents
@@ -107,3 +108,18 @@ def test_an_index_that_grew_stale_entries_is_built_anew_and_still_picks_right() 
     expected = choose_agents(queue, available, tried=(), rng=rng, now=roster.now)
     assert [roster.index.pick(queue, roster.agents, available, set())] == expected
     assert len(roster.index._heaps.get("sales", [])) <= 2 * len(roster.index._stamps) + 64
+
+
+def test_a_removed_queue_and_agent_leave_nothing_behind_in_the_index() -> None:
+    engine = Engine(random.Random(1))
+    engine.configure_queue(QueueConfig("sales", strategy=Strategy.LEASTRECENT))
+    for name in ("a", "b"):
+        engine.add_agent(Agent(name, f"PJSIP/{name}", memberships={"sales": Membership()}))
+        engine.agent_available(name, T0)
+    engine.enqueue(InboundCall("c-1"), "sales", T0)  # builds the queue's heap
+    engine.caller_hung_up("c-1", T0)
+
+    engine.remove_agent("b", T0)
+    assert all(agent != "b" for _, agent in engine._free._stamps)
+    engine.remove_queue("sales")
+    assert "sales" not in engine._free._heaps and not engine._free._stamps
