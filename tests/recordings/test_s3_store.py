@@ -21,6 +21,9 @@ from tests.s3 import CREDENTIALS, REGION
 KEY = "acme/2026/03/09/42.opus"
 METADATA = {"tenant": "acme", "call": "42", "customer": "דנה כהן", "agent": "Dana 100%"}
 # Fail fast: one attempt, short timeouts; production keeps botocore's standard retries.
+# One try each: an error surfaces at once instead of after botocore's retries. Only a test of
+# a peer that never answers waits less than the server may take on a loaded machine.
+ONE_TRY = Config(connect_timeout=0.5, read_timeout=10, retries={"total_max_attempts": 1})
 IMPATIENT = Config(connect_timeout=0.5, read_timeout=0.5, retries={"total_max_attempts": 1})
 
 
@@ -47,9 +50,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def impatient_store(endpoint: str, bucket: str = "recordings") -> S3Store:
+def one_try_store(endpoint: str, bucket: str = "recordings", config: Config = ONE_TRY) -> S3Store:
     return S3Store(
-        bucket, region=REGION, endpoint_url=endpoint, credentials=CREDENTIALS, config=IMPATIENT
+        bucket, region=REGION, endpoint_url=endpoint, credentials=CREDENTIALS, config=config
     )
 
 
@@ -210,7 +213,7 @@ async def test_a_playback_url_lifetime_must_be_within_sigv4s_week(s3_store: S3St
 
 
 async def test_unreachable_endpoint_is_reported_as_unavailable(tmp_path: Path) -> None:
-    store = impatient_store(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    store = one_try_store(f"http://127.0.0.1:{free_port()}")  # nothing listens there
 
     with pytest.raises(StoreUnavailable, match=r"s3://recordings/acme/2026/03/09/42\.opus"):
         await put(store, recording(tmp_path))
@@ -230,7 +233,7 @@ def silent_peer() -> Iterator[str]:
 async def test_a_store_that_never_answers_is_unavailable_after_the_read_timeout(
     silent_peer: str,
 ) -> None:
-    store = impatient_store(silent_peer)
+    store = one_try_store(silent_peer, config=IMPATIENT)
 
     with pytest.raises(StoreUnavailable, match="timeout"):
         await store.stat(KEY)
@@ -239,7 +242,7 @@ async def test_a_store_that_never_answers_is_unavailable_after_the_read_timeout(
 async def test_missing_bucket_is_a_store_error_not_unavailable(
     s3_endpoint: str, tmp_path: Path
 ) -> None:
-    store = impatient_store(s3_endpoint, bucket="no-such-recordings-bucket")
+    store = one_try_store(s3_endpoint, bucket="no-such-recordings-bucket")
 
     for attempt in (put(store, recording(tmp_path)), store.stat(KEY), store.delete(KEY)):
         with pytest.raises(StoreError, match="NoSuchBucket") as raised:
@@ -296,7 +299,7 @@ async def test_transient_s3_errors_are_unavailable_and_refusals_are_errors(
     expected: type[StoreError],
 ) -> None:
     failing_s3.update(status=status, code=code, message=message)
-    store = impatient_store(failing_s3["endpoint"])
+    store = one_try_store(failing_s3["endpoint"])
 
     with pytest.raises(StoreError) as raised:
         await put(store, recording(tmp_path))
@@ -313,7 +316,7 @@ async def test_stopped_server_then_restarted_accepts_the_upload(
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    store = impatient_store(f"http://127.0.0.1:{port}", bucket)
+    store = one_try_store(f"http://127.0.0.1:{port}", bucket)
     source = recording(tmp_path)
     try:
         server.stop()
