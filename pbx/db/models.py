@@ -71,14 +71,18 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
+def _tenant_id(*, index: bool = True) -> Mapped[int]:
+    return mapped_column(
+        BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), index=index, nullable=False
+    )
+
+
 class TenantOwned:
     """Mixin for rows a tenant owns; `pbx.db.tenancy` scopes every query on them."""
 
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
-        return mapped_column(
-            BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return _tenant_id()
 
 
 class Tenant(Base):
@@ -422,6 +426,9 @@ class Call(TenantOwned, Base):
         Index("ix_calls_tenant_arrived", "tenant_id", "arrived_at"),
     )
 
+    # ix_calls_tenant_arrived leads with tenant_id: an index of tenant_id alone would only
+    # cost every call's INSERT one more entry.
+    tenant_id: Mapped[int] = _tenant_id(index=False)
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(128))
     # "inbound", or "outbound" for click-to-call (then caller_number is the number called).
