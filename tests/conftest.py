@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -132,11 +133,36 @@ async def wipe(database: Database) -> None:
     except OperationalError as exc:
         if "database is locked" not in str(exc):
             raise
-        # A call flow stopped mid-statement (as a process dies) can leave an aiosqlite
-        # connection unreturned, holding SQLite's write lock until it is collected: collect
-        # it, as the end of that process would have, and wipe again.
-        gc.collect()
+        await release_abandoned_sqlite_locks(database)
         await _delete_all(database)
+
+
+async def release_abandoned_sqlite_locks(database: Database, within_s: float = 5.0) -> None:
+    """A call flow stopped mid-statement (as a process dies) leaves its aiosqlite connection
+    closed but still referenced from the cancelled task's traceback, and SQLite keeps the
+    write lock of a statement left unfinished until its cursor is collected. The end of that
+    process would release it; here collect until a writer gets in."""
+    if database.engine.dialect.name != "sqlite":
+        return
+    path = database.engine.url.database or ""
+    for _ in range(int(within_s / 0.02)):
+        gc.collect()
+        await asyncio.sleep(0.02)  # a close the cancellation left running finishes first
+        if _sqlite_writable(path):
+            return
+    raise AssertionError(f"{path} is still locked {within_s} s after the call flow stopped")
+
+
+def _sqlite_writable(path: str) -> bool:
+    probe = sqlite3.connect(path, timeout=0)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
 
 
 async def _delete_all(database: Database) -> None:

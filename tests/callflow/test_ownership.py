@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from pbx.acd.agents import AgentState
 from pbx.callflow.ownership import Ownership, RedisLease
 from tests.callflow.world import World
+from tests.conftest import release_abandoned_sqlite_locks
 
 
 async def test_only_the_lease_holder_serves_and_a_survivor_takes_over(
@@ -34,6 +35,7 @@ async def test_only_the_lease_holder_serves_and_a_survivor_takes_over(
         one._task.cancel()
         await first.stop(save=False)
         world.flows.remove(first)
+        await release_abandoned_sqlite_locks(world.database)  # as its process's end would
 
         await world.until(lambda: two.owner and second.ready, "the survivor took over", within=5)
         world.flows.append(second)
