@@ -20,9 +20,9 @@ from tests.s3 import CREDENTIALS, REGION
 
 KEY = "acme/2026/03/09/42.opus"
 METADATA = {"tenant": "acme", "call": "42", "customer": "דנה כהן", "agent": "Dana 100%"}
-# Fail fast: one attempt, short timeouts; production keeps botocore's standard retries.
-# One try each: an error surfaces at once instead of after botocore's retries. Only a test of
-# a peer that never answers waits less than the server may take on a loaded machine.
+# One attempt each, so an error surfaces at once (production keeps botocore's standard
+# retries). Only the test of a peer that never answers waits less for a reply than the
+# in-process server may take on a loaded machine.
 ONE_TRY = Config(connect_timeout=0.5, read_timeout=10, retries={"total_max_attempts": 1})
 IMPATIENT = Config(connect_timeout=0.5, read_timeout=0.5, retries={"total_max_attempts": 1})
 
