@@ -18,7 +18,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from pbx.db.database import Database
 from pbx.db.migrate import upgrade
@@ -128,13 +127,8 @@ async def postgres_database(migrated_postgresql_url: str) -> AsyncIterator[Datab
 
 
 async def wipe(database: Database) -> None:
-    try:
-        await _delete_all(database)
-    except OperationalError as exc:
-        if "database is locked" not in str(exc):
-            raise
-        await release_abandoned_sqlite_locks(database)
-        await _delete_all(database)
+    await release_abandoned_sqlite_locks(database)
+    await _delete_all(database)
 
 
 async def release_abandoned_sqlite_locks(database: Database, within_s: float = 5.0) -> None:
@@ -146,10 +140,10 @@ async def release_abandoned_sqlite_locks(database: Database, within_s: float = 5
         return
     path = database.engine.url.database or ""
     for _ in range(int(within_s / 0.02)):
-        gc.collect()
-        await asyncio.sleep(0.02)  # a close the cancellation left running finishes first
         if _sqlite_writable(path):
             return
+        gc.collect()
+        await asyncio.sleep(0.02)  # a close the cancellation left running finishes first
     raise AssertionError(f"{path} is still locked {within_s} s after the call flow stopped")
 
 
