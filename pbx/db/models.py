@@ -40,6 +40,8 @@ INVOICE_STATUSES = ("open", "paid", "void")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 MANDATE_STATUSES = ("pending", "submitted", "active", "failed", "cancelled", "expired")
 CREDIT_STATUSES = ("granted", "pending_approval", "rejected")
+# The stretch of time, in the tenant's time zone, over which credit limits add up.
+CREDIT_PERIODS = ("day", "week", "month")
 ROLES = ("agent", "supervisor", "admin")
 MATCHES = ("unique", "ambiguous", "none")
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random")
@@ -103,10 +105,19 @@ class Tenant(Base):
     # Account actions in a call (a payment to a stored method, mandate changes, credits)
     # wait until the caller is verified (IVR PIN, or the agent's recorded questions).
     money_needs_verification: Mapped[bool] = mapped_column(default=False)
-    # Largest credit each role may grant without approval, in minor units of the tenant's
-    # currency: {"agent": 2000, "supervisor": 20000}; a role missing here needs approval
-    # for any credit (admins never do).
+    # The most each role may grant without approval in one `credit_period`, in total, in
+    # minor units of the tenant's currency: {"agent": 2000, "supervisor": 20000}; a role
+    # missing here needs approval for any credit (admins never do).
     credit_limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # One of CREDIT_PERIODS (not a CHECK: that would copy `tenants` on SQLite); the API
+    # validates it and `billing_bridge.credits` reads anything else as the longest.
+    credit_period: Mapped[str] = mapped_column(String(8), default="day")
+    # The most credits granted without approval may take off one account in a period, in
+    # total, whoever grants them; None: no total per account (the agents' totals still hold).
+    credit_account_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # Whether a credit may take a balance below zero (the customer in credit); if not, such
+    # a credit is refused, and so is its approval.
+    credits_below_zero: Mapped[bool] = mapped_column(default=False)
 
 
 class InboundNumber(TenantOwned, Base):
@@ -268,7 +279,11 @@ class User(TenantOwned, Base):
 
 class Credit(TenantOwned, Base):
     __tablename__ = "credits"
-    __table_args__ = (_one_of("status", CREDIT_STATUSES),)
+    __table_args__ = (
+        _one_of("status", CREDIT_STATUSES),
+        # An agent's total in the period (`billing_bridge.credits`).
+        Index("ix_credits_granted_by_created", "granted_by_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     account_id: Mapped[int] = mapped_column(
