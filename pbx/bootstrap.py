@@ -38,6 +38,7 @@ from pbx.settings import (
     SettingsError,
     redact_url,
 )
+from pbx.shipped_secrets import sandbox_webhook_secret
 from recordings.local_store import LocalFolderStore
 from recordings.s3_store import S3Credentials, S3Store
 from recordings.store import ObjectStore
@@ -117,7 +118,7 @@ def payment_provider(settings: PaymentsSettings) -> PaymentProvider:
             environment=settings.gocardless_environment, redirect_uri=settings.return_url,
             exit_uri=settings.return_url,
         )  # fmt: skip
-    return SandboxProvider(webhook_secret=settings.sandbox_webhook_secret)
+    return SandboxProvider(webhook_secret=sandbox_webhook_secret(settings.sandbox_webhook_secret))
 
 
 def recording_store(settings: RecordingsSettings) -> ObjectStore:

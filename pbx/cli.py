@@ -88,10 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from pbx.bootstrap import build_services, check_dependencies
     from pbx.service import Ledgerline, run_until_stopped
+    from pbx.shipped_secrets import refuse_demo_users, refuse_shipped_secrets
 
+    refuse_shipped_secrets(settings)
     services = build_services(settings)
     try:
         await check_dependencies(services)
+        await refuse_demo_users(services.database)
     except SettingsError:
         await services.close()
         raise

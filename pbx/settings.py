@@ -171,7 +171,7 @@ class RecordingsSettings(_Section):
 
 class PaymentsSettings(_Section):
     provider: Literal["sandbox", "stripe", "gocardless"]
-    sandbox_webhook_secret: str = Field(min_length=1)
+    sandbox_webhook_secret: str  # empty: drawn per process (`pbx.shipped_secrets`)
     stripe_api_key: str
     stripe_webhook_secret: str
     gocardless_access_token: str

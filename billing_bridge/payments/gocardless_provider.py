@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import gocardless_pro
@@ -30,6 +30,7 @@ import requests
 from gocardless_pro import errors as gc_errors
 from gocardless_pro import webhooks as gc_webhooks
 
+from billing_bridge.payments import event_fields as fields
 from billing_bridge.payments.port import (
     BankAccount,
     CardDetails,
@@ -41,6 +42,7 @@ from billing_bridge.payments.port import (
     ProviderError,
     ProviderUnavailable,
     WebhookEvent,
+    WebhookMalformed,
     WebhookRejected,
 )
 
@@ -91,8 +93,14 @@ _PAYMENT_ACTIONS = {
     "confirmed": PaymentStatus.SUCCEEDED,
     "paid_out": PaymentStatus.SUCCEEDED,
     "failed": PaymentStatus.FAILED,
-    "cancelled": PaymentStatus.FAILED,
+    "cancelled": PaymentStatus.CANCELLED,
     "customer_approval_denied": PaymentStatus.FAILED,
+    # The payer's bank took a paid payment back, and (if the merchant disputed it) gave it
+    # back; a failure after confirmation ("late failure") arrives as "failed".
+    "charged_back": PaymentStatus.CHARGED_BACK,
+    "chargeback_cancelled": PaymentStatus.SUCCEEDED,
+    # Failed, then submitted again at the merchant's request: pending once more.
+    "resubmission_requested": PaymentStatus.PENDING,
 }
 _ACTION_ORDER = ("collect_customer_details", "collect_bank_account", "confirm_payer_details")
 
@@ -311,13 +319,18 @@ class GoCardlessProvider:
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
         signature = _header(headers, "Webhook-Signature")
-        if not signature:
+        # A header that is not ASCII cannot be compared (the SDK's compare_digest raises).
+        if not signature or not signature.isascii():
             raise WebhookRejected("gocardless: no Webhook-Signature")
         try:
             events = gc_webhooks.parse(body, self._webhook_secret, signature)
-        except (gc_errors.InvalidSignatureError, ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(f"gocardless: {type(exc).__name__}") from None
-        return [_normalise(event.attributes) for event in events]
+        except gc_errors.InvalidSignatureError:
+            raise WebhookRejected("gocardless: InvalidSignatureError") from None
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            # Signed (the SDK checks the signature before it reads the body), but not a body
+            # of events.
+            raise WebhookMalformed("events") from None
+        return [_normalise(event.attributes, f"events[{n}].") for n, event in enumerate(events)]
 
 
 # -- translation helpers (pure) -----------------------------------------------------------
@@ -390,46 +403,47 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _normalise(event: dict[str, Any]) -> WebhookEvent:
-    kind, action = event.get("resource_type", ""), event.get("action", "")
-    links = event.get("links") or {}
-    details = {k: str(v) for k, v in (event.get("details") or {}).items() if v is not None}
+def _normalise(event: object, where: str) -> WebhookEvent:
+    """One GoCardless event, every field read for its type and size (`event_fields`): a
+    signed event with a malformed field is `WebhookMalformed`, never a crash."""
+    if not isinstance(event, dict):
+        raise WebhookMalformed(where.rstrip("."))
+    kind = fields.name(event, "resource_type", where, fields.MAX_RESOURCE)
+    action = fields.name(event, "action", where)
+    links = fields.obj(event, "links", where)
     base = {
-        "event_id": event.get("id", ""),
-        "type": f"{kind}.{action}",
-        "occurred_at": _when(event.get("created_at")) or datetime.fromtimestamp(0, UTC),
-        "details": details,
+        "event_id": fields.ident(event, "id", where),
+        "type": f"{kind}.{action}"[: fields.MAX_TYPE],
+        "occurred_at": fields.iso_time(event, "created_at", where),
+        "details": fields.details(fields.obj(event, "details", where)),
     }
+
+    def link(name: str, required: bool = True) -> str:
+        return fields.ident(links, name, f"{where}links.", required=required)
+
     if kind == "mandates":
         status = _MANDATE_ACTIONS.get(action)
         return WebhookEvent(
-            **base,
-            resource="mandate",
-            provider_ref=links.get("mandate", ""),
-            status=status,
-            raw_type_known=status is not None,
-        )
+            **base, resource="mandate", provider_ref=link("mandate", status is not None),
+            status=status, raw_type_known=status is not None,
+        )  # fmt: skip
     if kind == "payments":
         status = _PAYMENT_ACTIONS.get(action)
         return WebhookEvent(
-            **base,
-            resource="payment",
-            provider_ref=links.get("payment", ""),
-            status=status,
-            raw_type_known=status is not None,
-        )
+            **base, resource="payment", provider_ref=link("payment", status is not None),
+            status=status, raw_type_known=status is not None,
+        )  # fmt: skip
     if kind == "billing_requests" and action == "fulfilled":
         # The billing request is what a link returned; its new mandate or payment follows.
-        follow = {k: links[k] for k in ("mandate_request_mandate", "payment_request_payment")
-                  if links.get(k)}  # fmt: skip
+        follow = {k: v for k in ("mandate_request_mandate", "payment_request_payment")
+                  if (v := link(k, required=False))}  # fmt: skip
         by_mandate = "mandate_request_mandate" in follow
         return WebhookEvent(
-            **base | {"details": details | follow},
+            **base | {"details": base["details"] | follow},
             resource="mandate" if by_mandate else "pay_link",
-            provider_ref=links.get("billing_request", ""),
+            provider_ref=link("billing_request"),
             status=MandateStatus.PENDING if by_mandate else PaymentStatus.PENDING,
         )
-    ref = next(iter(links.values()), "") if links else ""
-    return WebhookEvent(
-        **base, resource=kind, provider_ref=str(ref), status=None, raw_type_known=False
-    )
+    first = next(iter(links), None)
+    ref = link(first, required=False) if isinstance(first, str) else ""
+    return WebhookEvent(**base, resource=kind, provider_ref=ref, status=None, raw_type_known=False)

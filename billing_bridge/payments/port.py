@@ -19,9 +19,16 @@ from typing import Protocol
 
 
 class PaymentStatus(StrEnum):
+    """A charge's result is one of the first three; the rest come later, by webhook (which
+    moves are allowed, and what each does to the balance: `payments.transitions`)."""
+
     SUCCEEDED = "succeeded"
     PENDING = "pending"  # e.g. a direct debit submitted, settled in days
     FAILED = "failed"
+    CANCELLED = "cancelled"  # withdrawn before it was paid (Stripe canceled, GoCardless cancelled)
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CHARGED_BACK = "charged_back"  # the payer's bank took the money back (a dispute lost)
 
 
 class MandateStatus(StrEnum):
@@ -145,6 +152,15 @@ class WebhookEvent:
 
 class WebhookRejected(Exception):
     """The signature did not verify (or the payload is not the provider's)."""
+
+
+class WebhookMalformed(WebhookRejected):
+    """Signed, but a field is not what the provider's API describes (wrong type, missing,
+    too long, out of range). The message names the field, never its value."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"malformed field {field}")
+        self.field = field
 
 
 class PaymentProvider(Protocol):

@@ -51,6 +51,7 @@ from typing import TypeVar
 
 from billing_bridge.money import MoneyError, exponent
 from billing_bridge.payments import cards
+from billing_bridge.payments import event_fields as fields
 from billing_bridge.payments.port import (
     BankAccount,
     CardDetails,
@@ -62,6 +63,7 @@ from billing_bridge.payments.port import (
     ProviderError,
     ProviderUnavailable,
     WebhookEvent,
+    WebhookMalformed,
     WebhookRejected,
 )
 
@@ -72,6 +74,7 @@ _Status = TypeVar("_Status", PaymentStatus, MandateStatus)
 BASE_URL = "https://sandbox.ledgerline.invalid"
 SIGNATURE_HEADER = "Ledgerline-Sandbox-Signature"
 TOLERANCE_SECONDS = 300
+_MAX_T_DIGITS = 12
 PAY_LINK_LIFETIME = timedelta(days=7)
 FAILING_AMOUNT_ENDING = 13  # minor units: a collection of 10.13 fails at settlement
 
@@ -148,7 +151,9 @@ def verify_signature(
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        # ASCII digits, and few of them: `int()` refuses over 4,300 digits (and "²" is a digit
+        # to `isdigit`), and a float overflows far sooner; no real timestamp is this long.
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= _MAX_T_DIGITS:
             timestamp = int(value)
         elif key == "v1":
             candidates.append(value)
@@ -358,9 +363,12 @@ class SandboxProvider:
         )
         try:
             payload = json.loads(body)
-            return [_event_from_json(item) for item in payload["events"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected("signed, but not a sandbox event list") from exc
+        except (ValueError, RecursionError):
+            raise WebhookMalformed("body") from None
+        items = payload.get("events") if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            raise WebhookMalformed("events")
+        return [_event_from_json(item, f"events[{n}].") for n, item in enumerate(items)]
 
     # -- what a test or the demo does in the provider's place -------------------------------
 
@@ -543,26 +551,25 @@ def _event_to_json(event: WebhookEvent) -> dict[str, object]:
     }
 
 
-def _event_from_json(item: dict[str, object]) -> WebhookEvent:
-    resource, status, kind = str(item["resource"]), item.get("status"), str(item["type"])
+def _event_from_json(item: object, where: str) -> WebhookEvent:
+    if not isinstance(item, dict):
+        raise WebhookMalformed(where.rstrip("."))
+    resource = fields.name(item, "resource", where, fields.MAX_RESOURCE)
+    kind = fields.name(item, "type", where)
+    status = item.get("status")
     known = (
         resource in _STATUSES_BY_RESOURCE
+        and isinstance(status, str)
         and status in _STATUSES_BY_RESOURCE[resource]
         and kind == f"{resource}.{status}"
     )
-    created = item["created"]
-    if isinstance(created, bool) or not isinstance(created, int):
-        raise TypeError("created is not a unix time")
-    details = item.get("details") or {}
-    if not isinstance(details, dict):
-        raise TypeError("details is not an object")
     return WebhookEvent(
-        event_id=str(item["id"]),
+        event_id=fields.ident(item, "id", where),
         type=kind,
         resource=resource,
-        provider_ref=str(item["provider_ref"]),
+        provider_ref=fields.ident(item, "provider_ref", where),
         status=str(status) if known else None,
-        occurred_at=datetime.fromtimestamp(created, UTC),
+        occurred_at=fields.unix_time(item, "created", where),
         raw_type_known=known,
-        details={str(k): str(v) for k, v in details.items()},
+        details=fields.details(fields.obj(item, "details", where)),
     )

@@ -29,6 +29,7 @@ from typing import Any
 import stripe
 from stripe import _util as stripe_util
 
+from billing_bridge.payments import event_fields as fields
 from billing_bridge.payments.port import (
     BankAccount,
     CardDetails,
@@ -40,6 +41,7 @@ from billing_bridge.payments.port import (
     ProviderError,
     ProviderUnavailable,
     WebhookEvent,
+    WebhookMalformed,
     WebhookRejected,
 )
 
@@ -329,11 +331,14 @@ class StripeProvider:
             stripe.WebhookSignature.verify_header(
                 payload, signature or "", self._webhook_secret, self._tolerance
             )
-            event = json.loads(payload)
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
             raise WebhookRejected(f"stripe: {type(exc).__name__}") from None
-        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            raise WebhookRejected("stripe: not an event")
+        try:
+            event = json.loads(payload)
+        except (ValueError, RecursionError):
+            raise WebhookMalformed("body") from None
+        if not isinstance(event, dict):
+            raise WebhookMalformed("body")
         return [_normalise(event)]
 
 
@@ -466,51 +471,59 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _normalise(event: dict[str, Any]) -> WebhookEvent:
-    kind = str(event.get("type", ""))
-    obj = event["data"].get("object") or {}
-    occurred = datetime.fromtimestamp(int(event.get("created", 0)), UTC)
-    base = {"event_id": str(event.get("id", "")), "type": kind, "occurred_at": occurred}
-    customer_ref = (obj.get("metadata") or {}).get("customer_ref")
+    """One Stripe event, every field read for its type and size (`event_fields`): a signed
+    event with a malformed field is `WebhookMalformed`, never a crash."""
+    kind = fields.name(event, "type", "")
+    obj = fields.obj(fields.obj(event, "data", ""), "object", "data.")
+    base = {
+        "event_id": fields.ident(event, "id", ""),
+        "type": kind,
+        "occurred_at": fields.unix_time(event, "created", ""),
+    }
+    customer_ref = fields.text(fields.obj(obj, "metadata", "data.object.").get("customer_ref"))
     details = {"customer_ref": customer_ref} if customer_ref else {}
+    ref = fields.ident(obj, "id", "data.object.", required=kind in _KNOWN_TYPES)
 
     if kind in _PAYMENT_EVENTS:
-        error = obj.get("last_payment_error") or {}
-        code = error.get("decline_code") or error.get("code")
+        error = fields.obj(obj, "last_payment_error", "data.object.")
+        code = fields.text(error.get("decline_code") or error.get("code"), fields.MAX_TYPE)
         if code:
             details["failure_code"] = code
         return WebhookEvent(
-            **base,
-            resource="payment",
-            provider_ref=obj.get("id", ""),
-            status=_PAYMENT_EVENTS[kind],
+            **base, resource="payment", provider_ref=ref, status=_PAYMENT_EVENTS[kind],
             details=details,
-        )
+        )  # fmt: skip
+    if kind in _CHARGE_EVENTS:
+        return _charge_event(base, kind, obj, details)
     if kind == "mandate.updated":
+        status = fields.name(obj, "status", "data.object.")
         return WebhookEvent(
             **base,
             resource="mandate",
-            provider_ref=obj.get("id", ""),
-            status=_MANDATE_STATUS.get(obj.get("status")),
+            provider_ref=ref,
+            status=_MANDATE_STATUS.get(status),
             details=details | _pick(obj, "payment_method"),
         )
     if kind == "setup_intent.succeeded":
         # Bacs mandates wait (about three working days) after the SetupIntent succeeds;
         # mandate.updated says when they are active. SEPA and ACH are usable at once.
         types = obj.get("payment_method_types") or []
+        if not isinstance(types, list):
+            raise WebhookMalformed("data.object.payment_method_types")
         status = MandateStatus.PENDING if "bacs_debit" in types else MandateStatus.ACTIVE
         return WebhookEvent(
             **base,
             resource="mandate",
-            provider_ref=_id(obj.get("mandate")) or obj.get("id", ""),
+            provider_ref=_ref_of(obj, "mandate") or ref,
             status=status,
-            details=details | {"setup_intent": obj.get("id", "")} | _pick(obj, "payment_method"),
+            details=details | {"setup_intent": ref} | _pick(obj, "payment_method"),
         )
     if kind == "checkout.session.completed":
-        return _checkout_completed(base, obj, details)
+        return _checkout_completed(base, ref, obj, details)
     return WebhookEvent(
         **base,
-        resource=str(obj.get("object", "")),
-        provider_ref=str(obj.get("id", "")),
+        resource=fields.name(obj, "object", "data.object.", fields.MAX_RESOURCE),
+        provider_ref=ref,
         status=None,
         raw_type_known=False,
     )
@@ -520,33 +533,75 @@ _PAYMENT_EVENTS = {
     "payment_intent.succeeded": PaymentStatus.SUCCEEDED,
     "payment_intent.processing": PaymentStatus.PENDING,
     "payment_intent.payment_failed": PaymentStatus.FAILED,
-    "payment_intent.canceled": PaymentStatus.FAILED,
+    "payment_intent.canceled": PaymentStatus.CANCELLED,
 }
+# Events about a charge of a PaymentIntent: refunds (the charge's `amount_refunded` is the
+# total refunded so far) and disputes (the money taken back by the payer's bank, and
+# returned when the dispute is won).
+_CHARGE_EVENTS = frozenset(
+    {"charge.refunded", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"}
+)
+_KNOWN_TYPES = frozenset(
+    {*_PAYMENT_EVENTS, *_CHARGE_EVENTS, "mandate.updated", "setup_intent.succeeded",
+     "checkout.session.completed"}
+)  # fmt: skip
+
+
+def _charge_event(
+    base: dict[str, Any], kind: str, obj: dict[str, Any], details: dict[str, str]
+) -> WebhookEvent:
+    intent = _ref_of(obj, "payment_intent")
+    if not intent:
+        raise WebhookMalformed("data.object.payment_intent")
+    if kind == "charge.refunded":
+        refunded = fields.amount(obj, "amount_refunded", "data.object.")
+        charged = fields.amount(obj, "amount", "data.object.")
+        if refunded is None or charged is None:
+            raise WebhookMalformed("data.object.amount_refunded")
+        whole = refunded >= charged
+        status = PaymentStatus.REFUNDED if whole else PaymentStatus.PARTIALLY_REFUNDED
+        details = details | {"refunded_minor": str(refunded)}
+    elif kind == "charge.dispute.funds_withdrawn":
+        status = PaymentStatus.CHARGED_BACK
+    else:
+        status = PaymentStatus.SUCCEEDED  # the dispute was won: the money is back
+    return WebhookEvent(
+        **base, resource="payment", provider_ref=intent, status=status, details=details
+    )
 
 
 def _checkout_completed(
-    base: dict[str, Any], obj: dict[str, Any], details: dict[str, str]
+    base: dict[str, Any], ref: str, obj: dict[str, Any], details: dict[str, str]
 ) -> WebhookEvent:
-    if obj.get("client_reference_id"):
-        details = details | {"customer_ref": obj["client_reference_id"]}
-    if obj.get("mode") == "setup":  # a mandate link completed; the mandate follows
+    if client := fields.text(obj.get("client_reference_id")):
+        details = details | {"customer_ref": client}
+    mode = fields.name(obj, "mode", "data.object.")
+    if mode == "setup":  # a mandate link completed; the mandate follows
         return WebhookEvent(
             **base,
             resource="mandate",
-            provider_ref=obj.get("id", ""),
+            provider_ref=ref,
             status=MandateStatus.PENDING,
             details=details | _pick(obj, "setup_intent"),
         )
-    paid = obj.get("payment_status") in ("paid", "no_payment_required")
+    paid = fields.name(obj, "payment_status", "data.object.") in ("paid", "no_payment_required")
     return WebhookEvent(
         **base,
         resource="pay_link",
-        provider_ref=obj.get("id", ""),
+        provider_ref=ref,
         status=PaymentStatus.SUCCEEDED if paid else PaymentStatus.PENDING,
         details=details | _pick(obj, "payment_intent"),
     )
 
 
+def _ref_of(obj: dict[str, Any], key: str) -> str:
+    """An expandable reference in an event: an id, or the expanded object's id."""
+    value = obj.get(key)
+    if isinstance(value, dict):
+        return fields.ident(value, "id", f"data.object.{key}.")
+    return fields.ident(obj, key, "data.object.", required=False)
+
+
 def _pick(obj: dict[str, Any], key: str) -> dict[str, str]:
-    value = _id(obj.get(key))
+    value = _ref_of(obj, key)
     return {key: value} if value else {}

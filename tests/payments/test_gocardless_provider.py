@@ -17,6 +17,7 @@ from billing_bridge.payments.port import (
     PaymentStatus,
     ProviderError,
     ProviderUnavailable,
+    WebhookMalformed,
     WebhookRejected,
 )
 from tests.payments import fake_gocardless
@@ -490,7 +491,9 @@ def test_an_unsigned_or_malformed_webhook_is_rejected(
         ("payments", "confirmed", {"payment": "PM1"}, "payment", "PM1", "succeeded"),
         ("payments", "paid_out", {"payment": "PM1"}, "payment", "PM1", "succeeded"),
         ("payments", "failed", {"payment": "PM1"}, "payment", "PM1", "failed"),
-        ("payments", "cancelled", {"payment": "PM1"}, "payment", "PM1", "failed"),
+        ("payments", "cancelled", {"payment": "PM1"}, "payment", "PM1", "cancelled"),
+        ("payments", "charged_back", {"payment": "PM1"}, "payment", "PM1", "charged_back"),
+        ("payments", "chargeback_cancelled", {"payment": "PM1"}, "payment", "PM1", "succeeded"),
         (
             "billing_requests", "fulfilled",
             {"billing_request": "BRQ1", "mandate_request_mandate": "MD9"},
@@ -549,6 +552,51 @@ def test_events_we_do_not_act_on_are_passed_on_as_unknown(
     assert not parsed.raw_type_known
     assert parsed.status is None
     assert parsed.provider_ref == next(iter(links.values()))
+
+
+_PAID = gc_event("payments", "confirmed", {"payment": "PM1"})
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (json.dumps({"events": 5}).encode(), "events"),
+        (b"[" * 100_000 + b"]" * 100_000, "events"),
+        (webhook(_PAID | {"id": "EV" + "1" * 10_000}), "events[0].id"),
+        (webhook(_PAID | {"id": 99}), "events[0].id"),
+        (webhook(_PAID | {"created_at": 1_700_000_000}), "events[0].created_at"),
+        (webhook(_PAID | {"created_at": "9" * 5000}), "events[0].created_at"),
+        (webhook(_PAID | {"created_at": "2026-03-02T10:15:00"}), "events[0].created_at"),
+        (webhook(_PAID | {"links": ["PM1"]}), "events[0].links"),
+        (webhook(_PAID | {"links": {"payment": {"id": "PM1"}}}), "events[0].links.payment"),
+        (webhook(_PAID | {"links": {}}), "events[0].links.payment"),
+        (webhook(_PAID | {"details": "insufficient_funds"}), "events[0].details"),
+        (webhook(_PAID | {"action": {"a": [[]]}}), "events[0].action"),
+        (webhook(_PAID, "not an event"), "events[1]"),
+    ],
+)
+def test_a_signed_webhook_with_a_malformed_field_is_refused_naming_the_field(
+    gocardless_provider: GoCardlessProvider, body: bytes, field: str
+) -> None:
+    with pytest.raises(WebhookMalformed) as refused:
+        gocardless_provider.parse_webhook(body, {"Webhook-Signature": fake_gocardless.sign(body)})
+
+    assert refused.value.field == field
+
+
+def test_event_details_are_capped_and_card_numbers_in_them_masked(
+    gocardless_provider: GoCardlessProvider,
+) -> None:
+    details = {"cause": "x" * 10_000, "description": "paid by 4111-1111-1111-1111", "n": {}}
+    body = webhook(_PAID | {"details": details})
+
+    [parsed] = gocardless_provider.parse_webhook(
+        body, {"Webhook-Signature": fake_gocardless.sign(body)}
+    )
+
+    assert len(parsed.details["cause"]) == 200
+    assert parsed.details["description"] == "paid by ****-****-****-1111"
+    assert "n" not in parsed.details
 
 
 # -- no secrets in logs -----------------------------------------------------------------------

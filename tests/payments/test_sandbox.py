@@ -26,6 +26,7 @@ from billing_bridge.payments.port import (
     ProviderError,
     ProviderUnavailable,
     WebhookEvent,
+    WebhookMalformed,
     WebhookRejected,
 )
 from billing_bridge.payments.sandbox import SIGNATURE_HEADER, SandboxProvider
@@ -525,8 +526,74 @@ def test_a_signed_payload_that_is_not_an_event_list_is_rejected(
 ) -> None:
     t = int(START.timestamp())
     signature = hmac.new(SECRET.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    with pytest.raises(WebhookRejected, match="not a sandbox event list"):
+    with pytest.raises(WebhookMalformed):
         sandbox.parse_webhook(payload, {SIGNATURE_HEADER: f"t={t},v1={signature}"})
+
+
+@pytest.mark.parametrize("t", ["9" * 5000, "1" * 400, "²", "١٧٤٩٩٨٨٨٠٠"])
+def test_a_timestamp_that_is_no_unix_time_is_a_rejected_signature_not_a_crash(
+    sandbox: SandboxProvider, t: str
+) -> None:
+    body, _ = sandbox.webhook([event()])
+    with pytest.raises(WebhookRejected, match="not t="):
+        sandbox.parse_webhook(body, {SIGNATURE_HEADER: f"t={t},v1={'0' * 64}"})
+
+
+def signed_events(*items: object) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"events": list(items)}).encode()
+    t = int(START.timestamp())
+    signature = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {SIGNATURE_HEADER: f"t={t},v1={signature}"}
+
+
+GOOD = {"id": "sbx_evt_1", "type": "payment.succeeded", "created": int(START.timestamp()),
+        "resource": "payment", "provider_ref": "sbx_pay_1", "status": "succeeded",
+        "details": {}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "e" * 10_000}, "events[0].id"),
+        ({"id": 12}, "events[0].id"),
+        ({"id": ["x"]}, "events[0].id"),
+        ({"provider_ref": {"a": 1}}, "events[0].provider_ref"),
+        ({"provider_ref": "r" * 129}, "events[0].provider_ref"),
+        ({"created": 2**70}, "events[0].created"),
+        ({"created": "1749988800"}, "events[0].created"),
+        ({"created": True}, "events[0].created"),
+        ({"status": ["succeeded"]}, None),  # unhashable: unknown, not a crash
+        ({"type": {"nested": [[[]]]}}, "events[0].type"),
+        ({"details": [1, 2]}, "events[0].details"),
+        ({"resource": 5}, "events[0].resource"),
+    ],
+)
+def test_a_signed_event_with_a_malformed_field_is_refused_naming_the_field(
+    sandbox: SandboxProvider, change: dict[str, object], field: str | None
+) -> None:
+    body, headers = signed_events(GOOD | change)
+    if field is None:
+        [parsed] = sandbox.parse_webhook(body, headers)
+        assert not parsed.raw_type_known
+        return
+    with pytest.raises(WebhookMalformed) as refused:
+        sandbox.parse_webhook(body, headers)
+    assert refused.value.field == field
+    assert "x" * 20 not in str(refused.value)
+
+
+def test_provider_free_text_is_capped_and_card_numbers_in_it_are_masked(
+    sandbox: SandboxProvider,
+) -> None:
+    details = {"failure_code": "card 4242 4242 4242 4242 declined", "failure_message": "m" * 5000,
+               "nested": {"deep": [1]}, **{f"k{n}": "v" for n in range(50)}}  # fmt: skip
+    body, headers = signed_events(GOOD | {"details": details})
+
+    [parsed] = sandbox.parse_webhook(body, headers)
+
+    assert parsed.details["failure_code"] == "card **** **** **** 4242 declined"
+    assert len(parsed.details["failure_message"]) == 200
+    assert "nested" not in parsed.details and len(parsed.details) <= 20
 
 
 def test_an_event_type_we_do_not_act_on_is_passed_on_marked_unknown(

@@ -18,6 +18,7 @@ from billing_bridge.payments.port import (
     PaymentStatus,
     ProviderError,
     ProviderUnavailable,
+    WebhookMalformed,
     WebhookRejected,
 )
 from billing_bridge.payments.stripe_provider import StripeProvider
@@ -553,13 +554,13 @@ def test_each_known_event_type_is_normalised(
 
 
 def test_an_unknown_event_type_is_passed_on_as_unknown(stripe_provider: StripeProvider) -> None:
-    body = event("charge.refunded", {"id": "ch_1", "object": "charge"})
+    body = event("charge.captured", {"id": "ch_1", "object": "charge"})
 
     [parsed] = stripe_provider.parse_webhook(body, signed(body))
 
     assert not parsed.raw_type_known
     assert (parsed.type, parsed.resource, parsed.provider_ref, parsed.status) == (
-        "charge.refunded",
+        "charge.captured",
         "charge",
         "ch_1",
         None,
@@ -570,3 +571,87 @@ def test_the_adapter_is_a_payment_provider(stripe_provider: StripeProvider) -> N
     provider: PaymentProvider = stripe_provider  # checked by type checkers against the port
 
     assert provider.name == "stripe"
+
+
+def raw_event(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+_INTENT = {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+           "created": 1_700_000_000, "data": {"object": {"id": "pi_1"}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ([1, 2], "body"),
+        (_INTENT | {"id": "evt_" + "9" * 10_000}, "id"),
+        (_INTENT | {"id": 7}, "id"),
+        (_INTENT | {"id": None}, "id"),
+        (_INTENT | {"created": 2**64}, "created"),
+        (_INTENT | {"created": "1700000000"}, "created"),
+        (_INTENT | {"created": 1e300}, "created"),
+        (_INTENT | {"type": ["payment_intent.succeeded"]}, "type"),
+        (_INTENT | {"data": "x"}, "data"),
+        (_INTENT | {"data": {"object": [1]}}, "data.object"),
+        (_INTENT | {"data": {"object": {"id": {"id": {"id": "pi"}}}}}, "data.object.id"),
+        (_INTENT | {"data": {"object": {"id": "pi_1", "metadata": "m"}}}, "data.object.metadata"),
+        (_INTENT | {"type": "payment_intent.payment_failed",
+                    "data": {"object": {"id": "pi_1", "last_payment_error": 5}}},
+         "data.object.last_payment_error"),
+        (_INTENT | {"type": "setup_intent.succeeded",
+                    "data": {"object": {"id": "seti_1", "payment_method_types": "x"}}},
+         "data.object.payment_method_types"),
+        (_INTENT | {"type": "charge.refunded",
+                    "data": {"object": {"id": "ch_1", "payment_intent": "pi_1",
+                                        "amount": 100, "amount_refunded": "100"}}},
+         "data.object.amount_refunded"),
+        (_INTENT | {"type": "charge.dispute.funds_withdrawn", "data": {"object": {"id": "dp_1"}}},
+         "data.object.payment_intent"),
+    ],
+)  # fmt: skip
+def test_a_signed_event_with_a_malformed_field_is_refused_naming_the_field(
+    stripe_provider: StripeProvider, payload: object, field: str
+) -> None:
+    body = raw_event(payload)
+
+    with pytest.raises(WebhookMalformed) as refused:
+        stripe_provider.parse_webhook(body, signed(body))
+
+    assert refused.value.field == field
+
+
+def test_a_deeply_nested_signed_body_is_malformed_not_a_crash(
+    stripe_provider: StripeProvider,
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    with pytest.raises(WebhookMalformed):
+        stripe_provider.parse_webhook(body, signed(body))
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "status", "details"),
+    [
+        ("charge.refunded", {"id": "ch_1", "payment_intent": "pi_1", "amount": 1000,
+                             "amount_refunded": 400}, "partially_refunded",
+         {"refunded_minor": "400"}),
+        ("charge.refunded", {"id": "ch_1", "payment_intent": {"id": "pi_1"}, "amount": 1000,
+                             "amount_refunded": 1000}, "refunded", {"refunded_minor": "1000"}),
+        ("charge.dispute.funds_withdrawn", {"id": "dp_1", "payment_intent": "pi_1"},
+         "charged_back", {}),
+        ("charge.dispute.funds_reinstated", {"id": "dp_1", "payment_intent": "pi_1"},
+         "succeeded", {}),
+        ("payment_intent.canceled", {"id": "pi_1"}, "cancelled", {}),
+    ],
+)  # fmt: skip
+def test_refunds_disputes_and_cancellations_are_payment_events_of_the_payment_intent(
+    stripe_provider: StripeProvider, kind: str, obj: dict[str, Any], status: str,
+    details: dict[str, str],
+) -> None:  # fmt: skip
+    body = event(kind, obj)
+
+    [parsed] = stripe_provider.parse_webhook(body, signed(body))
+
+    assert (parsed.resource, parsed.provider_ref, parsed.status) == ("payment", "pi_1", status)
+    assert dict(parsed.details) == details
