@@ -10,13 +10,18 @@ from datetime import UTC, datetime
 from agi_scripts.fastagi.server import Handler
 from agi_scripts.handlers.caller_lookup import caller_lookup
 from agi_scripts.handlers.screen_pop import screen_pop
+from agi_scripts.pop_token import PopTokens
 from pbx.bootstrap import Services
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:
-    handlers = {"caller-lookup": caller_lookup(services.identification)}
+    assert services.secret is not None, "the composition root builds the installation secret"
+    tokens = PopTokens(services.secret)
+    handlers = {"caller-lookup": caller_lookup(services.identification, tokens, _now)}
     if services.hub is not None:
-        handlers["screen-pop"] = screen_pop(
-            services.database, services.hub, lambda: datetime.now(UTC)
-        )
+        handlers["screen-pop"] = screen_pop(services.database, services.hub, _now, tokens)
     return handlers
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -31,6 +31,7 @@ from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
+from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
 from pbx.settings import (
     PaymentsSettings,
     RecordingsSettings,
@@ -57,6 +58,8 @@ class Services:
     hub: Hub | None = None
     bus_redis: Redis | None = None  # the bus listens on its own connection (no read timeout)
     recordings: ObjectStore | None = None  # where finished recordings are kept
+    # Generated per installation, never shipped: signs the screen-pop tokens (FastAGI).
+    secret: InstallationSecret | None = None
 
     async def close(self) -> None:
         await self.bus.stop()
@@ -101,7 +104,15 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings, database, redis, directory, identification, bus, sessions, limiter,
         Hub(events), bus_redis, recording_store(settings.recordings),
+        secret=installation_secret(settings, redis),
     )  # fmt: skip
+
+
+def installation_secret(settings: Settings, redis: Redis | None) -> InstallationSecret:
+    """Shared by the deployment through Redis; without Redis, a file of this process's."""
+    if redis is not None:
+        return RedisSecret(redis)
+    return FileSecret(Path(settings.service.secret_file))
 
 
 def payment_provider(settings: PaymentsSettings) -> PaymentProvider:
@@ -149,6 +160,12 @@ async def check_dependencies(services: Services, require_schema: bool = True) ->
             raise SettingsError(
                 "redis.url", f"cannot connect to {redact_url(settings.redis.url)}: {_reason(exc)}"
             ) from None
+    if services.secret is not None:
+        try:  # generated now if this is the installation's first start
+            await services.secret.get()
+        except (SecretError, RedisError, OSError) as exc:
+            where = "redis.url" if services.redis is not None else "service.secret_file"
+            raise SettingsError(where, f"installation secret: {exc}") from None
 
 
 async def check_database(database: Database, require_schema: bool = True) -> None:

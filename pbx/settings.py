@@ -41,6 +41,7 @@ class ServiceSettings(_Section):
     http_host: str
     http_port: int = Field(ge=0, le=65535)
     log_level: str
+    secret_file: str = Field(min_length=1)
 
     @field_validator("log_level")
     @classmethod

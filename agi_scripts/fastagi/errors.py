@@ -54,6 +54,16 @@ class AGIProtocolError(AGIError):
     environment block, or an argument we refuse to send (it would inject a second command)."""
 
 
+class AGIBadRequest(AGIError):
+    """What the dialplan asked for is not what the script takes: a malformed argument, or a
+    request the script refuses (a screen-pop without a valid token). Raised by handlers; the
+    server logs the message once, without a traceback, and sets `LL_ERROR` to `error`."""
+
+    def __init__(self, message: str, error: str = "bad-request") -> None:
+        super().__init__(message)
+        self.error = error
+
+
 class AGITimeout(AGIError):
     """The peer stayed silent longer than the idle timeout."""
 

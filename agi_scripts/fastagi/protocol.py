@@ -29,12 +29,17 @@ HANGUP_LINE = "HANGUP"
 USAGE_END_PREFIX = "520 "
 MAX_COMMAND_BYTES = 2047  # res_agi's AGI_BUF_LEN (2048) less the terminating NUL
 MAX_ENV_LINES = 128
+MAX_AGI_ARGS = 127  # res_agi's AGI() takes at most MAX_ARGS (128) arguments, the script included
 
 _ENV_KEY = re.compile(r"agi_[a-z0-9_]+")
-_ARG_KEY = re.compile(r"agi_arg_([1-9][0-9]*)")
+# At most three digits: a longer number is garbage, and int() of thousands of digits raises
+# ValueError (Python's cap on integer string conversion) instead of our protocol error.
+_ARG_KEY = re.compile(r"agi_arg_([1-9][0-9]{0,2})")
 _VERB = re.compile(r"[A-Z]+(?: [A-Z]+)*")
-_REPLY = re.compile(r"(\d{3})([ -])(.*)", re.DOTALL)
+_REPLY = re.compile(r"([0-9]{3})([ -])(.*)", re.DOTALL)
 _FORBIDDEN_IN_ARG = ("\n", "\r", "\x00")
+_SMALL_INT = re.compile(r"-?[0-9]{1,9}")
+_REPLY_INT = re.compile(r"-?[0-9]{1,19}")  # endpos is a sample count (C long)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,12 @@ class AGIEnvironment:
                 raise AGIProtocolError(f"AGI environment repeats {key!r}")
             raw[key] = value
         return cls._from_mapping(raw)
+
+    @classmethod
+    def unparsed(cls) -> AGIEnvironment:
+        """Stands in for a block that was read whole but did not parse: the stream is still
+        in step, so the dialplan can be told (`LL_ERROR`) through a session on it."""
+        return cls._from_mapping({"agi_request": "", "agi_channel": "", "agi_uniqueid": ""})
 
     @classmethod
     def _from_mapping(cls, raw: dict[str, str]) -> AGIEnvironment:
@@ -238,10 +249,9 @@ def _parse_result(rest: str) -> tuple[str, str | None, int | None, str]:
 
 
 def _int_token(token: str, context: str) -> int:
-    try:
-        return int(token)
-    except ValueError:
-        raise AGIProtocolError(f"not a number in reply: {context[:80]!r}") from None
+    if not _REPLY_INT.fullmatch(token):
+        raise AGIProtocolError(f"not a number in reply: {context[:80]!r}")
+    return int(token)
 
 
 def _known(value: str) -> str | None:
@@ -250,10 +260,11 @@ def _known(value: str) -> str | None:
 
 def _int_field(raw: Mapping[str, str], key: str) -> int:
     value = raw.get(key, "0")
-    try:
-        return int(value)
-    except ValueError:
-        raise AGIProtocolError(f"{key} is not a number: {value[:20]!r}") from None
+    # ASCII digits of a bounded length: int() also reads other scripts' digits (`٣`), spaces
+    # and underscores, and raises ValueError (not our error) past 4,300 digits.
+    if not _SMALL_INT.fullmatch(value):
+        raise AGIProtocolError(f"{key} is not a number: {value[:20]!r}")
+    return int(value)
 
 
 def _script_of_request(request: str) -> str:
@@ -264,9 +275,12 @@ def _script_of_request(request: str) -> str:
 def _args(raw: Mapping[str, str]) -> tuple[str, ...]:
     numbered: dict[int, str] = {}
     for key, value in raw.items():
-        match = _ARG_KEY.fullmatch(key) if key.startswith("agi_arg_") else None
-        if match:
-            numbered[int(match[1])] = value
+        if not key.startswith("agi_arg_"):
+            continue
+        match = _ARG_KEY.fullmatch(key)
+        if match is None or int(match[1]) > MAX_AGI_ARGS:
+            raise AGIProtocolError(f"not an AGI argument number: {key[:24]!r}")
+        numbered[int(match[1])] = value
     if sorted(numbered) != list(range(1, len(numbered) + 1)):
-        raise AGIProtocolError(f"AGI arguments are not numbered 1..N: {sorted(numbered)}")
+        raise AGIProtocolError(f"AGI arguments are not numbered 1..N: {sorted(numbered)[:10]}")
     return tuple(numbered[index] for index in range(1, len(numbered) + 1))

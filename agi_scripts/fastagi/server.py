@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from agi_scripts.fastagi.errors import (
+    AGIBadRequest,
     AGIConnectionLost,
     AGIError,
     AGIHangup,
     AGIProtocolError,
     AGITimeout,
 )
-from agi_scripts.fastagi.protocol import AGIEnvironment, normalise_script_name
-from agi_scripts.fastagi.session import MAX_ENV_BYTES, AGISession, read_environment
+from agi_scripts.fastagi.protocol import (
+    AGIEnvironment,
+    normalise_script_name,
+    parse_environment,
+)
+from agi_scripts.fastagi.session import MAX_ENV_BYTES, AGISession, read_environment_block
 
 Handler = Callable[[AGISession], Awaitable[None]]
 
@@ -31,8 +37,14 @@ logger = logging.getLogger(__name__)
 ERROR_VARIABLE = "LL_ERROR"
 BUSY_LOG_INTERVAL = 10.0
 CLOSE_TIMEOUT = 1.0  # a peer that will not take our last bytes is cut off after this
-# The ways a call normally ends while a handler runs: no traceback, not a failure.
-_NORMAL_ENDS = (AGIHangup, AGIConnectionLost, AGITimeout)
+
+
+class Outcome(enum.Enum):
+    """How a session ended, for the counters /healthz reports."""
+
+    SERVED = "served"  # the handler ran to its end, or the caller hung up meanwhile
+    TIMED_OUT = "timed_out"  # Asterisk went silent (before its environment or mid-call)
+    FAILED = "failed"  # bad input, an unknown script, or a bug (each logged once)
 
 
 class FastAGIServer:
@@ -56,6 +68,7 @@ class FastAGIServer:
         self._active = 0
         self._stopping = False
         self.sessions_served = 0
+        self.sessions_timed_out = 0
         self.sessions_failed = 0
         self.sessions_rejected = 0
         self._last_busy_log = float("-inf")
@@ -78,10 +91,12 @@ class FastAGIServer:
         return self._server is not None and self._server.is_serving()
 
     def counters(self) -> dict[str, int]:
-        """Sessions active now, and served, failed and rejected since start (for /status)."""
+        """Sessions active now, and served, timed out, failed and rejected since start (for
+        /healthz)."""
         return {
             "active_sessions": self._active,
             "sessions_served": self.sessions_served,
+            "sessions_timed_out": self.sessions_timed_out,
             "sessions_failed": self.sessions_failed,
             "sessions_rejected": self.sessions_rejected,
         }
@@ -131,51 +146,84 @@ class FastAGIServer:
                 return
             self._active += 1
             try:
-                await self._serve(reader, writer)
+                self._count(await self._serve(reader, writer))
+            except Exception:  # a bug outside any handler: one line, never a lost task
+                logger.exception("FastAGI connection failed")
+                self._count(Outcome.FAILED)
             finally:
                 self._active -= 1
         finally:
             await _close(writer)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        env = await self._read_env(reader)
-        if env is None:
-            self.sessions_failed += 1
-            return
-        session = AGISession(reader, writer, env, self._idle_timeout)
-        handler = self._handlers.get(env.script)
-        if handler is None:
-            self.sessions_failed += 1
-            await self._refuse_unknown_script(session)
-            return
-        if await self._run_handler(handler, session):
+    def _count(self, outcome: Outcome) -> None:
+        if outcome is Outcome.SERVED:
             self.sessions_served += 1
+        elif outcome is Outcome.TIMED_OUT:
+            self.sessions_timed_out += 1
         else:
             self.sessions_failed += 1
 
-    async def _read_env(self, reader: asyncio.StreamReader) -> AGIEnvironment | None:
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Outcome:
+        env = await self._read_env(reader, writer)
+        if isinstance(env, Outcome):
+            return env
+        session = AGISession(reader, writer, env, self._idle_timeout)
+        handler = self._handlers.get(env.script)
+        if handler is None:
+            await self._refuse_unknown_script(session)
+            return Outcome.FAILED
+        return await self._run_handler(handler, session)
+
+    async def _read_env(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> AGIEnvironment | Outcome:
+        """The call's environment, or how the session ended without one (logged once)."""
         try:
-            return await read_environment(reader, self._idle_timeout)
-        except (AGITimeout, AGIConnectionLost) as exc:
+            block = await read_environment_block(reader, self._idle_timeout)
+        except AGITimeout as exc:
+            logger.debug("FastAGI peer silent before its environment: %s", exc)
+            return Outcome.TIMED_OUT
+        except AGIConnectionLost as exc:
             logger.debug("FastAGI peer dropped before its environment: %s", exc)
+            return Outcome.FAILED
+        except AGIProtocolError as exc:  # oversize: the stream is not in step, say nothing
+            logger.warning("FastAGI peer sent a bad environment: %s", exc)
+            return Outcome.FAILED
+        try:
+            return parse_environment(block)
         except AGIProtocolError as exc:
             logger.warning("FastAGI peer sent a bad environment: %s", exc)
-        return None
+        # Read whole, so the stream is in step: the dialplan can take its fallback branch.
+        unparsed = AGISession(reader, writer, AGIEnvironment.unparsed(), self._idle_timeout)
+        await _tell_dialplan(unparsed, "bad-environment")
+        return Outcome.FAILED
 
-    async def _run_handler(self, handler: Handler, session: AGISession) -> bool:
-        """Run the handler to its end; False when it failed (logged, caller told)."""
+    async def _run_handler(self, handler: Handler, session: AGISession) -> Outcome:
+        """Run the handler to its end. Each way it can fail is logged once and the dialplan
+        told where the stream still allows; only a bug in our code logs a traceback."""
         env = session.env
         try:
             await handler(session)
-        except _NORMAL_ENDS as exc:
+        except AGITimeout as exc:
+            logger.info("AGI %s on %s timed out: %s", env.script, env.channel, exc)
+            return Outcome.TIMED_OUT
+        except (AGIHangup, AGIConnectionLost) as exc:  # how most calls end
             logger.debug("AGI %s on %s ended: %s", env.script, env.channel, exc)
+        except AGIBadRequest as exc:
+            logger.warning("AGI %s refused on %s: %s", env.script, env.channel, exc)
+            await _tell_dialplan(session, exc.error)
+            return Outcome.FAILED
+        except AGIProtocolError as exc:
+            logger.warning("AGI %s on %s: not FastAGI: %s", env.script, env.channel, exc)
+            await _tell_dialplan(session, "protocol-error")
+            return Outcome.FAILED
         except Exception:
             logger.exception(
                 "AGI %s failed on %s (uniqueid %s)", env.script, env.channel, env.uniqueid
             )
             await _tell_dialplan(session, "internal-error")
-            return False
-        return True
+            return Outcome.FAILED
+        return Outcome.SERVED
 
     async def _refuse_unknown_script(self, session: AGISession) -> None:
         env = session.env
@@ -192,7 +240,7 @@ class FastAGIServer:
         """Tell the dialplan we are full. The environment is read first: closing a socket
         with unread data resets it, and the reset could destroy our answer in flight."""
         self.sessions_rejected += 1
-        env = await self._read_env(reader)
+        env = await self._read_env(reader, writer)
         # Under overload one line per rejected call would bury the log: one every 10 s.
         now = time.monotonic()
         if now - self._last_busy_log >= BUSY_LOG_INTERVAL:
@@ -202,7 +250,7 @@ class FastAGIServer:
                 self.sessions_rejected,
             )
             self._last_busy_log = now
-        if env is not None:
+        if not isinstance(env, Outcome):
             await _tell_dialplan(AGISession(reader, writer, env, self._idle_timeout), "busy")
 
 

@@ -44,6 +44,12 @@ DEFAULT_MEDIA_TIMEOUT = 300.0  # a prompt or an application may legitimately run
 async def read_environment(reader: asyncio.StreamReader, idle_timeout: float) -> AGIEnvironment:
     """Read and parse the environment block: one read up to the empty line, capped in time
     (`AGITimeout`) and size (`AGIProtocolError`; the reader's limit caps the buffer too)."""
+    return parse_environment(await read_environment_block(reader, idle_timeout))
+
+
+async def read_environment_block(reader: asyncio.StreamReader, idle_timeout: float) -> bytes:
+    """The environment block as sent, up to and including the empty line, unparsed: once it
+    is read the stream is in step, so even a block that does not parse can be answered."""
     try:
         async with asyncio.timeout(idle_timeout):
             block = await reader.readuntil(b"\n\n")
@@ -59,7 +65,7 @@ async def read_environment(reader: asyncio.StreamReader, idle_timeout: float) ->
         raise AGIConnectionLost(f"connection lost reading the AGI environment: {exc}") from None
     if len(block) > MAX_ENV_BYTES:
         raise AGIProtocolError(f"AGI environment larger than {MAX_ENV_BYTES} bytes")
-    return parse_environment(block)
+    return block
 
 
 class AGISession:
@@ -179,12 +185,10 @@ class AGISession:
     async def channel_status(self) -> int:
         """`CHANNEL STATUS`: Asterisk's channel state (4 ringing, 6 up, ...)."""
         reply = await self._run("CHANNEL STATUS", minus_one=AGICommandFailed)
-        try:
-            return int(reply.result or "")
-        except ValueError:
-            raise AGIProtocolError(
-                "CHANNEL STATUS result is not a number", reply=reply.line
-            ) from None
+        result = reply.result or ""
+        if not (result.isascii() and result.isdigit() and len(result) <= 3):
+            raise AGIProtocolError("CHANNEL STATUS result is not a number", reply=reply.line)
+        return int(result)
 
     async def _run(
         self,
@@ -293,8 +297,11 @@ def _value_or_none(reply: Reply) -> str | None:
 
 def _digit_or_none(reply: Reply) -> str | None:
     """`result=0` → None, `result=49` → "1" (Asterisk sends the digit's character code)."""
-    try:
-        code = int(reply.result or "")
-    except ValueError:
-        raise AGIProtocolError("digit result is not a number", reply=reply.line) from None
+    result = reply.result or ""
+    # A character code: a short run of ASCII digits (int() would take `٣` and 5,000 digits,
+    # chr() would refuse a code past 0x10FFFF with a ValueError of its own).
+    digits = result.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 3):
+        raise AGIProtocolError("digit result is not a character code", reply=reply.line)
+    code = int(result)
     return chr(code) if code > 0 else None

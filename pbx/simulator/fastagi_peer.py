@@ -450,6 +450,7 @@ async def run_fastagi_call(
     priority: int = 1,
     language: str = "en",
     disconnect_after_commands: int | None = None,
+    extra_env: Sequence[str] = (),
 ) -> AgiCallRecord:
     """Place one call into the FastAGI server at host:port and answer its commands.
 
@@ -457,7 +458,8 @@ async def run_fastagi_call(
     `HANGUP`). `disconnect_after_commands=N`: the connection drops on receiving the N-th
     command, unanswered. `on_command(line)` may return a reply to send instead of the
     channel's own (sync or async). `timeout` bounds each wait for the server; when it runs out
-    the call is abandoned with `server_closed` False.
+    the call is abandoned with `server_closed` False. `extra_env` lines are appended to the
+    environment as given: what a broken or hostile peer sends, never Asterisk.
     """
     number = next(_counter)
     simulated = SimulatedChannel(
@@ -481,7 +483,7 @@ async def run_fastagi_call(
         language=language,
         threadid=139856938481344 + number,
         args=args,
-    )
+    ) + list(extra_env)
     record = AgiCallRecord(env_lines=lines)
     async with asyncio.timeout(timeout):
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)

@@ -191,6 +191,25 @@ def test_agi_arguments_with_a_gap_are_refused() -> None:
         env_with("agi_arg_1: a", "agi_arg_3: c")
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "agi_arg_" + "1" * 5000 + ": x",  # int() of it raised ValueError, past Python's cap
+        "agi_arg_128: x",  # AGI() takes at most 127 arguments
+        "agi_arg_01: x",
+    ],
+)
+def test_an_agi_argument_number_that_asterisk_never_sends_is_a_protocol_error(line: str) -> None:
+    with pytest.raises(AGIProtocolError, match="not an AGI argument number"):
+        env_with(line)
+
+
+@pytest.mark.parametrize("value", ["٣", "1_0", " 1", "7" * 5000])
+def test_a_calling_presentation_that_is_not_a_short_ascii_number_is_refused(value: str) -> None:
+    with pytest.raises(AGIProtocolError, match="agi_callingpres"):
+        env_with(f"agi_callingpres: {value}")
+
+
 def test_a_block_without_the_empty_line_is_refused() -> None:
     with pytest.raises(AGIProtocolError, match="empty line"):
         parse_environment(b"agi_request: agi://x/y\n")
@@ -347,7 +366,8 @@ def test_the_hangup_line_is_recognised_and_is_not_a_reply() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["", "OK", "200", "200 foo", "20 result=1", "200 result=1 (unclosed", "200 result=1 endpos=x"],
+    ["", "OK", "200", "200 foo", "20 result=1", "200 result=1 (unclosed", "200 result=1 endpos=x",
+     "٢٠٠ result=1", "200 result=1 endpos=٣"],
 )
 def test_a_line_that_is_not_a_reply_is_a_protocol_error(line: str) -> None:
     with pytest.raises(AGIProtocolError):

@@ -291,9 +291,27 @@ async def test_a_malformed_environment_line_is_refused_and_the_connection_closed
             HOST, server.port, b"agi_network: yes\nthis is not an env line\n\n", read_timeout=2
         )
 
-    assert exchange == type(exchange)(b"", True)
+    # The block was read whole, so the stream is in step: the dialplan is told.
+    assert exchange == type(exchange)(b'SET VARIABLE "LL_ERROR" "bad-environment"\n', True)
     assert server.sessions_failed == 1
     assert any("bad environment" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "line", ["agi_arg_" + "1" * 5000 + ": x", "agi_callingpres: " + "7" * 5000, "agi_arg_2: x"]
+)
+async def test_an_environment_that_does_not_parse_is_told_to_the_dialplan_and_logged_once(
+    line: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serving({"h": lambda session: session.verbose("never")}) as server:
+        record = await run_fastagi_call(HOST, server.port, "h", extra_env=[line])
+
+    assert record.variables == {"LL_ERROR": "bad-environment"}
+    assert record.server_closed
+    assert server.counters()["sessions_failed"] == 1
+    [logged] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "bad environment" in logged.getMessage() and not logged.exc_info
+    assert len(logged.getMessage()) < 200  # the 5,000 digits are not echoed
 
 
 async def test_an_oversize_environment_is_refused_not_buffered() -> None:
@@ -330,6 +348,7 @@ async def test_a_peer_that_goes_silent_is_dropped_after_the_idle_timeout() -> No
 
     assert exchange.server_closed
     assert 0.15 < elapsed < 1.5
+    assert (server.sessions_timed_out, server.sessions_served, server.sessions_failed) == (1, 0, 0)
 
 
 async def test_asterisk_going_silent_mid_call_ends_the_handler_with_agi_timeout() -> None:
@@ -342,7 +361,7 @@ async def test_asterisk_going_silent_mid_call_ends_the_handler_with_agi_timeout(
         await run_fastagi_call(HOST, server.port, "h", on_command=slow_reply, timeout=2)
 
     assert isinstance(raised[0], AGITimeout)
-    assert server.sessions_served == 1
+    assert (server.sessions_timed_out, server.sessions_served) == (1, 0)  # not a served call
 
 
 async def test_a_disconnect_mid_session_ends_the_handler_with_connection_lost() -> None:
@@ -382,6 +401,22 @@ async def test_a_handler_bug_is_logged_with_traceback_the_dialplan_told_and_the_
     [logged] = [r for r in caplog.records if r.exc_info]
     assert logged.levelno == logging.ERROR
     assert "bug in the lookup" in str(logged.exc_info[1])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "reply", ["200 result=99999999", "200 result=٣", "200 result=" + "4" * 5000]
+)
+async def test_a_garbled_reply_is_a_protocol_error_logged_once_without_a_traceback(
+    reply: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler, raised = recording(lambda s: s.wait_for_digit(1000))
+    async with serving({"h": handler}) as server:
+        await run_fastagi_call(HOST, server.port, "h", on_command=lambda c: reply)
+
+    assert isinstance(raised[0], AGIProtocolError)
+    assert server.counters()["sessions_failed"] == 1
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
 async def test_calls_beyond_max_sessions_are_told_busy_at_once_and_counted() -> None:
@@ -475,6 +510,7 @@ async def test_listening_and_counters_report_the_server_state() -> None:
     assert server.counters() == {
         "active_sessions": 0,
         "sessions_served": 1,
+        "sessions_timed_out": 0,
         "sessions_failed": 1,
         "sessions_rejected": 0,
     }

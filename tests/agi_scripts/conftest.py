@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.handlers.caller_lookup import caller_lookup
+from agi_scripts.pop_token import PopTokens
 from billing_bridge.identification.cache import NoCache
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
@@ -15,6 +17,28 @@ from tests.factories import make_customer, make_tenant
 
 TEL_AVIV_DID = "+97235550100"
 VILNIUS_DID = "+37052550100"
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+class KeptSecret:
+    """The installation secret port, kept in memory (the stores have their own tests)."""
+
+    def __init__(self) -> None:
+        self.value = secrets.token_bytes(32)
+        self.reloads = 0
+
+    async def get(self) -> bytes:
+        return self.value
+
+    async def reload(self) -> bytes:
+        self.reloads += 1
+        return self.value
+
+
+@pytest.fixture
+def pop_tokens() -> PopTokens:
+    """Shared by the lookup and the screen-pop servers, as one installation's processes are."""
+    return PopTokens(KeptSecret())
 
 
 @pytest.fixture
@@ -37,10 +61,11 @@ async def customers(database: Database) -> dict[str, int]:
 
 
 @pytest.fixture
-async def agi_server(database: Database) -> AsyncIterator[FastAGIServer]:
+async def agi_server(database: Database, pop_tokens: PopTokens) -> AsyncIterator[FastAGIServer]:
     identification = CallerIdentification(CustomerDirectory(database), NoCache(), "IL")
     server = FastAGIServer(
-        {"caller-lookup": caller_lookup(identification)}, host="127.0.0.1", port=0,
+        {"caller-lookup": caller_lookup(identification, pop_tokens, lambda: NOW)},
+        host="127.0.0.1", port=0,
         idle_timeout=2.0, max_sessions=100,
     )  # fmt: skip
     await server.start()

@@ -111,3 +111,15 @@ async def test_many_concurrent_lookups_are_all_answered(
     ]  # fmt: skip
     assert all(r.server_closed for r in records)
     assert agi_server.active_sessions == 0
+
+
+async def test_a_lookup_for_a_business_s_number_leaves_a_pop_token_and_an_unknown_did_none(
+    agi_server: FastAGIServer, customers: dict[str, int]
+) -> None:
+    stale = {"LL_POP_TOKEN": "1.9999999999.0123456789abcdef0123456789abcdef"}
+    ours = await call(agi_server, callerid="050-234-5678", args=(TEL_AVIV_DID,), variables=stale)
+    nobody = await call(agi_server, callerid="050-234-5678", args=("+15550000000",),
+                        variables=stale)  # fmt: skip
+
+    assert ours.variables["LL_POP_TOKEN"].startswith(f"{customers['il']}.")
+    assert nobody.variables["LL_POP_TOKEN"] == ""  # no business: nothing to vouch for

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from agi_scripts.handlers.caller_lookup import POP_TOKEN_VARIABLE
 from pbx.callflow import prompts
 from pbx.callflow.executor import VOICEMAIL_CONTEXT
 from pbx.settings import load_settings
@@ -64,3 +65,13 @@ def test_the_music_class_queues_use_by_default_is_defined() -> None:
     from pbx.http.schemas import QueueIn
 
     assert QueueIn(name="q").music_class in _contexts((CONF / "musiconhold.conf").read_text())
+
+
+def test_the_screen_pop_gets_the_token_that_caller_lookup_set_for_the_caller() -> None:
+    text = (CONF / "extensions.conf").read_text()
+    queue = re.search(r"Queue\([^\n]*b\(ledgerline-screen-pop\^s\^1\(([^)]*)\)\)", text)
+    assert queue is not None
+    token = "${" + POP_TOKEN_VARIABLE + "}"
+    assert queue[1].split("^") == ["${UNIQUEID}", "${LL_CUSTOMER_ID}", token]
+    pop = re.search(r"AGI\(\$\{LEDGERLINE_FASTAGI\}/screen-pop,([^)\n]*)\)", text)
+    assert pop is not None and pop[1].split(",") == ["${member}", "${ARG1}", "${ARG2}", "${ARG3}"]

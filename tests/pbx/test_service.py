@@ -50,7 +50,7 @@ async def test_health_reports_each_dependency(ledgerline: Ledgerline) -> None:
     assert body["checks"]["redis"]["ok"] is True
     assert body["checks"]["agi"] == {
         "ok": True, "port": ledgerline.agi.port, "active_sessions": 0, "sessions_served": 0,
-        "sessions_failed": 0, "sessions_rejected": 0,
+        "sessions_timed_out": 0, "sessions_failed": 0, "sessions_rejected": 0,
     }  # fmt: skip
 
 
