@@ -1,11 +1,21 @@
 """Credits and discounts: an agent lowers what a customer owes, for a stated reason.
 
-A credit within the granting role's limit (`Tenant.credit_limits`, minor units of the
-tenant's currency), or within the user's own limit where an admin set one above zero
-(`User.credit_limit_minor`, which then replaces the role's), is granted at once and lowers
-the account's balance in the same transaction; above it, or for a role with no limit set,
-it waits for a supervisor or an admin other than the requester. Admins never wait. Every
-grant, request, approval and rejection is audited in the transaction that makes it.
+Limits hold in total over the business's period (`billing_bridge.credit_limits`): a credit
+that fits, with what the granter already gave on their own authority in the period, under
+their limit (`Tenant.credit_limits` by role, minor units of the tenant's currency, or the
+user's own where an admin set `User.credit_limit_minor` above zero), and, with what the
+account already got in the period, under the account's total (`Tenant.
+credit_account_limit_minor`), is granted at once and lowers the account's balance in the
+same transaction; anything else waits for a supervisor or an admin other than the requester.
+Admins never wait. A credit that would take the balance below zero is refused (409
+`balance_below_zero`) unless the business allows it (`Tenant.credits_below_zero`), whoever
+grants or approves it. Every grant, request, approval and rejection is audited in the
+transaction that makes it.
+
+Totals are read only after the rows they depend on are locked (the granter's user row and
+the account's row: `SELECT ... FOR UPDATE` on PostgreSQL; on SQLite the transaction's first
+statement is a write, which takes the database's one write lock), so two credits asked for
+at the same moment cannot both fit under a limit that only one of them fits.
 
 The functions take a tenant session inside a transaction and leave the commit to the caller,
 so an API handler or a desk operation can add its own work to the same transaction.
@@ -13,7 +23,6 @@ so an API handler or a desk operation can add its own work to the same transacti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +30,15 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.credit_limits import (
+    GRANTED,
+    PENDING,
+    Period,
+    credit_status,
+    limit_of,
+    period_around,
+    stays_within_zero,
+)
 from pbx.db.models import Account, AuditEntry, Credit, Tenant, User
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess
 
@@ -33,7 +51,7 @@ REASON_CODES: dict[str, str] = {
     "late_fee_waiver": "a late-payment fee taken back",
 }
 RETENTION = "retention_discount"
-GRANTED, PENDING, REJECTED = "granted", "pending_approval", "rejected"
+REJECTED = "rejected"
 DECIDING_ROLES = frozenset({"supervisor", "admin"})
 
 
@@ -82,33 +100,11 @@ class AlreadyDecided(CreditError):
     code = "conflict"
 
 
-# --- the limit rule (pure) ------------------------------------------------------------------
+class BelowZero(CreditError):
+    """The credit would take the balance below zero, which the business does not allow."""
 
+    code = "balance_below_zero"
 
-def credit_status(
-    role: str,
-    amount_minor: int,
-    currency: str,
-    tenant_currency: str,
-    limits: Mapping[str, Any],
-    personal_limit: int = 0,
-) -> str:
-    """GRANTED when `role` (or the user, with a `personal_limit` above zero) may give
-    `amount_minor` on their own, else PENDING.
-
-    Limits are in the tenant's currency; a credit in another currency cannot be compared
-    without an exchange rate we do not keep, so it waits for approval. A limit that is not
-    a whole non-negative number (a hand-edited row) counts as no limit: approval is the
-    safe side.
-    """
-    if role == "admin":
-        return GRANTED
-    if currency != tenant_currency:
-        return PENDING
-    limit = personal_limit if personal_limit > 0 else limits.get(role)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        return PENDING
-    return GRANTED if amount_minor <= limit else PENDING
 
 
 # --- grants and decisions -------------------------------------------------------------------
@@ -127,8 +123,10 @@ async def grant_credit(
     by: Requester,
     now: datetime,
 ) -> Credit:
-    """Grant at once within `by`'s limit (their own, else their role's), else request
-    approval. `call_id` is the call log row (`calls.id`) the credit was given in."""
+    """Grant at once when it fits under `by`'s period total (their own limit, else their
+    role's) and the account's, else request approval; refuse one that would take the
+    balance below zero where the business does not allow it. `call_id` is the call log row
+    (`calls.id`) the credit was given in."""
     _same_tenant(session, tenant)
     if reason_code not in REASON_CODES:
         raise CreditRefused(f"unknown reason code {reason_code!r}", "reason_code")
@@ -139,15 +137,17 @@ async def grant_credit(
         raise CreditNotFound("account not found")
     if currency != account.currency:
         raise CreditRefused(f"the account is in {account.currency}, not {currency}", "currency")
+    balance = await _lock(session, account_id, by.user_id)
+    _check_zero(tenant, balance, amount_minor, currency)
+    period = period_around(tenant.credit_period, now, tenant.timezone)
     personal = await session.scalar(select(User.credit_limit_minor).where(User.id == by.user_id))
     status = credit_status(
-        str(by.role),
-        amount_minor,
-        currency,
-        tenant.currency,
-        tenant.credit_limits or {},
+        str(by.role), amount_minor, currency, tenant.currency, tenant.credit_limits or {},
         personal or 0,
-    )
+        used_minor=await _granted_by(session, tenant, by.user_id, period),
+        account_used_minor=await _taken_off(session, tenant, account_id, period),
+        account_limit=tenant.credit_account_limit_minor,
+    )  # fmt: skip
     credit = Credit(
         tenant_id=tenant.id, account_id=account_id, amount_minor=amount_minor, currency=currency,
         reason_code=reason_code, note=note or None, call_id=call_id, granted_by_id=by.user_id,
@@ -181,6 +181,9 @@ async def decide(
         raise NotAllowed("a credit you asked for needs someone else to decide it")
     if credit.status != PENDING:
         raise AlreadyDecided(f"this credit is {credit.status} already")
+    if approve:  # the balance may have changed since it was asked for
+        balance = await _lock(session, credit.account_id, None)
+        _check_zero(tenant, balance, credit.amount_minor, credit.currency)
     # Conditional on still pending: of two supervisors deciding at once only one changes
     # the row, so the balance is lowered once whatever the interleaving.
     changed = await session.execute(
@@ -197,6 +200,73 @@ async def decide(
         await _lower_balance(session, credit.account_id, credit.amount_minor)
     _audit(session, tenant, by, "credit.approve" if approve else "credit.reject", credit, now)
     return credit
+
+
+async def _lock(session: AsyncSession, account_id: int, user_id: int | None) -> int:
+    """Lock the rows a credit's totals depend on (the granter's, then the account's: always
+    in this order), and return the account's balance as it is now.
+
+    PostgreSQL: row locks; a second credit for the same agent or account waits here until
+    the first commits, and its totals (read after, each statement with a fresh snapshot
+    under READ COMMITTED) include the first. SQLite has one writer at a time: a write as the
+    transaction's first statement (the driver begins it there) takes that lock before any
+    total is read. Nothing before it in the transaction may have written, or its reads
+    would come from an older snapshot.
+    """
+    if session.bind.dialect.name == "postgresql":
+        if user_id is not None:
+            await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    else:
+        await session.execute(
+            update(Account).where(Account.id == account_id)
+            .values(balance_minor=Account.balance_minor, updated_at=Account.updated_at)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    balance = await session.scalar(
+        select(Account.balance_minor).where(Account.id == account_id).with_for_update()
+    )
+    if balance is None:
+        raise CreditNotFound("account not found")
+    return int(balance)
+
+
+def _check_zero(tenant: Tenant, balance: int, amount_minor: int, currency: str) -> None:
+    if not stays_within_zero(balance, amount_minor, tenant.credits_below_zero):
+        raise BelowZero(
+            f"the balance is {balance} (minor units of {currency}): a credit of {amount_minor} "
+            "would take it below zero, which this business does not allow"
+        )
+
+
+async def _granted_by(
+    session: AsyncSession, tenant: Tenant, user_id: int | None, period: Period
+) -> int:
+    """What the user granted on their own authority in the period (approved credits were
+    someone else's decision), in the tenant's currency: what their limit is measured by."""
+    if user_id is None:
+        return 0
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Credit.amount_minor), 0)).where(
+            Credit.granted_by_id == user_id, Credit.status == GRANTED,
+            Credit.approved_by_id.is_(None), Credit.currency == tenant.currency,
+            Credit.created_at >= period.start, Credit.created_at < period.end,
+        )
+    )  # fmt: skip
+    return int(total or 0)
+
+
+async def _taken_off(session: AsyncSession, tenant: Tenant, account_id: int,
+                     period: Period) -> int:  # fmt: skip
+    """What credits took off the account in the period, whoever gave or approved them."""
+    effective = func.coalesce(Credit.decided_at, Credit.created_at)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Credit.amount_minor), 0)).where(
+            Credit.account_id == account_id, Credit.status == GRANTED,
+            Credit.currency == tenant.currency, effective >= period.start,
+            effective < period.end,
+        )
+    )  # fmt: skip
+    return int(total or 0)
 
 
 async def _lower_balance(session: AsyncSession, account_id: int, amount_minor: int) -> None:
@@ -258,20 +328,38 @@ class CurrencyTotal:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitUse:
+    """What a user granted on their own authority in a limit period, against their limit
+    (None: they have none, so every credit of theirs waits for approval)."""
+
+    agent_id: int
+    agent: str
+    role: str
+    used_minor: int
+    limit_minor: int | None
+    remaining_minor: int
+
+
+@dataclass(frozen=True, slots=True)
 class CreditReport:
     date_from: datetime
     date_to: datetime
     by_reason: list[ReasonTotal]
     by_agent: list[AgentTotal]
     retention_cost: list[CurrencyTotal]  # retention discounts granted, per currency
+    limit_period: Period  # the period `against_limits` covers
+    against_limits: list[LimitUse]
 
 
 async def credit_report(
-    session: AsyncSession, tenant: Tenant, *, date_from: datetime, date_to: datetime
-) -> CreditReport:
+    session: AsyncSession, tenant: Tenant, *, date_from: datetime, date_to: datetime,
+    limits_at: datetime,
+) -> CreditReport:  # fmt: skip
     """Credits that took effect in [date_from, date_to): granted at once (when asked) or
     approved (when decided). Pending and rejected credits cost nothing and are left out.
-    Totals are per currency: amounts in different currencies are never added."""
+    Totals are per currency: amounts in different currencies are never added. With them,
+    what each agent and supervisor granted in the limit period holding `limits_at`, against
+    their limit."""
     _same_tenant(session, tenant)
     # An approved credit hits the balance when it is decided, not when it was asked for.
     effective = func.coalesce(Credit.decided_at, Credit.created_at)
@@ -298,7 +386,35 @@ async def credit_report(
         for row in by_reason
         if row.reason_code == RETENTION
     ]
-    return CreditReport(date_from, date_to, by_reason, by_agent, retention)
+    period = period_around(tenant.credit_period, limits_at, tenant.timezone)
+    against = await _against_limits(session, tenant, period)
+    return CreditReport(date_from, date_to, by_reason, by_agent, retention, period, against)
+
+
+async def _against_limits(session: AsyncSession, tenant: Tenant, period: Period) -> list[LimitUse]:
+    """Every active agent and supervisor, and anyone else (not an admin: admins have no
+    limit) who granted on their own authority in the period, by username."""
+    used = {user: total for user, total in await session.execute(
+        select(Credit.granted_by_id, func.sum(Credit.amount_minor)).where(
+            Credit.status == GRANTED, Credit.approved_by_id.is_(None),
+            Credit.currency == tenant.currency, Credit.created_at >= period.start,
+            Credit.created_at < period.end, Credit.granted_by_id.is_not(None),
+        ).group_by(Credit.granted_by_id)
+    )}  # fmt: skip
+    people = await session.execute(
+        select(User.id, User.username, User.role, User.credit_limit_minor)
+        .where(User.role != "admin")
+        .where((User.active.is_(True) & User.role.in_(("agent", "supervisor")))
+               | User.id.in_(list(used)))
+        .order_by(User.username)
+    )  # fmt: skip
+    rows = []
+    for user_id, username, role, personal in people:
+        spent = int(used.get(user_id) or 0)
+        limit = limit_of(role, tenant.credit_limits or {}, personal)
+        left = max(limit - spent, 0) if limit is not None else 0
+        rows.append(LimitUse(user_id, username, role, spent, limit, left))
+    return rows
 
 
 def credit_dict(credit: Credit) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from pbx.callflow.mandate_capture import SCHEME_BY_COUNTRY, MandateRequest
 from pbx.db.models import Account, AuditEntry, Call, Customer, Mandate, OutboxMessage, Tenant, User
 
 # A DeskError's status for each `billing_bridge.credits` error code.
-CREDIT_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409}
+CREDIT_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409,
+                 "balance_below_zero": 409}
 
 
 def _live_call(flow: CallFlow, actor: Actor, call_id: str) -> FlowCall:

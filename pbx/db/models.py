@@ -112,8 +112,9 @@ class Tenant(Base):
     # One of CREDIT_PERIODS (not a CHECK: that would copy `tenants` on SQLite); the API
     # validates it and `billing_bridge.credits` reads anything else as the longest.
     credit_period: Mapped[str] = mapped_column(String(8), default="day")
-    # The most credits granted without approval may take off one account in a period, in
-    # total, whoever grants them; None: no total per account (the agents' totals still hold).
+    # The most credits may take off one account in a period, in total, whoever gave or
+    # approved them, before the next one waits for approval; None: no total per account
+    # (the agents' totals still hold).
     credit_account_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
     # Whether a credit may take a balance below zero (the customer in credit); if not, such
     # a credit is refused, and so is its approval.

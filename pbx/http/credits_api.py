@@ -1,8 +1,10 @@
 """Credits, their approval and report, the caller's verification in a call, and the
 business's money settings.
 
-An agent grants credits within their role's limit; a supervisor or admin decides the rest
-(never their own request). A credit given in a call (`call_id`) goes through the desk, where
+An agent grants credits while what they gave in the period (and what the account got in it)
+stays within the limits; a supervisor or admin decides the rest (never their own request).
+A credit that would take a balance below zero is refused with 409 `balance_below_zero`
+unless the business allows it. A credit given in a call (`call_id`) goes through the desk, where
 the live call is, and waits for the caller's identity when the business asks for it; so does
 one that does not name the call but is for the customer the agent is talking to. Every
 change is audited in the transaction that makes it.
@@ -27,22 +29,27 @@ from billing_bridge.credits import (
 )
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.desk import Actor, DeskError
-from pbx.db.models import CREDIT_STATUSES, Account, Credit, Tenant
+from pbx.db.models import CREDIT_PERIODS, CREDIT_STATUSES, Account, Credit, Tenant
 from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid, not_found
 from pbx.http.context import audit, context
+from pbx.http.schemas import Id, note_text
 
 PAGE = 100
 # One credit is at most a million in major units: a typo's extra zeros stop here.
 MAX_CREDIT_MINOR = 100_000_000
-CREDIT_ERROR_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409}
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+CREDIT_ERROR_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409,
+                       "balance_below_zero": 409}
 
 # --- bodies ---------------------------------------------------------------------------------
 
 ReasonCode = Literal[tuple(REASON_CODES)]  # type: ignore[valid-type]
 CreditStatus = Literal[CREDIT_STATUSES]  # type: ignore[valid-type]
+CreditPeriod = Literal[CREDIT_PERIODS]  # type: ignore[valid-type]
 # Lower-case words only: a question's name, so an answer (a date, a sum) cannot be typed in.
 QuestionName = Annotated[str, Field(pattern=r"^[a-z][a-z_]{1,31}$")]
-LimitMinor = Annotated[int, Field(ge=0, le=MAX_CREDIT_MINOR)]
+# Strict: `true`, "100" and 100.0 are not amounts.
+LimitMinor = Annotated[int, Field(strict=True, ge=0, le=MAX_CREDIT_MINOR)]
 
 
 class _In(BaseModel):
@@ -63,14 +70,14 @@ class VerificationOut(BaseModel):
 
 
 class CreditIn(_In):
-    account_id: int
-    amount_minor: int = Field(gt=0, le=MAX_CREDIT_MINOR)
+    account_id: Id
+    amount_minor: int = Field(strict=True, gt=0, le=MAX_CREDIT_MINOR)
     currency: str | None = Field(
         None, pattern=r"^[A-Z]{3}$", description="must be the account's; omitted: the account's"
     )
     reason_code: ReasonCode = Field(description=", ".join(f"{k}: {v}" for k, v in
                                                          REASON_CODES.items()))  # fmt: skip
-    note: str | None = Field(None, max_length=500)
+    note: note_text(500) | None = None  # type: ignore[valid-type]
     call_id: str | None = Field(
         None, min_length=1, max_length=128,
         description="the live call it is given in (as in /calls/{call_id}): then the caller "
@@ -118,6 +125,22 @@ class CurrencyTotalOut(BaseModel):
     total_minor: int
 
 
+class LimitPeriodOut(BaseModel):
+    period: CreditPeriod
+    date_from: datetime
+    date_to: datetime
+    currency: str = Field(description="the currency of the limits")
+
+
+class LimitUseOut(BaseModel):
+    agent_id: int
+    agent: str
+    role: str
+    used_minor: int = Field(description="granted on their own authority in the limit period")
+    limit_minor: int | None = Field(description="none: every credit of theirs waits")
+    remaining_minor: int
+
+
 class CreditReportOut(BaseModel):
     date_from: datetime
     date_to: datetime
@@ -126,21 +149,41 @@ class CreditReportOut(BaseModel):
     retention_cost: list[CurrencyTotalOut] = Field(
         description="retention discounts granted in the period, per currency"
     )
+    limit_period: LimitPeriodOut = Field(description="the limit period holding `at`")
+    against_limits: list[LimitUseOut] = Field(
+        description="each agent and supervisor: what they granted in the limit period "
+        "against their limit"
+    )
 
 
 class MoneySettingsIn(_In):
-    money_needs_verification: bool
+    money_needs_verification: bool = Field(strict=True)
     credit_limits: dict[Literal["agent", "supervisor"], LimitMinor] = Field(
         default_factory=dict,
-        description="the largest credit each role grants without approval, in minor units "
-        "of the business's currency; a role left out needs approval for any credit (admins "
-        "never do)",
+        description="the most each role grants without approval in one credit_period, in "
+        "total, in minor units of the business's currency (a user's own limit replaces "
+        "their role's); a role left out needs approval for any credit (admins never do)",
+    )  # fmt: skip
+    credit_period: CreditPeriod = Field(
+        description="the stretch the limits add up over, in the business's time zone: a "
+        "day, a week from Monday, a calendar month"
+    )
+    credit_account_limit_minor: LimitMinor | None = Field(
+        description="the most credits may take off one account in a credit_period, in "
+        "total, before the next one waits for approval; null: no such total"
+    )
+    credits_below_zero: bool = Field(
+        strict=True, description="whether a credit may take a balance below zero; if not, "
+        "such a credit and its approval are refused (409 balance_below_zero)",
     )  # fmt: skip
 
 
 class MoneySettingsOut(BaseModel):
     money_needs_verification: bool
     credit_limits: dict[str, int]
+    credit_period: CreditPeriod
+    credit_account_limit_minor: int | None
+    credits_below_zero: bool
     currency: str = Field(description="the currency of the limits")
 
 
@@ -200,10 +243,13 @@ def _time(value: str | None, name: str) -> datetime:
         raise invalid(name, "must be an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise invalid(name, "must include a UTC offset (e.g. Z)")
+    # Year 1 at +14:00 is before year 1 in UTC; far years overflow a period's end.
+    if not EARLIEST <= parsed <= LATEST:
+        raise invalid(name, f"must be between {EARLIEST.year} and {LATEST.year}")
     return parsed
 
 
-def _report_out(report: CreditReport) -> CreditReportOut:
+def _report_out(report: CreditReport, currency: str) -> CreditReportOut:
     return CreditReportOut(
         date_from=report.date_from, date_to=report.date_to,
         by_reason=[ReasonTotalOut.model_validate(r, from_attributes=True)
@@ -211,12 +257,22 @@ def _report_out(report: CreditReport) -> CreditReportOut:
         by_agent=[AgentTotalOut.model_validate(r, from_attributes=True) for r in report.by_agent],
         retention_cost=[CurrencyTotalOut.model_validate(r, from_attributes=True)
                         for r in report.retention_cost],
+        limit_period=LimitPeriodOut(period=report.limit_period.name,
+                                    date_from=report.limit_period.start,
+                                    date_to=report.limit_period.end, currency=currency),
+        against_limits=[LimitUseOut.model_validate(r, from_attributes=True)
+                        for r in report.against_limits],
     )  # fmt: skip
 
 
 def _settings_out(tenant: Tenant) -> MoneySettingsOut:
+    # An unknown period in a hand-edited row reads as the rules read it: the longest.
+    period = tenant.credit_period if tenant.credit_period in CREDIT_PERIODS else CREDIT_PERIODS[-1]
     return MoneySettingsOut(money_needs_verification=tenant.money_needs_verification,
                             credit_limits=dict(tenant.credit_limits or {}),
+                            credit_period=period,
+                            credit_account_limit_minor=tenant.credit_account_limit_minor,
+                            credits_below_zero=tenant.credits_below_zero,
                             currency=tenant.currency)  # fmt: skip
 
 
@@ -314,6 +370,8 @@ def register(api: Api) -> None:
         query=(
             QueryParam("from", {"type": "string", "format": "date-time"}, "at or after"),
             QueryParam("to", {"type": "string", "format": "date-time"}, "before"),
+            QueryParam("at", {"type": "string", "format": "date-time"}, "against_limits "
+                       "covers the limit period holding this moment (default: now)"),
         ),
     )  # fmt: skip
     async def get_credit_report(call: ApiCall) -> CreditReportOut:
@@ -321,22 +379,26 @@ def register(api: Api) -> None:
         date_to = _time(call.query.get("to"), "to")
         if date_to <= date_from:
             raise invalid("to", "must be after from")
+        at = _time(call.query["at"], "at") if "at" in call.query else datetime.now(UTC)
         ctx = context(call.request)
         async with ctx.database.tenant_session(call.principal.tenant_id) as session:
             tenant = await _tenant(session, call.principal)
-            report = await credit_report(session, tenant, date_from=date_from, date_to=date_to)
-        return _report_out(report)
+            report = await credit_report(session, tenant, date_from=date_from, date_to=date_to,
+                                         limits_at=at)  # fmt: skip
+        return _report_out(report, tenant.currency)
 
-    @api.operation("GET", "/admin/money-settings", summary="Identity before money, and credit "
-                   "limits by role", role=Role.SUPERVISOR, response=MoneySettingsOut,
+    @api.operation("GET", "/admin/money-settings", summary="Identity before money, credit "
+                   "limits by role and per account over a period, and credits below zero",
+                   role=Role.SUPERVISOR, response=MoneySettingsOut,
                    tag="credits")  # fmt: skip
     async def get_money_settings(call: ApiCall) -> MoneySettingsOut:
         ctx = context(call.request)
         async with ctx.database.tenant_session(call.principal.tenant_id) as session:
             return _settings_out(await _tenant(session, call.principal))
 
-    @api.operation("PUT", "/admin/money-settings", summary="Set identity before money and the "
-                   "credit limits by role", role=Role.ADMIN, body=MoneySettingsIn,
+    @api.operation("PUT", "/admin/money-settings", summary="Set identity before money, the "
+                   "credit limits and their period, and whether credits go below zero",
+                   role=Role.ADMIN, body=MoneySettingsIn,
                    response=MoneySettingsOut, tag="credits")  # fmt: skip
     async def set_money_settings(call: ApiCall) -> MoneySettingsOut:
         body: MoneySettingsIn = call.body
@@ -347,6 +409,9 @@ def register(api: Api) -> None:
             before = _settings_out(tenant).model_dump(exclude={"currency"})
             tenant.money_needs_verification = body.money_needs_verification
             tenant.credit_limits = dict(body.credit_limits)
+            tenant.credit_period = body.credit_period
+            tenant.credit_account_limit_minor = body.credit_account_limit_minor
+            tenant.credits_below_zero = body.credits_below_zero
             after = _settings_out(tenant).model_dump(exclude={"currency"})
             audit(session, call.principal, "tenant.money_settings", "tenant", tenant.id,
                   {"before": before, "after": after})  # fmt: skip

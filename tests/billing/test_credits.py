@@ -1,7 +1,9 @@
-"""Credits: the limit rule, grants, approvals, the report, and the identity gate."""
+"""Credits: the limit rule (totals over a period), grants, approvals, the report, and the
+identity gate."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,11 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from billing_bridge.credit_limits import period_around, stays_within_zero
 from billing_bridge.credits import (
     GRANTED,
     PENDING,
     REJECTED,
     AlreadyDecided,
+    BelowZero,
     By,
     CreditNotFound,
     CreditRefused,
@@ -76,6 +80,59 @@ def test_a_role_without_a_usable_limit_needs_approval_for_any_credit(limits: dic
     assert credit_status("agent", 1, "ILS", "ILS", limits) == PENDING
 
 
+def test_a_credit_that_takes_the_agents_period_total_over_the_limit_waits() -> None:
+    assert credit_status("agent", 500, "ILS", "ILS", LIMITS, used_minor=1_500) == GRANTED
+    assert credit_status("agent", 501, "ILS", "ILS", LIMITS, used_minor=1_500) == PENDING
+    assert credit_status("agent", 1, "ILS", "ILS", LIMITS, 5_000, used_minor=5_000) == PENDING
+    assert credit_status("admin", 9_000, "ILS", "ILS", LIMITS, used_minor=10**9) == GRANTED
+
+
+def test_a_credit_that_takes_the_accounts_period_total_over_its_limit_waits() -> None:
+    def status(amount: int, account_used: int, account_limit: int | None) -> str:
+        return credit_status("agent", amount, "ILS", "ILS", LIMITS, account_used_minor=
+                             account_used, account_limit=account_limit)  # fmt: skip
+
+    assert status(1_000, 2_000, 3_000) == GRANTED
+    assert status(1_001, 2_000, 3_000) == PENDING
+    assert status(1_000, 0, 0) == PENDING  # a zero total: every credit on it waits
+    assert status(2_000, 10**9, None) == GRANTED  # no total per account set
+
+
+def test_a_limit_period_starts_at_midnight_in_the_businesss_time_zone() -> None:
+    # 23:30 on Tuesday 10 March 2026 in Jerusalem (UTC+2) is 21:30 UTC.
+    moment = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)
+
+    day = period_around("day", moment, "Asia/Jerusalem")
+    assert (day.start, day.end) == (datetime(2026, 3, 9, 22, tzinfo=UTC),
+                                    datetime(2026, 3, 10, 22, tzinfo=UTC))  # fmt: skip
+    assert period_around("day", moment, "UTC").start == datetime(2026, 3, 10, tzinfo=UTC)
+    week = period_around("week", moment, "Asia/Jerusalem")  # from Monday 9 March
+    assert (week.start, week.end) == (datetime(2026, 3, 8, 22, tzinfo=UTC),
+                                      datetime(2026, 3, 15, 22, tzinfo=UTC))  # fmt: skip
+    month = period_around("month", moment, "Asia/Jerusalem")
+    assert (month.start, month.end) == (datetime(2026, 2, 28, 22, tzinfo=UTC),
+                                        datetime(2026, 3, 31, 21, tzinfo=UTC))  # DST since 27th
+
+
+def test_the_day_the_clocks_change_is_one_period_of_23_hours() -> None:
+    day = period_around("day", datetime(2026, 3, 29, 12, tzinfo=UTC), "Europe/London")
+    assert day.end - day.start == timedelta(hours=23)
+
+
+def test_an_unreadable_period_or_time_zone_falls_back_to_the_safe_side() -> None:
+    moment = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    assert period_around("fortnight", moment, "UTC").name == "month"  # the longest
+    assert period_around("day", moment, "Mars/Olympus").start == datetime(2026, 3, 10,
+                                                                          tzinfo=UTC)
+
+
+def test_a_credit_may_take_the_balance_to_zero_but_below_only_where_allowed() -> None:
+    assert stays_within_zero(10_000, 10_000, False)
+    assert not stays_within_zero(10_000, 10_001, False)
+    assert not stays_within_zero(-5, 1, False)  # already in credit
+    assert stays_within_zero(10_000, 50_000, True)
+
+
 # --- the identity gate ----------------------------------------------------------------------
 
 
@@ -133,9 +190,31 @@ class Shop:
             tenant = await session.get(Tenant, self.tenant_id)
             return await decide(session, tenant, credit_id, approve, by, now)
 
-    async def balance(self) -> int:
+    async def balance(self, account_id: int | None = None) -> int:
         async with self.database.tenant_session(self.tenant_id) as session:
-            return (await session.get(Account, self.account_id)).balance_minor
+            return (await session.get(Account, account_id or self.account_id)).balance_minor
+
+    async def set_balance(self, balance_minor: int) -> None:
+        """As a payment or an invoice would change it, behind the credits' back."""
+        async with self.database.tenant_session(self.tenant_id) as session, session.begin():
+            await session.execute(update(Account).where(Account.id == self.account_id)
+                                  .values(balance_minor=balance_minor))  # fmt: skip
+
+    async def settle(self, **settings: Any) -> None:
+        """Change the business's money settings (as the admin API does)."""
+        async with self.database.system_session() as session, session.begin():
+            await session.execute(update(Tenant).where(Tenant.id == self.tenant_id)
+                                  .values(**settings))  # fmt: skip
+
+    async def another_account(self, balance_minor: int = 10_000) -> int:
+        customer = await make_customer(self.database, self.tenant_id, "C-2", "Omer Cohen", [],
+                                       [{"currency": "ILS", "balance_minor": balance_minor}])
+        async with self.database.tenant_session(self.tenant_id) as session:
+            return await session.scalar(select(Account.id).where(Account.customer_id == customer))
+
+    async def statuses(self) -> list[str]:
+        async with self.database.tenant_session(self.tenant_id) as session:
+            return list(await session.scalars(select(Credit.status).order_by(Credit.id)))
 
     async def audit(self) -> list[tuple[str, str | None, str]]:
         async with self.database.tenant_session(self.tenant_id) as session:
@@ -228,6 +307,7 @@ async def test_a_rejected_credit_leaves_the_balance_as_it_was(shop: Shop) -> Non
 
 
 async def test_nobody_decides_their_own_request_and_agents_decide_nothing(shop: Shop) -> None:
+    await shop.set_balance(100_000)
     own = await shop.grant(shop.supervisor, 50_000)  # above the supervisor's limit
     assert own.status == PENDING
 
@@ -236,10 +316,11 @@ async def test_nobody_decides_their_own_request_and_agents_decide_nothing(shop: 
     with pytest.raises(NotAllowed):
         await shop.decide(own.id, True, shop.agent)
     assert (await shop.decide(own.id, True, shop.admin)).status == GRANTED
-    assert await shop.balance() == 10_000 - 50_000  # a credit may take the account below zero
+    assert await shop.balance() == 100_000 - 50_000
 
 
 async def test_an_admin_is_never_asked_for_approval(shop: Shop) -> None:
+    await shop.set_balance(10_000_000)
     assert (await shop.grant(shop.admin, 9_000_000)).status == GRANTED
 
 
@@ -257,6 +338,7 @@ async def test_a_credit_in_another_currency_than_the_accounts_is_refused(shop: S
 
 
 async def test_the_report_sums_granted_credits_by_reason_and_by_agent(shop: Shop) -> None:
+    await shop.set_balance(100_000)
     await shop.grant(shop.agent, 1_000, reason_code="retention_discount")
     await shop.grant(shop.agent, 500, reason_code="goodwill")
     await shop.grant(shop.other_agent, 2_000, reason_code="retention_discount")
@@ -272,7 +354,8 @@ async def test_the_report_sums_granted_credits_by_reason_and_by_agent(shop: Shop
     async with shop.database.tenant_session(shop.tenant_id) as session:
         tenant = await session.get(Tenant, shop.tenant_id)
         report = await credit_report(session, tenant, date_from=NOW - timedelta(days=1),
-                                     date_to=NOW + timedelta(days=1))  # fmt: skip
+                                     date_to=NOW + timedelta(days=1),
+                                     limits_at=NOW)  # fmt: skip
 
     assert [(r.reason_code, r.currency, r.count, r.total_minor) for r in report.by_reason] == [
         ("goodwill", "ILS", 1, 500),
@@ -306,6 +389,177 @@ async def test_one_business_never_reaches_anothers_credits(database: Database) -
     async with database.tenant_session(ofek.tenant_id) as session:
         tenant = await session.get(Tenant, ofek.tenant_id)
         report = await credit_report(session, tenant, date_from=NOW - timedelta(days=1),
-                                     date_to=NOW + timedelta(days=1))  # fmt: skip
+                                     date_to=NOW + timedelta(days=1),
+                                     limits_at=NOW)  # fmt: skip
     assert report.by_reason == [] and report.by_agent == []
     assert await other.balance() == 10_000 and await ofek.audit() == []
+
+
+# --- limits in total over a period, and never below zero ------------------------------------
+
+
+async def test_credits_in_a_row_stop_at_the_agents_limit_for_the_day(shop: Shop) -> None:
+    # As observed: six credits of a whole limit on one account, one after the other.
+    await shop.settle(credit_limits={"agent": 5_000}, credits_below_zero=True)
+    await shop.set_balance(8_990)
+
+    statuses = [(await shop.grant(shop.agent, 5_000)).status for _ in range(6)]
+
+    assert statuses == [GRANTED] + [PENDING] * 5
+    assert await shop.balance() == 3_990
+    assert [a[0] for a in await shop.audit()] == ["credit.grant"] + ["credit.request"] * 5
+
+
+async def test_what_was_granted_at_once_counts_against_the_limit_until_the_period_ends(
+    shop: Shop,
+) -> None:
+    await shop.set_balance(100_000)
+    assert (await shop.grant(shop.agent, 1_500)).status == GRANTED
+    assert (await shop.grant(shop.agent, 600)).status == PENDING  # 2,100 > 2,000
+    assert (await shop.grant(shop.agent, 500)).status == GRANTED  # exactly 2,000
+    assert (await shop.grant(shop.other_agent, 2_000)).status == GRANTED  # eli's own total
+    approved = await shop.grant(shop.agent, 1_000, now=NOW + timedelta(hours=1))
+    await shop.decide(approved.id, True, shop.supervisor, NOW + timedelta(hours=2))
+
+    # A supervisor's approval was their decision: it leaves dana's total as it was.
+    assert (await shop.grant(shop.agent, 1, now=NOW + timedelta(hours=3))).status == PENDING
+    assert (await shop.grant(shop.agent, 2_000, now=NOW + timedelta(days=1))).status == GRANTED
+    assert await shop.balance() == 100_000 - 1_500 - 500 - 2_000 - 1_000 - 2_000
+
+
+async def test_the_period_follows_the_businesss_time_zone_and_setting(shop: Shop) -> None:
+    await shop.set_balance(100_000)
+    await shop.settle(timezone="Asia/Jerusalem")  # UTC+2 in March
+    before_midnight = datetime(2026, 3, 10, 21, 30, tzinfo=UTC)  # 23:30 in Jerusalem
+    assert (await shop.grant(shop.agent, 2_000, now=before_midnight)).status == GRANTED
+    assert (await shop.grant(shop.agent, 1, now=before_midnight + timedelta(minutes=15))
+            ).status == PENDING  # fmt: skip
+    assert (await shop.grant(shop.agent, 2_000, now=before_midnight + timedelta(minutes=45))
+            ).status == GRANTED  # 00:15 in Jerusalem: a new day  # fmt: skip
+
+    await shop.settle(credit_period="week")  # Monday 9 March to Sunday 15 March
+    assert (await shop.grant(shop.agent, 1, now=datetime(2026, 3, 13, 9, tzinfo=UTC))
+            ).status == PENDING  # fmt: skip
+    assert (await shop.grant(shop.agent, 2_000, now=datetime(2026, 3, 15, 22, tzinfo=UTC))
+            ).status == GRANTED  # 00:00 on Monday 16 March in Jerusalem  # fmt: skip
+
+
+async def test_credits_to_one_account_stop_at_its_total_whoever_grants_them(shop: Shop) -> None:
+    await shop.settle(credit_account_limit_minor=3_000)
+    other = await shop.another_account()
+    assert (await shop.grant(shop.agent, 2_000)).status == GRANTED
+    assert (await shop.grant(shop.other_agent, 1_500)).status == PENDING  # 3,500 on it
+    assert (await shop.grant(shop.other_agent, 1_000)).status == GRANTED  # exactly 3,000
+    assert (await shop.grant(shop.other_agent, 1_000, account_id=other)).status == GRANTED
+    assert (await shop.grant(shop.admin, 4_000)).status == GRANTED  # admins never wait
+    # The admin's 4,000 took the account's total to 7,000: nothing more today without approval.
+    assert (await shop.grant(shop.agent, 1, now=NOW + timedelta(hours=1))).status == PENDING
+    # The next day the account's total starts again.
+    assert (await shop.grant(shop.agent, 1, now=NOW + timedelta(days=1))).status == GRANTED
+    assert await shop.balance() == 10_000 - 2_000 - 1_000 - 4_000 - 1
+    assert await shop.balance(other) == 9_000
+
+
+async def test_a_credit_that_would_take_the_balance_below_zero_is_refused_and_changes_nothing(
+    shop: Shop,
+) -> None:
+    with pytest.raises(BelowZero) as refused:
+        await shop.grant(shop.admin, 10_001)  # even an admin's
+    assert refused.value.code == "balance_below_zero" and "below zero" in refused.value.message
+    with pytest.raises(BelowZero):
+        await shop.grant(shop.agent, 10_001)  # not sent for approval either: it would be refused
+    assert await shop.statuses() == [] and await shop.audit() == []
+    assert await shop.balance() == 10_000
+
+    assert (await shop.grant(shop.admin, 10_000)).status == GRANTED  # down to zero is fine
+    assert await shop.balance() == 0
+
+
+async def test_where_the_business_allows_it_a_credit_takes_the_balance_below_zero(
+    shop: Shop,
+) -> None:
+    await shop.settle(credits_below_zero=True)
+    assert (await shop.grant(shop.admin, 15_000)).status == GRANTED
+    assert await shop.balance() == -5_000
+
+
+async def test_an_approval_that_would_take_the_balance_below_zero_is_refused_and_it_waits_on(
+    shop: Shop,
+) -> None:
+    credit = await shop.grant(shop.agent, 6_000)
+    assert credit.status == PENDING
+    await shop.set_balance(5_000)  # a payment came in meanwhile
+
+    with pytest.raises(BelowZero):
+        await shop.decide(credit.id, True, shop.supervisor)
+
+    assert await shop.statuses() == [PENDING] and await shop.balance() == 5_000
+    assert [a[0] for a in await shop.audit()] == ["credit.request"]
+    assert (await shop.decide(credit.id, False, shop.supervisor)).status == REJECTED
+
+
+async def test_credits_asked_for_at_the_same_moment_never_pass_a_limit_only_one_fits(
+    shop: Shop,
+) -> None:
+    await shop.settle(credit_limits={"agent": 5_000})
+    await shop.set_balance(100_000)
+    other = await shop.another_account(100_000)  # the agent's total holds across accounts
+
+    credits = await asyncio.gather(*(shop.grant(shop.agent, 5_000, account_id=account)
+                                     for account in [shop.account_id, other] * 3))  # fmt: skip
+
+    assert sorted(c.status for c in credits) == [GRANTED] + [PENDING] * 5
+    assert await shop.balance() + await shop.balance(other) == 195_000
+
+
+async def test_two_agents_at_the_same_moment_never_pass_the_accounts_total_together(
+    shop: Shop,
+) -> None:
+    await shop.settle(credit_account_limit_minor=2_000)
+
+    credits = await asyncio.gather(shop.grant(shop.agent, 2_000),
+                                   shop.grant(shop.other_agent, 2_000))  # fmt: skip
+
+    assert sorted(c.status for c in credits) == [GRANTED, PENDING]
+    assert await shop.balance() == 8_000
+
+
+async def test_credits_at_the_same_moment_never_take_the_balance_below_zero_together(
+    shop: Shop,
+) -> None:
+    results = await asyncio.gather(shop.grant(shop.admin, 6_000), shop.grant(shop.admin, 6_000),
+                                   return_exceptions=True)  # fmt: skip
+
+    assert sorted(type(r).__name__ for r in results) == ["BelowZero", "Credit"]
+    assert await shop.balance() == 4_000
+
+
+async def test_the_report_shows_what_each_agent_granted_in_the_period_against_their_limit(
+    shop: Shop,
+) -> None:
+    await shop.set_balance(100_000)
+    async with shop.database.tenant_session(shop.tenant_id) as session, session.begin():
+        await session.execute(update(User).where(User.id == shop.other_agent.user_id)
+                              .values(credit_limit_minor=3_000))  # fmt: skip
+        session.add(User(username="gil", display_name="Gil", role="agent", active=False))
+    await shop.grant(shop.agent, 1_500)
+    await shop.grant(shop.agent, 100, now=NOW - timedelta(days=1))  # yesterday's
+    waiting = await shop.grant(shop.agent, 5_000)
+    await shop.decide(waiting.id, True, shop.supervisor)  # sam's decision, not dana's
+    await shop.grant(shop.other_agent, 3_000)
+    await shop.grant(shop.supervisor, 4_000)
+    await shop.grant(shop.admin, 9_000)
+
+    async with shop.database.tenant_session(shop.tenant_id) as session:
+        tenant = await session.get(Tenant, shop.tenant_id)
+        report = await credit_report(session, tenant, date_from=NOW - timedelta(days=7),
+                                     date_to=NOW + timedelta(days=1), limits_at=NOW)
+
+    assert (report.limit_period.name, report.limit_period.start, report.limit_period.end) == (
+        "day", datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 11, tzinfo=UTC))
+    assert [(u.agent, u.role, u.used_minor, u.limit_minor, u.remaining_minor)
+            for u in report.against_limits] == [
+        ("dana", "agent", 1_500, 2_000, 500),
+        ("eli", "agent", 3_000, 3_000, 0),  # his own limit
+        ("sam", "supervisor", 4_000, 20_000, 16_000),
+    ]  # gil is inactive and granted nothing; ada is an admin: no limit  # fmt: skip

@@ -5,6 +5,7 @@ Every response is checked against the OpenAPI document by the ApiClient.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,20 +67,25 @@ async def _actions(site: Site) -> list[str]:
         return [action for action in actions if not action.startswith("auth.")]
 
 
-async def _limits(money: Money, needs_verification: bool = False) -> None:
-    status, _ = await money["boss"].call("PUT", "/admin/money-settings", {
-        "money_needs_verification": needs_verification, "credit_limits": {"agent": 2_000},
-    })  # fmt: skip
+SETTINGS = {"money_needs_verification": False, "credit_limits": {"agent": 2_000},
+            "credit_period": "day", "credit_account_limit_minor": None,
+            "credits_below_zero": False}  # fmt: skip
+
+
+async def _limits(money: Money, needs_verification: bool = False, **changes: object) -> None:
+    status, _ = await money["boss"].call("PUT", "/admin/money-settings", SETTINGS | {
+        "money_needs_verification": needs_verification} | changes)  # fmt: skip
     assert status == 200
 
 
 async def test_only_an_admin_sets_the_money_settings_and_the_change_is_audited(
     site: Site, money: Money
 ) -> None:
-    settings = {
+    settings = SETTINGS | {
         "money_needs_verification": True,
         "credit_limits": {"agent": 2_000, "supervisor": 20_000},
-    }
+        "credit_period": "week", "credit_account_limit_minor": 5_000,
+    }  # fmt: skip
     assert (await money["sam"].call("PUT", "/admin/money-settings", settings))[0] == 403
     bad = settings | {"credit_limits": {"admin": 5}}
     assert (await money["boss"].call("PUT", "/admin/money-settings", bad))[0] == 422
@@ -169,7 +175,7 @@ async def test_the_credit_report_sums_by_reason_and_agent_for_supervisors(
     site: Site, money: Money
 ) -> None:
     avi, sam = money["avi"], money["sam"]
-    await _limits(money)
+    await _limits(money, credit_limits={"agent": 5_000})
     account = money.dana
     for amount, reason in ((1_000, "retention_discount"), (500, "goodwill"),
                            (1_500, "retention_discount")):  # fmt: skip
@@ -189,6 +195,22 @@ async def test_the_credit_report_sums_by_reason_and_agent_for_supervisors(
     assert [(r["agent"], r["count"], r["total_minor"]) for r in report["by_agent"]] == [
         ("avi", 3, 3_000)]  # fmt: skip
     assert report["retention_cost"] == [{"currency": "ILS", "count": 2, "total_minor": 2_500}]
+    assert report["limit_period"]["period"] == "day"
+    assert report["limit_period"]["currency"] == "ILS"
+    uses = {r["agent"]: r for r in report["against_limits"]}
+    assert {k: v for k, v in uses["avi"].items() if k != "agent_id"} == {
+        "agent": "avi", "role": "agent", "used_minor": 3_000, "limit_minor": 5_000,
+        "remaining_minor": 2_000}  # fmt: skip
+    assert (uses["bella"]["used_minor"], uses["bella"]["remaining_minor"]) == (0, 5_000)
+    assert (uses["sam"]["limit_minor"], uses["sam"]["remaining_minor"]) == (None, 0)
+    assert "boss" not in uses  # admins have no limit
+    yesterday = (now - timedelta(days=1)).isoformat()
+    status, before = await sam.call("GET", "/reports/credits", **period, at=yesterday)
+    assert status == 200 and {r["agent"]: r["used_minor"] for r in before["against_limits"]
+                              }["avi"] == 0  # fmt: skip
+    for bad in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "yesterday"):
+        assert (await sam.call("GET", "/reports/credits", **period, at=bad))[0] == 422
+        assert (await sam.call("GET", "/reports/credits", **(period | {"from": bad})))[0] == 422
 
 
 async def _connected_call(site: Site, money: Money) -> SimCall:
@@ -300,3 +322,147 @@ async def test_without_the_setting_a_credit_in_a_call_needs_no_verification(
         "account_id": money.dana, "amount_minor": 100,
         "reason_code": "goodwill", "call_id": "no-such-call",
     }))[0] == 404  # fmt: skip
+
+
+# --- limits in total over a period, and never below zero ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"credit_period": "year"}, {"credit_period": None},
+        {"credit_account_limit_minor": True}, {"credit_account_limit_minor": "5000"},
+        {"credit_account_limit_minor": 5000.0}, {"credit_account_limit_minor": -1},
+        {"credit_account_limit_minor": 2**63}, {"credit_limits": {"agent": "2000"}},
+        {"credit_limits": {"agent": 2000.0}}, {"credit_limits": {"agent": False}},
+        {"credits_below_zero": "yes"}, {"credits_below_zero": 1},
+        {"money_needs_verification": "true"},
+    ],
+)  # fmt: skip
+async def test_money_settings_take_only_strict_bounded_values_and_a_refusal_changes_nothing(
+    site: Site, money: Money, change: dict
+) -> None:
+    status, body = await money["boss"].call("PUT", "/admin/money-settings", SETTINGS | change)
+
+    assert status == 422 and body["error"]["details"][0]["field"].startswith(next(iter(change)))
+    assert (await money["boss"].call("GET", "/admin/money-settings"))[1] == {
+        "money_needs_verification": False, "credit_limits": {}, "credit_period": "day",
+        "credit_account_limit_minor": None, "credits_below_zero": False, "currency": "ILS"}
+    assert await _actions(site) == []
+
+
+async def test_every_money_setting_is_required_in_a_change(site: Site, money: Money) -> None:
+    for field in ("credit_period", "credit_account_limit_minor", "credits_below_zero"):
+        partial = {k: v for k, v in SETTINGS.items() if k != field}
+        status, body = await money["boss"].call("PUT", "/admin/money-settings", partial)
+        assert status == 422 and body["error"]["details"][0]["field"] == field
+    assert await _actions(site) == []
+
+
+async def test_a_settings_change_is_audited_with_what_it_was_and_what_it_became(
+    site: Site, money: Money
+) -> None:
+    await _limits(money, credit_period="month", credit_account_limit_minor=7_000,
+                  credits_below_zero=True)  # fmt: skip
+
+    async with site.world.database.tenant_session(site.world.tenant_id) as session:
+        entry = await session.scalar(select(AuditEntry)
+                                     .where(AuditEntry.action == "tenant.money_settings"))
+    new = ("credit_period", "credit_account_limit_minor", "credits_below_zero")
+    assert [entry.details["before"][k] for k in new] == ["day", None, False]
+    assert [entry.details["after"][k] for k in new] == ["month", 7_000, True]
+
+
+async def _set_balance(site: Site, account_id: int, balance_minor: int) -> None:
+    async with site.world.database.tenant_session(site.world.tenant_id) as session, \
+            session.begin():  # fmt: skip
+        await session.execute(update(Account).where(Account.id == account_id)
+                              .values(balance_minor=balance_minor))  # fmt: skip
+
+
+async def test_an_agents_credits_in_a_row_stop_at_their_limit_for_the_day(
+    site: Site, money: Money
+) -> None:
+    # As observed: a 5,000 limit, six credits of 5,000 on one account from 8,990.
+    await _limits(money, credit_limits={"agent": 5_000}, credits_below_zero=True)
+    await _set_balance(site, money.dana, 8_990)
+    credit = {"account_id": money.dana, "amount_minor": 5_000, "reason_code": "goodwill"}
+
+    answers = [await money["avi"].call("POST", "/credits", credit) for _ in range(6)]
+
+    assert [(status, body["status"]) for status, body in answers] == [
+        (201, "granted")] + [(201, "pending_approval")] * 5  # fmt: skip
+    assert await _balance(site, money.dana) == 3_990
+
+
+async def test_a_credit_that_would_take_the_balance_below_zero_is_refused_with_409(
+    site: Site, money: Money
+) -> None:
+    await _limits(money, credit_limits={"agent": 5_000})  # below zero is not allowed
+    await _set_balance(site, money.dana, 8_990)
+    credit = {"account_id": money.dana, "amount_minor": 5_000, "reason_code": "goodwill"}
+    assert (await money["avi"].call("POST", "/credits", credit))[0] == 201
+
+    status, body = await money["avi"].call("POST", "/credits", credit)
+
+    assert status == 409 and body["error"]["code"] == "balance_below_zero"
+    assert "3990" in body["error"]["message"] and "below zero" in body["error"]["message"]
+    assert await _balance(site, money.dana) == 3_990
+    assert await _actions(site) == ["tenant.money_settings", "credit.grant"]
+    boss = {"account_id": money.dana, "amount_minor": 3_991, "reason_code": "billing_error"}
+    assert (await money["boss"].call("POST", "/credits", boss))[0] == 409  # admins too
+
+
+async def test_an_approval_that_would_take_the_balance_below_zero_is_refused_and_it_waits_on(
+    site: Site, money: Money
+) -> None:
+    await _limits(money)
+    status, waiting = await money["avi"].call("POST", "/credits", {
+        "account_id": money.dana, "amount_minor": 6_000, "reason_code": "goodwill"})  # fmt: skip
+    assert status == 201 and waiting["status"] == "pending_approval"
+    await _set_balance(site, money.dana, 5_000)  # paid meanwhile
+
+    status, body = await money["sam"].call("POST", f"/credits/{waiting['id']}/approve")
+
+    assert status == 409 and body["error"]["code"] == "balance_below_zero"
+    assert await _balance(site, money.dana) == 5_000
+    _, pending = await money["sam"].call("GET", "/credits", status="pending_approval")
+    assert [c["id"] for c in pending["items"]] == [waiting["id"]]
+
+
+async def test_credits_posted_at_the_same_moment_never_pass_the_agents_limit(
+    site: Site, money: Money
+) -> None:
+    await _limits(money, credit_limits={"agent": 5_000})
+    await _set_balance(site, money.dana, 100_000)
+    await _set_balance(site, money.omer, 100_000)
+    credits = [{"account_id": account, "amount_minor": 5_000, "reason_code": "goodwill"}
+               for account in (money.dana, money.omer) * 3]  # fmt: skip
+
+    answers = await asyncio.gather(*(money["avi"].call("POST", "/credits", c) for c in credits))
+
+    assert sorted(body["status"] for _, body in answers) == (
+        ["granted"] + ["pending_approval"] * 5)  # fmt: skip
+    assert await _balance(site, money.dana) + await _balance(site, money.omer) == 195_000
+
+
+async def test_a_credit_in_a_call_counts_against_the_agents_total_and_the_accounts(
+    site: Site, money: Money
+) -> None:
+    await _limits(money, credit_limits={"agent": 5_000}, credit_account_limit_minor=3_000)
+    call = await _connected_call(site, money)
+    credit = {"account_id": money.dana, "amount_minor": 2_000, "reason_code": "goodwill",
+              "call_id": call.channel_id}  # fmt: skip
+
+    granted = [(await money["avi"].call("POST", "/credits", credit))[1]["status"]
+               for _ in range(2)]  # fmt: skip
+    # 4,000 on Dana's account today is over its 3,000; avi's own total is still within.
+    assert granted == ["granted", "pending_approval"]
+    omer = {"account_id": money.omer, "amount_minor": 3_000, "reason_code": "goodwill"}
+    status, body = await money["avi"].call("POST", "/credits", omer)  # off the call
+    assert status == 201 and body["status"] == "granted"  # avi's 5,000 reached exactly
+    status, body = await money["avi"].call("POST", "/credits", omer | {"amount_minor": 1})
+    assert status == 201 and body["status"] == "pending_approval"
+    status, body = await money["avi"].call("POST", "/credits", credit | {"amount_minor": 20_000})
+    assert status == 409 and body["error"]["code"] == "balance_below_zero"  # through the desk
+    assert await _balance(site, money.dana) == 8_000
