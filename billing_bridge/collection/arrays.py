@@ -109,7 +109,9 @@ _OUTCOMES = Scoped(
     CollectionAttempt,
 )  # fmt: skip
 
-_OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed"}  # else succeeded
+# Else succeeded (a refund or chargeback after it is the payment's story, not a reason
+# to collect again).
+_OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed", "cancelled": "failed"}
 
 
 def _columns(rows: Sequence[dict[str, Any]], *names: str) -> dict[str, list[Any]]:

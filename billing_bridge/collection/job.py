@@ -218,9 +218,9 @@ class _TenantRun:
                 invoice_range=invoice_range, provider=self.provider.name,
             )  # fmt: skip
             # Only a payment written now lowers the balance: one kept from before already did.
-            await store.apply_immediate_successes(session, (
-                (account_id, amount) for key, account_id, amount in successes if key in written
-            ))  # fmt: skip
+            await store.apply_immediate_successes(
+                session, self.ref.id, (key for key, _, _ in successes if key in written)
+            )
 
 
 def _plan(

@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.collection import arrays
 from billing_bridge.collection.rules import LastAttempt
+from billing_bridge.payments.ledger import post_entry
 from pbx.db.database import Database
 from pbx.db.models import (
-    Account,
     AuditEntry,
     CollectionAttempt,
     CollectionRun,
@@ -34,7 +34,9 @@ from pbx.db.models import (
 )
 
 ACTOR = "system:collection"
-_OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed"}  # else succeeded
+# Else succeeded (a refund or chargeback after it is the payment's story, not a reason
+# to collect again).
+_OUTCOME_OF_PAYMENT = {"pending": "submitted", "failed": "failed", "cancelled": "failed"}
 _IN_FLIGHT = frozenset({"submitted", "succeeded"})  # the provider has it: nothing to do
 
 
@@ -278,16 +280,22 @@ async def write_outcomes(
 
 
 async def apply_immediate_successes(
-    session: AsyncSession, successes: Iterable[tuple[int, int]]
+    session: AsyncSession, tenant_id: int, successes: Iterable[str]
 ) -> None:
-    """(account id, amount): a charge that succeeded at once (a card on file) lowers the
-    balance now, as a card payment by phone does; a direct debit does when it settles."""
-    for account_id, amount_minor in successes:
-        await session.execute(
-            update(Account).where(Account.id == account_id)
-            .values(balance_minor=Account.balance_minor - amount_minor)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
+    """Idempotency keys of payments written now that succeeded at once (a card on file):
+    each lowers its balance now, with its entry, as a card payment by phone does; a direct
+    debit does when it settles."""
+    keys = list(successes)
+    if not keys:
+        return
+    payments = (await session.execute(
+        select(Payment.id, Payment.account_id, Payment.amount_minor, Payment.currency)
+        .where(Payment.idempotency_key.in_(keys)).order_by(Payment.id)
+    )).all()  # fmt: skip
+    for payment in payments:
+        await post_entry(session, tenant_id, account_id=payment.account_id, kind="payment",
+                         amount_minor=-payment.amount_minor, currency=payment.currency,
+                         payment_id=payment.id)  # fmt: skip
 
 
 async def audit(

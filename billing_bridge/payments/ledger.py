@@ -1,9 +1,11 @@
 """Payments as Ledgerline keeps them: the row, the account's balance, the audit entry.
 
-One transaction per payment outcome. Only what a provider's receipt carries about a card is
-kept (brand, last four digits); the idempotency key is unique per business, so recording
-the same outcome again (a retried request, a process that died after charging) changes
-nothing twice.
+A balance never moves alone: `post_entry` changes it and writes the `account_entries` row
+that says why (a payment, a refund, a chargeback, ...), in the caller's transaction, so an
+account's entries add up to how its balance moved. One transaction per payment outcome.
+Only what a provider's receipt carries about a card is kept (brand, last four digits); the
+idempotency key is unique per business, so recording the same outcome again (a retried
+request, a process that died after charging) changes nothing twice.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.payments.port import ChargeResult, PaymentStatus
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Customer, Invoice, Payment
+from pbx.db.models import Account, AccountEntry, AuditEntry, Customer, Invoice, Payment
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,11 @@ async def record_card_payment(
         payment.status, payment.call_id = result.status.value, call_id
         payment.card_brand, payment.card_last4 = result.card_brand, result.card_last4
         payment.failure_reason = result.failure_code
-        if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
-            await session.execute(
-                update(Account).where(Account.id == account_id)
-                .values(balance_minor=Account.balance_minor - amount_minor)
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
         await session.flush()
+        if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
+            await post_entry(session, tenant_id, account_id=account_id, kind="payment",
+                             amount_minor=-amount_minor, currency=currency,
+                             payment_id=payment.id)  # fmt: skip
         session.add(AuditEntry(
             actor_id=actor_id, actor_label=actor_label, action="payment.card",
             target_type="payment", target_id=str(payment.id),
@@ -113,3 +114,31 @@ async def record_card_payment(
             select(Account.balance_minor).where(Account.id == account_id)
         )
         return PaymentTaken(payment.id, payment.status, int(balance or 0))
+
+
+async def post_entry(
+    session: AsyncSession,
+    tenant_id: int,
+    *,
+    account_id: int,
+    kind: str,
+    amount_minor: int,
+    currency: str,
+    payment_id: int | None = None,
+    event_id: str | None = None,
+) -> int:
+    """Move the account's balance by `amount_minor` (positive: the customer owes more) and
+    record why, in the caller's transaction; the balance after."""
+    await session.execute(
+        update(Account).where(Account.id == account_id)
+        .values(balance_minor=Account.balance_minor + amount_minor)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    balance = int(
+        await session.scalar(select(Account.balance_minor).where(Account.id == account_id)) or 0
+    )
+    session.add(AccountEntry(
+        tenant_id=tenant_id, account_id=account_id, kind=kind, amount_minor=amount_minor,
+        currency=currency, balance_after_minor=balance, payment_id=payment_id, event_id=event_id,
+    ))  # fmt: skip
+    return balance

@@ -4,8 +4,13 @@ Each event is kept once (`webhook_events`, unique by provider and event id): a r
 duplicate delivery changes nothing. An event older than the one that set a payment's or
 mandate's current status (`status_at`) does not move it back: providers deliver out of
 order. Unknown event types and events about things Ledgerline never made are kept, logged
-and acknowledged, so the provider stops retrying them. A payment that becomes succeeded
-lowers its account's balance, once.
+and acknowledged, so the provider stops retrying them.
+
+A payment moves only as `transitions` allows: each move that changes what the customer
+owes writes its balancing entry (`ledger.post_entry`) with the new status, in the event's
+transaction; a move the table does not allow on an event alone (a succeeded payment
+"failed" by a later event) is held (`payment_reviews`, audited, outcome "held") and
+changes nothing until a supervisor applies or dismisses it (`reviews.py`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.payments import transitions
+from billing_bridge.payments.ledger import post_entry
 from billing_bridge.payments.port import MandateStatus, PaymentStatus, WebhookEvent
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Call, Mandate, Payment
+from pbx.db.models import Account, AuditEntry, Call, Mandate, Payment, PaymentReview
 from pbx.db.models import WebhookEvent as ReceivedEvent
 
 log = logging.getLogger(__name__)
@@ -37,7 +44,7 @@ class Applied:
     in, for a live screen update)."""
 
     event_id: str
-    outcome: str  # applied, duplicate, stale, unknown_type, not_found
+    outcome: str  # applied, unchanged, held, duplicate, stale, unknown_type, not_found
     tenant_id: int | None = None
     agent_id: int | None = None
     data: dict[str, Any] | None = None
@@ -83,30 +90,76 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
     payment = await _locked(session, Payment, provider, event.provider_ref)
     if (refused := _refused(payment, event)) is not None:
         return refused
-    assert payment is not None
+    assert payment is not None and event.status is not None
     was = payment.status
-    payment.status, payment.status_at = event.status, event.occurred_at
-    if event.status == PaymentStatus.FAILED:
-        payment.failure_reason = (event.details.get("failure_code") or "failed")[:200]
-    if event.status == PaymentStatus.SUCCEEDED and was != PaymentStatus.SUCCEEDED:
-        await session.execute(
-            update(Account).where(Account.id == payment.account_id)
-            .values(balance_minor=Account.balance_minor - payment.amount_minor)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-    balance = await session.scalar(
-        select(Account.balance_minor).where(Account.id == payment.account_id)
-    )
+    decision = transitions.decide(
+        transitions.Payment(was, payment.amount_minor, payment.refunded_minor),
+        event.status, _refunded_total(event),
+    )  # fmt: skip
+    if isinstance(decision, transitions.Unchanged):
+        return Applied(event.event_id, "unchanged", payment.tenant_id)
+    if isinstance(decision, transitions.Hold):
+        session.add(PaymentReview(
+            tenant_id=payment.tenant_id, payment_id=payment.id, event_id=event.event_id,
+            from_status=was, to_status=event.status, reason=decision.reason[:200],
+            occurred_at=event.occurred_at,
+        ))  # fmt: skip
+        _audit(session, payment.tenant_id, "payment.held", "payment", payment.id,
+               {"from": was, "to": event.status, "event": event.event_id,
+                "reason": decision.reason})  # fmt: skip
+        log.warning("%s event %s would move payment %s from %s to %s: held for review",
+                    provider, event.event_id, payment.id, was, event.status)  # fmt: skip
+        return Applied(event.event_id, "held", payment.tenant_id)
+    failure = (event.details.get("failure_code") or "failed")[:200]
+    balance = await apply_move(
+        session, payment, decision, event_id=event.event_id, occurred_at=event.occurred_at,
+        failure=failure if decision.status == PaymentStatus.FAILED else None,
+    )  # fmt: skip
     _audit(session, payment.tenant_id, "payment.status", "payment", payment.id,
-           {"from": was, "to": event.status, "event": event.event_id})  # fmt: skip
+           {"from": was, "to": decision.status, "event": event.event_id,
+            "balance_change": decision.amount_minor})  # fmt: skip
     agent = None
     if payment.call_id is not None:
         agent = await session.scalar(select(Call.agent_id).where(Call.id == payment.call_id))
-    data = {"payment_id": payment.id, "status": event.status, "method": payment.method,
+    data = {"payment_id": payment.id, "status": decision.status, "method": payment.method,
             "amount_minor": payment.amount_minor, "currency": payment.currency,
             "account_id": payment.account_id, "balance_minor": balance,
             "call_record_id": payment.call_id}  # fmt: skip
     return Applied(event.event_id, "applied", payment.tenant_id, agent, data)
+
+
+async def apply_move(
+    session: AsyncSession,
+    payment: Payment,
+    move: transitions.Apply,
+    *,
+    event_id: str | None,
+    occurred_at: datetime | None,
+    failure: str | None = None,
+) -> int:
+    """The payment takes the move's status, and the balance its entry, in the caller's
+    transaction (the payment's row locked); the account's balance after."""
+    payment.status, payment.refunded_minor = move.status, move.refunded_minor
+    if occurred_at is not None:
+        payment.status_at = occurred_at
+    if failure is not None:
+        payment.failure_reason = failure
+    if move.kind is not None:
+        return await post_entry(
+            session, payment.tenant_id, account_id=payment.account_id, kind=move.kind,
+            amount_minor=move.amount_minor, currency=payment.currency, payment_id=payment.id,
+            event_id=event_id,
+        )  # fmt: skip
+    balance = await session.scalar(
+        select(Account.balance_minor).where(Account.id == payment.account_id)
+    )
+    return int(balance or 0)
+
+
+def _refunded_total(event: WebhookEvent) -> int | None:
+    """The total refunded an event reports (Stripe's amount_refunded), if it says."""
+    text = event.details.get("refunded_minor", "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 async def _mandate(session: AsyncSession, provider: str, event: WebhookEvent) -> Applied:

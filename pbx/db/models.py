@@ -37,7 +37,16 @@ NAMING = {
 
 ACCOUNT_STATUSES = ("active", "overdue", "suspended", "closed")
 INVOICE_STATUSES = ("open", "paid", "void")
-PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
+# Which moves between them are allowed, and what each does to the balance:
+# `billing_bridge.payments.transitions`.
+PAYMENT_STATUSES = (
+    "pending", "succeeded", "failed", "cancelled", "partially_refunded", "refunded",
+    "charged_back",
+)  # fmt: skip
+# What moved an account's balance (`AccountEntry.kind`).
+ENTRY_KINDS = (
+    "payment", "payment_reversed", "refund", "chargeback", "chargeback_reversed", "credit",
+)  # fmt: skip
 MANDATE_STATUSES = ("pending", "submitted", "active", "failed", "cancelled", "expired")
 CREDIT_STATUSES = ("granted", "pending_approval", "rejected")
 # The stretch of time, in the tenant's time zone, over which credit limits add up.
@@ -228,9 +237,11 @@ class Payment(TenantOwned, Base):
     provider: Mapped[str] = mapped_column(String(32))
     provider_ref: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(24), default="pending")
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Refunded so far (a partial refund leaves the payment partially_refunded).
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     # Taken in a call (by phone); what the provider says of the card: never more than this.
     call_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
@@ -239,6 +250,58 @@ class Payment(TenantOwned, Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     # When the provider's event that set `status` happened: an older event never undoes it.
     status_at: Mapped[datetime | None]
+
+
+class AccountEntry(TenantOwned, Base):
+    """One change of an account's balance and its cause, written in the same transaction as
+    the balance: the entries of an account add up to how its balance moved. Rows are only
+    ever added; `amount_minor` is signed as the balance is (positive: the customer owes more).
+    """
+
+    __tablename__ = "account_entries"
+    __table_args__ = (
+        _one_of("kind", ENTRY_KINDS),
+        Index("ix_account_entries_account_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_after_minor: Mapped[int] = mapped_column(BigInteger)
+    payment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="SET NULL"), index=True
+    )
+    event_id: Mapped[str | None] = mapped_column(String(128))  # the provider event, if one
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentReview(TenantOwned, Base):
+    """A provider event that would move a payment in a way the transition table does not
+    allow on its own (succeeded to failed, a late success of a cancelled payment): held, not
+    applied, until a supervisor applies or dismisses it."""
+
+    __tablename__ = "payment_reviews"
+    __table_args__ = (_one_of("decision", ("applied", "dismissed")),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(128))
+    from_status: Mapped[str] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class Mandate(TenantOwned, Base):
@@ -613,7 +676,7 @@ class WebhookEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     resource: Mapped[str] = mapped_column(String(32))
     provider_ref: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(24))
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     # applied, stale (older than what we have), unknown_type, not_found

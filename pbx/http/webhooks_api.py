@@ -1,7 +1,9 @@
 """Provider webhooks: `POST /api/v1/webhooks/{provider}`, open (no session) but signed.
 
 The configured provider's adapter verifies the signature by that provider's scheme (400
-otherwise) and normalises the events; `billing_bridge.payments.webhooks` applies them once
+otherwise) and normalises the events, reading every field for its type and size (a signed
+event with a malformed field is 400 too, naming the field); the body is read whole, up to
+`MAX_BODY` (413 beyond); `billing_bridge.payments.webhooks` applies them once
 each, in order of occurrence. Desks hear of payments taken in their calls at once.
 """
 
@@ -9,37 +11,94 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from aiohttp import web
 from pydantic import BaseModel
 
-from billing_bridge.payments.port import WebhookRejected
+from billing_bridge.payments.port import WebhookMalformed, WebhookRejected
+from billing_bridge.payments.reviews import (
+    ReviewClosed,
+    ReviewNotFound,
+    decide_review,
+    open_reviews,
+)
 from billing_bridge.payments.webhooks import apply_events
+from pbx.auth.roles import Role
 from pbx.events.model import Audience, DeskEvent
 from pbx.http.api import Api, ApiCall, ApiError, not_found
 from pbx.http.context import context
 
 MAX_BODY = 1_000_000  # providers send a few kilobytes; anything near this is not theirs
+_CHUNK = 64 * 1024
 
 
 class WebhookOut(BaseModel):
     received: int
-    outcomes: dict[str, str]  # event id -> applied, duplicate, stale, unknown_type, not_found
+    # event id -> applied, unchanged, held, duplicate, stale, unknown_type, not_found
+    outcomes: dict[str, str]
+
+
+class HeldEventOut(BaseModel):
+    review_id: int
+    payment_id: int
+    account_id: int
+    amount_minor: int
+    currency: str
+    from_status: str
+    to_status: str
+    status_now: str
+    reason: str
+    event_id: str
+    occurred_at: datetime
+    held_at: datetime
+
+
+class HeldEventsOut(BaseModel):
+    reviews: list[HeldEventOut]
+
+
+class ReviewDecidedOut(BaseModel):
+    review_id: int
+    decision: str
+    payment_status: str
+    balance_minor: int | None
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, read until its end (one `read(n)` returns what has arrived so far,
+    which cut large bodies short); over `limit` bytes is 413."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"webhook body over {limit:,} bytes")
 
 
 def register(api: Api) -> None:
     @api.operation("POST", "/webhooks/{provider}", summary="A payment provider's events "
                    "(signature verified; replays and duplicates ignored; unknown types "
                    "acknowledged)", response=WebhookOut, tag="payments", public=True,
-                   errors=(400,))  # fmt: skip
+                   errors=(400, 413))  # fmt: skip
     async def provider_webhook(call: ApiCall) -> WebhookOut:
         ctx = context(call.request)
         provider = ctx.payments
         if provider is None or provider.name != call.path("provider"):
             raise not_found("webhook endpoint")
-        body = await call.request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            raise ApiError(400, "invalid", "webhook body too large")
+        body = await read_body(call.request, MAX_BODY)
         try:
             events = provider.parse_webhook(body, dict(call.request.headers))
+        except WebhookMalformed as exc:
+            # Signed, so the provider's: a 4xx shows in its dashboard and its retries are
+            # bounded (Stripe: three days; GoCardless: a few days), and nothing was applied.
+            raise ApiError(400, "invalid", f"signed, but {exc}") from None
         except WebhookRejected:
             raise ApiError(400, "invalid", "signature did not verify") from None
         applied = await apply_events(ctx.database, provider.name, events, now=datetime.now(UTC))
@@ -55,3 +114,38 @@ def register(api: Api) -> None:
                 )
         return WebhookOut(received=len(events),
                           outcomes={a.event_id: a.outcome for a in applied})  # fmt: skip
+
+    @api.operation("GET", "/payments/reviews", summary="Provider events held for review (a "
+                   "move the payment table does not allow on an event alone, e.g. succeeded "
+                   "to failed), oldest first", response=HeldEventsOut, role=Role.SUPERVISOR,
+                   tag="payments")  # fmt: skip
+    async def list_held_payment_events(call: ApiCall) -> HeldEventsOut:
+        held = await open_reviews(context(call.request).database, call.principal.tenant_id)
+        return HeldEventsOut(reviews=[HeldEventOut.model_validate(h, from_attributes=True)
+                                      for h in held])  # fmt: skip
+
+    async def _decide(call: ApiCall, apply: bool) -> ReviewDecidedOut:
+        principal = call.principal
+        try:
+            decided = await decide_review(
+                context(call.request).database, principal.tenant_id,
+                call.path_int("review_id"), apply=apply, actor_id=principal.user_id,
+                actor_label=principal.label, now=datetime.now(UTC),
+            )  # fmt: skip
+        except ReviewNotFound:
+            raise not_found("review") from None
+        except ReviewClosed as exc:
+            raise ApiError(409, "conflict", str(exc)) from None
+        return ReviewDecidedOut.model_validate(decided, from_attributes=True)
+
+    @api.operation("POST", "/payments/reviews/{review_id}/apply", summary="Apply a held "
+                   "event: the payment moves and the balance with it (audited)",
+                   response=ReviewDecidedOut, role=Role.SUPERVISOR, tag="payments")  # fmt: skip
+    async def apply_held_payment_event(call: ApiCall) -> ReviewDecidedOut:
+        return await _decide(call, apply=True)
+
+    @api.operation("POST", "/payments/reviews/{review_id}/dismiss", summary="Dismiss a held "
+                   "event: nothing changes (audited)", response=ReviewDecidedOut,
+                   role=Role.SUPERVISOR, tag="payments")  # fmt: skip
+    async def dismiss_held_payment_event(call: ApiCall) -> ReviewDecidedOut:
+        return await _decide(call, apply=False)
