@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol, TextIO
 
+from billing_bridge.free_text import clean_name, mask_card_numbers
 from billing_bridge.money import MoneyError, exponent, to_minor
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES
@@ -211,14 +212,16 @@ def _ref(text: str, column: str, reasons: list[str]) -> str:
 
 
 def _name(text: str, reasons: list[str]) -> str:
-    name = text.strip()
+    if _CONTROL.search(text.strip()):
+        # A line break in a name would break screen-pops and exports downstream.
+        reasons.append("name contains a line break or control character")
+        return text.strip()
+    # Bidi overrides (a name that displays as another) dropped, NFC, card numbers masked.
+    name = mask_card_numbers(clean_name(text))
     if not name:
         reasons.append("name is missing")
     elif len(name) > MAX_NAME:
         reasons.append(f"name is longer than {MAX_NAME} characters")
-    elif _CONTROL.search(name):
-        # A line break in a name would break screen-pops and exports downstream.
-        reasons.append("name contains a line break or control character")
     return name
 
 

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -50,6 +51,54 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+# What the database's BIGINT columns (every id and amount) hold: a larger integer overflows
+# the driver (a 500) instead of matching nothing.
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+# A request body nests this deep at most (ours nest three levels); deeper is not ours, and
+# Python's parser would recurse until it fails.
+MAX_BODY_DEPTH = 32
+MAX_BODY_BYTES = 1_000_000
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def id_or_none(text: str) -> int | None:
+    """A row id written in ASCII digits that a BIGINT holds, or None."""
+    if not _INTEGER.fullmatch(text) or text.startswith("-"):
+        return None
+    value = int(text)
+    return value if 1 <= value <= BIGINT_MAX else None
+
+
+def parse_query_int(text: str, name: str, schema: dict[str, Any] | None = None) -> int:
+    """An integer query value in ASCII digits within the schema's bounds (BIGINT's if none):
+    `int()` alone takes `1_000`, ` 7 ` and other scripts' digits."""
+    schema = schema or {}
+    low = schema.get("minimum", BIGINT_MIN)
+    high = schema.get("maximum", BIGINT_MAX)
+    if not _INTEGER.fullmatch(text):
+        raise invalid(name, "must be an integer")
+    value = int(text)
+    if not low <= value <= high:
+        raise invalid(name, f"must be between {low} and {high}")
+    return value
+
+
+def parse_query_time(text: str, name: str) -> datetime:
+    """An ISO 8601 date-time with its UTC offset, as UTC. Year 1 at +14:00 is before year 1
+    in UTC, which Python cannot represent: refused, like any text that is not a time."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(name, "must be an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise invalid(name, "must include a UTC offset (e.g. Z)")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise invalid(name, "is out of the range of dates") from None
+
+
     error: ErrorBody
 
 
@@ -68,12 +117,15 @@ class ApiCall:
 
     def path_int(self, name: str) -> int:
         value = self.request.match_info[name]
-        if not value.isdigit():
-            raise not_found(f"{name} {value!r}")
-        return int(value)
+        ident = id_or_none(value)
+        if ident is None:
+            raise not_found(name)
+        return ident
 
     @property
     def query(self) -> Any:
+        """A row id from the path; anything no id column can hold (`²`, `0`, 2**63) is a
+        row that does not exist."""
         return self.request.query
 
     @property
@@ -173,6 +225,8 @@ class Api:
                 return error_response(exc)
             if isinstance(result, web.StreamResponse):  # a file, streamed as it is
                 return result
+                _check_path(request)
+                _check_query(request, op.query)
             if op.status == 204 or result is None:
                 response: web.Response = web.Response(status=204)
             else:
@@ -217,8 +271,8 @@ class Api:
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in re.findall(r"{(\w+)}", op.path)
             ] + [
-                {"name": q.name, "in": "query", "required": False, "schema": q.schema,
-                 "description": q.description}
+                {"name": q.name, "in": "query", "required": False,
+                 "schema": _bounded(q.schema), "description": q.description}
                 for q in op.query
             ]  # fmt: skip
             if parameters:
@@ -246,6 +300,11 @@ class Api:
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = entry
         return {
             "openapi": "3.1.0",
+            elif op.status != 204:  # a document of its own shape (this one)
+                entry["responses"][str(op.status)] = {
+                    "description": "success",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             "info": {"title": self.title, "version": self.version},
             "paths": paths,
             "components": {
@@ -262,21 +321,65 @@ class Api:
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.read()
-    if len(raw) > 1_000_000:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # over aiohttp's own limit (client_max_size)
+        raise ApiError(413, "too_large", "request body over 1 MB") from None
+    if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", "request body over 1 MB")
     try:
-        data = json.loads(raw or b"null")
-    except ValueError:
+        data = json.loads(raw or b"null", parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the body nests too deeply") from None
+    except ValueError:  # not JSON, not UTF-8, NaN, or an integer of thousands of digits
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    """An integer query parameter's schema with the bounds the layer holds it to."""
+    if schema.get("type") != "integer":
+        return schema
+    return {"minimum": BIGINT_MIN, "maximum": BIGINT_MAX} | schema
+
+
+def _check_path(request: web.Request) -> None:
+    """No path value with a NUL or other control character names anything."""
+    for name, value in request.match_info.items():
+        if _CONTROL.search(value):
+            raise not_found(name)
+
+
+def _check_query(request: web.Request, declared: tuple[QueryParam, ...]) -> None:
+    """Each declared query value is what its schema says (an integer within range, a
+    date-time that exists in UTC, one of an enum, long enough); no value carries a NUL,
+    which PostgreSQL refuses in text. Undeclared parameters are never read."""
+    for param in declared:
+        value = request.query.get(param.name)
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise invalid(param.name, "must not contain NUL")
+        schema = param.schema
+        if schema.get("type") == "integer":
+            parse_query_int(value, param.name, schema)
+        elif schema.get("format") == "date-time":
+            parse_query_time(value, param.name)
+        elif "enum" in schema and value not in schema["enum"]:
+            raise invalid(param.name, "must be one of " + ", ".join(map(str, schema["enum"])))
+        elif len(value) < schema.get("minLength", 0):
+            raise invalid(param.name, f"at least {schema['minLength']} characters")
+        elif len(value) > schema.get("maxLength", len(value)):
+            raise invalid(param.name, f"at most {schema['maxLength']} characters")
+
+
     if not isinstance(data, dict):
         raise ApiError(422, "invalid", "the body must be a JSON object")
     try:
-        return model.model_validate(data)
+        # Strict: `true`, "100" and 100.0 are not integers, "1" is not a boolean.
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         details = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
             for e in exc.errors(include_input=False, include_url=False)
+    _check_shape(data)
         ]
         raise ApiError(422, "invalid", "the request is not valid", details) from None
 
@@ -288,3 +391,38 @@ def error_response(exc: ApiError) -> web.Response:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_shape(data: Any) -> None:
+    """At most MAX_BODY_DEPTH levels, and no NUL in any string or key (PostgreSQL refuses
+    NUL in text, and no field of ours means one). Iterative: the body may be hostile."""
+    # (value, its depth, its parent's entry, its key): the path is spelled only for an error.
+    stack: list[tuple[Any, int, Any, Any]] = [(data, 1, None, None)]
+    while stack:
+        entry = stack.pop()
+        value, depth = entry[0], entry[1]
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise invalid(_where(entry), "must not contain NUL")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_BODY_DEPTH:
+            raise ApiError(400, "bad_json", "the body nests too deeply")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and "\x00" in key:
+                raise invalid(_where(entry), "a key must not contain NUL")
+            stack.append((item, depth + 1, entry, key))
+
+
+def _where(entry: tuple[Any, int, Any, Any]) -> str:
+    keys = []
+    while entry[2] is not None:
+        keys.append(str(entry[3]).replace("\x00", ""))
+        entry = entry[2]
+    return ".".join(reversed(keys)) or "(body)"
+
+

@@ -10,15 +10,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
-from billing_bridge.phones import to_e164
+from billing_bridge import customer_search
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.config import queue_key
 from pbx.callflow.desk import Actor, Desk, DeskError
-from pbx.db.models import Call, Customer, CustomerPhone, Queue, Tenant
-from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid, not_found
+from pbx.db.models import Call, Queue, Tenant
+from pbx.http.api import (
+    Api,
+    ApiCall,
+    ApiError,
+    QueryParam,
+    invalid,
+    not_found,
+    parse_query_int,
+    parse_query_time,
+)
 from pbx.http.context import ApiContext, audit, context
 from pbx.http.schemas import (
     AgentStateIn,
@@ -179,14 +187,13 @@ def register(api: Api) -> None:
     async def get_queue_stats(call: ApiCall) -> QueueStatsList:
         return QueueStatsList.model_validate(await _run(call, "queue_stats"))
 
-    @api.operation("GET", "/customers", summary="Find customers by name, reference or phone",
-                   response=CustomerHits, tag="customers",
-                   query=(QueryParam("q", {"type": "string", "minLength": 2}),))  # fmt: skip
+    @api.operation("GET", "/customers", summary="Find customers by name (the text as typed: "
+                   "% and _ are not wildcards), reference or phone", response=CustomerHits,
+                   tag="customers", query=(QueryParam("q", {
+                       "type": "string", "minLength": customer_search.MIN_LENGTH,
+                       "maxLength": customer_search.MAX_LENGTH}),))  # fmt: skip
     async def search_customers(call: ApiCall) -> CustomerHits:
-        text = call.query.get("q", "").strip()
-        if len(text) < 2:
-            raise invalid("q", "at least two characters")
-        return await _search_customers(call, text)
+        return await _search_customers(call, call.query.get("q", ""))
 
     # --- in-call control --------------------------------------------------------------------
 
@@ -307,27 +314,13 @@ def register(api: Api) -> None:
 async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
     tenant = call.principal.tenant_id
     ctx = context(call.request)
+    region = await _tenant_region(ctx, tenant)
     async with ctx.database.tenant_autocommit(tenant) as session:
-        region = await _tenant_region(ctx, tenant)
-        e164 = to_e164(text, region) if any(ch.isdigit() for ch in text) else None
-        query = select(Customer).options(selectinload(Customer.phones),
-                                         selectinload(Customer.accounts))  # fmt: skip
-        like = f"%{text.replace('%', '').replace('_', '')}%"
-        matches = [Customer.name.ilike(like), Customer.customer_ref == text]
-        if e164:
-            phone_owners = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
-            matches.append(Customer.id.in_(phone_owners))
-        rows = list(await session.scalars(query.where(or_(*matches)).order_by(Customer.name)
-                                          .limit(20)))  # fmt: skip
-    hits = []
-    for row in rows:
-        currencies = {a.currency for a in row.accounts}
-        currency = currencies.pop() if len(currencies) == 1 else None
-        hits.append(CustomerHit(
-            id=row.id, ref=row.customer_ref, name=row.name, phones=[p.e164 for p in row.phones],
-            balance_minor=sum(a.balance_minor for a in row.accounts), currency=currency,
-        ))  # fmt: skip
-    return CustomerHits(items=hits)
+        try:
+            found = await customer_search.search_customers(session, text, region)
+        except customer_search.SearchRefused as exc:
+            raise invalid("q", str(exc)) from None
+    return CustomerHits(items=[CustomerHit.model_validate(vars(hit)) for hit in found])
 
 
 async def _tenant_region(ctx: ApiContext, tenant_id: int) -> str:
@@ -351,17 +344,8 @@ def _call_out(row: Call) -> CallOut:
 
 
 def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise invalid(name, "must be an integer") from None
+    return parse_query_int(value, name)
 
 
 def _time(value: str, name: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise invalid(name, "must be an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise invalid(name, "must include a UTC offset (e.g. Z)")
-    return parsed
+    return parse_query_time(value, name)

@@ -4,7 +4,9 @@ No session, no socket (401 before the upgrade); a browser's Origin must be this 
 (403); heartbeats close dead peers. `?last_event_id=` replays, in order and once, every
 event the viewer may see that came after it (as far as the log's retention reaches), then
 live events follow. A supervisor sends `{"type": "subscribe", "queue_ids": [...]}` to watch
-queues. The session is checked again about every minute (spread at random, so desks that
+queues (`desk_messages.py` reads what a desk sends: a malformed message or a queue the
+supervisor may not see is answered with an error that repeats no id, and the socket stays
+open). The session is checked again about every minute (spread at random, so desks that
 connected together do not all check at once): a signed-out or deactivated user's socket
 closes with code 4401.
 """
@@ -16,7 +18,6 @@ import contextlib
 import json
 import random
 import time
-from typing import Any
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
@@ -30,9 +31,19 @@ from pbx.events.model import Viewer, id_key
 from pbx.http.api import ApiError, error_response
 from pbx.http.auth_api import authenticate, bearer_token
 from pbx.http.context import ApiContext, context, origin_allowed
+from pbx.http.desk_messages import (
+    SUPERVISORS_ONLY,
+    UNKNOWN_QUEUE,
+    MessageError,
+    Subscribe,
+    parse_message,
+)
 
 RECHECK_SESSION_S = 60.0
 SESSION_ENDED = 4401
+# Frames up to this are read and answered (the codec refuses anything over 4 KiB with an
+# error); a larger one is closed with 1009 by aiohttp before it is buffered whole.
+MAX_FRAME_BYTES = 1024 * 1024
 
 
 def session_check_in(rng: random.Random | None = None) -> float:
@@ -52,7 +63,7 @@ async def desk_socket(request: web.Request) -> web.StreamResponse:
         return error_response(ApiError(403, "bad_origin", "cross-site socket refused"))
     if ctx.hub is None:
         return error_response(ApiError(503, "no_events", "desk events are not available"))
-    socket = web.WebSocketResponse(heartbeat=ctx.heartbeat_s, max_msg_size=64 * 1024)
+    socket = web.WebSocketResponse(heartbeat=ctx.heartbeat_s, max_msg_size=MAX_FRAME_BYTES)
     await socket.prepare(request)
     viewer = Viewer(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR))
     subscriber = Subscriber(viewer)
@@ -140,25 +151,32 @@ async def _read(
     async for message in socket:
         if message.type is not WSMsgType.TEXT:
             continue
-        try:
-            request: Any = json.loads(message.data)
-        except ValueError:
-            await socket.send_json({"type": "error", "message": "not JSON"})
-            continue
-        if not isinstance(request, dict) or request.get("type") != "subscribe":
-            await socket.send_json({"type": "error", "message": "unknown request"})
-            continue
-        if not subscriber.viewer.supervisor:
-            await socket.send_json({"type": "error", "message": "queues are for supervisors"})
-            continue
-        ids = [i for i in request.get("queue_ids", []) if isinstance(i, int)]
-        keys = await _queue_keys(ctx, principal.tenant_id, ids)
-        viewer = subscriber.viewer
-        subscriber.viewer = Viewer(viewer.user_id, viewer.tenant_id, True, frozenset(keys))
-        await socket.send_json({"type": "subscribed", "queue_ids": ids})
+        command = parse_message(message.data)
+        if isinstance(command, MessageError):
+            await socket.send_json(command.to_json())
+        elif isinstance(command, Subscribe):
+            await socket.send_json(await _subscribe(ctx, subscriber, principal, command))
 
 
-async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: list[int]) -> list[str]:
+async def _subscribe(
+    ctx: ApiContext, subscriber: Subscriber, principal: Principal, command: Subscribe
+) -> dict[str, object]:
+    """Watch the queues named, all of them this business's, or change nothing."""
+    viewer = subscriber.viewer
+    if not viewer.supervisor:
+        return SUPERVISORS_ONLY.to_json()
+    keys = await _queue_keys(ctx, principal.tenant_id, command.queue_ids)
+    if len(keys) != len(command.queue_ids):
+        return UNKNOWN_QUEUE.to_json()
+    subscriber.viewer = Viewer(viewer.user_id, viewer.tenant_id, True, frozenset(keys.values()))
+    return {"type": "subscribed", "queue_ids": sorted(keys)}
+
+
+async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: tuple[int, ...]) -> dict[int, str]:
+    """The ACD key of each of `ids` that is a queue of this business (the session is
+    scoped to it: another business's queue is not found, exactly as a missing one)."""
+    if not ids:
+        return {}
     async with ctx.database.tenant_autocommit(tenant_id) as session:
-        names = await session.scalars(select(Queue.name).where(Queue.id.in_(ids)))
-        return [queue_key(tenant_id, name) for name in names]
+        rows = await session.execute(select(Queue.id, Queue.name).where(Queue.id.in_(ids)))
+        return {queue_id: queue_key(tenant_id, name) for queue_id, name in rows}

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from pbx.auth.roles import Role
 from pbx.db.models import Call, Recording
-from pbx.http.api import Api, ApiCall, ApiError, conflict, invalid, not_found
+from pbx.http.api import Api, ApiCall, ApiError, conflict, not_found
 from pbx.http.context import audit, context
 from pbx.http.schemas import (
     LegalHoldIn,
@@ -36,7 +36,7 @@ async def _playable(call: ApiCall) -> Recording:
     """The recording, if it is stored and this user may hear it."""
     ctx = context(call.request)
     principal = call.principal
-    recording_id = _int(call.path("recording_id"), "recording_id")
+    recording_id = call.path_int("recording_id")
     async with ctx.database.tenant_session(principal.tenant_id) as session:
         recording = await session.get(Recording, recording_id)
     if recording is None:
@@ -50,13 +50,6 @@ async def _playable(call: ApiCall) -> Recording:
     if recording.status != "stored" or not recording.object_key:
         raise conflict(f"the recording is {recording.status}, not stored yet")
     return recording
-
-
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise invalid(name, "not a number") from None
 
 
 def _out(recording: Recording) -> RecordingOut:
@@ -79,7 +72,7 @@ def register(api: Api) -> None:
                    errors=(404,))  # fmt: skip
     async def call_recordings(call: ApiCall) -> RecordingList:
         ctx, principal = context(call.request), call.principal
-        record_id = _int(call.path("record_id"), "record_id")
+        record_id = call.path_int("record_id")
         async with ctx.database.tenant_session(principal.tenant_id) as session:
             logged = await session.get(Call, record_id)
             if logged is None:
@@ -154,7 +147,7 @@ def register(api: Api) -> None:
                    errors=(404, 409))  # fmt: skip
     async def release_legal_hold(call: ApiCall) -> None:
         ctx, tenant = context(call.request), call.principal.tenant_id
-        hold_id = _int(call.path("hold_id"), "hold_id")
+        hold_id = call.path_int("hold_id")
         try:
             async with ctx.database.tenant_session(tenant) as session, session.begin():
                 await holds.release_hold(session, tenant, hold_id, by=call.principal,

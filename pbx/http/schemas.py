@@ -8,10 +8,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from billing_bridge.free_text import clean_name, clean_text, mask_card_numbers
 from pbx.acd.queues import QueueConfig
 from pbx.callflow.hours import HoursError, OpeningHours
+from pbx.http.api import BIGINT_MAX
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case id")]
 Strategy = Literal["ringall", "leastrecent", "fewestcalls", "rrmemory", "linear", "random"]
@@ -38,6 +40,41 @@ def _e164(value: str) -> str:
 
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$"), AfterValidator(_e164)]
+
+# Ids and money are strict integers within what their BIGINT columns hold: `true`, "100" and
+# 100.0 are refused, and 2**63 is a 422 rather than an overflow in the database driver.
+Id = Annotated[int, Field(strict=True, ge=1, le=BIGINT_MAX)]
+Minor = Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX)]
+# A payment's amount: a typo's extra zeros stop at a million in major units.
+PaymentMinor = Annotated[int, Field(strict=True, gt=0, le=100_000_000)]
+
+
+def _screened(clean: Any, max_length: int) -> BeforeValidator:
+    def screen(value: Any) -> Any:
+        # Far over the limit: left as typed for the length check to refuse, not scanned.
+        if isinstance(value, str) and len(value) <= 4 * max_length:
+            return clean(value)
+        return value
+
+    return BeforeValidator(screen)
+
+
+def _one_line(text: str) -> str:
+    return mask_card_numbers(clean_name(text))
+
+
+def line_text(max_length: int, min_length: int = 0) -> Any:
+    """A one-line free text (a name, a reason, a disposition) as it may be stored: no controls
+    or bidi overrides, NFC, card numbers masked (billing_bridge.free_text); the lengths are
+    checked on what is kept."""
+    return Annotated[str, _screened(_one_line, max_length),
+                     Field(min_length=min_length, max_length=max_length)]  # fmt: skip
+
+
+def note_text(max_length: int, min_length: int = 0) -> Any:
+    """Multi-line free text (notes), screened like `line_text`; line breaks stay."""
+    return Annotated[str, _screened(clean_text, max_length),
+                     Field(min_length=min_length, max_length=max_length)]  # fmt: skip
 
 
 class _In(BaseModel):
@@ -112,12 +149,12 @@ class QueueList(BaseModel):
 
 class AgentIn(_In):
     username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
-    display_name: Annotated[str, Field(min_length=1, max_length=200)]
+    display_name: line_text(200, min_length=1)  # type: ignore[valid-type]
     role: Literal["agent", "supervisor", "admin"] = "agent"
     endpoint: Endpoint | None = None
     skills: Skills = Field(default_factory=dict)
     active: bool = True
-    credit_limit_minor: Annotated[int, Field(ge=0)] = Field(
+    credit_limit_minor: Minor = Field(
         default=0, description="a personal credit limit (minor units of the business's "
         "currency) that replaces the role's when above 0",
     )  # fmt: skip
@@ -143,7 +180,7 @@ class AgentList(BaseModel):
 
 
 class MemberIn(_In):
-    agent_id: int
+    agent_id: Id
     penalty: Annotated[int, Field(ge=0, le=100)] = 0
     position: Annotated[int, Field(ge=0, le=10_000)] = 0
 
@@ -159,8 +196,12 @@ class MemberList(BaseModel):
 # --- business hours and routes ---------------------------------------------------------------
 
 
+# 0 = Monday, or the day's name.
+Weekday = Annotated[int, Field(strict=True, ge=0, le=6)] | Annotated[str, Field(max_length=9)]
+
+
 class Window(_In):
-    days: Annotated[list[int | str], Field(min_length=1, max_length=7)]
+    days: Annotated[list[Weekday], Field(min_length=1, max_length=7)]
     open: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     close: Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
 
@@ -199,9 +240,9 @@ class MenuIn(_In):
 
 class RouteIn(_In):
     did: E164
-    queue_id: int
-    collections_queue_id: int | None = None
-    business_hours_id: int | None = None
+    queue_id: Id
+    collections_queue_id: Id | None = None
+    business_hours_id: Id | None = None
     closed_kind: Literal["queue", "voicemail", "hangup"] = "hangup"
     closed_target: Annotated[str, Field(max_length=64)] = ""
     verification: Literal["none", "pin", "date_of_birth"] = "none"
@@ -231,7 +272,7 @@ class RouteList(BaseModel):
 
 class AgentStateIn(_In):
     state: Literal["available", "paused", "logged_out"]
-    reason: Annotated[str, Field(max_length=64)] = ""
+    reason: line_text(64) = ""  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _reason(self) -> AgentStateIn:
@@ -281,9 +322,9 @@ class CallList(BaseModel):
 
 
 class CardPaymentIn(_In):
-    account_id: int
+    account_id: Id
     # Minor units; omitted: the account's overdue invoices (or its balance).
-    amount_minor: int | None = Field(None, gt=0, le=100_000_000)
+    amount_minor: PaymentMinor | None = None
 
 
 class CardPaymentStarted(BaseModel):
@@ -293,8 +334,8 @@ class CardPaymentStarted(BaseModel):
 
 
 class PayLinkIn(_In):
-    account_id: int
-    amount_minor: int | None = Field(None, gt=0, le=100_000_000)
+    account_id: Id
+    amount_minor: PaymentMinor | None = None
     channel: Literal["sms", "email"] = "sms"
     # Omitted: the number calling (SMS) or the customer's address on file (email).
     recipient: Annotated[str, Field(min_length=3, max_length=254)] | None = None
@@ -311,7 +352,7 @@ class PayLinkSent(BaseModel):
 
 
 class MandateByPhoneIn(_In):
-    account_id: int
+    account_id: Id
     # The bank's country; omitted: the business's region (IL, GB, LT or US by phone).
     country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")] | None = None
     # Where the payer's confirmation goes; omitted: SMS to the number calling.
@@ -325,7 +366,7 @@ class MandateStarted(BaseModel):
 
 
 class MandateLinkIn(_In):
-    account_id: int
+    account_id: Id
     scheme: Literal["masav", "bacs", "sepa_core", "ach"] | None = None
     channel: Literal["sms", "email"] = "sms"
     recipient: Annotated[str, Field(min_length=3, max_length=254)] | None = None
@@ -341,13 +382,13 @@ class MandateLinkSent(BaseModel):
 
 
 class RecordingPauseIn(_In):
-    reason: str = Field("agent", min_length=1, max_length=64)
+    reason: line_text(64, min_length=1) = "agent"  # type: ignore[valid-type]
 
 
 class TransferIn(_In):
     mode: Literal["blind", "attended"] = "blind"
-    agent_id: int | None = None
-    queue_id: int | None = None
+    agent_id: Id | None = None
+    queue_id: Id | None = None
     number: E164 | None = None
 
     @model_validator(mode="after")
@@ -362,7 +403,7 @@ class TransferIn(_In):
 
 class ClickToCallIn(_In):
     number: E164
-    customer_id: int | None = None
+    customer_id: Id | None = None
 
 
 class CallStarted(BaseModel):
@@ -370,8 +411,8 @@ class CallStarted(BaseModel):
 
 
 class DispositionIn(_In):
-    disposition: Annotated[str, Field(min_length=1, max_length=64)]
-    notes: Annotated[str, Field(max_length=4000)] = ""
+    disposition: line_text(64, min_length=1)  # type: ignore[valid-type]
+    notes: note_text(4000) = ""  # type: ignore[valid-type]
 
 
 class QueueStats(BaseModel):
@@ -436,9 +477,9 @@ class PlaybackOut(BaseModel):
 
 
 class LegalHoldIn(_In):
-    call_id: int | None = None
-    customer_id: int | None = None
-    reason: str = Field(min_length=3, max_length=500)
+    call_id: Id | None = None
+    customer_id: Id | None = None
+    reason: note_text(500, min_length=3)  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _one_target(self) -> LegalHoldIn:

@@ -512,3 +512,18 @@ async def test_ten_thousand_rows_import_in_chunks(
     assert tally(report) == {"customers": (5_000, 0, 0), "accounts": (10_000, 0, 0)}
     again = await run(database, path)
     assert tally(again) == {"customers": (0, 0, 5_000), "accounts": (0, 0, 10_000)}
+
+
+def test_a_name_is_kept_without_bidi_overrides_in_nfc_and_with_card_numbers_masked() -> None:
+    plan = parse(
+        "C-1,\u202eDana\u202c Jose\u0301,,,A-1,EUR,1,active",
+        "C-2,Card 4242 4242 4242 4242,,,A-2,EUR,1,active",
+    )
+    assert plan.problems == []
+    assert plan.customers["C-1"].name == "Dana Jos\u00e9"
+    assert plan.customers["C-2"].name == "Card **** **** **** 4242"
+
+
+def test_a_name_of_only_bidi_overrides_is_missing() -> None:
+    plan = parse("C-1,\u202e\u2066,,,A-1,EUR,1,active")
+    assert plan.problems == [RowProblem(2, "name is missing")]

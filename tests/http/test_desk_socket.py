@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from pbx.db.models import QueueMember
+from pbx.db.models import Queue, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
 from pbx.http import desk_socket as desk_socket_module
 from pbx.http.desk_socket import session_check_in
 from tests.conftest import REDIS_TEST_URL
-from tests.factories import make_customer
+from tests.factories import make_customer, make_tenant
 from tests.http.conftest import PASSWORD, Site, start_site
 
 
@@ -252,3 +252,65 @@ async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_d
         assert (await desk.next("agent.state"))["data"]["state"] == "ringing"
     finally:
         await desk.close()
+
+
+MALFORMED_SUBSCRIBES = {
+    "an id that is not a list": '{"type": "subscribe", "queue_ids": 5}',
+    "no list at all": '{"type": "subscribe", "queue_ids": null}',
+    "an id past 64 bits": json.dumps({"type": "subscribe", "queue_ids": [2**66]}),
+    "true for an id": '{"type": "subscribe", "queue_ids": [true]}',
+    "a float for an id": '{"type": "subscribe", "queue_ids": [1.0]}',
+    "a nested list": '{"type": "subscribe", "queue_ids": [[1]]}',
+    "deeply nested JSON": "[" * 50_000 + "]" * 50_000,
+    "a huge message": json.dumps({"type": "subscribe", "queue_ids": [1] * 200_000}),
+    "an unknown field": '{"type": "subscribe", "queue_ids": [], "tenant_id": 1}',
+    "not JSON": "subscribe me",
+    "another type": '{"type": "unsubscribe"}',
+}
+
+
+@pytest.mark.parametrize("text", MALFORMED_SUBSCRIBES.values(), ids=MALFORMED_SUBSCRIBES.keys())
+async def test_a_malformed_subscribe_is_answered_with_an_error_and_the_socket_stays_open(
+    site: Site, centre, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sam = await open_desk(site.url, await token_for(site, "sam"))
+    try:
+        await sam.socket.send_str(text)
+        error = await sam.next("error")
+        assert error["code"] and error["message"]
+
+        support = site.world.queues["support"]
+        await sam.socket.send_json({"type": "subscribe", "queue_ids": [support]})
+        assert (await sam.next("subscribed"))["queue_ids"] == [support]
+    finally:
+        await sam.close()
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_queue_of_another_business_gets_the_same_answer_as_one_that_does_not_exist(
+    site: Site, centre
+) -> None:
+    other = await make_tenant(site.world.database, "saule", "LT", "EUR", ["+37052550100"])
+    async with site.world.database.tenant_session(other) as session, session.begin():
+        theirs = Queue(name="support")
+        session.add(theirs)
+        await session.flush()
+    support = site.world.queues["support"]
+    missing = theirs.id + 1000
+    sam = await open_desk(site.url, await token_for(site, "sam"))
+    try:
+        answers = []
+        for ids in ([theirs.id], [missing], [support, theirs.id]):
+            await sam.socket.send_json({"type": "subscribe", "queue_ids": ids})
+            message = await sam.socket.receive()
+            answers.append(message.data)
+            assert str(theirs.id) not in message.data and str(missing) not in message.data
+
+        assert answers[0] == answers[1] == answers[2]
+        assert json.loads(answers[0])["type"] == "error"
+        # Nothing changed: a call to our queue is not shown, as no queue was subscribed.
+        await site.world.call("0502345678")
+        with pytest.raises(TimeoutError):
+            await sam.next("call.offered", within=1.0)
+    finally:
+        await sam.close()

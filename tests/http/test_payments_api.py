@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from billing_bridge.payments.gocardless_provider import GoCardlessProvider
 from billing_bridge.payments.port import WebhookEvent
 from billing_bridge.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
 from pbx.db.models import Account, OutboxMessage, Payment
@@ -232,3 +233,17 @@ async def test_a_succeeded_payment_failed_by_a_later_event_is_held_until_a_super
     again = await desk["sam"].call("POST", f"/payments/reviews/{held['review_id']}/dismiss")
     assert again[0] == 409
     assert (await desk["sam"].call("GET", "/payments/reviews"))[1] == {"reviews": []}
+
+
+async def test_the_sandbox_endpoint_is_404_unless_the_sandbox_is_the_configured_provider(
+    site: Site,
+) -> None:
+    signer = SandboxProvider(webhook_secret="whsec-test")
+    body, headers = signer.webhook([WebhookEvent("ev-1", "pay_link.succeeded", "pay_link",
+                                                 "sbx_link_1", "succeeded", datetime.now(UTC))])
+    site.context.payments = GoCardlessProvider("token", webhook_secret="s")
+    assert (await post_webhook(site, body, headers))[0] == 404
+    site.context.payments = None
+    assert (await post_webhook(site, body, headers))[0] == 404
+    site.context.payments = signer
+    assert (await post_webhook(site, body, headers))[0] == 200
