@@ -44,13 +44,6 @@ def invalid(field_path: str, problem: str) -> ApiError:
                     [{"field": field_path, "problem": problem}])  # fmt: skip
 
 
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    details: Any = None
-
-
-class ErrorResponse(BaseModel):
 # What the database's BIGINT columns (every id and amount) hold: a larger integer overflows
 # the driver (a 500) instead of matching nothing.
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
@@ -99,6 +92,13 @@ def parse_query_time(text: str, name: str) -> datetime:
         raise invalid(name, "is out of the range of dates") from None
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
@@ -116,6 +116,8 @@ class ApiCall:
         return self.request.match_info[name]
 
     def path_int(self, name: str) -> int:
+        """A row id from the path; anything no id column can hold (`²`, `0`, 2**63) is a
+        row that does not exist."""
         value = self.request.match_info[name]
         ident = id_or_none(value)
         if ident is None:
@@ -124,8 +126,6 @@ class ApiCall:
 
     @property
     def query(self) -> Any:
-        """A row id from the path; anything no id column can hold (`²`, `0`, 2**63) is a
-        row that does not exist."""
         return self.request.query
 
     @property
@@ -218,6 +218,8 @@ class Api:
                     raise ApiError(401, "unauthenticated", "sign in first")
                 if principal is not None and not public and not principal.at_least(op.role):
                     raise ApiError(403, "forbidden", f"this needs the {op.role.value} role")
+                _check_path(request)
+                _check_query(request, op.query)
                 body = await _body(request, op.body) if op.body else None
                 call = ApiCall(request, principal, body)  # type: ignore[arg-type]
                 result = await op.handler(call)
@@ -225,8 +227,6 @@ class Api:
                 return error_response(exc)
             if isinstance(result, web.StreamResponse):  # a file, streamed as it is
                 return result
-                _check_path(request)
-                _check_query(request, op.query)
             if op.status == 204 or result is None:
                 response: web.Response = web.Response(status=204)
             else:
@@ -292,6 +292,11 @@ class Api:
                     "description": "success",
                     "content": {"application/json": {"schema": ref(op.response)}},
                 }
+            elif op.status != 204:  # a document of its own shape (this one)
+                entry["responses"][str(op.status)] = {
+                    "description": "success",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
             else:
                 entry["responses"]["204"] = {"description": "done"}
             for status in (404, 409, 503, *op.errors):
@@ -300,11 +305,6 @@ class Api:
             paths.setdefault(PREFIX + op.path, {})[op.method.lower()] = entry
         return {
             "openapi": "3.1.0",
-            elif op.status != 204:  # a document of its own shape (this one)
-                entry["responses"][str(op.status)] = {
-                    "description": "success",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
             "info": {"title": self.title, "version": self.version},
             "paths": paths,
             "components": {
@@ -320,19 +320,6 @@ class Api:
         }
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:  # over aiohttp's own limit (client_max_size)
-        raise ApiError(413, "too_large", "request body over 1 MB") from None
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", "request body over 1 MB")
-    try:
-        data = json.loads(raw or b"null", parse_constant=_no_constant)
-    except RecursionError:
-        raise ApiError(400, "bad_json", "the body nests too deeply") from None
-    except ValueError:  # not JSON, not UTF-8, NaN, or an integer of thousands of digits
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
 def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
     """An integer query parameter's schema with the bounds the layer holds it to."""
     if schema.get("type") != "integer":
@@ -370,6 +357,20 @@ def _check_query(request: web.Request, declared: tuple[QueryParam, ...]) -> None
             raise invalid(param.name, f"at most {schema['maxLength']} characters")
 
 
+async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # over aiohttp's own limit (client_max_size)
+        raise ApiError(413, "too_large", "request body over 1 MB") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", "request body over 1 MB")
+    try:
+        data = json.loads(raw or b"null", parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the body nests too deeply") from None
+    except ValueError:  # not JSON, not UTF-8, NaN, or an integer of thousands of digits
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    _check_shape(data)
     if not isinstance(data, dict):
         raise ApiError(422, "invalid", "the body must be a JSON object")
     try:
@@ -379,18 +380,10 @@ def _check_query(request: web.Request, declared: tuple[QueryParam, ...]) -> None
         details = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
             for e in exc.errors(include_input=False, include_url=False)
-    _check_shape(data)
         ]
         raise ApiError(422, "invalid", "the request is not valid", details) from None
 
 
-def error_response(exc: ApiError) -> web.Response:
-    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-    return web.json_response(body, status=exc.status)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -426,3 +419,10 @@ def _where(entry: tuple[Any, int, Any, Any]) -> str:
     return ".".join(reversed(keys)) or "(body)"
 
 
+def error_response(exc: ApiError) -> web.Response:
+    body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
+    return web.json_response(body, status=exc.status)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
