@@ -214,7 +214,7 @@ class FastAGIServer:
             await _tell_dialplan(session, exc.error)
             return Outcome.FAILED
         except AGIProtocolError as exc:
-            logger.warning("AGI %s on %s: not FastAGI: %s", env.script, env.channel, exc)
+            logger.warning("AGI %s on %s: protocol error: %s", env.script, env.channel, exc)
             await _tell_dialplan(session, "protocol-error")
             return Outcome.FAILED
         except Exception:
