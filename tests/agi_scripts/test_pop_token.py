@@ -19,6 +19,7 @@ from agi_scripts.pop_token import (
     check,
     sign,
 )
+from pbx.bootstrap import build_services, check_dependencies
 from pbx.installation_secret import (
     REDIS_CACHE_S,
     REDIS_KEY,
@@ -27,6 +28,7 @@ from pbx.installation_secret import (
     RedisSecret,
     SecretError,
 )
+from pbx.settings import SettingsError, load_settings
 from tests.agi_scripts.conftest import KeptSecret
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -129,3 +131,29 @@ async def test_a_redis_that_lost_the_secret_gets_a_new_one_that_every_process_re
     assert await checker.reload() == new
     now[0] += REDIS_CACHE_S
     assert await checker.get() == new
+
+
+async def test_serve_generates_the_secret_on_first_start_and_refuses_one_it_did_not_make(
+    tmp_path: Path,
+) -> None:
+    def services_with(secret_file: Path):  # type: ignore[no-untyped-def]
+        return build_services(load_settings(environ={
+            "LEDGERLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'll.db'}",
+            "LEDGERLINE_SERVICE_SECRET_FILE": str(secret_file),
+        }))  # fmt: skip
+
+    fresh = services_with(tmp_path / "var" / "ledgerline.secret")
+    try:
+        await check_dependencies(fresh, require_schema=False)
+    finally:
+        await fresh.close()
+    assert len(bytes.fromhex((tmp_path / "var" / "ledgerline.secret").read_text())) == 32
+
+    shipped = tmp_path / "shipped.secret"
+    shipped.write_text("ledgerline-sandbox\n")
+    refused = services_with(shipped)
+    try:
+        with pytest.raises(SettingsError, match=r"service\.secret_file"):
+            await check_dependencies(refused, require_schema=False)
+    finally:
+        await refused.close()
