@@ -39,6 +39,7 @@ from billing_bridge.credit_limits import (
     period_around,
     stays_within_zero,
 )
+from billing_bridge.payments.ledger import post_entry
 from pbx.db.models import Account, AuditEntry, Credit, Tenant, User
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess
 
@@ -156,7 +157,7 @@ async def grant_credit(
     session.add(credit)
     await session.flush()
     if status == GRANTED:
-        await _lower_balance(session, account_id, amount_minor)
+        await _lower_balance(session, credit)
     action = "credit.grant" if status == GRANTED else "credit.request"
     _audit(session, tenant, by, action, credit, now)
     return credit
@@ -197,7 +198,7 @@ async def decide(
         raise AlreadyDecided("this credit was decided meanwhile")
     await session.refresh(credit)
     if approve:
-        await _lower_balance(session, credit.account_id, credit.amount_minor)
+        await _lower_balance(session, credit)
     _audit(session, tenant, by, "credit.approve" if approve else "credit.reject", credit, now)
     return credit
 
@@ -269,12 +270,12 @@ async def _taken_off(session: AsyncSession, tenant: Tenant, account_id: int,
     return int(total or 0)
 
 
-async def _lower_balance(session: AsyncSession, account_id: int, amount_minor: int) -> None:
-    # In SQL, not read-modify-write: a payment landing at the same moment is not lost.
-    await session.execute(
-        update(Account)
-        .where(Account.id == account_id)
-        .values(balance_minor=Account.balance_minor - amount_minor)
+async def _lower_balance(session: AsyncSession, credit: Credit) -> None:
+    # In SQL, not read-modify-write (a payment landing at the same moment is not lost), with
+    # the account entry that says why, in the credit's transaction.
+    await post_entry(
+        session, credit.tenant_id, account_id=credit.account_id, kind="credit",
+        amount_minor=-credit.amount_minor, currency=credit.currency, credit_id=credit.id,
     )
 
 

@@ -24,7 +24,13 @@ from billing_bridge.payments.gocardless_provider import GoCardlessProvider
 from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.stripe_provider import StripeProvider
-from pbx.auth.ratelimit import AttemptLimiter, MemoryLimiter, RedisLimiter
+from pbx.auth.passwords import PasswordWorkers
+from pbx.auth.ratelimit import (
+    MemorySignInLimits,
+    RedisSignInLimits,
+    SignInLimits,
+    SignInPolicy,
+)
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus, RedisBus
 from pbx.db.database import Database
@@ -54,7 +60,7 @@ class Services:
     identification: CallerIdentification
     bus: Bus
     sessions: SessionStore
-    login_limiter: AttemptLimiter
+    login_limiter: SignInLimits
     hub: Hub | None = None
     bus_redis: Redis | None = None  # the bus listens on its own connection (no read timeout)
     recordings: ObjectStore | None = None  # where finished recordings are kept
@@ -65,6 +71,7 @@ class Services:
         await self.bus.stop()
         if self.hub is not None:
             await self.hub.close()
+        self.sessions.passwords.close()
         for client in (self.bus_redis, self.redis):
             if client is not None:
                 await client.aclose()
@@ -87,15 +94,19 @@ def build_services(settings: Settings) -> Services:
     auth = settings.auth
     sessions = SessionStore(
         database,
+        passwords=PasswordWorkers(auth.password_workers, auth.password_queue),
         lifetime_s=int(auth.session_hours * 3600),
         idle_s=int(auth.idle_minutes * 60),
     )
     bus_redis = _bus_redis(settings) if settings.redis.url else None
     bus: Bus = RedisBus(bus_redis) if bus_redis is not None else MemoryBus()
-    limiter: AttemptLimiter = (
-        RedisLimiter(redis, auth.login_attempts, auth.login_window_seconds)
-        if redis is not None
-        else MemoryLimiter(auth.login_attempts, auth.login_window_seconds)
+    policy = SignInPolicy(
+        pair_failures=auth.login_attempts, window_s=auth.login_window_seconds,
+        user_free_failures=auth.login_delay_after, user_delay_s=auth.login_delay_seconds,
+        user_delay_max_s=auth.login_delay_max_seconds,
+    )  # fmt: skip
+    limiter: SignInLimits = (
+        RedisSignInLimits(redis, policy) if redis is not None else MemorySignInLimits(policy)
     )
     retention = settings.events.retention
     events: EventLog = (

@@ -30,6 +30,7 @@ from pbx.events.model import Audience, DeskEvent
 from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
+from pbx.http.proxies import parse_networks
 from recordings.ari_source import AriRecordingSource
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.retention import purge_expired
@@ -67,7 +68,8 @@ class Ledgerline:
             heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
             playback_url_seconds=settings.recordings.playback_url_seconds,
             agents_play_own=settings.recordings.agents_play_own, payments=self.payments,
-            sender=self.sender,
+            sender=self.sender, trusted_proxies=parse_networks(settings.service.trusted_proxies),
+            force_secure_cookie=settings.service.force_secure_cookie,
         )  # fmt: skip
         app = build_app(services, self.agi_status, context)
         self._runner = web.AppRunner(app, access_log=None)

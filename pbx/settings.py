@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from pbx.http.proxies import parse_networks
+
 ENV_PREFIX = "LEDGERLINE_"
 # Names the TOML file when no --config is given (process AGI scripts have no command line).
 CONFIG_FILE_ENV = "LEDGERLINE_CONFIG"
@@ -41,7 +43,23 @@ class ServiceSettings(_Section):
     http_host: str
     http_port: int = Field(ge=0, le=65535)
     log_level: str
+    trusted_proxies: list[str]
+    force_secure_cookie: bool
     secret_file: str = Field(min_length=1)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> list[str]:
+        """A TOML list of CIDRs, or "10.0.0.0/8,192.0.2.7" (an environment variable)."""
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of addresses or CIDRs, e.g. [\"10.0.0.0/8\"]")
+        for network in parse_networks(value):
+            if network.prefixlen == 0:
+                raise ValueError(f"{network} trusts every address: any client could choose "
+                                 "the address the sign-in limits see")  # fmt: skip
+        return [item.strip() for item in value]
 
     @field_validator("log_level")
     @classmethod
@@ -137,6 +155,19 @@ class AuthSettings(_Section):
     idle_minutes: float = Field(gt=0)
     login_attempts: int = Field(ge=1)
     login_window_seconds: int = Field(ge=1)
+    login_delay_after: int = Field(ge=1)
+    login_delay_seconds: float = Field(gt=0)
+    login_delay_max_seconds: float = Field(gt=0)
+    password_workers: int = Field(ge=1, le=64)
+    password_queue: int = Field(ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _delays(self) -> AuthSettings:
+        delays = (self.login_delay_seconds, self.login_delay_max_seconds)
+        if not delays[0] <= delays[1] <= self.login_window_seconds:
+            raise ValueError("expected login_delay_seconds <= login_delay_max_seconds <= "
+                             "login_window_seconds")  # fmt: skip
+        return self
 
 
 class EventsSettings(_Section):

@@ -125,6 +125,7 @@ async def post_entry(
     amount_minor: int,
     currency: str,
     payment_id: int | None = None,
+    credit_id: int | None = None,
     event_id: str | None = None,
 ) -> int:
     """Move the account's balance by `amount_minor` (positive: the customer owes more) and
@@ -139,6 +140,7 @@ async def post_entry(
     )
     session.add(AccountEntry(
         tenant_id=tenant_id, account_id=account_id, kind=kind, amount_minor=amount_minor,
-        currency=currency, balance_after_minor=balance, payment_id=payment_id, event_id=event_id,
+        currency=currency, balance_after_minor=balance, payment_id=payment_id,
+        credit_id=credit_id, event_id=event_id,
     ))  # fmt: skip
     return balance

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from pbx.auth.passwords import hash_password, needs_rehash, password_matches
+from pbx.auth.passwords import PasswordWorkers, needs_rehash
 from pbx.auth.roles import Principal, Role
 from pbx.db.database import Database
 from pbx.db.models import Tenant, User, UserSession
@@ -43,16 +43,19 @@ class SessionStore:
         self,
         database: Database,
         *,
+        passwords: PasswordWorkers,
         lifetime_s: int,
         idle_s: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._database = database
+        self.passwords = passwords  # hashing and checks, off the event loop
         self.lifetime = timedelta(seconds=lifetime_s)
         self.idle = timedelta(seconds=idle_s)
         self.clock = clock
 
     async def sign_in(self, tenant_slug: str, username: str, password: str) -> SignedIn:
+        """Raises `LoginFailed`, or `PasswordsBusy` when too many checks wait already."""
         async with self._database.system_session() as session:
             tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
         user = None
@@ -60,7 +63,8 @@ class SessionStore:
             async with self._database.tenant_session(tenant_id) as session:
                 user = await session.scalar(select(User).where(User.username == username))
         stored = user.password_hash if user is not None else None
-        if not password_matches(stored, password) or user is None or not user.active:
+        matches = await self.passwords.matches(stored, password)
+        if not matches or user is None or not user.active:
             raise LoginFailed("unknown user or wrong password")
         assert tenant_id is not None and stored is not None
         if needs_rehash(stored):
@@ -107,7 +111,8 @@ class SessionStore:
             await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
     async def _rehash(self, tenant_id: int, user_id: int, password: str) -> None:
+        secret = await self.passwords.hash(password)
         async with self._database.tenant_session(tenant_id) as session, session.begin():
             user = await session.get(User, user_id)
             if user is not None:
-                user.password_hash = hash_password(password)
+                user.password_hash = secret

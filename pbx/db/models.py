@@ -275,6 +275,9 @@ class AccountEntry(TenantOwned, Base):
     payment_id: Mapped[int | None] = mapped_column(
         BigIntId, ForeignKey("payments.id", ondelete="SET NULL"), index=True
     )
+    credit_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("credits.id", ondelete="SET NULL"), index=True
+    )
     event_id: Mapped[str | None] = mapped_column(String(128))  # the provider event, if one
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

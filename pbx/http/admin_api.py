@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.auth.passwords import hash_password
 from pbx.auth.roles import Role
 from pbx.db.models import (
     Base,
@@ -211,8 +210,9 @@ def register(api: Api) -> None:
                    response=AgentOut, status=201, tag="agents")  # fmt: skip
     async def create_agent(call: ApiCall) -> AgentOut:
         body: AgentIn = call.body
+        passwords = context(call.request).sessions.passwords
+        secret = await passwords.hash(body.password) if body.password else None
         async with _change(call, "agent") as session:
-            secret = hash_password(body.password) if body.password else None
             row = User(**dump(body), password_hash=secret)
             session.add(row)
             await session.flush()
@@ -230,6 +230,7 @@ def register(api: Api) -> None:
     async def update_agent(call: ApiCall) -> AgentOut:
         body: AgentIn = call.body
         ctx = context(call.request)
+        secret = await ctx.sessions.passwords.hash(body.password) if body.password else None
         async with _change(call, "agent") as session:
             row = await _get(session, User, call.path_int("agent_id"), "agent")
             if row.id == call.principal.user_id and (body.role != "admin" or not body.active):
@@ -239,8 +240,8 @@ def register(api: Api) -> None:
             )  # fmt: skip
             for name, value in dump(body).items():
                 setattr(row, name, value)
-            if body.password is not None:
-                row.password_hash = hash_password(body.password)
+            if secret is not None:
+                row.password_hash = secret
             audit(session, call.principal, "agent.update", "user", row.id,
                   dump(body, password_changed=body.password is not None))  # fmt: skip
             out = _agent_out(row)

@@ -23,11 +23,18 @@ from pbx.auth.roles import Principal, Role
 
 PREFIX = "/api/v1"
 PRINCIPAL = "principal"
+# Request key: whether cookies set in the answer get Secure (https directly, through a trusted
+# proxy, or forced by settings); plain `request.secure` when nothing set it.
+SECURE_COOKIES = web.RequestKey("secure_cookies", bool)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers = headers or {}  # e.g. Retry-After with a 429 or 503
         super().__init__(message)
 
 
@@ -236,7 +243,8 @@ class Api:
                 response = web.json_response(payload, status=op.status, dumps=_dumps)
             for name, (value, max_age) in call.response_cookies.items():
                 response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
-                                    samesite="Strict", secure=request.secure)  # fmt: skip
+                                    samesite="Strict",
+                                    secure=request.get(SECURE_COOKIES, request.secure))  # fmt: skip
             return response
 
         handle.__name__ = op.operation_id
@@ -421,7 +429,7 @@ def _where(entry: tuple[Any, int, Any, Any]) -> str:
 
 def error_response(exc: ApiError) -> web.Response:
     body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-    return web.json_response(body, status=exc.status)
+    return web.json_response(body, status=exc.status, headers=exc.headers)
 
 
 def _dumps(value: Any) -> str:

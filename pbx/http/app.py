@@ -19,9 +19,10 @@ from pbx.http import (
     recordings_api,
     webhooks_api,
 )
-from pbx.http.api import PREFIX, Api, ApiError, error_response
+from pbx.http.api import PREFIX, SECURE_COOKIES, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
+from pbx.http.proxies import client_address, forwarded_https, is_trusted, parse_networks
 
 STATIC = Path(__file__).with_name("static")
 # The desk page loads only its own files and talks only to this server (no CDN, no inline code).
@@ -47,7 +48,9 @@ def build_app(
     agi_status: Callable[[], dict[str, Any]],
     api_context: ApiContext | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[same_origin_for_cookies, security_headers])
+    app = web.Application(
+        middlewares=[client_behind_proxies, same_origin_for_cookies, security_headers]
+    )
     app[SERVICES] = services
     app[AGI_STATUS] = agi_status
     app[CONTEXT] = api_context or ApiContext(
@@ -55,6 +58,8 @@ def build_app(
         recordings=services.recordings,
         playback_url_seconds=services.settings.recordings.playback_url_seconds,
         agents_play_own=services.settings.recordings.agents_play_own,
+        trusted_proxies=parse_networks(services.settings.service.trusted_proxies),
+        force_secure_cookie=services.settings.service.force_secure_cookie,
     )  # fmt: skip
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", desk_page)
@@ -65,13 +70,37 @@ def build_app(
 
 
 @web.middleware
+async def client_behind_proxies(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Through one of our trusted proxies, the request carries the client's own address
+    (`request.remote`: the sign-in limits, the audit log) and scheme (https: Secure cookies);
+    from anyone else, X-Forwarded-* headers are ignored."""
+    ctx = request.app[CONTEXT]
+    trusted, peer = ctx.trusted_proxies, request.remote
+    if trusted and is_trusted(peer, trusted):
+        headers = request.headers
+        address = client_address(peer, headers.getall("X-Forwarded-For", []), trusted)
+        https = forwarded_https(peer, headers.getall("X-Forwarded-Proto", []), trusted)
+        request = request.clone(remote=address, scheme="https" if https else request.scheme)
+    request[SECURE_COOKIES] = request.secure or ctx.force_secure_cookie
+    return await handler(request)
+
+
+@web.middleware
 async def same_origin_for_cookies(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """A change authorised by the session cookie must come from our own page (CSRF); a
-    bearer token cannot be sent by another site, so it needs no such check."""
-    cookie_only = auth_api.COOKIE in request.cookies and "Authorization" not in request.headers
-    if cookie_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+    """A change that the session cookie could authorise must come from our own page (CSRF).
+    Only a request that a valid bearer token authenticates is spared the check (another
+    site cannot send one; the cookie is then ignored): any other Authorization header is
+    no reason to skip it."""
+    cookie = auth_api.COOKIE in request.cookies
+    if (
+        cookie
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+        and await auth_api.bearer_principal(request) is None
+    ):
         origin = request.headers.get("Origin")
         if origin is None or not origin_allowed(request, origin):
             return error_response(ApiError(403, "bad_origin", "cross-site request refused"))

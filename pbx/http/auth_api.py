@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from aiohttp import web
 
+from pbx.auth.passwords import PasswordsBusy
+from pbx.auth.ratelimit import retry_after
 from pbx.auth.roles import Principal, Role
 from pbx.auth.sessions import LoginFailed
+from pbx.auth.signin import SignInAttempt, TooManyAttempts, attempt_sign_in
 from pbx.http.api import Api, ApiCall, ApiError
 from pbx.http.context import audit, context
 from pbx.http.schemas import LoginIn, LoginOut, Me
@@ -13,14 +18,37 @@ from pbx.http.schemas import LoginIn, LoginOut, Me
 COOKIE = "ll_session"
 
 
+# The bearer token's user, looked up once per request (the CSRF check, then the operation).
+_BEARER_PRINCIPAL = web.RequestKey("bearer_principal", Optional[Principal])  # noqa: UP045
+
+
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header.removeprefix("Bearer ").strip() or None
+    """The session token the request carries: with an Authorization header, its bearer
+    token and nothing else (the cookie is not a fallback for a header that is not one);
+    without, the session cookie."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return token.strip() or None
     return request.cookies.get(COOKIE) or None
 
 
+async def bearer_principal(request: web.Request) -> Principal | None:
+    """Who the Authorization header's bearer token belongs to (None: no header, not a bearer
+    token, or not a valid one)."""
+    if _BEARER_PRINCIPAL not in request:
+        token = bearer_token(request) if "Authorization" in request.headers else None
+        request[_BEARER_PRINCIPAL] = (
+            await context(request).sessions.principal(token) if token else None
+        )
+    return request[_BEARER_PRINCIPAL]
+
+
 async def authenticate(request: web.Request) -> Principal | None:
+    if "Authorization" in request.headers:
+        return await bearer_principal(request)
     token = bearer_token(request)
     if token is None:
         return None
@@ -34,16 +62,19 @@ def register(api: Api) -> None:
     async def login(call: ApiCall) -> LoginOut:
         body: LoginIn = call.body
         ctx = context(call.request)
-        address = call.request.remote or "-"
-        keys = (f"user:{body.tenant}:{body.username.lower()}", f"addr:{address}")
-        for key in keys:
-            if not await ctx.login_limiter.allow(key):
-                raise ApiError(429, "too_many_attempts", "too many sign-in attempts; wait")
+        address = call.request.remote or "-"  # the client's, through trusted proxies
+        attempt = SignInAttempt(body.tenant, body.username, body.password, address)
         try:
-            signed = await ctx.sessions.sign_in(body.tenant, body.username, body.password)
+            signed = await attempt_sign_in(ctx.sessions, ctx.login_limiter, attempt)
+        except TooManyAttempts as exc:
+            wait = {"Retry-After": str(retry_after(exc.wait_s))}
+            raise ApiError(429, "too_many_attempts", "too many wrong passwords; wait",
+                           headers=wait) from None  # fmt: skip
+        except PasswordsBusy:
+            raise ApiError(503, "sign_in_busy", "too many sign-ins at once; try again shortly",
+                           headers={"Retry-After": "1"}) from None  # fmt: skip
         except LoginFailed:
             raise ApiError(401, "login_failed", "unknown user or wrong password") from None
-        await ctx.login_limiter.reset(keys[0])
         p = signed.principal
         async with ctx.database.tenant_session(p.tenant_id) as session, session.begin():
             audit(session, p, "auth.login", "user", p.user_id, {"address": address})

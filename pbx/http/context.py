@@ -10,7 +10,7 @@ from aiohttp import web
 
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider
-from pbx.auth.ratelimit import AttemptLimiter
+from pbx.auth.ratelimit import SignInLimits
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
 from pbx.bus.port import Bus
@@ -18,6 +18,7 @@ from pbx.callflow.desk import Desk, LocalDesk
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry
 from pbx.events.hub import Hub
+from pbx.http.proxies import Network
 from recordings.store import ObjectStore
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ CONFIG_TOPIC = "config"
 class ApiContext:
     database: Database
     sessions: SessionStore
-    login_limiter: AttemptLimiter
+    login_limiter: SignInLimits
     bus: Bus
     flow: CallFlow | None = None  # None: this process has no Asterisk (FastAGI only)
     desk: Desk | None = None  # agent states and call control, run where the call flow is
@@ -45,6 +46,9 @@ class ApiContext:
     sender: MessageSender | None = None  # SMS and email (pay links)
     playback_url_seconds: int = 300
     agents_play_own: bool = False
+    # Our TLS proxies: only they are believed about the client's address and scheme.
+    trusted_proxies: tuple[Network, ...] = ()
+    force_secure_cookie: bool = False  # Secure even when no request says https
 
     def __post_init__(self) -> None:
         if self.desk is None and self.flow is not None:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from pbx.auth.passwords import hash_password
-from pbx.auth.ratelimit import MemoryLimiter
+from pbx.auth.passwords import PasswordWorkers, hash_password
+from pbx.auth.ratelimit import MemorySignInLimits, SignInPolicy
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus
 from pbx.db.database import Database
@@ -22,6 +22,11 @@ from tests.callflow.world import World, make_world
 from tests.http.support import ApiClient
 
 PASSWORD = "correct horse battery"
+# One pool of password workers for every site the tests start (threads are not per test).
+PASSWORDS = PasswordWorkers(workers=2, queue=64)
+# Five wrong passwords per user and address a minute; per user, delays after eight.
+SIGN_IN_POLICY = SignInPolicy(pair_failures=5, window_s=60, user_free_failures=8,
+                              user_delay_s=1, user_delay_max_s=8)  # fmt: skip
 
 
 @dataclass
@@ -54,8 +59,8 @@ async def start_site(world: World, bus: Bus, *, with_flow: bool, hub: Hub | None
     database: Database = world.database
     context = ApiContext(
         database,
-        SessionStore(database, lifetime_s=3600, idle_s=600),
-        MemoryLimiter(5, 60),
+        SessionStore(database, passwords=PASSWORDS, lifetime_s=3600, idle_s=600),
+        MemorySignInLimits(SIGN_IN_POLICY),
         bus,
         flow=world.flow if with_flow else None,
         hub=hub,

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
+import aiohttp
+import pytest
+from multidict import CIMultiDictProxy
 from sqlalchemy import select
 
+from pbx.auth import passwords
+from pbx.auth.passwords import PasswordWorkers
 from pbx.db.models import AuditEntry, User, UserSession
+from pbx.http.api import PREFIX
+from pbx.http.proxies import parse_networks
 from tests.http.conftest import PASSWORD, Site
+from tests.pbx.test_passwords import RecordingHasher
+
+
+async def raw_login(
+    site: Site, username: str, password: str, headers: dict[str, str] | None = None
+) -> tuple[int, Any, CIMultiDictProxy[str]]:
+    """Sign in as a browser or a proxy would, with the headers given; status, body, headers."""
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{site.url}{PREFIX}/auth/login", headers=headers or {},
+        json={"tenant": "ofek", "username": username, "password": password},
+    ) as response:  # fmt: skip
+        return response.status, await response.json(), response.headers
+
+
+async def raw_call(
+    site: Site, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.request(
+        method, f"{site.url}{PREFIX}{path}", headers=headers
+    ) as response:
+        body = await response.json() if response.status != 204 else None
+        return response.status, body
 
 
 async def test_sign_in_gives_a_token_that_identifies_the_user(site: Site) -> None:
@@ -38,7 +71,9 @@ async def test_wrong_password_unknown_user_and_unknown_tenant_look_the_same(site
     assert len({body["error"]["message"] for _, body in answers}) == 1
 
 
-async def test_sign_in_is_rate_limited_per_user(site: Site) -> None:
+async def test_wrong_passwords_for_a_user_from_one_address_make_that_address_wait(
+    site: Site,
+) -> None:
     await site.user("dana", "agent")
     api = site.client()
     wrong = {"tenant": "ofek", "username": "dana", "password": "not the password"}
@@ -49,6 +84,33 @@ async def test_sign_in_is_rate_limited_per_user(site: Site) -> None:
         await api.close()
     assert statuses == [401] * 5 + [429]
     assert right[0] == 429  # even the right password waits out the window
+
+
+async def test_correct_sign_ins_from_one_address_never_lock_anyone_out(site: Site) -> None:
+    """Behind one TLS proxy every agent signs in from the same address."""
+    for name in ("dana", "avi"):
+        await site.user(name, "agent")
+    statuses = []
+    for name in ("dana", "avi") * 4:  # eight sign-ins; five attempts per address used to be all
+        status, _, _ = await raw_login(site, name, PASSWORD)
+        statuses.append(status)
+    assert statuses == [200] * 8
+
+
+async def test_wrong_passwords_from_one_address_leave_the_user_free_to_sign_in_elsewhere(
+    site: Site,
+) -> None:
+    await site.user("dana", "agent")
+    site.context.trusted_proxies = parse_networks(["127.0.0.1"])  # the tests' TLS proxy
+    attacker, office = {"X-Forwarded-For": "192.0.2.66"}, {"X-Forwarded-For": "198.51.100.7"}
+    answers = [await raw_login(site, "dana", "not the password", attacker) for _ in range(6)]
+    assert [status for status, _, _ in answers] == [401] * 5 + [429]
+    assert 1 <= int(answers[-1][2]["Retry-After"]) <= 60
+    status, _, _ = await raw_login(site, "dana", PASSWORD, office)
+    assert status == 200
+    async with site.world.database.tenant_session(site.world.tenant_id) as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "auth.login"))
+    assert entry is not None and entry.details["address"] == "198.51.100.7"
 
 
 async def test_sign_out_ends_the_session(site: Site) -> None:
@@ -113,3 +175,98 @@ async def test_sign_ins_are_audited(site: Site) -> None:
         users = list(await session.scalars(select(User.password_hash)))
     assert "auth.login" in actions
     assert all(h.startswith("$argon2id$") for h in users)
+
+
+# --- cookies: CSRF and Secure --------------------------------------------------------------
+
+
+def session_cookie(headers: CIMultiDictProxy[str]) -> str:
+    (cookie,) = [c for c in headers.getall("Set-Cookie") if c.startswith("ll_session=")]
+    return cookie
+
+
+async def test_a_cookie_change_from_another_site_is_refused_whatever_authorization_comes_along(
+    site: Site,
+) -> None:
+    await site.user("dana", "agent")
+    _, _, headers = await raw_login(site, "dana", PASSWORD)
+    cookie = {"Cookie": session_cookie(headers).split(";")[0], "Origin": "https://evil.example"}
+    for authorization in ("Basic ZGFuYTpwYXNzd29yZA==", "Bearer forged", "Bearer", "token"):
+        status, answer = await raw_call(
+            site, "POST", "/auth/logout", cookie | {"Authorization": authorization}
+        )
+        assert (status, answer["error"]["code"]) == (403, "bad_origin"), authorization
+    assert (await raw_call(site, "GET", "/auth/me", cookie))[0] == 200  # still signed in
+    # A valid bearer token is the credential: no Origin asked, and the cookie is ignored.
+    await site.user("boss", "admin")
+    _, boss, _ = await raw_login(site, "boss", PASSWORD)
+    bearer = cookie | {"Authorization": f"Bearer {boss['token']}"}
+    assert (await raw_call(site, "GET", "/auth/me", bearer))[1]["username"] == "boss"
+    assert (await raw_call(site, "POST", "/auth/logout", bearer))[0] == 204
+    assert (await raw_call(site, "GET", "/auth/me", cookie))[1]["username"] == "dana"
+
+
+async def test_the_session_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) -> None:
+    await site.user("dana", "agent")
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
+    _, _, untrusted = await raw_login(site, "dana", PASSWORD, https)
+    site.context.trusted_proxies = parse_networks(["127.0.0.0/8"])
+    _, _, trusted = await raw_login(site, "dana", PASSWORD, https)
+    _, _, plain = await raw_login(site, "dana", PASSWORD, {"X-Forwarded-Proto": "http"})
+    assert "secure" not in session_cookie(untrusted).lower()  # anyone can send the header
+    assert "secure" in session_cookie(trusted).lower()
+    assert "secure" not in session_cookie(plain).lower()
+
+
+async def test_the_session_cookie_can_be_made_secure_by_setting(site: Site) -> None:
+    await site.user("dana", "agent")
+    site.context.force_secure_cookie = True
+    _, _, headers = await raw_login(site, "dana", PASSWORD)
+    assert "secure" in session_cookie(headers).lower()
+
+
+# --- passwords off the event loop ------------------------------------------------------------
+
+
+async def test_sign_ins_and_new_passwords_are_hashed_off_the_event_loop(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await site.user("boss", "admin")
+    hasher = RecordingHasher()
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    api = site.client()
+    try:
+        assert (await raw_login(site, "boss", "not the password"))[0] == 401
+        await api.login("ofek", "boss", PASSWORD)
+        status, agent = await api.call("POST", "/agents", {
+            "username": "dana", "display_name": "Dana", "password": "a new password!"})  # fmt: skip
+        assert status == 201
+        changed = {"username": "dana", "display_name": "Dana", "password": "another password"}
+        status, _ = await api.call("PUT", f"/agents/{agent['id']}", changed)
+        assert status == 200
+    finally:
+        await api.close()
+    assert len(hasher.threads) == 4  # two checks, two new passwords
+    assert threading.get_ident() not in hasher.threads
+
+
+async def test_sign_ins_beyond_the_password_workers_queue_are_answered_503_with_retry_after(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await site.user("dana", "agent")
+    hasher = RecordingHasher()
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    workers = PasswordWorkers(workers=1, queue=1)
+    monkeypatch.setattr(site.context.sessions, "passwords", workers)
+    hasher.hold.clear()
+    try:
+        first = asyncio.ensure_future(raw_login(site, "dana", PASSWORD))
+        second = asyncio.ensure_future(raw_login(site, "dana", "not the password"))
+        await site.world.until(lambda: workers.waiting == 2, "one check running, one queued")
+        status, body, headers = await raw_login(site, "dana", PASSWORD)
+        assert (status, body["error"]["code"], headers["Retry-After"]) == (503, "sign_in_busy", "1")
+        hasher.hold.set()
+        assert [(await first)[0], (await second)[0]] == [200, 401]
+    finally:
+        hasher.hold.set()
+        workers.close()

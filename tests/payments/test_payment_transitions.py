@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from billing_bridge.credits import By, grant_credit
 from billing_bridge.payments import transitions
 from billing_bridge.payments.ledger import record_card_payment
 from billing_bridge.payments.port import ChargeResult, PaymentStatus, WebhookEvent
@@ -20,7 +21,15 @@ from billing_bridge.payments.reviews import (
 )
 from billing_bridge.payments.webhooks import apply_events
 from pbx.db.database import Database
-from pbx.db.models import Account, AccountEntry, AuditEntry, Payment, PaymentReview, User
+from pbx.db.models import (
+    Account,
+    AccountEntry,
+    AuditEntry,
+    Payment,
+    PaymentReview,
+    Tenant,
+    User,
+)
 from tests.factories import make_customer, make_tenant
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -274,3 +283,27 @@ def test_every_pair_of_statuses_is_decided_and_balanced_by_the_one_rule() -> Non
                 assert (decision.kind is None) == (decision.amount_minor == 0), (was, to)
             elif to == was and to not in transitions.REFUNDS:
                 assert isinstance(decision, transitions.Unchanged), (was, to)
+
+
+async def test_a_credit_granted_or_approved_writes_its_entry_with_the_balance(
+    database: Database,
+) -> None:
+    accounts = await books(database)
+    admin = By(await _user(accounts), "admin", "admin:sam")
+
+    async with database.tenant_session(accounts.tenant_id) as session, session.begin():
+        tenant = await session.get(Tenant, accounts.tenant_id)
+        assert tenant is not None
+        credit = await grant_credit(
+            session, tenant, account_id=accounts.account_id, amount_minor=700, currency="ILS",
+            reason_code="goodwill", note=None, call_id=None, by=admin, now=START,
+        )  # fmt: skip
+
+    assert credit.status == "granted"
+    async with database.tenant_session(accounts.tenant_id) as session:
+        entries = (await session.execute(
+            select(AccountEntry.kind, AccountEntry.amount_minor, AccountEntry.credit_id,
+                   AccountEntry.balance_after_minor)
+        )).all()  # fmt: skip
+    assert [tuple(e) for e in entries] == [("credit", -700, credit.id, OPENING - 700)]
+    assert await accounts.state() == ("pending", OPENING - 700, -700)

@@ -110,3 +110,32 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
 def test_passwords_are_hidden_in_messages() -> None:
     assert redact_url("postgresql+asyncpg://app:s3cret@db/x") == "postgresql+asyncpg://app:***@db/x"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_trusted_proxies_come_as_a_toml_list_or_a_comma_separated_variable(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text('[service]\ntrusted_proxies = ["10.0.0.0/8", "192.0.2.7"]\n')
+    assert load_settings(config, environ={}).service.trusted_proxies == ["10.0.0.0/8", "192.0.2.7"]
+    environ = {"LEDGERLINE_SERVICE_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32"}
+    assert load_settings(environ=environ).service.trusted_proxies == ["10.0.0.0/8", "2001:db8::/32"]
+    assert load_settings(environ={}).service.trusted_proxies == []  # no proxy believed
+
+
+@pytest.mark.parametrize(
+    ("environ", "setting", "problem"),
+    [
+        ({"LEDGERLINE_SERVICE_TRUSTED_PROXIES": "0.0.0.0/0"}, "trusted_proxies", "every address"),
+        ({"LEDGERLINE_SERVICE_TRUSTED_PROXIES": "::/0"}, "trusted_proxies", "every address"),
+        ({"LEDGERLINE_SERVICE_TRUSTED_PROXIES": "proxy.lan"}, "trusted_proxies", "'proxy.lan'"),
+        ({"LEDGERLINE_AUTH_LOGIN_DELAY_MAX_SECONDS": "600"}, "auth", "login_window_seconds"),
+        ({"LEDGERLINE_AUTH_PASSWORD_WORKERS": "0"}, "auth.password_workers", "1"),
+    ],
+)
+def test_unsafe_sign_in_and_proxy_settings_are_refused(
+    environ: dict[str, str], setting: str, problem: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ=environ)
+    assert setting in caught.value.setting and problem in caught.value.problem

@@ -1,6 +1,7 @@
 """payments: the statuses a provider can move a payment to after it succeeded (cancelled,
 partially refunded, refunded, charged back) and what was refunded; account_entries, every
-change of a balance with its cause; payment_reviews, provider events held for a supervisor
+change of a balance with its cause (a payment or a credit); payment_reviews, provider
+events held for a supervisor
 
 Revision ID: 0010
 Revises: 0009
@@ -89,6 +90,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("balance_after_minor", sa.BigInteger(), nullable=False),
         sa.Column("payment_id", _ID, nullable=True),
+        sa.Column("credit_id", _ID, nullable=True),
         sa.Column("event_id", sa.String(length=128), nullable=True),
         sa.Column("created_at", _TIME, nullable=False),
         sa.Column("tenant_id", _ID, nullable=False),
@@ -100,6 +102,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["payment_id"], ["payments.id"],
                                 name=op.f("fk_account_entries_payment_id_payments"),
                                 ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["credit_id"], ["credits.id"],
+                                name=op.f("fk_account_entries_credit_id_credits"),
+                                ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"],
                                 name=op.f("fk_account_entries_tenant_id_tenants"),
                                 ondelete="CASCADE"),
@@ -107,6 +112,7 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_index("ix_account_entries_account_id", "account_entries", ["account_id", "id"])
     op.create_index("ix_account_entries_payment_id", "account_entries", ["payment_id"])
+    op.create_index("ix_account_entries_credit_id", "account_entries", ["credit_id"])
     op.create_index("ix_account_entries_tenant_id", "account_entries", ["tenant_id"])
     op.create_table(
         "payment_reviews",
