@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from billing_bridge.money import format_minor
+from pbx.acd.errors import AcdError
 from pbx.bootstrap import build_services, check_dependencies
 from pbx.db.migrate import upgrade
 from pbx.db.models import Call
@@ -84,7 +85,10 @@ async def run_demo(
     try:
         await flow.wait_ready(10)
         for agent_id in list(flow.config.agents):
-            await flow.agent_available(agent_id)
+            try:
+                await flow.agent_available(agent_id)
+            except AcdError as exc:  # busy on a call that is still up: left as they are
+                log.warning("agent %s not logged in: %s", agent_id, exc)
         await _place_calls(ledgerline, sim, call_every, calls, talk_seconds)
     finally:
         await ledgerline.stop()

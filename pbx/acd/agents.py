@@ -11,6 +11,9 @@
     ring_no_answer  ringing                     -> paused("ring-no-answer")
     end_call        on_call                     -> wrap_up, or available with no wrap-up
     end_wrap_up     wrap_up                     -> available
+    free            ringing, on_call            -> available   (the call never was: a call
+                                                               placed that could not start,
+                                                               a repair after a restart)
 
 Every method checks the current state and raises `InvalidTransition` otherwise, so a stale or
 duplicated event cannot silently corrupt the roster.
@@ -161,6 +164,13 @@ class Agent:
         self.calls_taken += 1
         self.wrap_up_until = now + timedelta(seconds=wrapup_s) if wrapup_s > 0 else None
         return self.wrap_up_until
+
+    def free(self, now: datetime) -> None:
+        """The call holding the agent does not exist (it could not be started, or a restart
+        found it gone): available again, and nothing counted as a call taken."""
+        self._move("be freed of a call", {_S.RINGING, _S.ON_CALL}, _S.AVAILABLE, now)
+        self.call_id = None
+        self.wrap_up_until = None
 
     def end_wrap_up(self, now: datetime) -> None:
         """Wrap-up time ran out, or the agent said they are ready early."""

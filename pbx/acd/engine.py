@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +50,10 @@ class Engine:
         self.queues: dict[str, Queue] = {}
         self.agents: dict[str, Agent] = {}
         self.active: dict[str, ActiveCall] = {}
+        # Agents dialled directly for a transfer, by agent id: ringing, then talking with the
+        # caller (or consulted by the transferring agent), outside every queue. Each moves to
+        # `active` once the call is theirs alone (`transfer_completed`).
+        self.transfers: dict[str, ActiveCall] = {}
         # Agents removed by an admin while on a call: they leave the roster when it ends.
         self.retiring: set[str] = set()
         self.seq = 0
@@ -197,6 +202,76 @@ class Engine:
         self.active[call_id] = ActiveCall(call_id, OUTBOUND, agent_id, now)
         return []
 
+    def cancel_outbound(self, call_id: str, now: datetime) -> list[Command]:
+        """A call the agent placed could not be started (its call log or the agent's phone
+        failed): the agent is free again, with nothing counted."""
+        now = require_utc(now)
+        call = self.active.get(call_id)
+        if call is None or call.queue != OUTBOUND:
+            raise UnknownCall(call_id, "not a call an agent placed")
+        del self.active[call_id]
+        self._agent(call.agent_id).free(now)
+        return self._dispatch(now)
+
+    # -- transfers to an agent -----------------------------------------------------------
+
+    def offer_transfer(
+        self, call_id: str, agent_id: str, queue: str, now: datetime
+    ) -> list[Command]:
+        """`agent_id` is dialled directly for a transfer of `call_id` (which counts under
+        `queue`): they ring, and no queue offers them a call meanwhile. Only an available
+        agent can be: InvalidTransition otherwise."""
+        now = require_utc(now)
+        agent = self._agent(agent_id)
+        agent.offer(call_id, now)
+        self.transfers[agent_id] = ActiveCall(call_id, queue, agent_id, now)
+        return []
+
+    def transfer_answered(self, agent_id: str, now: datetime) -> list[Command]:
+        """The transfer target picked up: on the call, as if offered and answered."""
+        now = require_utc(now)
+        transfer = self._transfer(agent_id)
+        self._agent(agent_id).answer(transfer.call_id, now)
+        self.transfers[agent_id] = replace(transfer, answered_at=now)
+        return []
+
+    def transfer_completed(self, agent_id: str, now: datetime) -> list[Command]:
+        """The transfer is done and its former agent released: the call is the target's,
+        and ends like any answered call (`caller_hung_up`, `agent_hung_up`, `release`)."""
+        now = require_utc(now)
+        transfer = self._transfer(agent_id)
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.ON_CALL:
+            raise InvalidTransition(agent_id, agent.state, "take a transferred call")
+        held = self.active.get(transfer.call_id)
+        if held is not None:
+            raise AcdError(f"call {transfer.call_id} is still with agent {held.agent_id}")
+        del self.transfers[agent_id]
+        self.active[transfer.call_id] = transfer
+        return []
+
+    def transfer_ended(self, agent_id: str, now: datetime) -> list[Command]:
+        """The target's part ended before the call was theirs (no answer, a cancelled or
+        abandoned transfer, the call over): ringing, they are available again; talking,
+        wrap-up starts as after any call. Nothing to do if they are no transfer's target."""
+        now = require_utc(now)
+        transfer = self.transfers.pop(agent_id, None)
+        agent = self.agents.get(agent_id)
+        if transfer is None or agent is None or agent.call_id != transfer.call_id:
+            return []
+        if agent.state is AgentState.RINGING:
+            agent.withdraw_offer(now)
+            return self._dispatch(now)
+        if agent.state is AgentState.ON_CALL:
+            return self._end_call(transfer, now)
+        return []
+
+    def _transfer(self, agent_id: str) -> ActiveCall:
+        if agent_id not in self.transfers:
+            raise InvalidTransition(agent_id, self._agent(agent_id).state, "answer a transfer",
+                                    "no transfer is dialling this agent")  # fmt: skip
+        return self.transfers[agent_id]
+
     def caller_hung_up(self, call_id: str, now: datetime) -> list[Command]:
         now = require_utc(now)
         if call_id in self.active:
@@ -232,6 +307,8 @@ class Engine:
         """The agent's leg hung up: ends their call, or declines the call ringing them."""
         now = require_utc(now)
         agent = self._agent(agent_id)
+        if agent_id in self.transfers:
+            return self.transfer_ended(agent_id, now)
         if agent.state is AgentState.ON_CALL and agent.call_id in self.active:
             return self._end_call(self.active.pop(agent.call_id), now)
         if agent.state is AgentState.RINGING:
@@ -379,6 +456,10 @@ class Engine:
 
     def _withdraw(self, agent: Agent, now: datetime) -> list[Command]:
         """Stop ringing an agent who paused or logged out; no retry back-off for the call."""
+        transfer = self.transfers.pop(agent.agent_id, None)
+        if transfer is not None:  # rung for a transfer: the call flow hangs that leg up
+            agent.withdraw_offer(now)
+            return [StopRinging(transfer.call_id, (agent.agent_id,))]
         _, entry = self._waiting(agent.call_id or "")
         entry.ringing.remove(agent.agent_id)
         if not entry.ringing:
@@ -520,6 +601,7 @@ class Engine:
             "rng_state": [version, list(internal), gauss],
             "queues": [queue.to_dict() for queue in self.queues.values()],
             "active": [call.to_dict() for call in self.active.values()],
+            "transfers": [call.to_dict() for call in self.transfers.values()],
             "retiring": sorted(self.retiring),
         }
 
@@ -540,5 +622,8 @@ class Engine:
         for raw in data["active"]:
             call = ActiveCall.from_dict(raw)
             engine.active[call.call_id] = call
+        for raw in data.get("transfers", ()):
+            call = ActiveCall.from_dict(raw)
+            engine.transfers[call.agent_id] = call
         engine.retiring = set(data.get("retiring", ()))
         return engine

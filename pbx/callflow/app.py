@@ -31,6 +31,7 @@ from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from pbx.acd.agents import AgentState
 from pbx.acd.commands import Command
+from pbx.acd.repair import repair
 from pbx.ari import AriClient, AriConnection, AriError
 from pbx.ari.events import (
     Channel,
@@ -367,6 +368,9 @@ class CallFlow:
     async def _end(self, call: FlowCall, commands: list[Command]) -> None:
         was = call.phase
         told = [a for a in {call.agent_id, *call.ringing.values()} if a]
+        if call.third_agent is not None:  # an agent being dialled or consulted: free them
+            target, call.third_agent = call.third_agent, None
+            commands = [*commands, *self.state.engine.transfer_ended(target, self.clock())]
         await self.executor.run(commands)  # stop ringing, log the abandon, start wrap-up
         call.phase = Phase.ENDED
         await self.executor.tear_down(call)  # its hangups' events wait behind us in the lane
@@ -417,10 +421,16 @@ class CallFlow:
         channels = {channel.id: channel for channel in await self.client.list_channels()}
         bridges = await self.client.list_bridges()
         async with self.lanes.exclusive(), self.lock:
+            self._repair()
             for call in self.state:
                 for channel_id in call.channels():
                     if channel_id not in channels:
                         await self._gone(channel_id, lost=True)
+                if call.call_id in self.state.calls and not call.channels() and (
+                    call.phase is not Phase.CALLBACK
+                ):
+                    log.warning("call %s has no channel left: ended", call.call_id)
+                    await self.end_call(call)
             await self._answered_while_away(channels)
             await self._release_lost_offers()
             await self._destroy_orphan_bridges([bridge.id for bridge in bridges])
@@ -481,9 +491,16 @@ class CallFlow:
                 if channel is not None and channel.state == "Up" and self._waiting_for_us(channel):
                     await self._agent_answered(leg_id, call.call_id, agent_id)
 
+    def _repair(self) -> None:
+        """A restored state never stops a start: an agent held by a call that does not
+        exist (an operation that failed part-way, a crash) is made available, and logged."""
+        for note in repair(self.state.engine, self.state.calls.keys(), self.clock()):
+            log.warning("call flow state repaired: %s", note)
+
     async def _release_lost_offers(self) -> None:
         """An agent the engine thinks is ringing, with no leg ringing them: free them."""
         ringing = {agent for call in self.state for agent in call.ringing.values()}
+        ringing |= {call.third_agent for call in self.state if call.third_agent}
         engine = self.state.engine
         for agent in list(engine.agents.values()):
             if agent.state is AgentState.RINGING and agent.agent_id not in ringing:

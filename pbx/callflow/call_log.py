@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pbx.db.database import Database
-from pbx.db.models import Call
+from pbx.db.models import Call, Customer
 from pbx.db.scoped import TENANT, Scoped
 
 # Every column the call flow sets on arrival, named: a statement of fixed shape with no
@@ -28,6 +28,7 @@ _OPEN = Scoped(
     Call,
 )
 _BY_CHANNEL = Scoped(select(Call.id).where(Call.channel_id == bindparam("channel_id")), Call)
+_CUSTOMER = Scoped(select(Customer.id).where(Customer.id == bindparam("customer_id")), Customer)
 
 
 class CallLog:
@@ -68,6 +69,12 @@ class CallLog:
                 if not existing:
                     raise
                 return existing[0].id
+
+    async def knows_customer(self, tenant_id: int, customer_id: int) -> bool:
+        """Whether `customer_id` is one of this business's customers: a call is logged only
+        against its own business's customer (the foreign key alone would take anyone's)."""
+        async with self._database.tenant_connection(tenant_id) as connection:
+            return bool(await connection.rows(_CUSTOMER, {"customer_id": customer_id}))
 
     @asynccontextmanager
     async def deferred(self, tenant_id: int, record_id: int, **fields: Any) -> AsyncIterator[None]:

@@ -50,6 +50,9 @@ class FlowCall:
     # A transfer in progress: the leg dialled to its target, and how it completes.
     third_channel: str | None = None
     transfer: str | None = None  # "blind" or "attended"
+    # The agent dialled on `third_channel` (None for an outside number): busy in the ACD
+    # from the moment they are dialled, and the call's agent once the transfer is done.
+    third_agent: str | None = None
     consult_bridge: str | None = None  # attended: the agent talks to the target here
     direction: str = "inbound"
     dial_after_agent: str | None = None  # click-to-call: the number to dial once they answer
@@ -107,6 +110,7 @@ class FlowCall:
             "on_hold": self.on_hold,
             "third_channel": self.third_channel,
             "transfer": self.transfer,
+            "third_agent": self.third_agent,
             "consult_bridge": self.consult_bridge,
             "direction": self.direction,
             "dial_after_agent": self.dial_after_agent,

@@ -11,6 +11,12 @@ A transfer dials its target (an agent's endpoint or an outside number) on a "thi
               bridge; `complete_transfer` joins caller and target and releases the agent,
               `cancel_transfer` hangs the target up and brings the caller back
 A transfer to a queue puts the caller back in the ACD, in that queue, at their priority.
+A transfer to an agent makes them busy in the ACD from the moment they are dialled (only an
+available agent can be), exactly like an offered call: on the call once they answer, the
+call's agent once the transfer is done, and free (or in wrap-up) when their part ends.
+
+Every id is checked against the caller's business before anything changes, and an action
+that fails part-way undoes what it did: the ACD, the bridges and the call stay as they were.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Literal
 
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
 from pbx.acd.calls import InboundCall
+from pbx.acd.engine import OUTBOUND
 from pbx.acd.errors import AcdError
 from pbx.ari import AriError
 from pbx.callflow.calls import FlowCall, Phase
@@ -33,12 +42,23 @@ log = logging.getLogger(__name__)
 TransferMode = Literal["blind", "attended"]
 
 
-class ControlError(Exception):
-    """An in-call action that cannot be done; `kind` is "not_found" or "conflict"."""
+ErrorKind = Literal["not_found", "conflict", "invalid"]
+# The largest id a database column holds: a bigger one names nothing.
+MAX_ID = 2**63 - 1
 
-    def __init__(self, kind: Literal["not_found", "conflict"], message: str) -> None:
+
+class ControlError(Exception):
+    """An in-call action that cannot be done: the call or agent is not found, the state does
+    not allow it or Asterisk refused a step (conflict), or an id in the request names
+    nothing of the business (invalid). Nothing was changed."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
         self.kind = kind
         super().__init__(message)
+
+
+def _ari_failed(what: str, exc: AriError) -> ControlError:
+    return ControlError("conflict", f"{what}: {exc}")
 
 
 def _connected(flow: CallFlow, call_id: str, tenant_id: int) -> FlowCall:
@@ -84,24 +104,46 @@ async def resume(flow: CallFlow, call_id: str, tenant_id: int) -> None:
 
 
 async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
-    """Move the far party from the talk bridge to a holding bridge with music."""
+    """Move the far party from the talk bridge to a holding bridge with music; if Asterisk
+    refuses a step, the party goes back to the talk bridge and ControlError says why."""
     party = _party(call)
     holding = bridge_id("hold", call.call_id)
-    await flow.client.create_bridge("holding", bridge_id=holding)
-    call.holding_bridge = holding
     assert call.bridge is not None
-    await flow.client.remove_channel(call.bridge, party)
-    await flow.client.add_channel(holding, party, role="participant")
-    await flow.client.bridge_start_moh(holding, flow.config.music_for(call.queue))
+    try:
+        await flow.client.create_bridge("holding", bridge_id=holding)
+        call.holding_bridge = holding
+        await flow.client.remove_channel(call.bridge, party)
+        await flow.client.add_channel(holding, party, role="participant")
+        await flow.client.bridge_start_moh(holding, flow.config.music_for(call.queue))
+    except AriError as exc:
+        await _back_to_talk(flow, call, party)
+        raise _ari_failed("the caller could not be put on hold", exc) from exc
+
+
+async def _back_to_talk(flow: CallFlow, call: FlowCall, party: str) -> None:
+    """Undo a hold that failed half-way (each step quietly: the party may be gone)."""
+    if call.holding_bridge:
+        await flow.executor.destroy_bridge(call.holding_bridge)
+        call.holding_bridge = None
+    if call.bridge:
+        try:
+            await flow.client.add_channel(call.bridge, party)
+        except AriError as exc:
+            log.warning("call %s: the caller could not be put back: %s", call.call_id, exc)
 
 
 async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
+    """The far party back in the talk bridge. If Asterisk refuses, the call stays on hold
+    (a later resume tries again) and ControlError says why."""
     party = _party(call)
     assert call.bridge is not None
-    if call.holding_bridge:  # destroying it lets the party go (ARI's bridges.destroy)
-        await flow.client.destroy_bridge(call.holding_bridge)
-        call.holding_bridge = None
-    await flow.client.add_channel(call.bridge, party)
+    try:
+        if call.holding_bridge:  # destroying it lets the party go (ARI's bridges.destroy)
+            await flow.client.destroy_bridge(call.holding_bridge)
+            call.holding_bridge = None
+        await flow.client.add_channel(call.bridge, party)
+    except AriError as exc:
+        raise _ari_failed("the caller could not be taken off hold", exc) from exc
 
 
 # --- hang up --------------------------------------------------------------------------------
@@ -126,12 +168,19 @@ async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue:
         call = _connected(flow, call_id, tenant_id)
         if call.caller_channel is None or call.direction != "inbound":
             raise ControlError("conflict", "only an inbound caller can be queued")
-        if queue not in flow.state.engine.queues:
-            raise ControlError("not_found", f"no queue {queue}")
-        now = flow.clock()
+        settings = flow.config.queues.get(queue)
+        if queue not in flow.state.engine.queues or settings is None or (
+            settings.tenant_id != tenant_id
+        ):
+            raise ControlError("invalid", "queue_id: no such queue")
+        if call_id not in flow.state.engine.active:
+            raise ControlError("conflict", f"call {call_id} is not with an agent")
         agent_channel = call.agent_channel
         if not call.on_hold:
-            await _to_holding(flow, call)
+            await _to_holding(flow, call)  # undone if it fails: nothing changed yet
+        # From here nothing waits between the ACD's change and the commands that carry it
+        # out: the call log is written last, and its failure does not undo the transfer.
+        now = flow.clock()
         commands = flow.state.engine.release(call_id, now)
         call.agent_id = call.agent_channel = None
         call.on_hold = False
@@ -141,32 +190,54 @@ async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue:
         call.phase, call.queue, call.queued_at, call.answered_at = Phase.QUEUED, queue, now, None
         inbound = InboundCall(call_id, call.priority, call.caller_number)
         commands += flow.state.engine.enqueue(inbound, queue, now)
-        settings = flow.config.queues.get(queue)
-        await flow.call_log.update(
-            call.tenant_id, call.record_id, queue_id=settings.queue_id if settings else None
-        )
         await flow.executor.run(commands)
         await flow.save()
+        await _log_quietly(flow, call, queue_id=settings.queue_id)
     if agent_channel:
         await flow.executor.hangup(agent_channel)
 
 
+async def _log_quietly(flow: CallFlow, call: FlowCall, **fields: object) -> None:
+    """A call-log write after the change it records is done: if the database fails, the
+    change stands (undoing a transfer the caller already heard would be worse)."""
+    try:
+        await flow.call_log.update(call.tenant_id, call.record_id, **fields)
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("call %s: call log not updated (%s): %s", call.call_id, fields, exc)
+
+
 async def transfer_to(
-    flow: CallFlow, call_id: str, tenant_id: int, endpoint: str, mode: TransferMode
+    flow: CallFlow,
+    call_id: str,
+    tenant_id: int,
+    endpoint: str,
+    mode: TransferMode,
+    agent_id: str | None = None,
 ) -> None:
-    """Dial `endpoint` (PJSIP/1002, or the dial-out string for a number) for a transfer."""
+    """Dial `endpoint` (PJSIP/1002, or the dial-out string for a number) for a transfer;
+    `agent_id` when it is an agent's: they must be available, and are busy from now on."""
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer is not None:
             raise ControlError("conflict", f"call {call_id} is already being transferred")
-        if not call.on_hold:
-            await _to_holding(flow, call)
-            call.on_hold = True
+        if agent_id is not None:
+            profile = flow.config.agents.get(agent_id)
+            if profile is None or profile.tenant_id != tenant_id:
+                raise ControlError("invalid", "agent_id: no such agent with an endpoint")
+            try:
+                flow.state.engine.offer_transfer(call_id, agent_id, call.queue or OUTBOUND,
+                                                 flow.clock())  # fmt: skip
+            except AcdError as exc:
+                raise ControlError("conflict", f"the agent cannot take a transfer: {exc}") from exc
+        held = call.on_hold
         leg = uuid.uuid4().hex
-        call.third_channel, call.transfer = leg, mode
-        flow.state.note(leg, call)
-        line = flow.config.tenants.get(call.tenant_id)
         try:
+            if not held:
+                await _to_holding(flow, call)
+                call.on_hold = True
+            call.third_channel, call.transfer, call.third_agent = leg, mode, agent_id
+            flow.state.note(leg, call)
+            line = flow.config.tenants.get(call.tenant_id)
             await flow.client.originate(
                 endpoint,
                 app_args=f"third,{call_id}",
@@ -174,16 +245,33 @@ async def transfer_to(
                 timeout=30,
                 channel_id=leg,
             )
-        except AriError as exc:
-            call.third_channel = call.transfer = None
-            await _from_holding(flow, call)
-            call.on_hold = False
-            raise ControlError(
-                "conflict", f"the transfer target could not be dialled: {exc}"
-            ) from exc
+        except BaseException as exc:
+            await _undo_transfer(flow, call, agent_id, held)
+            if isinstance(exc, AriError):
+                raise _ari_failed("the transfer target could not be dialled", exc) from exc
+            raise
         if mode == "blind":
             await _release_agent(flow, call)
         await flow.save()
+
+
+async def _undo_transfer(
+    flow: CallFlow, call: FlowCall, agent_id: str | None, held: bool
+) -> None:
+    """A transfer that could not be dialled: the target is free and the caller as before."""
+    leg = call.third_channel
+    call.third_channel = call.transfer = call.third_agent = None
+    if agent_id is not None:
+        await flow.executor.run(flow.state.engine.transfer_ended(agent_id, flow.clock()))
+    if leg is not None:
+        await flow.executor.hangup(leg)  # in case Asterisk made it before refusing
+    if call.on_hold and not held:
+        try:
+            await _from_holding(flow, call)
+            call.on_hold = False
+        except ControlError as exc:
+            log.warning("call %s: %s", call.call_id, exc)
+    await flow.save()
 
 
 async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
@@ -193,6 +281,7 @@ async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> Non
             raise ControlError("conflict", "no answered attended transfer to complete")
         await _join_third(flow, call)
         await _release_agent(flow, call)
+        await _hand_over(flow, call)
         await flow.save()
 
 
@@ -214,8 +303,16 @@ async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
     if call is None or call.third_channel != channel_id:
         await flow.executor.hangup(channel_id)
         return
+    if call.third_agent is not None:
+        try:
+            flow.state.engine.transfer_answered(call.third_agent, flow.clock())
+        except AcdError as exc:  # withdrawn meanwhile (they paused): their leg goes
+            log.info("call %s: transfer target answered too late: %s", call_id, exc)
+            await flow.executor.hangup(channel_id)
+            return
     if call.transfer == "blind":
         await _join_third(flow, call)
+        await _hand_over(flow, call)
         return
     consult = bridge_id("consult", call_id)
     await flow.client.create_bridge("mixing", bridge_id=consult)
@@ -235,7 +332,9 @@ async def third_gone(flow: CallFlow, call: FlowCall) -> None:
         await _abandon_third(flow, call)
         return
     # A blind transfer that failed: the caller goes back to the queue they came from.
-    call.third_channel = call.transfer = None
+    target, call.third_channel, call.transfer, call.third_agent = call.third_agent, None, None, None
+    if target is not None:
+        await flow.executor.run(flow.state.engine.transfer_ended(target, flow.clock()))
     if call.caller_channel and call.queue in flow.state.engine.queues:
         now = flow.clock()
         call.phase, call.on_hold, call.queued_at = Phase.QUEUED, False, now
@@ -271,7 +370,9 @@ async def _join_third(flow: CallFlow, call: FlowCall) -> None:
 
 async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
     """An attended transfer is off: the agent and the caller talk again."""
-    call.third_channel = call.transfer = None
+    target, call.third_channel, call.transfer, call.third_agent = call.third_agent, None, None, None
+    if target is not None:  # free again, or in wrap-up if they talked with the agent
+        await flow.executor.run(flow.state.engine.transfer_ended(target, flow.clock()))
     if call.consult_bridge:
         await flow.executor.destroy_bridge(call.consult_bridge)
         call.consult_bridge = None
@@ -280,6 +381,22 @@ async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
     if call.on_hold:
         await _from_holding(flow, call)
         call.on_hold = False
+
+
+async def _hand_over(flow: CallFlow, call: FlowCall) -> None:
+    """A transfer to an agent is done: the call is theirs, in the ACD and here, and ends
+    (or is held, transferred again...) like a call they were offered and answered."""
+    target, leg = call.third_agent, call.third_channel
+    if target is None or leg is None:
+        return
+    try:
+        flow.state.engine.transfer_completed(target, flow.clock())
+    except AcdError as exc:
+        log.error("call %s: agent %s not given the transferred call: %s", call.call_id, target,
+                  exc)  # fmt: skip
+        return
+    call.agent_id, call.agent_channel = target, leg
+    call.third_channel = call.third_agent = None
 
 
 async def _release_agent(flow: CallFlow, call: FlowCall) -> None:
@@ -304,10 +421,18 @@ async def click_to_call(
     flow: CallFlow, tenant_id: int, agent_id: str, number: str, customer_id: int | None
 ) -> str:
     """Ring the agent first; when they answer, dial `number` (E.164) from the business's
-    number and bridge the two. Returns the new call's id."""
+    number and bridge the two. Returns the new call's id.
+
+    The agent and the customer are checked against the business first. The agent is then
+    busy in the ACD (so no queue offers them a call meanwhile), and if the call log or the
+    agent's phone fails, that is undone: the agent is free and no call is left behind."""
     profile = flow.config.agents.get(agent_id)
     if profile is None or profile.tenant_id != tenant_id:
         raise ControlError("not_found", f"no agent {agent_id}")
+    if customer_id is not None and not (
+        0 < customer_id <= MAX_ID and await flow.call_log.knows_customer(tenant_id, customer_id)
+    ):
+        raise ControlError("invalid", "customer_id: no such customer")
     call_id = uuid.uuid4().hex
     now = flow.clock()
     async with flow.lanes.call(call_id):
@@ -315,34 +440,55 @@ async def click_to_call(
             flow.state.engine.start_outbound(call_id, agent_id, now)
         except AcdError as exc:
             raise ControlError("conflict", str(exc)) from exc
-        record_id = await flow.call_log.open(
-            tenant_id, channel_id=call_id, caller_raw=number, caller_number=number,
-            dialed_number=number, match="unique" if customer_id else "none",
-            customer_id=customer_id, priority=0, arrived_at=now, direction="outbound",
-        )  # fmt: skip
-        call = FlowCall(
-            call_id, tenant_id, record_id, None, caller_number=number, customer_id=customer_id,
-            phase=Phase.CONNECTED, agent_id=agent_id, arrived_at=now, direction="outbound",
-        )  # fmt: skip
-        leg = uuid.uuid4().hex
-        call.agent_channel = leg
-        call.dial_after_agent = number
-        flow.state.add(call)
+        record_id: int | None = None
         try:
+            record_id = await flow.call_log.open(
+                tenant_id, channel_id=call_id, caller_raw=number, caller_number=number,
+                dialed_number=number, match="unique" if customer_id else "none",
+                customer_id=customer_id, priority=0, arrived_at=now, direction="outbound",
+            )  # fmt: skip
+            call = FlowCall(
+                call_id, tenant_id, record_id, None, caller_number=number,
+                customer_id=customer_id, phase=Phase.CONNECTED, agent_id=agent_id,
+                arrived_at=now, direction="outbound",
+            )  # fmt: skip
+            call.agent_channel = uuid.uuid4().hex
+            call.dial_after_agent = number
+            flow.state.add(call)
             await flow.client.originate(
                 profile.endpoint,
                 app_args=f"outbound,{call_id}",
                 caller_id=number,
                 timeout=30,
-                channel_id=leg,
+                channel_id=call.agent_channel,
             )
-        except AriError as exc:
-            call.agent_channel = None
-            await flow.end_call(call)
-            await flow.save()
-            raise ControlError("conflict", f"the agent's phone could not be rung: {exc}") from exc
+        except BaseException as exc:
+            await _undo_click_to_call(flow, tenant_id, call_id, record_id)
+            if isinstance(exc, AriError):
+                raise _ari_failed("the agent's phone could not be rung", exc) from exc
+            if isinstance(exc, IntegrityError):  # the customer went meanwhile
+                raise ControlError("invalid", "customer_id: no such customer") from exc
+            raise
         await flow.save()
     return call_id
+
+
+async def _undo_click_to_call(
+    flow: CallFlow, tenant_id: int, call_id: str, record_id: int | None
+) -> None:
+    """A click-to-call that could not start: the agent free, counting nothing; the call gone
+    from the live state; its log row (if written) closed as failed."""
+    now = flow.clock()
+    await flow.executor.run(flow.state.engine.cancel_outbound(call_id, now))
+    call = flow.state.drop(call_id)
+    if call is not None and call.agent_channel:
+        await flow.executor.hangup(call.agent_channel)  # in case Asterisk made it
+    if record_id is not None:
+        try:
+            await flow.call_log.update(tenant_id, record_id, outcome="failed", ended_at=now)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("click-to-call %s: failed call not closed in the log: %s", call_id, exc)
+    await flow.save()
 
 
 async def outbound_agent_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
@@ -353,6 +499,6 @@ async def outbound_agent_answered(flow: CallFlow, channel_id: str, call_id: str)
         return
     number, call.dial_after_agent = call.dial_after_agent, None
     call.answered_at = flow.clock()
-    await flow.call_log.update(call.tenant_id, call.record_id, answered_at=call.answered_at,
-                               agent_id=int(call.agent_id) if call.agent_id else None)  # fmt: skip
     await flow.executor.dial_customer(call, number)
+    await _log_quietly(flow, call, answered_at=call.answered_at,
+                       agent_id=int(call.agent_id) if call.agent_id else None)  # fmt: skip

@@ -17,6 +17,7 @@ from billing_bridge.payments import pay_links
 from billing_bridge.payments.ledger import AccountNotFound, amount_due, customer_contact
 from billing_bridge.payments.port import ProviderError
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
+from pbx.ari import AriError, AriUnavailable
 from pbx.callflow import control
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall
@@ -30,6 +31,8 @@ from recordings.pauses import PauseError
 from recordings.policy import announcement, may_record_on_demand
 
 Result = dict[str, Any] | None
+# A DeskError's status for each kind of `ControlError`.
+CONTROL_STATUS = {"not_found": 404, "invalid": 422, "conflict": 409}
 
 
 class DeskError(Exception):
@@ -79,13 +82,17 @@ async def run_here(flow: CallFlow, operation: str, actor: Actor, args: dict[str,
     try:
         return await OPERATIONS[operation](flow, actor, args)
     except ControlError as exc:
-        raise DeskError(404 if exc.kind == "not_found" else 409, exc.kind, str(exc)) from None
+        raise DeskError(CONTROL_STATUS[exc.kind], exc.kind, str(exc)) from None
     except InvalidTransition as exc:
         raise DeskError(409, "conflict", str(exc)) from None
     except UnknownAgent:
         raise DeskError(404, "not_found", "agent not found") from None
     except AcdError as exc:
         raise DeskError(409, "conflict", str(exc)) from None
+    except AriUnavailable as exc:
+        raise DeskError(503, "asterisk_unavailable", f"Asterisk did not answer: {exc}") from None
+    except AriError as exc:  # a channel or bridge gone meanwhile: its events settle the call
+        raise DeskError(409, "conflict", f"Asterisk refused: {exc}") from None
 
 
 # --- agent states ---------------------------------------------------------------------------
@@ -287,14 +294,15 @@ async def transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result
     if args.get("queue"):
         await control.transfer_to_queue(flow, call_id, actor.tenant_id, args["queue"])
         return None
+    target = None
     if args.get("agent_id") is not None:
         profile = flow.config.agents.get(agent_key(args["agent_id"]))
         if profile is None or profile.tenant_id != actor.tenant_id:
             raise DeskError(422, "invalid", "agent_id: no such agent with an endpoint")
-        endpoint = profile.endpoint
+        endpoint, target = profile.endpoint, profile.agent_id
     else:
         endpoint = flow.executor.dial_out.format(number=args["number"])
-    await control.transfer_to(flow, call_id, actor.tenant_id, endpoint, args["mode"])
+    await control.transfer_to(flow, call_id, actor.tenant_id, endpoint, args["mode"], target)
     return None
 
 

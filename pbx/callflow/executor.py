@@ -167,6 +167,10 @@ class Executor:
         for leg in legs:
             del call.ringing[leg]  # first: the hangup's events must find nothing
             await self.hangup(leg)
+        if call.third_agent in command.agent_ids and call.third_channel:
+            # A transfer target withdrawn (paused, logged out): their leg goes, and its
+            # hangup settles the transfer as one nobody answered.
+            await self.hangup(call.third_channel)
 
     # --- connecting ---------------------------------------------------------------------
 

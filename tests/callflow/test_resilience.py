@@ -92,3 +92,25 @@ async def test_an_asterisk_restart_ends_every_call_and_frees_every_agent(world: 
     assert world.state_of("bella") is AgentState.AVAILABLE  # not paused: not her fault
     assert (await world.record(talking)).outcome == "answered"
     assert (await world.record(ringing)).outcome == "abandoned"
+
+
+async def test_a_restart_over_an_agent_held_by_a_call_that_never_existed_frees_them(
+    world: World, caplog
+) -> None:
+    """What a click-to-call that failed half-way left behind before it undid itself: an
+    agent `on_call` on a call nobody has. Starting again repairs it, and says so."""
+    await _support(world, ("avi", "1001"))
+    await world.start_ledgerline()
+    await world.login("avi")
+    world.flow.state.engine.start_outbound("ghost", world.agents["avi"], world.flow.clock())
+    await world.stop_ledgerline()  # saves the state as it is
+
+    await world.start_ledgerline()
+
+    assert world.state_of("avi") is AgentState.AVAILABLE
+    assert "ghost" not in world.flow.state.engine.active
+    assert any("repaired" in r.message and "ghost" in r.message for r in caplog.records)
+    await world.login("avi")  # what `ledgerline demo` does on start: no InvalidTransition
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) is not None, "avi takes calls again")

@@ -15,7 +15,7 @@ from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.db.models import Account, InboundRoute, Queue, QueueMember
 from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
-from tests.factories import make_customer
+from tests.factories import make_customer, make_tenant
 from tests.http.conftest import PASSWORD, Site, start_site
 
 
@@ -266,3 +266,52 @@ async def test_the_agent_starts_a_card_payment_through_the_api_for_their_callers
                                          "status": "started"}  # fmt: skip
     assert (await avi.call("POST", live, {"account_id": account}))[0] == 409  # one at a time
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "the caller asked")
+
+
+async def test_click_to_call_for_a_customer_not_of_this_business_is_422_and_the_agent_stays_free(
+    site: Site, desk
+) -> None:
+    world, avi, sam = site.world, desk["avi"], desk["sam"]
+    other = await make_tenant(world.database, "saule", "LT", "EUR", ["+37052000000"])
+    theirs = await make_customer(world.database, other, "S-1", "Ona", ["+37061234567"])
+    ours = await make_customer(world.database, world.tenant_id, "C-1", "Dana", ["+97237778888"])
+    path = f"/agents/{world.agents['avi']}/calls"
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    world.sim.agent("PJSIP/+97237778888@pstn-trunk", answer_after=0.05)
+
+    for customer_id in (424242, theirs):
+        status, body = await sam.call("POST", path, {"number": "+97237778888",
+                                                     "customer_id": customer_id})  # fmt: skip
+        assert status == 422 and body["error"]["code"] == "invalid", customer_id
+        state = (await avi.call("GET", f"/agents/{world.agents['avi']}/state"))[1]
+        assert state["state"] == "available"
+    assert (await sam.call("GET", "/calls"))[1]["items"] == []
+
+    status, started = await sam.call("POST", path, {"number": "+97237778888",
+                                                    "customer_id": ours})  # fmt: skip
+    assert status == 201
+    status, log = await sam.call("GET", "/calls", customer_id=str(ours))
+    assert [c["call_id"] for c in log["items"]] == [started["call_id"]]
+
+
+async def test_a_transfer_to_an_agent_who_is_not_free_is_409_and_one_who_is_gets_busy(
+    site: Site, desk
+) -> None:
+    world, avi, bella = site.world, desk["avi"], desk["bella"]
+    await avi.call("PUT", f"/agents/{world.agents['avi']}/state", {"state": "available"})
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "connected")
+    transfer = f"/calls/{call.channel_id}/transfer"
+    to_bella = {"agent_id": int(world.agents["bella"]), "mode": "blind"}
+
+    status, body = await avi.call("POST", transfer, to_bella)  # bella is logged out
+    assert status == 409 and body["error"]["code"] == "conflict"
+    assert world.connected_to(call) == world.agents["avi"]
+    assert not world.flow.state.calls[call.channel_id].on_hold
+
+    await bella.call("PUT", f"/agents/{world.agents['bella']}/state", {"state": "available"})
+    assert (await avi.call("POST", transfer, to_bella))[0] == 204
+    await world.until(lambda: world.connected_to(call) == world.agents["bella"], "bella has it")
+    status, state = await bella.call("GET", f"/agents/{world.agents['bella']}/state")
+    assert state["state"] == "on_call" and state["call_id"] == call.channel_id
+    assert (await bella.call("POST", f"/calls/{call.channel_id}/hold"))[0] == 204  # hers now
