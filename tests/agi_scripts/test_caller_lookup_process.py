@@ -6,12 +6,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from pbx.simulator.fastagi_peer import SimulatedChannel, environment_lines
 from tests.agi_scripts.conftest import TEL_AVIV_DID, VILNIUS_DID
 
 SCRIPT = Path(__file__).resolve().parents[2] / "agi_scripts" / "caller_lookup.py"
+
+
+def _without_test_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The script reads LEDGERLINE_* as settings and refuses unknown ones: the test suite's
+    own (LEDGERLINE_TEST_REDIS_URL, ...) are not for it."""
+    return {key: value for key, value in environ.items()
+            if not key.startswith("LEDGERLINE_TEST_")}  # fmt: skip
 
 
 async def run_process_agi(
@@ -33,7 +41,8 @@ async def run_process_agi(
         sys.executable, str(SCRIPT),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "LEDGERLINE_DATABASE_URL": database_url, "LEDGERLINE_REDIS_URL": ""},
+        env={**_without_test_settings(os.environ), "LEDGERLINE_DATABASE_URL": database_url,
+             "LEDGERLINE_REDIS_URL": ""},
     )  # fmt: skip
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write("".join(f"{line}\n" for line in env).encode() + b"\n")
