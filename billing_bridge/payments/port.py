@@ -17,6 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from billing_bridge.free_text import cap, clean_text
+
+MAX_FAILURE_CODE = 64  # collection_attempts.failure_code
+
 
 class PaymentStatus(StrEnum):
     """A charge's result is one of the first three; the rest come later, by webhook (which
@@ -119,6 +123,13 @@ class ChargeResult:
     failure_message: str | None = None  # safe to show the agent and the caller
     card_last4: str | None = None
     card_brand: str | None = None
+
+    def __post_init__(self) -> None:
+        # The provider's words are kept and shown: cleaned, card numbers masked, capped.
+        for name, limit in (("failure_code", MAX_FAILURE_CODE), ("failure_message", 200)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, cap(clean_text(str(value)[: limit * 2]), limit))
 
 
 @dataclass(frozen=True)

@@ -679,3 +679,11 @@ async def test_card_number_and_cvc_never_appear_in_results_logs_errors_or_sandbo
         if isinstance(thing, str):
             assert number not in thing and number[:-4] not in thing
             assert thing != cvc
+
+
+def test_a_providers_failure_code_and_message_are_cleaned_masked_and_capped() -> None:
+    result = ChargeResult(PaymentStatus.FAILED, "pi_1", failure_code="x" * 10_000 + "\u202e",
+                          failure_message="card 4111 1111 1111 1111 was declined\x00")  # fmt: skip
+
+    assert result.failure_code is not None and len(result.failure_code) == 64
+    assert result.failure_message == "card **** **** **** 1111 was declined"
