@@ -48,7 +48,11 @@ async def collect(
     while len(keyed) < max_digits:
         timeout = between_timeout if keyed else first_timeout
         try:
-            digit = await asyncio.wait_for(digits.get(), timeout)
+            # Not `wait_for`: on Python 3.11 it returns a digit that arrived just as the
+            # task was cancelled and drops the cancellation, so a stopping process's keypad
+            # session went on (and put the caller back) instead of stopping.
+            async with asyncio.timeout(timeout):
+                digit = await digits.get()
         except TimeoutError:
             break
         if digit == "":

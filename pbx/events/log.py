@@ -69,7 +69,10 @@ class MemoryEventLog:
         condition = self._condition(tenant_id)
         async with condition:
             try:
-                await asyncio.wait_for(condition.wait(), timeout_s)
+                # Not `wait_for`: on Python 3.11 it drops a cancellation that comes as the
+                # wait ends, and the hub's reader, cancelled as a desk left, read on for ever.
+                async with asyncio.timeout(timeout_s):
+                    await condition.wait()
             except TimeoutError:
                 return []
         return await self.after(tenant_id, last_id, 1000)
