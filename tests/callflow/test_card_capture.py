@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -76,28 +76,39 @@ async def test_the_recording_gap_is_exactly_the_capture_window(world: World) -> 
     events = Events()
     account, dana = await centre(world, SandboxProvider(webhook_secret="s"), events)
     call = await connected_call(world)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # talk before the capture (at least this long)
     began = datetime.now(UTC)
     await run_here(world.flow, "take_card_payment", dana,
                    {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    await key_card(world, call, AMEX, EXPIRY, AMEX_CVC)
+    # The moments are taken around what the code orders, not by how long it should take:
+    # the recording is paused before the caller is asked for anything, and resumed only
+    # after their last key.
+    await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked")
+    asked = datetime.now(UTC)
+    await call.press(AMEX + "#")
+    await world.until(lambda: "sound:ledgerline-card-expiry" in call.heard, "expiry")
+    await call.press(EXPIRY)
+    await world.until(lambda: "sound:ledgerline-card-cvc" in call.heard, "security code")
+    last_key = datetime.now(UTC)
+    await call.press(AMEX_CVC + "#")
     await world.until(
         lambda: any(e["step"] == "finished" for e in events.of("payment.progress")), "restored"
     )
     ended = datetime.now(UTC)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # talk after it
     await call.hangup()
 
     row = await _recording(world)
     (pause,) = row.pauses
     paused_from, paused_to = (datetime.fromisoformat(pause[k]) for k in ("from", "to"))
-    assert began <= paused_from and paused_to <= ended  # within the capture...
-    assert (paused_from - began) + (ended - paused_to) < timedelta(seconds=0.3)  # ...all of it
+    assert began <= paused_from <= asked  # paused within the capture, before the first prompt
+    assert last_key <= paused_to <= ended  # ... and resumed after the last key, within it
     file = world.sim.model.stored[row.asterisk_name].data
     seconds_in_file = (len(file) - 44) / 16_000
-    total = (row.ended_at - row.started_at).total_seconds()
-    # The capture window is cut out of the file: only the talk around it remains.
-    assert 0.5 <= seconds_in_file <= total - (paused_to - paused_from).total_seconds() + 0.3
+    total = (row.ended_at - row.started_at).total_seconds()  # Asterisk's recording is within
+    # The capture is cut out of the file (Asterisk was paused from before `asked` to after
+    # `last_key` at least): only the talk around it remains.
+    assert 0.5 <= seconds_in_file <= total - (last_key - asked).total_seconds() + 0.01
 
 
 async def test_a_restart_mid_capture_puts_the_caller_back_and_resumes_the_recording(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pbx.events.hub import Hub, Subscriber
 from pbx.events.log import MemoryEventLog
 from pbx.events.model import Audience, DeskEvent, Viewer
@@ -18,10 +20,23 @@ def received(subscriber: Subscriber) -> list[str]:
     return found
 
 
+WITNESS = 999  # an agent who sees only the marker that `deliver` sends last
+
+
 async def deliver(hub: Hub, *events: DeskEvent) -> None:
-    for event in events:
-        await hub.publish(event)
-    await asyncio.sleep(0.05)  # the tenant's reader hands them out
+    """Publish `events`, then wait until the tenant's reader has handed them all out: it
+    hands them out in order, so once a marker published after them has reached its own
+    desk, every desk has all it will get of them."""
+    witness = Subscriber(Viewer(WITNESS, TENANT, False))
+    await hub.attach(witness)
+    try:
+        for event in events:
+            await hub.publish(event)
+        await hub.publish(DeskEvent("marker", TENANT, Audience(agents=(WITNESS,))))
+        _, marker = await asyncio.wait_for(witness.queue.get(), 5)
+        assert marker.type == "marker"
+    finally:
+        await hub.detach(witness)
 
 
 async def test_an_event_reaches_its_agents_and_no_other_desk() -> None:
@@ -75,3 +90,27 @@ async def test_a_detached_desk_receives_nothing_more_and_leaves_no_index_behind(
 
     assert received(dana) == [] and hub.connections() == 0
     assert hub._by_user == {} and hub._supervisors == {}
+
+
+@pytest.mark.parametrize("turns", range(3))
+async def test_the_last_desk_leaving_as_an_event_arrives_stops_the_tenants_reader(
+    turns: int,
+) -> None:
+    # The reader is cancelled as it is woken by the event. Python 3.11's `asyncio.wait_for`
+    # dropped such a cancellation: the reader read on for ever and the desk's leaving hung.
+    hub = Hub(MemoryEventLog(100), wait_s=10)
+    dana = Subscriber(Viewer(7, TENANT, False))
+    await hub.attach(dana)
+    await hub.publish(DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+    reader = hub._readers[TENANT]
+
+    leaving = asyncio.create_task(hub.detach(dana))
+    done, _ = await asyncio.wait({leaving}, timeout=2)
+
+    if not done:  # the reader never stopped: stop it here so the test run can end
+        leaving.cancel()
+        reader.cancel()
+    assert done and reader.cancelled() and hub.connections() == 0

@@ -27,6 +27,17 @@ async def bus(redis: Redis) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+async def blocked_in_xread(client: Redis, within: float = 5.0) -> None:
+    """Until a connection to this test's database is blocked in XREAD (Redis says so)."""
+    db = str(client.connection_pool.connection_kwargs.get("db", 0))
+    async with asyncio.timeout(within):
+        while not any(  # noqa: ASYNC110 - polling Redis's own view of its clients
+            c["db"] == db and c["cmd"] == "xread" and "b" in c["flags"]
+            for c in await client.client_list()
+        ):
+            await asyncio.sleep(0.01)
+
+
 async def test_a_wait_for_desk_events_outlasts_a_quiet_spell_longer_than_any_read_timeout(
     bus: Redis,
 ) -> None:
@@ -44,8 +55,8 @@ async def test_events_appended_together_keep_their_order_and_reach_a_waiting_rea
     try:
         events = RedisEventLog(bus, retention=100, prefix="ll:test-burst:")
         start = await events.newest(1)
-        waiting = asyncio.create_task(events.wait(1, start, timeout_s=2.0))
-        await asyncio.sleep(0.05)  # the reader is blocked in XREAD
+        waiting = asyncio.create_task(events.wait(1, start, timeout_s=10.0))
+        await blocked_in_xread(bus)  # the burst must wake a reader already waiting
         burst = [
             DeskEvent("agent.state", 1, Audience(agents=(7,)), {"state": "ringing"}),
             DeskEvent("call.offered", 1, Audience(agents=(7,)), {"call_id": "c-1"}),

@@ -231,15 +231,17 @@ async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_d
     monkeypatch.setattr(desk_socket_module, "session_check_in", lambda: 0.1)
     sessions = site.context.sessions
     check = sessions.principal
+    checking, published = asyncio.Event(), asyncio.Event()
 
     async def slow_check(token: str):  # type: ignore[no-untyped-def]
-        await asyncio.sleep(0.4)
+        checking.set()
+        await published.wait()  # the check lasts until both events are in
         return await check(token)
 
     desk = await open_desk(site.url, await token_for(site, "avi"))
     monkeypatch.setattr(sessions, "principal", slow_check)
     try:
-        await asyncio.sleep(0.25)  # the check is under way
+        await asyncio.wait_for(checking.wait(), 5)  # the check is under way
         hub = site.context.hub
         assert hub is not None
         tenant, avi = site.world.tenant_id, (centre["avi"],)
@@ -247,6 +249,11 @@ async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_d
             DeskEvent("call.offered", tenant, Audience(avi), {"call_id": "c-9"}),
             DeskEvent("agent.state", tenant, Audience(avi), {"state": "ringing"}),
         ])  # fmt: skip
+        # The hub's reader hands both to the socket's queue; the socket's waiting getter
+        # takes the first, and the second waits there, while the check still runs.
+        (subscriber,) = hub._subscribers[tenant]
+        await site.world.until(lambda: subscriber.queue.qsize() == 1, "the pop taken")
+        published.set()
 
         assert (await desk.next("call.offered"))["data"]["call_id"] == "c-9"
         assert (await desk.next("agent.state"))["data"]["state"] == "ringing"

@@ -336,6 +336,7 @@ async def test_two_processes_claiming_at_once_never_get_the_same_job(
     await queued(database, tenant, total)
     other = Database(database.url)
     claimed: dict[str, list[int]] = {"a": [], "b": []}
+    started = {worker: asyncio.Event() for worker in claimed}
     later = NOW + timedelta(hours=1)
 
     async def work(worker: str, db: Database) -> None:
@@ -346,6 +347,11 @@ async def test_two_processes_claiming_at_once_never_get_the_same_job(
                 await asyncio.sleep(0.01)
                 continue
             claimed[worker].append(job.id)
+            started[worker].set()
+            # Both take part whatever the scheduling (on SQLite one writer could otherwise
+            # take every job while the other waits on the lock): after its first job, each
+            # waits for the other's first, then they race for the rest.
+            await asyncio.gather(*(event.wait() for event in started.values()))
 
     try:
         await asyncio.wait_for(asyncio.gather(work("a", database), work("b", other)), 60)
