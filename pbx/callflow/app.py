@@ -44,7 +44,7 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from pbx.callflow import admission, control, keypad_session
+from pbx.callflow import admission, control, keypad_session, outbound
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
@@ -278,7 +278,7 @@ class CallFlow:
         await self.save()
 
     async def _leg_answered(self, kind: str, channel_id: str, call_id: str) -> None:
-        answered = control.third_answered if kind == "third" else control.outbound_agent_answered
+        answered = control.third_answered if kind == "third" else outbound.agent_answered
         try:
             await answered(self, channel_id, call_id)
         except AriError as exc:

@@ -1,4 +1,5 @@
-"""In-call control from the agent's desk: hold, transfer, hang up, click-to-call.
+"""In-call control from the agent's desk: hold, transfer, hang up (click-to-call, which
+places a new call, is `outbound.py`).
 
 Each function runs in the call's lane, checks the call is in a state that allows the action
 (else `ControlError`, which the API turns into 404/409), and changes bridges over ARI. The
@@ -25,7 +26,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbx.acd.calls import InboundCall
 from pbx.acd.engine import OUTBOUND
@@ -43,8 +44,6 @@ TransferMode = Literal["blind", "attended"]
 
 
 ErrorKind = Literal["not_found", "conflict", "invalid"]
-# The largest id a database column holds: a bigger one names nothing.
-MAX_ID = 2**63 - 1
 
 
 class ControlError(Exception):
@@ -57,7 +56,7 @@ class ControlError(Exception):
         super().__init__(message)
 
 
-def _ari_failed(what: str, exc: AriError) -> ControlError:
+def ari_failed(what: str, exc: AriError) -> ControlError:
     return ControlError("conflict", f"{what}: {exc}")
 
 
@@ -117,7 +116,7 @@ async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
         await flow.client.bridge_start_moh(holding, flow.config.music_for(call.queue))
     except AriError as exc:
         await _back_to_talk(flow, call, party)
-        raise _ari_failed("the caller could not be put on hold", exc) from exc
+        raise ari_failed("the caller could not be put on hold", exc) from exc
 
 
 async def _back_to_talk(flow: CallFlow, call: FlowCall, party: str) -> None:
@@ -143,7 +142,7 @@ async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
             call.holding_bridge = None
         await flow.client.add_channel(call.bridge, party)
     except AriError as exc:
-        raise _ari_failed("the caller could not be taken off hold", exc) from exc
+        raise ari_failed("the caller could not be taken off hold", exc) from exc
 
 
 # --- hang up --------------------------------------------------------------------------------
@@ -192,12 +191,12 @@ async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue:
         commands += flow.state.engine.enqueue(inbound, queue, now)
         await flow.executor.run(commands)
         await flow.save()
-        await _log_quietly(flow, call, queue_id=settings.queue_id)
+        await log_quietly(flow, call, queue_id=settings.queue_id)
     if agent_channel:
         await flow.executor.hangup(agent_channel)
 
 
-async def _log_quietly(flow: CallFlow, call: FlowCall, **fields: object) -> None:
+async def log_quietly(flow: CallFlow, call: FlowCall, **fields: object) -> None:
     """A call-log write after the change it records is done: if the database fails, the
     change stands (undoing a transfer the caller already heard would be worse)."""
     try:
@@ -248,7 +247,7 @@ async def transfer_to(
         except BaseException as exc:
             await _undo_transfer(flow, call, agent_id, held)
             if isinstance(exc, AriError):
-                raise _ari_failed("the transfer target could not be dialled", exc) from exc
+                raise ari_failed("the transfer target could not be dialled", exc) from exc
             raise
         if mode == "blind":
             await _release_agent(flow, call)
@@ -412,93 +411,3 @@ async def _release_agent(flow: CallFlow, call: FlowCall) -> None:
     if call.bridge and call.transfer == "blind":
         await flow.executor.destroy_bridge(call.bridge)
         call.bridge = None
-
-
-# --- click-to-call --------------------------------------------------------------------------
-
-
-async def click_to_call(
-    flow: CallFlow, tenant_id: int, agent_id: str, number: str, customer_id: int | None
-) -> str:
-    """Ring the agent first; when they answer, dial `number` (E.164) from the business's
-    number and bridge the two. Returns the new call's id.
-
-    The agent and the customer are checked against the business first. The agent is then
-    busy in the ACD (so no queue offers them a call meanwhile), and if the call log or the
-    agent's phone fails, that is undone: the agent is free and no call is left behind."""
-    profile = flow.config.agents.get(agent_id)
-    if profile is None or profile.tenant_id != tenant_id:
-        raise ControlError("not_found", f"no agent {agent_id}")
-    if customer_id is not None and not (
-        0 < customer_id <= MAX_ID and await flow.call_log.knows_customer(tenant_id, customer_id)
-    ):
-        raise ControlError("invalid", "customer_id: no such customer")
-    call_id = uuid.uuid4().hex
-    now = flow.clock()
-    async with flow.lanes.call(call_id):
-        try:
-            flow.state.engine.start_outbound(call_id, agent_id, now)
-        except AcdError as exc:
-            raise ControlError("conflict", str(exc)) from exc
-        record_id: int | None = None
-        try:
-            record_id = await flow.call_log.open(
-                tenant_id, channel_id=call_id, caller_raw=number, caller_number=number,
-                dialed_number=number, match="unique" if customer_id else "none",
-                customer_id=customer_id, priority=0, arrived_at=now, direction="outbound",
-            )  # fmt: skip
-            call = FlowCall(
-                call_id, tenant_id, record_id, None, caller_number=number,
-                customer_id=customer_id, phase=Phase.CONNECTED, agent_id=agent_id,
-                arrived_at=now, direction="outbound",
-            )  # fmt: skip
-            call.agent_channel = uuid.uuid4().hex
-            call.dial_after_agent = number
-            flow.state.add(call)
-            await flow.client.originate(
-                profile.endpoint,
-                app_args=f"outbound,{call_id}",
-                caller_id=number,
-                timeout=30,
-                channel_id=call.agent_channel,
-            )
-        except BaseException as exc:
-            await _undo_click_to_call(flow, tenant_id, call_id, record_id)
-            if isinstance(exc, AriError):
-                raise _ari_failed("the agent's phone could not be rung", exc) from exc
-            if isinstance(exc, IntegrityError):  # the customer went meanwhile
-                raise ControlError("invalid", "customer_id: no such customer") from exc
-            raise
-        await flow.save()
-    return call_id
-
-
-async def _undo_click_to_call(
-    flow: CallFlow, tenant_id: int, call_id: str, record_id: int | None
-) -> None:
-    """A click-to-call that could not start: the agent free, counting nothing; the call gone
-    from the live state; its log row (if written) closed as failed."""
-    now = flow.clock()
-    await flow.executor.run(flow.state.engine.cancel_outbound(call_id, now))
-    call = flow.state.drop(call_id)
-    if call is not None and call.agent_channel:
-        await flow.executor.hangup(call.agent_channel)  # in case Asterisk made it
-    if record_id is not None:
-        try:
-            await flow.call_log.update(tenant_id, record_id, outcome="failed", ended_at=now)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("click-to-call %s: failed call not closed in the log: %s", call_id, exc)
-    await flow.save()
-
-
-async def outbound_agent_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
-    """The agent picked up their click-to-call: now dial the customer (in its lane)."""
-    call = flow.state.calls.get(call_id)
-    if call is None or call.agent_channel != channel_id or not call.dial_after_agent:
-        await flow.executor.hangup(channel_id)
-        return
-    number, call.dial_after_agent = call.dial_after_agent, None
-    call.answered_at = flow.clock()
-    await flow.executor.dial_customer(call, number)
-    await _log_quietly(flow, call, answered_at=call.answered_at,
-                       agent_id=int(call.agent_id) if call.agent_id else None)  # fmt: skip

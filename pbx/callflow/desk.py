@@ -18,7 +18,7 @@ from billing_bridge.payments.ledger import AccountNotFound, amount_due, customer
 from billing_bridge.payments.port import ProviderError
 from pbx.acd.errors import AcdError, InvalidTransition, UnknownAgent
 from pbx.ari import AriError, AriUnavailable
-from pbx.callflow import control
+from pbx.callflow import control, outbound
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.card_capture import CaptureRequest
@@ -309,7 +309,7 @@ async def transfer(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result
 @operation
 async def click_to_call(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> Result:
     ident = _agent_of_tenant(flow, actor, args["agent_id"])
-    call_id = await control.click_to_call(
+    call_id = await outbound.click_to_call(
         flow, actor.tenant_id, ident, args["number"], args.get("customer_id")
     )
     return {"call_id": call_id}

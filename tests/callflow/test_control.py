@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 
 from pbx.acd.agents import AgentState
 from pbx.ari import AriConflict, AriNotFound
-from pbx.callflow import control
+from pbx.callflow import control, outbound
 from pbx.callflow.control import ControlError
 from pbx.callflow.desk import Actor, DeskError, run_here
 from pbx.db.models import Call
@@ -167,7 +167,7 @@ async def test_click_to_call_rings_the_agent_then_the_customer_from_the_business
     await world.start_ledgerline()
     await world.login("avi")
 
-    call_id = await control.click_to_call(
+    call_id = await outbound.click_to_call(
         world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, None
     )
 
@@ -209,7 +209,7 @@ async def test_click_to_call_for_a_customer_of_another_business_or_none_changes_
 
     for customer_id in (theirs, 424242, 2**63):
         with pytest.raises(ControlError) as refused:
-            await control.click_to_call(
+            await outbound.click_to_call(
                 world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, customer_id
             )
         assert refused.value.kind == "invalid" and "customer_id" in str(refused.value)
@@ -230,7 +230,9 @@ async def test_click_to_call_whose_call_log_write_fails_leaves_the_agent_free_an
 
     world.flow.call_log.open = database_down  # type: ignore[method-assign]
     with pytest.raises(OperationalError):
-        await control.click_to_call(world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, None)
+        await outbound.click_to_call(
+            world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, None
+        )
 
     assert world.state_of("avi") is AgentState.AVAILABLE
     assert world.flow.state.calls == {} and world.flow.state.engine.active == {}
@@ -244,7 +246,9 @@ async def test_click_to_call_whose_agent_phone_cannot_be_rung_frees_the_agent_co
     await world.flow.pause_agent(world.agents["avi"], "admin")
 
     with pytest.raises(ControlError) as refused:
-        await control.click_to_call(world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, None)
+        await outbound.click_to_call(
+            world.flow, world.tenant_id, world.agents["avi"], OUTSIDE, None
+        )
 
     assert refused.value.kind == "conflict"
     avi = world.flow.state.engine.agents[world.agents["avi"]]
