@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from billing_bridge.payments.gocardless_provider import GoCardlessProvider
 from billing_bridge.payments.port import WebhookEvent
 from billing_bridge.payments.sandbox import SIGNATURE_HEADER, SandboxProvider, sign
+from billing_bridge.payments.stripe_provider import StripeProvider
 from pbx.db.models import Account, OutboxMessage, Payment
 from pbx.db.models import WebhookEvent as ReceivedEvent
 from pbx.events.hub import Subscriber
@@ -22,6 +23,7 @@ from pbx.events.model import Viewer
 from tests.factories import make_customer
 from tests.http.conftest import Site
 from tests.http.support import PREFIX
+from tests.payments import fake_gocardless, fake_stripe
 
 
 async def post_webhook(site: Site, body: bytes, headers: dict[str, str],
@@ -247,3 +249,55 @@ async def test_the_sandbox_endpoint_is_404_unless_the_sandbox_is_the_configured_
     assert (await post_webhook(site, body, headers))[0] == 404
     site.context.payments = signer
     assert (await post_webhook(site, body, headers))[0] == 200
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "evt_" + "1" * 10_000, "type": "payment_intent.succeeded", "created": 1,
+         "data": {"object": {"id": "pi_1"}}},
+        {"id": "evt_1", "type": "payment_intent.succeeded", "created": 2**80,
+         "data": {"object": {"id": "pi_1"}}},
+        {"id": "evt_1", "type": "payment_intent.succeeded", "created": 1,
+         "data": {"object": [[[[["pi_1"]]]]]}},
+        {"id": "evt_1", "type": ["x"], "created": 1, "data": {"object": {"id": "pi_1"}}},
+    ],
+)  # fmt: skip
+async def test_a_correctly_signed_stripe_event_with_malformed_fields_is_400_not_500(
+    site: Site, event: dict[str, Any]
+) -> None:
+    site.context.payments = stripe = StripeProvider(fake_stripe.API_KEY,
+                                                    webhook_secret=fake_stripe.WEBHOOK_SECRET)
+    body = json.dumps(event).encode()
+    signed = {"Stripe-Signature": fake_stripe.sign(body)}
+    try:
+        status, answer = await post_webhook(site, body, signed, provider="stripe")
+    finally:
+        await stripe.aclose()
+
+    assert status == 400 and answer["error"]["message"].startswith("signed, but malformed field")
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        {"events": [{"id": 5, "created_at": "2026-03-02T10:15:00Z", "resource_type": "payments",
+                     "action": "confirmed", "links": {"payment": "PM1"}}]},
+        {"events": [{"id": "EV1", "created_at": "9" * 5000, "resource_type": "payments",
+                     "action": "confirmed", "links": {"payment": "PM1"}}]},
+        {"events": [{"id": "EV1", "created_at": "2026-03-02T10:15:00Z",
+                     "resource_type": "payments", "action": "confirmed", "links": "PM1"}]},
+        {"events": "x"},
+    ],
+)  # fmt: skip
+async def test_a_correctly_signed_gocardless_webhook_with_malformed_fields_is_400_not_500(
+    site: Site, events: dict[str, Any]
+) -> None:
+    site.context.payments = GoCardlessProvider(fake_gocardless.ACCESS_TOKEN,
+                                               webhook_secret=fake_gocardless.WEBHOOK_SECRET)
+    body = json.dumps(events).encode()
+    signed = {"Webhook-Signature": fake_gocardless.sign(body)}
+
+    status, answer = await post_webhook(site, body, signed, provider="gocardless")
+
+    assert status == 400 and answer["error"]["message"].startswith("signed, but malformed field")
