@@ -66,6 +66,9 @@ def repair(engine: Engine, live: Collection[str], now: datetime) -> list[str]:
         notes.append(f"agent {agent.agent_id} was {agent.state.value} on call {agent.call_id}, "
                      "which does not exist: now available")  # fmt: skip
         agent.free(now)
+        # Removed by an admin while on that call: the next roster change drops them now
+        # (`apply_config`); left marked, they would be dropped after some later call.
+        engine.retiring.discard(agent.agent_id)
     return notes
 
 

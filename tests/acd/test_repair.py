@@ -67,3 +67,14 @@ def test_a_consistent_state_with_a_transfer_in_progress_needs_no_repair() -> Non
     assert repair(engine, live={"c1"}, now=at(4)) == []
     assert engine.to_dict() == before
     assert Engine.from_dict(before).transfers.keys() == {"erez"}
+
+
+def test_an_agent_removed_while_on_a_call_that_does_not_exist_is_not_left_marked_to_retire(
+) -> None:
+    engine = engine_with(QueueConfig("sales"), agents=(agent("dana"),))
+    engine.start_outbound("ghost", "dana", T0)
+    engine.remove_agent("dana", at(1))  # kept until the call ends: marked to retire
+
+    repair(engine, live=set(), now=at(2))
+
+    assert engine.retiring == set() and engine.agents["dana"].state is S.AVAILABLE
