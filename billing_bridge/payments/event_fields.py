@@ -62,11 +62,17 @@ def ident(container: Mapping[str, Any], key: str, where: str, *, required: bool 
 
 
 def name(container: Mapping[str, Any], key: str, where: str, limit: int = MAX_TYPE) -> str:
-    """A provider's vocabulary word (an event type, a status, an action): a string that fits."""
+    """A provider's vocabulary word (an event type, a status, an action): a string of
+    printable ASCII that fits (it is logged: no line breaks or escapes)."""
     value = container.get(key, "")
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > limit:
+    if (
+        not isinstance(value, str)
+        or len(value) > limit
+        or not value.isascii()
+        or not value.isprintable()
+    ):
         raise WebhookMalformed(f"{where}{key}")
     return value
 

@@ -564,6 +564,7 @@ GOOD = {"id": "sbx_evt_1", "type": "payment.succeeded", "created": int(START.tim
         ({"created": True}, "events[0].created"),
         ({"status": ["succeeded"]}, None),  # unhashable: unknown, not a crash
         ({"type": {"nested": [[[]]]}}, "events[0].type"),
+        ({"type": "payment.succeeded\n2026-01-01 INFO forged log line"}, "events[0].type"),
         ({"details": [1, 2]}, "events[0].details"),
         ({"resource": 5}, "events[0].resource"),
     ],
