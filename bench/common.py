@@ -72,7 +72,9 @@ def start_ledgerline(
     (or another server module taking `--port`, for comparison)."""
     env = {**os.environ, **environ}
     env["LEDGERLINE_AGI_PORT"] = str(agi_port)
-    env["LEDGERLINE_SERVICE_HTTP_PORT"] = str(free_port())
+    env["LEDGERLINE_SERVICE_HTTP_PORT"] = environ.get("LEDGERLINE_SERVICE_HTTP_PORT") or str(
+        free_port()
+    )
     env["LEDGERLINE_SERVICE_LOG_LEVEL"] = "WARNING"
     command = ["serve"] if module == "pbx.cli" else ["--port", str(agi_port)]
     process = subprocess.Popen([sys.executable, "-m", module, *command], cwd=ROOT, env=env)

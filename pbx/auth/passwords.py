@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -54,10 +55,12 @@ def needs_rehash(stored: str) -> bool:
 
 
 class PasswordWorkers:
-    """Hashes and checks passwords on `workers` threads; at most `queue` more checks wait.
+    """Hashes and checks passwords on `workers` threads, for at most `workers + queue`
+    sign-ins at once (`admitted`).
 
-    A check beyond that raises `PasswordsBusy` at once (the sign-in answers 503): sign-ins
-    wait a bounded time or are refused, never pile up. Hashing a new password (an admin
+    A sign-in beyond that raises `PasswordsBusy` before it does anything (the answer is 503):
+    sign-ins wait a bounded time or are refused, never pile up, and a refused one costs no
+    database or Redis work, which the call path shares. Hashing a new password (an admin
     setting one) always waits its turn: only signed-in admins can ask for it.
     """
 
@@ -72,17 +75,22 @@ class PasswordWorkers:
 
     @property
     def waiting(self) -> int:
-        """Checks admitted and not finished (running or queued)."""
+        """Sign-ins admitted and not finished."""
         return self._admitted
 
-    async def matches(self, stored: str | None, password: str) -> bool:
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """A sign-in's place, taken before any of its work; `PasswordsBusy` when none is free."""
         if self._admitted >= self.workers + self.queue:
-            raise PasswordsBusy("too many password checks at once")
+            raise PasswordsBusy("too many sign-ins at once")
         self._admitted += 1
         try:
-            return await self._run(password_matches, stored, password)
+            yield
         finally:
             self._admitted -= 1
+
+    async def matches(self, stored: str | None, password: str) -> bool:
+        return await self._run(password_matches, stored, password)
 
     async def hash(self, password: str) -> str:
         if len(password) < MIN_LENGTH:  # no thread needed to say so

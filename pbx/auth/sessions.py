@@ -55,7 +55,7 @@ class SessionStore:
         self.clock = clock
 
     async def sign_in(self, tenant_slug: str, username: str, password: str) -> SignedIn:
-        """Raises `LoginFailed`, or `PasswordsBusy` when too many checks wait already."""
+        """Raises `LoginFailed`. Callers bound how many run at once (`passwords.admitted`)."""
         async with self._database.system_session() as session:
             tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
         user = None

@@ -29,15 +29,16 @@ class SignInAttempt:
 async def attempt_sign_in(
     sessions: SessionStore, limits: SignInLimits, attempt: SignInAttempt
 ) -> SignedIn:
-    """Raises `TooManyAttempts` (nothing checked), `LoginFailed` (counted) or
-    `PasswordsBusy` (not counted: the password was never checked)."""
-    wait = await limits.wait_s(attempt.user_key, attempt.address)
-    if wait > 0:
-        raise TooManyAttempts(wait)
-    try:
-        signed = await sessions.sign_in(attempt.tenant, attempt.username, attempt.password)
-    except LoginFailed:
-        await limits.failed(attempt.user_key, attempt.address)
-        raise
-    await limits.succeeded(attempt.user_key, attempt.address)
-    return signed
+    """Raises `PasswordsBusy` (too many sign-ins at once: refused before any work),
+    `TooManyAttempts` (nothing checked) or `LoginFailed` (counted)."""
+    with sessions.passwords.admitted():
+        wait = await limits.wait_s(attempt.user_key, attempt.address)
+        if wait > 0:
+            raise TooManyAttempts(wait)
+        try:
+            signed = await sessions.sign_in(attempt.tenant, attempt.username, attempt.password)
+        except LoginFailed:
+            await limits.failed(attempt.user_key, attempt.address)
+            raise
+        await limits.succeeded(attempt.user_key, attempt.address)
+        return signed

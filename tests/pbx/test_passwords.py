@@ -78,19 +78,24 @@ async def test_the_workers_run_at_the_lowest_cpu_priority(
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < LOWEST_PRIORITY
 
 
-async def test_a_check_beyond_the_queue_is_refused_at_once_and_the_admitted_ones_finish(
+async def test_a_sign_in_beyond_the_workers_and_queue_is_refused_and_the_admitted_finish(
     hasher: RecordingHasher, workers: PasswordWorkers
 ) -> None:
     stored = hash_password("correct horse battery")
     hasher.hold.clear()
-    running = asyncio.ensure_future(workers.matches(stored, "correct horse battery"))
-    queued = asyncio.ensure_future(workers.matches(stored, "wrong password"))
+
+    async def sign_in(password: str) -> bool:
+        with workers.admitted():
+            return await workers.matches(stored, password)
+
+    running = asyncio.ensure_future(sign_in("correct horse battery"))
+    queued = asyncio.ensure_future(sign_in("wrong password"))
     await asyncio.to_thread(hasher.entered.wait, 10)  # one runs, one waits in the queue
     with pytest.raises(PasswordsBusy):
-        await workers.matches(stored, "a third at once")
+        await sign_in("a third at once")
     hasher.hold.set()
     assert await asyncio.gather(running, queued) == [True, False]
-    assert await workers.matches(stored, "correct horse battery")  # room again
+    assert await sign_in("correct horse battery")  # room again
 
 
 async def test_a_too_short_new_password_is_refused_without_hashing(
