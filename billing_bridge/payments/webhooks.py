@@ -91,6 +91,10 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
     if (refused := _refused(payment, event)) is not None:
         return refused
     assert payment is not None and event.status is not None
+    if event.resource == "pay_link" and (paid_by := _payment_of_link(event)):
+        # The link's payment has its own id at the provider (Stripe's PaymentIntent,
+        # GoCardless's payment), which its later events (settled, refunded, disputed) name.
+        payment.provider_ref = paid_by
     was = payment.status
     decision = transitions.decide(
         transitions.Payment(was, payment.amount_minor, payment.refunded_minor),
@@ -154,6 +158,11 @@ async def apply_move(
         select(Account.balance_minor).where(Account.id == payment.account_id)
     )
     return int(balance or 0)
+
+
+def _payment_of_link(event: WebhookEvent) -> str | None:
+    ref = event.details.get("payment_intent") or event.details.get("payment_request_payment")
+    return ref if ref and len(ref) <= 128 else None
 
 
 def _refunded_total(event: WebhookEvent) -> int | None:

@@ -307,3 +307,36 @@ async def test_a_credit_granted_or_approved_writes_its_entry_with_the_balance(
         )).all()  # fmt: skip
     assert [tuple(e) for e in entries] == [("credit", -700, credit.id, OPENING - 700)]
     assert await accounts.state() == ("pending", OPENING - 700, -700)
+
+
+@pytest.mark.parametrize(
+    ("link_event", "payment_events"),
+    [
+        (  # Stripe: the Checkout Session is paid; the PaymentIntent is refunded later
+            WebhookEvent("evt_cs", "checkout.session.completed", "pay_link", REF, "succeeded",
+                         START, details={"payment_intent": "pi_9"}),
+            [("payment_intent.succeeded", "succeeded", None, PAID),
+             ("charge.refunded", "refunded", "3000", OPENING)],
+        ),
+        (  # GoCardless: the billing request is fulfilled; its payment settles later
+            WebhookEvent("EV_BRQ", "billing_requests.fulfilled", "pay_link", REF, "pending",
+                         START, details={"payment_request_payment": "pi_9"}),
+            [("payments.confirmed", "succeeded", None, PAID),
+             ("payments.charged_back", "charged_back", None, OPENING)],
+        ),
+    ],
+)  # fmt: skip
+async def test_a_pay_links_later_events_find_it_by_the_providers_payment_id(
+    database: Database, link_event: WebhookEvent,
+    payment_events: list[tuple[str, str, str | None, int]],
+) -> None:  # fmt: skip
+    accounts = await books(database)
+    await apply_events(database, "stripe", [link_event], now=START)
+
+    for n, (kind, status, refunded, balance) in enumerate(payment_events, start=1):
+        details = {"refunded_minor": refunded} if refunded else {}
+        event = WebhookEvent(f"evt_p{n}", kind, "payment", "pi_9", status,
+                             START + timedelta(minutes=n), details=details)  # fmt: skip
+        [applied] = await apply_events(database, "stripe", [event], now=START)
+        assert applied.outcome in ("applied", "unchanged"), kind
+        assert (await accounts.state())[1:] == (balance, balance - OPENING), kind
