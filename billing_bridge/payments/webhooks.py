@@ -113,7 +113,10 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
                 "reason": decision.reason})  # fmt: skip
         log.warning("%s event %s would move payment %s from %s to %s: held for review",
                     provider, event.event_id, payment.id, was, event.status)  # fmt: skip
-        return Applied(event.event_id, "held", payment.tenant_id)
+        held = {"payment_id": payment.id, "status": was, "held_status": event.status,
+                "amount_minor": payment.amount_minor, "currency": payment.currency,
+                "account_id": payment.account_id, "reason": decision.reason}  # fmt: skip
+        return Applied(event.event_id, "held", payment.tenant_id, None, held)
     failure = (event.details.get("failure_code") or "failed")[:200]
     balance = await apply_move(
         session, payment, decision, event_id=event.event_id, occurred_at=event.occurred_at,

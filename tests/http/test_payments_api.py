@@ -210,8 +210,16 @@ async def test_a_succeeded_payment_failed_by_a_later_event_is_held_until_a_super
 
     paid = sandbox.webhook([event("ev-paid", "succeeded", now - timedelta(seconds=1))])
     assert (await post_webhook(site, *paid))[1]["outcomes"] == {"ev-paid": "applied"}
+    supervisors = Subscriber(Viewer(0, world.tenant_id, True))
+    assert site.context.hub is not None
+    await site.context.hub.attach(supervisors)
     failed = sandbox.webhook([event("ev-failed", "failed", now)])
     assert (await post_webhook(site, *failed))[1]["outcomes"] == {"ev-failed": "held"}
+    told = None
+    while told is None or told.type != "payment.held":
+        told = (await asyncio.wait_for(supervisors.queue.get(), 10))[1]
+    assert (told.data["status"], told.data["held_status"]) == ("succeeded", "failed")
+    await site.context.hub.detach(supervisors)
 
     async def balance() -> tuple[str | None, int | None]:
         async with world.database.tenant_session(world.tenant_id) as session:
