@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol, TextIO
 
-from billing_bridge.free_text import clean_name, mask_card_numbers
+from billing_bridge.free_text import clean_name, has_hidden_characters, mask_card_numbers
 from billing_bridge.money import MoneyError, exponent, to_minor
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES
@@ -208,6 +208,9 @@ def _ref(text: str, column: str, reasons: list[str]) -> str:
         reasons.append(f"{column} is missing")
     elif len(ref) > MAX_REF:
         reasons.append(f"{column} is longer than {MAX_REF} characters")
+    elif has_hidden_characters(ref):
+        # NUL is refused by PostgreSQL; a bidi override makes one ref display as another.
+        reasons.append(f"{column} contains a control or bidi character")
     return ref
 
 
@@ -229,7 +232,9 @@ def _email(text: str, reasons: list[str]) -> str | None:
     email = text.strip()
     if not email:
         return None
-    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
+    if has_hidden_characters(email):
+        reasons.append("email contains a control or bidi character")
+    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
         reasons.append(f"email '{email[:60]}' is not a valid address")
     return email
 

@@ -13,6 +13,7 @@ provider sends, screened before it is stored or logged (pure: no I/O).
   collapsed and trimmed.
 - `clean_text`: the same for multi-line text (line breaks and tabs kept), with card numbers
   masked.
+- `has_hidden_characters`: for identifiers, which are refused rather than changed.
 - `cap`: at most n characters, the cut marked with an ellipsis.
 """
 
@@ -55,6 +56,15 @@ def clean_text(text: str) -> str:
     numbers masked, trimmed. Line breaks and tabs stay."""
     kept = "".join(_text_char(ch) for ch in text.replace("\r\n", "\n"))
     return mask_card_numbers(unicodedata.normalize("NFC", kept)).strip()
+
+
+def has_hidden_characters(text: str) -> bool:
+    """Whether the text holds what `clean_name` drops: NUL and other control characters,
+    bidi overrides and isolates, zero-width characters. For identifiers (references,
+    addresses), which are refused with such characters rather than changed."""
+    return any(
+        ch in _BIDI or ch in _INVISIBLE or unicodedata.category(ch) == "Cc" for ch in text
+    )
 
 
 def cap(text: str, limit: int) -> str:

@@ -527,3 +527,20 @@ def test_a_name_is_kept_without_bidi_overrides_in_nfc_and_with_card_numbers_mask
 def test_a_name_of_only_bidi_overrides_is_missing() -> None:
     plan = parse("C-1,\u202e\u2066,,,A-1,EUR,1,active")
     assert plan.problems == [RowProblem(2, "name is missing")]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("C-\x001,Dana,,,A-1,EUR,1,active", "customer_ref contains a control or bidi character"),
+        ("C-1,Dana,,,A-\u202e1,EUR,1,active", "account_ref contains a control or bidi character"),
+        ("C-1,Dana,,a\x00b@example.com,A-1,EUR,1,active",
+         "email contains a control or bidi character"),
+    ],
+)  # fmt: skip
+def test_a_reference_or_email_with_hidden_characters_makes_the_row_bad(
+    row: str, reason: str
+) -> None:
+    plan = parse(row)
+    assert plan.customers == {}
+    assert RowProblem(2, reason) in plan.problems

@@ -4,7 +4,13 @@ import random
 
 import pytest
 
-from billing_bridge.free_text import cap, clean_name, clean_text, mask_card_numbers
+from billing_bridge.free_text import (
+    cap,
+    clean_name,
+    clean_text,
+    has_hidden_characters,
+    mask_card_numbers,
+)
 from tests.payments.test_cards import card_of, luhn_complete
 
 VISA = "4242424242424242"
@@ -122,3 +128,10 @@ def test_cap_cuts_a_long_text_to_the_limit_and_marks_the_cut() -> None:
 def test_cap_refuses_a_limit_below_one() -> None:
     with pytest.raises(ValueError):
         cap("anything", 0)
+
+
+def test_hidden_characters_are_found_in_identifiers() -> None:
+    for text in ("C-\x001", "A-\u202e1", "x\u2066", "a\u200bb", "tab\there"):
+        assert has_hidden_characters(text), repr(text)
+    for text in ("C-100", "שרה", "Zoë", "a b"):
+        assert not has_hidden_characters(text), repr(text)
