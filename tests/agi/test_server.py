@@ -525,7 +525,7 @@ def test_two_handlers_with_the_same_normalised_name_are_refused() -> None:
         FastAGIServer({"caller_lookup": handler, "Caller-Lookup": handler})
 
 
-async def _until(condition: Callable[[], bool], within: float = 2.0) -> None:
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -58,8 +58,9 @@ async def connect(client: AriClient) -> AsyncIterator[Callable[..., AriConnectio
         await connection.stop()
 
 
-async def eventually(check: Callable[[], Any], within: float = 3.0) -> Any:
-    """Poll `check` until it gives something truthy (the simulator has no hook to await)."""
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll `check` until it gives something truthy (the simulator has no hook to await);
+    `within` only bounds a failing test, so it is generous for a busy machine."""
     async with asyncio.timeout(within):
         while not (result := check()):  # noqa: ASYNC110 - polling another component's state
             await asyncio.sleep(0.005)

@@ -25,6 +25,9 @@ from pbx.simulator.ari.scripts import Call as SimCall
 from tests.factories import make_tenant
 
 DID = "+97235550100"
+# How long a wait may take before the test fails: a busy machine can make a call's many
+# steps slow, and a passing test never waits it out.
+WAIT_S = 20.0
 DID_AS_DIALLED = "035550100"  # the trunk passes the national form
 FAST = Timing(media_wait=0.01, playback=0.05, dtmf_scale=0.02)
 
@@ -164,14 +167,14 @@ class World:
 
     # --- waiting ------------------------------------------------------------------------
 
-    async def until(self, predicate: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    async def until(self, predicate: Callable[[], bool], what: str, within: float = WAIT_S) -> None:
         async def check() -> bool:
             return predicate()
 
         await self.until_async(check, what, within)
 
     async def until_async(
-        self, predicate: Callable[[], Awaitable[bool]], what: str, within: float = 5.0
+        self, predicate: Callable[[], Awaitable[bool]], what: str, within: float = WAIT_S
     ) -> None:
         deadline = asyncio.get_running_loop().time() + within
         while not await predicate():

@@ -19,6 +19,7 @@ from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
 from pbx.http import desk_socket as desk_socket_module
 from pbx.http.desk_socket import session_check_in
+from tests.callflow.world import WAIT_S
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer, make_tenant
 from tests.http.conftest import PASSWORD, Site, start_site
@@ -32,7 +33,7 @@ class Desk:
         self.seen: list[dict[str, Any]] = []  # every message, in order
         self._read = 0
 
-    async def next(self, type_: str, within: float = 5.0) -> dict[str, Any]:
+    async def next(self, type_: str, within: float = WAIT_S) -> dict[str, Any]:
         async with asyncio.timeout(within):
             while True:
                 while self._read < len(self.seen):
