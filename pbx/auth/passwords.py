@@ -1,22 +1,29 @@
 """Password hashing with argon2id (argon2-cffi's defaults, RFC 9106's second choice).
 
 A hash or a check costs tens to hundreds of milliseconds of CPU on purpose, so it never runs
-on the event loop: `PasswordWorkers` runs it on a few threads (argon2-cffi's C code releases
-the GIL while it works) at the lowest CPU priority, so that a flood of sign-ins cannot take
-the CPU from the call path, and refuses checks beyond a bounded queue instead of letting the
+on the event loop: `PasswordWorkers` runs it in a few worker processes at the lowest CPU
+priority, each in a scheduling group of its own, so that a flood of sign-ins cannot take the
+CPU from the call path, and refuses sign-ins beyond a bounded queue instead of letting the
 backlog grow.
+
+Why processes: argon2-cffi releases the GIL, so threads would keep the loop running, but a
+thread's priority counts only inside its process's scheduling group (Linux autogroups and
+cgroups): low-priority threads still spent the process's share of a busy machine, and caller
+lookups' p99 grew 1.5-2x under sign-in load; a worker process in its own session (its own
+autogroup, niced) is scheduled apart from the process that serves calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -29,7 +36,11 @@ MIN_LENGTH = 10
 # Verifying against this when the user does not exist takes as long as a real check, so the
 # response time does not tell an attacker which usernames exist.
 _DUMMY = _hasher.hash("not-a-real-password")
-LOWEST_PRIORITY = 19  # nice value of the worker threads
+LOWEST_PRIORITY = 19  # nice value of the worker processes
+# Their own autogroup's nice (Linux): low enough that the server's group wins the CPU at once
+# (a caller lookup's p99 was as without sign-ins), not so low that sign-ins crawl on a machine
+# busy with other work (at 19, one check took 6 s there; at 5, under a second).
+GROUP_NICE = 5
 T = TypeVar("T")
 
 
@@ -55,13 +66,14 @@ def needs_rehash(stored: str) -> bool:
 
 
 class PasswordWorkers:
-    """Hashes and checks passwords on `workers` threads, for at most `workers + queue`
+    """Hashes and checks passwords in `workers` processes, for at most `workers + queue`
     sign-ins at once (`admitted`).
 
     A sign-in beyond that raises `PasswordsBusy` before it does anything (the answer is 503):
     sign-ins wait a bounded time or are refused, never pile up, and a refused one costs no
     database or Redis work, which the call path shares. Hashing a new password (an admin
-    setting one) always waits its turn: only signed-in admins can ask for it.
+    setting one) always waits its turn: only signed-in admins can ask for it. The processes
+    start on first use (spawned: they import only this module).
     """
 
     def __init__(self, workers: int, queue: int) -> None:
@@ -69,8 +81,8 @@ class PasswordWorkers:
             raise ValueError("at least one worker and a queue of zero or more")
         self.workers, self.queue = workers, queue
         self._admitted = 0
-        self._executor = ThreadPoolExecutor(
-            workers, thread_name_prefix="passwords", initializer=_lowest_priority
+        self._executor = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_apart
         )
 
     @property
@@ -93,9 +105,13 @@ class PasswordWorkers:
         return await self._run(password_matches, stored, password)
 
     async def hash(self, password: str) -> str:
-        if len(password) < MIN_LENGTH:  # no thread needed to say so
+        if len(password) < MIN_LENGTH:  # no worker needed to say so
             raise ValueError(f"a password needs at least {MIN_LENGTH} characters")
         return await self._run(hash_password, password)
+
+    async def worker_conditions(self) -> WorkerConditions:
+        """Where the password work runs, as seen from a worker (for operators and tests)."""
+        return await self._run(_conditions)
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
@@ -104,13 +120,30 @@ class PasswordWorkers:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _lowest_priority() -> None:
-    """Lower this worker thread's CPU priority (a thread's nice value is its own on Linux,
-    and argon2's lane threads, started from it, inherit it): the event loop serving calls
-    always gets the CPU first. Elsewhere the threads keep the process's priority."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere the id is not a thread's to renice: it could name the process
+@dataclass(frozen=True, slots=True)
+class WorkerConditions:
+    pid: int
+    session: int
+    nice: int
+
+
+def _conditions() -> WorkerConditions:
+    return WorkerConditions(os.getpid(), os.getsid(0), os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def _set_apart() -> None:
+    """A worker process's start: a session of its own (so, on Linux, a scheduling autogroup
+    of its own, niced too) and the lowest priority within it (what counts where autogroups
+    are off), so the process serving calls gets the CPU first. What the platform does not
+    allow is logged and skipped."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
-    except (AttributeError, OSError) as exc:  # not Linux, or not allowed
-        log.warning("password workers keep normal CPU priority: %s", exc)
+        os.setsid()
+        os.nice(LOWEST_PRIORITY - os.nice(0))
+    except (AttributeError, OSError) as exc:
+        log.warning("password workers keep the server's CPU priority: %s", exc)
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(GROUP_NICE))
+        except OSError:  # autogroups off, or none: the nice value above is what counts
+            pass

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
 import aiohttp
 import pytest
+from argon2 import PasswordHasher
 from multidict import CIMultiDictProxy
 from sqlalchemy import select
 
-from pbx.auth import passwords
 from pbx.auth.passwords import PasswordWorkers
 from pbx.db.models import AuditEntry, User, UserSession
 from pbx.http.api import PREFIX
 from pbx.http.proxies import parse_networks
 from tests.http.conftest import PASSWORD, Site
-from tests.pbx.test_passwords import RecordingHasher
 
 
 async def raw_login(
@@ -228,12 +225,16 @@ async def test_the_session_cookie_can_be_made_secure_by_setting(site: Site) -> N
 # --- passwords off the event loop ------------------------------------------------------------
 
 
-async def test_sign_ins_and_new_passwords_are_hashed_off_the_event_loop(
+async def test_sign_ins_and_new_passwords_are_hashed_outside_the_serving_process(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await site.user("boss", "admin")
-    hasher = RecordingHasher()
-    monkeypatch.setattr(passwords, "_hasher", hasher)
+
+    def not_here(*args: object, **kwargs: object) -> str:
+        raise AssertionError("argon2 ran in the process that serves requests")
+
+    monkeypatch.setattr(PasswordHasher, "verify", not_here)  # this process only: the
+    monkeypatch.setattr(PasswordHasher, "hash", not_here)  # workers are spawned apart
     api = site.client()
     try:
         assert (await raw_login(site, "boss", "not the password"))[0] == 401
@@ -242,31 +243,23 @@ async def test_sign_ins_and_new_passwords_are_hashed_off_the_event_loop(
             "username": "dana", "display_name": "Dana", "password": "a new password!"})  # fmt: skip
         assert status == 201
         changed = {"username": "dana", "display_name": "Dana", "password": "another password"}
-        status, _ = await api.call("PUT", f"/agents/{agent['id']}", changed)
-        assert status == 200
+        assert (await api.call("PUT", f"/agents/{agent['id']}", changed))[0] == 200
     finally:
         await api.close()
-    assert len(hasher.threads) == 4  # two checks, two new passwords
-    assert threading.get_ident() not in hasher.threads
+    assert (await raw_login(site, "dana", "another password"))[0] == 200
 
 
 async def test_sign_ins_beyond_the_password_workers_queue_are_answered_503_with_retry_after(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await site.user("dana", "agent")
-    hasher = RecordingHasher()
-    monkeypatch.setattr(passwords, "_hasher", hasher)
     workers = PasswordWorkers(workers=1, queue=1)
     monkeypatch.setattr(site.context.sessions, "passwords", workers)
-    hasher.hold.clear()
     try:
-        first = asyncio.ensure_future(raw_login(site, "dana", PASSWORD))
-        second = asyncio.ensure_future(raw_login(site, "dana", "not the password"))
-        await site.world.until(lambda: workers.waiting == 2, "one check running, one queued")
-        status, body, headers = await raw_login(site, "dana", PASSWORD)
-        assert (status, body["error"]["code"], headers["Retry-After"]) == (503, "sign_in_busy", "1")
-        hasher.hold.set()
-        assert [(await first)[0], (await second)[0]] == [200, 401]
+        with workers.admitted(), workers.admitted():  # two sign-ins in progress
+            status, body, headers = await raw_login(site, "dana", PASSWORD)
+            assert (status, body["error"]["code"]) == (503, "sign_in_busy")
+            assert headers["Retry-After"] == "1"
+        assert (await raw_login(site, "dana", PASSWORD))[0] == 200
     finally:
-        hasher.hold.set()
         workers.close()
