@@ -31,7 +31,7 @@ from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 from pbx.http.proxies import parse_networks
-from recordings.ari_source import AriRecordingSource
+from recordings.ari_source import AriRecordingSources
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.retention import purge_expired
 
@@ -52,8 +52,16 @@ class Ledgerline:
             else build_call_flow(services, self.publisher, self.payments, self.sender)
         )  # fmt: skip
         self.ownership = _ownership(services, self.flow) if self.flow is not None else None
-        # Every process works the recordings queue (claims keep them from doubling up).
-        self.recordings = _recordings(services, self.flow) if self.flow is not None else None
+        # Every process works the recordings queue (claims keep them from doubling up),
+        # fetching each recording through the Asterisk node that made it.
+        self.recording_sources = (
+            _recording_sources(services, self.flow.snapshots.node)
+            if self.flow is not None and services.recordings is not None else None
+        )  # fmt: skip
+        self.recordings = (
+            _recordings(services, self.recording_sources)
+            if self.recording_sources is not None else None
+        )  # fmt: skip
         self._background: list[asyncio.Task[None]] = []
         self.agi = FastAGIServer(
             build_handlers(services),
@@ -71,7 +79,8 @@ class Ledgerline:
             sender=self.sender, trusted_proxies=parse_networks(settings.service.trusted_proxies),
             force_secure_cookie=settings.service.force_secure_cookie,
         )  # fmt: skip
-        app = build_app(services, self.agi_status, context)
+        app = build_app(services, self.agi_status, context,
+                        call_flow_status=self.call_flow_status if self.ownership else None)
         self._runner = web.AppRunner(app, access_log=None)
         self._site: web.TCPSite | None = None
 
@@ -123,8 +132,10 @@ class Ledgerline:
         await self.agi.stop()
         await self._runner.cleanup()
         if self.ownership is not None and self.flow is not None:
-            await self.ownership.stop()
+            await self.ownership.stop()  # calls' work in flight drains, then the lease goes
             await self.flow.client.close()
+        if self.recording_sources is not None:
+            await self.recording_sources.close()
         await self.publisher.stop()
         close = getattr(self.payments, "aclose", None)  # Stripe's HTTP session
         if close is not None:
@@ -168,6 +179,12 @@ class Ledgerline:
         assert self._site is not None and self._site._server is not None
         return self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
+    async def call_flow_status(self) -> dict[str, Any]:
+        """Owner or standby of this node's call flow, and who owns each node."""
+        assert self.ownership is not None
+        nodes = list(self.services.settings.ari.other_nodes)
+        return await self.ownership.status(self.services.redis, nodes)
+
     def agi_status(self) -> dict[str, Any]:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
 
@@ -196,7 +213,18 @@ def build_call_flow(
     )  # fmt: skip
 
 
-def _recordings(services: Services, flow: CallFlow) -> RecordingPipeline | None:
+def _recording_sources(services: Services, node: str) -> AriRecordingSources:
+    """An ARI client per Asterisk node (this one's and `ari.other_nodes`), for recordings
+    only: the call flow's own client is fenced to its owner, and every process, standbys
+    too, works the recordings queue."""
+    ari = services.settings.ari
+    urls = dict(ari.other_nodes) | {node: ari.url}
+    clients = {name: AriClient(url, ari.username, ari.password, ari.app)
+               for name, url in urls.items()}  # fmt: skip
+    return AriRecordingSources(clients, default=node)
+
+
+def _recordings(services: Services, sources: AriRecordingSources) -> RecordingPipeline | None:
     if services.recordings is None or services.hub is None:
         return None
     hub, settings = services.hub, services.settings.recordings
@@ -209,7 +237,7 @@ def _recordings(services: Services, flow: CallFlow) -> RecordingPipeline | None:
         Path(settings.spool_path), settings.format, settings.normalise, settings.bitrate or None
     )
     return RecordingPipeline(
-        services.database, AriRecordingSource(flow.client), services.recordings, pipeline,
+        services.database, sources, services.recordings, pipeline,
         utc_now, publish,
     )  # fmt: skip
 
@@ -231,7 +259,7 @@ def _ownership(services: Services, flow: CallFlow) -> Ownership:
         if services.redis is not None
         else SoleLease()
     )
-    return Ownership(flow, lease, every_s=ari.lease_seconds / 3)
+    return Ownership(flow, lease, every_s=ari.lease_seconds / 3, drain_s=ari.drain_seconds)
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

@@ -7,6 +7,7 @@ start-up can stop with a single clear line instead of a traceback.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -114,6 +115,33 @@ class AriSettings(_Section):
     node: str = Field(pattern=r"^[A-Za-z0-9_.:-]*$", max_length=64)
     dial_out: str
     lease_seconds: float = Field(ge=1, le=300)
+    drain_seconds: float = Field(ge=0, le=300)
+    other_nodes: dict[str, str]
+
+    @field_validator("other_nodes", mode="before")
+    @classmethod
+    def _other_nodes(cls, value: Any) -> dict[str, str]:
+        """A TOML table {node = url}, or "node=url,node=url" (an environment variable)."""
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("expected node=http://host:port/ari, comma-separated")
+            value = {node.strip(): url.strip() for node, _, url in pairs}
+        if not isinstance(value, dict):
+            raise ValueError("expected a table of node = ARI URL")
+        nodes: dict[str, str] = {}
+        for node, url in value.items():
+            if not isinstance(node, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", node):
+                raise ValueError(f"node name {node!r}: letters, digits and _.:- (at most 64)")
+            if not isinstance(url, str):
+                raise ValueError(f"node {node}: the ARI URL must be a string")
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"node {node}: expected http(s)://host:port/ari")
+            if parts.password is not None:
+                raise ValueError(f"node {node}: put the password in ari.password, not the URL")
+            nodes[node] = url.rstrip("/")
+        return nodes
 
     @field_validator("dial_out")
     @classmethod

@@ -2,7 +2,8 @@
 
 Steps, one durable job per recording (`recordings.jobs`), each safe to run twice:
 
-    fetch          Asterisk's file through ARI into the spool folder
+    fetch          Asterisk's file through ARI into the spool folder, from the node that
+                   made it (the row's `node`), whichever process works the job
     transcode      pydub/ffmpeg: mono, the configured format; duration and SHA-256
     upload         to the object store, with the tenant, call, customer and agent
     verify         the store's size and SHA-256 of what it holds equal ours
@@ -60,6 +61,15 @@ class RecordingSource(Protocol):
     async def delete(self, name: str) -> None: ...
 
 
+class RecordingSources(Protocol):
+    """A source per Asterisk node: a recording is fetched from the node that made it."""
+
+    def of(self, node: str | None) -> RecordingSource:
+        """The node's source (None: a row from before rows named their node); raises
+        `SourceUnavailable` for a node this process cannot reach."""
+        ...
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     spool: Path
@@ -85,7 +95,7 @@ class RecordingPipeline:
     def __init__(
         self,
         database: Database,
-        source: RecordingSource,
+        sources: RecordingSources,
         store: ObjectStore,
         settings: PipelineSettings,
         clock: Callable[[], datetime],
@@ -94,7 +104,7 @@ class RecordingPipeline:
         worker: str | None = None,
         jobs: RecordingJobs | None = None,
     ) -> None:
-        self.database, self.source, self.store = database, source, store
+        self.database, self.sources, self.store = database, sources, store
         self.settings, self.clock, self.publish = settings, clock, publish
         self.jobs = jobs or RecordingJobs(database)
         self.worker = worker or f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -162,7 +172,7 @@ class RecordingPipeline:
     async def _fetch(self, job: ClaimedJob) -> tuple[str, dict[str, Any]]:
         recording = await self._recording(job)
         try:
-            data = await self.source.fetch(recording.asterisk_name)
+            data = await self.sources.of(recording.node).fetch(recording.asterisk_name)
         except SourceGone as exc:
             raise Permanent(f"Asterisk has no recording {recording.asterisk_name}") from exc
         except SourceUnavailable as exc:
@@ -248,7 +258,7 @@ class RecordingPipeline:
     async def _delete_source(self, job: ClaimedJob) -> tuple[str, dict[str, Any]]:
         recording = await self._recording(job)
         try:
-            await self.source.delete(recording.asterisk_name)
+            await self.sources.of(recording.node).delete(recording.asterisk_name)
         except SourceGone:
             pass  # deleted already (this step ran before and the process died after it)
         except SourceUnavailable as exc:

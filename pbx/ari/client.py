@@ -7,7 +7,7 @@ typed errors in `pbx.ari.errors` (`AriNotFound` when the channel has already hun
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -70,6 +70,12 @@ class AriClient:
 
     def __repr__(self) -> str:
         return f"AriClient({self.url!r}, app={self.app!r})"
+
+    def guard_changes(self, check: Callable[[], Awaitable[None]] | None) -> None:
+        """Await `check` before every operation that changes something on Asterisk (every
+        method but GET); it raises to refuse the operation. The call flow fences its owner
+        this way (`pbx.callflow.fencing`): a stale owner acts on nothing."""
+        self.rest.before_change = check
 
     async def close(self) -> None:
         await self.rest.close()

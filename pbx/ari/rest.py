@@ -13,7 +13,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -188,6 +188,9 @@ class AriRest:
         self._owns_http = http is None
         self._closed = False
         self.request_timeout = request_timeout
+        # Awaited before every request that changes something on Asterisk (all but GET);
+        # raises to refuse it. The call flow's owner sets it (`AriClient.guard_changes`).
+        self.before_change: Callable[[], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"AriRest({self.url!r})"
@@ -213,6 +216,8 @@ class AriRest:
         request = _prepare(name, path_params or {}, query)
         json_body = _body(request.operation, body)
         self._refuse_if_closed(request)
+        if self.before_change is not None and request.method != "GET":
+            await self.before_change()
         content = json.dumps(json_body).encode() if json_body is not None else None
         target = request.path + (f"?{urlencode(request.params, quote_via=quote, safe='/,:@')}"
                                  if request.params else "")  # fmt: skip

@@ -51,6 +51,7 @@ from pbx.callflow.card_capture import CaptureRequest, CardCapture
 from pbx.callflow.config import FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
+from pbx.callflow.fencing import Fence
 from pbx.callflow.keypad import Keypads
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
@@ -108,6 +109,10 @@ class CallFlow:
         self.timing = timing or FlowTiming()
         self.call_log = CallLog(database)
         self.snapshots = SnapshotStore(database, node)
+        # Set by the ownership while this process owns the node (its lease's token): a stale
+        # owner's snapshots are refused and its changes to Asterisk are never sent.
+        self.fence = Fence()
+        client.guard_changes(self._check_fence)
         self.config = FlowConfig()
         self.state = FlowState.empty(rng)
         # Each call's work runs in its own lane; `lock` orders what spans calls (agent
@@ -117,7 +122,7 @@ class CallFlow:
         self.keypads = Keypads()
         # Start reading a caller's account for the screen-pop as soon as they are known.
         self.prefetch = prefetch
-        self.recorder = CallRecorder(client, database, RecordingJobs(database), clock)
+        self.recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node)
         self.payments, self.sender = payments, sender or OutboxOnlySender()
         self.card_capture = (
             CardCapture(self, payments, lambda: self.clock().date()) if payments else None
@@ -155,9 +160,15 @@ class CallFlow:
         self._spawn(self._ticker(), "acd-ticker")
         self._spawn(self._saver(), "acd-saver")
 
-    async def stop(self, *, save: bool = True) -> None:
+    async def stop(self, *, save: bool = True, drain_s: float = 0.0) -> None:
         """Stop serving. `save=False` when another process has taken over: its state is
-        newer than ours and must not be overwritten."""
+        newer than ours and must not be overwritten. `drain_s` (a graceful stop): no more
+        events are read, and each call's work in flight is let finish for up to that long
+        before the rest is cancelled; what is cut short the next owner's resync settles."""
+        if drain_s > 0:
+            await self.connection.stop()  # no new events, so no new work
+            if not await self.lanes.settle(drain_s):
+                log.warning("calls' work still running after %.1f s: cut short", drain_s)
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
@@ -547,10 +558,16 @@ class CallFlow:
 
     async def _write(self, document: str) -> None:
         try:
-            await self.snapshots.save(document)
+            written = await self.snapshots.save(document, self.fence.token)
         except (SQLAlchemyError, OSError) as exc:
             log.error("call flow state not saved (will retry on the next change): %s", exc)
             self._dirty.set()
+            return
+        if not written:
+            self.fence.lost("a newer owner saved the call flow's state: ours was refused")
+
+    async def _check_fence(self) -> None:
+        await self.fence.check()
 
     def _announce_agent_changes(self) -> None:
         engine = self.state.engine

@@ -6,6 +6,7 @@ the agent would strand a channel), but nothing orders one call against another: 
 decisions are synchronous, so each is taken and applied between two awaits. One lock for
 every call made each call wait out the others' round trips to Asterisk and the database.
 
+`settle()` is a graceful stop's drain: it waits for the work in flight, bounded in time.
 `exclusive()` is for resynchronising after a reconnect: it lets running work finish, holds
 new work back, and makes its holder count as holding every lane. `room()` is the poster's
 back-pressure: it waits while `limit` pieces of posted work are pending, so an overloaded
@@ -104,6 +105,20 @@ class Lanes:
         finally:
             self._exclusive = None
             self._open.set()
+
+    async def settle(self, within: float) -> bool:
+        """Until every piece of posted work (and work in a lane) has finished, for at most
+        `within` seconds (a graceful stop's drain); False if some was still running."""
+        try:
+            async with asyncio.timeout(within):
+                while self._posted or not self._drained.is_set():
+                    if self._posted:
+                        await asyncio.wait(list(self._posted))
+                    else:
+                        await self._drained.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def cancel(self) -> None:
         """Stop posted work (the flow is stopping)."""

@@ -56,8 +56,11 @@ class CallRecorder:
         database: Database,
         jobs: RecordingJobs,
         clock: Callable[[], datetime],
+        *,
+        node: str,
     ) -> None:
         self.client, self.database, self.jobs, self.clock = client, database, jobs, clock
+        self.node = node  # kept on each row: the pipeline fetches the file from this node
 
     async def start(self, call: FlowCall, announcement: str | None) -> None:
         """Tell the caller (if `announcement`) and start recording. A failure is logged and
@@ -69,7 +72,7 @@ class CallRecorder:
         async with self.database.tenant_session(call.tenant_id) as session, session.begin():
             row = Recording(
                 call_id=call.record_id, customer_id=call.customer_id, format="wav",
-                status="recording", started_at=now, asterisk_name=name,
+                status="recording", started_at=now, asterisk_name=name, node=self.node,
             )  # fmt: skip
             session.add(row)
             await session.flush()

@@ -25,18 +25,44 @@ class SnapshotStore:
             )
             return dict(state) if state is not None else None
 
-    async def save(self, state: str) -> None:
+    async def newest_token(self) -> int:
+        """The fencing token of the saved state (0 if none): a new lease is never given
+        one at or below it."""
+        async with self._database.system_session() as session:
+            token = await session.scalar(
+                select(AcdSnapshot.lease_token).where(AcdSnapshot.node == self.node)
+            )
+            return int(token or 0)
+
+    async def save(self, state: str, token: int | None = None) -> bool:
         """One upsert of the state as JSON text (`FlowState.to_json`: serialised here, the
         whole document would be again each time): the previous snapshot (hundreds of KB
-        with many agents) is never read back just to be replaced."""
+        with many agents) is never read back just to be replaced.
+
+        Fenced by `token` (the owner's lease): the row is replaced only if its token is not
+        newer, in the same statement, so an owner that stalled past its lease cannot
+        overwrite its successor's state. False when refused. `None` (no lease: one process
+        without Redis) writes and keeps the row's token."""
         if self._database.dialect == "postgresql":
             insert, document = pg_insert, cast(bindparam("state", state, Text), JSON)
         else:  # SQLite keeps JSON as text; a CAST there would make it a number
             insert, document = sqlite_insert, bindparam("state", state, Text)
-        statement = insert(AcdSnapshot).values(node=self.node, state=document, saved_at=utcnow())
-        statement = statement.on_conflict_do_update(
-            index_elements=[AcdSnapshot.node],
-            set_={"state": statement.excluded.state, "saved_at": statement.excluded.saved_at},
+        statement = insert(AcdSnapshot).values(
+            node=self.node, state=document, saved_at=utcnow(), lease_token=token or 0
         )
+        changes: dict[str, Any] = {
+            "state": statement.excluded.state, "saved_at": statement.excluded.saved_at
+        }
+        if token is None:
+            statement = statement.on_conflict_do_update(
+                index_elements=[AcdSnapshot.node], set_=changes
+            )
+        else:
+            statement = statement.on_conflict_do_update(
+                index_elements=[AcdSnapshot.node],
+                set_=changes | {"lease_token": statement.excluded.lease_token},
+                where=AcdSnapshot.lease_token <= statement.excluded.lease_token,
+            )
         async with self._database.system_session() as session, session.begin():
-            await session.execute(statement)
+            written = await session.scalar(statement.returning(AcdSnapshot.node))
+        return written is not None

@@ -494,6 +494,9 @@ class AcdSnapshot(Base):
     node: Mapped[str] = mapped_column(String(64), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     saved_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The fencing token of the ARI lease its writer held (`pbx.callflow.ownership`): a write
+    # with an older token is refused, so a stale owner cannot overwrite its successor's.
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class Call(TenantOwned, Base):
@@ -577,6 +580,9 @@ class Recording(TenantOwned, Base):
     )
     # The live recording's name in Asterisk (ARI), until the pipeline deletes Asterisk's copy.
     asterisk_name: Mapped[str | None] = mapped_column(String(128))
+    # The Asterisk node that made it (`ari.node`): the pipeline fetches the file from there,
+    # whichever process works the job. None: made before rows kept it (the only node).
+    node: Mapped[str | None] = mapped_column(String(64))
     storage: Mapped[str | None] = mapped_column(String(8))
     # Kept after a purge: the record of what was deleted.
     object_key: Mapped[str | None] = mapped_column(String(300))

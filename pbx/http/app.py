@@ -33,6 +33,8 @@ PAGE_POLICY = (
 )
 SERVICES = web.AppKey("services", Services)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
+CallFlowStatus = Callable[[], Awaitable[dict[str, Any]]]
+CALL_FLOW_STATUS = web.AppKey("call_flow_status", CallFlowStatus)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -47,12 +49,16 @@ def build_app(
     services: Services,
     agi_status: Callable[[], dict[str, Any]],
     api_context: ApiContext | None = None,
+    *,
+    call_flow_status: CallFlowStatus | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[client_behind_proxies, same_origin_for_cookies, security_headers]
     )
     app[SERVICES] = services
     app[AGI_STATUS] = agi_status
+    if call_flow_status is not None:
+        app[CALL_FLOW_STATUS] = call_flow_status
     app[CONTEXT] = api_context or ApiContext(
         services.database, services.sessions, services.login_limiter, services.bus,
         recordings=services.recordings,
@@ -62,6 +68,7 @@ def build_app(
         force_secure_cookie=services.settings.service.force_secure_cookie,
     )  # fmt: skip
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/owner", owner_ready)
     app.router.add_get("/", desk_page)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get(PREFIX + "/ws", desk_socket)
@@ -127,7 +134,10 @@ async def desk_page(request: web.Request) -> web.FileResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Each dependency with its state; 503 when any required one is down, for load balancers."""
+    """Each dependency with its state; 503 when any required one is down, for load balancers.
+    A standby (another process owns this Asterisk's call flow) is healthy: it serves desks
+    and the API and takes over if the owner dies; `asterisk` says which it is and who owns
+    each node. `/healthz/owner` is the stricter signal, for the owner only."""
     services = request.app[SERVICES]
     checks: dict[str, dict[str, Any]] = {
         "database": await _timed(services.database.ping, backend=services.database.dialect),
@@ -137,12 +147,39 @@ async def healthz(request: web.Request) -> web.Response:
         checks["redis"] = await _timed(services.redis.ping, backend="redis")
     else:
         checks["redis"] = {"ok": True, "mode": "not configured (in-process cache)"}
-    flow = request.app[CONTEXT].flow
-    if flow is not None:
-        checks["asterisk"] = {"ok": flow.ready, "url": flow.client.url}
+    asterisk = await _call_flow(request)
+    if asterisk is not None:
+        checks["asterisk"] = asterisk
     healthy = all(check["ok"] for check in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if asterisk is not None:
+        body["role"] = asterisk["role"]
     return web.json_response(body, status=200 if healthy else 503)
+
+
+async def owner_ready(request: web.Request) -> web.Response:
+    """200 only while this process owns its Asterisk's call flow and is connected and in
+    sync with it; 503 for a standby, an owner still connecting, or no Asterisk configured."""
+    asterisk = await _call_flow(request)
+    if asterisk is None:
+        return web.json_response({"status": "no call flow", "role": None}, status=503)
+    ready = asterisk["role"] == "owner" and asterisk["connected"]
+    body = {"status": "ok" if ready else "unavailable", "role": asterisk["role"],
+            "node": asterisk["node"]}  # fmt: skip
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def _call_flow(request: web.Request) -> dict[str, Any] | None:
+    """The call flow's part of the health: owner or standby, from the ownership when the
+    service runs one; a bare flow (no ownership) is its own owner."""
+    flow = request.app[CONTEXT].flow
+    if flow is None:
+        return None
+    status = request.app.get(CALL_FLOW_STATUS)
+    if status is not None:
+        return await status()
+    return {"ok": flow.ready, "role": "owner", "node": flow.snapshots.node,
+            "connected": flow.ready, "url": flow.client.url}  # fmt: skip
 
 
 async def _timed(probe: Callable[[], Awaitable[Any]], **facts: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from billing_bridge.verification import hash_pin
 from pbx.db.models import AuditEntry, Customer, Recording, RecordingJob
 from pbx.simulator.ari.scripts import Call as SimCall
-from recordings.ari_source import AriRecordingSource
+from recordings.ari_source import AriRecordingSources
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.s3_store import S3Store
 from recordings.store import ObjectStore, StoredObject
@@ -78,7 +78,8 @@ def pipeline(
     published: Published | None = None,
 ) -> RecordingPipeline:  # fmt: skip
     return RecordingPipeline(
-        world.database, AriRecordingSource(world.flow.client), store,
+        world.database, AriRecordingSources.single(world.flow.snapshots.node, world.flow.client),
+        store,
         PipelineSettings(tmp_path / "spool"), clock or Clock(),
         published if published is not None else Published(),
     )  # fmt: skip

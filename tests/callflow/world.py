@@ -93,13 +93,15 @@ class World:
         self.flows.append(flow)
         return flow
 
-    def new_flow(self, seed: int = 7, notify: Any = None, payments: Any = None) -> CallFlow:
-        """A call flow (a Ledgerline process's) for this world, not started."""
+    def new_flow(
+        self, seed: int = 7, notify: Any = None, payments: Any = None, node: str = "test-node"
+    ) -> CallFlow:
+        """A call flow (a Ledgerline process's) for this world's Asterisk `node`, not started."""
         client = AriClient(self.sim.url, "ledgerline", "secret", "ledgerline")
         connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.2)
         identification = CallerIdentification(CustomerDirectory(self.database), NoCache(), "IL")
         flow = CallFlow(
-            client, connection, self.database, identification, node="test-node",
+            client, connection, self.database, identification, node=node,
             dial_out="PJSIP/{number}@pstn-trunk", rng=random.Random(seed),
             timing=FlowTiming(tick=0.05, first_digit=1.0, between_digits=0.5), notify=notify,
             payments=payments,

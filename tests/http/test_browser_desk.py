@@ -20,7 +20,7 @@ from pbx.db.models import Call, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.publisher import DeskPublisher
-from recordings.ari_source import AriRecordingSource
+from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from tests.conftest import REDIS_TEST_URL
@@ -163,7 +163,8 @@ async def test_the_agent_plays_the_recording_of_a_past_call_from_the_account_pan
     await page.get_by_role("button", name="Save").click()  # wrap-up, ready for the next
     await page.get_by_role("button", name="Available").click()
     pipeline = RecordingPipeline(
-        world.database, AriRecordingSource(world.flow.client), store,
+        world.database, AriRecordingSources.single(world.flow.snapshots.node, world.flow.client),
+        store,
         PipelineSettings(tmp_path / "spool"), lambda: datetime.now(UTC), _no_events,
     )  # fmt: skip
     await world.until_async(pipeline.work_one, "the first call's recording picked up")

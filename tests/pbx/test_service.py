@@ -10,18 +10,20 @@ import pytest
 from pbx.bootstrap import build_services
 from pbx.service import Ledgerline
 from pbx.settings import load_settings
+from pbx.simulator.ari import AsteriskSimulator
 from pbx.simulator.fastagi_peer import run_fastagi_call
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer, make_tenant
 
 
-def settings_for(database_url: str, redis_url: str = ""):  # type: ignore[no-untyped-def]
+def settings_for(database_url: str, redis_url: str = "", **environ: str):  # type: ignore[no-untyped-def]
     return load_settings(
         environ={
             "LEDGERLINE_DATABASE_URL": database_url,
             "LEDGERLINE_REDIS_URL": redis_url,
             "LEDGERLINE_AGI_PORT": "0",
             "LEDGERLINE_SERVICE_HTTP_PORT": "0",
+            **environ,
         }
     )
 
@@ -34,10 +36,10 @@ async def ledgerline(database_url: str, database) -> AsyncIterator[Ledgerline]: 
     await service.stop()
 
 
-async def get_health(service: Ledgerline) -> tuple[int, dict]:
+async def get_health(service: Ledgerline, path: str = "/healthz") -> tuple[int, dict]:
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{service.http_port}/healthz") as response,
+        http.get(f"http://127.0.0.1:{service.http_port}{path}") as response,
     ):
         return response.status, await response.json()
 
@@ -83,3 +85,41 @@ async def test_the_service_identifies_callers_through_its_fastagi_port(
 async def test_an_unknown_script_is_told_to_asterisk(ledgerline: Ledgerline) -> None:
     record = await run_fastagi_call("127.0.0.1", ledgerline.agi.port, "pay-by-phone-typo")
     assert record.variables["LL_ERROR"] == "unknown-script"
+
+
+async def test_a_standby_is_healthy_in_its_role_and_only_the_owner_is_ready_for_the_call_flow(
+    database_url: str, database, redis, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """Two processes share one Asterisk: the one without the ARI lease serves desks and the
+    API, so a load balancer must keep it; `/healthz/owner` is for those who want the owner."""
+    sim = AsteriskSimulator()
+    await sim.start()
+    environ = {
+        "LEDGERLINE_ARI_URL": sim.url, "LEDGERLINE_ARI_PASSWORD": "secret",
+        "LEDGERLINE_ARI_NODE": "east", "LEDGERLINE_ARI_OTHER_NODES": "west=http://127.0.0.1:9/ari",
+        "LEDGERLINE_RECORDINGS_LOCAL_PATH": str(tmp_path / "recordings"),
+        "LEDGERLINE_RECORDINGS_SPOOL_PATH": str(tmp_path / "spool"),
+    }  # fmt: skip
+    owner = Ledgerline(build_services(settings_for(database_url, REDIS_TEST_URL, **environ)))
+    standby = Ledgerline(build_services(settings_for(database_url, REDIS_TEST_URL, **environ)))
+    try:
+        await owner.start()
+        assert owner.flow is not None and owner.ownership is not None
+        await owner.flow.wait_ready(5)
+        await standby.start()
+        assert standby.ownership is not None and not standby.ownership.owner
+
+        for service, role in ((owner, "owner"), (standby, "standby")):
+            status, body = await get_health(service)
+            assert (status, body["status"], body["role"]) == (200, "ok", role)
+            asterisk = body["checks"]["asterisk"]
+            assert asterisk["role"] == role and asterisk["node"] == "east"
+            assert asterisk["owners"]["east"]["process"] == owner.ownership.lease.owner
+            assert asterisk["owners"]["west"] is None  # nobody serves that node now
+        assert (await get_health(owner, "/healthz/owner"))[0] == 200
+        status, body = await get_health(standby, "/healthz/owner")
+        assert (status, body["role"]) == (503, "standby")
+    finally:
+        await standby.stop()
+        await owner.stop()
+        await sim.stop()
