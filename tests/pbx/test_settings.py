@@ -57,6 +57,19 @@ def test_ari_credentials_come_from_settings() -> None:
     assert settings.ari.app == "ledgerline"
 
 
+def test_other_asterisk_nodes_come_as_a_toml_table_or_a_comma_separated_variable(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text('[ari]\nother_nodes = { "pbx-b" = "http://10.0.0.12:8088/ari/" }\n')
+    assert load_settings(config, environ={}).ari.other_nodes == {
+        "pbx-b": "http://10.0.0.12:8088/ari"
+    }
+    variable = "pbx-b=http://10.0.0.12:8088/ari, pbx-c=https://10.0.0.13:8089/ari"
+    nodes = load_settings(environ={"LEDGERLINE_ARI_OTHER_NODES": variable}).ari.other_nodes
+    assert nodes == {"pbx-b": "http://10.0.0.12:8088/ari", "pbx-c": "https://10.0.0.13:8089/ari"}
+
+
 def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "ledgerline.toml"
     config.write_text("[agi]\nport = 5001\n")
@@ -88,6 +101,11 @@ def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None
         ("", {"LEDGERLINE_ARI_URL": "ws://127.0.0.1:8088"}, "ari.url", "http"),
         ("", {"LEDGERLINE_ARI_URL": "http://u:p@127.0.0.1:8088/ari"}, "ari.url", "ari.password"),
         ("", {"LEDGERLINE_ARI_APP": "bad app"}, "ari.app", "pattern"),
+        ("", {"LEDGERLINE_ARI_OTHER_NODES": "west"}, "ari.other_nodes", "node=http"),
+        ("", {"LEDGERLINE_ARI_OTHER_NODES": "w=ws://h:8088"}, "ari.other_nodes", "http(s)"),
+        ("", {"LEDGERLINE_ARI_OTHER_NODES": "w e=http://h/ari"}, "ari.other_nodes", "node name"),
+        ("", {"LEDGERLINE_ARI_OTHER_NODES": "w=http://u:p@h/ari"}, "ari.other_nodes", "password"),
+        ("", {"LEDGERLINE_ARI_DRAIN_SECONDS": "-1"}, "ari.drain_seconds", "greater than"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_the_setting(
