@@ -167,6 +167,7 @@ class CallFlow:
         before the rest is cancelled; what is cut short the next owner's resync settles."""
         if drain_s > 0:
             await self.connection.stop()  # no new events, so no new work
+            self._synced.clear()  # and no new ACD decisions: the next owner takes them
             if not await self.lanes.settle(drain_s):
                 log.warning("calls' work still running after %.1f s: cut short", drain_s)
         tasks, self._tasks = list(self._tasks), set()
