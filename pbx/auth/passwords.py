@@ -73,7 +73,8 @@ class PasswordWorkers:
     sign-ins wait a bounded time or are refused, never pile up, and a refused one costs no
     database or Redis work, which the call path shares. Hashing a new password (an admin
     setting one) always waits its turn: only signed-in admins can ask for it. The processes
-    start on first use (spawned: they import only this module).
+    are spawned (they import only this module) when this is built, at start-up: spawned by
+    the first sign-in, they stalled the loop serving calls for hundreds of milliseconds.
     """
 
     def __init__(self, workers: int, queue: int) -> None:
@@ -84,6 +85,8 @@ class PasswordWorkers:
         self._executor = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_apart
         )
+        for _ in range(workers):  # each submission with no idle worker spawns one
+            self._executor.submit(_conditions)
 
     @property
     def waiting(self) -> int:
