@@ -12,7 +12,6 @@ import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -29,7 +28,6 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_TEST_URL = os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _asyncpg_dsn(url: str) -> str:

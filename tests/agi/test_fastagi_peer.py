@@ -11,7 +11,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,8 @@ from pbx.simulator.fastagi_peer import (
     run_fastagi_call,
     send_raw,
 )
+from tests.fixtures import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk-captures"
 HOST = "127.0.0.1"
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 SET_VARIABLE_USAGE = (

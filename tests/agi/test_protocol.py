@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,7 @@ from agi_scripts.fastagi.protocol import (
     quote,
 )
 from pbx.simulator.fastagi_peer import parse_args
-
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk-captures"
+from tests.fixtures import CAPTURES
 
 
 def captured_sessions() -> list[dict[str, Any]]:

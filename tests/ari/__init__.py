@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SPEC = SHARED / "asterisk-ari-spec" / "api-docs"
-CAPTURES = SHARED / "asterisk-captures"
+from tests.fixtures import ARI_SPEC as SPEC  # noqa: F401 (the tests import it from here)
+from tests.fixtures import CAPTURES
 
 
 def captured(kind: str) -> list[dict[str, Any]]:

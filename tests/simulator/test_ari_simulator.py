@@ -11,15 +11,14 @@ import re
 import wave
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from pbx.simulator.ari import AsteriskSimulator, Step, Timing
+from tests.fixtures import CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk-captures"
 FAST = Timing(media_wait=0.01, playback=0.02, dtmf_scale=0.01)
 Event = dict[str, Any]
 

@@ -17,9 +17,9 @@ import pytest
 from pbx.simulator import ari as simulator_package
 from pbx.simulator.ari import AsteriskSimulator, Step
 from pbx.simulator.ari.rest import PREFIX, Query
+from tests.fixtures import ARI_SPEC as API_DOCS
 from tests.simulator.test_ari_simulator import FAST, Ari, basic_auth
 
-API_DOCS = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk-ari-spec" / "api-docs"
 ASTERISK_DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}")
 # Statuses res_ari gives every route, whatever the operation documents.
 GENERIC_STATUSES = frozenset({401})
