@@ -145,6 +145,12 @@ def _set_apart() -> None:
     except (AttributeError, OSError) as exc:
         log.warning("password workers keep the server's CPU priority: %s", exc)
     if sys.platform.startswith("linux"):
+        try:  # the upper half of the cores only: the serving process always has one free
+            cores = sorted(os.sched_getaffinity(0))
+            if len(cores) > 1:
+                os.sched_setaffinity(0, cores[len(cores) // 2 :])
+        except OSError as exc:
+            log.warning("password workers may use every core: %s", exc)
         try:
             with open("/proc/self/autogroup", "w") as group:
                 group.write(str(GROUP_NICE))
