@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -33,9 +34,6 @@ log = logging.getLogger(__name__)
 
 _hasher = PasswordHasher()
 MIN_LENGTH = 10
-# Verifying against this when the user does not exist takes as long as a real check, so the
-# response time does not tell an attacker which usernames exist.
-_DUMMY = _hasher.hash("not-a-real-password")
 LOWEST_PRIORITY = 19  # nice value of the worker processes
 # Their own autogroup's nice (Linux): low enough that the server's group wins the CPU at once
 # (a caller lookup's p99 was as without sign-ins), not so low that sign-ins crawl on a machine
@@ -54,9 +52,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@cache
+def _dummy() -> str:
+    """Checked against when the user does not exist: as long as a real check, so the answer's
+    time does not tell which usernames exist. Made once per worker (at its start), not at
+    import: the process AGI script imports this module for every call."""
+    return _hasher.hash("not-a-real-password")
+
+
 def password_matches(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -73,8 +79,9 @@ class PasswordWorkers:
     sign-ins wait a bounded time or are refused, never pile up, and a refused one costs no
     database or Redis work, which the call path shares. Hashing a new password (an admin
     setting one) always waits its turn: only signed-in admins can ask for it. The processes
-    are spawned (they import only this module) when this is built, at start-up: spawned by
-    the first sign-in, they stalled the loop serving calls for hundreds of milliseconds.
+    are spawned (they import only this module) by `start`, which the HTTP server calls as it
+    starts: spawned by the first sign-in, they stalled the loop serving calls for hundreds of
+    milliseconds. A process that serves no HTTP (the process AGI script) spawns none.
     """
 
     def __init__(self, workers: int, queue: int) -> None:
@@ -82,10 +89,17 @@ class PasswordWorkers:
             raise ValueError("at least one worker and a queue of zero or more")
         self.workers, self.queue = workers, queue
         self._admitted = 0
+        self._executor: ProcessPoolExecutor | None = None
+
+    def start(self) -> None:
+        """Spawn the worker processes now (idempotent)."""
+        if self._executor is not None:
+            return
         self._executor = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_apart
-        )
-        for _ in range(workers):  # each submission with no idle worker spawns one
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_set_apart,
+        )  # fmt: skip
+        for _ in range(self.workers):  # each submission with no idle worker spawns one
             self._executor.submit(_conditions)
 
     @property
@@ -117,10 +131,13 @@ class PasswordWorkers:
         return await self._run(_conditions)
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
+        self.start()
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +173,4 @@ def _set_apart() -> None:
                 group.write(str(GROUP_NICE))
         except OSError:  # autogroups off, or none: the nice value above is what counts
             pass
+    _dummy()

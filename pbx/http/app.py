@@ -67,6 +67,7 @@ def build_app(
         trusted_proxies=parse_networks(services.settings.service.trusted_proxies),
         force_secure_cookie=services.settings.service.force_secure_cookie,
     )  # fmt: skip
+    app.on_startup.append(_start_password_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/healthz/owner", owner_ready)
     app.router.add_get("/", desk_page)
@@ -74,6 +75,11 @@ def build_app(
     app.router.add_get(PREFIX + "/ws", desk_socket)
     app.router.add_routes(build_api().routes(auth_api.authenticate))
     return app
+
+
+async def _start_password_workers(app: web.Application) -> None:
+    """Before the first sign-in: spawning them then would stall the loop serving calls."""
+    app[CONTEXT].sessions.passwords.start()
 
 
 @web.middleware
