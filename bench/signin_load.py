@@ -20,6 +20,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -102,8 +103,11 @@ async def steady_lookups(port: int, rate: float, seconds: float, callers: list[s
     return Lookups(latencies, errors, late)
 
 
-def failing_signins(url: str, rate: float, seconds: float, answers: multiprocessing.Queue) -> None:
-    """In its own process: wrong passwords at `rate` a second; puts the answers' counts."""
+def failing_signins(
+    url: str, rate: float, seconds: float, answers: multiprocessing.Queue, sending: Any
+) -> None:
+    """In its own process: wrong passwords at `rate` a second; puts the answers' counts.
+    `sending` is set once it has started (its imports cost a busy machine a second or more)."""
     counts: Counter[str] = Counter()
 
     async def flood() -> None:
@@ -124,6 +128,7 @@ def failing_signins(url: str, rate: float, seconds: float, answers: multiprocess
 
             loop = asyncio.get_running_loop()
             tasks = []
+            sending.set()
             start = loop.time()
             for index in range(int(rate * seconds)):
                 delay = start + index / rate - loop.time()
@@ -195,13 +200,16 @@ def main() -> None:
         p99_alone = percentile(sorted(alone.latencies), 0.99)
         ratios = []
         for rate in (float(r) for r in args.signins_per_second.split(",")):
-            answers: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
-            flood = multiprocessing.get_context("spawn").Process(
+            spawn = multiprocessing.get_context("spawn")
+            answers: multiprocessing.Queue = spawn.Queue()
+            sending = spawn.Event()
+            flood = spawn.Process(
                 target=failing_signins,
                 args=(f"http://127.0.0.1:{http_port}/api/v1/auth/login", rate,
-                      args.seconds + 2, answers),
+                      args.seconds + 2, answers, sending),
             )  # fmt: skip
             flood.start()
+            sending.wait(120)
             time.sleep(1)  # the flood is under way before the lookups are measured
             loaded = run_loop(
                 steady_lookups(agi_port, args.lookups_per_second, args.seconds, callers)
