@@ -34,7 +34,7 @@ ADMIN_URL = os.environ.get(
 BENCH_DATABASE = "ledgerline_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 DID = "+97237630100"
-VARIABLES_PER_SESSION = 9  # LL_MATCH … LL_REASON
+VARIABLES_PER_SESSION = 10  # LL_MATCH … LL_REASON, LL_POP_TOKEN
 
 
 def caller_number(index: int) -> str:

@@ -8,11 +8,15 @@ import asyncio
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.fastagi.session import AGISession
+from agi_scripts.handlers.caller_lookup import POP_TOKEN_VARIABLE
 from agi_scripts.lookup import lookup_variables
 from billing_bridge.identification.model import Identification, NoMatchReason
 from pbx.cli import run_loop
 
-FIXED = lookup_variables(Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+972530000000"))
+FIXED = [
+    *lookup_variables(Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+972530000000")),
+    (POP_TOKEN_VARIABLE, "1.1700000000." + "0" * 64),  # a real token's length, unsigned
+]
 
 
 async def caller_lookup(session: AGISession) -> None:
