@@ -4,23 +4,36 @@ Each validator returns the port's `BankAccount` or raises `BankAccountError` nam
 Messages show at most the last two digits of an account, enough for the agent to read back.
 
 Sources for the rules (looked up, not recalled):
-- IBAN: ISO 13616 with ISO 7064 MOD 97-10; lengths and BBAN formats from the SWIFT IBAN
-  Registry (the ISO 13616 registration authority), release 103.
-- US: the ABA routing number's 3-7-1 weighted mod-10 check digit and its first-two-digit
-  Federal Reserve ranges (Federal Reserve Regulation CC, appendix A; ABA).
+- IBAN: ISO 13616 with ISO 7064 MOD 97-10; every country's length and BBAN structure from
+  the SWIFT IBAN Registry (the ISO 13616 registration authority) as python-stdnum keeps it,
+  so a release of the library brings the registry's changes. The mod 97 and, for Belgium,
+  Spain, Montenegro and Norway, the national account number's check digits are stdnum's
+  (Norway's accounts with 00 as 5th-6th digits excepted, as its published rule says).
+  Kept here: the messages (which part is wrong, no more than the last two characters) and
+  ISO 13616's rule that check digits 00, 01 and 99 are never issued, which stdnum leaves out.
+- US: the ABA routing number's 3-7-1 weighted mod-10 check digit (stdnum's `us.rtn`) and its
+  first-two-digit Federal Reserve ranges (Federal Reserve Regulation CC, appendix A; ABA),
+  which stdnum does not check.
 - Israel: MASAV's "bank account validity check" document (bdikat_hukiot_heshbon.pdf, as
   reproduced by the open-source validators soryy708/il-bank-account-validator and
   EliShteinman/il-bank-validator, the latter following MASAV's December 2024 edition). We
   implement a bank's rule only where both readings agree; see `_IL_RULES`.
-- UK: sort code and account number format only. Vocalink's modulus checking needs its weight
-  table (valacdos.txt), which changes several times a year; out of scope here, the provider
-  (GoCardless / Stripe) runs it when the mandate is created.
+- UK: sort code and account number format only (stdnum has no module for either). Vocalink's
+  modulus checking needs its weight table (valacdos.txt), which changes several times a year;
+  out of scope here, the provider (GoCardless / Stripe) runs it when the mandate is created.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+
+from stdnum import iban as stdnum_iban
+from stdnum import numdb
+from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.iso7064 import mod_97_10
+from stdnum.us import rtn
 
 from billing_bridge.payments.port import BankAccount
 
@@ -38,28 +51,20 @@ class BankAccountError(ValueError):
 
 # --- IBAN -----------------------------------------------------------------------------------
 
-# Total IBAN length by country, from the SWIFT IBAN Registry.
-IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TL": 23, "TN": 24, "TR": 26, "UA": 29,
-    "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
+# The SWIFT IBAN Registry as python-stdnum keeps it (`stdnum/iban.dat`): each country's BBAN
+# structure in the registry's notation ("4!a6!n8!n": 4 letters, 6 digits, 8 digits; "c" is a
+# letter or digit). An IBAN is 4 characters longer than its BBAN.
+_IBAN_REGISTRY = numdb.get("iban")
+_BBAN_PART = re.compile(r"([1-9][0-9]*)!([nac])")
+_BBAN_CHARS = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]"}
 
-# BBAN structure for the countries our tenants collect from (registry notation in comments).
-_BBAN_FORMATS: dict[str, re.Pattern[str]] = {
-    "LT": re.compile(r"[0-9]{16}"),  # 5!n11!n
-    "DE": re.compile(r"[0-9]{18}"),  # 8!n10!n
-    "GB": re.compile(r"[A-Z]{4}[0-9]{14}"),  # 4!a6!n8!n
-    "FR": re.compile(r"[0-9]{10}[0-9A-Z]{11}[0-9]{2}"),  # 5!n5!n11!c2!n
-    "NL": re.compile(r"[A-Z]{4}[0-9]{10}"),  # 4!a10!n
-    "IL": re.compile(r"[0-9]{19}"),  # 3!n3!n13!n
-}
+
+def iban_length(country: str) -> int | None:
+    """The length of the country's IBANs, or None where the registry has no IBANs for it."""
+    structure = _bban_structure(country)
+    if structure is None:
+        return None
+    return 4 + sum(int(width) for width, _ in _BBAN_PART.findall(structure))
 
 
 def iban_checksum_ok(iban: str) -> bool:
@@ -67,7 +72,7 @@ def iban_checksum_ok(iban: str) -> bool:
     rearranged = iban[4:] + iban[:4]
     if not rearranged.isascii() or not rearranged.isalnum():
         return False
-    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+    return mod_97_10.is_valid(rearranged)
 
 
 def validate_iban(iban: str, *, account_holder: str) -> BankAccount:
@@ -79,20 +84,57 @@ def validate_iban(iban: str, *, account_holder: str) -> BankAccount:
     country, check = text[:2], text[2:4]
     if len(text) < 4 or not country.isalpha() or not check.isdigit():
         raise BankAccountError("iban", "starts with the country's two letters and two digits")
-    expected = IBAN_LENGTHS.get(country)
-    if expected is None:
+    structure = _bban_structure(country)
+    expected = iban_length(country)
+    if structure is None or expected is None:
         raise BankAccountError("iban", f"{country} does not issue IBANs")
     if len(text) != expected:
         raise BankAccountError(
             "iban", f"a {country} IBAN has {expected} characters, this one has {len(text)}"
         )
-    bban_format = _BBAN_FORMATS.get(country)
-    if bban_format is not None and not bban_format.fullmatch(text[4:]):
+    if not _bban_pattern(structure).fullmatch(text[4:]):
         raise BankAccountError("iban", f"not laid out as a {country} IBAN is")
-    # 00, 01 and 99 are never issued (ISO 13616 uses 98 where 01 would also satisfy mod 97).
-    if check in {"00", "01", "99"} or not iban_checksum_ok(text):
+    # 00, 01 and 99 are never issued (ISO 13616 uses 98 where 01 would also satisfy mod 97);
+    # python-stdnum checks mod 97 alone.
+    if check in {"00", "01", "99"} or not stdnum_iban.is_valid(text, check_country=False):
         raise BankAccountError("iban", f"IBAN ending {text[-2:]} fails its check digits")
+    if _national_check_digits_fail(text):
+        raise BankAccountError(
+            "iban", f"the {country} account number in the IBAN fails its own check digits"
+        )
     return BankAccount(country=country, account_holder=holder, iban=text)
+
+
+def _national_check_digits_fail(iban: str) -> bool:
+    """The national account number's own check digits, for the countries python-stdnum knows
+    them (Belgium, Spain, Montenegro, Norway): an IBAN made from a mistyped account number has
+    good IBAN check digits but no such account. Only a failed check digit refuses: stdnum's
+    own list of Belgian bank codes can lag behind the banks and is not a check digit."""
+    if iban.startswith("NO") and iban[8:10] == "00":
+        # Norway's published rule (ECBS TR 201) checks an account whose 5th and 6th digits
+        # are 00 over its 7th to 10th digits only; stdnum always checks all ten.
+        return False
+    try:
+        stdnum_iban.validate(iban)
+    except InvalidChecksum:
+        return True
+    except ValidationError:
+        return False
+    return False
+
+
+def _bban_structure(country: str) -> str | None:
+    if len(country) != 2 or not (country.isascii() and country.isalpha()):
+        return None
+    structure = _IBAN_REGISTRY.info(country.upper())[0][1].get("bban")
+    return structure if isinstance(structure, str) and structure else None
+
+
+@functools.cache
+def _bban_pattern(structure: str) -> re.Pattern[str]:
+    return re.compile(
+        "".join(f"{_BBAN_CHARS[kind]}{{{width}}}" for width, kind in _BBAN_PART.findall(structure))
+    )
 
 
 # --- Israel ---------------------------------------------------------------------------------
@@ -245,10 +287,11 @@ _ROUTING_PREFIXES = frozenset([*range(1, 13), *range(21, 33), *range(61, 73), 80
 
 
 def aba_checksum_ok(routing_number: str) -> bool:
-    """3(d1+d4+d7) + 7(d2+d5+d8) + (d3+d6+d9) is a multiple of 10."""
+    """3(d1+d4+d7) + 7(d2+d5+d8) + (d3+d6+d9) is a multiple of 10 (python-stdnum's
+    `us.rtn`, which computes the same check digit with the weights 7, 3, 9)."""
     if len(routing_number) != 9 or not (routing_number.isascii() and routing_number.isdigit()):
         return False
-    return _weighted(routing_number, (3, 7, 1) * 3) % 10 == 0
+    return rtn.is_valid(routing_number)
 
 
 def validate_us_account(

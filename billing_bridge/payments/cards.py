@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from stdnum import luhn
+
 ASK_AGAIN = "caller asked again"
 YEARS_AHEAD = 20  # no scheme issues cards valid longer; a later year is a keying slip
 
@@ -97,16 +99,9 @@ class CvcCheck:
 
 
 def luhn_ok(digits: str) -> bool:
-    """The mod-10 check every scheme above uses (ISO/IEC 7812-1 annex B)."""
-    if not digits.isascii() or not digits.isdigit():
-        return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2 == 1:  # every second digit from the right is doubled
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+    """The mod-10 check every scheme above uses (ISO/IEC 7812-1 annex B), as python-stdnum's
+    `luhn` computes it; ASCII digits only."""
+    return digits.isascii() and digits.isdigit() and luhn.is_valid(digits)
 
 
 def brand_of(digits: str) -> CardBrand | None:

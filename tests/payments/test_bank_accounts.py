@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from stdnum.no import kontonr
 
 from billing_bridge.payments.bank_accounts import (
     BankAccountError,
@@ -115,6 +116,65 @@ def test_check_digits_01_are_refused_even_where_mod_97_would_pass() -> None:
     validate_iban(f"LT98{bban}", account_holder=HOLDER)
     with pytest.raises(BankAccountError, match="check digits"):
         validate_iban(f"LT01{bban}", account_holder=HOLDER)
+
+
+def with_check_digits(country: str, bban: str) -> str:
+    """The IBAN of `bban` with the check digits mod 97 asks for (computed by hand, above)."""
+    return f"{country}{98 - mod97_piecewise(f'{country}00{bban}'):02d}{bban}"
+
+
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "OM810180000001299123456",  # SWIFT registry, OM (registered after release 103)
+        "RU0304452522540817810538091310419",  # SWIFT registry, RU
+        "SO211000001001000100141",  # SWIFT registry, SO
+    ],
+)
+def test_countries_the_registry_added_since_our_own_table_are_accepted(iban: str) -> None:
+    assert mod97_piecewise(iban) == 1
+    assert validate_iban(iban, account_holder=HOLDER).country == iban[:2]
+
+
+def test_every_country_s_registry_layout_is_checked_not_only_the_ones_we_collect_from() -> None:
+    # ES is 4!n4!n1!n1!n10!n: a letter in the account part is a slip even with good mod 97.
+    iban = with_check_digits("ES", "2100041845020005133A")
+    assert mod97_piecewise(iban) == 1
+    with pytest.raises(BankAccountError, match="not laid out as a ES IBAN"):
+        validate_iban(iban, account_holder=HOLDER)
+
+
+@pytest.mark.parametrize(
+    ("good", "bad_bban"),
+    [
+        # Spain's CCC: digits 9-10 check the bank and branch, and the account.
+        ("ES9121000418450200051332", "21000418460200051332"),
+        # Belgium: the last two digits are the first ten mod 97 (00 written 97).
+        ("BE68539007547034", "539007547035"),
+        # Norway: mod 11 over the ten digits, weights 5 4 3 2 7 6 5 4 3 2.
+        ("NO9386011117947", "86011117948"),
+    ],
+)
+def test_a_national_account_number_with_a_wrong_check_digit_is_refused(
+    good: str, bad_bban: str
+) -> None:
+    validate_iban(good, account_holder=HOLDER)  # the registry's example, bank code and all
+    bad = with_check_digits(good[:2], bad_bban)
+    assert mod97_piecewise(bad) == 1
+    with pytest.raises(BankAccountError, match="its own check digits") as caught:
+        validate_iban(bad, account_holder=HOLDER)
+    assert_no_account_digits(caught.value, bad)
+
+
+def test_a_norwegian_account_with_00_as_5th_and_6th_digits_is_checked_on_its_last_part() -> None:
+    # ECBS TR 201: then the check digit covers digits 7-10 only, so the bank code takes no
+    # part. python-stdnum checks all ten digits and would refuse this account.
+    body = "1234"
+    check = 11 - sum(int(d) * w for d, w in zip(body, (5, 4, 3, 2), strict=True)) % 11
+    assert check < 10
+    bban = f"150300{body}{check}"
+    assert not kontonr.is_valid(bban)
+    validate_iban(with_check_digits("NO", bban), account_holder=HOLDER)
 
 
 # --- Israel ---------------------------------------------------------------------------------
