@@ -126,7 +126,11 @@ def _mask_run(match: re.Match[str]) -> str:
 class _LuhnSums:
     """Luhn checks of any stretch of a digit run in constant time. Luhn doubles every second
     digit counted from the right, so which digits a stretch doubles depends on where it ends:
-    prefix sums are kept both ways (doubling the even-indexed digits, or the odd-indexed)."""
+    prefix sums are kept both ways (doubling the even-indexed digits, or the odd-indexed).
+    Kept by hand rather than python-stdnum's `luhn` on each stretch (which `cards.py` uses):
+    every string that enters is screened, and on a long run of digit groups (10,000
+    characters) the library per stretch took 20 ms against 5.5 ms here. A test compares the
+    two on every stretch."""
 
     def __init__(self, digits: list[int]) -> None:
         self._sums: tuple[list[int], list[int]] = ([0], [0])

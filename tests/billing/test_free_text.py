@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from stdnum import luhn
 
 from billing_bridge.free_text import (
     cap,
@@ -70,6 +71,34 @@ def test_the_mask_agrees_with_the_card_check_on_random_numbers() -> None:
         invalid = valid[:-1] + str((int(valid[-1]) + 1) % 10)
         assert mask_card_numbers(valid) == "*" * (len(valid) - 4) + valid[-4:]
         assert mask_card_numbers(invalid) == invalid
+
+
+def test_the_mask_agrees_with_python_stdnum_s_luhn_on_every_stretch_of_a_grouped_run() -> None:
+    # The mask checks every group-aligned stretch with running sums (one pass, however many
+    # stretches); this recomputes each stretch with the library's Luhn and compares.
+    rng = random.Random(16)
+    for _ in range(300):
+        groups = [
+            "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 6)))
+            for _ in range(rng.randint(2, 8))
+        ]
+        if rng.random() < 0.5:  # plant a card across some of the groups
+            first = rng.randrange(len(groups))
+            card = card_of(rng.choice("3456"), rng.randint(13, 19))
+            groups[first : first + 1] = [card[:6], card[6:]]
+        run = " ".join(groups)
+        digits = run.replace(" ", "")
+        starts = [0]
+        for group in groups:
+            starts.append(starts[-1] + len(group))
+        masked = [False] * len(digits)
+        for first in range(len(groups)):
+            for last in range(first, len(groups)):
+                lo, hi = starts[first], starts[last + 1]
+                if 13 <= hi - lo <= 19 and luhn.is_valid(digits[lo:hi]):
+                    masked[lo : hi - 4] = [True] * (hi - lo - 4)
+        expected = iter("*" if m else d for m, d in zip(masked, digits, strict=True))
+        assert mask_card_numbers(run) == "".join(" " if c == " " else next(expected) for c in run)
 
 
 def test_card_digits_in_other_scripts_are_masked() -> None:
