@@ -112,7 +112,9 @@ def _national_check_digits_fail(iban: str) -> bool:
     own list of Belgian bank codes can lag behind the banks and is not a check digit."""
     if iban.startswith("NO") and iban[8:10] == "00":
         # Norway's published rule (ECBS TR 201) checks an account whose 5th and 6th digits
-        # are 00 over its 7th to 10th digits only; stdnum always checks all ten.
+        # are 00 over its 7th to 10th digits only; stdnum always checks all ten and would
+        # turn such an account away. Left unchecked here (mod 97 still applies); the
+        # provider checks the account when the mandate is created.
         return False
     try:
         stdnum_iban.validate(iban)

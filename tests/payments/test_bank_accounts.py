@@ -166,7 +166,7 @@ def test_a_national_account_number_with_a_wrong_check_digit_is_refused(
     assert_no_account_digits(caught.value, bad)
 
 
-def test_a_norwegian_account_with_00_as_5th_and_6th_digits_is_checked_on_its_last_part() -> None:
+def test_a_norwegian_account_with_00_as_5th_and_6th_digits_escapes_the_ten_digit_check() -> None:
     # ECBS TR 201: then the check digit covers digits 7-10 only, so the bank code takes no
     # part. python-stdnum checks all ten digits and would refuse this account.
     body = "1234"
