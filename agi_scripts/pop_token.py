@@ -80,9 +80,17 @@ class PopTokens:
     def __init__(self, secret: InstallationSecret, ttl: timedelta = TOKEN_TTL) -> None:
         self._secret = secret
         self._ttl = ttl
+        self._derived: tuple[bytes, bytes] | None = None  # (secret, key): one HMAC, not one a call
+
+    def _key(self, secret: bytes) -> bytes:
+        """This purpose's key for `secret`, derived again only when the secret changes (the
+        secret itself is cached by `InstallationSecret`: no Redis round trip per lookup)."""
+        if self._derived is None or self._derived[0] != secret:
+            self._derived = (secret, derive(secret, PURPOSE))
+        return self._derived[1]
 
     async def issue(self, caller: VouchedCaller, now: datetime) -> str:
-        key = derive(await self._secret.get(), PURPOSE)
+        key = self._key(await self._secret.get())
         return sign(key, caller, int((now + self._ttl).timestamp()))
 
     async def verify(
@@ -91,8 +99,7 @@ class PopTokens:
         """The business vouched for, or `PopTokenError`. A MAC that does not verify is tried
         once more with the secret as stored now (another process may have made a new one)."""
         try:
-            return check(derive(await self._secret.get(), PURPOSE), token, uniqueid,
-                         customer_id, now)  # fmt: skip
+            return check(self._key(await self._secret.get()), token, uniqueid, customer_id, now)
         except PopTokenMismatch:
-            key = derive(await self._secret.reload(), PURPOSE)
+            key = self._key(await self._secret.reload())
         return check(key, token, uniqueid, customer_id, now)

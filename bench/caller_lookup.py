@@ -1,12 +1,17 @@
 """FastAGI caller-lookup throughput and latency against 1,000,000 customers in PostgreSQL.
 
     ./dev bench caller_lookup [--customers N] [--seconds S] [--concurrency 1,16,64]
+                              [--rounds 2] [--modes redis,none,floor]
 
 `ledgerline serve` runs in its own process (as in production); this process plays Asterisk:
 each session connects, sends the AGI environment exactly as Asterisk 22 does, answers every
 command `200 result=1` and ends when Ledgerline closes the connection. Latency is from
 connect to the last reply. Measured twice: with the Redis cache (warmed with the day's
-callers) and without any cache (every session reads PostgreSQL).
+callers) and without any cache (every session reads PostgreSQL), each against the floor
+(bench/noop_fastagi.py: the same AGI commands, no lookup) measured in the same run, just
+before and just after it at the same concurrency; the table of ratios says whether issue
+16's goals are met (with the cache >= 90% of the floor's sessions/s and p99 <= 1.25× the
+floor's; without a cache >= 75% of its sessions/s).
 """
 
 from __future__ import annotations
@@ -242,26 +247,102 @@ async def measure(
     return Cell(mode, concurrency, len(latencies), errors, time.perf_counter() - started, latencies)
 
 
-async def run_mode(
-    mode: str, environ: dict[str, str], concurrencies: list[int], seconds: float,
-    callers: list[str], warm_cache: bool, server_module: str = "pbx.cli",
-) -> list[Cell]:  # fmt: skip
-    port = free_port()
-    server = start_ledgerline(environ, port, server_module)
+@dataclass(frozen=True)
+class Mode:
+    key: str  # redis | none | floor
+    label: str
+    environ: dict[str, str]
+    callers: list[str]
+    server_module: str = "pbx.cli"
+
+
+@dataclass
+class Block:
+    """One round at one concurrency: the floor, each mode, the floor again (so drift shows)."""
+
+    round: int
+    concurrency: int
+    floor_before: Cell | None
+    cells: dict[str, Cell]
+    floor_after: Cell | None
+
+    def floor_rate(self) -> float:
+        floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
+        return sum(c.sessions for c in floors) / sum(c.seconds for c in floors)
+
+    def floor_p99(self) -> float:
+        floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
+        return percentile(sorted(x for c in floors for x in c.latencies), 0.99)
+
+
+CACHE_SHARE, CACHE_P99, NO_CACHE_SHARE = 0.90, 1.25, 0.75  # issue 16's goals, against the floor
+
+
+def ratios_row(block: Block) -> str:
+    floor_rate, floor_p99 = block.floor_rate(), block.floor_p99()
+    drift = ""
+    if block.floor_before and block.floor_after:
+        before = block.floor_before.sessions / block.floor_before.seconds
+        after = block.floor_after.sessions / block.floor_after.seconds
+        drift = f"{before:,.0f} → {after:,.0f}"
+    cells = [f"| {block.concurrency} | {block.round} | {floor_rate:,.0f} ({drift}) |"]
+    redis_cell = block.cells.get("redis")
+    if redis_cell is not None:
+        share = redis_cell.sessions / redis_cell.seconds / floor_rate
+        p99 = percentile(sorted(redis_cell.latencies), 0.99) / floor_p99
+        met = share >= CACHE_SHARE and p99 <= CACHE_P99
+        cells.append(f" {share:.0%} | {p99:.2f}× | {'met' if met else 'NOT met'} |")
+    else:
+        cells.append(" - | - | - |")
+    none_cell = block.cells.get("none")
+    if none_cell is not None:
+        share = none_cell.sessions / none_cell.seconds / floor_rate
+        cells.append(f" {share:.0%} | {'met' if share >= NO_CACHE_SHARE else 'NOT met'} |")
+    else:
+        cells.append(" - | - |")
+    return "".join(cells)
+
+
+async def run_all(
+    modes: list[Mode], concurrencies: list[int], seconds: float, rounds: int, hot: list[str]
+) -> list[Block]:
+    """Every server runs at once (an idle one costs nothing); the cells are interleaved so that
+    each mode is measured between two floor cells at the same concurrency, round after round."""
+    ports = {mode.key: free_port() for mode in modes}
+    servers = []
     try:
-        if warm_cache:
+        for mode in modes:
+            servers.append(start_ledgerline(mode.environ, ports[mode.key], mode.server_module))
+        if "redis" in ports:
             # The day's callers have called once already: their lookups are cached.
-            for start in range(0, len(callers), 64):
-                chunk = callers[start : start + 64]
-                await asyncio.gather(*(one_session(port, c, i) for i, c in enumerate(chunk)))
-        cells = []
-        for concurrency in concurrencies:
-            await measure(port, mode, concurrency, min(2.0, seconds), callers)  # warm-up
-            cells.append(await measure(port, mode, concurrency, seconds, callers))
-            print(cells[-1].row(), flush=True)
-        return cells
+            for start in range(0, len(hot), 64):
+                chunk = hot[start : start + 64]
+                await asyncio.gather(
+                    *(one_session(ports["redis"], c, i) for i, c in enumerate(chunk))
+                )
+        by_key = {mode.key: mode for mode in modes}
+        lookups = [mode for mode in modes if mode.key != "floor"]
+
+        async def cell(mode: Mode, concurrency: int, round_number: int) -> Cell:
+            port = ports[mode.key]
+            await measure(port, mode.label, concurrency, min(2.0, seconds), mode.callers)
+            measured = await measure(port, mode.label, concurrency, seconds, mode.callers)
+            print(f"| {round_number} " + measured.row(), flush=True)
+            return measured
+
+        blocks = []
+        for round_number in range(1, rounds + 1):
+            order = lookups if round_number % 2 else lookups[::-1]
+            for concurrency in concurrencies:
+                floor = by_key.get("floor")
+                before = await cell(floor, concurrency, round_number) if floor else None
+                cells = {m.key: await cell(m, concurrency, round_number) for m in order}
+                after = await cell(floor, concurrency, round_number) if floor else None
+                blocks.append(Block(round_number, concurrency, before, cells, after))
+        return blocks
     finally:
-        stop(server)
+        for server in servers:
+            stop(server)
 
 
 def main() -> None:
@@ -269,6 +350,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--rounds", type=int, default=2, help="each cell measured this often")
     parser.add_argument("--hot-callers", type=int, default=5_000)
     parser.add_argument(
         "--modes", default="redis,none,floor", help="redis, none (no cache), floor (no lookup)"
@@ -284,27 +366,42 @@ def main() -> None:
         ["psql", ADMIN_URL, "-Atc", "SHOW server_version"], capture_output=True, text=True
     ).stdout.strip()
     print(f"\nmachine: {machine()}; PostgreSQL {postgres}; {args.customers:,} customers")
-    print(f"each cell: {args.seconds:.0f} s after a 2 s warm-up; Ledgerline: one process\n")
-    print("| cache | clients | sessions/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"each cell: {args.seconds:.0f} s after a 2 s warm-up; Ledgerline: one process; "
+        f"{args.rounds} round(s), at each concurrency the floor before and after the others\n"
+    )
+    print("| round | cache | clients | sessions/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
     common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
-    modes = args.modes.split(",")
-    if "redis" in modes:
-        run_loop(run_mode(
-            f"Redis ({args.hot_callers:,} callers, warmed)",
-            common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, concurrencies, args.seconds, hot, True,
-        ))  # fmt: skip
-    if "none" in modes:
-        run_loop(run_mode(
-            "none (random of all customers)",
-            common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"},
-            concurrencies, args.seconds, anyone, False,
-        ))  # fmt: skip
-    if "floor" in modes:
-        run_loop(run_mode(
-            "floor: same AGI commands, no lookup", {}, concurrencies, args.seconds, hot, False,
-            server_module="bench.noop_fastagi",
-        ))  # fmt: skip
+    available = {
+        "redis": Mode(
+            "redis", f"Redis ({args.hot_callers:,} callers, warmed)",
+            common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, hot,
+        ),
+        "none": Mode(
+            "none", "none (random of all customers)",
+            common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"}, anyone,
+        ),
+        "floor": Mode(
+            "floor", "floor: same AGI commands, no lookup", {}, hot, "bench.noop_fastagi"
+        ),
+    }  # fmt: skip
+    modes = [available[key] for key in args.modes.split(",")]
+    blocks = run_loop(run_all(modes, concurrencies, args.seconds, args.rounds, hot))
+    if not any(mode.key == "floor" for mode in modes):
+        return
+    print(
+        f"\nagainst the floor (mean of the floor cells before and after, same round):"
+        f" goal with the cache >= {CACHE_SHARE:.0%} of its sessions/s and p99 <= "
+        f"{CACHE_P99}× its p99; without a cache >= {NO_CACHE_SHARE:.0%}\n"
+    )
+    print(
+        "| clients | round | floor sessions/s (before → after) | Redis % of floor "
+        "| Redis p99 × floor | cache goal | none % of floor | no-cache goal |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for block in sorted(blocks, key=lambda b: (b.concurrency, b.round)):
+        print(ratios_row(block))
 
 
 if __name__ == "__main__":

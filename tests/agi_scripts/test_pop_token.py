@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from agi_scripts import pop_token
 from agi_scripts.pop_token import (
+    PURPOSE,
     PopTokenError,
     PopTokenMismatch,
     PopTokens,
@@ -27,6 +29,7 @@ from pbx.installation_secret import (
     FileSecret,
     RedisSecret,
     SecretError,
+    derive,
 )
 from pbx.settings import SettingsError, load_settings
 from tests.agi_scripts.conftest import KeptSecret
@@ -82,6 +85,32 @@ async def test_a_token_from_a_secret_another_process_made_verifies_after_one_rel
     checker = Outdated()
     assert await PopTokens(checker).verify(token, SARA.uniqueid, SARA.customer_id, NOW) == 7
     assert checker.reloads == 1
+
+
+async def test_tokens_are_signed_with_the_secret_as_it_is_now_when_it_changes() -> None:
+    secret = KeptSecret()
+    tokens = PopTokens(secret)
+    before = await tokens.issue(SARA, NOW)
+    secret.value = os.urandom(32)  # a Redis that lost its data: a new installation secret
+    after = await tokens.issue(SARA, NOW)
+    assert after != before
+    assert check(derive(secret.value, PURPOSE), after, SARA.uniqueid, SARA.customer_id, NOW) == 7
+
+
+async def test_the_key_is_derived_once_per_secret_not_once_per_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    derived: list[bytes] = []
+
+    def counting(secret: bytes, purpose: str) -> bytes:
+        derived.append(secret)
+        return derive(secret, purpose)
+
+    monkeypatch.setattr(pop_token, "derive", counting)
+    tokens = PopTokens(KeptSecret())
+    issued = [await tokens.issue(SARA, NOW) for _ in range(3)]
+    assert await tokens.verify(issued[0], SARA.uniqueid, SARA.customer_id, NOW) == 7
+    assert len(derived) == 1
 
 
 async def test_the_file_secret_is_generated_once_readable_by_its_owner_only(tmp_path: Path) -> None:
