@@ -40,7 +40,8 @@ from billing_bridge.credit_limits import (
     stays_within_zero,
 )
 from billing_bridge.payments.ledger import post_entry
-from pbx.db.models import Account, AuditEntry, Credit, Tenant, User
+from pbx.audit import Target, record
+from pbx.db.models import Account, Credit, Tenant, User
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess
 
 # The reasons an agent may give, fixed so the report's rows mean the same in every business.
@@ -283,16 +284,16 @@ def _audit(
     session: AsyncSession, tenant: Tenant, by: Requester, action: str, credit: Credit,
     now: datetime,
 ) -> None:  # fmt: skip
-    session.add(AuditEntry(
-        tenant_id=tenant.id, actor_id=by.user_id, actor_label=by.label, action=action,
-        target_type="credit", target_id=str(credit.id), created_at=now,
+    record(
+        session, tenant_id=tenant.id, actor=by, action=action,
+        target=Target("credit", credit.id), at=now,
         details={
             "account_id": credit.account_id, "amount_minor": credit.amount_minor,
             "currency": credit.currency, "reason_code": credit.reason_code,
             "status": credit.status, "call_id": credit.call_id,
             "requested_by": credit.granted_by_id, "note": credit.note,
         },
-    ))  # fmt: skip
+    )  # fmt: skip
 
 
 def _same_tenant(session: AsyncSession, tenant: Tenant) -> None:

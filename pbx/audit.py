@@ -43,14 +43,15 @@ class Actor(Protocol):
 
 
 @dataclass(frozen=True)
-class SystemActor:
-    """A process acting on its own (a job, a provider's webhook, the retention sweep)."""
+class By:
+    """An actor by name: a process acting on its own (a job, a provider's webhook, the
+    retention sweep), or a user known only by id and label."""
 
     label: str
     user_id: int | None = None
 
 
-SYSTEM = SystemActor("system")
+SYSTEM = By("system")
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.payments.port import ChargeResult, PaymentStatus
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import Account, AccountEntry, AuditEntry, Customer, Invoice, Payment
+from pbx.db.models import Account, AccountEntry, Customer, Invoice, Payment
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,13 @@ async def record_card_payment(
             await post_entry(session, tenant_id, account_id=account_id, kind="payment",
                              amount_minor=-amount_minor, currency=currency,
                              payment_id=payment.id)  # fmt: skip
-        session.add(AuditEntry(
-            actor_id=actor_id, actor_label=actor_label, action="payment.card",
-            target_type="payment", target_id=str(payment.id),
+        record(
+            session, tenant_id=tenant_id, actor=By(actor_label, actor_id), action="payment.card",
+            target=Target("payment", payment.id),
             details={"account_id": account_id, "call_id": call_id, "amount_minor": amount_minor,
                      "currency": currency, "status": result.status.value,
                      "card_last4": result.card_last4, "failure": result.failure_code},
-        ))  # fmt: skip
+        )  # fmt: skip
         balance = await session.scalar(
             select(Account.balance_minor).where(Account.id == account_id)
         )

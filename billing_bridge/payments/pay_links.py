@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from billing_bridge.money import format_minor
 from billing_bridge.payments.port import PaymentProvider
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import AuditEntry, OutboxMessage, Payment
+from pbx.db.models import OutboxMessage, Payment
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,12 @@ async def send_pay_link(
                                 call_id=call_id, payment_id=payment.id)  # fmt: skip
         session.add(message)
         await session.flush()
-        session.add(AuditEntry(
-            actor_id=actor_id, actor_label=actor_label, action="payment.link",
-            target_type="payment", target_id=str(payment.id),
+        record(
+            session, tenant_id=tenant_id, actor=By(actor_label, actor_id), action="payment.link",
+            target=Target("payment", payment.id),
             details={"account_id": account_id, "amount_minor": amount_minor,
                      "currency": currency, "channel": channel, "to": mask(recipient)},
-        ))  # fmt: skip
+        )  # fmt: skip
         payment_id, message_id = payment.id, message.id
     status = await deliver(database, sender, tenant_id, message_id, now=now)
     return LinkSent(payment_id, message_id, link.url, status)

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from billing_bridge.payments import transitions
 from billing_bridge.payments.webhooks import apply_move
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import AuditEntry, Payment, PaymentReview
+from pbx.db.models import Payment, PaymentReview
 
 
 class ReviewNotFound(LookupError):
@@ -107,11 +108,10 @@ async def decide_review(
             )
         review.decision = "applied" if apply else "dismissed"
         review.decided_at, review.decided_by = now, actor_id
-        session.add(AuditEntry(
-            tenant_id=tenant_id, actor_id=actor_id, actor_label=actor_label,
-            action=f"payment.review.{review.decision}", target_type="payment",
-            target_id=str(payment.id),
+        record(
+            session, tenant_id=tenant_id, actor=By(actor_label, actor_id),
+            action=f"payment.review.{review.decision}", target=Target("payment", payment.id),
             details={"review_id": review.id, "event": review.event_id, "from": was,
                      "to": payment.status, "balance_minor": balance},
-        ))  # fmt: skip
+        )  # fmt: skip
         return Decided(review.id, review.decision, payment.status, balance)

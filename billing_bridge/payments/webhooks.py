@@ -28,11 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.payments import transitions
 from billing_bridge.payments.ledger import post_entry
 from billing_bridge.payments.port import MandateStatus, PaymentStatus, WebhookEvent
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Call, Mandate, Payment, PaymentReview
+from pbx.db.models import Account, Call, Mandate, Payment, PaymentReview
 from pbx.db.models import WebhookEvent as ReceivedEvent
 
 log = logging.getLogger(__name__)
+
+PROVIDER = By("provider")  # who an event's audit entry names
 
 PAYMENT_STATUSES = {s.value for s in PaymentStatus}
 MANDATE_STATUSES = {s.value for s in MandateStatus}
@@ -209,7 +212,7 @@ def _audit(
     session: AsyncSession, tenant_id: int, action: str, target: str, target_id: int,
     details: dict[str, Any],
 ) -> None:  # fmt: skip
-    session.add(AuditEntry(
-        tenant_id=tenant_id, actor_id=None, actor_label="provider", action=action,
-        target_type=target, target_id=str(target_id), details=details,
-    ))  # fmt: skip
+    record(
+        session, tenant_id=tenant_id, actor=PROVIDER, action=action,
+        target=Target(target, target_id), details=details,
+    )  # fmt: skip

@@ -10,13 +10,13 @@ from aiohttp import web
 
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider
+from pbx.audit import Target, record
 from pbx.auth.ratelimit import SignInLimits
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
 from pbx.bus.port import Bus
 from pbx.callflow.desk import Desk, LocalDesk
 from pbx.db.database import Database
-from pbx.db.models import AuditEntry
 from pbx.events.hub import Hub
 from pbx.http.proxies import Network
 from recordings.store import ObjectStore
@@ -79,15 +79,13 @@ def audit(
     target_id: Any,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit entry to the session's transaction: it commits with the change itself."""
-    session.add(
-        AuditEntry(
-            tenant_id=principal.tenant_id,
-            actor_id=principal.user_id,
-            actor_label=principal.label,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            details=details or {},
-        )
+    """The signed-in user's audit entry, through `pbx.audit.record` (the one helper): it joins
+    the session's transaction and commits with the change itself."""
+    record(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action=action,
+        target=Target(target_type, target_id),
+        details=details,
     )

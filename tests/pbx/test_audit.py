@@ -6,7 +6,7 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.audit import SYSTEM, CardDataInAudit, SystemActor, Target, record
+from pbx.audit import SYSTEM, By, CardDataInAudit, Target, record
 from pbx.auth.roles import Principal, Role
 from pbx.db.models import AuditEntry
 
@@ -48,7 +48,7 @@ def test_an_entry_joins_the_session_with_who_did_what_to_which_target() -> None:
 
 
 def test_a_process_acts_without_a_user_and_a_target_may_have_no_id() -> None:
-    entry = _record(FakeSession(), actor=SystemActor("retention"), target=Target("tenant"))
+    entry = _record(FakeSession(), actor=By("retention"), target=Target("tenant"))
 
     assert (entry.actor_id, entry.actor_label, entry.target_id) == (None, "retention", None)
 
@@ -71,8 +71,8 @@ def test_a_card_number_typed_into_any_string_of_the_details_is_masked() -> None:
 
 
 def test_a_card_number_in_the_actors_label_is_masked_and_a_long_label_is_capped() -> None:
-    masked = _record(FakeSession(), actor=SystemActor(f"import {VISA}"))
-    long = _record(FakeSession(), actor=SystemActor("a" * 300))
+    masked = _record(FakeSession(), actor=By(f"import {VISA}"))
+    long = _record(FakeSession(), actor=By("a" * 300))
 
     assert masked.actor_label == "import ************4242"
     assert len(long.actor_label) == 100
