@@ -41,8 +41,9 @@ from billing_bridge.customer_import_changes import (
     StoredState,
     decide,
 )
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Base, Customer, CustomerPhone, Tenant
+from pbx.db.models import Account, Base, Customer, CustomerPhone, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,10 @@ async def import_customers(
             changes = decide(plan, await _load_current(session, plan), report)
             for chunk in _chunks(changes):
                 await _write_chunk(session, tenant_id, chunk)
-            session.add(_audit_entry(tenant_id, actor, path.name, report))
+            record(
+                session, tenant_id=tenant_id, actor=By(actor), action=AUDIT_ACTION,
+                target=Target("tenant", tenant_id), details=report.audit_details(path.name),
+            )  # fmt: skip
     numbers = set().union(*(change.stale_numbers() for change in changes))
     await _forget_numbers(on_numbers_changed, tenant_id, numbers, report)
     return report
@@ -298,17 +302,6 @@ async def _insert(session: AsyncSession, model: type[Base], values: list[dict]) 
 async def _update(session: AsyncSession, model: type[Base], values: list[dict]) -> None:
     if values:  # ORM bulk UPDATE by primary key: one executemany
         await session.execute(update(model), values)
-
-
-def _audit_entry(tenant_id: int, actor: str, file_name: str, report: ImportReport) -> AuditEntry:
-    return AuditEntry(
-        tenant_id=tenant_id,
-        actor_label=actor[:100],  # the column's width; a label is not worth failing an import
-        action=AUDIT_ACTION,
-        target_type="tenant",
-        target_id=str(tenant_id),
-        details=report.audit_details(file_name),
-    )
 
 
 async def _forget_numbers(

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbx.audit import By, Target, record
 from pbx.auth.roles import Principal
-from pbx.db.models import AuditEntry, Call, Customer, LegalHold, Recording
+from pbx.db.models import Call, Customer, LegalHold, Recording
 
 SYSTEM_ACTOR = "system"
 
@@ -173,15 +174,11 @@ def _audit(
     hold_id: int,
     details: dict[str, Any],
 ) -> None:
-    # The same row `pbx.http.context.audit` writes; that helper needs a signed-in user.
-    session.add(
-        AuditEntry(
-            tenant_id=tenant_id,
-            actor_id=by.user_id if by else None,
-            actor_label=by.label if by else SYSTEM_ACTOR,
-            action=action,
-            target_type="legal_hold",
-            target_id=str(hold_id),
-            details=details,
-        )
+    record(
+        session,
+        tenant_id=tenant_id,
+        actor=by or By(SYSTEM_ACTOR),
+        action=action,
+        target=Target("legal_hold", hold_id),
+        details=details,
     )

@@ -13,7 +13,8 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.db.models import AuditEntry, Recording
+from pbx.audit import SYSTEM, Target, record
+from pbx.db.models import Recording
 from recordings import pauses
 from recordings.retention import expires_at, tenant_retention
 
@@ -150,14 +151,11 @@ def _audit(
     recording: Recording,
     details: dict[str, object],
 ) -> None:
-    session.add(
-        AuditEntry(
-            tenant_id=tenant_id,
-            actor_id=by.user_id if by else None,
-            actor_label=by.label if by else "system",
-            action=action,
-            target_type="recording",
-            target_id=str(recording.id),
-            details={"call_id": recording.call_id, **details},
-        )
+    record(
+        session,
+        tenant_id=tenant_id,
+        actor=by or SYSTEM,
+        action=action,
+        target=Target("recording", recording.id),
+        details={"call_id": recording.call_id, **details},
     )

@@ -24,9 +24,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbx.audit import SYSTEM, By, Target, record
 from pbx.auth.roles import Principal
 from pbx.db.database import Database
-from pbx.db.models import AuditEntry, Recording, Tenant
+from pbx.db.models import Recording, Tenant
 from recordings.holds import held_condition, is_held
 from recordings.store import ObjectStore, StoreError, StoreUnavailable
 
@@ -94,16 +95,13 @@ async def set_retention(
         .execution_options(synchronize_session=False)
     )
     rewritten = result.rowcount
-    session.add(
-        AuditEntry(
-            tenant_id=tenant_id,
-            actor_id=by.user_id if by else None,
-            actor_label=by.label if by else "system",
-            action="recording.retention.set",
-            target_type="tenant",
-            target_id=str(tenant_id),
-            details={"days": days, "recordings": rewritten, "at": now.isoformat()},
-        )
+    record(
+        session,
+        tenant_id=tenant_id,
+        actor=by or SYSTEM,
+        action="recording.retention.set",
+        target=Target("tenant", tenant_id),
+        details={"days": days, "recordings": rewritten, "at": now.isoformat()},
     )
     return rewritten
 
@@ -198,17 +196,17 @@ async def _purge_one(
             .values(status="purged", purged_at=now)
             .execution_options(synchronize_session=False)
         )
-        session.add(_purge_audit(tenant_id, recording_id, row))
+        _purge_audit(session, tenant_id, recording_id, row)
     return "purged"
 
 
-def _purge_audit(tenant_id: int, recording_id: int, row: Any) -> AuditEntry:
-    return AuditEntry(
+def _purge_audit(session: AsyncSession, tenant_id: int, recording_id: int, row: Any) -> None:
+    record(
+        session,
         tenant_id=tenant_id,
-        actor_label=PURGE_ACTOR,
+        actor=By(PURGE_ACTOR),
         action="recording.purge",
-        target_type="recording",
-        target_id=str(recording_id),
+        target=Target("recording", recording_id),
         details={
             "call_id": row.call_id,
             "storage": row.storage,

@@ -99,7 +99,7 @@ async def run_collection(
         one = _TenantRun(database, provider, ref, run_id, run_on, size, concurrency, clock)
         await one.run()
         async with database.tenant_session(ref.id) as session, session.begin():
-            await store.audit(session, run_id, run_on, one.tally.as_dict(), clock())
+            await store.audit(session, ref.id, run_id, run_on, one.tally.as_dict(), clock())
         report.tenants[ref.slug] = one.tally
     await store.finish_run(database, run_id, report.total.as_dict(), clock())
     return report

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.collection import arrays
 from billing_bridge.collection.rules import LastAttempt
 from billing_bridge.payments.ledger import post_entry
+from pbx.audit import By, Target, record
 from pbx.db.database import Database
 from pbx.db.models import (
-    AuditEntry,
     CollectionAttempt,
     CollectionRun,
     Invoice,
@@ -299,13 +299,15 @@ async def apply_immediate_successes(
 
 
 async def audit(
-    session: AsyncSession, run_id: int, run_on: date, totals: dict[str, Any], now: datetime
-) -> None:
+    session: AsyncSession, tenant_id: int, run_id: int, run_on: date, totals: dict[str, Any],
+    now: datetime,
+) -> None:  # fmt: skip
     """One entry per business per run, with its totals: not one per invoice."""
-    session.add(AuditEntry(
-        actor_id=None, actor_label=ACTOR, action="collection.run", target_type="collection_run",
-        target_id=str(run_id), details={"run_on": run_on.isoformat(), **totals}, created_at=now,
-    ))  # fmt: skip
+    record(
+        session, tenant_id=tenant_id, actor=By(ACTOR), action="collection.run",
+        target=Target("collection_run", run_id), details={"run_on": run_on.isoformat(), **totals},
+        at=now,
+    )  # fmt: skip
 
 
 def _insert(dialect: str, entity: type) -> Any:

@@ -20,10 +20,11 @@ from billing_bridge.payments import bank_accounts
 from billing_bridge.payments.bank_accounts import BankAccountError
 from billing_bridge.payments.pay_links import deliver, mask
 from billing_bridge.payments.port import BankAccount, MandateResult, PaymentProvider, ProviderError
+from pbx.audit import By, Target, record
 from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
-from pbx.db.models import AuditEntry, Mandate, OutboxMessage
+from pbx.db.models import Mandate, OutboxMessage
 
 if TYPE_CHECKING:
     from pbx.callflow.app import CallFlow
@@ -137,13 +138,13 @@ class MandateCapture:
                                     call_id=call.record_id, mandate_id=mandate.id)  # fmt: skip
             session.add(message)
             await session.flush()
-            session.add(AuditEntry(
-                actor_id=request.actor_id, actor_label=request.actor_label,
-                action="mandate.create", target_type="mandate", target_id=str(mandate.id),
+            record(
+                session, tenant_id=tenant, actor=By(request.actor_label, request.actor_id),
+                action="mandate.create", target=Target("mandate", mandate.id),
                 details={"account_id": request.account_id, "scheme": scheme, "by": "phone",
                          "status": result.status.value, "consent": "keypad",
                          "confirmation_to": mask(request.confirm_to)},
-            ))  # fmt: skip
+            )  # fmt: skip
             mandate_id, message_id = mandate.id, message.id
         sent = await deliver(database, self.flow.sender, tenant, message_id, now=self.flow.clock())
         return mandate_id, sent
