@@ -24,6 +24,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import redis
@@ -216,14 +217,25 @@ class Cell:
     errors: int
     seconds: float
     latencies: list[float]
+    server_cpu_s: float = float("nan")  # the server process's user + system CPU in the cell
 
     def row(self) -> str:
         ordered = sorted(self.latencies)
+        cpu_ms = self.server_cpu_s / max(self.sessions, 1) * 1000
         return (
             f"| {self.mode} | {self.concurrency} | {self.sessions / self.seconds:,.0f} | "
             f"{percentile(ordered, 0.50) * 1000:.2f} | {percentile(ordered, 0.99) * 1000:.2f} | "
-            f"{self.errors} |"
+            f"{cpu_ms:.3f} | {self.errors} |"
         )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(
@@ -270,6 +282,10 @@ class Block:
         floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
         return sum(c.sessions for c in floors) / sum(c.seconds for c in floors)
 
+    def floor_cpu_per_session(self) -> float:
+        floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
+        return sum(c.server_cpu_s for c in floors) / sum(c.sessions for c in floors)
+
     def floor_p99(self) -> float:
         floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
         return percentile(sorted(x for c in floors for x in c.latencies), 0.99)
@@ -291,9 +307,10 @@ def ratios_row(block: Block) -> str:
         share = redis_cell.sessions / redis_cell.seconds / floor_rate
         p99 = percentile(sorted(redis_cell.latencies), 0.99) / floor_p99
         met = share >= CACHE_SHARE and p99 <= CACHE_P99
-        cells.append(f" {share:.0%} | {p99:.2f}× | {'met' if met else 'NOT met'} |")
+        cpu = redis_cell.server_cpu_s / redis_cell.sessions / block.floor_cpu_per_session()
+        cells.append(f" {share:.0%} | {p99:.2f}× | {'met' if met else 'NOT met'} | {cpu:.2f}× |")
     else:
-        cells.append(" - | - | - |")
+        cells.append(" - | - | - | - |")
     none_cell = block.cells.get("none")
     if none_cell is not None:
         share = none_cell.sessions / none_cell.seconds / floor_rate
@@ -309,10 +326,10 @@ async def run_all(
     """Every server runs at once (an idle one costs nothing); the cells are interleaved so that
     each mode is measured between two floor cells at the same concurrency, round after round."""
     ports = {mode.key: free_port() for mode in modes}
-    servers = []
+    servers = {}
     try:
         for mode in modes:
-            servers.append(start_ledgerline(mode.environ, ports[mode.key], mode.server_module))
+            servers[mode.key] = start_ledgerline(mode.environ, ports[mode.key], mode.server_module)
         if "redis" in ports:
             # The day's callers have called once already: their lookups are cached.
             for start in range(0, len(hot), 64):
@@ -326,7 +343,9 @@ async def run_all(
         async def cell(mode: Mode, concurrency: int, round_number: int) -> Cell:
             port = ports[mode.key]
             await measure(port, mode.label, concurrency, min(2.0, seconds), mode.callers)
+            cpu_before = cpu_seconds(servers[mode.key].pid)
             measured = await measure(port, mode.label, concurrency, seconds, mode.callers)
+            measured.server_cpu_s = cpu_seconds(servers[mode.key].pid) - cpu_before
             print(f"| {round_number} " + measured.row(), flush=True)
             return measured
 
@@ -341,7 +360,7 @@ async def run_all(
                 blocks.append(Block(round_number, concurrency, before, cells, after))
         return blocks
     finally:
-        for server in servers:
+        for server in servers.values():
             stop(server)
 
 
@@ -370,8 +389,11 @@ def main() -> None:
         f"each cell: {args.seconds:.0f} s after a 2 s warm-up; Ledgerline: one process; "
         f"{args.rounds} round(s), at each concurrency the floor before and after the others\n"
     )
-    print("| round | cache | clients | sessions/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| round | cache | clients | sessions/s | p50 ms | p99 ms | server CPU ms/session "
+        "| errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
     available = {
         "redis": Mode(
@@ -397,9 +419,10 @@ def main() -> None:
     )
     print(
         "| clients | round | floor sessions/s (before → after) | Redis % of floor "
-        "| Redis p99 × floor | cache goal | none % of floor | no-cache goal |"
+        "| Redis p99 × floor | cache goal | Redis CPU/session × floor | none % of floor "
+        "| no-cache goal |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for block in sorted(blocks, key=lambda b: (b.concurrency, b.round)):
         print(ratios_row(block))
 
