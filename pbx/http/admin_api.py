@@ -6,14 +6,16 @@ and then announced on the bus, so every Ledgerline process reloads its call flow
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbx.admin import queues
+from pbx.admin.errors import Conflict, NotFound
 from pbx.auth.roles import Role
 from pbx.db.models import (
     Base,
@@ -60,6 +62,17 @@ async def _change(call: ApiCall, what: str) -> AsyncIterator[AsyncSession]:
     except IntegrityError:
         raise conflict(f"the {what} conflicts with an existing one, or is still in use") from None
     await ctx.config_changed(call.principal.tenant_id, what)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The admin service's domain errors as status codes: the one place they are mapped."""
+    try:
+        yield
+    except NotFound as exc:
+        raise not_found(exc.what) from None
+    except Conflict as exc:
+        raise conflict(str(exc)) from None
 
 
 async def _get(session: AsyncSession, model: type[M], ident: int, what: str) -> M:
@@ -188,14 +201,10 @@ def register(api: Api) -> None:
                    "uses it)", role=Role.ADMIN, status=204, tag="queues")  # fmt: skip
     async def delete_queue(call: ApiCall) -> None:
         async with _change(call, "queue") as session:
-            row = await _get(session, Queue, call.path_int("queue_id"), "queue")
-            used = await session.scalar(select(InboundRoute.id).where(
-                (InboundRoute.queue_id == row.id) | (InboundRoute.collections_queue_id == row.id)
-            ))  # fmt: skip
-            if used is not None:
-                raise conflict(f"queue {row.name!r} is used by inbound route {used}")
-            audit(session, call.principal, "queue.delete", "queue", row.id, {"name": row.name})
-            await session.delete(row)
+            queue_id, by = call.path_int("queue_id"), call.principal
+            with _refusals():
+                await queues.delete_queue(session, tenant_id=by.tenant_id, actor=by,
+                                          queue_id=queue_id)  # fmt: skip
 
     # --- agents -----------------------------------------------------------------------------
 

@@ -1,0 +1,19 @@
+"""Why an admin change is refused, in the domain's words; the HTTP layer picks the status."""
+
+from __future__ import annotations
+
+
+class AdminError(Exception):
+    """An admin change refused by a rule."""
+
+
+class NotFound(AdminError):
+    """No such thing in the tenant (the id names nothing, or another tenant's row)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class Conflict(AdminError):
+    """The change would break what other configuration relies on."""
