@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.admin import queues
+from pbx.admin import agents, queues
 from pbx.admin.errors import Conflict, NotFound
 from pbx.auth.roles import Role
 from pbx.db.models import (
@@ -242,8 +242,9 @@ def register(api: Api) -> None:
         secret = await ctx.sessions.passwords.hash(body.password) if body.password else None
         async with _change(call, "agent") as session:
             row = await _get(session, User, call.path_int("agent_id"), "agent")
-            if row.id == call.principal.user_id and (body.role != "admin" or not body.active):
-                raise conflict("you cannot remove your own admin role or deactivate yourself")
+            with _refusals():
+                agents.check_own_access(call.principal, row.id, role=body.role,
+                                        active=body.active)  # fmt: skip
             access_changed = body.password is not None or (row.role, row.active) != (
                 body.role, body.active,
             )  # fmt: skip
@@ -262,12 +263,10 @@ def register(api: Api) -> None:
                    status=204, tag="agents")  # fmt: skip
     async def delete_agent(call: ApiCall) -> None:
         async with _change(call, "agent") as session:
-            row = await _get(session, User, call.path_int("agent_id"), "agent")
-            if row.id == call.principal.user_id:
-                raise conflict("you cannot delete yourself")
-            audit(session, call.principal, "agent.delete", "user", row.id,
-                  {"username": row.username})  # fmt: skip
-            await session.delete(row)
+            agent_id, by = call.path_int("agent_id"), call.principal
+            with _refusals():
+                await agents.delete_agent(session, tenant_id=by.tenant_id, actor=by,
+                                          agent_id=agent_id)  # fmt: skip
 
     # --- memberships ------------------------------------------------------------------------
 
