@@ -209,3 +209,18 @@ async def test_a_route_menu_must_name_existing_queues(admin: ApiClient) -> None:
         "prompt": "ledgerline-menu",
         "options": {"1": "support"},
     }
+
+
+async def test_an_admin_cannot_delete_demote_or_deactivate_themselves(admin: ApiClient) -> None:
+    _, me = await admin.call("GET", "/auth/me")
+    mine = f"/agents/{me['user_id']}"
+    _, before = await admin.call("GET", mine)
+    settings = {"username": "boss", "display_name": before["display_name"], "role": "admin"}
+
+    deleted = await admin.call("DELETE", mine)
+    demoted = await admin.call("PUT", mine, settings | {"role": "supervisor"})
+    deactivated = await admin.call("PUT", mine, settings | {"active": False})
+
+    assert [deleted[0], demoted[0], deactivated[0]] == [409, 409, 409]
+    assert "yourself" in deleted[1]["error"]["message"]
+    assert (await admin.call("GET", mine)) == (200, before)
