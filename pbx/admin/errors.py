@@ -17,3 +17,11 @@ class NotFound(AdminError):
 
 class Conflict(AdminError):
     """The change would break what other configuration relies on."""
+
+
+class BadReference(AdminError):
+    """A field names something the tenant does not have (a queue, business hours)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.admin import agents, queues
-from pbx.admin.errors import Conflict, NotFound
+from pbx.admin import agents, queues, references
+from pbx.admin.errors import BadReference, Conflict, NotFound
 from pbx.auth.roles import Role
 from pbx.db.models import (
     Base,
@@ -71,6 +71,8 @@ def _refusals() -> Iterator[None]:
         yield
     except NotFound as exc:
         raise not_found(exc.what) from None
+    except BadReference as exc:
+        raise invalid(exc.field, exc.problem) from None
     except Conflict as exc:
         raise conflict(str(exc)) from None
 
@@ -119,27 +121,23 @@ def _route_columns(body: RouteIn) -> dict[str, Any]:
 
 
 async def _check_queue_targets(session: AsyncSession, body: QueueIn) -> None:
-    if body.overflow_kind == "queue":
-        target = await session.scalar(select(Queue.id).where(Queue.name == body.overflow_target))
-        if target is None:
-            raise invalid("overflow_target", f"no queue named {body.overflow_target!r}")
+    with _refusals():
+        await references.check_overflow(session, body.overflow_kind, body.overflow_target)
 
 
 async def _check_route_refs(session: AsyncSession, body: RouteIn) -> None:
-    for field_name in ("queue_id", "collections_queue_id"):
-        ident = getattr(body, field_name)
-        if ident is not None and await session.get(Queue, ident) is None:
-            raise invalid(field_name, "no such queue")
-    hours = body.business_hours_id
-    if hours is not None and await session.get(BusinessHours, hours) is None:
-        raise invalid("business_hours_id", "no such business hours")
-    for digit, name in body.menu.options.items() if body.menu else ():
-        if await session.scalar(select(Queue.id).where(Queue.name == name)) is None:
-            raise invalid(f"menu.options.{digit}", f"no queue named {name!r}")
-    if body.closed_kind == "queue":
-        found = await session.scalar(select(Queue.id).where(Queue.name == body.closed_target))
-        if found is None:
-            raise invalid("closed_target", f"no queue named {body.closed_target!r}")
+    with _refusals():
+        await references.check_route(
+            session,
+            queue_ids={
+                "queue_id": body.queue_id,
+                "collections_queue_id": body.collections_queue_id,
+            },
+            business_hours_id=body.business_hours_id,
+            menu_options=body.menu.options if body.menu else {},
+            closed_kind=body.closed_kind,
+            closed_target=body.closed_target,
+        )
 
 
 async def _inbound_number(call: ApiCall, session: AsyncSession, did: str) -> InboundNumber:
