@@ -27,7 +27,7 @@ import asyncpg
 import redis
 from argon2 import PasswordHasher
 
-from bench.caller_lookup import _AsteriskSide, _seed, caller_number, environment
+from bench.caller_lookup import _seed, caller_number, one_session
 from bench.common import (
     ADMIN_URL,
     free_port,
@@ -58,23 +58,6 @@ class Lookups:
             f"{percentile(ordered, 0.99) * 1000:.2f} | {ordered[-1] * 1000:.1f} | "
             f"{self.errors} | {rate:g} | {answered} |"
         )
-
-
-async def one_session(port: int, caller: str, session: int) -> float:
-    """One caller-lookup session as Asterisk plays it; seconds from connect to the last reply."""
-    loop = asyncio.get_running_loop()
-    started = time.perf_counter()
-    done: asyncio.Future[int] = loop.create_future()
-    transport, _ = await loop.create_connection(
-        lambda: _AsteriskSide(environment(port, caller, session), done), "127.0.0.1", port
-    )
-    try:
-        commands = await asyncio.wait_for(done, timeout=10)
-    finally:
-        transport.close()
-    if commands < 5:  # LL_MATCH ... : a lookup that answered
-        raise RuntimeError(f"session ended after {commands} commands")
-    return time.perf_counter() - started
 
 
 async def steady_lookups(port: int, rate: float, seconds: float, callers: list[str]) -> Lookups:
