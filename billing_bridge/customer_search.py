@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from billing_bridge.phones import to_e164
-from pbx.db.models import Customer, CustomerPhone
+from pbx.db.models import Customer, CustomerPhone, Tenant
+from pbx.db.tenancy import TENANT_KEY
 
 MIN_LENGTH, MAX_LENGTH = 2, 100
 MAX_HITS = 20
@@ -59,11 +60,14 @@ def contains_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def search_customers(session: AsyncSession, text: str, region: str) -> list[CustomerMatch]:
+async def search_customers(session: AsyncSession, text: str) -> list[CustomerMatch]:
     """Customers of the session's tenant whose name holds the text, whose reference is it, or
-    who have the phone number it reads as; by name, at most MAX_HITS."""
+    who have the phone number it reads as in the tenant's region; by name, at most MAX_HITS."""
     text = search_text(text)
-    e164 = to_e164(text, region) if any(ch.isdigit() for ch in text) else None
+    e164 = None
+    if any(ch.isdigit() for ch in text):
+        tenant = await session.get(Tenant, session.info[TENANT_KEY])
+        e164 = to_e164(text, tenant.default_region) if tenant else None
     matches = [
         Customer.name.ilike(contains_pattern(text), escape=ESCAPE),
         Customer.customer_ref == text,

@@ -16,7 +16,7 @@ from billing_bridge import customer_search
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.config import queue_key
 from pbx.callflow.desk import Actor, Desk, DeskError
-from pbx.db.models import Call, Queue, Tenant
+from pbx.db.models import Call, Queue
 from pbx.http.api import (
     Api,
     ApiCall,
@@ -27,7 +27,7 @@ from pbx.http.api import (
     parse_query_int,
     parse_query_time,
 )
-from pbx.http.context import ApiContext, audit, context
+from pbx.http.context import audit, context
 from pbx.http.schemas import (
     AgentStateIn,
     AgentStateList,
@@ -313,20 +313,12 @@ def register(api: Api) -> None:
 
 async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
     tenant = call.principal.tenant_id
-    ctx = context(call.request)
-    region = await _tenant_region(ctx, tenant)
-    async with ctx.database.tenant_autocommit(tenant) as session:
+    async with context(call.request).database.tenant_autocommit(tenant) as session:
         try:
-            found = await customer_search.search_customers(session, text, region)
+            found = await customer_search.search_customers(session, text)
         except customer_search.SearchRefused as exc:
             raise invalid("q", str(exc)) from None
     return CustomerHits(items=[CustomerHit.model_validate(vars(hit)) for hit in found])
-
-
-async def _tenant_region(ctx: ApiContext, tenant_id: int) -> str:
-    async with ctx.database.system_session() as session:
-        tenant = await session.get(Tenant, tenant_id)
-        return tenant.default_region if tenant else "IL"
 
 
 async def _queue_key(call: ApiCall, queue_id: int) -> str:

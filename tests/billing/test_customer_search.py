@@ -30,7 +30,7 @@ async def tenant(database: Database) -> int:
 
 async def found(database: Database, tenant: int, text: str) -> list[str]:
     async with database.tenant_autocommit(tenant) as session:
-        return [hit.ref for hit in await search_customers(session, text, "IL")]
+        return [hit.ref for hit in await search_customers(session, text)]
 
 
 @pytest.mark.parametrize("text", ["%%", "__", "%_", "\\\\", "%\\%", "_%_"])
@@ -64,3 +64,15 @@ def test_text_with_control_characters_or_of_a_wrong_length_is_refused(text: str)
 
 def test_the_pattern_escapes_every_wildcard_and_the_escape_itself() -> None:
     assert contains_pattern("5%_a\\b") == "%5\\%\\_a\\\\b%"
+
+
+async def test_a_number_typed_in_national_form_is_read_in_the_searching_business_region(
+    database: Database, tenant: int
+) -> None:
+    vilnius = await make_tenant(database, "vilnius", "LT", "EUR", ["+37052000000"])
+    await make_customer(database, vilnius, "LT-1", "Jonas", ["+37061234567"])
+    await make_customer(database, tenant, "IL-1", "Noa", ["+972545551234"])
+    async with database.tenant_autocommit(vilnius) as session:
+        assert [hit.ref for hit in await search_customers(session, "861234567")] == ["LT-1"]
+    assert await found(database, tenant, "054-555-1234") == ["IL-1"]
+    assert await found(database, tenant, "861234567") == []
