@@ -5,14 +5,18 @@ lease is fenced off, and a graceful stop finishes the work in flight, then hands
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
 
 from pbx.acd.agents import AgentState
+from pbx.callflow.app import CallFlow
 from pbx.callflow.fencing import StaleOwner
 from pbx.callflow.ownership import Ownership, RedisLease
 from pbx.db.models import AcdSnapshot
+from pbx.simulator.ari.scripts import Call as SimCall
 from tests.callflow.world import World
 from tests.conftest import release_abandoned_sqlite_locks
 
@@ -56,9 +60,12 @@ async def test_only_the_lease_holder_serves_and_a_survivor_takes_over(
         await second.client.close()
 
 
-async def test_an_owner_that_stalled_past_its_lease_cannot_overwrite_the_survivors_state(
+@asynccontextmanager
+async def _a_caller_waits_while_the_first_of_two_serves(
     world: World, redis: Redis
-) -> None:
+) -> AsyncIterator[tuple[CallFlow, CallFlow, Ownership, Ownership, SimCall]]:
+    """Two processes on one Asterisk with 3 s leases; the first serves and a caller waits in
+    its queue (the test decides what the first does next). Both are stopped after."""
     await world.add_queue("support")
     await world.add_agent("avi", "1001", "support")
     await world.add_route("support")
@@ -73,7 +80,20 @@ async def test_an_owner_that_stalled_past_its_lease_cannot_overwrite_the_survivo
         waiting = await world.call()
         await world.until(lambda: world.phase_of(waiting) == "queued", "a caller waits")
         world.flows.remove(first)
+        yield first, second, one, two, waiting
+    finally:
+        world.flows.clear()
+        await two.stop()
+        await first.stop(save=False)
+        await first.client.close()
+        await second.client.close()
 
+
+async def test_an_owner_that_stalled_past_its_lease_cannot_overwrite_the_survivors_state(
+    world: World, redis: Redis
+) -> None:
+    waiting_caller = _a_caller_waits_while_the_first_of_two_serves(world, redis)
+    async with waiting_caller as (first, second, one, two, _):
         # The first process stalls (a long pause): no renewals, but its call flow lives on.
         assert one._task is not None
         one._task.cancel()
@@ -89,31 +109,13 @@ async def test_an_owner_that_stalled_past_its_lease_cannot_overwrite_the_survivo
         assert saved is not None and saved.lease_token >= newer
         await world.until(lambda: not one.owner, "the stale owner stepped down")
         assert first.fence.token == stale
-    finally:
-        world.flows.clear()
-        await two.stop()
-        await first.stop(save=False)
-        await first.client.close()
-        await second.client.close()
 
 
 async def test_a_stale_owner_asks_nothing_of_asterisk_and_steps_down(
     world: World, redis: Redis
 ) -> None:
-    await world.add_queue("support")
-    await world.add_agent("avi", "1001", "support")
-    await world.add_route("support")
-    first, second = world.new_flow(), world.new_flow()
-    one = Ownership(first, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
-    two = Ownership(second, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
-    await one.start()
-    await two.start()
-    try:
-        await world.until(lambda: first.ready, "the first process serves")
-        world.flows.append(first)
-        waiting = await world.call()
-        await world.until(lambda: world.phase_of(waiting) == "queued", "a caller waits")
-        world.flows.remove(first)
+    waiting_caller = _a_caller_waits_while_the_first_of_two_serves(world, redis)
+    async with waiting_caller as (first, second, one, two, waiting):
         assert one._task is not None
         one._task.cancel()  # stalled: its lease runs out
         await world.until(lambda: two.owner and second.ready, "the survivor took over", within=10)
@@ -124,12 +126,6 @@ async def test_a_stale_owner_asks_nothing_of_asterisk_and_steps_down(
         assert waiting.channel_id in world.sim.model.channels
         await world.until(lambda: not one.owner and not first.ready, "it stepped down")
         assert two.owner and second.ready
-    finally:
-        world.flows.clear()
-        await two.stop()
-        await first.stop(save=False)
-        await first.client.close()
-        await second.client.close()
 
 
 async def test_a_graceful_stop_finishes_calls_work_in_flight_then_hands_over_at_once(
