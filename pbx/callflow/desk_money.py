@@ -17,12 +17,13 @@ from billing_bridge.credits import By, CreditError, credit_dict, grant_credit
 from billing_bridge.payments.pay_links import deliver, mask
 from billing_bridge.payments.port import ProviderError
 from billing_bridge.verification_gate import AGENT_QUESTIONS, gate
+from pbx.audit import Target, record
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.desk import Actor, DeskError, Result, _own_call, operation
 from pbx.callflow.keypad_session import SessionError
 from pbx.callflow.mandate_capture import SCHEME_BY_COUNTRY, MandateRequest
-from pbx.db.models import Account, AuditEntry, Call, Customer, Mandate, OutboxMessage, Tenant, User
+from pbx.db.models import Account, Call, Customer, Mandate, OutboxMessage, Tenant, User
 
 # A DeskError's status for each `billing_bridge.credits` error code.
 CREDIT_STATUS = {"not_found": 404, "invalid": 422, "forbidden": 403, "conflict": 409,
@@ -45,11 +46,11 @@ async def verify_caller(flow: CallFlow, actor: Actor, args: dict[str, Any]) -> R
         if row is None:
             raise DeskError(404, "not_found", "call not found")
         before, row.verified = row.verified, AGENT_QUESTIONS
-        session.add(AuditEntry(
-            tenant_id=actor.tenant_id, actor_id=actor.user_id, actor_label=actor.label,
-            action="call.verify", target_type="call", target_id=str(row.id),
+        record(
+            session, tenant_id=actor.tenant_id, actor=actor, action="call.verify",
+            target=Target("call", row.id),
             details={"call_id": call.call_id, "questions": questions, "before": before},
-        ))  # fmt: skip
+        )  # fmt: skip
     return {"call_id": call.call_id, "verified": AGENT_QUESTIONS, "questions": questions}
 
 
@@ -188,11 +189,9 @@ async def send_mandate_link(flow: CallFlow, actor: Actor, args: dict[str, Any]) 
                                 call_id=call.record_id, mandate_id=mandate.id)  # fmt: skip
         session.add(message)
         await session.flush()
-        session.add(AuditEntry(
-            actor_id=actor.user_id, actor_label=actor.label, action="mandate.link",
-            target_type="mandate", target_id=str(mandate.id),
-            details={"account_id": account.id, "scheme": scheme, "to": mask(to)},
-        ))  # fmt: skip
+        record(session, tenant_id=actor.tenant_id, actor=actor, action="mandate.link",
+               target=Target("mandate", mandate.id),
+               details={"account_id": account.id, "scheme": scheme, "to": mask(to)})  # fmt: skip
         mandate_id, message_id = mandate.id, message.id
     sent = await deliver(flow.database, flow.sender, actor.tenant_id, message_id,
                          now=flow.clock())  # fmt: skip

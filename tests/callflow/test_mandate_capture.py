@@ -113,8 +113,13 @@ async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwar
                           {"call_id": call.channel_id, "account_id": account})  # fmt: skip
     assert sent["status"] == "pending" and sent["sent"] == "sent" and sent["url"]
     async with world.database.tenant_session(world.tenant_id) as session:
-        ref = await session.scalar(select(Mandate.provider_ref))
+        mandate_id, ref = (await session.execute(select(Mandate.id, Mandate.provider_ref))).one()
+        audited = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "mandate.link")
+        )
     assert ref is not None
+    assert audited is not None and audited.target_id == str(mandate_id)
+    assert audited.details["to"] == sent["to"] and audited.actor_id is not None
 
     body, headers = sandbox.settle(ref)  # the payer completed the provider's page
     events_in = sandbox.parse_webhook(body, headers)
