@@ -6,12 +6,15 @@ Names are normalised by the server, so `caller_lookup` and `caller-lookup` are o
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from agi_scripts.fastagi.server import Handler
 from agi_scripts.handlers.caller_lookup import caller_lookup
 from agi_scripts.handlers.screen_pop import screen_pop
 from agi_scripts.pop_token import PopTokens
-from pbx.bootstrap import Services
+
+if TYPE_CHECKING:  # the composition root builds these handlers and imports this module
+    from pbx.bootstrap import Services
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:

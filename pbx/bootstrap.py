@@ -8,10 +8,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from agi_scripts.fastagi.server import FastAGIServer
+from agi_scripts.registry import build_handlers
 from billing_bridge.identification.cache import (
     IdentificationCache,
     MemoryCache,
@@ -21,9 +25,11 @@ from billing_bridge.identification.cache import (
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
 from billing_bridge.payments.gocardless_provider import GoCardlessProvider
+from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.stripe_provider import StripeProvider
+from pbx.ari import AriClient, AriConnection
 from pbx.auth.passwords import PasswordWorkers
 from pbx.auth.ratelimit import (
     MemorySignInLimits,
@@ -33,10 +39,14 @@ from pbx.auth.ratelimit import (
 )
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus, RedisBus
+from pbx.callflow.app import CallFlow, utc_now
+from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
 from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
+from pbx.events.model import Audience, DeskEvent
+from pbx.events.publisher import DeskPublisher
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
 from pbx.settings import (
     PaymentsSettings,
@@ -46,7 +56,9 @@ from pbx.settings import (
     redact_url,
 )
 from pbx.shipped_secrets import sandbox_webhook_secret
+from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
+from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.s3_store import S3Credentials, S3Store
 from recordings.store import ObjectStore
 
@@ -76,6 +88,46 @@ class Services:
             if client is not None:
                 await client.aclose()
         await self.database.close()
+
+
+@dataclass
+class Application:
+    """Everything a Ledgerline process runs, built from its services: `pbx.service` starts
+    and stops it and builds nothing."""
+
+    services: Services
+    publisher: DeskPublisher
+    payments: PaymentProvider
+    sender: MessageSender
+    agi: FastAGIServer
+    flow: CallFlow | None = None  # without `[ari] url`, no call flow
+    ownership: Ownership | None = None
+    # Every process works the recordings queue (claims keep them from doubling up),
+    # fetching each recording through the Asterisk node that made it.
+    recording_sources: AriRecordingSources | None = None
+    recordings: RecordingPipeline | None = None
+
+
+def bootstrap(services: Services) -> Application:
+    """The process's parts, wired: the desk publisher, the payment provider, the FastAGI
+    server and, with an Asterisk configured, the call flow, its ownership and recordings."""
+    assert services.hub is not None
+    settings = services.settings
+    publisher = DeskPublisher(services.hub, services.database, utc_now)
+    payments, sender = payment_provider(settings.payments), OutboxOnlySender()
+    agi = FastAGIServer(
+        build_handlers(services), host=settings.agi.host, port=settings.agi.port,
+        idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
+    )  # fmt: skip
+    application = Application(services, publisher, payments, sender, agi)
+    flow = build_call_flow(services, publisher, payments, sender)
+    if flow is None:
+        return application
+    application.flow, application.ownership = flow, ownership(services, flow)
+    if services.recordings is not None:
+        application.recording_sources = recording_sources(services, flow.snapshots.node)
+        application.recordings = recordings(services, application.recording_sources)
+    return application
 
 
 def build_services(settings: Settings) -> Services:
@@ -141,6 +193,71 @@ def payment_provider(settings: PaymentsSettings) -> PaymentProvider:
             exit_uri=settings.return_url,
         )  # fmt: skip
     return SandboxProvider(webhook_secret=sandbox_webhook_secret(settings.sandbox_webhook_secret))
+
+
+def build_call_flow(
+    services: Services,
+    publisher: DeskPublisher,
+    payments: PaymentProvider | None = None,
+    sender: MessageSender | None = None,
+) -> CallFlow | None:
+    """The Stasis call flow when an Asterisk is configured (`[ari] url`), else None."""
+    ari = services.settings.ari
+    if not ari.url:
+        return None
+    client = AriClient(ari.url, ari.username, ari.password, ari.app)
+    connection = AriConnection(
+        client,
+        reconnect_initial=ari.reconnect_initial_seconds,
+        reconnect_max=ari.reconnect_max_seconds,
+    )
+    node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
+    return CallFlow(
+        client, connection, services.database, services.identification,
+        node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
+        payments=payments, sender=sender,
+    )  # fmt: skip
+
+
+def ownership(services: Services, flow: CallFlow) -> Ownership:
+    ari = services.settings.ari
+    lease: Lease = (
+        RedisLease(services.redis, flow.snapshots.node, ari.lease_seconds)
+        if services.redis is not None
+        else SoleLease()
+    )
+    return Ownership(flow, lease, every_s=ari.lease_seconds / 3, drain_s=ari.drain_seconds)
+
+
+def recording_sources(services: Services, node: str) -> AriRecordingSources:
+    """An ARI client per Asterisk node (this one's and `ari.other_nodes`), for recordings
+    only: the call flow's own client is fenced to its owner, and every process, standbys
+    too, works the recordings queue."""
+    ari = services.settings.ari
+    urls = dict(ari.other_nodes) | {node: ari.url}
+    clients = {name: AriClient(url, ari.username, ari.password, ari.app)
+               for name, url in urls.items()}  # fmt: skip
+    return AriRecordingSources(clients, default=node)
+
+
+def recordings(services: Services, sources: AriRecordingSources) -> RecordingPipeline | None:
+    """The recordings pipeline; what it finishes is told to the call's agent and the
+    supervisors."""
+    if services.recordings is None or services.hub is None:
+        return None
+    hub, settings = services.hub, services.settings.recordings
+
+    async def publish(tenant_id: int, kind: str, data: dict[str, Any]) -> None:
+        agents = (data["agent_id"],) if data.get("agent_id") else ()
+        await hub.publish(DeskEvent(kind, tenant_id, Audience(agents, supervisors=True), data))
+
+    pipeline = PipelineSettings(
+        Path(settings.spool_path), settings.format, settings.normalise, settings.bitrate or None
+    )
+    return RecordingPipeline(
+        services.database, sources, services.recordings, pipeline,
+        utc_now, publish,
+    )  # fmt: skip
 
 
 def recording_store(settings: RecordingsSettings) -> ObjectStore:

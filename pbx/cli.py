@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from pbx.bootstrap import build_services, check_dependencies
+    from pbx.bootstrap import bootstrap, build_services, check_dependencies
     from pbx.service import Ledgerline, run_until_stopped
     from pbx.shipped_secrets import refuse_demo_users, refuse_shipped_secrets
 
@@ -98,7 +98,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except SettingsError:
         await services.close()
         raise
-    await run_until_stopped(Ledgerline(services))
+    await run_until_stopped(Ledgerline(bootstrap(services)))
     return 0
 
 

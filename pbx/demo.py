@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from billing_bridge.money import format_minor
 from pbx.acd.errors import AcdError
-from pbx.bootstrap import build_services, check_dependencies
+from pbx.bootstrap import bootstrap, build_services, check_dependencies
 from pbx.db.migrate import upgrade
 from pbx.db.models import Call
 from pbx.demo_centre import DEMO_PASSWORD, endpoints, seed_demo_centres
@@ -73,7 +73,7 @@ async def run_demo(
         log.info("demo data written: tenants %s and %s", OFEK.slug, SAULE.slug)
     if await seed_demo_centres(services.database):
         log.info("demo queues, agents and routes written")
-    ledgerline = Ledgerline(services)
+    ledgerline = Ledgerline(bootstrap(services))
     await ledgerline.start()
     flow = ledgerline.flow
     assert flow is not None

@@ -8,31 +8,19 @@ import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from agi_scripts.fastagi.server import FastAGIServer
-from agi_scripts.registry import build_handlers
 from billing_bridge.collection.job import run_collection
-from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
-from billing_bridge.payments.port import PaymentProvider
-from pbx.ari import AriClient, AriConnection
-from pbx.bootstrap import Services, payment_provider
+from pbx.bootstrap import Application, Services
 from pbx.callflow.app import CallFlow, utc_now
 from pbx.callflow.desk import Desk, LocalDesk
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
-from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
-from pbx.events.model import Audience, DeskEvent
-from pbx.events.publisher import DeskPublisher
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 from pbx.http.proxies import parse_networks
-from recordings.ari_source import AriRecordingSources
-from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
@@ -40,36 +28,17 @@ GC_YOUNG_EVERY = 20_000  # allocations between young collections (CPython's defa
 
 
 class Ledgerline:
-    def __init__(self, services: Services, flow: CallFlow | None = None) -> None:
+    """Starts, serves and stops what the composition root (`pbx.bootstrap`) built."""
+
+    def __init__(self, application: Application) -> None:
+        services = self.services = application.services
         settings = services.settings
-        self.services = services
-        assert services.hub is not None
-        self.publisher = DeskPublisher(services.hub, services.database, utc_now)
-        self.payments = payment_provider(settings.payments)
-        self.sender = OutboxOnlySender()
-        self.flow = (
-            flow if flow is not None
-            else build_call_flow(services, self.publisher, self.payments, self.sender)
-        )  # fmt: skip
-        self.ownership = _ownership(services, self.flow) if self.flow is not None else None
-        # Every process works the recordings queue (claims keep them from doubling up),
-        # fetching each recording through the Asterisk node that made it.
-        self.recording_sources = (
-            _recording_sources(services, self.flow.snapshots.node)
-            if self.flow is not None and services.recordings is not None else None
-        )  # fmt: skip
-        self.recordings = (
-            _recordings(services, self.recording_sources)
-            if self.recording_sources is not None else None
-        )  # fmt: skip
+        self.publisher, self.payments = application.publisher, application.payments
+        self.sender, self.agi, self.flow = application.sender, application.agi, application.flow
+        self.ownership = application.ownership
+        self.recording_sources = application.recording_sources
+        self.recordings = application.recordings
         self._background: list[asyncio.Task[None]] = []
-        self.agi = FastAGIServer(
-            build_handlers(services),
-            host=settings.agi.host,
-            port=settings.agi.port,
-            idle_timeout=settings.agi.idle_timeout_seconds,
-            max_sessions=settings.agi.max_sessions,
-        )
         context = ApiContext(
             services.database, services.sessions, services.login_limiter, services.bus,
             flow=self.flow, desk=_desk(services, self.flow), hub=services.hub,
@@ -189,59 +158,6 @@ class Ledgerline:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
 
 
-def build_call_flow(
-    services: Services,
-    publisher: DeskPublisher,
-    payments: PaymentProvider | None = None,
-    sender: MessageSender | None = None,
-) -> CallFlow | None:
-    """The Stasis call flow when an Asterisk is configured (`[ari] url`), else None."""
-    ari = services.settings.ari
-    if not ari.url:
-        return None
-    client = AriClient(ari.url, ari.username, ari.password, ari.app)
-    connection = AriConnection(
-        client,
-        reconnect_initial=ari.reconnect_initial_seconds,
-        reconnect_max=ari.reconnect_max_seconds,
-    )
-    node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
-    return CallFlow(
-        client, connection, services.database, services.identification,
-        node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
-        payments=payments, sender=sender,
-    )  # fmt: skip
-
-
-def _recording_sources(services: Services, node: str) -> AriRecordingSources:
-    """An ARI client per Asterisk node (this one's and `ari.other_nodes`), for recordings
-    only: the call flow's own client is fenced to its owner, and every process, standbys
-    too, works the recordings queue."""
-    ari = services.settings.ari
-    urls = dict(ari.other_nodes) | {node: ari.url}
-    clients = {name: AriClient(url, ari.username, ari.password, ari.app)
-               for name, url in urls.items()}  # fmt: skip
-    return AriRecordingSources(clients, default=node)
-
-
-def _recordings(services: Services, sources: AriRecordingSources) -> RecordingPipeline | None:
-    if services.recordings is None or services.hub is None:
-        return None
-    hub, settings = services.hub, services.settings.recordings
-
-    async def publish(tenant_id: int, kind: str, data: dict[str, Any]) -> None:
-        agents = (data["agent_id"],) if data.get("agent_id") else ()
-        await hub.publish(DeskEvent(kind, tenant_id, Audience(agents, supervisors=True), data))
-
-    pipeline = PipelineSettings(
-        Path(settings.spool_path), settings.format, settings.normalise, settings.bitrate or None
-    )
-    return RecordingPipeline(
-        services.database, sources, services.recordings, pipeline,
-        utc_now, publish,
-    )  # fmt: skip
-
-
 def _desk(services: Services, flow: CallFlow | None) -> Desk | None:
     """Desk operations run in the process that owns the Asterisk connection: here, or
     forwarded to it through Redis when several processes share the work."""
@@ -250,16 +166,6 @@ def _desk(services: Services, flow: CallFlow | None) -> Desk | None:
     if services.bus_redis is None:
         return LocalDesk(flow)
     return ForwardingDesk(flow, services.bus, services.bus_redis, flow.snapshots.node)
-
-
-def _ownership(services: Services, flow: CallFlow) -> Ownership:
-    ari = services.settings.ari
-    lease: Lease = (
-        RedisLease(services.redis, flow.snapshots.node, ari.lease_seconds)
-        if services.redis is not None
-        else SoleLease()
-    )
-    return Ownership(flow, lease, every_s=ari.lease_seconds / 3, drain_s=ari.drain_seconds)
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

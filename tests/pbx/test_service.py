@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from pbx.bootstrap import build_services
+from pbx.bootstrap import bootstrap, build_services
 from pbx.service import Ledgerline
 from pbx.settings import load_settings
 from pbx.simulator.ari import AsteriskSimulator
@@ -28,9 +28,14 @@ def settings_for(database_url: str, redis_url: str = "", **environ: str):  # typ
     )
 
 
+def _ledgerline(settings) -> Ledgerline:  # type: ignore[no-untyped-def]
+    """A Ledgerline process wired by the composition root, as `ledgerline serve` wires it."""
+    return Ledgerline(bootstrap(build_services(settings)))
+
+
 @pytest.fixture
 async def ledgerline(database_url: str, database) -> AsyncIterator[Ledgerline]:  # type: ignore[no-untyped-def]
-    service = Ledgerline(build_services(settings_for(database_url, REDIS_TEST_URL)))
+    service = _ledgerline(settings_for(database_url, REDIS_TEST_URL))
     await service.start()
     yield service
     await service.stop()
@@ -57,7 +62,7 @@ async def test_health_reports_each_dependency(ledgerline: Ledgerline) -> None:
 
 
 async def test_health_is_503_naming_redis_when_redis_is_gone(database_url: str, database) -> None:  # type: ignore[no-untyped-def]
-    service = Ledgerline(build_services(settings_for(database_url, "redis://127.0.0.1:1/0")))
+    service = _ledgerline(settings_for(database_url, "redis://127.0.0.1:1/0"))
     await service.start()
     try:
         status, body = await get_health(service)
@@ -100,8 +105,8 @@ async def test_a_standby_is_healthy_in_its_role_and_only_the_owner_is_ready_for_
         "LEDGERLINE_RECORDINGS_LOCAL_PATH": str(tmp_path / "recordings"),
         "LEDGERLINE_RECORDINGS_SPOOL_PATH": str(tmp_path / "spool"),
     }  # fmt: skip
-    owner = Ledgerline(build_services(settings_for(database_url, REDIS_TEST_URL, **environ)))
-    standby = Ledgerline(build_services(settings_for(database_url, REDIS_TEST_URL, **environ)))
+    owner = _ledgerline(settings_for(database_url, REDIS_TEST_URL, **environ))
+    standby = _ledgerline(settings_for(database_url, REDIS_TEST_URL, **environ))
     try:
         await owner.start()
         assert owner.flow is not None and owner.ownership is not None
