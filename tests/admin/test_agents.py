@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from pbx.admin.agents import OwnAccess, check_own_access, delete_agent
+from pbx.admin.agents import (
+    AgentSettings,
+    OwnAccess,
+    check_own_access,
+    delete_agent,
+    update_agent,
+)
 from pbx.audit import By
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry, User
@@ -59,3 +65,24 @@ def test_an_admin_cannot_drop_their_own_admin_role_or_deactivate_themselves(
 def test_an_admin_may_change_another_users_role_and_activity() -> None:
     check_own_access(By("admin:boss", 1), 2, role="agent", active=False)
     check_own_access(By("admin:boss", 1), 1, role="admin", active=True)
+
+
+@pytest.mark.parametrize(("settings", "password_hash", "ends_sessions"), [
+    (AgentSettings("dana", "Dana", role="agent"), None, False),
+    (AgentSettings("dana", "Dana Levi", role="supervisor"), None, True),
+    (AgentSettings("dana", "Dana", active=False), None, True),
+    (AgentSettings("dana", "Dana"), "argon2-hash", True),
+])  # fmt: skip
+async def test_a_users_sessions_end_when_their_role_activity_or_password_changes(
+    database: Database, settings: AgentSettings, password_hash: str | None,
+    ends_sessions: bool,
+) -> None:  # fmt: skip
+    tenant, boss, dana = await _tenant_with_users(database)
+
+    async with database.tenant_session(tenant) as session, session.begin():
+        changed = await update_agent(session, tenant_id=tenant, actor=By("admin:boss", boss),
+                                     agent_id=dana, settings=settings,
+                                     password_hash=password_hash)  # fmt: skip
+
+    assert changed.access_changed is ends_sessions
+    assert await _counts(database, tenant) == (2, 1)

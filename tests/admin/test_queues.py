@@ -3,8 +3,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from pbx.admin.errors import NotFound
-from pbx.admin.queues import QueueInUse, delete_queue
+from pbx.admin.errors import BadReference, NotFound
+from pbx.admin.queues import (
+    QueueInUse,
+    QueueSettings,
+    create_queue,
+    delete_queue,
+    update_queue,
+)
 from pbx.audit import By
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry, InboundNumber, InboundRoute, Queue
@@ -59,3 +65,33 @@ async def test_deleting_a_queue_that_does_not_exist_is_not_found(database: Datab
     with pytest.raises(NotFound):
         async with database.tenant_session(tenant) as session, session.begin():
             await delete_queue(session, tenant_id=tenant, actor=ADMIN, queue_id=queue + 1000)
+
+
+async def test_a_queues_update_is_audited_with_its_settings_before_and_after(
+    database: Database,
+) -> None:
+    tenant, queue = await _tenant_with_queue(database, routed=False)
+
+    async with database.tenant_session(tenant) as session, session.begin():
+        await update_queue(session, tenant_id=tenant, actor=ADMIN, queue_id=queue,
+                           settings=QueueSettings("support", ring_timeout_seconds=9))  # fmt: skip
+
+    async with database.tenant_session(tenant) as session:
+        entry = await session.scalar(select(AuditEntry))
+    assert entry is not None and entry.action == "queue.update"
+    assert entry.details["before"]["ring_timeout_seconds"] == 5
+    assert entry.details["before"]["id"] == queue
+    assert entry.details["after"]["ring_timeout_seconds"] == 9
+
+
+async def test_a_queue_overflowing_to_a_queue_the_tenant_lacks_is_not_created(
+    database: Database,
+) -> None:
+    tenant, _ = await _tenant_with_queue(database, routed=False)
+    settings = QueueSettings("sales", overflow_kind="queue", overflow_target="ghost")
+
+    with pytest.raises(BadReference):
+        async with database.tenant_session(tenant) as session, session.begin():
+            await create_queue(session, tenant_id=tenant, actor=ADMIN, settings=settings)
+
+    assert await _counts(database, tenant) == (1, 0)
