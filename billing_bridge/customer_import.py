@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol, TextIO
 
-from billing_bridge.free_text import clean_name, has_hidden_characters, mask_card_numbers
 from billing_bridge.money import MoneyError, exponent, to_minor
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES
+from pbx.free_text import clean_name, has_hidden_characters, mask_card_numbers
 
 COLUMNS = (
     "customer_ref",

@@ -4,7 +4,7 @@ Every audit entry in the house goes through `record` (handlers, services, jobs a
 the rules hold in one place:
 - the entry joins the caller's session, so it commits (or rolls back) with the change itself;
 - free text (the actor's label, every string in `details`, however nested) is screened with
-  `billing_bridge.free_text.mask_card_numbers`: a card number typed into a note or a reason
+  `pbx.free_text.mask_card_numbers`: a card number typed into a note or a reason
   never reaches the audit log;
 - card data is refused outright: a `details` key naming a card number, its security code,
   its expiry or a magnetic track raises `CardDataInAudit` (the last four digits are what the
@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.free_text import cap, mask_card_numbers
 from pbx.db.models import AuditEntry
+from pbx.free_text import cap, mask_card_numbers
 
 _LABEL_WIDTH = 100  # audit_log.actor_label
 # Keys that would carry card data (normalised: lower case, no "_", "-" or spaces).

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pbx.http.proxies import parse_networks
+from pbx.networks import parse_networks
 
 ENV_PREFIX = "LEDGERLINE_"
 # Names the TOML file when no --config is given (process AGI scripts have no command line).

@@ -11,7 +11,7 @@ or logged), and what is kept is bounded:
   characters of printable ASCII, else refused;
 - the event type and resource: at most 64 and 32 characters, else refused;
 - free text (failure codes and messages, descriptions): control and bidi characters
-  dropped, card-like numbers masked (`billing_bridge.free_text`), cut to `MAX_TEXT`;
+  dropped, card-like numbers masked (`pbx.free_text`), cut to `MAX_TEXT`;
 - at most `MAX_DETAILS` detail fields, each a short key and a text.
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from billing_bridge.free_text import cap, clean_text
 from billing_bridge.payments.port import WebhookMalformed
+from pbx.free_text import cap, clean_text
 
 MAX_ID = 128  # the columns that keep them (webhook_events.event_id, payments.provider_ref)
 MAX_TYPE = 64

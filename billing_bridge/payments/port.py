@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from billing_bridge.free_text import cap, clean_text
+from pbx.free_text import cap, clean_text
 
 MAX_FAILURE_CODE = 64  # collection_attempts.failure_code
 

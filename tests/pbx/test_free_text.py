@@ -5,7 +5,7 @@ import random
 import pytest
 from stdnum import luhn
 
-from billing_bridge.free_text import (
+from pbx.free_text import (
     cap,
     clean_name,
     clean_text,
