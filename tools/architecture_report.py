@@ -273,7 +273,7 @@ def analyse(root: Path) -> Report:
     )
 
 
-def _edges_between(report: Report, members: tuple[str, ...]) -> list[Import]:
+def edges_between(report: Report, members: tuple[str, ...]) -> list[Import]:
     inside = set(members)
     return [
         edge
@@ -303,7 +303,7 @@ def _render_cycles(report: Report) -> Iterator[str]:
     yield f"Between packages: {len(report.package_cycles)} component(s)"
     for members in report.package_cycles:
         yield f"  {{{', '.join(members)}}}"
-        for edge in _edges_between(report, members):
+        for edge in edges_between(report, members):
             pair = f"{edge.source_package} -> {edge.target_package}"
             yield f"    {pair}: {edge.path}:{edge.line} imports {edge.target}"
     yield f"Between modules of one package: {len(report.module_cycles)} component(s)"
