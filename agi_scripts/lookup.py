@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-from billing_bridge.identification.model import Identification, Match
+from billing_bridge.identification import variables
+from billing_bridge.identification.model import Identification
 
 ASTERISK_UNKNOWN = "unknown"  # Asterisk's word for a caller ID or DNID it was not given
-# A line break inside an AGI argument would end the command early: names lose them.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def dialed_number(args: Sequence[str], dnid: str | None, extension: str | None) -> str:
@@ -21,17 +19,6 @@ def dialed_number(args: Sequence[str], dnid: str | None, extension: str | None) 
 
 
 def lookup_variables(result: Identification) -> list[tuple[str, str]]:
-    """Channel variables in the order they are set. Every one is set on every call, empty when
-    it does not apply, so nothing from an earlier lookup on the same channel survives."""
-    customer = result.customer if result.match is Match.UNIQUE else None
-    return [
-        ("LL_MATCH", result.match.value),
-        ("LL_CUSTOMER_ID", str(customer.customer_id) if customer else ""),
-        ("LL_CUSTOMER_NAME", _CONTROL.sub(" ", customer.name) if customer else ""),
-        ("LL_ACCOUNT_STATUS", customer.account_status if customer else ""),
-        ("LL_BALANCE_MINOR", str(customer.balance_minor) if customer else ""),
-        ("LL_CURRENCY", customer.headline_currency if customer else ""),
-        ("LL_PRIORITY", str(result.priority)),
-        ("LL_CANDIDATES", str(len(result.candidates))),
-        ("LL_REASON", result.reason.value if result.reason else ""),
-    ]
+    """The LL_* channel variables in the order they are set: the caller's identity, encoded
+    as the call flow decodes it from StasisStart (`billing_bridge.identification.variables`)."""
+    return variables.encode(result.identity())

@@ -14,6 +14,7 @@ PRIORITY_NORMAL = 0
 
 # Which account status an agent must see first when a customer holds several accounts.
 _STATUS_WEIGHT = {"suspended": 3, "overdue": 2, "active": 1, "closed": 0}
+IN_ARREARS = frozenset({"overdue", "suspended"})
 
 
 class Match(StrEnum):
@@ -89,10 +90,36 @@ class CustomerProfile:
     def priority(self) -> int:
         if self.vip:
             return PRIORITY_VIP
-        in_arrears = self.account_status in {"overdue", "suspended"}
+        in_arrears = self.account_status in IN_ARREARS
         if in_arrears or any(v > 0 for v in self.overdue.values()):
             return PRIORITY_COLLECTIONS
         return PRIORITY_NORMAL
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentity:
+    """Who is calling, as it travels with the call: set by caller-lookup in the LL_* channel
+    variables (`variables.py`) and read back from StasisStart, or made by the service in
+    ARI-only setups. One value whichever way it came, so routing has one rule."""
+
+    match: Match
+    customer_id: int | None = None
+    priority: int = PRIORITY_NORMAL
+    account_status: str = ""
+    customer_name: str = ""
+    balance_minor: int | None = None  # in `currency`, the headline one
+    currency: str = ""
+    candidates: int = 0
+    reason: NoMatchReason | None = None
+    # The whole profile when this process looked the caller up (not carried in variables).
+    profile: CustomerProfile | None = field(default=None, compare=False)
+
+    @property
+    def in_arrears(self) -> bool:
+        """An identified customer behind on payments: the collections route serves them."""
+        if self.customer_id is None:
+            return False
+        return self.account_status in IN_ARREARS or self.priority == PRIORITY_COLLECTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +140,20 @@ class Identification:
     @property
     def priority(self) -> int:
         return self.customer.priority if self.customer else PRIORITY_NORMAL
+
+    def identity(self) -> CallerIdentity:
+        """What travels with the call: the figures routing and the desk use."""
+        customer = self.customer if self.match is Match.UNIQUE else None
+        if customer is None:
+            return CallerIdentity(
+                self.match, priority=self.priority, candidates=len(self.candidates),
+                reason=self.reason,
+            )  # fmt: skip
+        return CallerIdentity(
+            self.match, customer.customer_id, self.priority, customer.account_status,
+            customer.name, customer.balance_minor, customer.headline_currency,
+            len(self.candidates), self.reason, customer,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

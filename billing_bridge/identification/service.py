@@ -8,19 +8,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from billing_bridge.identification.cache import IdentificationCache
 from billing_bridge.identification.directory import CustomerDirectory, TenantInfo
-from billing_bridge.identification.model import Identification, Match, NoMatchReason
-from billing_bridge.phones import NumberProblem, normalise_caller_id
+from billing_bridge.identification.model import (
+    CallerIdentity,
+    Identification,
+    Match,
+    NoMatchReason,
+)
+from billing_bridge.phones import CallerNumber, NumberProblem, normalise_caller_id
 
 _REASON_FOR_PROBLEM = {
     NumberProblem.WITHHELD: NoMatchReason.WITHHELD,
     NumberProblem.MISSING: NoMatchReason.MISSING,
     NumberProblem.INVALID: NoMatchReason.INVALID,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifiedCaller:
+    """The caller of a call to a known business: their number and who they are."""
+
+    e164: str | None  # None when withheld, missing or not a number
+    identity: CallerIdentity
 
 
 class CallerIdentification:
@@ -51,6 +65,20 @@ class CallerIdentification:
         if tenant is None:
             return Identification.nobody(NoMatchReason.UNKNOWN_DID)
         caller = normalise_caller_id(caller_id, tenant.default_region, presentation)
+        return await self._identify(tenant, caller)
+
+    async def identify_caller(
+        self, tenant: TenantInfo, caller_id: str | None, told: CallerIdentity | None = None
+    ) -> IdentifiedCaller:
+        """A call to `tenant`'s number (resolved once, by `tenant_for`): the caller's number,
+        normalised once, and who they are: as caller-lookup `told` (its LL_* variables), or
+        looked up here when it did not run (ARI-only setups): the same typed value."""
+        caller = normalise_caller_id(caller_id, tenant.default_region)
+        if told is None:
+            told = (await self._identify(tenant, caller)).identity()
+        return IdentifiedCaller(caller.e164, told)
+
+    async def _identify(self, tenant: TenantInfo, caller: CallerNumber) -> Identification:
         if caller.e164 is None:
             reason = _REASON_FOR_PROBLEM[caller.problem or NumberProblem.INVALID]
             return Identification.nobody(reason, tenant.tenant_id)

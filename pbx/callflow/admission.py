@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from billing_bridge.identification.model import PRIORITY_COLLECTIONS, Match
-from billing_bridge.phones import normalise_caller_id, to_e164
+from billing_bridge.identification import variables
+from billing_bridge.identification.model import CallerIdentity
+from billing_bridge.phones import to_e164
 from billing_bridge.verification import date_of_birth_matches, pin_matches
 from pbx.acd.calls import InboundCall
 from pbx.acd.errors import AcdError
@@ -41,17 +41,6 @@ if TYPE_CHECKING:
     from pbx.callflow.app import CallFlow
 
 log = logging.getLogger(__name__)
-
-IN_ARREARS = frozenset({"overdue", "suspended"})
-
-
-@dataclass(frozen=True, slots=True)
-class Identified:
-    match: str
-    customer_id: int | None
-    priority: int
-    in_arrears: bool
-
 
 async def admit(flow: CallFlow, channel: Channel) -> None:
     """A new call entered Stasis: identify and log it, then route it."""
@@ -85,8 +74,9 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
         log.warning("call %s to unknown number %r: refused", channel.id, did)
         await flow.client.hangup(channel.id, reason="unallocated")
         return
-    caller = normalise_caller_id(channel.caller.number, tenant.default_region)
-    who = await _identify(flow, channel, did)
+    told = await _told(flow, channel)
+    caller = await flow.identification.identify_caller(tenant, channel.caller.number, told)
+    who = caller.identity
     did_e164 = to_e164(did, tenant.default_region) or did
     if who.customer_id is not None and flow.prefetch is not None:
         flow.prefetch(tenant.tenant_id, who.customer_id)  # the screen-pop's panel, meanwhile
@@ -96,7 +86,7 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
         caller_raw=channel.caller.number,
         caller_number=caller.e164,
         dialed_number=did_e164 if did_e164.startswith("+") else None,
-        match=who.match,
+        match=who.match.value,
         customer_id=who.customer_id,
         priority=who.priority,
         arrived_at=now,
@@ -104,7 +94,7 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
     call = FlowCall(
         channel.id, tenant.tenant_id, record_id, channel.id, caller_number=caller.e164,
         did=did_e164, customer_id=who.customer_id, priority=who.priority, arrived_at=now,
-        match=who.match,
+        match=who.match.value,
         in_arrears=who.in_arrears,
     )  # fmt: skip
     async with flow.lanes.call(call.call_id):
@@ -160,32 +150,20 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
         await _finish(flow, call, "closed", prompts.CLOSED)
 
 
-async def _identify(flow: CallFlow, channel: Channel, did: str) -> Identified:
-    """The FastAGI caller-lookup's answer when the dialplan ran it, else our own lookup."""
-    variables = dict(channel.channelvars or {})
-    if not variables.get("LL_MATCH"):
-        for name in ("LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS"):
-            variables[name] = await _variable(flow, channel.id, name)
-            if not variables["LL_MATCH"]:
-                break  # the dialplan did not run caller-lookup (or it failed)
-    if variables.get("LL_MATCH") in {m.value for m in Match}:
-        customer = variables.get("LL_CUSTOMER_ID", "")
-        priority = variables.get("LL_PRIORITY", "")
-        return Identified(
-            variables["LL_MATCH"],
-            int(customer) if customer.isdigit() else None,
-            int(priority) if priority.isdigit() else 0,
-            variables.get("LL_ACCOUNT_STATUS", "") in IN_ARREARS,
-        )
-    result = await flow.identification.identify(channel.caller.number, did)
-    profile = result.customer if result.match is Match.UNIQUE else None
-    return Identified(
-        result.match.value,
-        profile.customer_id if profile else None,
-        result.priority,
-        profile is not None
-        and (profile.account_status in IN_ARREARS or result.priority == PRIORITY_COLLECTIONS),
-    )
+async def _told(flow: CallFlow, channel: Channel) -> CallerIdentity | None:
+    """Who caller-lookup said is calling, None when it did not run (or said it malformed).
+    StasisStart carries its variables when ari.conf lists them (`channelvars`); ARI is asked
+    only for those it did not carry, and not at all once LL_MATCH says no lookup ran."""
+    told = dict(channel.channelvars or {})
+    for name in (n for n in variables.ROUTING if n not in told):
+        told[name] = await _variable(flow, channel.id, name)
+        if not told[variables.MATCH]:
+            break  # the dialplan did not run caller-lookup (or it failed)
+    try:
+        return variables.decode(told)
+    except variables.MalformedIdentity as exc:
+        log.error("call %s: caller-lookup's variables not used: %s", channel.id, exc)
+        return None
 
 
 async def _menu_choice(flow: CallFlow, call: FlowCall, menu: Menu) -> str | None:

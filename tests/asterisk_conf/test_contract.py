@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from agi_scripts.handlers.caller_lookup import POP_TOKEN_VARIABLE
+from billing_bridge.identification import variables
 from pbx.callflow import prompts
 from pbx.callflow.executor import VOICEMAIL_CONTEXT
 from pbx.settings import load_settings
@@ -34,13 +35,11 @@ def test_the_inbound_context_looks_the_caller_up_then_enters_our_stasis_app() ->
     assert "/caller-lookup," in text and "Stasis(${LEDGERLINE_APP})" in text
 
 
-def test_ari_sends_the_lookup_variables_the_call_flow_reads() -> None:
+def test_ari_sends_every_lookup_variable_the_call_flow_routes_by() -> None:
     ari = (CONF / "ari.conf").read_text()
     configured = re.search(r"^channelvars=(.+)$", ari, flags=re.MULTILINE)
     assert configured is not None
-    assert set(configured[1].split(",")) >= {
-        "LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS",
-    }  # fmt: skip
+    assert set(configured[1].split(",")) >= set(variables.ROUTING)
 
 
 def test_the_voicemail_context_uses_mailboxes_that_are_configured() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import update
 
 from billing_bridge.verification import hash_pin
@@ -220,3 +221,54 @@ async def test_the_lookup_arrives_with_stasis_start_when_ari_sends_channelvars(
     assert (row.match, row.priority) == ("unique", 10)
     reads = [r for r in world.sim.requests if r[1].endswith("/variable")]
     assert reads == []  # nothing asked over REST: it came with the event
+
+
+async def test_without_caller_lookup_the_call_flow_identifies_and_asks_ari_nothing(
+    world: World,
+) -> None:
+    world.sim.model.channelvars = frozenset({"LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY",
+                                             "LL_ACCOUNT_STATUS"})  # fmt: skip
+    customer = await _customer(world)
+    await world.add_queue("support")
+    await world.add_route("support")
+    await world.start_ledgerline()
+
+    call = await world.call()  # an ARI-only dialplan: no caller-lookup before Stasis
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert (row.match, row.customer_id, row.caller_number) == ("unique", customer, CUSTOMER_PHONE)
+    assert [r for r in world.sim.requests if r[1].endswith("/variable")] == []
+
+
+async def test_only_the_variables_stasis_start_did_not_carry_are_asked_of_ari(
+    world: World,
+) -> None:
+    world.sim.model.channelvars = frozenset({"LL_MATCH"})  # an older ari.conf
+    await world.add_queue("support")
+    await world.add_route("support")
+    await world.start_ledgerline()
+
+    call = await world.call(variables={"LL_MATCH": "unique", "LL_PRIORITY": "10"})
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert (row.match, row.priority) == ("unique", 10)
+    asked = sorted(r[2]["variable"] for r in world.sim.requests if r[1].endswith("/variable"))
+    assert asked == ["LL_ACCOUNT_STATUS", "LL_CUSTOMER_ID", "LL_PRIORITY"]
+
+
+async def test_malformed_lookup_variables_are_logged_once_and_the_caller_identified_here(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    customer = await _customer(world)
+    await world.add_queue("support")
+    await world.add_route("support")
+    await world.start_ledgerline()
+
+    call = await world.call(variables={"LL_MATCH": "unique", "LL_CUSTOMER_ID": "²"})
+
+    row = await world.record_when(call, lambda r: r.queued_at is not None, "queued")
+    assert (row.match, row.customer_id) == ("unique", customer)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "LL_CUSTOMER_ID" in errors[0].getMessage()
+    assert "²" not in errors[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]
