@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from billing_bridge.identification import variables
+from billing_bridge.identification.model import Match
 from billing_bridge.money import format_minor
 from pbx.acd.errors import AcdError
 from pbx.bootstrap import bootstrap, build_services, check_dependencies
@@ -164,16 +166,22 @@ def _digits(dialed: str) -> str:
     return "".join(ch for ch in dialed if ch.isdigit() or ch == "+")
 
 
-def describe(variables: dict[str, str]) -> str:
+def describe(told: dict[str, str]) -> str:
     """What an agent would want to read about the caller, from the LL_* variables."""
-    match = variables.get("LL_MATCH", "?")
-    if match == "unique":
-        owed = format_minor(int(variables["LL_BALANCE_MINOR"]), variables["LL_CURRENCY"])
+    try:
+        identity = variables.decode(told)
+    except variables.MalformedIdentity as exc:
+        return f"not identified (caller-lookup's variables malformed: {exc})"
+    if identity is None:
+        return f"not identified ({told.get('LL_ERROR', '?')})"
+    if identity.match is Match.UNIQUE and identity.customer_id is not None:
+        owed = format_minor(identity.balance_minor or 0, identity.currency)
         return (
-            f"{variables['LL_CUSTOMER_NAME']} (customer {variables['LL_CUSTOMER_ID']}), "
-            f"owes {owed} {variables['LL_CURRENCY']}, account {variables['LL_ACCOUNT_STATUS']}, "
-            f"queue priority {variables['LL_PRIORITY']}"
+            f"{identity.customer_name} (customer {identity.customer_id}), "
+            f"owes {owed} {identity.currency}, account {identity.account_status}, "
+            f"queue priority {identity.priority}"
         )
-    if match == "ambiguous":
-        return f"{variables.get('LL_CANDIDATES')} customers share this number: agent asks who"
-    return f"not identified ({variables.get('LL_REASON') or variables.get('LL_ERROR', '?')})"
+    if identity.match is Match.AMBIGUOUS:
+        return f"{identity.candidates} customers share this number: agent asks who"
+    reason = identity.reason.value if identity.reason else told.get("LL_ERROR", "?")
+    return f"not identified ({reason})"
