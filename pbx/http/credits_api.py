@@ -12,29 +12,39 @@ change is audited in the transaction that makes it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from billing_bridge.account_credits import (
+    CreditAsked,
+    CreditFilter,
+    decide_credit,
+    grant_on_account,
+    recent_credits,
+)
 from billing_bridge.credits import (
     REASON_CODES,
     CreditError,
     CreditReport,
     credit_dict,
     credit_report,
-    decide,
-    grant_credit,
 )
+from billing_bridge.money_settings import MoneySettings, business, change_settings, settings_of
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.desk import Actor, DeskError
-from pbx.db.models import CREDIT_PERIODS, CREDIT_STATUSES, Account, Credit, Tenant
-from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid, not_found
-from pbx.http.context import audit, context
+from pbx.db.models import CREDIT_PERIODS, CREDIT_STATUSES, Credit, Tenant
+from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid
+from pbx.http.context import context
 from pbx.http.schemas import Id, note_text
 
-PAGE = 100
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 # One credit is at most a million in major units: a typo's extra zeros stop here.
 MAX_CREDIT_MINOR = 100_000_000
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
@@ -227,11 +237,16 @@ async def _call_with_account(call: ApiCall, account_id: int) -> str | None:
     return str(found) if found is not None else None
 
 
-async def _tenant(session: Any, principal: Principal) -> Tenant:
-    tenant = await session.get(Tenant, principal.tenant_id)
-    if tenant is None:  # the business was removed while signed in
-        raise not_found("tenant")
-    return tenant
+@asynccontextmanager
+async def _money(call: ApiCall) -> AsyncIterator[AsyncSession]:
+    """A tenant session for the credits service, whose refusals become status codes here."""
+    try:
+        async with context(call.request).database.tenant_session(
+            call.principal.tenant_id
+        ) as session:  # fmt: skip
+            yield session
+    except CreditError as exc:
+        raise _credit_error(exc) from None
 
 
 def _time(value: str | None, name: str) -> datetime:
@@ -266,14 +281,7 @@ def _report_out(report: CreditReport, currency: str) -> CreditReportOut:
 
 
 def _settings_out(tenant: Tenant) -> MoneySettingsOut:
-    # An unknown period in a hand-edited row reads as the rules read it: the longest.
-    period = tenant.credit_period if tenant.credit_period in CREDIT_PERIODS else CREDIT_PERIODS[-1]
-    return MoneySettingsOut(money_needs_verification=tenant.money_needs_verification,
-                            credit_limits=dict(tenant.credit_limits or {}),
-                            credit_period=period,
-                            credit_account_limit_minor=tenant.credit_account_limit_minor,
-                            credits_below_zero=tenant.credits_below_zero,
-                            currency=tenant.currency)  # fmt: skip
+    return MoneySettingsOut(**asdict(settings_of(tenant)), currency=tenant.currency)
 
 
 def register(api: Api) -> None:
@@ -296,33 +304,19 @@ def register(api: Api) -> None:
             args = body.model_dump(exclude={"call_id"})
             done = await _run_on_desk(call, "grant_credit_in_call", call_id=in_call, **args)
             return CreditOut.model_validate(done)
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
-                session.begin():  # fmt: skip
-            tenant = await _tenant(session, call.principal)
-            account = await session.get(Account, body.account_id)
-            if account is None:
-                raise not_found("account")
-            try:
-                credit = await grant_credit(
-                    session, tenant, account_id=account.id, amount_minor=body.amount_minor,
-                    currency=body.currency or account.currency, reason_code=body.reason_code,
-                    note=body.note, call_id=None, by=call.principal, now=datetime.now(UTC),
-                )  # fmt: skip
-            except CreditError as exc:
-                raise _credit_error(exc) from None
+        asked = CreditAsked(body.account_id, body.amount_minor, body.currency,
+                            body.reason_code, body.note)  # fmt: skip
+        async with _money(call) as session, session.begin():
+            credit = await grant_on_account(session, call.principal.tenant_id, asked,
+                                            by=call.principal, now=datetime.now(UTC))  # fmt: skip
             return _credit_out(credit)
 
     async def _decide(call: ApiCall, approve: bool) -> CreditOut:
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
-                session.begin():  # fmt: skip
-            tenant = await _tenant(session, call.principal)
-            try:
-                credit = await decide(session, tenant, call.path_int("credit_id"), approve,
-                                      call.principal, datetime.now(UTC))  # fmt: skip
-            except CreditError as exc:
-                raise _credit_error(exc) from None
+        credit_id = call.path_int("credit_id")
+        async with _money(call) as session, session.begin():
+            credit = await decide_credit(session, call.principal.tenant_id, credit_id,
+                                         approve=approve, by=call.principal,
+                                         now=datetime.now(UTC))  # fmt: skip
             return _credit_out(credit)
 
     @api.operation("POST", "/credits/{credit_id}/approve", summary="Approve a pending credit "
@@ -346,21 +340,18 @@ def register(api: Api) -> None:
         ),
     )  # fmt: skip
     async def list_credits(call: ApiCall) -> CreditList:
-        query = select(Credit).order_by(Credit.id.desc()).limit(PAGE)
-        status = call.query.get("status")
-        if status is not None:
-            if status not in CREDIT_STATUSES:
-                raise invalid("status", f"one of {', '.join(CREDIT_STATUSES)}")
-            query = query.where(Credit.status == status)
+        status, account_id = call.query.get("status"), None
+        if status is not None and status not in CREDIT_STATUSES:
+            raise invalid("status", f"one of {', '.join(CREDIT_STATUSES)}")
         if "account_id" in call.query:
             if not call.query["account_id"].isdigit():
                 raise invalid("account_id", "must be an integer")
-            query = query.where(Credit.account_id == int(call.query["account_id"]))
-        if not call.principal.at_least(Role.SUPERVISOR):
-            query = query.where(Credit.granted_by_id == call.principal.user_id)
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
-            rows = list(await session.scalars(query))
+            account_id = int(call.query["account_id"])
+        p = call.principal
+        only = CreditFilter(status, account_id,
+                            None if p.at_least(Role.SUPERVISOR) else p.user_id)  # fmt: skip
+        async with _money(call) as session:
+            rows = await recent_credits(session, only)
         return CreditList(items=[_credit_out(row) for row in rows])
 
     @api.operation(
@@ -380,9 +371,8 @@ def register(api: Api) -> None:
         if date_to <= date_from:
             raise invalid("to", "must be after from")
         at = _time(call.query["at"], "at") if "at" in call.query else datetime.now(UTC)
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
-            tenant = await _tenant(session, call.principal)
+        async with _money(call) as session:
+            tenant = await business(session, call.principal.tenant_id)
             report = await credit_report(session, tenant, date_from=date_from, date_to=date_to,
                                          limits_at=at)  # fmt: skip
         return _report_out(report, tenant.currency)
@@ -392,27 +382,16 @@ def register(api: Api) -> None:
                    role=Role.SUPERVISOR, response=MoneySettingsOut,
                    tag="credits")  # fmt: skip
     async def get_money_settings(call: ApiCall) -> MoneySettingsOut:
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
-            return _settings_out(await _tenant(session, call.principal))
+        async with _money(call) as session:
+            return _settings_out(await business(session, call.principal.tenant_id))
 
     @api.operation("PUT", "/admin/money-settings", summary="Set identity before money, the "
                    "credit limits and their period, and whether credits go below zero",
                    role=Role.ADMIN, body=MoneySettingsIn,
                    response=MoneySettingsOut, tag="credits")  # fmt: skip
     async def set_money_settings(call: ApiCall) -> MoneySettingsOut:
-        body: MoneySettingsIn = call.body
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session, \
-                session.begin():  # fmt: skip
-            tenant = await _tenant(session, call.principal)
-            before = _settings_out(tenant).model_dump(exclude={"currency"})
-            tenant.money_needs_verification = body.money_needs_verification
-            tenant.credit_limits = dict(body.credit_limits)
-            tenant.credit_period = body.credit_period
-            tenant.credit_account_limit_minor = body.credit_account_limit_minor
-            tenant.credits_below_zero = body.credits_below_zero
-            after = _settings_out(tenant).model_dump(exclude={"currency"})
-            audit(session, call.principal, "tenant.money_settings", "tenant", tenant.id,
-                  {"before": before, "after": after})  # fmt: skip
+        settings = MoneySettings(**call.body.model_dump())
+        async with _money(call) as session, session.begin():
+            tenant = await change_settings(session, call.principal.tenant_id, settings,
+                                           by=call.principal)  # fmt: skip
             return _settings_out(tenant)
