@@ -1,22 +1,24 @@
 """Recordings: playback for those allowed to hear them, legal holds, retention.
 
 Supervisors and admins may play any recording of their business; an agent only those of
-their own calls, and only when `recordings.agents_play_own` is on. Every playback link
-handed out is audited. From S3 the link is a short-lived presigned URL; from the local
-folder it is this API's `/audio`, streamed with HTTP range support (seeking in a player).
+their own calls, and only when `recordings.agents_play_own` is on (`recordings.playback`
+holds these rules). Every playback link handed out is audited. From S3 the link is a
+short-lived presigned URL; from the local folder it is this API's `/audio`, streamed with
+HTTP range support (seeking in a player).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import select
 
 from pbx.auth.roles import Role
-from pbx.db.models import Call, Recording
+from pbx.db.models import Recording
 from pbx.http.api import Api, ApiCall, ApiError, conflict, not_found
-from pbx.http.context import audit, context
+from pbx.http.context import context
 from pbx.http.schemas import (
     LegalHoldIn,
     LegalHoldList,
@@ -27,29 +29,46 @@ from pbx.http.schemas import (
     RetentionIn,
     RetentionOut,
 )
-from recordings import holds, pauses
+from recordings import holds, pauses, playback
 from recordings.local_store import LocalFolderStore
 from recordings.retention import set_retention, tenant_retention
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The recordings services' refusals as status codes: the one place they are mapped."""
+    try:
+        yield
+    except playback.NotFound as exc:
+        raise not_found(exc.what) from None
+    except playback.NotYours as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except playback.Purged as exc:
+        raise ApiError(410, "gone", str(exc)) from None
+    except playback.NotStored as exc:
+        raise conflict(str(exc)) from None
+    except holds.HoldTargetNotFound:
+        raise not_found("call or customer") from None
+    except holds.HoldNotFound:
+        raise not_found("legal hold") from None
+    except holds.HoldAlreadyReleased:
+        raise conflict("the legal hold was released already") from None
+
+
+def _listener(call: ApiCall) -> playback.Listener:
+    p = call.principal
+    return playback.Listener(p.user_id, p.at_least(Role.SUPERVISOR),
+                             context(call.request).agents_play_own)  # fmt: skip
+
+
 async def _playable(call: ApiCall) -> Recording:
     """The recording, if it is stored and this user may hear it."""
-    ctx = context(call.request)
-    principal = call.principal
     recording_id = call.path_int("recording_id")
-    async with ctx.database.tenant_session(principal.tenant_id) as session:
-        recording = await session.get(Recording, recording_id)
-    if recording is None:
-        raise not_found("recording")
-    if not principal.at_least(Role.SUPERVISOR):
-        own = ctx.agents_play_own and recording.agent_id == principal.user_id
-        if not own:
-            raise ApiError(403, "forbidden", "only supervisors may play this recording")
-    if recording.status == "purged":
-        raise ApiError(410, "gone", "the recording was deleted when its retention ended")
-    if recording.status != "stored" or not recording.object_key:
-        raise conflict(f"the recording is {recording.status}, not stored yet")
-    return recording
+    with _refusals():
+        async with context(call.request).database.tenant_session(
+            call.principal.tenant_id
+        ) as session:  # fmt: skip
+            return await playback.playable(session, recording_id, _listener(call))
 
 
 def _out(recording: Recording) -> RecordingOut:
@@ -71,18 +90,11 @@ def register(api: Api) -> None:
                    "with their pauses", response=RecordingList, tag="recordings",
                    errors=(404,))  # fmt: skip
     async def call_recordings(call: ApiCall) -> RecordingList:
-        ctx, principal = context(call.request), call.principal
-        record_id = call.path_int("record_id")
-        async with ctx.database.tenant_session(principal.tenant_id) as session:
-            logged = await session.get(Call, record_id)
-            if logged is None:
-                raise not_found("call")
-            if not principal.at_least(Role.SUPERVISOR) and logged.agent_id != principal.user_id:
-                raise ApiError(403, "forbidden", "this is not your call")
-            rows = await session.scalars(
-                select(Recording).where(Recording.call_id == record_id).order_by(Recording.id)
-            )
-            return RecordingList(items=[_out(row) for row in rows])
+        ctx, record_id = context(call.request), call.path_int("record_id")
+        with _refusals():
+            async with ctx.database.tenant_session(call.principal.tenant_id) as session:
+                rows = await playback.call_recordings(session, record_id, _listener(call))
+                return RecordingList(items=[_out(row) for row in rows])
 
     @api.operation("GET", "/recordings/{recording_id}/playback", summary="A short-lived link "
                    "to play the recording (audited)", response=PlaybackOut, tag="recordings",
@@ -97,8 +109,8 @@ def register(api: Api) -> None:
             url = f"/api/v1/recordings/{recording.id}/audio"
         tenant = call.principal.tenant_id
         async with ctx.database.tenant_session(tenant) as session, session.begin():
-            audit(session, call.principal, "recording.playback", "recording", recording.id,
-                  {"call_id": recording.call_id})  # fmt: skip
+            playback.record_playback(session, tenant_id=tenant, actor=call.principal,
+                                     recording=recording)  # fmt: skip
         expires = datetime.now(UTC) + timedelta(seconds=seconds)
         return PlaybackOut(url=url, expires_at=expires, content_type=recording.content_type)
 
@@ -132,15 +144,13 @@ def register(api: Api) -> None:
     async def place_legal_hold(call: ApiCall) -> LegalHoldOut:
         body: LegalHoldIn = call.body
         ctx, tenant = context(call.request), call.principal.tenant_id
-        try:
+        with _refusals():
             async with ctx.database.tenant_session(tenant) as session, session.begin():
                 hold = await holds.place_hold(
                     session, tenant, call_id=body.call_id, customer_id=body.customer_id,
                     reason=body.reason, by=call.principal, now=datetime.now(UTC),
                 )  # fmt: skip
                 return LegalHoldOut.model_validate(hold)
-        except holds.HoldTargetNotFound:
-            raise not_found("call or customer") from None
 
     @api.operation("DELETE", "/legal-holds/{hold_id}", summary="Release a legal hold "
                    "(audited)", role=Role.SUPERVISOR, status=204, tag="recordings",
@@ -148,14 +158,10 @@ def register(api: Api) -> None:
     async def release_legal_hold(call: ApiCall) -> None:
         ctx, tenant = context(call.request), call.principal.tenant_id
         hold_id = call.path_int("hold_id")
-        try:
+        with _refusals():
             async with ctx.database.tenant_session(tenant) as session, session.begin():
                 await holds.release_hold(session, tenant, hold_id, by=call.principal,
                                          now=datetime.now(UTC))  # fmt: skip
-        except holds.HoldNotFound:
-            raise not_found("legal hold") from None
-        except holds.HoldAlreadyReleased:
-            raise conflict("the legal hold was released already") from None
 
     @api.operation("GET", "/admin/retention", summary="How long recordings are kept",
                    role=Role.ADMIN, response=RetentionOut, tag="recordings")  # fmt: skip
