@@ -6,7 +6,10 @@ Domain code receives what it needs from here and never opens a connection of its
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,8 +42,20 @@ from pbx.auth.ratelimit import (
 )
 from pbx.auth.sessions import SessionStore
 from pbx.bus import Bus, MemoryBus, RedisBus
-from pbx.callflow.app import CallFlow, utc_now
+from pbx.callflow.app import CallFlow, FlowParts, FlowTiming, utc_now
+from pbx.callflow.call_log import CallLog
+from pbx.callflow.card_capture import CardCapture
+from pbx.callflow.config import CurrentConfig
+from pbx.callflow.executor import Executor
+from pbx.callflow.keypad import Keypads
+from pbx.callflow.keypad_session import KeypadSessions
+from pbx.callflow.lanes import Lanes
+from pbx.callflow.mandate_capture import MandateCapture
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
+from pbx.callflow.recorder import CallRecorder
+from pbx.callflow.saver import StateSaver
+from pbx.callflow.snapshots import SnapshotStore
+from pbx.callflow.state import FlowState
 from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
 from pbx.events.hub import Hub
@@ -57,6 +72,7 @@ from pbx.settings import (
 )
 from pbx.shipped_secrets import sandbox_webhook_secret
 from recordings.ari_source import AriRecordingSources
+from recordings.jobs import RecordingJobs
 from recordings.local_store import LocalFolderStore
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.s3_store import S3Credentials, S3Store
@@ -212,11 +228,62 @@ def build_call_flow(
         reconnect_max=ari.reconnect_max_seconds,
     )
     node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
-    return CallFlow(
+    return call_flow(
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
         payments=payments, sender=sender,
     )  # fmt: skip
+
+
+def call_flow(
+    client: AriClient,
+    connection: AriConnection,
+    database: Database,
+    identification: CallerIdentification,
+    *,
+    node: str,
+    dial_out: str,
+    clock: Callable[[], datetime] = utc_now,
+    rng: random.Random | None = None,
+    timing: FlowTiming | None = None,
+    notify: Callable[[str, dict[str, Any]], None] | None = None,
+    prefetch: Callable[[int, int], None] | None = None,
+    payments: PaymentProvider | None = None,
+    sender: MessageSender | None = None,
+) -> CallFlow:
+    """The call flow for one Asterisk node over `client`, with its collaborators."""
+    timing = timing or FlowTiming()
+    config, state, lanes, lock = CurrentConfig(), FlowState.empty(rng), Lanes(), asyncio.Lock()
+    call_log, keypads = CallLog(database), Keypads()
+    executor = Executor(
+        client, state, call_log, config, clock, lanes=lanes, dial_out=dial_out, notify=notify
+    )
+    saver = StateSaver(state, SnapshotStore(database, node), lock, save_every=timing.save_every,
+                       changed=executor.announce_agent_changes)  # fmt: skip
+    recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node)
+    sessions = KeypadSessions(
+        client, keypads, recorder, saver, executor.notify,
+        first_digit_s=10.0, between_digits_s=5.0,
+    )  # fmt: skip
+    parts = FlowParts(
+        config, state, lanes, lock, keypads, call_log, saver, recorder, executor, sessions,
+        sender=sender or OutboxOnlySender(),
+    )  # fmt: skip
+    if payments is not None:
+        take_payments(parts, payments, database, clock)
+    return CallFlow(client, connection, database, identification, parts, clock=clock,
+                    timing=timing, prefetch=prefetch)  # fmt: skip
+
+
+def take_payments(
+    parts: FlowParts | CallFlow, payments: PaymentProvider, database: Database,
+    clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    """Card payments and direct-debit mandates by phone through `payments`."""
+    sessions = parts.keypad_sessions
+    parts.payments = payments
+    parts.card_capture = CardCapture(sessions, payments, database, lambda: clock().date())
+    parts.mandate_capture = MandateCapture(sessions, payments, database, parts.sender, clock)
 
 
 def ownership(services: Services, flow: CallFlow) -> Ownership:

@@ -17,14 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from billing_bridge.identification.service import CallerIdentification
 from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
@@ -44,22 +41,22 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from pbx.callflow import admission, control, keypad_session, outbound
+from pbx.callflow import admission, control, outbound
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
-from pbx.callflow.config import FlowConfig, apply_config
+from pbx.callflow.config import CurrentConfig, FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
 from pbx.callflow.executor import Executor
 from pbx.callflow.fencing import Fence
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.keypad_session import KeypadSessions
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
 from pbx.callflow.recorder import RECORDER_PREFIX, CallRecorder, recorder_channel
-from pbx.callflow.snapshots import SnapshotStore
+from pbx.callflow.saver import StateSaver
 from pbx.callflow.state import FlowState
 from pbx.db.database import Database
-from recordings.jobs import RecordingJobs
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +80,28 @@ HANDLED_EVENTS = (
 )  # fmt: skip
 
 
+@dataclass
+class FlowParts:
+    """What the call flow works with, built by the composition root (`pbx.bootstrap`)."""
+
+    config: CurrentConfig
+    state: FlowState
+    # Each call's work runs in its own lane; `lock` orders what spans calls (agent
+    # changes, configuration, the ticker, snapshots), none of which waits on a lane.
+    lanes: Lanes
+    lock: asyncio.Lock
+    keypads: Keypads
+    call_log: CallLog
+    saver: StateSaver
+    recorder: CallRecorder
+    executor: Executor
+    keypad_sessions: KeypadSessions  # one keypad session at a time per call, card or bank
+    card_capture: CardCapture | None = None  # with a payment provider only
+    mandate_capture: MandateCapture | None = None
+    payments: PaymentProvider | None = None
+    sender: MessageSender = field(default_factory=OutboxOnlySender)
+
+
 class CallFlow:
     def __init__(
         self,
@@ -90,16 +109,11 @@ class CallFlow:
         connection: AriConnection,
         database: Database,
         identification: CallerIdentification,
+        parts: FlowParts,
         *,
-        node: str,
-        dial_out: str,
         clock: Callable[[], datetime] = utc_now,
-        rng: random.Random | None = None,
         timing: FlowTiming | None = None,
-        notify: Callable[[str, dict[str, Any]], None] | None = None,
         prefetch: Callable[[int, int], None] | None = None,
-        payments: PaymentProvider | None = None,
-        sender: MessageSender | None = None,
     ) -> None:
         self.client = client
         self.connection = connection
@@ -107,43 +121,42 @@ class CallFlow:
         self.identification = identification
         self.clock = clock
         self.timing = timing or FlowTiming()
-        self.call_log = CallLog(database)
-        self.snapshots = SnapshotStore(database, node)
-        # Set by the ownership while this process owns the node (its lease's token): a stale
-        # owner's snapshots are refused and its changes to Asterisk are never sent.
-        self.fence = Fence()
-        client.guard_changes(self._check_fence)
-        self.config = FlowConfig()
-        self.state = FlowState.empty(rng)
-        # Each call's work runs in its own lane; `lock` orders what spans calls (agent
-        # changes, configuration, the ticker, snapshots), none of which waits on a lane.
-        self.lanes = Lanes()
-        self.lock = asyncio.Lock()
-        self.keypads = Keypads()
+        self._config, self.state, self.lanes, self.lock = (
+            parts.config, parts.state, parts.lanes, parts.lock
+        )
+        self.keypads, self.call_log, self.saver = parts.keypads, parts.call_log, parts.saver
+        self.snapshots = parts.saver.snapshots
+        # A stale owner's changes to Asterisk are never sent (see `ownership.py`).
+        client.guard_changes(self.saver.check_fence)
         # Start reading a caller's account for the screen-pop as soon as they are known.
         self.prefetch = prefetch
-        self.recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node)
-        self.payments, self.sender = payments, sender or OutboxOnlySender()
-        self.card_capture = (
-            CardCapture(self, payments, lambda: self.clock().date()) if payments else None
-        )
-        self.mandate_capture = (  # one keypad session at a time per call, card or bank
-            MandateCapture(self, payments, self.card_capture.sessions)
-            if payments and self.card_capture else None
-        )  # fmt: skip
-        self.executor = Executor(
-            client, self.state, self.call_log, lambda: self.config, clock, lanes=self.lanes,
-            dial_out=dial_out, notify=notify,
-        )  # fmt: skip
-        self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
+        self.recorder, self.executor = parts.recorder, parts.executor
+        self.keypad_sessions = parts.keypad_sessions
+        self.card_capture, self.mandate_capture = parts.card_capture, parts.mandate_capture
+        self.payments, self.sender = parts.payments, parts.sender
         self._pending_config: FlowConfig | None = None
         self._synced = asyncio.Event()  # set once resynchronised after a connect
-        self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writing: asyncio.Future[None] | None = None
         self._routing: set[str] = set()  # caller channels an admission task is working on
         connection.on_event(self._on_event, *HANDLED_EVENTS)
         connection.on_connected(self._resync)
+
+    @property
+    def config(self) -> FlowConfig:
+        return self._config.value
+
+    @config.setter
+    def config(self, config: FlowConfig) -> None:
+        self._config.value = config
+
+    @property
+    def fence(self) -> Fence:
+        """Set by the ownership while this process owns the node (its lease's token)."""
+        return self.saver.fence
+
+    @fence.setter
+    def fence(self, fence: Fence) -> None:
+        self.saver.fence = fence
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -158,7 +171,7 @@ class CallFlow:
         self.config = self._pending_config
         await self.connection.start()
         self._spawn(self._ticker(), "acd-ticker")
-        self._spawn(self._saver(), "acd-saver")
+        self._spawn(self.saver.run(), "acd-saver")
 
     async def stop(self, *, save: bool = True, drain_s: float = 0.0) -> None:
         """Stop serving. `save=False` when another process has taken over: its state is
@@ -176,8 +189,7 @@ class CallFlow:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._writing is not None:
-            await self._writing  # a snapshot being written when the saver was stopped
+        await self.saver.settle()  # a snapshot being written when the saver was stopped
         await self.lanes.cancel()
         await self.connection.stop()
         self._synced.clear()
@@ -475,7 +487,7 @@ class CallFlow:
                     await self.executor.hangup(channel.id)  # a leg of a call that is over
 
     def _keying_here(self, call: FlowCall) -> bool:
-        return self.card_capture is not None and self.card_capture.sessions.running(call)
+        return self.keypad_sessions.running(call)
 
     async def _keying_interrupted(self, call_id: str) -> None:
         """The process that took the caller out to key details stopped before putting them
@@ -485,10 +497,10 @@ class CallFlow:
             return
         kind, caller = call.keying, call.caller_channel or call.customer_channel
         if call.phase is Phase.CONNECTED and call.bridge is not None and caller is not None:
-            await keypad_session.bring_back(self, call, caller, resume=call.keying_paused)
+            await self.keypad_sessions.bring_back(call, caller, resume=call.keying_paused)
             log.warning("call %s: %s keying interrupted by a restart; caller put back",
                         call_id, kind)  # fmt: skip
-            keypad_session.tell_agent(self, call, f"{kind}.progress", {
+            self.keypad_sessions.tell_agent(call, f"{kind}.progress", {
                 "step": "interrupted",
                 "progress": "interrupted by a restart: the caller is back with you; check the"
                             " account before asking again",
@@ -531,64 +543,13 @@ class CallFlow:
     # --- persistence --------------------------------------------------------------------
 
     async def save(self) -> None:
-        """The state changed: tell desks which agents changed
-        state, and have the saver snapshot it within `timing.save_every` seconds. Saving in
-        the background keeps database writes off the path of every call event; a crash in
-        that window is settled by the resync (calls in Stasis we do not know are admitted
-        again, legs we do not know are hung up)."""
-        self._announce_agent_changes()
-        self._dirty.set()
+        """The state changed: desks hear which agents changed state, and the saver writes
+        a snapshot within `timing.save_every` seconds (see `saver.py`)."""
+        await self.saver.save()
 
     async def flush(self) -> None:
         """Write the snapshot now (takes the lock)."""
-        async with self.lock:
-            document = self.state.to_json()
-        await self._write(document)
-
-    async def _saver(self) -> None:
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(self.timing.save_every)  # changes in this window: one write
-            self._dirty.clear()
-            async with self.lock:
-                document = self.state.to_json()
-            # Shielded, and awaited by `stop`: a write abandoned halfway leaves its transaction
-            # open (on SQLite its connection keeps the database locked until collected).
-            self._writing = asyncio.ensure_future(self._write(document))
-            await asyncio.shield(self._writing)
-
-    async def _write(self, document: str) -> None:
-        try:
-            written = await self.snapshots.save(document, self.fence.token)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("call flow state not saved (will retry on the next change): %s", exc)
-            self._dirty.set()
-            return
-        if not written:
-            self.fence.lost("a newer owner saved the call flow's state: ours was refused")
-
-    async def _check_fence(self) -> None:
-        await self.fence.check()
-
-    def _announce_agent_changes(self) -> None:
-        engine = self.state.engine
-        for agent_id in engine.changed_agents():
-            agent = engine.agents.get(agent_id)
-            if agent is None:
-                continue
-            seen = (agent.state.value, agent.pause_reason, agent.call_id)
-            if self._agents_seen.get(agent.agent_id) == seen:
-                continue
-            self._agents_seen[agent.agent_id] = seen
-            profile = self.config.agents.get(agent.agent_id)
-            if profile is None:
-                continue
-            since = agent.state_since.isoformat() if agent.state_since else None
-            self.executor.notify("agent.state", {
-                "tenant_id": profile.tenant_id, "agent_id": profile.user_id,
-                "state": agent.state.value, "pause_reason": agent.pause_reason,
-                "since": since, "call_id": agent.call_id,
-            })  # fmt: skip
+        await self.saver.flush()
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str, channel: str = "") -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)

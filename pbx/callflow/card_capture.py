@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from billing_bridge.payments import cards
 from billing_bridge.payments.ledger import record_card_payment
@@ -33,9 +33,7 @@ from billing_bridge.payments.port import (
 from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
-
-if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
+from pbx.db.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +65,13 @@ class CaptureRequest:
 class CardCapture:
     def __init__(
         self,
-        flow: CallFlow,
+        sessions: KeypadSessions,  # one keypad session at a time per call, card or bank
         provider: PaymentProvider,
+        database: Database,
         today: Callable[[], date],
-        *,
-        first_digit_s: float = 10.0,
-        between_digits_s: float = 5.0,
     ) -> None:
-        self.flow, self.provider, self.today = flow, provider, today
-        self.sessions = KeypadSessions(
-            flow, first_digit_s=first_digit_s, between_digits_s=between_digits_s
+        self.sessions, self.provider, self.database, self.today = (
+            sessions, provider, database, today
         )
 
     def check(self, call: FlowCall) -> None:
@@ -154,7 +149,7 @@ class CardCapture:
         self, call: FlowCall, request: CaptureRequest, key: str, result: ChargeResult
     ) -> CaptureOutcome:
         taken = await record_card_payment(
-            self.flow.database, call.tenant_id, account_id=request.account_id,
+            self.database, call.tenant_id, account_id=request.account_id,
             call_id=call.record_id, amount_minor=request.amount_minor,
             currency=request.currency, provider=self.provider.name, idempotency_key=key,
             result=result, actor_id=request.actor_id, actor_label=request.actor_label,

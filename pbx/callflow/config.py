@@ -74,6 +74,17 @@ class FlowConfig:
         return settings.music_class if settings else None
 
 
+@dataclass
+class CurrentConfig:
+    """The configuration the call flow runs now, replaced whole when an admin changes it;
+    the call flow and its executor read it through this one holder."""
+
+    value: FlowConfig = field(default_factory=FlowConfig)
+
+    def __call__(self) -> FlowConfig:
+        return self.value
+
+
 def apply_config(engine: Engine, config: FlowConfig, now: datetime) -> list[Command]:
     """Bring the engine's queues and roster in line with `config`; waiting callers, agent
     states and calls in progress carry on."""

@@ -70,6 +70,7 @@ class Executor:
         self.dial_out = dial_out  # e.g. "PJSIP/{number}@pstn-trunk"
         # Desk events (screen-pops and call changes); a no-op without a publisher.
         self.notify = notify if notify is not None else (lambda kind, payload: None)
+        self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)
@@ -152,6 +153,28 @@ class Executor:
             "agents": [int(a) for a in agents if a.isdigit()],
             "call": call_view(call, self.config(), self.clock()),
         })  # fmt: skip
+
+    def announce_agent_changes(self) -> None:
+        """An `agent.state` desk event for each agent whose state, pause reason or call
+        changed since the last one told."""
+        engine = self.state.engine
+        for agent_id in engine.changed_agents():
+            agent = engine.agents.get(agent_id)
+            if agent is None:
+                continue
+            seen = (agent.state.value, agent.pause_reason, agent.call_id)
+            if self._agents_seen.get(agent.agent_id) == seen:
+                continue
+            self._agents_seen[agent.agent_id] = seen
+            profile = self.config().agents.get(agent.agent_id)
+            if profile is None:
+                continue
+            since = agent.state_since.isoformat() if agent.state_since else None
+            self.notify("agent.state", {
+                "tenant_id": profile.tenant_id, "agent_id": profile.user_id,
+                "state": agent.state.value, "pause_reason": agent.pause_reason,
+                "since": since, "call_id": agent.call_id,
+            })  # fmt: skip
 
     def _ring_failed(self, call: FlowCall, agent_id: str) -> list[Command]:
         agent = self.state.engine.agents.get(agent_id)

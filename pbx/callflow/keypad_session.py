@@ -20,13 +20,14 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pbx.ari import AriError
+from pbx.ari import AriClient, AriError
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
+from pbx.callflow.keypad import Keypads
 from recordings.pauses import NotPaused
 
 if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
+    from pbx.callflow.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,24 @@ class Verdict(Protocol):
     progress: str  # for the agent's screen: never a digit of what was keyed
 
 
+class Persist(Protocol):
+    """The call flow's state saver: within a moment (`save`) or now (`flush`)."""
+
+    async def save(self) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
 class KeypadSessions:
     """At most one keypad session per call."""
 
-    def __init__(self, flow: CallFlow, *, first_digit_s: float, between_digits_s: float) -> None:
-        self.flow = flow
+    def __init__(
+        self, client: AriClient, keypads: Keypads, recorder: CallRecorder, persist: Persist,
+        notify: Callable[[str, dict[str, Any]], None], *, first_digit_s: float,
+        between_digits_s: float,
+    ) -> None:  # fmt: skip
+        self.client, self.keypads, self.recorder = client, keypads, recorder
+        self.persist, self.notify = persist, notify
         self.first_digit_s, self.between_digits_s = first_digit_s, between_digits_s
         self._running: set[str] = set()
 
@@ -74,13 +88,41 @@ class KeypadSessions:
     def running(self, call: FlowCall) -> bool:
         return call.call_id in self._running
 
+    async def bring_back(self, call: FlowCall, caller: str, *, resume: bool) -> None:
+        """The caller back in the agent's bridge, the agent's music off, and the recording
+        resumed if it was paused for the keying."""
+        assert call.bridge is not None
+        with contextlib.suppress(AriError):
+            await self.client.bridge_stop_moh(call.bridge)
+        try:
+            await self.client.add_channel(call.bridge, caller)
+        except AriError as exc:
+            log.warning("call %s: caller not put back after keying: %s", call.call_id, exc)
+        if resume and call.recording is not None:
+            try:
+                await self.recorder.resume(call, None)
+            except NotPaused:
+                pass  # stopped before the pause was made
+            except Exception as exc:  # the session is over either way
+                log.warning("call %s: recording not resumed: %s", call.call_id,
+                            type(exc).__name__)  # fmt: skip
+
+    def tell_agent(self, call: FlowCall, kind: str, data: dict[str, Any]) -> None:
+        """A desk event about the keying for the call's agent (and its queue's supervisors)."""
+        agent = call.agent_id
+        self.notify(kind, {
+            "tenant_id": call.tenant_id, "queue": call.queue,
+            "agents": [int(agent)] if agent and agent.isdigit() else [],
+            "call": {"call_id": call.call_id, "record_id": call.record_id, **data},
+        })  # fmt: skip
+
 
 class KeypadSession:
     def __init__(
         self, sessions: KeypadSessions, call: FlowCall, caller: str, kind: str,
         pause_reason: str | None,
     ) -> None:  # fmt: skip
-        self.sessions, self.flow = sessions, sessions.flow
+        self.sessions = sessions
         self.call, self.caller, self.kind, self.pause_reason = call, caller, kind, pause_reason
 
     async def __aenter__(self) -> KeypadSession:
@@ -105,7 +147,7 @@ class KeypadSession:
     ) -> str | None:  # fmt: skip
         """The digits once they pass `check` (a `Verdict`); None after ATTEMPTS or a hangup.
         Only the verdict's progress text leaves this method."""
-        digits = self.flow.keypads.listen(self.caller)
+        digits = self.sessions.keypads.listen(self.caller)
         for _ in range(ATTEMPTS):
             while not digits.empty():  # nothing keyed before the prompt counts
                 digits.get_nowait()
@@ -126,64 +168,37 @@ class KeypadSession:
 
     async def play(self, media: tuple[str, ...]) -> None:
         with contextlib.suppress(AriError):  # a caller who hung up hears nothing
-            await self.flow.client.play(self.caller, media)
+            await self.sessions.client.play(self.caller, media)
 
     def progress(self, step: str, text: str) -> None:
         self.notify(f"{self.kind}.progress", {"step": step, "progress": text})
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
-        tell_agent(self.flow, self.call, kind, data)
+        self.sessions.tell_agent(self.call, kind, data)
 
     async def _isolate(self) -> None:
         call = self.call
         paused = self.pause_reason is not None and call.recording is not None
         call.keying, call.keying_paused = self.kind, paused
-        await self.flow.flush()  # before the caller leaves the bridge, not within a second
+        sessions = self.sessions
+        await sessions.persist.flush()  # before the caller leaves the bridge, not in a second
         if paused:
-            await self.flow.recorder.pause(call, self.pause_reason, None)
+            await sessions.recorder.pause(call, self.pause_reason, None)
         assert call.bridge is not None
-        await self.flow.client.remove_channel(call.bridge, self.caller)
+        await sessions.client.remove_channel(call.bridge, self.caller)
         with contextlib.suppress(AriError):
-            await self.flow.client.bridge_start_moh(call.bridge)
+            await sessions.client.bridge_start_moh(call.bridge)
         self.progress("started", "the caller is keying details on the phone; you cannot hear it")
 
     async def _restore(self) -> None:
         call = self.call
         if call.phase is not Phase.ENDED and call.bridge is not None:
-            await bring_back(self.flow, call, self.caller, resume=call.keying_paused)
+            await self.sessions.bring_back(call, self.caller, resume=call.keying_paused)
             self.progress("finished", "the caller is back with you")
         call.keying, call.keying_paused = None, False
-        await self.flow.save()
+        await self.sessions.persist.save()
 
     async def _close(self) -> None:
         self.sessions.closed(self.call)
-        self.flow.keypads.stop(self.caller)
+        self.sessions.keypads.stop(self.caller)
 
-
-async def bring_back(flow: CallFlow, call: FlowCall, caller: str, *, resume: bool) -> None:
-    """The caller back in the agent's bridge, the agent's music off, and the recording
-    resumed if it was paused for the keying."""
-    assert call.bridge is not None
-    with contextlib.suppress(AriError):
-        await flow.client.bridge_stop_moh(call.bridge)
-    try:
-        await flow.client.add_channel(call.bridge, caller)
-    except AriError as exc:
-        log.warning("call %s: caller not put back after keying: %s", call.call_id, exc)
-    if resume and call.recording is not None:
-        try:
-            await flow.recorder.resume(call, None)
-        except NotPaused:
-            pass  # stopped before the pause was made
-        except Exception as exc:  # the session is over either way
-            log.warning("call %s: recording not resumed: %s", call.call_id, type(exc).__name__)
-
-
-def tell_agent(flow: CallFlow, call: FlowCall, kind: str, data: dict[str, Any]) -> None:
-    """A desk event about the keying for the call's agent (and its queue's supervisors)."""
-    agent = call.agent_id
-    flow.executor.notify(kind, {
-        "tenant_id": call.tenant_id, "queue": call.queue,
-        "agents": [int(agent)] if agent and agent.isdigit() else [],
-        "call": {"call_id": call.call_id, "record_id": call.record_id, **data},
-    })  # fmt: skip

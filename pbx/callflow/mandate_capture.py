@@ -14,24 +14,22 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
+from billing_bridge.mandate_links import SCHEME_BY_COUNTRY
 from billing_bridge.payments import bank_accounts
 from billing_bridge.payments.bank_accounts import BankAccountError
-from billing_bridge.payments.pay_links import deliver, mask
+from billing_bridge.payments.pay_links import MessageSender, deliver, mask
 from billing_bridge.payments.port import BankAccount, MandateResult, PaymentProvider, ProviderError
 from pbx.audit import By, Target, record
 from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
+from pbx.db.database import Database
 from pbx.db.models import Mandate, OutboxMessage
 
-if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
-
 log = logging.getLogger(__name__)
-
-SCHEME_BY_COUNTRY = {"IL": "masav", "GB": "bacs", "LT": "sepa_core", "US": "ach"}
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,12 @@ def _digits(name: str, shortest: int, longest: int) -> Callable[[str], _Check]:
 
 
 class MandateCapture:
-    def __init__(self, flow: CallFlow, provider: PaymentProvider, sessions: KeypadSessions):
-        self.flow, self.provider, self.sessions = flow, provider, sessions
+    def __init__(
+        self, sessions: KeypadSessions, provider: PaymentProvider, database: Database,
+        sender: MessageSender, clock: Callable[[], datetime],
+    ) -> None:  # fmt: skip
+        self.sessions, self.provider, self.database = sessions, provider, database
+        self.sender, self.clock = sender, clock
 
     async def set_up(self, call: FlowCall, request: MandateRequest) -> dict[str, Any]:
         async with self.sessions.open(call, "mandate", pause_reason=None) as session:
@@ -123,7 +125,7 @@ class MandateCapture:
         self, call: FlowCall, request: MandateRequest, scheme: str, result: MandateResult
     ) -> tuple[int, str]:
         """The mandate, its audit entry and the payer's confirmation, in one transaction."""
-        database, tenant = self.flow.database, call.tenant_id
+        database, tenant = self.database, call.tenant_id
         async with database.tenant_session(tenant) as session, session.begin():
             mandate = Mandate(customer_id=call.customer_id, account_id=request.account_id,
                               provider=self.provider.name, provider_ref=result.provider_ref,
@@ -146,7 +148,7 @@ class MandateCapture:
                          "confirmation_to": mask(request.confirm_to)},
             )  # fmt: skip
             mandate_id, message_id = mandate.id, message.id
-        sent = await deliver(database, self.flow.sender, tenant, message_id, now=self.flow.clock())
+        sent = await deliver(database, self.sender, tenant, message_id, now=self.clock())
         return mandate_id, sent
 
 

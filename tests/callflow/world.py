@@ -17,6 +17,7 @@ from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
 from pbx.acd.agents import AgentState
 from pbx.ari import AriClient, AriConnection
+from pbx.bootstrap import call_flow
 from pbx.callflow.app import CallFlow, FlowTiming
 from pbx.db.database import Database
 from pbx.db.models import Call, InboundNumber, InboundRoute, Queue, QueueMember, User
@@ -100,7 +101,7 @@ class World:
         client = AriClient(self.sim.url, "ledgerline", "secret", "ledgerline")
         connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.2)
         identification = CallerIdentification(CustomerDirectory(self.database), NoCache(), "IL")
-        flow = CallFlow(
+        flow = call_flow(  # wired as the composition root wires a process's
             client, connection, self.database, identification, node=node,
             dial_out="PJSIP/{number}@pstn-trunk", rng=random.Random(seed),
             timing=FlowTiming(tick=0.05, first_digit=1.0, between_digits=0.5), notify=notify,

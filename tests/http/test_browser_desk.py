@@ -14,8 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from billing_bridge.payments.sandbox import SandboxProvider
-from pbx.callflow.card_capture import CardCapture
-from pbx.callflow.mandate_capture import MandateCapture
+from pbx.bootstrap import take_payments
 from pbx.db.models import Call, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
@@ -193,8 +192,7 @@ async def test_the_agent_takes_a_card_payment_and_sees_only_progress_and_the_res
 ) -> None:
     page, world = agent_desk, site.world
     flow = world.flow
-    flow.card_capture = CardCapture(flow, SandboxProvider(webhook_secret="s"),
-                                    lambda: flow.clock().date())  # fmt: skip
+    take_payments(flow, SandboxProvider(webhook_secret="s"), world.database, flow.clock)
     await page.get_by_role("button", name="Available").click()
     call = await world.call("0502345678")
     await page.get_by_role("button", name="Take payment").click()
@@ -218,9 +216,7 @@ async def test_the_agent_sets_up_a_direct_debit_by_phone_and_sees_the_outcome(
 ) -> None:
     page, world = agent_desk, site.world
     flow, sandbox = world.flow, SandboxProvider(webhook_secret="s")
-    flow.payments = sandbox
-    flow.card_capture = CardCapture(flow, sandbox, lambda: flow.clock().date())
-    flow.mandate_capture = MandateCapture(flow, sandbox, flow.card_capture.sessions)
+    take_payments(flow, sandbox, world.database, flow.clock)
     await page.get_by_role("button", name="Available").click()
     call = await world.call("0502345678")
     await page.get_by_role("button", name="Direct debit by phone").click()

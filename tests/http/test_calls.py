@@ -8,8 +8,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from billing_bridge.payments.sandbox import SandboxProvider
+from pbx.bootstrap import take_payments
 from pbx.bus import RedisBus
-from pbx.callflow.card_capture import CardCapture
 from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
 from pbx.callflow.desk_remote import topic as desk_topic
 from pbx.db.models import Account, InboundRoute, Queue, QueueMember
@@ -256,8 +256,7 @@ async def test_the_agent_starts_a_card_payment_through_the_api_for_their_callers
     live = path.format(call.channel_id)
 
     assert (await avi.call("POST", live, {"account_id": account}))[0] == 503  # no provider
-    flow.card_capture = CardCapture(flow, SandboxProvider(webhook_secret="s"),
-                                    lambda: flow.clock().date())  # fmt: skip
+    take_payments(flow, SandboxProvider(webhook_secret="s"), world.database, flow.clock)
     assert (await bella.call("POST", live, {"account_id": account}))[0] == 403
     assert (await avi.call("POST", live, {"account_id": account + 999}))[0] == 404
     assert (await avi.call("POST", live, {"account_id": account, "amount_minor": 0}))[0] == 422
