@@ -15,9 +15,10 @@ from aiohttp import web
 from billing_bridge.collection.job import run_collection
 from pbx.bootstrap import Application, Services
 from pbx.callflow.app import CallFlow, utc_now
-from pbx.callflow.desk import Desk, LocalDesk
-from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
-from pbx.callflow.desk_remote import topic as desk_topic
+from pbx.callflow.live_calls import local_desk
+from pbx.desk.local import Desk
+from pbx.desk.remote import DeskServer, ForwardingDesk
+from pbx.desk.remote import topic as desk_topic
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC, ApiContext
 from pbx.http.proxies import parse_networks
@@ -63,7 +64,7 @@ class Ledgerline:
 
             self.services.bus.subscribe(CONFIG_TOPIC, reload)
             if self.services.bus_redis is not None:
-                server = DeskServer(flow, self.services.bus_redis)
+                server = DeskServer(local_desk(flow), self.services.bus_redis)
                 self.services.bus.subscribe(desk_topic(flow.snapshots.node), server.handle)
         await self.publisher.start()
         if self.recordings is not None:
@@ -164,8 +165,8 @@ def _desk(services: Services, flow: CallFlow | None) -> Desk | None:
     if flow is None:
         return None
     if services.bus_redis is None:
-        return LocalDesk(flow)
-    return ForwardingDesk(flow, services.bus, services.bus_redis, flow.snapshots.node)
+        return local_desk(flow)
+    return ForwardingDesk(local_desk(flow), services.bus, services.bus_redis, flow.snapshots.node)
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

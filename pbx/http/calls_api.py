@@ -7,6 +7,7 @@ connection (503 otherwise, so a load balancer can retry elsewhere).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ from sqlalchemy import select
 from billing_bridge import customer_search
 from pbx.auth.roles import Principal, Role
 from pbx.callflow.config import queue_key
-from pbx.callflow.desk import Actor, Desk, DeskError
 from pbx.db.models import Call, Queue
+from pbx.desk import commands as desk
+from pbx.desk.results import CallStarted as CallStartedResult
+from pbx.desk.results import Result
 from pbx.http.api import (
     Api,
     ApiCall,
@@ -28,6 +31,7 @@ from pbx.http.api import (
     parse_query_time,
 )
 from pbx.http.context import audit, context
+from pbx.http.desk_access import run_on_desk
 from pbx.http.schemas import (
     AgentStateIn,
     AgentStateList,
@@ -55,36 +59,23 @@ from pbx.http.schemas import (
 PAGE = 100
 
 
-def _desk(call: ApiCall) -> Desk:
-    desk = context(call.request).desk
-    if desk is None:
-        raise ApiError(503, "no_call_control", "this Ledgerline has no Asterisk connection")
-    return desk
-
-
-def _actor(principal: Principal) -> Actor:
-    return Actor(
-        principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR),
-        principal.label,
-    )  # fmt: skip
-
-
 def _may_act_for(principal: Principal, agent_id: int) -> None:
     if principal.user_id != agent_id and not principal.at_least(Role.SUPERVISOR):
         raise ApiError(403, "forbidden", "agents may only act for themselves")
 
 
-async def _run(call: ApiCall, operation: str, **args: Any) -> Any:
-    try:
-        return await _desk(call).run(operation, _actor(call.principal), **args)
-    except DeskError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+def _out(result: Result) -> dict[str, Any]:
+    """A desk result as the response model reads it."""
+    assert result is not None
+    return asdict(result)
 
 
-async def _control(call: ApiCall, operation: str, **args: Any) -> None:
-    """A call-control operation, audited once it has been done."""
-    await _run(call, operation, call_id=call.path("call_id"), **args)
-    await _audit(call, f"call.{operation}", "call", call.path("call_id"), args)
+async def _control(
+    call: ApiCall, command: desk.Command, action: str, details: dict[str, Any] | None = None
+) -> None:
+    """A call-control command, audited (`call.<action>`) once it has been done."""
+    await run_on_desk(call, command)
+    await _audit(call, f"call.{action}", "call", call.path("call_id"), details or {})
 
 
 async def _audit(
@@ -102,14 +93,15 @@ def register(api: Api) -> None:
     @api.operation("GET", "/agent-states", summary="Every agent's live state",
                    role=Role.SUPERVISOR, response=AgentStateList, tag="agents")  # fmt: skip
     async def list_agent_states(call: ApiCall) -> AgentStateList:
-        return AgentStateList.model_validate(await _run(call, "agent_states"))
+        return AgentStateList.model_validate(_out(await run_on_desk(call, desk.AgentStates())))
 
     @api.operation("GET", "/agents/{agent_id}/state", summary="An agent's live state",
                    response=AgentStateOut, tag="agents")  # fmt: skip
     async def get_agent_state(call: ApiCall) -> AgentStateOut:
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        return AgentStateOut.model_validate(await _run(call, "agent_state", agent_id=agent_id))
+        state = await run_on_desk(call, desk.AgentStateOf(agent_id))
+        return AgentStateOut.model_validate(_out(state))
 
     @api.operation("PUT", "/agents/{agent_id}/state", summary="Log in, pause or log out",
                    body=AgentStateIn, response=AgentStateOut, tag="agents")  # fmt: skip
@@ -117,9 +109,9 @@ def register(api: Api) -> None:
         body: AgentStateIn = call.body
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        state = await _run(call, "set_agent_state", agent_id=agent_id, **body.model_dump())
+        state = await run_on_desk(call, desk.SetAgentState(agent_id, body.state, body.reason))
         await _audit(call, "agent.state", "user", agent_id, body.model_dump())
-        return AgentStateOut.model_validate(state)
+        return AgentStateOut.model_validate(_out(state))
 
     # --- the call log -----------------------------------------------------------------------
 
@@ -185,7 +177,7 @@ def register(api: Api) -> None:
                    "wait, agents by state", role=Role.SUPERVISOR, response=QueueStatsList,
                    tag="queues")  # fmt: skip
     async def get_queue_stats(call: ApiCall) -> QueueStatsList:
-        return QueueStatsList.model_validate(await _run(call, "queue_stats"))
+        return QueueStatsList.model_validate(_out(await run_on_desk(call, desk.QueueStats())))
 
     @api.operation("GET", "/customers", summary="Find customers by name (the text as typed: "
                    "% and _ are not wildcards), reference or phone", response=CustomerHits,
@@ -200,19 +192,19 @@ def register(api: Api) -> None:
     @api.operation("POST", "/calls/{call_id}/hold", summary="Put the caller on hold (music)",
                    status=204, tag="calls")  # fmt: skip
     async def hold_call(call: ApiCall) -> None:
-        await _control(call, "hold")
+        await _control(call, desk.Hold(call.path("call_id")), "hold")
 
     @api.operation("POST", "/calls/{call_id}/resume", summary="Take the caller off hold",
                    status=204, tag="calls")  # fmt: skip
     async def resume_call(call: ApiCall) -> None:
-        await _control(call, "resume")
+        await _control(call, desk.Resume(call.path("call_id")), "resume")
 
     @api.operation("POST", "/calls/{call_id}/recording/pause", summary="Pause the call's "
                    "recording (audited; the pause is listed with the recording)", status=204,
                    body=RecordingPauseIn, tag="calls", errors=(409,))  # fmt: skip
     async def pause_recording(call: ApiCall) -> None:
         body: RecordingPauseIn = call.body
-        await _run(call, "pause_recording", call_id=call.path("call_id"), reason=body.reason)
+        await run_on_desk(call, desk.PauseRecording(call.path("call_id"), body.reason))
 
     @api.operation("POST", "/calls/{call_id}/payments/card", summary="Take a card payment: "
                    "the caller keys the card on the phone (the agent hears and sees none of "
@@ -220,22 +212,21 @@ def register(api: Api) -> None:
                    response=CardPaymentStarted, status=202, tag="payments")  # fmt: skip
     async def take_card_payment(call: ApiCall) -> CardPaymentStarted:
         body: CardPaymentIn = call.body
-        started = await _run(
-            call, "take_card_payment", call_id=call.path("call_id"),
-            account_id=body.account_id, amount_minor=body.amount_minor,
-        )  # fmt: skip
-        return CardPaymentStarted.model_validate(started)
+        started = await run_on_desk(call, desk.TakeCardPayment(
+            call.path("call_id"), body.account_id, body.amount_minor,
+        ))  # fmt: skip
+        return CardPaymentStarted.model_validate(_out(started))
 
     @api.operation("POST", "/calls/{call_id}/payments/link", summary="Send the caller a "
                    "payment link by SMS or email (the desk updates when they pay)",
                    body=PayLinkIn, response=PayLinkSent, status=201, tag="payments")  # fmt: skip
     async def send_pay_link(call: ApiCall) -> PayLinkSent:
         body: PayLinkIn = call.body
-        sent = await _run(
-            call, "send_pay_link", call_id=call.path("call_id"), account_id=body.account_id,
-            amount_minor=body.amount_minor, channel=body.channel, recipient=body.recipient,
-        )  # fmt: skip
-        return PayLinkSent.model_validate(sent)
+        sent = await run_on_desk(call, desk.SendPayLink(
+            call.path("call_id"), body.account_id, body.amount_minor, body.channel,
+            body.recipient,
+        ))  # fmt: skip
+        return PayLinkSent.model_validate(_out(sent))
 
     @api.operation("POST", "/calls/{call_id}/mandates/phone", summary="Set up a direct-debit "
                    "mandate by phone: the caller keys their bank details and agrees to the "
@@ -244,40 +235,42 @@ def register(api: Api) -> None:
                    tag="payments")  # fmt: skip
     async def mandate_by_phone(call: ApiCall) -> MandateStarted:
         body: MandateByPhoneIn = call.body
-        started = await _run(call, "set_up_mandate_by_phone", call_id=call.path("call_id"),
-                             **body.model_dump())  # fmt: skip
-        return MandateStarted.model_validate(started)
+        started = await run_on_desk(call, desk.SetUpMandateByPhone(
+            call.path("call_id"), body.account_id, body.country, body.channel, body.recipient,
+        ))  # fmt: skip
+        return MandateStarted.model_validate(_out(started))
 
     @api.operation("POST", "/calls/{call_id}/mandates/link", summary="Send the caller the "
                    "provider's mandate set-up page by SMS or email", body=MandateLinkIn,
                    response=MandateLinkSent, status=201, tag="payments")  # fmt: skip
     async def mandate_link(call: ApiCall) -> MandateLinkSent:
         body: MandateLinkIn = call.body
-        sent = await _run(call, "send_mandate_link", call_id=call.path("call_id"),
-                          **body.model_dump())  # fmt: skip
-        return MandateLinkSent.model_validate(sent)
+        sent = await run_on_desk(call, desk.SendMandateLink(
+            call.path("call_id"), body.account_id, body.scheme, body.channel, body.recipient,
+        ))  # fmt: skip
+        return MandateLinkSent.model_validate(_out(sent))
 
     @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
                    "whose route or queue records on demand", status=204, tag="calls",
                    errors=(409,))  # fmt: skip
     async def start_recording(call: ApiCall) -> None:
-        await _control(call, "start_recording")
+        await _control(call, desk.StartRecording(call.path("call_id")), "start_recording")
 
     @api.operation("POST", "/calls/{call_id}/recording/stop", summary="Stop an on-demand "
                    "recording (what was recorded is kept)", status=204, tag="calls",
                    errors=(409,))  # fmt: skip
     async def stop_recording(call: ApiCall) -> None:
-        await _control(call, "stop_recording")
+        await _control(call, desk.StopRecording(call.path("call_id")), "stop_recording")
 
     @api.operation("POST", "/calls/{call_id}/recording/resume", summary="Resume the call's "
                    "recording", status=204, tag="calls", errors=(409,))  # fmt: skip
     async def resume_recording(call: ApiCall) -> None:
-        await _run(call, "resume_recording", call_id=call.path("call_id"))
+        await run_on_desk(call, desk.ResumeRecording(call.path("call_id")))
 
     @api.operation("POST", "/calls/{call_id}/hangup", summary="End the call", status=204,
                    tag="calls")  # fmt: skip
     async def hang_up_call(call: ApiCall) -> None:
-        await _control(call, "hang_up")
+        await _control(call, desk.HangUp(call.path("call_id")), "hang_up")
 
     @api.operation("POST", "/calls/{call_id}/transfer", summary="Transfer to an agent, a queue "
                    "or a number (blind or attended)", body=TransferIn, status=204,
@@ -285,18 +278,19 @@ def register(api: Api) -> None:
     async def transfer_call(call: ApiCall) -> None:
         body: TransferIn = call.body
         queue = await _queue_key(call, body.queue_id) if body.queue_id is not None else None
-        await _control(call, "transfer", mode=body.mode, queue=queue, agent_id=body.agent_id,
-                       number=body.number)  # fmt: skip
+        details = {"mode": body.mode, "queue": queue, "agent_id": body.agent_id,
+                   "number": body.number}  # fmt: skip
+        await _control(call, desk.Transfer(call.path("call_id"), **details), "transfer", details)
 
     @api.operation("POST", "/calls/{call_id}/transfer/complete", summary="Complete an "
                    "attended transfer", status=204, tag="calls")  # fmt: skip
     async def complete_transfer(call: ApiCall) -> None:
-        await _control(call, "complete_transfer")
+        await _control(call, desk.CompleteTransfer(call.path("call_id")), "complete_transfer")
 
     @api.operation("POST", "/calls/{call_id}/transfer/cancel", summary="Cancel an attended "
                    "transfer", status=204, tag="calls")  # fmt: skip
     async def cancel_transfer(call: ApiCall) -> None:
-        await _control(call, "cancel_transfer")
+        await _control(call, desk.CancelTransfer(call.path("call_id")), "cancel_transfer")
 
     @api.operation("POST", "/agents/{agent_id}/calls", summary="Click-to-call: ring the agent, "
                    "then the number", body=ClickToCallIn, response=CallStarted, status=201,
@@ -305,10 +299,12 @@ def register(api: Api) -> None:
         body: ClickToCallIn = call.body
         agent_id = call.path_int("agent_id")
         _may_act_for(call.principal, agent_id)
-        started = await _run(call, "click_to_call", agent_id=agent_id, **body.model_dump())
-        await _audit(call, "call.click_to_call", "call", started["call_id"],
+        started = await run_on_desk(call, desk.ClickToCall(agent_id, body.number,
+                                                           body.customer_id))  # fmt: skip
+        assert isinstance(started, CallStartedResult)
+        await _audit(call, "call.click_to_call", "call", started.call_id,
                      {"agent_id": agent_id, "customer_id": body.customer_id})  # fmt: skip
-        return CallStarted.model_validate(started)
+        return CallStarted(call_id=started.call_id)
 
 
 async def _search_customers(call: ApiCall, text: str) -> CustomerHits:

@@ -15,8 +15,9 @@ from pbx.auth.ratelimit import SignInLimits
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
 from pbx.bus.port import Bus
-from pbx.callflow.desk import Desk, LocalDesk
+from pbx.callflow.live_calls import local_desk
 from pbx.db.database import Database
+from pbx.desk.local import Desk
 from pbx.events.hub import Hub
 from pbx.http.proxies import Network
 from recordings.store import ObjectStore
@@ -52,7 +53,7 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         if self.desk is None and self.flow is not None:
-            self.desk = LocalDesk(self.flow)
+            self.desk = local_desk(self.flow)
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,7 @@ from billing_bridge.account_credits import (
     grant_on_account,
     recent_credits,
 )
+from billing_bridge.call_credits import CreditView
 from billing_bridge.credits import (
     REASON_CODES,
     CreditError,
@@ -35,11 +36,13 @@ from billing_bridge.credits import (
     credit_report,
 )
 from billing_bridge.money_settings import MoneySettings, business, change_settings, settings_of
-from pbx.auth.roles import Principal, Role
-from pbx.callflow.desk import Actor, DeskError
+from pbx.auth.roles import Role
 from pbx.db.models import CREDIT_PERIODS, CREDIT_STATUSES, Credit, Tenant
+from pbx.desk import commands as desk
+from pbx.desk.results import CallerVerified, CallOfAccount
 from pbx.http.api import Api, ApiCall, ApiError, QueryParam, invalid
 from pbx.http.context import context
+from pbx.http.desk_access import run_on_desk
 from pbx.http.schemas import Id, note_text
 
 if TYPE_CHECKING:
@@ -210,31 +213,17 @@ def _credit_out(credit: Credit) -> CreditOut:
     return CreditOut.model_validate(credit_dict(credit))
 
 
-def _actor(principal: Principal) -> Actor:
-    return Actor(principal.user_id, principal.tenant_id, principal.at_least(Role.SUPERVISOR),
-                 principal.label)  # fmt: skip
-
-
-async def _run_on_desk(call: ApiCall, operation: str, **args: Any) -> Any:
-    desk = context(call.request).desk
-    if desk is None:
-        raise ApiError(503, "no_call_control", "this Ledgerline has no Asterisk connection")
-    try:
-        return await desk.run(operation, _actor(call.principal), **args)
-    except DeskError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-
-
 async def _call_with_account(call: ApiCall, account_id: int) -> str | None:
     """The caller's call on this desk if the account is theirs; None off a call, or with no
     Asterisk to ask (then there is no live call to be on)."""
     try:
-        found = await _run_on_desk(call, "call_with_account", account_id=account_id)
+        found = await run_on_desk(call, desk.CallWithAccount(account_id))
     except ApiError as exc:
         if exc.status == 503:
             return None
         raise
-    return str(found) if found is not None else None
+    assert isinstance(found, CallOfAccount)
+    return found.call_id
 
 
 @asynccontextmanager
@@ -290,9 +279,10 @@ def register(api: Api) -> None:
                    body=VerificationIn, response=VerificationOut, tag="calls")  # fmt: skip
     async def record_caller_verification(call: ApiCall) -> VerificationOut:
         body: VerificationIn = call.body
-        done = await _run_on_desk(call, "verify_caller", call_id=call.path("call_id"),
-                                  questions=body.questions)  # fmt: skip
-        return VerificationOut.model_validate(done)
+        done = await run_on_desk(call, desk.VerifyCaller(call.path("call_id"),
+                                                         tuple(body.questions)))  # fmt: skip
+        assert isinstance(done, CallerVerified)
+        return VerificationOut.model_validate(asdict(done))
 
     @api.operation("POST", "/credits", summary="Grant a credit: at once within your role's "
                    "limit, else it waits for a supervisor's approval", body=CreditIn,
@@ -301,9 +291,12 @@ def register(api: Api) -> None:
         body: CreditIn = call.body
         in_call = body.call_id or await _call_with_account(call, body.account_id)
         if in_call is not None:
-            args = body.model_dump(exclude={"call_id"})
-            done = await _run_on_desk(call, "grant_credit_in_call", call_id=in_call, **args)
-            return CreditOut.model_validate(done)
+            done = await run_on_desk(call, desk.GrantCreditInCall(
+                in_call, body.account_id, body.amount_minor, body.reason_code, body.currency,
+                body.note,
+            ))  # fmt: skip
+            assert isinstance(done, CreditView)
+            return CreditOut.model_validate(asdict(done))
         asked = CreditAsked(body.account_id, body.amount_minor, body.currency,
                             body.reason_code, body.note)  # fmt: skip
         async with _money(call) as session, session.begin():

@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from pbx.callflow.desk import Actor
+from pbx.callflow.live_calls import local_desk
+from pbx.desk.commands import Actor, Command
+from pbx.desk.results import Result
 from pbx.simulator.ari.scripts import Call as SimCall
 from tests.callflow.world import World
 from tests.factories import make_customer
@@ -44,6 +46,11 @@ async def money_centre(
             text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
         )
     return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
+
+
+async def on_desk(world: World, command: Command, actor: Actor) -> Result:
+    """The command run on the desk of the process that owns the calls."""
+    return await local_desk(world.flow).run(command, actor)
 
 
 async def connected_call(world: World) -> SimCall:

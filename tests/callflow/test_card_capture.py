@@ -16,10 +16,12 @@ from sqlalchemy import select, text
 
 from billing_bridge.payments.port import CardDetails, ChargeResult, ProviderUnavailable
 from billing_bridge.payments.sandbox import SandboxProvider
-from pbx.callflow.desk import Actor, DeskError, run_here
 from pbx.db.models import Account, AuditEntry, Payment, Recording
+from pbx.desk.commands import Actor, TakeCardPayment
+from pbx.desk.errors import Forbidden, NotFound
+from pbx.desk.results import CardPaymentStarted
 from pbx.simulator.ari.scripts import Call as SimCall
-from tests.callflow.money_support import Events, connected_call, money_centre
+from tests.callflow.money_support import Events, connected_call, money_centre, on_desk
 from tests.callflow.world import World
 from tests.factories import make_customer
 
@@ -50,9 +52,8 @@ async def test_the_caller_keys_a_card_the_agent_hears_none_of_it_and_the_balance
     agent_leg = world.flow.state.calls[call.channel_id].agent_channel
     assert agent_leg is not None
 
-    started = await run_here(world.flow, "take_card_payment", dana,
-                             {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    assert started == {"amount_minor": 45_050, "currency": "ILS", "status": "started"}
+    started = await on_desk(world, TakeCardPayment(call.channel_id, account), dana)
+    assert started == CardPaymentStarted(45_050, "ILS")
     await key_card(world, call, AMEX, EXPIRY, AMEX_CVC)
     await world.until(lambda: events.of("payment.result"), "the result", within=10)
 
@@ -78,8 +79,7 @@ async def test_the_recording_gap_is_exactly_the_capture_window(world: World) -> 
     call = await connected_call(world)
     await asyncio.sleep(0.3)  # talk before the capture (at least this long)
     began = datetime.now(UTC)
-    await run_here(world.flow, "take_card_payment", dana,
-                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await on_desk(world, TakeCardPayment(call.channel_id, account), dana)
     # The moments are taken around what the code orders, not by how long it should take:
     # the recording is paused before the caller is asked for anything, and resumed only
     # after their last key.
@@ -117,8 +117,7 @@ async def test_a_restart_mid_capture_puts_the_caller_back_and_resumes_the_record
     events = Events()
     account, dana = await centre(world, SandboxProvider(webhook_secret="s"), events)
     call = await connected_call(world)
-    await run_here(world.flow, "take_card_payment", dana,
-                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await on_desk(world, TakeCardPayment(call.channel_id, account), dana)
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked for the card")
     bridge = world.flow.state.calls[call.channel_id].bridge
     assert bridge is not None
@@ -151,8 +150,7 @@ async def test_a_mistyped_number_is_asked_again_and_a_decline_is_told_to_caller_
     events = Events()
     account, dana = await centre(world, SandboxProvider(webhook_secret="s"), events)
     call = await connected_call(world)
-    payment = {"call_id": call.channel_id, "account_id": account, "amount_minor": 1_000}
-    await run_here(world.flow, "take_card_payment", dana, payment)
+    await on_desk(world, TakeCardPayment(call.channel_id, account, 1_000), dana)
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked")
     await call.press("4242424242424241#")  # one digit off: fails Luhn
     await world.until(lambda: "sound:ledgerline-entry-invalid" in call.heard, "told")
@@ -188,8 +186,7 @@ async def test_a_charge_retried_after_a_timeout_charges_once(world: World) -> No
     provider = FlakyProvider()
     account, dana = await centre(world, provider, events)
     call = await connected_call(world)
-    await run_here(world.flow, "take_card_payment", dana,
-                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await on_desk(world, TakeCardPayment(call.channel_id, account), dana)
     await key_card(world, call, AMEX, EXPIRY, AMEX_CVC)
     await world.until(lambda: events.of("payment.result"), "the result", within=10)
 
@@ -219,13 +216,10 @@ async def test_a_payment_cannot_be_taken_on_another_customers_account_or_someone
     call = await connected_call(world)
     stranger = Actor(dana.user_id + 999, world.tenant_id, False, "agent:avi")
 
-    with pytest.raises(DeskError) as not_theirs:
-        await run_here(world.flow, "take_card_payment", dana,
-                       {"call_id": call.channel_id, "account_id": others})  # fmt: skip
-    with pytest.raises(DeskError) as not_mine:
-        await run_here(world.flow, "take_card_payment", stranger,
-                       {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    assert (not_theirs.value.status, not_mine.value.status) == (404, 403)
+    with pytest.raises(NotFound):
+        await on_desk(world, TakeCardPayment(call.channel_id, others), dana)
+    with pytest.raises(Forbidden):
+        await on_desk(world, TakeCardPayment(call.channel_id, account), stranger)
 
 
 async def _recording(world: World) -> Recording:

@@ -10,8 +10,10 @@ from pbx.acd.agents import AgentState
 from pbx.ari import AriConflict, AriNotFound
 from pbx.callflow import control, outbound
 from pbx.callflow.control import ControlError
-from pbx.callflow.desk import Actor, DeskError, run_here
+from pbx.callflow.live_calls import local_desk
 from pbx.db.models import Call
+from pbx.desk.commands import Actor, CancelTransfer
+from pbx.desk.errors import Conflict
 from tests.callflow.world import World
 from tests.factories import make_customer, make_tenant
 
@@ -422,7 +424,7 @@ async def test_a_desk_action_asterisk_refuses_is_a_conflict_not_a_crash(
 
     world.flow.client.add_channel = gone  # type: ignore[method-assign]
     actor = Actor(int(world.agents["avi"]), world.tenant_id, supervisor=False)
-    with pytest.raises(DeskError) as refused:
-        await run_here(world.flow, "cancel_transfer", actor, {"call_id": talking.channel_id})
+    with pytest.raises(Conflict) as refused:
+        await local_desk(world.flow).run(CancelTransfer(talking.channel_id), actor)
 
-    assert refused.value.status == 409
+    assert refused.value.code == "conflict"

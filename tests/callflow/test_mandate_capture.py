@@ -12,10 +12,12 @@ from sqlalchemy import select, update
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.webhooks import apply_events
-from pbx.callflow.desk import Actor, DeskError, run_here
 from pbx.db.models import AuditEntry, Mandate, OutboxMessage, Recording, Tenant
+from pbx.desk.commands import Actor, SendMandateLink, SetUpMandateByPhone, VerifyCaller
+from pbx.desk.errors import NotVerified
+from pbx.desk.results import MandateStarted
 from pbx.simulator.ari.scripts import Call as SimCall
-from tests.callflow.money_support import Events, connected_call, money_centre
+from tests.callflow.money_support import Events, connected_call, money_centre, on_desk
 from tests.callflow.world import World
 
 
@@ -37,9 +39,8 @@ async def test_the_caller_keys_israeli_bank_details_agrees_and_the_mandate_is_se
     account, dana = await centre(world, sandbox, events)
     call = await connected_call(world)
 
-    started = await run_here(world.flow, "set_up_mandate_by_phone", dana,
-                             {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    assert started == {"status": "started", "scheme": "masav"}
+    started = await on_desk(world, SetUpMandateByPhone(call.channel_id, account), dana)
+    assert started == MandateStarted("masav")
     await key(world, call, "bank-code", "12#")
     await key(world, call, "bank-branch", "571#")
     await key(world, call, "bank-account", "41117#")  # a check digit off: asked again
@@ -79,8 +80,7 @@ async def test_a_restart_mid_keying_puts_the_caller_back_with_the_recording_neve
     events, sandbox = Events(), SandboxProvider(webhook_secret="s")
     account, dana = await centre(world, sandbox, events)
     call = await connected_call(world)
-    await run_here(world.flow, "set_up_mandate_by_phone", dana,
-                   {"call_id": call.channel_id, "account_id": account})  # fmt: skip
+    await on_desk(world, SetUpMandateByPhone(call.channel_id, account), dana)
     await key(world, call, "bank-code", "12#")
     bridge = world.flow.state.calls[call.channel_id].bridge
     assert bridge is not None
@@ -109,9 +109,8 @@ async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwar
     events, sandbox = Events(), SandboxProvider(webhook_secret="s")
     account, dana = await centre(world, sandbox, events)
     call = await connected_call(world)
-    sent = await run_here(world.flow, "send_mandate_link", dana,
-                          {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    assert sent["status"] == "pending" and sent["sent"] == "sent" and sent["url"]
+    sent: Any = await on_desk(world, SendMandateLink(call.channel_id, account), dana)
+    assert sent.status == "pending" and sent.sent == "sent" and sent.url
     async with world.database.tenant_session(world.tenant_id) as session:
         mandate_id, ref = (await session.execute(select(Mandate.id, Mandate.provider_ref))).one()
         audited = await session.scalar(
@@ -119,7 +118,7 @@ async def test_the_mandate_follows_the_providers_webhooks_and_never_goes_backwar
         )
     assert ref is not None
     assert audited is not None and audited.target_id == str(mandate_id)
-    assert audited.details["to"] == sent["to"] and audited.actor_id is not None
+    assert audited.details["to"] == sent.to and audited.actor_id is not None
 
     body, headers = sandbox.settle(ref)  # the payer completed the provider's page
     events_in = sandbox.parse_webhook(body, headers)
@@ -138,16 +137,9 @@ async def test_with_verification_required_a_mandate_waits_for_the_caller_to_be_v
         await session.execute(update(Tenant).values(money_needs_verification=True))
     call = await connected_call(world)
 
-    with pytest.raises(DeskError) as refused:
-        await run_here(world.flow, "set_up_mandate_by_phone", dana,
-                       {"call_id": call.channel_id, "account_id": account})  # fmt: skip
-    assert refused.value.status == 403
-    await run_here(world.flow, "verify_caller", dana,
-                   {"call_id": call.channel_id, "questions": ["date_of_birth"]})  # fmt: skip
-    started: Any = await run_here(
-        world.flow,
-        "set_up_mandate_by_phone",
-        dana,
-        {"call_id": call.channel_id, "account_id": account},
-    )
-    assert started["status"] == "started"
+    with pytest.raises(NotVerified) as refused:
+        await on_desk(world, SetUpMandateByPhone(call.channel_id, account), dana)
+    assert refused.value.code == "caller_not_verified"
+    await on_desk(world, VerifyCaller(call.channel_id, ("date_of_birth",)), dana)
+    started: Any = await on_desk(world, SetUpMandateByPhone(call.channel_id, account), dana)
+    assert started.status == "started"

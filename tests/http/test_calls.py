@@ -10,9 +10,10 @@ from sqlalchemy import select
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.bootstrap import take_payments
 from pbx.bus import RedisBus
-from pbx.callflow.desk_remote import DeskServer, ForwardingDesk
-from pbx.callflow.desk_remote import topic as desk_topic
+from pbx.callflow.live_calls import local_desk
 from pbx.db.models import Account, InboundRoute, Queue, QueueMember
+from pbx.desk.remote import DeskServer, ForwardingDesk
+from pbx.desk.remote import topic as desk_topic
 from pbx.http.context import CONFIG_TOPIC
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer, make_tenant
@@ -151,12 +152,13 @@ async def test_desk_requests_to_a_standby_process_are_served_by_the_owner(site: 
     world = site.world
     a_redis, b_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
     b_bus = RedisBus(b_redis)
-    b_bus.subscribe(desk_topic("test-node"), DeskServer(world.flow, b_redis).handle)
+    b_bus.subscribe(desk_topic("test-node"), DeskServer(local_desk(world.flow), b_redis).handle)
     await b_bus.start()
     await asyncio.wait_for(b_bus.subscribed.wait(), 5)
     standby_flow = world.new_flow()  # configured, never started: not the owner
     a_bus = RedisBus(a_redis)
-    forwarding = ForwardingDesk(standby_flow, a_bus, a_redis, "test-node", timeout_s=3)
+    forwarding = ForwardingDesk(local_desk(standby_flow), a_bus, a_redis, "test-node",
+                                timeout_s=3)  # fmt: skip
     process_a = await start_site(world, a_bus, with_flow=False)
     process_a.context.desk = forwarding
     avi = process_a.client()

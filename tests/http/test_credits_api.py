@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-import pbx.callflow.desk_money  # noqa: F401  (registers the desk operations; desk.py will)
 from billing_bridge.verification import hash_pin
 from pbx.db.models import Account, AuditEntry, Call, Customer, InboundRoute
 from pbx.simulator.ari.scripts import Call as SimCall
