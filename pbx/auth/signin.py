@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pbx.audit import Target, record
 from pbx.auth.ratelimit import SignInLimits
+from pbx.auth.roles import Principal
 from pbx.auth.sessions import LoginFailed, SessionStore, SignedIn
+from pbx.db.database import Database
 
 
 class TooManyAttempts(Exception):
@@ -42,3 +45,10 @@ async def attempt_sign_in(
             raise
         await limits.succeeded(attempt.user_key, attempt.address)
         return signed
+
+
+async def record_sign_in(database: Database, principal: Principal, address: str) -> None:
+    """A sign-in, audited in its business with the address it came from."""
+    async with database.tenant_session(principal.tenant_id) as session, session.begin():
+        record(session, tenant_id=principal.tenant_id, actor=principal, action="auth.login",
+               target=Target("user", principal.user_id), details={"address": address})  # fmt: skip

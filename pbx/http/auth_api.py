@@ -10,9 +10,9 @@ from pbx.auth.passwords import PasswordsBusy
 from pbx.auth.ratelimit import retry_after
 from pbx.auth.roles import Principal, Role
 from pbx.auth.sessions import LoginFailed
-from pbx.auth.signin import SignInAttempt, TooManyAttempts, attempt_sign_in
+from pbx.auth.signin import SignInAttempt, TooManyAttempts, attempt_sign_in, record_sign_in
 from pbx.http.api import Api, ApiCall, ApiError
-from pbx.http.context import audit, context
+from pbx.http.context import context
 from pbx.http.schemas import LoginIn, LoginOut, Me
 
 COOKIE = "ll_session"
@@ -76,8 +76,7 @@ def register(api: Api) -> None:
         except LoginFailed:
             raise ApiError(401, "login_failed", "unknown user or wrong password") from None
         p = signed.principal
-        async with ctx.database.tenant_session(p.tenant_id) as session, session.begin():
-            audit(session, p, "auth.login", "user", p.user_id, {"address": address})
+        await record_sign_in(ctx.database, p, address)
         # The browser's copy: HttpOnly (no script reads it) and same-site only; the desk's
         # WebSocket and page use it, API clients use the token.
         call.response_cookies[COOKIE] = (signed.token, int(
