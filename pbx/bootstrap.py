@@ -293,7 +293,15 @@ def ownership(services: Services, flow: CallFlow) -> Ownership:
         if services.redis is not None
         else SoleLease()
     )
-    return Ownership(flow, lease, every_s=ari.lease_seconds / 3, drain_s=ari.drain_seconds)
+    return ownership_of(flow, lease, every_s=ari.lease_seconds / 3, drain_s=ari.drain_seconds)
+
+
+def ownership_of(
+    flow: CallFlow, lease: Lease, *, every_s: float, drain_s: float = 0.0
+) -> Ownership:
+    """`flow` run while `lease` is held, its snapshots fenced by the lease's token."""
+    return Ownership(flow, flow.saver, lease, url=flow.client.url, every_s=every_s,
+                     drain_s=drain_s)  # fmt: skip
 
 
 def recording_sources(services: Services, node: str) -> AriRecordingSources:

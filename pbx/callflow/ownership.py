@@ -37,8 +37,8 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pbx.callflow.app import CallFlow
 from pbx.callflow.fencing import Fence, StaleOwner
+from pbx.callflow.saver import StateSaver
 
 log = logging.getLogger(__name__)
 
@@ -225,13 +225,28 @@ class LeaseFence(Fence):
         self._on_stale()
 
 
+class Runnable(Protocol):
+    """What the ownership starts and stops: the call flow."""
+
+    @property
+    def ready(self) -> bool:
+        """Connected to Asterisk and in sync."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, *, save: bool = True, drain_s: float = 0.0) -> None: ...
+
+
 class Ownership:
-    """Runs `flow` exactly while this process holds `lease`."""
+    """Runs `flow` exactly while this process holds `lease`; `saver` writes its state,
+    fenced by the lease's token."""
 
     def __init__(
-        self, flow: CallFlow, lease: Lease, *, every_s: float, drain_s: float = 0.0
-    ) -> None:
-        self.flow = flow
+        self, flow: Runnable, saver: StateSaver, lease: Lease, *, url: str, every_s: float,
+        drain_s: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.flow, self.saver, self.url = flow, saver, url  # url: the node's ARI, for /healthz
         self.lease = lease
         self.every_s = every_s  # a third of the lease period: two renewals may fail in a row
         self.drain_s = drain_s  # a graceful stop lets work in flight finish for this long
@@ -243,7 +258,7 @@ class Ownership:
 
     @property
     def node(self) -> str:
-        return self.flow.snapshots.node
+        return self.saver.snapshots.node
 
     async def start(self) -> None:
         await self._try_take()
@@ -277,7 +292,7 @@ class Ownership:
         role = "owner" if self.owner else "standby"
         status: dict[str, Any] = {
             "ok": self.flow.ready if self.owner else True, "role": role, "node": self.node,
-            "connected": self.flow.ready, "url": self.flow.client.url, "process": self.lease.owner,
+            "connected": self.flow.ready, "url": self.url, "process": self.lease.owner,
         }  # fmt: skip
         if redis is None:
             status["owners"] = {self.node: {"process": self.lease.owner, "token": None}}
@@ -307,13 +322,13 @@ class Ownership:
         async with self._changing:
             if self.owner or self._stopping:
                 return
-            floor = await self.flow.snapshots.newest_token()
+            floor = await self.saver.snapshots.newest_token()
             if not await self.lease.acquire(floor):
                 return
             log.info("took the ARI lease for %s (token %s): this process runs the call flow",
                      self.node, self.lease.token)  # fmt: skip
             self.owner = True
-            self.flow.fence = LeaseFence(self.lease, self._stale)
+            self.saver.fence = LeaseFence(self.lease, self._stale)
             try:
                 await self._start_flow()
             except Exception:  # the database away: hand the lease back, try again later

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pbx.acd.agents import AgentState
+from pbx.bootstrap import ownership_of
 from pbx.callflow.app import CallFlow
 from pbx.callflow.fencing import StaleOwner
 from pbx.callflow.ownership import Ownership, RedisLease
@@ -29,8 +30,8 @@ async def test_only_the_lease_holder_serves_and_a_survivor_takes_over(
     await world.add_route("support")
     world.sim.agent("PJSIP/1001", answer_after=0.05)
     first, second = world.new_flow(), world.new_flow()
-    one = Ownership(first, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
-    two = Ownership(second, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
+    one = ownership_of(first, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
+    two = ownership_of(second, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
     await one.start()
     await two.start()
     try:
@@ -70,8 +71,8 @@ async def _a_caller_waits_while_the_first_of_two_serves(
     await world.add_agent("avi", "1001", "support")
     await world.add_route("support")
     first, second = world.new_flow(), world.new_flow()
-    one = Ownership(first, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
-    two = Ownership(second, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
+    one = ownership_of(first, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
+    two = ownership_of(second, RedisLease(redis, "test-node", ttl_s=3), every_s=0.5)
     await one.start()
     await two.start()
     try:
@@ -136,8 +137,8 @@ async def test_a_graceful_stop_finishes_calls_work_in_flight_then_hands_over_at_
     await world.add_route("support")
     first, second = world.new_flow(), world.new_flow()
     # A lease of a minute: the survivor can only be quick if the lease is handed over.
-    one = Ownership(first, RedisLease(redis, "test-node", ttl_s=60), every_s=0.2, drain_s=10)
-    two = Ownership(second, RedisLease(redis, "test-node", ttl_s=60), every_s=0.1)
+    one = ownership_of(first, RedisLease(redis, "test-node", ttl_s=60), every_s=0.2, drain_s=10)
+    two = ownership_of(second, RedisLease(redis, "test-node", ttl_s=60), every_s=0.1)
     await one.start()
     await two.start()
     stopping: asyncio.Task[None] | None = None
