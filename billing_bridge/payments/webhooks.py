@@ -52,6 +52,17 @@ class Applied:
     agent_id: int | None = None
     data: dict[str, Any] | None = None
 
+    @property
+    def desk_kind(self) -> str | None:
+        """The desk event this outcome announces, if any: a payment or mandate that moved
+        (to the agent of its call and the supervisors), or one held for a supervisor's
+        review."""
+        if self.outcome not in ("applied", "held") or not self.data:
+            return None
+        if self.outcome == "held":
+            return "payment.held"
+        return "mandate.status" if "mandate_id" in self.data else "payment.status"
+
 
 async def apply_events(
     database: Database, provider: str, events: Sequence[WebhookEvent], *, now: datetime

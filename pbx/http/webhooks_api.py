@@ -103,12 +103,10 @@ def register(api: Api) -> None:
             raise ApiError(400, "invalid", "signature did not verify") from None
         applied = await apply_events(ctx.database, provider.name, events, now=datetime.now(UTC))
         for change in applied:
-            if ctx.hub is not None and change.outcome in ("applied", "held") and change.data:
+            kind = change.desk_kind
+            if ctx.hub is not None and kind is not None and change.data:
                 assert change.tenant_id is not None
                 agents = (change.agent_id,) if change.agent_id else ()
-                kind = "mandate.status" if "mandate_id" in change.data else "payment.status"
-                if change.outcome == "held":  # supervisors: a review waits for them
-                    kind = "payment.held"
                 await ctx.hub.publish(
                     DeskEvent(
                         kind, change.tenant_id, Audience(agents, supervisors=True), change.data
