@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,11 +32,9 @@ from pbx.acd.calls import InboundCall
 from pbx.acd.engine import OUTBOUND
 from pbx.acd.errors import AcdError
 from pbx.ari import AriError
+from pbx.callflow.call_work import CallWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import bridge_id
-
-if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +58,7 @@ def ari_failed(what: str, exc: AriError) -> ControlError:
     return ControlError("conflict", f"{what}: {exc}")
 
 
-def _connected(flow: CallFlow, call_id: str, tenant_id: int) -> FlowCall:
+def _connected(flow: CallWork, call_id: str, tenant_id: int) -> FlowCall:
     call = flow.state.calls.get(call_id)
     if call is None or call.tenant_id != tenant_id:
         raise ControlError("not_found", f"no call {call_id} in progress")
@@ -80,7 +78,7 @@ def _party(call: FlowCall) -> str:
 # --- hold -----------------------------------------------------------------------------------
 
 
-async def hold(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+async def hold(flow: CallWork, call_id: str, tenant_id: int) -> None:
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.on_hold:
@@ -90,7 +88,7 @@ async def hold(flow: CallFlow, call_id: str, tenant_id: int) -> None:
         await flow.save()
 
 
-async def resume(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+async def resume(flow: CallWork, call_id: str, tenant_id: int) -> None:
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if not call.on_hold:
@@ -102,7 +100,7 @@ async def resume(flow: CallFlow, call_id: str, tenant_id: int) -> None:
         await flow.save()
 
 
-async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
+async def _to_holding(flow: CallWork, call: FlowCall) -> None:
     """Move the far party from the talk bridge to a holding bridge with music; if Asterisk
     refuses a step, the party goes back to the talk bridge and ControlError says why."""
     party = _party(call)
@@ -119,7 +117,7 @@ async def _to_holding(flow: CallFlow, call: FlowCall) -> None:
         raise ari_failed("the caller could not be put on hold", exc) from exc
 
 
-async def _back_to_talk(flow: CallFlow, call: FlowCall, party: str) -> None:
+async def _back_to_talk(flow: CallWork, call: FlowCall, party: str) -> None:
     """Undo a hold that failed half-way (each step quietly: the party may be gone)."""
     if call.holding_bridge:
         await flow.executor.destroy_bridge(call.holding_bridge)
@@ -131,7 +129,7 @@ async def _back_to_talk(flow: CallFlow, call: FlowCall, party: str) -> None:
             log.warning("call %s: the caller could not be put back: %s", call.call_id, exc)
 
 
-async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
+async def _from_holding(flow: CallWork, call: FlowCall) -> None:
     """The far party back in the talk bridge. If Asterisk refuses, the call stays on hold
     (a later resume tries again) and ControlError says why."""
     party = _party(call)
@@ -148,7 +146,7 @@ async def _from_holding(flow: CallFlow, call: FlowCall) -> None:
 # --- hang up --------------------------------------------------------------------------------
 
 
-async def hang_up(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+async def hang_up(flow: CallWork, call_id: str, tenant_id: int) -> None:
     """End the call for everyone (the events that follow close it in the call log)."""
     async with flow.lanes.call(call_id):
         call = flow.state.calls.get(call_id)
@@ -162,7 +160,7 @@ async def hang_up(flow: CallFlow, call_id: str, tenant_id: int) -> None:
 # --- transfers ------------------------------------------------------------------------------
 
 
-async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue: str) -> None:
+async def transfer_to_queue(flow: CallWork, call_id: str, tenant_id: int, queue: str) -> None:
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.caller_channel is None or call.direction != "inbound":
@@ -196,7 +194,7 @@ async def transfer_to_queue(flow: CallFlow, call_id: str, tenant_id: int, queue:
         await flow.executor.hangup(agent_channel)
 
 
-async def log_quietly(flow: CallFlow, call: FlowCall, **fields: object) -> None:
+async def log_quietly(flow: CallWork, call: FlowCall, **fields: object) -> None:
     """A call-log write after the change it records is done: if the database fails, the
     change stands (undoing a transfer the caller already heard would be worse)."""
     try:
@@ -206,7 +204,7 @@ async def log_quietly(flow: CallFlow, call: FlowCall, **fields: object) -> None:
 
 
 async def transfer_to(
-    flow: CallFlow,
+    flow: CallWork,
     call_id: str,
     tenant_id: int,
     endpoint: str,
@@ -255,7 +253,7 @@ async def transfer_to(
 
 
 async def _undo_transfer(
-    flow: CallFlow, call: FlowCall, agent_id: str | None, held: bool
+    flow: CallWork, call: FlowCall, agent_id: str | None, held: bool
 ) -> None:
     """A transfer that could not be dialled: the target is free and the caller as before."""
     leg = call.third_channel
@@ -273,7 +271,7 @@ async def _undo_transfer(
     await flow.save()
 
 
-async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+async def complete_transfer(flow: CallWork, call_id: str, tenant_id: int) -> None:
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer != "attended" or call.consult_bridge is None:
@@ -284,7 +282,7 @@ async def complete_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> Non
         await flow.save()
 
 
-async def cancel_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
+async def cancel_transfer(flow: CallWork, call_id: str, tenant_id: int) -> None:
     async with flow.lanes.call(call_id):
         call = _connected(flow, call_id, tenant_id)
         if call.transfer != "attended":
@@ -296,7 +294,7 @@ async def cancel_transfer(flow: CallFlow, call_id: str, tenant_id: int) -> None:
         await flow.executor.hangup(third)
 
 
-async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
+async def third_answered(flow: CallWork, channel_id: str, call_id: str) -> None:
     """StasisStart of a transfer leg (in the call's lane)."""
     call = flow.state.calls.get(call_id)
     if call is None or call.third_channel != channel_id:
@@ -321,7 +319,7 @@ async def third_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
     await flow.client.add_channel(consult, [c for c in (call.agent_channel, channel_id) if c])
 
 
-async def third_gone(flow: CallFlow, call: FlowCall) -> None:
+async def third_gone(flow: CallWork, call: FlowCall) -> None:
     """The transfer target hung up or never answered (in the call's lane)."""
     if call.transfer is None:
         # A completed transfer: the target was the caller's party; the call is over.
@@ -349,7 +347,7 @@ async def third_gone(flow: CallFlow, call: FlowCall) -> None:
         await flow.end_call(call)
 
 
-async def _join_third(flow: CallFlow, call: FlowCall) -> None:
+async def _join_third(flow: CallWork, call: FlowCall) -> None:
     """Caller and transfer target together in the talk bridge; the transfer is done."""
     party = _party(call)
     if call.bridge is None:
@@ -367,7 +365,7 @@ async def _join_third(flow: CallFlow, call: FlowCall) -> None:
     call.phase = Phase.CONNECTED
 
 
-async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
+async def _abandon_third(flow: CallWork, call: FlowCall) -> None:
     """An attended transfer is off: the agent and the caller talk again."""
     target, call.third_channel, call.transfer, call.third_agent = call.third_agent, None, None, None
     if target is not None:  # free again, or in wrap-up if they talked with the agent
@@ -382,7 +380,7 @@ async def _abandon_third(flow: CallFlow, call: FlowCall) -> None:
         call.on_hold = False
 
 
-async def _hand_over(flow: CallFlow, call: FlowCall) -> None:
+async def _hand_over(flow: CallWork, call: FlowCall) -> None:
     """A transfer to an agent is done: the call is theirs, in the ACD and here, and ends
     (or is held, transferred again...) like a call they were offered and answered."""
     target, leg = call.third_agent, call.third_channel
@@ -398,7 +396,7 @@ async def _hand_over(flow: CallFlow, call: FlowCall) -> None:
     call.third_channel = call.third_agent = None
 
 
-async def _release_agent(flow: CallFlow, call: FlowCall) -> None:
+async def _release_agent(flow: CallWork, call: FlowCall) -> None:
     """The agent's part is over: wrap-up starts and their leg is hung up."""
     agent_channel = call.agent_channel
     call.agent_channel = None
