@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pbx.acd.errors import AcdError
 from pbx.ari import AriError
+from pbx.callflow.call_work import CallWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.control import ControlError, ari_failed, log_quietly
-
-if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
 
 log = logging.getLogger(__name__)
 # The largest id a database column holds: a bigger one names nothing.
@@ -29,7 +26,7 @@ MAX_ID = 2**63 - 1
 
 
 async def click_to_call(
-    flow: CallFlow, tenant_id: int, agent_id: str, number: str, customer_id: int | None
+    flow: CallWork, tenant_id: int, agent_id: str, number: str, customer_id: int | None
 ) -> str:
     """Ring the agent first; when they answer, dial `number` (E.164) from the business's
     number and bridge the two. Returns the new call's id.
@@ -85,7 +82,7 @@ async def click_to_call(
 
 
 async def _undo_click_to_call(
-    flow: CallFlow, tenant_id: int, call_id: str, record_id: int | None
+    flow: CallWork, tenant_id: int, call_id: str, record_id: int | None
 ) -> None:
     """A click-to-call that could not start: the agent free, counting nothing; the call gone
     from the live state; its log row (if written) closed as failed."""
@@ -102,7 +99,7 @@ async def _undo_click_to_call(
     await flow.save()
 
 
-async def agent_answered(flow: CallFlow, channel_id: str, call_id: str) -> None:
+async def agent_answered(flow: CallWork, channel_id: str, call_id: str) -> None:
     """The agent picked up their click-to-call: now dial the customer (in its lane)."""
     call = flow.state.calls.get(call_id)
     if call is None or call.agent_channel != channel_id or not call.dial_after_agent:
