@@ -26,6 +26,7 @@ from billing_bridge.identification.cache import (
     RedisCache,
 )
 from billing_bridge.identification.directory import CustomerDirectory
+from billing_bridge.identification.near_cache import NearCache
 from billing_bridge.identification.service import CallerIdentification
 from billing_bridge.payments.gocardless_provider import GoCardlessProvider
 from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
@@ -97,6 +98,7 @@ class Services:
 
     async def close(self) -> None:
         await self.bus.stop()
+        await self.identification.close()
         if self.hub is not None:
             await self.hub.close()
         self.sessions.passwords.close()
@@ -150,11 +152,12 @@ def build_services(settings: Settings) -> Services:
     """Wire adapters to ports. Opens no connection yet: see `check_dependencies`."""
     database = Database(settings.database.url, pool_size=settings.database.pool_size)
     redis = _redis_client(settings) if settings.redis.url else None
+    bus_redis = _bus_redis(settings) if settings.redis.url else None
     directory = CustomerDirectory(database)
     ident = settings.identification
     identification = CallerIdentification(
         directory,
-        _identification_cache(settings, redis),
+        _identification_cache(settings, redis, bus_redis),
         fallback_region=ident.default_region,
         max_candidates=ident.max_candidates,
         default_tenant=ident.default_tenant,
@@ -166,7 +169,6 @@ def build_services(settings: Settings) -> Services:
         lifetime_s=int(auth.session_hours * 3600),
         idle_s=int(auth.idle_minutes * 60),
     )
-    bus_redis = _bus_redis(settings) if settings.redis.url else None
     bus: Bus = RedisBus(bus_redis) if bus_redis is not None else MemoryBus()
     policy = SignInPolicy(
         pair_failures=auth.login_attempts, window_s=auth.login_window_seconds,
@@ -411,12 +413,16 @@ def _bus_redis(settings: Settings) -> Redis:
     )
 
 
-def _identification_cache(settings: Settings, redis: Redis | None) -> IdentificationCache:
+def _identification_cache(
+    settings: Settings, redis: Redis | None, listener: Redis | None
+) -> IdentificationCache:
+    """With Redis: an in-process tier in front of it, told of every invalidation over
+    pub/sub on the listener's connection (no read timeout, like the bus's)."""
     ttl = settings.identification.cache_ttl_seconds
     if ttl == 0:
         return NoCache()
-    if redis is not None:
-        return RedisCache(redis, ttl)
+    if redis is not None and listener is not None:
+        return NearCache(RedisCache(redis, ttl), listener, ttl)
     return MemoryCache(ttl)
 
 

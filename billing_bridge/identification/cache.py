@@ -10,13 +10,14 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+Key = tuple[int, str]  # (tenant_id, caller E.164)
 
 
 class IdentificationCache(Protocol):
@@ -25,6 +26,8 @@ class IdentificationCache(Protocol):
     async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None: ...
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class NoCache:
@@ -39,46 +42,90 @@ class NoCache:
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None:
         return None
 
+    async def close(self) -> None:
+        return None
+
+
+class Entries:
+    """A bounded LRU whose entries expire: the in-process tier of `MemoryCache` and
+    `NearCache`. Synchronous, so a hit costs no await."""
+
+    def __init__(
+        self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[Key, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Key) -> dict[str, Any] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: Key, result: dict[str, Any], ttl_seconds: float | None = None) -> None:
+        """Keep `result` for the TTL, or for `ttl_seconds` if that is shorter."""
+        ttl = self._ttl if ttl_seconds is None else min(self._ttl, ttl_seconds)
+        self._entries[key] = (self._clock() + ttl, result)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: Key) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class MemoryCache:
     """A bounded LRU with expiry, for the embedded single-process default."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 100_000) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._entries: OrderedDict[tuple[int, str], tuple[float, dict[str, Any]]] = OrderedDict()
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries = Entries(ttl_seconds, max_entries, clock)
 
     async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None:
-        key = (tenant_id, e164)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, result = entry
-        if expires < time.monotonic():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return result
+        return self._entries.get((tenant_id, e164))
 
     async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
-        self._entries[(tenant_id, e164)] = (time.monotonic() + self._ttl, result)
-        self._entries.move_to_end((tenant_id, e164))
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        self._entries.put((tenant_id, e164), result)
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None:
         for number in numbers:
-            self._entries.pop((tenant_id, number), None)
+            self._entries.drop((tenant_id, number))
+
+    async def close(self) -> None:
+        return None
 
 
 class RedisCache:
-    """Shared by every Ledgerline process, so one invalidation reaches them all."""
+    """Shared by every Ledgerline process, so one invalidation reaches them all.
+
+    Forgetting a number also publishes it (`channel`, in the same transaction as the
+    delete), for the in-process tiers in front of this cache (`near_cache.NearCache`)."""
 
     PREFIX = "ledgerline:ident"
 
     def __init__(self, redis: Redis, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
+        # Pub/sub channels are server-wide, keys are per database: two deployments sharing
+        # a Redis server in different databases must not hear each other's invalidations.
+        database = redis.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"{self.PREFIX}:forget:{database}"
 
     def _key(self, tenant_id: int, e164: str) -> str:
         return f"{self.PREFIX}:{tenant_id}:{e164}"
@@ -91,6 +138,20 @@ class RedisCache:
             return None
         return json.loads(raw) if raw else None
 
+    async def get_with_ttl(self, tenant_id: int, e164: str) -> tuple[dict[str, Any] | None, float]:
+        """The result and the seconds it has left here (one round trip), so that a copy kept
+        elsewhere expires no later than this one."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                key = self._key(tenant_id, e164)
+                raw, left_ms = await pipe.get(key).pttl(key).execute()
+        except (RedisError, OSError) as exc:
+            log.warning("identification cache unavailable, reading the database: %s", exc)
+            return None, 0.0
+        if not raw or left_ms < 0:  # -2: gone meanwhile; -1: no expiry (not one of ours)
+            return None, 0.0
+        return json.loads(raw), left_ms / 1000
+
     async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
         try:
             await self._redis.set(self._key(tenant_id, e164), json.dumps(result), ex=self._ttl)
@@ -98,7 +159,15 @@ class RedisCache:
             log.warning("identification cache unavailable, result not kept: %s", exc)
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None:
-        keys = [self._key(tenant_id, n) for n in numbers]
+        numbers = list(numbers)
         # Failing to forget would serve stale balances until the TTL: let the caller know.
-        for start in range(0, len(keys), 1000):
-            await self._redis.unlink(*keys[start : start + 1000])
+        for start in range(0, len(numbers), 1000):
+            chunk = numbers[start : start + 1000]
+            message = json.dumps({"tenant_id": tenant_id, "numbers": chunk})
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.unlink(*(self._key(tenant_id, n) for n in chunk))
+                pipe.publish(self.channel, message)
+                await pipe.execute()
+
+    async def close(self) -> None:
+        return None  # the client is the composition root's to close

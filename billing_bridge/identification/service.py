@@ -93,6 +93,9 @@ class CallerIdentification:
         """Call after a customer's numbers, accounts or invoices change."""
         await self._cache.forget(tenant_id, numbers)
 
+    async def close(self) -> None:
+        await self._cache.close()
+
     def forget_dids(self) -> None:
         self._tenants.clear()
 
