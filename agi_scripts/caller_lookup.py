@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 
 from asterisk.agi import AGI, AGIException
@@ -21,6 +22,8 @@ from billing_bridge.identification.model import Identification
 from pbx.bootstrap import build_services
 from pbx.settings import SettingsError, load_settings
 
+ONE_CONNECTION = "LEDGERLINE_DATABASE_POOL_SIZE"
+
 
 def agi_quote(value: str) -> str:
     """pyst2 wraps values in quotes but escapes nothing; Asterisk unescapes these two."""
@@ -28,7 +31,8 @@ def agi_quote(value: str) -> str:
 
 
 async def identify(caller_id: str, dialed: str, presentation: str) -> Identification:
-    services = build_services(load_settings())
+    # One lookup: one connection to each pool, not a pool's worth opened for every call.
+    services = build_services(load_settings(environ={**os.environ, ONE_CONNECTION: "1"}))
     try:
         return await services.identification.identify(caller_id, dialed, presentation)
     finally:

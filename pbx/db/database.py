@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -75,6 +76,10 @@ class Database:
             )
             try:
                 yield connection
+            except DBAPIError as exc:
+                if exc.connection_invalidated:  # as SQLAlchemy's pool does after a drop:
+                    await pool.expire_connections()  # the others, as old, are replaced on checkout
+                raise
             finally:
                 await connection.close()
 

@@ -14,6 +14,8 @@ database's), as they would through SQLAlchemy.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +104,23 @@ def _compile(scoped: Scoped, dialect: Dialect) -> Prepared | None:
     )
 
 
+# A connection the database dropped (a restart, a failover, pg_terminate_backend). When its
+# last words arrive before its end, asyncpg's protocol is left mid-operation and raises
+# InternalClientError, and the connection still looks open: it is closed here, so the pool
+# opens another, and the error is marked `connection_invalidated` as SQLAlchemy marks it.
+_LOST = (
+    asyncpg.InternalClientError, asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError,
+    ConnectionError,
+)  # fmt: skip
+
+
+def _closed(connection: asyncpg.Connection) -> bool:
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:  # closed already, and released to the pool
+        return True
+
+
 class DirectResult:
     def __init__(self, rows: list[Any]) -> None:
         self._rows = rows
@@ -151,8 +170,14 @@ class DirectConnection:
             return DirectResult([])
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(prepared.sql, None, exc) from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise DBAPIError(prepared.sql, None, exc) from exc  # type: ignore[arg-type]
+        except (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            lost = isinstance(exc, _LOST) or _closed(self._connection)
+            if lost:  # or the pool would hand it out again (see `_LOST`)
+                with contextlib.suppress(asyncpg.InterfaceError):  # closed and handed back
+                    self._connection.terminate()
+            raise DBAPIError(
+                prepared.sql, None, exc, connection_invalidated=lost  # type: ignore[arg-type]
+            ) from exc
 
     async def rows(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None
@@ -189,13 +214,16 @@ class DirectPool:
     def __init__(self, dsn: str, size: int) -> None:
         self._dsn, self._size = dsn, size
         self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()  # a burst of first calls opens one pool, not one each
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=self._size, max_size=self._size, init=_codecs,
-                connection_class=_Unreset, server_settings={"synchronous_commit": "off"},
-            )  # fmt: skip
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn, min_size=self._size, max_size=self._size, init=_codecs,
+                        connection_class=_Unreset, server_settings={"synchronous_commit": "off"},
+                    )  # fmt: skip
         return self._pool
 
     async def close(self) -> None:

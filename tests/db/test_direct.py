@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -164,3 +166,35 @@ async def test_every_connection_is_open_before_the_first_statement_needs_one(
 
     # a burst of calls then never waits for a connect and its statements' first prepare
     assert direct.get_size() == direct.get_max_size() == direct.get_idle_size()
+
+
+async def test_a_burst_of_first_statements_opens_one_pool_not_one_each(
+    postgres_database: Database,
+) -> None:
+    assert postgres_database._direct is not None
+    pools = await asyncio.gather(*(postgres_database._direct.pool() for _ in range(5)))
+    assert len({id(pool) for pool in pools}) == 1
+
+
+async def test_after_the_database_drops_its_connections_the_next_statement_gets_a_new_one(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert len(await connection.rows(WHO, {"name": "דנה כהן"})) == 1
+    outsider = await asyncpg.connect(postgres_database.url.replace("+asyncpg", ""))
+    try:  # every connection of the pool, as a restart or a failover would
+        await outsider.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await outsider.close()
+    for _ in range(2):  # one fails at most, and says its connection was lost
+        try:
+            async with postgres_database.tenant_connection(tenant) as connection:
+                found = await connection.rows(WHO, {"name": "דנה כהן"})
+            break
+        except DBAPIError as exc:
+            assert exc.connection_invalidated
+    assert len(found) == 1
+    await postgres_database.engine.dispose()  # the ORM's pool lost its connection too
