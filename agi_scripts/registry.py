@@ -15,6 +15,7 @@ from agi_scripts.pop_token import PopTokens
 
 if TYPE_CHECKING:  # the composition root builds these handlers and imports this module
     from pbx.bootstrap import Services
+from pbx.events.publisher import DeskPublisher
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:
@@ -22,7 +23,9 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     tokens = PopTokens(services.secret)
     handlers = {"caller-lookup": caller_lookup(services.identification, tokens, _now)}
     if services.hub is not None:
-        handlers["screen-pop"] = screen_pop(services.database, services.hub, _now, tokens)
+        # Publishes itself (no worker to start): the pop is sent before LL_POP says so.
+        publisher = DeskPublisher(services.hub, services.database, _now)
+        handlers["screen-pop"] = screen_pop(publisher, _now, tokens)
     return handlers
 
 

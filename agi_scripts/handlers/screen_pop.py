@@ -8,8 +8,9 @@ the `LL_POP_TOKEN` caller-lookup set (`agi_scripts/pop_token.py`). Without a tok
 vouches for that caller and customer, nothing pops: FastAGI has no authentication, and any
 local process could otherwise push any customer to any agent. The agent is found by their
 endpoint among the vouching business's agents; the pop is the same `call.offered` event the
-ARI call flow sends. Sets LL_POP to `sent`, or `unknown-agent` when no agent of that business
-has that endpoint; malformed arguments and refused tokens set LL_ERROR (`bad-request`,
+ARI call flow sends, built by the same publisher (`DeskPublisher.offer_ringing`). Sets LL_POP
+to `sent`, or `unknown-agent` when no agent of that business has that endpoint; malformed
+arguments and refused tokens set LL_ERROR (`bad-request`,
 `unverified-caller`) through the server.
 """
 
@@ -21,18 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from agi_scripts.fastagi.errors import AGIBadRequest
 from agi_scripts.fastagi.server import Handler
 from agi_scripts.fastagi.session import AGISession
 from agi_scripts.pop_token import PopTokenError, PopTokens
-from billing_bridge.phones import normalise_caller_id
-from billing_bridge.screen_pop import customer_panel
-from pbx.db.database import Database
-from pbx.db.models import Tenant, User
-from pbx.events.hub import Hub
-from pbx.events.model import Audience, DeskEvent
+from pbx.events.publisher import DeskPublisher, Ringing
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +63,7 @@ def parse_pop_request(args: Sequence[str]) -> PopRequest:
 
 
 def screen_pop(
-    database: Database, hub: Hub, clock: Callable[[], datetime], tokens: PopTokens
+    publisher: DeskPublisher, clock: Callable[[], datetime], tokens: PopTokens
 ) -> Handler:
     async def handle(session: AGISession) -> None:
         request = parse_pop_request(session.env.args)
@@ -79,29 +73,12 @@ def screen_pop(
             )
         except PopTokenError as exc:
             raise AGIBadRequest(f"screen-pop refused: {exc}", "unverified-caller") from None
-        async with database.system_session() as db:
-            agents = list(await db.execute(
-                select(User.id, Tenant.default_region)
-                .join(Tenant, Tenant.id == User.tenant_id)
-                .where(User.tenant_id == tenant_id, User.endpoint == request.member,
-                       User.active.is_(True))
-            ))  # fmt: skip
-        if not agents:
+        ringing = Ringing(tenant_id, request.member, request.caller_uniqueid,
+                          session.env.callerid, request.customer_id)  # fmt: skip
+        if not await publisher.offer_ringing(ringing):
             log.warning("screen-pop for %r: no active agent has that endpoint", request.member)
             await session.set_variable("LL_POP", "unknown-agent")
             return
-        panel = None
-        if request.customer_id is not None:
-            panel = await customer_panel(database, tenant_id, request.customer_id, clock().date())
-        for user_id, region in agents:
-            caller = normalise_caller_id(session.env.callerid, region)
-            data = {
-                "call_id": request.caller_uniqueid, "source": "agi", "direction": "inbound",
-                "caller_number": caller.e164, "match": "unique" if panel else "none",
-                "customer_id": request.customer_id if panel else None, "queue": None,
-                "panel": panel,
-            }  # fmt: skip
-            await hub.publish(DeskEvent("call.offered", tenant_id, Audience((user_id,)), data))
         await session.set_variable("LL_POP", "sent")
 
     return handle

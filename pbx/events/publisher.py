@@ -1,5 +1,6 @@
 """Turns what happens in the call flow into desk events: the screen-pop when a call is
-offered, the call connected and ended, agent state changes.
+offered, the call connected and ended, agent state changes. The one screen-pop builder: the
+AGI-only setup's pop (`offer_ringing`) is built here too, in the same shape.
 
 The call flow hands over notices in order through one queue; this worker builds each event
 (the pop reads the customer's accounts) and appends it to the log, so a slow database never
@@ -14,11 +15,16 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
+from billing_bridge.phones import normalise_caller_id
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
+from pbx.db.models import Tenant, User
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 
@@ -26,6 +32,18 @@ log = logging.getLogger(__name__)
 
 Notice = tuple[str, dict[str, Any]]
 BATCH = 100  # notices waiting together are appended in one round trip, up to this many
+
+
+@dataclass(frozen=True, slots=True)
+class Ringing:
+    """A caller app_queue is ringing an agent's phone for (AGI-only setups), vouched for by
+    caller-lookup's token: the business, the phone rung, the caller and who they are."""
+
+    tenant_id: int
+    endpoint: str  # the interface app_queue rings, e.g. PJSIP/1001
+    call_id: str  # the caller's channel uniqueid
+    caller_id: str
+    customer_id: int | None
 
 
 class DeskPublisher:
@@ -99,6 +117,33 @@ class DeskPublisher:
         if kind == "agent.state":
             return DeskEvent(kind, tenant, Audience((p["agent_id"],), supervisors=True), p)
         return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), dict(p["call"]))
+
+    async def offer_ringing(self, ringing: Ringing) -> bool:
+        """Pop the desks of the business's active agents at that phone (False when none is):
+        `call.offered` as the ARI call flow sends it, from a call Ledgerline does not log."""
+        async with self.database.system_session() as db:
+            agents = list(await db.execute(
+                select(User.id, Tenant.default_region)
+                .join(Tenant, Tenant.id == User.tenant_id)
+                .where(User.tenant_id == ringing.tenant_id, User.endpoint == ringing.endpoint,
+                       User.active.is_(True))
+            ))  # fmt: skip
+        if not agents:
+            return False
+        caller = normalise_caller_id(ringing.caller_id, agents[0].default_region)
+        call = {
+            "call_id": ringing.call_id, "record_id": None, "direction": "inbound",
+            "caller_number": caller.e164, "did": None, "match": "unique",
+            "customer_id": ringing.customer_id, "priority": 0, "verified": None, "queue": None,
+            "waited_seconds": 0, "agent_id": None, "outcome": None,
+        }  # fmt: skip
+        panel = await self._panel(ringing.tenant_id, call)
+        if panel is None:  # no customer, or none of this business's
+            call |= {"match": "none", "customer_id": None}
+        audience = Audience(tuple(agent.id for agent in agents))
+        await self.hub.publish(DeskEvent("call.offered", ringing.tenant_id, audience,
+                                         call | {"panel": panel}))  # fmt: skip
+        return True
 
     async def _panel(self, tenant: int, call: dict[str, Any]) -> dict[str, Any] | None:
         customer = call.get("customer_id")

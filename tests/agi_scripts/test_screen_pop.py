@@ -12,16 +12,22 @@ import pytest
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.handlers.screen_pop import screen_pop
-from agi_scripts.pop_token import TOKEN_TTL, PopTokens
+from agi_scripts.pop_token import TOKEN_TTL, PopTokens, VouchedCaller
+from pbx.callflow.calls import FlowCall
+from pbx.callflow.config import FlowConfig
+from pbx.callflow.executor import call_view
 from pbx.db.database import Database
 from pbx.db.models import User
 from pbx.events.hub import Hub, Subscriber
 from pbx.events.log import MemoryEventLog
 from pbx.events.model import Viewer
+from pbx.events.publisher import DeskPublisher
 from pbx.simulator.fastagi_peer import AgiCallRecord, run_fastagi_call
 from tests.agi_scripts.conftest import NOW, TEL_AVIV_DID
 
 CALLER = "1795430000.42"  # the caller's channel, which caller-lookup ran on
+# What the ARI call flow's pop says of a call (pbx.callflow.executor.call_view).
+CALL_VIEW = call_view(FlowCall(CALLER, 1, 1, CALLER), FlowConfig(), NOW)
 
 
 class Clock:
@@ -48,7 +54,7 @@ def clock() -> Clock:
 async def pop_server(
     database: Database, hub: Hub, pop_tokens: PopTokens, clock: Clock
 ) -> AsyncIterator[FastAGIServer]:
-    handler = screen_pop(database, hub, clock, pop_tokens)
+    handler = screen_pop(DeskPublisher(hub, database, clock), clock, pop_tokens)
     server = FastAGIServer({"screen-pop": handler}, host="127.0.0.1", port=0,
                            idle_timeout=2.0, max_sessions=10)  # fmt: skip
     await server.start()
@@ -102,6 +108,41 @@ async def test_the_agent_ringing_for_the_call_gets_the_pop(
     assert event.type == "call.offered" and event.data["call_id"] == CALLER
     assert event.data["caller_number"] == "+972502345678"
     assert event.data["panel"]["accounts"][0]["balance_minor"] == 45_050
+    await hub.detach(desk)
+
+
+async def test_the_agi_pop_has_the_shape_of_the_call_flow_s_pop(
+    database: Database, hub: Hub, agi_server: FastAGIServer, pop_server: FastAGIServer,
+    customers: dict[str, int],
+) -> None:  # fmt: skip
+    agent = await add_agent(database, customers["il"], "avi", "PJSIP/1001")
+    desk = await desk_of(hub, agent, customers["il"])
+    found = await look_up(agi_server)
+
+    await pop(pop_server, "PJSIP/1001", CALLER, found["LL_CUSTOMER_ID"], found["LL_POP_TOKEN"])
+
+    _, event = await asyncio.wait_for(desk.queue.get(), 5)
+    assert set(event.data) == set(CALL_VIEW) | {"panel"}
+    assert (event.data["match"], event.data["customer_id"]) == ("unique", customers["sara"])
+    assert event.data["record_id"] is None  # app_queue's call: Ledgerline logs none
+    await hub.detach(desk)
+
+
+async def test_a_customer_of_another_business_pops_as_an_unknown_caller(
+    database: Database, hub: Hub, pop_server: FastAGIServer, pop_tokens: PopTokens,
+    customers: dict[str, int],
+) -> None:  # fmt: skip
+    agent = await add_agent(database, customers["il"], "avi", "PJSIP/1001")
+    desk = await desk_of(hub, agent, customers["il"])
+    theirs = customers["zygis"]  # a customer of the Vilnius business
+    token = await pop_tokens.issue(VouchedCaller(customers["il"], CALLER, theirs), NOW)
+
+    await pop(pop_server, "PJSIP/1001", CALLER, str(theirs), token)
+
+    _, event = await asyncio.wait_for(desk.queue.get(), 5)
+    assert (event.data["match"], event.data["customer_id"], event.data["panel"]) == (
+        "none", None, None
+    )
     await hub.detach(desk)
 
 
