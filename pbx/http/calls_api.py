@@ -88,6 +88,15 @@ async def _audit(
 
 
 def register(api: Api) -> None:
+    _register_agent_states(api)
+    _register_call_log(api)
+    _register_call_control(api)
+    _register_money_in_calls(api)
+    _register_recording(api)
+    _register_transfers(api)
+
+
+def _register_agent_states(api: Api) -> None:
     # --- agent states -----------------------------------------------------------------------
 
     @api.operation("GET", "/agent-states", summary="Every agent's live state",
@@ -113,6 +122,8 @@ def register(api: Api) -> None:
         await _audit(call, "agent.state", "user", agent_id, body.model_dump())
         return AgentStateOut.model_validate(_out(state))
 
+
+def _register_call_log(api: Api) -> None:
     # --- the call log -----------------------------------------------------------------------
 
     @api.operation(
@@ -187,6 +198,8 @@ def register(api: Api) -> None:
     async def search_customers(call: ApiCall) -> CustomerHits:
         return await _search_customers(call, call.query.get("q", ""))
 
+
+def _register_call_control(api: Api) -> None:
     # --- in-call control --------------------------------------------------------------------
 
     @api.operation("POST", "/calls/{call_id}/hold", summary="Put the caller on hold (music)",
@@ -206,6 +219,8 @@ def register(api: Api) -> None:
         body: RecordingPauseIn = call.body
         await run_on_desk(call, desk.PauseRecording(call.path("call_id"), body.reason))
 
+
+def _register_money_in_calls(api: Api) -> None:
     @api.operation("POST", "/calls/{call_id}/payments/card", summary="Take a card payment: "
                    "the caller keys the card on the phone (the agent hears and sees none of "
                    "it); progress and the result arrive as desk events", body=CardPaymentIn,
@@ -250,6 +265,8 @@ def register(api: Api) -> None:
         ))  # fmt: skip
         return MandateLinkSent.model_validate(_out(sent))
 
+
+def _register_recording(api: Api) -> None:
     @api.operation("POST", "/calls/{call_id}/recording/start", summary="Start recording a call "
                    "whose route or queue records on demand", status=204, tag="calls",
                    errors=(409,))  # fmt: skip
@@ -266,6 +283,10 @@ def register(api: Api) -> None:
                    "recording", status=204, tag="calls", errors=(409,))  # fmt: skip
     async def resume_recording(call: ApiCall) -> None:
         await run_on_desk(call, desk.ResumeRecording(call.path("call_id")))
+
+
+def _register_transfers(api: Api) -> None:
+    """Hang-up, transfers and click-to-call."""
 
     @api.operation("POST", "/calls/{call_id}/hangup", summary="End the call", status=204,
                    tag="calls")  # fmt: skip
