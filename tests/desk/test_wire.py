@@ -15,6 +15,7 @@ from billing_bridge.mandate_links import MandateLinkSent
 from pbx.bus.memory import MemoryBus
 from pbx.desk import commands as c
 from pbx.desk import errors, results, wire
+from pbx.desk.handlers import HANDLERS
 from pbx.desk.remote import DeskServer, ForwardingDesk, topic
 from pbx.desk.typed import FieldError
 from tests.desk.fakes import NOW, a_call, avi, dana, desk_with
@@ -65,8 +66,8 @@ def through_json(message: dict[str, Any]) -> Any:
     return json.loads(json.dumps(message))
 
 
-def test_there_is_a_sample_of_every_command() -> None:
-    assert set(SAMPLES) == set(c.COMMANDS)
+def test_there_is_a_sample_and_a_handler_of_every_command() -> None:
+    assert set(SAMPLES) == set(c.COMMANDS) == set(HANDLERS)
 
 
 @pytest.mark.parametrize("command", list(SAMPLES.values()), ids=lambda cmd: type(cmd).__name__)
