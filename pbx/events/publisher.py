@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,9 +155,8 @@ class DeskPublisher:
             panel = None
         if panel is None:
             panel = await customer_panel(self.database, tenant, customer, self.clock().date())
-        else:
-            panel = copy.deepcopy(panel)
-        if panel is not None:  # this very call is not one of the "recent calls"
-            panel["recent_calls"] = [c for c in panel["recent_calls"]
-                                     if c["id"] != call.get("record_id")][:5]  # fmt: skip
-        return panel
+        if panel is None:
+            return None
+        # A read ahead is popped above, so this call is its only reader: no copy to make.
+        recent = [c for c in panel["recent_calls"] if c["id"] != call.get("record_id")]
+        return {**panel, "recent_calls": recent[:5]}  # this very call is not a "recent call"
