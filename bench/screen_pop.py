@@ -314,11 +314,12 @@ async def main(args: argparse.Namespace) -> None:
               f"{args.seconds:g} s per rate after a 30-call warm-up, calls talk "
               "2 s, not recorded (bench/recordings measures that), "
               f"{args.ari_delay_ms:g} ms added to each ARI request")  # fmt: skip
-        print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing |")
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        pids = {"owner": owner.pid, "standby": standby.pid, "benchmark": os.getpid()}
+        print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing | "
+              + " | ".join(f"{name} CPU ms/call" for name in pids) + " |")
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(pids))
         cpu_rows = []
         for rate in args.rates:
-            pids = {"owner": owner.pid, "standby": standby.pid, "benchmark": os.getpid()}
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             began = time.perf_counter()
             # This process plays Asterisk and the browsers, neither of which stops for a
@@ -329,13 +330,17 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 gc.enable()
             wall = time.perf_counter() - began
-            used = {name: (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
+            spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
             gc.collect()
-            cpu_rows.append((rate, used))
+            calls = len(latencies) + missing
+            cpu_rows.append((rate, {name: cpu / wall for name, cpu in spent.items()}))
             worst = max(latencies, default=float("nan"))
-            print(f"| {rate} | {len(latencies) + missing} | {len(latencies)} | "
+            # Each process's CPU over the rate's whole run (calls placed, answered, ended)
+            # divided by the calls placed: what one call costs it, whatever the rate.
+            per_call = " | ".join(f"{cpu * 1000 / calls:.2f}" for cpu in spent.values())
+            print(f"| {rate} | {calls} | {len(latencies)} | "
                   f"{percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.99):.1f} | "
-                  f"{worst:.1f} | {missing} |", flush=True)  # fmt: skip
+                  f"{worst:.1f} | {missing} | {per_call} |", flush=True)  # fmt: skip
         print("\nCPU used during each rate, in cores (2 on this machine):")
         for rate, used in cpu_rows:
             print(f"  {rate} calls/s: " + ", ".join(f"{n} {c:.2f}" for n, c in used.items()))
