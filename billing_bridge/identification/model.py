@@ -111,8 +111,6 @@ class CallerIdentity:
     currency: str = ""
     candidates: int = 0
     reason: NoMatchReason | None = None
-    # The whole profile when this process looked the caller up (not carried in variables).
-    profile: CustomerProfile | None = field(default=None, compare=False)
 
     @property
     def in_arrears(self) -> bool:
@@ -152,7 +150,7 @@ class Identification:
         return CallerIdentity(
             self.match, customer.customer_id, self.priority, customer.account_status,
             customer.name, customer.balance_minor, customer.headline_currency,
-            len(self.candidates), self.reason, customer,
+            len(self.candidates), self.reason,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:

@@ -81,9 +81,10 @@ def decode(variables: Mapping[str, str]) -> CallerIdentity | None:
     if reason and reason not in _REASONS:
         raise MalformedIdentity(f"{REASON} is not a reason")
     return CallerIdentity(
-        Match(match), customer if match == Match.UNIQUE else None, _optional(variables, PRIORITY, _SMALL) or 0, status,
-        variables.get(CUSTOMER_NAME, ""), balance, currency,
-        _optional(variables, CANDIDATES, _SMALL) or 0, NoMatchReason(reason) if reason else None,
+        Match(match), customer if match == Match.UNIQUE else None,
+        _optional(variables, PRIORITY, _SMALL) or 0, status, variables.get(CUSTOMER_NAME, ""),
+        balance, currency, _optional(variables, CANDIDATES, _SMALL) or 0,
+        NoMatchReason(reason) if reason else None,
     )  # fmt: skip
 
 
