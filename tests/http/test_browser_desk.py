@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.bootstrap import take_payments
-from pbx.db.models import Call, QueueMember
+from pbx.db.models import Call, Customer, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
-from pbx.events.publisher import DeskPublisher
+from pbx.events.publisher import DeskPublisher, Ringing
 from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
 from recordings.pipeline import PipelineSettings, RecordingPipeline
@@ -111,6 +111,25 @@ async def test_the_page_reconnects_after_a_restart_and_shows_the_missed_pop_once
     await expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
     await expect(page.locator("#call-card")).to_contain_text("שרה כהן")
     await expect(page.locator("#history li")).to_have_count(1)  # the missed pop, once
+
+
+async def test_the_agi_only_pop_shows_the_caller_and_their_account_as_the_call_flow_s_does(
+    site: Site, agent_desk: Page
+) -> None:
+    """app_queue rings the agent (no Ledgerline call flow): the pop comes from FastAGI's
+    screen-pop, through the same publisher and in the same shape."""
+    page, world = agent_desk, site.world
+    assert site.publisher is not None
+    async with world.database.tenant_session(world.tenant_id) as session:
+        customer = await session.scalar(select(Customer.id).where(Customer.customer_ref == "C-1"))
+    ringing = Ringing(world.tenant_id, "PJSIP/1001", "1795430000.42", "0502345678", customer)
+
+    assert await site.publisher.offer_ringing(ringing)
+
+    card = page.locator("#call-card")
+    await expect(card).to_contain_text("שרה כהן")
+    await expect(card).to_contain_text("450.50")
+    await expect(page.locator("#account-body")).to_contain_text("Overdue invoices")
 
 
 async def test_a_desk_on_a_second_process_gets_the_pop_through_redis(
