@@ -51,6 +51,7 @@ from pbx.callflow.executor import Executor
 from pbx.callflow.keypad import Keypads
 from pbx.callflow.keypad_session import KeypadSessions
 from pbx.callflow.lanes import Lanes
+from pbx.callflow.live_calls import local_desk
 from pbx.callflow.mandate_capture import MandateCapture
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
 from pbx.callflow.recorder import CallRecorder
@@ -59,10 +60,14 @@ from pbx.callflow.snapshots import SnapshotStore
 from pbx.callflow.state import FlowState
 from pbx.db.database import Database
 from pbx.db.migrate import current_revision, head_revision
+from pbx.desk.local import Desk
+from pbx.desk.remote import DeskServer, ForwardingDesk
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
 from pbx.events.model import Audience, DeskEvent
 from pbx.events.publisher import DeskPublisher
+from pbx.http.context import ApiContext
+from pbx.http.proxies import parse_networks
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
 from pbx.settings import (
     PaymentsSettings,
@@ -124,6 +129,8 @@ class Application:
     # fetching each recording through the Asterisk node that made it.
     recording_sources: AriRecordingSources | None = None
     recordings: RecordingPipeline | None = None
+    context: ApiContext | None = None  # what the HTTP API's handlers work with
+    desk_server: DeskServer | None = None  # serves desk commands standbys forward here
 
 
 def bootstrap(services: Services) -> Application:
@@ -138,14 +145,41 @@ def bootstrap(services: Services) -> Application:
         idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
     )  # fmt: skip
     application = Application(services, publisher, payments, sender, agi)
-    flow = build_call_flow(services, publisher, payments, sender)
-    if flow is None:
-        return application
-    application.flow, application.ownership = flow, ownership(services, flow)
-    if services.recordings is not None:
-        application.recording_sources = recording_sources(services, flow.snapshots.node)
-        application.recordings = recordings(services, application.recording_sources)
+    flow = application.flow = build_call_flow(services, publisher, payments, sender)
+    if flow is not None:
+        application.ownership = ownership(services, flow)
+        if services.bus_redis is not None:
+            application.desk_server = DeskServer(local_desk(flow), services.bus_redis)
+        if services.recordings is not None:
+            application.recording_sources = recording_sources(services, flow.snapshots.node)
+            application.recordings = recordings(services, application.recording_sources)
+    application.context = api_context(application)
     return application
+
+
+def api_context(application: Application) -> ApiContext:
+    services, flow = application.services, application.flow
+    settings = services.settings
+    return ApiContext(
+        services.database, services.sessions, services.login_limiter, services.bus,
+        flow=flow, desk=desk_for(flow, services.bus, services.bus_redis), hub=services.hub,
+        heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
+        playback_url_seconds=settings.recordings.playback_url_seconds,
+        agents_play_own=settings.recordings.agents_play_own, payments=application.payments,
+        sender=application.sender,
+        trusted_proxies=parse_networks(settings.service.trusted_proxies),
+        force_secure_cookie=settings.service.force_secure_cookie,
+    )  # fmt: skip
+
+
+def desk_for(flow: CallFlow | None, bus: Bus, bus_redis: Redis | None) -> Desk | None:
+    """Desk operations run in the process that owns the Asterisk connection: here, or
+    forwarded to it through Redis when several processes share the work."""
+    if flow is None:
+        return None
+    if bus_redis is None:
+        return local_desk(flow)
+    return ForwardingDesk(local_desk(flow), bus, bus_redis, flow.snapshots.node)
 
 
 def build_services(settings: Settings) -> Services:

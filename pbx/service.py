@@ -13,15 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from billing_bridge.collection.job import run_collection
-from pbx.bootstrap import Application, Services
-from pbx.callflow.app import CallFlow, utc_now
-from pbx.callflow.live_calls import local_desk
-from pbx.desk.local import Desk
-from pbx.desk.remote import DeskServer, ForwardingDesk
+from pbx.bootstrap import Application
+from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
 from pbx.http.app import build_app
-from pbx.http.context import CONFIG_TOPIC, ApiContext
-from pbx.http.proxies import parse_networks
+from pbx.http.context import CONFIG_TOPIC
 from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
@@ -33,23 +29,15 @@ class Ledgerline:
 
     def __init__(self, application: Application) -> None:
         services = self.services = application.services
-        settings = services.settings
         self.publisher, self.payments = application.publisher, application.payments
         self.sender, self.agi, self.flow = application.sender, application.agi, application.flow
         self.ownership = application.ownership
         self.recording_sources = application.recording_sources
         self.recordings = application.recordings
+        self.desk_server = application.desk_server
         self._background: list[asyncio.Task[None]] = []
-        context = ApiContext(
-            services.database, services.sessions, services.login_limiter, services.bus,
-            flow=self.flow, desk=_desk(services, self.flow), hub=services.hub,
-            heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
-            playback_url_seconds=settings.recordings.playback_url_seconds,
-            agents_play_own=settings.recordings.agents_play_own, payments=self.payments,
-            sender=self.sender, trusted_proxies=parse_networks(settings.service.trusted_proxies),
-            force_secure_cookie=settings.service.force_secure_cookie,
-        )  # fmt: skip
-        app = build_app(services, self.agi_status, context,
+        assert application.context is not None
+        app = build_app(services, self.agi_status, application.context,
                         call_flow_status=self.call_flow_status if self.ownership else None)
         self._runner = web.AppRunner(app, access_log=None)
         self._site: web.TCPSite | None = None
@@ -63,9 +51,9 @@ class Ledgerline:
                 await flow.reload_config()
 
             self.services.bus.subscribe(CONFIG_TOPIC, reload)
-            if self.services.bus_redis is not None:
-                server = DeskServer(local_desk(flow), self.services.bus_redis)
-                self.services.bus.subscribe(desk_topic(flow.snapshots.node), server.handle)
+            if self.desk_server is not None and self.ownership is not None:
+                topic = desk_topic(self.ownership.node)
+                self.services.bus.subscribe(topic, self.desk_server.handle)
         await self.publisher.start()
         if self.recordings is not None:
             self._background.append(asyncio.create_task(self.recordings.run(), name="recordings"))
@@ -157,16 +145,6 @@ class Ledgerline:
 
     def agi_status(self) -> dict[str, Any]:
         return {"ok": self.agi.listening, "port": self.agi.port, **self.agi.counters()}
-
-
-def _desk(services: Services, flow: CallFlow | None) -> Desk | None:
-    """Desk operations run in the process that owns the Asterisk connection: here, or
-    forwarded to it through Redis when several processes share the work."""
-    if flow is None:
-        return None
-    if services.bus_redis is None:
-        return local_desk(flow)
-    return ForwardingDesk(local_desk(flow), services.bus, services.bus_redis, flow.snapshots.node)
 
 
 async def run_until_stopped(ledgerline: Ledgerline) -> None:

@@ -15,7 +15,6 @@ from pbx.auth.ratelimit import SignInLimits
 from pbx.auth.roles import Principal
 from pbx.auth.sessions import SessionStore
 from pbx.bus.port import Bus
-from pbx.callflow.live_calls import local_desk
 from pbx.db.database import Database
 from pbx.desk.local import Desk
 from pbx.events.hub import Hub
@@ -50,10 +49,6 @@ class ApiContext:
     # Our TLS proxies: only they are believed about the client's address and scheme.
     trusted_proxies: tuple[Network, ...] = ()
     force_secure_cookie: bool = False  # Secure even when no request says https
-
-    def __post_init__(self) -> None:
-        if self.desk is None and self.flow is not None:
-            self.desk = local_desk(self.flow)
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""

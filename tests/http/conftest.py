@@ -10,6 +10,7 @@ from aiohttp import web
 from pbx.auth.passwords import PasswordWorkers, hash_password
 from pbx.auth.ratelimit import MemorySignInLimits, SignInPolicy
 from pbx.auth.sessions import SessionStore
+from pbx.bootstrap import desk_for
 from pbx.bus import Bus, MemoryBus
 from pbx.db.database import Database
 from pbx.db.models import Queue, QueueMember, User
@@ -63,6 +64,7 @@ async def start_site(world: World, bus: Bus, *, with_flow: bool, hub: Hub | None
         MemorySignInLimits(SIGN_IN_POLICY),
         bus,
         flow=world.flow if with_flow else None,
+        desk=desk_for(world.flow if with_flow else None, bus, None),  # as bootstrap wires it
         hub=hub,
         heartbeat_s=1.0,
     )
