@@ -274,6 +274,14 @@ def _settings_out(tenant: Tenant) -> MoneySettingsOut:
 
 
 def register(api: Api) -> None:
+    _register_verification(api)
+    _register_credits(api)
+    _register_credit_list(api)
+    _register_report(api)
+    _register_money_settings(api)
+
+
+def _register_verification(api: Api) -> None:
     @api.operation("POST", "/calls/{call_id}/verification", summary="Record that you verified "
                    "the caller by security questions (names of the questions only)",
                    body=VerificationIn, response=VerificationOut, tag="calls")  # fmt: skip
@@ -284,6 +292,8 @@ def register(api: Api) -> None:
         assert isinstance(done, CallerVerified)
         return VerificationOut.model_validate(asdict(done))
 
+
+def _register_credits(api: Api) -> None:
     @api.operation("POST", "/credits", summary="Grant a credit: at once within your role's "
                    "limit, else it waits for a supervisor's approval", body=CreditIn,
                    response=CreditOut, status=201, tag="credits")  # fmt: skip
@@ -324,6 +334,8 @@ def register(api: Api) -> None:
     async def reject_credit(call: ApiCall) -> CreditOut:
         return await _decide(call, approve=False)
 
+
+def _register_credit_list(api: Api) -> None:
     @api.operation(
         "GET", "/credits", summary="Credits, newest first (agents see the ones they asked for)",
         response=CreditList, tag="credits",
@@ -347,6 +359,8 @@ def register(api: Api) -> None:
             rows = await recent_credits(session, only)
         return CreditList(items=[_credit_out(row) for row in rows])
 
+
+def _register_report(api: Api) -> None:
     @api.operation(
         "GET", "/reports/credits", summary="Credits that took effect in a period, summed by "
         "reason and by agent, with what retention discounts cost", role=Role.SUPERVISOR,
@@ -370,6 +384,8 @@ def register(api: Api) -> None:
                                          limits_at=at)  # fmt: skip
         return _report_out(report, tenant.currency)
 
+
+def _register_money_settings(api: Api) -> None:
     @api.operation("GET", "/admin/money-settings", summary="Identity before money, credit "
                    "limits by role and per account over a period, and credits below zero",
                    role=Role.SUPERVISOR, response=MoneySettingsOut,

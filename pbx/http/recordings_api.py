@@ -86,6 +86,12 @@ def _out(recording: Recording) -> RecordingOut:
 
 
 def register(api: Api) -> None:
+    _register_playback(api)
+    _register_holds(api)
+    _register_retention(api)
+
+
+def _register_playback(api: Api) -> None:
     @api.operation("GET", "/calls/{record_id}/recordings", summary="A call's recordings, "
                    "with their pauses", response=RecordingList, tag="recordings",
                    errors=(404,))  # fmt: skip
@@ -129,6 +135,8 @@ def register(api: Api) -> None:
         }
         return web.FileResponse(path, headers=headers)
 
+
+def _register_holds(api: Api) -> None:
     @api.operation("GET", "/legal-holds", summary="Legal holds in force", role=Role.SUPERVISOR,
                    response=LegalHoldList, tag="recordings")  # fmt: skip
     async def list_legal_holds(call: ApiCall) -> LegalHoldList:
@@ -163,6 +171,8 @@ def register(api: Api) -> None:
                 await holds.release_hold(session, tenant, hold_id, by=call.principal,
                                          now=datetime.now(UTC))  # fmt: skip
 
+
+def _register_retention(api: Api) -> None:
     @api.operation("GET", "/admin/retention", summary="How long recordings are kept",
                    role=Role.ADMIN, response=RetentionOut, tag="recordings")  # fmt: skip
     async def get_retention(call: ApiCall) -> RetentionOut:

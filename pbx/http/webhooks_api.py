@@ -83,6 +83,11 @@ def _too_large(limit: int) -> ApiError:
 
 
 def register(api: Api) -> None:
+    _register_webhook(api)
+    _register_reviews(api)
+
+
+def _register_webhook(api: Api) -> None:
     @api.operation("POST", "/webhooks/{provider}", summary="A payment provider's events "
                    "(signature verified; replays and duplicates ignored; unknown types "
                    "acknowledged)", response=WebhookOut, tag="payments", public=True,
@@ -115,6 +120,8 @@ def register(api: Api) -> None:
         return WebhookOut(received=len(events),
                           outcomes={a.event_id: a.outcome for a in applied})  # fmt: skip
 
+
+def _register_reviews(api: Api) -> None:
     @api.operation("GET", "/payments/reviews", summary="Provider events held for review (a "
                    "move the payment table does not allow on an event alone, e.g. succeeded "
                    "to failed), oldest first", response=HeldEventsOut, role=Role.SUPERVISOR,
