@@ -35,6 +35,8 @@ import asyncpg
 import redis
 
 from bench.common import ROOT, free_port, fresh_database, machine, percentile, stop, wait_for_port
+from billing_bridge.identification import variables
+from billing_bridge.identification.model import CallerIdentity, Match
 from pbx.cli import run_loop
 from pbx.simulator.ari import AsteriskSimulator, Timing
 
@@ -247,12 +249,9 @@ async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], r
     for n in range(int(rate * seconds)):
         await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
         who = random.randrange(CUSTOMERS)
-        lookup = {
-            "LL_MATCH": "unique",
-            "LL_CUSTOMER_ID": str(customers[who]),
-            "LL_PRIORITY": "5",
-            "LL_ACCOUNT_STATUS": "overdue",
-        }  # caller-lookup's answer
+        # caller-lookup's answer, as it sets it on the caller's channel
+        found = CallerIdentity(Match.UNIQUE, customers[who], 5, "overdue", f"Customer {who}")
+        lookup = dict(variables.encode(found))
         call = await sim.incoming_call(DID_AS_DIALLED, caller(who), variables=lookup)
         placed.append(call.channel_id)
         task = asyncio.create_task(talk(call))
@@ -271,10 +270,9 @@ async def load(sim: AsteriskSimulator, desks: Desks, starts: dict[str, float], r
 async def main(args: argparse.Namespace) -> None:
     url, tokens, customers = await seed(args.agents)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    # ari.conf as shipped: the caller-lookup variables come with StasisStart
-    lookup_vars = ("LL_MATCH", "LL_CUSTOMER_ID", "LL_PRIORITY", "LL_ACCOUNT_STATUS")
+    # ari.conf as shipped: the caller-lookup's routing variables come with StasisStart
     timing = Timing(media_wait=0.01, rest_delay=args.ari_delay_ms / 1000)
-    sim = AsteriskSimulator("ledgerline", "bench", timing=timing, channelvars=lookup_vars)
+    sim = AsteriskSimulator("ledgerline", "bench", timing=timing, channelvars=variables.ROUTING)
     await sim.start()
     for n in range(1, args.agents + 1):
         sim.agent(f"PJSIP/a{n}", answer_after=0.3)
