@@ -95,10 +95,10 @@ class Hub:
         found: list[Entry] = []
         while True:
             page = await self.events.after(viewer.tenant_id, last_id, 500)
-            found += [(i, e) for i, e in page if viewer.may_see(e)]
-            if len(page) < 500:
+            found += [(i, e) for i, e in page.entries if viewer.may_see(e)]
+            if page.read < 500:
                 return found
-            last_id = page[-1][0]
+            last_id = page.last_id
 
     def connections(self) -> int:
         return sum(len(s) for s in self._subscribers.values())
@@ -113,13 +113,15 @@ class Hub:
         self._ready[tenant].set()
         while True:
             try:
-                entries = await self.events.wait(tenant, last, self.wait_s)
+                page = await self.events.wait(tenant, last, self.wait_s)
             except Exception as exc:  # Redis away: keep trying; replay covers the gap
                 log.warning("desk events of tenant %s unavailable: %s", tenant, exc)
                 await asyncio.sleep(1)
                 continue
-            for event_id, event in entries:
-                last = event_id
+            # Past what was read, entries the codec dropped included: a malformed one is
+            # logged once and skipped, not read again for ever.
+            last = page.last_id
+            for event_id, event in page.entries:
                 for subscriber in self._audience(tenant, event):
                     subscriber.offer((event_id, event))
 

@@ -3,22 +3,40 @@
 `RedisEventLog` keeps it in a Redis Stream per tenant (bounded with MAXLEN ~), shared by
 every process, so a browser that reconnects to any process gets what it missed.
 `MemoryEventLog` is the embedded default: one process, the same semantics.
+
+Entries cross the bus through the codec (`wire.py`): an entry that does not decode (written
+by hand, or by a version that sends what this one does not know) is logged as one line and
+dropped, and reading goes on after it: a `Page` says how far was read, dropped ones included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
 
+from pbx.events.codec import DeskCodecError
 from pbx.events.model import DeskEvent, id_key
+from pbx.events.wire import from_bus, to_bus
+
+log = logging.getLogger(__name__)
 
 Entry = tuple[str, DeskEvent]
+
+
+class Page(NamedTuple):
+    entries: list[Entry]  # what was read, oldest first, less any entry that did not decode
+    last_id: str  # where to read on from: the last entry read (a dropped one too), or as asked
+    read: int  # how many entries were read, dropped ones included
+
+
+def _page(entries: list[Entry], last_id: str) -> Page:
+    return Page(entries, entries[-1][0] if entries else last_id, len(entries))
 
 
 class EventLog(Protocol):
@@ -28,9 +46,9 @@ class EventLog(Protocol):
         """Append in this order, in one round trip where the log is remote."""
         ...
 
-    async def after(self, tenant_id: int, last_id: str, limit: int) -> list[Entry]: ...
+    async def after(self, tenant_id: int, last_id: str, limit: int) -> Page: ...
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> list[Entry]: ...
+    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page: ...
 
     async def newest(self, tenant_id: int) -> str: ...
 
@@ -57,14 +75,14 @@ class MemoryEventLog:
     async def append_all(self, events: Sequence[DeskEvent]) -> list[str]:
         return [await self.append(event) for event in events]
 
-    async def after(self, tenant_id: int, last_id: str, limit: int) -> list[Entry]:
+    async def after(self, tenant_id: int, last_id: str, limit: int) -> Page:
         start = id_key(last_id) if last_id else (-1, -1)
         entries = self._entries.get(tenant_id, ())
-        return [(i, e) for i, e in entries if id_key(i) > start][:limit]
+        return _page([(i, e) for i, e in entries if id_key(i) > start][:limit], last_id)
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> list[Entry]:
+    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page:
         found = await self.after(tenant_id, last_id, 1000)
-        if found:
+        if found.read:
             return found
         condition = self._condition(tenant_id)
         async with condition:
@@ -74,7 +92,7 @@ class MemoryEventLog:
                 async with asyncio.timeout(timeout_s):
                     await condition.wait()
             except TimeoutError:
-                return []
+                return _page([], last_id)
         return await self.after(tenant_id, last_id, 1000)
 
     async def newest(self, tenant_id: int) -> str:
@@ -101,28 +119,37 @@ class RedisEventLog:
         # so that a reader blocked in XREAD wakes once for all of it, not after the first.
         pipe = self._redis.pipeline(transaction=True)
         for event in events:
-            fields = {"e": json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)}
+            fields = {"e": to_bus(event)}
             pipe.xadd(self._key(event.tenant_id), fields, maxlen=self.retention, approximate=True)
         ids = await pipe.execute()
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    async def after(self, tenant_id: int, last_id: str, limit: int) -> list[Entry]:
+    async def after(self, tenant_id: int, last_id: str, limit: int) -> Page:
         start = f"({last_id}" if last_id else "-"
         rows = await self._redis.xrange(self._key(tenant_id), min=start, count=limit)
-        return [_entry(i, f) for i, f in rows]
+        return _decoded(tenant_id, rows, last_id)
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> list[Entry]:
+    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page:
         answer = await self._redis.xread(
             {self._key(tenant_id): last_id or "$"}, count=1000, block=int(timeout_s * 1000)
         )
-        return [_entry(i, f) for _, rows in answer or () for i, f in rows]
+        return _decoded(tenant_id, [row for _, rows in answer or () for row in rows], last_id)
 
     async def newest(self, tenant_id: int) -> str:
         rows = await self._redis.xrevrange(self._key(tenant_id), count=1)
-        return _entry(*rows[0])[0] if rows else "0-0"
+        return _id(rows[0][0]) if rows else "0-0"
 
 
-def _entry(raw_id: bytes | str, fields: dict) -> Entry:
-    event_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-    raw = fields.get(b"e") or fields.get("e")
-    return event_id, DeskEvent.from_dict(json.loads(raw))
+def _decoded(tenant_id: int, rows: Sequence[tuple[bytes | str, dict]], last_id: str) -> Page:
+    entries: list[Entry] = []
+    for raw_id, fields in rows:
+        event_id = _id(raw_id)
+        try:
+            entries.append((event_id, from_bus(fields.get(b"e") or fields.get("e") or b"")))
+        except DeskCodecError as exc:
+            log.warning("desk event %s of tenant %s dropped: %s", event_id, tenant_id, exc)
+    return Page(entries, _id(rows[-1][0]) if rows else last_id, len(rows))
+
+
+def _id(raw_id: bytes | str) -> str:
+    return raw_id.decode() if isinstance(raw_id, bytes) else raw_id

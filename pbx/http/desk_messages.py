@@ -1,10 +1,13 @@
-"""What a desk may send on its WebSocket, as a small typed codec: text in, a command or a
-typed error out. Pure: no socket, no database.
+"""What a desk and its WebSocket say to each other, as a small typed codec: text in, a
+command or a typed error out; typed replies in, text out. Pure: no socket, no database.
 
-Today there is one command, `{"type": "subscribe", "queue_ids": [1, 2]}` (a supervisor
-watching queues; `[]` watches none). Anything else is a `MessageError` with a code and a
-fixed sentence: an error never repeats what was sent, so it cannot echo an id back, and a
-malformed message costs the desk one error line, never its socket.
+A desk sends one command, `{"type": "subscribe", "queue_ids": [1, 2]}` (a supervisor
+watching queues; `[]` watches none). Anything else (another type, a binary frame, text that
+is not a JSON object, a wrong field) is a `MessageError` with a code and a fixed sentence: an
+error never repeats what was sent, so it cannot echo an id back, and a malformed message
+costs the desk one error line, never its socket. The socket answers with `Hello` once replay
+is done, `Subscribed`, or the error; desk events themselves are framed by
+`pbx.events.wire.desk_frame`.
 """
 
 from __future__ import annotations
@@ -36,11 +39,31 @@ class MessageError:
         return {"type": "error", "code": self.code, "message": self.message}
 
 
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Replay is over (up to `last_event_id`, None if nothing was replayed); live follows."""
+
+    last_event_id: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": "hello", "last_event_id": self.last_event_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    queue_ids: tuple[int, ...]  # in order
+
+    def to_json(self) -> dict[str, object]:
+        return {"type": "subscribed", "queue_ids": list(self.queue_ids)}
+
+
 DeskCommand = Subscribe
+Reply = Hello | Subscribed | MessageError
 
 NOT_JSON = MessageError("not_json", "not a JSON object")
 TOO_LARGE = MessageError("too_large", f"messages are at most {MAX_MESSAGE_CHARS} characters")
 UNKNOWN_TYPE = MessageError("unknown_type", "unknown request")
+NOT_TEXT = MessageError("not_text", "messages are JSON text, not binary")
 BAD_QUEUE_IDS = MessageError(
     "bad_queue_ids", f"queue_ids must be a list of at most {MAX_QUEUE_IDS} queue ids"
 )
@@ -74,3 +97,8 @@ def _subscribe(ids: Any) -> Subscribe | MessageError:
     if not all(type(i) is int and 1 <= i <= MAX_ID for i in ids):
         return BAD_QUEUE_IDS
     return Subscribe(tuple(dict.fromkeys(ids)))
+
+
+def encode_reply(reply: Reply) -> str:
+    """A reply as the text frame the desk receives."""
+    return json.dumps(reply.to_json())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
 
@@ -28,14 +27,20 @@ from pbx.db.models import Queue
 from pbx.events.hub import Subscriber
 from pbx.events.log import Entry
 from pbx.events.model import Viewer, id_key
+from pbx.events.wire import desk_frame
 from pbx.http.api import ApiError, error_response
 from pbx.http.auth_api import authenticate, bearer_token
 from pbx.http.context import ApiContext, context, origin_allowed
 from pbx.http.desk_messages import (
+    NOT_TEXT,
     SUPERVISORS_ONLY,
     UNKNOWN_QUEUE,
+    Hello,
     MessageError,
+    Reply,
     Subscribe,
+    Subscribed,
+    encode_reply,
     parse_message,
 )
 
@@ -96,7 +101,7 @@ async def _serve(
         for entry in await ctx.hub.replay(subscriber.viewer, sent):
             await _send(socket, entry)
             sent = entry[0]
-    await socket.send_json({"type": "hello", "last_event_id": sent or None})
+    await socket.send_str(encode_reply(Hello(sent or None)))
     reader = asyncio.create_task(_read(socket, ctx, subscriber, principal))
     getter: asyncio.Task[Entry] | None = None
     check_at = time.monotonic() + session_check_in()
@@ -138,38 +143,40 @@ async def _serve(
 
 
 async def _send(socket: web.WebSocketResponse, entry: Entry) -> None:
-    event_id, event = entry
-    await socket.send_str(json.dumps(
-        {"id": event_id, "type": event.type, "data": dict(event.data)},
-        ensure_ascii=False, separators=(",", ":"),
-    ))  # fmt: skip
+    await socket.send_str(desk_frame(*entry))
 
 
 async def _read(
     socket: web.WebSocketResponse, ctx: ApiContext, subscriber: Subscriber, principal: Principal
 ) -> None:
+    # Pings, pongs and the close are aiohttp's (the iteration ends on a close or an error);
+    # what a desk sends is text, read by the codec, or a binary frame, refused by it.
     async for message in socket:
-        if message.type is not WSMsgType.TEXT:
+        if message.type is WSMsgType.BINARY:
+            reply: Reply = NOT_TEXT
+        elif message.type is WSMsgType.TEXT:
+            command = parse_message(message.data)
+            if isinstance(command, MessageError):
+                reply = command
+            else:
+                reply = await _subscribe(ctx, subscriber, principal, command)
+        else:
             continue
-        command = parse_message(message.data)
-        if isinstance(command, MessageError):
-            await socket.send_json(command.to_json())
-        elif isinstance(command, Subscribe):
-            await socket.send_json(await _subscribe(ctx, subscriber, principal, command))
+        await socket.send_str(encode_reply(reply))
 
 
 async def _subscribe(
     ctx: ApiContext, subscriber: Subscriber, principal: Principal, command: Subscribe
-) -> dict[str, object]:
+) -> Subscribed | MessageError:
     """Watch the queues named, all of them this business's, or change nothing."""
     viewer = subscriber.viewer
     if not viewer.supervisor:
-        return SUPERVISORS_ONLY.to_json()
+        return SUPERVISORS_ONLY
     keys = await _queue_keys(ctx, principal.tenant_id, command.queue_ids)
     if len(keys) != len(command.queue_ids):
-        return UNKNOWN_QUEUE.to_json()
+        return UNKNOWN_QUEUE
     subscriber.viewer = Viewer(viewer.user_id, viewer.tenant_id, True, frozenset(keys.values()))
-    return {"type": "subscribed", "queue_ids": sorted(keys)}
+    return Subscribed(tuple(sorted(keys)))
 
 
 async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: tuple[int, ...]) -> dict[int, str]:

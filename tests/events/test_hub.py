@@ -9,6 +9,7 @@ import pytest
 from pbx.events.hub import Hub, Subscriber
 from pbx.events.log import MemoryEventLog
 from pbx.events.model import Audience, DeskEvent, Viewer
+from tests.events.samples import sample
 
 TENANT, OTHER_TENANT = 1, 2
 
@@ -21,6 +22,8 @@ def received(subscriber: Subscriber) -> list[str]:
 
 
 WITNESS = 999  # an agent who sees only the marker that `deliver` sends last
+MARKER = "recording.stored"
+MARKER = "recording.stored"
 
 
 async def deliver(hub: Hub, *events: DeskEvent) -> None:
@@ -32,9 +35,9 @@ async def deliver(hub: Hub, *events: DeskEvent) -> None:
     try:
         for event in events:
             await hub.publish(event)
-        await hub.publish(DeskEvent("marker", TENANT, Audience(agents=(WITNESS,))))
+        await hub.publish(sample(MARKER, TENANT, Audience(agents=(WITNESS,))))
         _, marker = await asyncio.wait_for(witness.queue.get(), 5)
-        assert marker.type == "marker"
+        assert marker.type == MARKER
     finally:
         await hub.detach(witness)
 
@@ -50,7 +53,7 @@ async def test_an_event_reaches_its_agents_and_no_other_desk() -> None:
     for desk in (dana, dana_second_tab, avi, stranger):
         await hub.attach(desk)
     try:
-        await deliver(hub, DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+        await deliver(hub, sample("call.offered", TENANT, Audience(agents=(7,))))
     finally:
         await hub.close()
 
@@ -67,8 +70,8 @@ async def test_supervisors_see_their_queues_and_tenant_wide_events_only() -> Non
     try:
         await deliver(
             hub,
-            DeskEvent("call.offered", TENANT, Audience(agents=(7,), queues=("sales",))),
-            DeskEvent("agent.state", TENANT, Audience(agents=(7,), supervisors=True)),
+            sample("call.offered", TENANT, Audience(agents=(7,), queues=("sales",))),
+            sample("agent.state", TENANT, Audience(agents=(7,), supervisors=True)),
         )
     finally:
         await hub.close()
@@ -84,7 +87,7 @@ async def test_a_detached_desk_receives_nothing_more_and_leaves_no_index_behind(
     await hub.attach(noa)
     await hub.detach(dana)
     try:
-        await deliver(hub, DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+        await deliver(hub, sample("call.offered", TENANT, Audience(agents=(7,))))
     finally:
         await hub.detach(noa)
 
@@ -101,7 +104,7 @@ async def test_the_last_desk_leaving_as_an_event_arrives_stops_the_tenants_reade
     hub = Hub(MemoryEventLog(100), wait_s=10)
     dana = Subscriber(Viewer(7, TENANT, False))
     await hub.attach(dana)
-    await hub.publish(DeskEvent("call.offered", TENANT, Audience(agents=(7,))))
+    await hub.publish(sample("call.offered", TENANT, Audience(agents=(7,))))
     for _ in range(turns):
         await asyncio.sleep(0)
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import random
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -18,12 +19,19 @@ from pbx.db.models import Queue, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
+from pbx.events.payloads import AgentState, CallOffered
 from pbx.http import desk_socket as desk_socket_module
 from pbx.http.desk_socket import session_check_in
 from tests.callflow.world import WAIT_S
 from tests.conftest import REDIS_TEST_URL
+from tests.events.samples import SAMPLES, sample
 from tests.factories import make_customer, make_tenant
 from tests.http.conftest import PASSWORD, Site, start_site
+
+OFFERED = SAMPLES["call.offered"][0]
+assert isinstance(OFFERED, CallOffered)
+RINGING = replace(SAMPLES["agent.state"][0], state="ringing")
+assert isinstance(RINGING, AgentState)
 
 
 class Desk:
@@ -74,6 +82,10 @@ class Desk:
 
     async def _wait(self) -> None:
         assert self.ended is None, f"the socket ended: {self.ended}"
+        await self._wait_any()
+
+    async def _wait_any(self) -> None:
+        """Until a message arrives or the socket ends."""
         self._arrived.clear()
         await self._arrived.wait()
 
@@ -220,11 +232,10 @@ async def test_a_pop_published_by_one_process_reaches_a_desk_on_another(site: Si
     process_b = await start_site(site.world, site.context.bus, with_flow=False, hub=hub_b)
     desk = await open_desk(process_b.url, await token_for(site, "avi"))
     try:
-        pop = DeskEvent("call.offered", site.world.tenant_id, Audience((centre["avi"],)),
-                        {"call_id": "c-1", "caller_number": "+972502345678"})  # fmt: skip
+        pop = sample("call.offered", site.world.tenant_id, Audience((centre["avi"],)))
         event_id = await hub_a.publish(pop)
         received = await desk.next("call.offered")
-        assert received["id"] == event_id and received["data"]["call_id"] == "c-1"
+        assert received == {"id": event_id, "type": "call.offered", "data": pop.data}
     finally:
         await desk.close()
         await process_b.runner.cleanup()
@@ -281,10 +292,8 @@ async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_d
         hub = site.context.hub
         assert hub is not None
         tenant, avi = site.world.tenant_id, (centre["avi"],)
-        await hub.publish_all([
-            DeskEvent("call.offered", tenant, Audience(avi), {"call_id": "c-9"}),
-            DeskEvent("agent.state", tenant, Audience(avi), {"state": "ringing"}),
-        ])  # fmt: skip
+        pop = DeskEvent.of(tenant, Audience(avi), replace(OFFERED, call_id="c-9"))
+        await hub.publish_all([pop, DeskEvent.of(tenant, Audience(avi), RINGING)])
         # The hub's reader hands both to the socket's queue; the socket's waiting getter
         # takes the first, and the second waits there, while the check still runs.
         (subscriber,) = hub._subscribers[tenant]
@@ -308,7 +317,14 @@ MALFORMED_SUBSCRIBES = {
     "a huge message": json.dumps({"type": "subscribe", "queue_ids": [1] * 200_000}),
     "an unknown field": '{"type": "subscribe", "queue_ids": [], "tenant_id": 1}',
     "not JSON": "subscribe me",
+    "a JSON list": '[{"type": "subscribe", "queue_ids": []}]',
+    "a JSON string": '"subscribe"',
+    "a type that is not text": '{"type": ["subscribe"], "queue_ids": []}',
     "another type": '{"type": "unsubscribe"}',
+    "an ack (a desk acknowledges nothing: its last event id is in the URL)": (
+        '{"type": "ack", "id": "1733490000000-0"}'
+    ),
+    "a ping (heartbeats are WebSocket pings, answered by the browser itself)": '{"type": "ping"}',
 }
 
 
@@ -327,6 +343,39 @@ async def test_a_malformed_subscribe_is_answered_with_an_error_and_the_socket_st
         assert (await sam.next("subscribed"))["queue_ids"] == [support]
     finally:
         await sam.close()
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_binary_frame_is_answered_with_an_error_and_the_socket_stays_open(
+    site: Site, centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    sam = await open_desk(site.url, await token_for(site, "sam"))
+    try:
+        await sam.socket.send_bytes(b'{"type": "subscribe", "queue_ids": []}')
+        assert (await sam.next("error"))["code"] == "not_text"
+
+        await sam.socket.send_json({"type": "subscribe", "queue_ids": []})
+        assert (await sam.next("subscribed"))["queue_ids"] == []
+    finally:
+        await sam.close()
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_frame_over_a_mebibyte_closes_the_socket_with_1009_and_the_desk_leaves(
+    site: Site, centre, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The documented limit: aiohttp refuses the frame before buffering it whole.
+    sam = await open_desk(site.url, await token_for(site, "sam"))
+    try:
+        await sam.socket.send_str(" " * (desk_socket_module.MAX_FRAME_BYTES + 1))
+        async with asyncio.timeout(WAIT_S):
+            while sam.ended is None:
+                await sam._wait_any()
+        assert sam.socket.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    finally:
+        await sam.close()
+    assert site.context.hub is not None
+    await site.world.until(lambda: site.context.hub.connections() == 0, "the desk forgotten")
     assert not [r for r in caplog.records if r.exc_info]
 
 

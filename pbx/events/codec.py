@@ -1,0 +1,122 @@
+"""Desk event payloads to and from the JSON object the desk receives: a small typed codec.
+
+Decoding is strict, as for anything read off a wire: an unknown kind, a missing or unknown
+field, or a value of the wrong type is a `DeskCodecError`, never a half-read event. Strict
+integers (`true` is not an id), strings, booleans, `None` where the type says so, and a JSON
+object for a `Mapping`. Encoding checks the same, so a payload built with a wrong type fails
+where it is built, not in a browser. Errors name the field, never its value: a value could
+be a caller's details.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields
+from functools import cache
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from pbx.events.payloads import KINDS, DeskPayload
+
+
+class DeskCodecError(ValueError):
+    """A desk event that cannot be read or written."""
+
+
+class UnknownKind(DeskCodecError):
+    pass
+
+
+class MalformedDeskEvent(DeskCodecError):
+    pass
+
+
+Check = Callable[[Any, str], Any]  # a value and where it is -> the value, or raises
+Field = tuple[str, bool, bool, Check]  # name, required, omitted if None, check
+
+
+def decode_payload(kind: str, data: Any) -> DeskPayload:
+    """The JSON object `data` of a `kind` event as its typed payload."""
+    classes = KINDS.get(kind)
+    if classes is None:
+        raise UnknownKind(f"unknown desk event kind {kind[:40]!r}")
+    if not isinstance(data, Mapping):
+        raise MalformedDeskEvent(f"{kind}: data is not an object")
+    first: MalformedDeskEvent | None = None
+    for cls in classes:  # a kind sent in more than one shape: the first that fits
+        try:
+            return cls(**_values(cls, data, kind))
+        except MalformedDeskEvent as exc:
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+def encode_payload(payload: DeskPayload) -> dict[str, Any]:
+    """`payload` as the JSON object the desk receives (its fields, in order)."""
+    cls, kind = type(payload), payload.kind
+    if KINDS.get(kind) is None or cls not in KINDS[kind]:
+        raise UnknownKind(f"{cls.__name__} is not a desk event payload")
+    data: dict[str, Any] = {}
+    for name, _, omitted_if_none, check in _plan(cls):
+        value = getattr(payload, name)
+        if value is None:
+            if not omitted_if_none:
+                data[name] = check(value, kind)
+            continue
+        data[name] = check(value, kind)
+    return data
+
+
+def _values(cls: type[DeskPayload], data: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    plan = _plan(cls)
+    unknown = data.keys() - {name for name, *_ in plan}
+    if unknown:
+        raise MalformedDeskEvent(f"{kind}: unknown field {min(unknown)[:40]!r}")
+    values: dict[str, Any] = {}
+    for name, required, _, check in plan:
+        if name in data:
+            values[name] = check(data[name], kind)
+        elif required:
+            raise MalformedDeskEvent(f"{kind}.{name}: missing")
+    return values
+
+
+@cache
+def _plan(cls: type[DeskPayload]) -> tuple[Field, ...]:
+    """Each field of `cls` with its check, worked out once per class: a few events a call
+    are encoded where the call flow runs, and decoded in every process with desks."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (spec.name, spec.default is MISSING and spec.default_factory is MISSING,
+         bool(spec.metadata.get("omitted_if_none")), _check(spec.name, hints[spec.name]))
+        for spec in fields(cls)
+    )  # fmt: skip
+
+
+def _check(name: str, hint: Any) -> Check:
+    nullable = False
+    if get_origin(hint) in (Union, types.UnionType):  # `X | None`
+        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
+        nullable = True
+    if get_origin(hint) is Mapping:
+        accepts, expected = (lambda value: isinstance(value, Mapping)), "an object"
+    else:
+        accepts, expected = _SCALARS[hint], hint.__name__
+
+    def check(value: Any, kind: str) -> Any:
+        if value is None and nullable:
+            return None
+        if accepts(value):
+            # A str enum (a payment's status) is sent as its plain value.
+            return str(value) if hint is str and type(value) is not str else value
+        raise MalformedDeskEvent(f"{kind}.{name}: expected {expected}")
+
+    return check
+
+
+_SCALARS: dict[type, Callable[[Any], bool]] = {
+    str: lambda value: isinstance(value, str),
+    bool: lambda value: isinstance(value, bool),
+    int: lambda value: isinstance(value, int) and not isinstance(value, bool),
+}

@@ -1,0 +1,214 @@
+"""What each desk event carries: one frozen dataclass per kind, named as the desk reads it.
+
+A field is named exactly as the key the browser reads (`pbx/http/static/desk.js`), and the
+fields are in the order the JSON has always had them, so `codec.encode` gives the desk the
+very object it received before events were typed. A field without a default is required;
+one marked `OMITTED_IF_NONE` is left out of the JSON when it is None (a mandate's result
+names a scheme only when there is one). `panel` stays a JSON object: its shape belongs to
+`billing_bridge.screen_pop.customer_panel`.
+
+To add a kind: a dataclass here with its `kind`, and a line in `KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+OMITTED_IF_NONE = {"omitted_if_none": True}
+
+
+def _optional() -> Any:
+    return field(default=None, metadata=OMITTED_IF_NONE)
+
+
+@_frozen
+class DeskPayload:
+    kind: ClassVar[str] = ""
+
+
+# --- the call, as the agent's desk shows it (`pbx.callflow.executor.call_view`) --------------
+
+
+@_frozen
+class CallView(DeskPayload):
+    call_id: str
+    record_id: int
+    direction: str
+    caller_number: str | None
+    did: str | None
+    match: str
+    customer_id: int | None
+    priority: int
+    verified: str | None
+    queue: str | None
+    waited_seconds: int
+    agent_id: int | None
+    outcome: str | None
+
+
+@_frozen
+class CallOffered(CallView):
+    """The screen-pop: the call and, when the caller was identified, their account panel."""
+
+    kind: ClassVar[str] = "call.offered"
+    record_id: int | None  # None: an AGI-only pop, of a call app_queue serves and none logs
+    panel: Mapping[str, Any] | None
+
+
+@_frozen
+class AgiCallOffered(DeskPayload):
+    """The screen-pop the AGI-only setup sends today, in its own shape. Issue 16 item 3 gives
+    it the shape of `CallOffered`; then this class goes."""
+
+    kind: ClassVar[str] = "call.offered"
+    call_id: str
+    source: str
+    direction: str
+    caller_number: str | None
+    match: str
+    customer_id: int | None
+    queue: str | None
+    panel: Mapping[str, Any] | None
+
+
+@_frozen
+class CallConnected(CallView):
+    kind: ClassVar[str] = "call.connected"
+
+
+@_frozen
+class CallEnded(CallView):
+    kind: ClassVar[str] = "call.ended"
+
+
+@_frozen
+class AgentState(DeskPayload):
+    kind: ClassVar[str] = "agent.state"
+    tenant_id: int
+    agent_id: int
+    state: str
+    pause_reason: str | None
+    since: str | None  # ISO 8601
+    call_id: str | None
+
+
+# --- the caller keying details on the phone (`pbx.callflow.keypad_session`) ------------------
+
+
+@_frozen
+class KeyingProgress(DeskPayload):
+    call_id: str
+    record_id: int
+    step: str  # started, field, charging, creating, finished, interrupted
+    progress: str  # a sentence for the agent
+
+
+@_frozen
+class PaymentProgress(KeyingProgress):
+    kind: ClassVar[str] = "payment.progress"
+
+
+@_frozen
+class MandateProgress(KeyingProgress):
+    kind: ClassVar[str] = "mandate.progress"
+
+
+@_frozen
+class PaymentResult(DeskPayload):
+    """A card payment keyed on the phone: taken, refused, pending or abandoned."""
+
+    kind: ClassVar[str] = "payment.result"
+    call_id: str
+    record_id: int
+    status: str
+    payment_id: int | None
+    failure: str | None
+    card_last4: str | None
+    balance_minor: int | None
+    amount_minor: int
+    currency: str
+    account_id: int
+
+
+@_frozen
+class MandateResult(DeskPayload):
+    """A direct-debit mandate set up on the phone; the optional fields only when they apply."""
+
+    kind: ClassVar[str] = "mandate.result"
+    call_id: str
+    record_id: int
+    status: str
+    failure: str | None = _optional()
+    mandate_id: int | None = _optional()
+    scheme: str | None = _optional()
+    confirmation: str | None = _optional()
+    account_id: int
+
+
+# --- what a payment provider's webhook changed (`billing_bridge.payments.webhooks`) ----------
+
+
+@_frozen
+class PaymentStatusChanged(DeskPayload):
+    kind: ClassVar[str] = "payment.status"
+    payment_id: int
+    status: str
+    method: str
+    amount_minor: int
+    currency: str
+    account_id: int
+    balance_minor: int
+    call_record_id: int | None
+
+
+@_frozen
+class PaymentHeld(DeskPayload):
+    """A move the payment table does not allow on an event alone: a supervisor decides."""
+
+    kind: ClassVar[str] = "payment.held"
+    payment_id: int
+    status: str
+    held_status: str
+    amount_minor: int
+    currency: str
+    account_id: int
+    reason: str
+
+
+@_frozen
+class MandateStatusChanged(DeskPayload):
+    kind: ClassVar[str] = "mandate.status"
+    mandate_id: int
+    status: str
+    scheme: str
+    account_id: int
+
+
+@_frozen
+class RecordingStored(DeskPayload):
+    kind: ClassVar[str] = "recording.stored"
+    recording_id: int
+    call_id: int
+    agent_id: int | None
+    duration_ms: int | None
+    format: str
+
+
+# Each kind and the payloads it may carry, tried in order when decoding.
+KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
+    "call.offered": (CallOffered, AgiCallOffered),
+    "call.connected": (CallConnected,),
+    "call.ended": (CallEnded,),
+    "agent.state": (AgentState,),
+    "payment.progress": (PaymentProgress,),
+    "mandate.progress": (MandateProgress,),
+    "payment.result": (PaymentResult,),
+    "mandate.result": (MandateResult,),
+    "payment.status": (PaymentStatusChanged,),
+    "payment.held": (PaymentHeld,),
+    "mandate.status": (MandateStatusChanged,),
+    "recording.stored": (RecordingStored,),
+}
