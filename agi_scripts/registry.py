@@ -12,10 +12,10 @@ from agi_scripts.fastagi.server import Handler
 from agi_scripts.handlers.caller_lookup import caller_lookup
 from agi_scripts.handlers.screen_pop import screen_pop
 from agi_scripts.pop_token import PopTokens
+from pbx.events.publisher import DeskPublisher
 
 if TYPE_CHECKING:  # the composition root builds these handlers and imports this module
     from pbx.bootstrap import Services
-from pbx.events.publisher import DeskPublisher
 
 
 def build_handlers(services: Services) -> dict[str, Handler]:
