@@ -37,6 +37,12 @@ Field = tuple[str, bool, bool, Check]  # name, required, omitted if None, check
 
 def decode_payload(kind: str, data: Any) -> DeskPayload:
     """The JSON object `data` of a `kind` event as its typed payload."""
+    return decode(kind, data)[0]
+
+
+def decode(kind: str, data: Any) -> tuple[DeskPayload, dict[str, Any]]:
+    """The payload of `data`, and the JSON object `encode_payload` would give for it (read
+    in the same pass: every event read off the bus is both)."""
     classes = KINDS.get(kind)
     if classes is None:
         raise UnknownKind(f"unknown desk event kind {kind[:40]!r}")
@@ -45,7 +51,8 @@ def decode_payload(kind: str, data: Any) -> DeskPayload:
     first: MalformedDeskEvent | None = None
     for cls in classes:  # a kind sent in more than one shape: the first that fits
         try:
-            return cls(**_values(cls, data, kind))
+            values, sent = _values(cls, data, kind)
+            return cls(**values), sent
         except MalformedDeskEvent as exc:
             first = first or exc
     assert first is not None
@@ -68,18 +75,28 @@ def encode_payload(payload: DeskPayload) -> dict[str, Any]:
     return data
 
 
-def _values(cls: type[DeskPayload], data: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    plan = _plan(cls)
-    unknown = data.keys() - {name for name, *_ in plan}
-    if unknown:
-        raise MalformedDeskEvent(f"{kind}: unknown field {min(unknown)[:40]!r}")
+def _values(
+    cls: type[DeskPayload], data: Mapping[str, Any], kind: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    plan, names = _plan(cls), _names(cls)
+    if not names.issuperset(data.keys()):
+        unknown = min(data.keys() - names)
+        raise MalformedDeskEvent(f"{kind}: unknown field {str(unknown)[:40]!r}")
     values: dict[str, Any] = {}
-    for name, required, _, check in plan:
+    sent: dict[str, Any] = {}
+    for name, required, omitted_if_none, check in plan:
         if name in data:
-            values[name] = check(data[name], kind)
+            value = values[name] = check(data[name], kind)
+            if value is not None or not omitted_if_none:
+                sent[name] = value
         elif required:
             raise MalformedDeskEvent(f"{kind}.{name}: missing")
-    return values
+    return values, sent
+
+
+@cache
+def _names(cls: type[DeskPayload]) -> frozenset[str]:
+    return frozenset(spec.name for spec in fields(cls))
 
 
 @cache

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pbx.events.codec import MalformedDeskEvent, UnknownKind, decode_payload, encode_payload
+from pbx.events.codec import MalformedDeskEvent, UnknownKind, decode, encode_payload
 from pbx.events.payloads import DeskPayload
 
 
@@ -61,11 +61,11 @@ class DeskEvent:
         if isinstance(given, DeskPayload):
             if given.kind != self.type:
                 raise UnknownKind(f"a {given.kind} payload in a {self.type[:40]!r} event")
-            payload = given
+            payload, data = given, encode_payload(given)
         else:
-            payload = decode_payload(self.type, given)
+            payload, data = decode(self.type, given)
         object.__setattr__(self, "payload", payload)
-        object.__setattr__(self, "data", encode_payload(payload))
+        object.__setattr__(self, "data", data)
 
     @classmethod
     def of(cls, tenant_id: int, audience: Audience, payload: DeskPayload) -> DeskEvent:
