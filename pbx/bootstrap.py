@@ -65,6 +65,7 @@ from pbx.desk.remote import DeskServer, ForwardingDesk
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
 from pbx.events.model import Audience, DeskEvent
+from pbx.events.payloads import RecordingStored
 from pbx.events.publisher import DeskPublisher
 from pbx.http.context import ApiContext
 from pbx.http.proxies import parse_networks
@@ -358,9 +359,9 @@ def recordings(services: Services, sources: AriRecordingSources) -> RecordingPip
         return None
     hub, settings = services.hub, services.settings.recordings
 
-    async def publish(tenant_id: int, kind: str, data: dict[str, Any]) -> None:
-        agents = (data["agent_id"],) if data.get("agent_id") else ()
-        await hub.publish(DeskEvent(kind, tenant_id, Audience(agents, supervisors=True), data))
+    async def publish(tenant_id: int, stored: RecordingStored) -> None:
+        agents = (stored.agent_id,) if stored.agent_id else ()
+        await hub.publish(DeskEvent.of(tenant_id, Audience(agents, supervisors=True), stored))
 
     pipeline = PipelineSettings(
         Path(settings.spool_path), settings.format, settings.normalise, settings.bitrate or None

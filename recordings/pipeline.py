@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 
 from pbx.db.database import Database
 from pbx.db.models import Customer, Recording, Tenant, User
+from pbx.events.payloads import RecordingStored
 from recordings import index, pauses
 from recordings.jobs import ClaimedJob, LostLease, RecordingJobs
 from recordings.keys import object_key
@@ -88,7 +89,7 @@ class Permanent(Exception):
     """This step can never succeed: the job fails and waits for an operator."""
 
 
-Publish = Callable[[int, str, dict[str, Any]], Awaitable[None]]
+Publish = Callable[[int, RecordingStored], Awaitable[None]]  # tenant, what is stored
 
 
 class RecordingPipeline:
@@ -248,11 +249,10 @@ class RecordingPipeline:
 
     async def _publish(self, job: ClaimedJob) -> tuple[str, dict[str, Any]]:
         recording = await self._recording(job)
-        await self.publish(job.tenant_id, "recording.stored", {
-            "recording_id": recording.id, "call_id": recording.call_id,
-            "agent_id": recording.agent_id, "duration_ms": recording.duration_ms,
-            "format": recording.format,
-        })  # fmt: skip
+        await self.publish(job.tenant_id, RecordingStored(
+            recording_id=recording.id, call_id=recording.call_id, agent_id=recording.agent_id,
+            duration_ms=recording.duration_ms, format=recording.format,
+        ))  # fmt: skip
         return "delete_source", {}
 
     async def _delete_source(self, job: ClaimedJob) -> tuple[str, dict[str, Any]]:

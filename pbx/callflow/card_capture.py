@@ -34,6 +34,7 @@ from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
 from pbx.db.database import Database
+from pbx.events.payloads import PaymentResult
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,13 @@ class CardCapture:
         self.check(call)
         async with self.sessions.open(call, "payment", "card capture") as session:
             outcome = await self._capture_and_charge(session, request)
-        session.notify("payment.result", outcome.to_dict() | {
-            "amount_minor": request.amount_minor, "currency": request.currency,
-            "account_id": request.account_id,
-        })  # fmt: skip
+        session.tell(PaymentResult(
+            call_id=call.call_id, record_id=call.record_id, status=outcome.status,
+            payment_id=outcome.payment_id, failure=outcome.failure,
+            card_last4=outcome.card_last4, balance_minor=outcome.balance_minor,
+            amount_minor=request.amount_minor, currency=request.currency,
+            account_id=request.account_id,
+        ))  # fmt: skip
         return outcome
 
     async def _capture_and_charge(

@@ -24,12 +24,15 @@ from pbx.ari import AriClient, AriError
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.keypad import Keypads
+from pbx.events.codec import encode_payload
+from pbx.events.payloads import DeskPayload, MandateProgress, PaymentProgress
 from recordings.pauses import NotPaused
 
 if TYPE_CHECKING:
     from pbx.callflow.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
+_PROGRESS = {"payment": PaymentProgress, "mandate": MandateProgress}  # by session kind
 
 ATTEMPTS = 3  # per field, then the session is abandoned
 
@@ -171,10 +174,15 @@ class KeypadSession:
             await self.sessions.client.play(self.caller, media)
 
     def progress(self, step: str, text: str) -> None:
-        self.notify(f"{self.kind}.progress", {"step": step, "progress": text})
+        progress = _PROGRESS[self.kind]
+        call = self.call
+        self.tell(progress(call_id=call.call_id, record_id=call.record_id, step=step,
+                           progress=text))  # fmt: skip
 
-    def notify(self, kind: str, data: dict[str, Any]) -> None:
-        self.sessions.tell_agent(self.call, kind, data)
+    def tell(self, payload: DeskPayload) -> None:
+        """A typed desk event about the keying, for the call's agent (and its queue's
+        supervisors); the call flow's notices carry it as its JSON object."""
+        self.sessions.tell_agent(self.call, payload.kind, encode_payload(payload))
 
     async def _isolate(self) -> None:
         call = self.call

@@ -28,6 +28,7 @@ from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
 from pbx.db.database import Database
 from pbx.db.models import Mandate, OutboxMessage
+from pbx.events import payloads as desk
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class MandateCapture:
     async def set_up(self, call: FlowCall, request: MandateRequest) -> dict[str, Any]:
         async with self.sessions.open(call, "mandate", pause_reason=None) as session:
             outcome = await self._by_phone(session, request)
-        session.notify("mandate.result", outcome | {"account_id": request.account_id})
+        session.tell(desk.MandateResult(call_id=call.call_id, record_id=call.record_id,
+                                        account_id=request.account_id, **outcome))
         return outcome
 
     async def _by_phone(self, session: KeypadSession, request: MandateRequest) -> dict[str, Any]:

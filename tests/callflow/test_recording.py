@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from billing_bridge.verification import hash_pin
 from pbx.db.models import AuditEntry, Customer, Recording, RecordingJob
+from pbx.events.payloads import RecordingStored
 from pbx.simulator.ari.scripts import Call as SimCall
 from recordings.ari_source import AriRecordingSources
 from recordings.pipeline import PipelineSettings, RecordingPipeline
@@ -37,9 +38,9 @@ class Clock:
         return datetime.now(UTC) + self.ahead
 
 
-class Published(list[tuple[int, str, dict[str, Any]]]):
-    async def __call__(self, tenant_id: int, kind: str, data: dict[str, Any]) -> None:
-        self.append((tenant_id, kind, data))
+class Published(list[tuple[int, RecordingStored]]):
+    async def __call__(self, tenant_id: int, stored: RecordingStored) -> None:
+        self.append((tenant_id, stored))
 
 
 async def centre(world: World, **route: Any) -> None:
@@ -121,7 +122,7 @@ async def test_a_call_is_recorded_transcoded_uploaded_verified_indexed_and_only_
     # At least the talk (0.6 s), at most the time Asterisk recorded (within the row's times).
     recorded_ms = (stored.ended_at - stored.started_at).total_seconds() * 1000
     assert 400 <= (stored.duration_ms or 0) <= recorded_ms + 1 and stored.agent_id is not None
-    assert [kind for _, kind, _ in published] == ["recording.stored"]
+    assert [told.recording_id for _, told in published] == [stored.id]
     assert row.asterisk_name not in world.sim.model.stored  # Asterisk's copy: deleted last
     assert list((tmp_path / "spool").iterdir()) == []  # and the spool cleaned
 

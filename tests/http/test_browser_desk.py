@@ -18,6 +18,7 @@ from pbx.bootstrap import take_payments
 from pbx.db.models import Call, Customer, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
+from pbx.events.payloads import RecordingStored
 from pbx.events.publisher import DeskPublisher, Ringing
 from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
@@ -202,7 +203,7 @@ async def test_the_agent_plays_the_recording_of_a_past_call_from_the_account_pan
     assert duration > 0.3  # Chromium fetched and decoded the Opus file through the API
 
 
-async def _no_events(tenant_id: int, kind: str, data: dict) -> None:
+async def _no_events(tenant_id: int, stored: RecordingStored) -> None:
     return None
 
 

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +15,7 @@ from pbx.ari import AriClient
 from pbx.callflow.app import CallFlow
 from pbx.db.database import Database
 from pbx.db.models import Recording, RecordingJob
+from pbx.events.payloads import RecordingStored
 from pbx.simulator.ari import AsteriskSimulator
 from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
@@ -23,7 +23,7 @@ from recordings.pipeline import PipelineSettings, RecordingPipeline
 from tests.callflow.world import FAST, World, make_world
 
 
-async def no_events(tenant_id: int, kind: str, data: dict[str, Any]) -> None:
+async def no_events(tenant_id: int, stored: RecordingStored) -> None:
     pass
 
 
