@@ -32,7 +32,6 @@ from pbx.audit import By, Target, record
 from pbx.db.database import Database
 from pbx.db.models import Account, Call, Mandate, Payment, PaymentReview
 from pbx.db.models import WebhookEvent as ReceivedEvent
-from pbx.events.payloads import MandateStatusChanged, PaymentHeld, PaymentStatusChanged
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +50,18 @@ class Applied:
     outcome: str  # applied, unchanged, held, duplicate, stale, unknown_type, not_found
     tenant_id: int | None = None
     agent_id: int | None = None
-    data: PaymentStatusChanged | MandateStatusChanged | PaymentHeld | None = None
+    data: dict[str, Any] | None = None
 
     @property
     def desk_kind(self) -> str | None:
         """The desk event this outcome announces, if any: a payment or mandate that moved
         (to the agent of its call and the supervisors), or one held for a supervisor's
-        review; `data` is what it carries."""
-        if self.outcome not in ("applied", "held") or self.data is None:
+        review."""
+        if self.outcome not in ("applied", "held") or not self.data:
             return None
-        return self.data.kind
+        if self.outcome == "held":
+            return "payment.held"
+        return "mandate.status" if "mandate_id" in self.data else "payment.status"
 
 
 async def apply_events(
@@ -126,9 +127,9 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
                 "reason": decision.reason})  # fmt: skip
         log.warning("%s event %s would move payment %s from %s to %s: held for review",
                     provider, event.event_id, payment.id, was, event.status)  # fmt: skip
-        held = PaymentHeld(payment_id=payment.id, status=was, held_status=event.status,
-                           amount_minor=payment.amount_minor, currency=payment.currency,
-                           account_id=payment.account_id, reason=decision.reason)  # fmt: skip
+        held = {"payment_id": payment.id, "status": was, "held_status": event.status,
+                "amount_minor": payment.amount_minor, "currency": payment.currency,
+                "account_id": payment.account_id, "reason": decision.reason}  # fmt: skip
         return Applied(event.event_id, "held", payment.tenant_id, None, held)
     failure = (event.details.get("failure_code") or "failed")[:200]
     balance = await apply_move(
@@ -141,11 +142,10 @@ async def _payment(session: AsyncSession, provider: str, event: WebhookEvent) ->
     agent = None
     if payment.call_id is not None:
         agent = await session.scalar(select(Call.agent_id).where(Call.id == payment.call_id))
-    data = PaymentStatusChanged(
-        payment_id=payment.id, status=decision.status, method=payment.method,
-        amount_minor=payment.amount_minor, currency=payment.currency,
-        account_id=payment.account_id, balance_minor=balance, call_record_id=payment.call_id,
-    )  # fmt: skip
+    data = {"payment_id": payment.id, "status": decision.status, "method": payment.method,
+            "amount_minor": payment.amount_minor, "currency": payment.currency,
+            "account_id": payment.account_id, "balance_minor": balance,
+            "call_record_id": payment.call_id}  # fmt: skip
     return Applied(event.event_id, "applied", payment.tenant_id, agent, data)
 
 
@@ -197,8 +197,8 @@ async def _mandate(session: AsyncSession, provider: str, event: WebhookEvent) ->
     mandate.status, mandate.status_at = event.status, event.occurred_at
     _audit(session, mandate.tenant_id, "mandate.status", "mandate", mandate.id,
            {"from": was, "to": event.status, "event": event.event_id})  # fmt: skip
-    data = MandateStatusChanged(mandate_id=mandate.id, status=event.status,
-                                scheme=mandate.scheme, account_id=mandate.account_id)
+    data = {"mandate_id": mandate.id, "status": event.status, "scheme": mandate.scheme,
+            "account_id": mandate.account_id}  # fmt: skip
     return Applied(event.event_id, "applied", mandate.tenant_id, None, data)
 
 

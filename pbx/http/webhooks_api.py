@@ -108,11 +108,15 @@ def _register_webhook(api: Api) -> None:
             raise ApiError(400, "invalid", "signature did not verify") from None
         applied = await apply_events(ctx.database, provider.name, events, now=datetime.now(UTC))
         for change in applied:
-            if ctx.hub is not None and change.desk_kind is not None:
-                assert change.tenant_id is not None and change.data is not None
+            kind = change.desk_kind
+            if ctx.hub is not None and kind is not None and change.data:
+                assert change.tenant_id is not None
                 agents = (change.agent_id,) if change.agent_id else ()
-                audience = Audience(agents, supervisors=True)
-                await ctx.hub.publish(DeskEvent.of(change.tenant_id, audience, change.data))
+                await ctx.hub.publish(
+                    DeskEvent(
+                        kind, change.tenant_id, Audience(agents, supervisors=True), change.data
+                    )
+                )
         return WebhookOut(received=len(events),
                           outcomes={a.event_id: a.outcome for a in applied})  # fmt: skip
 
