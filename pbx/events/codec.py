@@ -80,8 +80,8 @@ def _values(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     plan, names = _plan(cls), _names(cls)
     if not names.issuperset(data.keys()):
-        unknown = min(data.keys() - names)
-        raise MalformedDeskEvent(f"{kind}: unknown field {str(unknown)[:40]!r}")
+        unknown = min(str(key) for key in data.keys() - names)  # a dict's keys may be any
+        raise MalformedDeskEvent(f"{kind}: unknown field {unknown[:40]!r}")
     values: dict[str, Any] = {}
     sent: dict[str, Any] = {}
     for name, required, omitted_if_none, check in plan:

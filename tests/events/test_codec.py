@@ -117,6 +117,7 @@ WRONG_CALLS = {
     "null where a value is required": CALL | {"call_id": None},
     "a number for a string": CALL | {"caller_number": 972502345678},
     "a list for an object": CALL | {"panel": ["accounts"]},
+    "a key that is not text": CALL | {7: "agent"},
 }
 
 
