@@ -1,28 +1,30 @@
-#!/usr/bin/env python3
-"""Process AGI for dialplans that run `AGI(caller_lookup.py[,DID])` from agi-bin.
+"""The process-AGI caller lookup: what Asterisk's `AGI(caller_lookup.py[,DID])` runs, minus
+how its identification service is built.
 
-Asterisk starts this script per call and talks AGI over stdin/stdout; pyst2 speaks the
+Asterisk starts the agi-bin script per call and talks AGI over stdin/stdout; pyst2 speaks the
 protocol. It sets the same LL_* channel variables as the FastAGI `caller-lookup` script, from
-the same identification service. Configuration comes from LEDGERLINE_CONFIG (a TOML file) and
-LEDGERLINE_* variables, as for `ledgerline serve`. FastAGI is the faster choice: this
-process pays for a Python start and a database connection on every call.
+the same identification service, which the script's entry point hands in (`pbx/agi_bin.py`
+builds it from LEDGERLINE_CONFIG and LEDGERLINE_* as `ledgerline serve` does, and
+`asterisk-conf/agi-bin/caller_lookup.py` is the file installed into agi-bin). FastAGI is the
+faster choice: this process pays for a Python start and a database connection on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
 
 from asterisk.agi import AGI, AGIException
 
 from agi_scripts.lookup import dialed_number, lookup_variables
 from billing_bridge.identification.model import Identification
-from pbx.bootstrap import build_services
-from pbx.settings import SettingsError, load_settings
+from pbx.settings import SettingsError
 
-ONE_CONNECTION = "LEDGERLINE_DATABASE_POOL_SIZE"
+# The caller ID, the dialed number and the caller's presentation, identified.
+Identify = Callable[[str, str, str], Awaitable[Identification]]
 
 
 def agi_quote(value: str) -> str:
@@ -30,19 +32,17 @@ def agi_quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-async def identify(caller_id: str, dialed: str, presentation: str) -> Identification:
-    # One lookup: one connection to each pool, not a pool's worth opened for every call.
-    services = build_services(load_settings(environ={**os.environ, ONE_CONNECTION: "1"}))
-    try:
-        return await services.identification.identify(caller_id, dialed, presentation)
-    finally:
-        await services.close()
-
-
-def main() -> int:
+def main(identify: Identify) -> int:
+    """Serve the call on this process's stdin and stdout."""
     # Text streams in UTF-8 whatever the locale Asterisk gives us: names are Hebrew, Lithuanian…
     stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
     stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", line_buffering=True)
+    return serve(identify, stdin, stdout)
+
+
+def serve(identify: Identify, stdin: TextIO, stdout: TextIO) -> int:
+    """Read the call's AGI environment, identify the caller and set the LL_* variables; a
+    failure leaves the call going with LL_ERROR set. The exit status is 0 either way."""
     # pyst2 narrates every line on stderr, which Asterisk copies into its log: keep it quiet.
     agi = AGI(stdin=stdin, stdout=stdout, stderr=io.StringIO())
     env = agi.env
@@ -76,7 +76,3 @@ def _report_failure(agi: AGI, reason: str) -> int:
     except AGIException:
         pass
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

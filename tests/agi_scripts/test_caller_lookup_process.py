@@ -12,7 +12,8 @@ from pathlib import Path
 from pbx.simulator.fastagi_peer import SimulatedChannel, environment_lines
 from tests.agi_scripts.conftest import TEL_AVIV_DID, VILNIUS_DID
 
-SCRIPT = Path(__file__).resolve().parents[2] / "agi_scripts" / "caller_lookup.py"
+# The file installed into agi-bin, run as Asterisk runs it.
+SCRIPT = Path(__file__).resolve().parents[2] / "asterisk-conf" / "agi-bin" / "caller_lookup.py"
 
 
 def _without_test_settings(environ: Mapping[str, str]) -> dict[str, str]:
