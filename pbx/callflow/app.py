@@ -500,11 +500,10 @@ class CallFlow:
             await self.keypad_sessions.bring_back(call, caller, resume=call.keying_paused)
             log.warning("call %s: %s keying interrupted by a restart; caller put back",
                         call_id, kind)  # fmt: skip
-            self.keypad_sessions.tell_agent(call, f"{kind}.progress", {
-                "step": "interrupted",
-                "progress": "interrupted by a restart: the caller is back with you; check the"
-                            " account before asking again",
-            })  # fmt: skip
+            self.keypad_sessions.progress(
+                call, kind, "interrupted", "interrupted by a restart: the caller is back with "
+                "you; check the account before asking again",
+            )  # fmt: skip
         call.keying, call.keying_paused = None, False
         await self.save()
 

@@ -110,6 +110,17 @@ class KeypadSessions:
                 log.warning("call %s: recording not resumed: %s", call.call_id,
                             type(exc).__name__)  # fmt: skip
 
+    def progress(self, call: FlowCall, kind: str, step: str, text: str) -> None:
+        """How the `kind` ("payment", "mandate") keying on `call` goes, for its agent."""
+        progress = _PROGRESS[kind]
+        self.tell(call, progress(call_id=call.call_id, record_id=call.record_id, step=step,
+                                 progress=text))  # fmt: skip
+
+    def tell(self, call: FlowCall, payload: DeskPayload) -> None:
+        """A typed desk event about the keying, for the call's agent (and its queue's
+        supervisors); the call flow's notices carry it as its JSON object."""
+        self.tell_agent(call, payload.kind, encode_payload(payload))
+
     def tell_agent(self, call: FlowCall, kind: str, data: dict[str, Any]) -> None:
         """A desk event about the keying for the call's agent (and its queue's supervisors)."""
         agent = call.agent_id
@@ -174,15 +185,10 @@ class KeypadSession:
             await self.sessions.client.play(self.caller, media)
 
     def progress(self, step: str, text: str) -> None:
-        progress = _PROGRESS[self.kind]
-        call = self.call
-        self.tell(progress(call_id=call.call_id, record_id=call.record_id, step=step,
-                           progress=text))  # fmt: skip
+        self.sessions.progress(self.call, self.kind, step, text)
 
     def tell(self, payload: DeskPayload) -> None:
-        """A typed desk event about the keying, for the call's agent (and its queue's
-        supervisors); the call flow's notices carry it as its JSON object."""
-        self.sessions.tell_agent(self.call, payload.kind, encode_payload(payload))
+        self.sessions.tell(self.call, payload)
 
     async def _isolate(self) -> None:
         call = self.call
