@@ -7,7 +7,8 @@
 each session connects, sends the AGI environment exactly as Asterisk 22 does, answers every
 command `200 result=1` and ends when Ledgerline closes the connection. Latency is from
 connect to the last reply. Measured twice: with the Redis cache (warmed with the day's
-callers) and without any cache (every session reads PostgreSQL), each against the floor
+callers, so they are answered from the in-process tier in front of Redis) and without any
+cache (every session reads PostgreSQL), each against the floor
 (bench/noop_fastagi.py: the same AGI commands, no lookup) measured in the same run, just
 before and just after it at the same concurrency; the table of ratios says whether issue
 16's goals are met (with the cache >= 90% of the floor's sessions/s and p99 <= 1.25× the
@@ -397,7 +398,7 @@ def main() -> None:
     common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
     available = {
         "redis": Mode(
-            "redis", f"Redis ({args.hot_callers:,} callers, warmed)",
+            "redis", f"Redis + in-process ({args.hot_callers:,} callers, warmed)",
             common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, hot,
         ),
         "none": Mode(
