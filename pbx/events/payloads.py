@@ -59,22 +59,6 @@ class CallOffered(CallView):
 
 
 @_frozen
-class AgiCallOffered(DeskPayload):
-    """The screen-pop the AGI-only setup sends today, in its own shape. Issue 16 item 3 gives
-    it the shape of `CallOffered`; then this class goes."""
-
-    kind: ClassVar[str] = "call.offered"
-    call_id: str
-    source: str
-    direction: str
-    caller_number: str | None
-    match: str
-    customer_id: int | None
-    queue: str | None
-    panel: Mapping[str, Any] | None
-
-
-@_frozen
 class CallConnected(CallView):
     kind: ClassVar[str] = "call.connected"
 
@@ -199,7 +183,7 @@ class RecordingStored(DeskPayload):
 
 # Each kind and the payloads it may carry, tried in order when decoding.
 KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
-    "call.offered": (CallOffered, AgiCallOffered),
+    "call.offered": (CallOffered,),
     "call.connected": (CallConnected,),
     "call.ended": (CallEnded,),
     "agent.state": (AgentState,),

@@ -18,7 +18,7 @@ from pbx.events.codec import (
     encode_payload,
 )
 from pbx.events.model import Audience, DeskEvent
-from pbx.events.payloads import KINDS, AgiCallOffered, MandateResult, PaymentStatusChanged
+from pbx.events.payloads import KINDS, MandateResult, PaymentStatusChanged
 from pbx.events.wire import desk_frame, from_bus, to_bus
 from tests.events.samples import CALL, SAMPLES
 
@@ -86,14 +86,15 @@ def test_a_mandate_result_names_only_what_applies() -> None:
         assert isinstance(payload, MandateResult) and encode_payload(payload) == data
 
 
-def test_the_agi_screen_pop_keeps_its_own_shape_until_it_takes_the_calls_one() -> None:
-    data = {"call_id": "1733490000.17", "source": "agi", "direction": "inbound",
-            "caller_number": "+972502345678", "match": "none", "customer_id": None,
-            "queue": None, "panel": None}  # fmt: skip
+def test_an_agi_only_pop_has_no_call_record_and_the_old_agi_shape_is_refused() -> None:
+    pop = CALL | {"record_id": None, "panel": None}
+    old = {"call_id": "1733490000.17", "source": "agi", "direction": "inbound",
+           "caller_number": "+972502345678", "match": "none", "customer_id": None,
+           "queue": None, "panel": None}  # fmt: skip
 
-    payload = decode_payload("call.offered", data)
-
-    assert isinstance(payload, AgiCallOffered) and encode_payload(payload) == data
+    assert encode_payload(decode_payload("call.offered", pop)) == pop
+    with pytest.raises(MalformedDeskEvent):
+        decode_payload("call.offered", old)
 
 
 def test_an_unknown_kind_is_refused() -> None:
