@@ -1,5 +1,8 @@
 """Where identification results are kept between calls: in-process, or Redis for a fleet.
 
+Caches keep the `Identification` itself; only Redis holds it as JSON (decoded once per read,
+and a lookup without a cache encodes nothing).
+
 A cache is an optimisation, never a dependency: a Redis that is down or slow makes lookups
 fall through to the database, it never fails a call.
 """
@@ -11,19 +14,21 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from billing_bridge.identification.model import Identification
 
 log = logging.getLogger(__name__)
 Key = tuple[int, str]  # (tenant_id, caller E.164)
 
 
 class IdentificationCache(Protocol):
-    async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None: ...
+    async def get(self, tenant_id: int, e164: str) -> Identification | None: ...
 
-    async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None: ...
+    async def put(self, tenant_id: int, e164: str, result: Identification) -> None: ...
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None: ...
 
@@ -33,10 +38,10 @@ class IdentificationCache(Protocol):
 class NoCache:
     """Every lookup goes to the database (cache_ttl_seconds = 0)."""
 
-    async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None:
+    async def get(self, tenant_id: int, e164: str) -> Identification | None:
         return None
 
-    async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
+    async def put(self, tenant_id: int, e164: str, result: Identification) -> None:
         return None
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None:
@@ -56,12 +61,12 @@ class Entries:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._clock = clock
-        self._entries: OrderedDict[Key, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[float, Identification]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Key) -> dict[str, Any] | None:
+    def get(self, key: Key) -> Identification | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -71,7 +76,7 @@ class Entries:
         self._entries.move_to_end(key)
         return entry[1]
 
-    def put(self, key: Key, result: dict[str, Any], ttl_seconds: float | None = None) -> None:
+    def put(self, key: Key, result: Identification, ttl_seconds: float | None = None) -> None:
         """Keep `result` for the TTL, or for `ttl_seconds` if that is shorter."""
         ttl = self._ttl if ttl_seconds is None else min(self._ttl, ttl_seconds)
         self._entries[key] = (self._clock() + ttl, result)
@@ -97,10 +102,10 @@ class MemoryCache:
     ) -> None:
         self._entries = Entries(ttl_seconds, max_entries, clock)
 
-    async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None:
+    async def get(self, tenant_id: int, e164: str) -> Identification | None:
         return self._entries.get((tenant_id, e164))
 
-    async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
+    async def put(self, tenant_id: int, e164: str, result: Identification) -> None:
         self._entries.put((tenant_id, e164), result)
 
     async def forget(self, tenant_id: int, numbers: Iterable[str]) -> None:
@@ -130,15 +135,15 @@ class RedisCache:
     def _key(self, tenant_id: int, e164: str) -> str:
         return f"{self.PREFIX}:{tenant_id}:{e164}"
 
-    async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None:
+    async def get(self, tenant_id: int, e164: str) -> Identification | None:
         try:
             raw = await self._redis.get(self._key(tenant_id, e164))
         except (RedisError, OSError) as exc:
             log.warning("identification cache unavailable, reading the database: %s", exc)
             return None
-        return json.loads(raw) if raw else None
+        return Identification.from_json(json.loads(raw)) if raw else None
 
-    async def get_with_ttl(self, tenant_id: int, e164: str) -> tuple[dict[str, Any] | None, float]:
+    async def get_with_ttl(self, tenant_id: int, e164: str) -> tuple[Identification | None, float]:
         """The result and the seconds it has left here (one round trip), so that a copy kept
         elsewhere expires no later than this one."""
         try:
@@ -150,11 +155,12 @@ class RedisCache:
             return None, 0.0
         if not raw or left_ms < 0:  # -2: gone meanwhile; -1: no expiry (not one of ours)
             return None, 0.0
-        return json.loads(raw), left_ms / 1000
+        return Identification.from_json(json.loads(raw)), left_ms / 1000
 
-    async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
+    async def put(self, tenant_id: int, e164: str, result: Identification) -> None:
         try:
-            await self._redis.set(self._key(tenant_id, e164), json.dumps(result), ex=self._ttl)
+            encoded = json.dumps(result.to_json())
+            await self._redis.set(self._key(tenant_id, e164), encoded, ex=self._ttl)
         except (RedisError, OSError) as exc:
             log.warning("identification cache unavailable, result not kept: %s", exc)
 

@@ -19,13 +19,13 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from billing_bridge.identification.cache import Entries, Key, RedisCache
+from billing_bridge.identification.model import Identification
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class NearCache:
     def __len__(self) -> int:
         return len(self._local)
 
-    async def get(self, tenant_id: int, e164: str) -> dict[str, Any] | None:
+    async def get(self, tenant_id: int, e164: str) -> Identification | None:
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="identification-cache")
         live = self.subscribed.is_set()
@@ -83,7 +83,7 @@ class NearCache:
             self._local.put((tenant_id, e164), result, seconds_left)
         return result
 
-    async def put(self, tenant_id: int, e164: str, result: dict[str, Any]) -> None:
+    async def put(self, tenant_id: int, e164: str, result: Identification) -> None:
         written = self._clock()  # the Redis entry expires a TTL from about now
         await self._shared.put(tenant_id, e164, result)
         # Only a result read after the miss, with nothing dropped since: a lookup that read

@@ -84,9 +84,9 @@ class CallerIdentification:
             return Identification.nobody(reason, tenant.tenant_id)
         cached = await self._cache.get(tenant.tenant_id, caller.e164)
         if cached is not None:
-            return Identification.from_json(cached)
+            return cached
         result = await self._look_up(tenant, caller.e164)
-        await self._cache.put(tenant.tenant_id, caller.e164, result.to_json())
+        await self._cache.put(tenant.tenant_id, caller.e164, result)
         return result
 
     async def forget_numbers(self, tenant_id: int, numbers: Iterable[str]) -> None:

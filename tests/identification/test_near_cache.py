@@ -12,15 +12,16 @@ from redis.asyncio import Redis
 
 from billing_bridge.identification.cache import Entries, RedisCache
 from billing_bridge.identification.directory import CustomerDirectory
-from billing_bridge.identification.model import Match
+from billing_bridge.identification.model import Candidate, Identification, Match, NoMatchReason
 from billing_bridge.identification.near_cache import NearCache
 from billing_bridge.identification.service import CallerIdentification
 from pbx.db.database import Database
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer, make_tenant
 
-AVI = {"match": "unique", "name": "Avi"}
 NUMBER = "+972502345678"
+AVI = Identification(Match.AMBIGUOUS, NUMBER, 1, candidates=(Candidate(7, "C-7", "Avi"),))
+NONE = Identification.from_json({"match": "none"})  # as '{"match": "none"}' in Redis reads
 KEY = f"ledgerline:ident:1:{NUMBER}"
 
 
@@ -166,7 +167,7 @@ async def test_a_dropped_subscription_clears_the_local_tier_and_reads_redis_unti
     await asyncio.wait_for(cache.lost.wait(), 5)
     assert len(cache) == 0 and not cache.subscribed.is_set()
     await redis.set(KEY, '{"match": "none"}', ex=300)  # changed while it could not hear
-    assert await cache.get(1, NUMBER) == {"match": "none"}
+    assert await cache.get(1, NUMBER) == NONE
     assert len(cache) == 0  # read, not kept
 
 
@@ -243,7 +244,7 @@ async def test_a_local_copy_expires_no_later_than_the_redis_entry_it_was_copied_
     await cache.get(1, NUMBER)
     await redis.delete(KEY)
     clock.now += 9
-    assert await cache.get(1, NUMBER) == {"match": "none"}
+    assert await cache.get(1, NUMBER) == NONE
     clock.now += 1
     assert await cache.get(1, NUMBER) is None
 
@@ -267,23 +268,27 @@ async def test_a_process_hears_a_change_another_process_made_through_the_service
     await until(ambiguous, "the first process sees the household")
 
 
+def nobody(number: str) -> Identification:
+    return Identification.nobody(NoMatchReason.NOT_FOUND, 1, number)
+
+
 def test_the_local_tier_keeps_at_most_its_size_dropping_the_least_recently_used() -> None:
     entries = Entries(ttl_seconds=300, max_entries=2, clock=Clock())
-    entries.put((1, "+1"), {"n": 1})
-    entries.put((1, "+2"), {"n": 2})
-    assert entries.get((1, "+1")) == {"n": 1}  # +2 is now the least recently used
-    entries.put((1, "+3"), {"n": 3})
+    entries.put((1, "+1"), nobody("+1"))
+    entries.put((1, "+2"), nobody("+2"))
+    assert entries.get((1, "+1")) == nobody("+1")  # +2 is now the least recently used
+    entries.put((1, "+3"), nobody("+3"))
     assert len(entries) == 2
-    assert [entries.get((1, n)) for n in ("+1", "+2", "+3")] == [{"n": 1}, None, {"n": 3}]
+    assert [entries.get((1, n)) for n in ("+1", "+2", "+3")] == [nobody("+1"), None, nobody("+3")]
 
 
 def test_an_entry_expires_when_the_clock_reaches_its_ttl() -> None:
     clock = Clock()
     entries = Entries(ttl_seconds=30, max_entries=10, clock=clock)
-    entries.put((1, "+1"), {"n": 1})
-    entries.put((1, "+2"), {"n": 2}, ttl_seconds=5)  # a shorter life, as Redis had left
+    entries.put((1, "+1"), nobody("+1"))
+    entries.put((1, "+2"), nobody("+2"), ttl_seconds=5)  # a shorter life, as Redis had left
     clock.now += 5
-    assert (entries.get((1, "+1")), entries.get((1, "+2"))) == ({"n": 1}, None)
+    assert (entries.get((1, "+1")), entries.get((1, "+2"))) == (nobody("+1"), None)
     clock.now += 25
     assert entries.get((1, "+1")) is None and len(entries) == 0
 

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from billing_bridge.identification.cache import RedisCache
 from billing_bridge.identification.directory import CustomerDirectory
-from billing_bridge.identification.model import Match
+from billing_bridge.identification.model import Identification, Match, NoMatchReason
 from billing_bridge.identification.service import CallerIdentification
 from pbx.db.database import Database
 from tests.factories import make_customer, make_tenant
@@ -20,8 +20,9 @@ DID = "+97235550100"
 
 async def test_a_result_is_kept_per_tenant_and_number_with_its_ttl(redis: Redis) -> None:
     cache = RedisCache(redis, ttl_seconds=120)
-    await cache.put(1, "+97235551234", {"match": "none"})
-    assert await cache.get(1, "+97235551234") == {"match": "none"}
+    result = Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+97235551234")
+    await cache.put(1, "+97235551234", result)
+    assert await cache.get(1, "+97235551234") == result
     assert await cache.get(2, "+97235551234") is None
     assert 0 < await redis.ttl("ledgerline:ident:1:+97235551234") <= 120
 
@@ -29,9 +30,10 @@ async def test_a_result_is_kept_per_tenant_and_number_with_its_ttl(redis: Redis)
 async def test_forgetting_numbers_removes_only_those(redis: Redis) -> None:
     cache = RedisCache(redis, ttl_seconds=120)
     for number in ("+1", "+2", "+3"):
-        await cache.put(1, number, {"n": number})
+        await cache.put(1, number, Identification.nobody(NoMatchReason.NOT_FOUND, 1, number))
     await cache.forget(1, ["+1", "+3", "+never-cached"])
-    assert [await cache.get(1, n) for n in ("+1", "+2", "+3")] == [None, {"n": "+2"}, None]
+    kept = [await cache.get(1, n) for n in ("+1", "+2", "+3")]
+    assert kept == [None, Identification.nobody(NoMatchReason.NOT_FOUND, 1, "+2"), None]
 
 
 async def test_a_change_made_by_one_process_is_seen_by_another(
