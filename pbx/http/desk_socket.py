@@ -4,11 +4,13 @@ No session, no socket (401 before the upgrade); a browser's Origin must be this 
 (403); heartbeats close dead peers. `?last_event_id=` replays, in order and once, every
 event the viewer may see that came after it (as far as the log's retention reaches), then
 live events follow. A supervisor sends `{"type": "subscribe", "queue_ids": [...]}` to watch
-queues (`desk_messages.py` reads what a desk sends: a malformed message or a queue the
-supervisor may not see is answered with an error that repeats no id, and the socket stays
-open). The session is checked again about every minute (spread at random, so desks that
-connected together do not all check at once): a signed-out or deactivated user's socket
-closes with code 4401.
+queues (`desk_messages.py` reads what a desk sends: a malformed message, a binary frame or
+a queue the supervisor may not see is answered with an error that repeats no id, and the
+socket stays open; a frame over 1 MiB closes it with 1009). Every frame sent is written by a
+codec: events by `pbx.events.wire.desk_frame`, replies by `desk_messages.encode_reply`. The
+session is checked again about every minute (spread at random, so desks that connected
+together do not all check at once): a signed-out or deactivated user's socket closes with
+code 4401.
 """
 
 from __future__ import annotations
