@@ -25,8 +25,7 @@ TOP_PACKAGES = ("pbx", "billing_bridge", "recordings", "agi_scripts")
 # pbx's top-level modules that build, wire and start the processes: the composition root.
 # (pbx.demo_centre and pbx.demo_data only seed rows; `ledgerline demo` is pbx.demo.)
 ROOT_MODULES = frozenset({
-    "pbx.bootstrap", "pbx.service", "pbx.cli", "pbx.demo", "pbx.__main__", "pbx.composition",
-    "pbx.wiring",
+    "pbx.bootstrap", "pbx.service", "pbx.cli", "pbx.demo", "pbx.agi_bin", "pbx.__main__",
 })  # fmt: skip
 ROOT = "pbx.root"
 # Migrations are a frozen record of the schema (one long upgrade() each); sized apart.
