@@ -1,4 +1,5 @@
-"""`ledgerline`: serve, migrate, import a customer base, collect, or run the demo."""
+"""`ledgerline`: serve, migrate, provision businesses, import a customer base, collect, or run
+the demo."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pbx.platform import cli as platform_cli
 from pbx.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from pbx.db.database import Database
 
 T = TypeVar("T")
 
@@ -76,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--tenant", help="one business, by slug (default: all)")
     collect.set_defaults(handler=_collect)
 
+    platform_cli.add_commands(commands, _checked_database)
+
     demo = commands.add_parser("demo", help="run on embedded defaults with demo data and calls")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
     demo.add_argument("--call-every", type=float, default=3.0, help="seconds between demo calls")
@@ -100,6 +108,20 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         raise
     await run_until_stopped(Ledgerline(bootstrap(services)))
     return 0
+
+
+@asynccontextmanager
+async def _checked_database(settings: Settings) -> AsyncIterator[Database]:
+    """The database the settings name, reachable and at the head revision, closed after."""
+    from pbx.bootstrap import check_database
+    from pbx.db.database import Database
+
+    database = Database(settings.database.url)
+    try:
+        await check_database(database)
+        yield database
+    finally:
+        await database.close()
 
 
 async def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:

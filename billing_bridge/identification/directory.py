@@ -32,7 +32,8 @@ class CustomerDirectory:
 
     async def tenant_for_did(self, dialed: str, fallback_region: str) -> TenantInfo | None:
         """The business that owns the dialed number, however the trunk wrote it: E.164, digits
-        without the plus, or national form in any region a business here is in."""
+        without the plus, or national form in any region a business here is in. A disabled
+        business owns none (its calls get the dialplan's fallback)."""
         raw = dialed.strip()
         forms = {raw, "+" + raw} if raw.isdigit() else {raw}
         async with self._database.system_session() as session:
@@ -46,7 +47,7 @@ class CustomerDirectory:
                 await session.execute(
                     select(Tenant)
                     .join(InboundNumber, InboundNumber.tenant_id == Tenant.id)
-                    .where(InboundNumber.e164.in_(forms))
+                    .where(InboundNumber.e164.in_(forms), Tenant.disabled.is_(False))
                     .limit(1)
                 )
             ).scalar_one_or_none()
@@ -55,7 +56,9 @@ class CustomerDirectory:
     async def tenant_by_slug(self, slug: str) -> TenantInfo | None:
         async with self._database.system_session() as session:
             row = (
-                await session.execute(select(Tenant).where(Tenant.slug == slug))
+                await session.execute(
+                    select(Tenant).where(Tenant.slug == slug, Tenant.disabled.is_(False))
+                )
             ).scalar_one_or_none()
         return _tenant_info(row) if row else None
 

@@ -57,7 +57,10 @@ class SessionStore:
     async def sign_in(self, tenant_slug: str, username: str, password: str) -> SignedIn:
         """Raises `LoginFailed`. Callers bound how many run at once (`passwords.admitted`)."""
         async with self._database.system_session() as session:
-            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
+            # A disabled business's users cannot sign in (`pbx.platform`): as if unknown.
+            tenant_id = await session.scalar(
+                select(Tenant.id).where(Tenant.slug == tenant_slug, Tenant.disabled.is_(False))
+            )
         user = None
         if tenant_id is not None:
             async with self._database.tenant_session(tenant_id) as session:

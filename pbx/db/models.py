@@ -128,6 +128,9 @@ class Tenant(Base):
     # Whether a credit may take a balance below zero (the customer in credit); if not, such
     # a credit is refused, and so is its approval.
     credits_below_zero: Mapped[bool] = mapped_column(default=False)
+    # Disabled by the platform operator (`pbx.platform`): its numbers resolve to no business
+    # (the dialplan's fallback) and its users cannot sign in; nothing of it is deleted.
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class InboundNumber(TenantOwned, Base):
@@ -483,6 +486,40 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class UserToken(Base):
+    """A one-time link's token (an invitation, a password reset): only its SHA-256 is kept.
+    Redeemed before anyone is signed in, so, like a session, it is not tenant-scoped and
+    carries its tenant. Used once (`used_at`), then kept as the record of it."""
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (_one_of("purpose", ("invite", "reset")),)
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PlatformToken(Base):
+    """A platform operator's API token (`/api/v1/platform`): only its SHA-256 is kept. It
+    manages businesses and reaches nothing inside one. Revoked, never deleted."""
+
+    __tablename__ = "platform_tokens"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class AcdSnapshot(Base):

@@ -144,6 +144,17 @@ Handler = Callable[[ApiCall], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class Guard:
+    """Who may call an operation other than through a user's session (the platform
+    operator's tokens): the scheme the document names, and how a request is authenticated.
+    The caller it returns is the handler's `call.principal`; it has no role to check."""
+
+    scheme: str
+    description: str
+    authenticate: Callable[[web.Request], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
 class QueryParam:
     name: str
     schema: dict[str, Any]
@@ -163,6 +174,7 @@ class Operation:
     tag: str = ""
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = ()  # error statuses beyond the ones every operation may give
+    guard: Guard | None = None  # None: a user's session, with `role`
 
     @property
     def operation_id(self) -> str:
@@ -191,12 +203,13 @@ class Api:
         query: tuple[QueryParam, ...] = (),
         public: bool = False,
         errors: tuple[int, ...] = (),
+        guard: Guard | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(
                 Operation(
                     method, path, summary, role, handler, body, response, status, tag, query,
-                    errors,
+                    errors, guard,
                 )
             )  # fmt: skip
             if public:
@@ -217,13 +230,15 @@ class Api:
         self, op: Operation, authenticate: Callable[[web.Request], Awaitable[Principal | None]]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         public = (op.method, op.path) in self.public
+        check = op.guard.authenticate if op.guard else authenticate
 
         async def handle(request: web.Request) -> web.StreamResponse:
             try:
-                principal = await authenticate(request)
+                principal = await check(request)
                 if principal is None and not public:
                     raise ApiError(401, "unauthenticated", "sign in first")
-                if principal is not None and not public and not principal.at_least(op.role):
+                if (principal is not None and not public and op.guard is None
+                        and not principal.at_least(op.role)):  # fmt: skip
                     raise ApiError(403, "forbidden", f"this needs the {op.role.value} role")
                 _check_path(request)
                 _check_query(request, op.query)
@@ -254,6 +269,7 @@ class Api:
         """The OpenAPI 3.1 document; schemas are JSON Schema 2020-12 from the models."""
         schemas: dict[str, Any] = {}
         paths: dict[str, dict[str, Any]] = {}
+        schemes: dict[str, Any] = {}
 
         def ref(model: type[BaseModel]) -> dict[str, str]:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -270,7 +286,13 @@ class Api:
                 "tags": [op.tag] if op.tag else [],
                 "responses": {},
             }
-            if (op.method, op.path) not in self.public:
+            if op.guard is not None:
+                schemes[op.guard.scheme] = {"type": "http", "scheme": "bearer",
+                                            "description": op.guard.description}  # fmt: skip
+                entry["security"] = [{op.guard.scheme: []}]
+                entry["description"] = op.guard.description
+                entry["responses"]["401"] = {"description": "no valid token", **error}
+            elif (op.method, op.path) not in self.public:
                 entry["security"] = [{"session": []}]
                 entry["description"] = f"Requires the {op.role.value} role or above."
                 entry["responses"]["401"] = {"description": "not signed in", **error}
@@ -323,6 +345,7 @@ class Api:
                         "scheme": "bearer",
                         "description": "the token from POST /api/v1/auth/login",
                     },
+                    **schemes,
                 },
             },
         }

@@ -16,6 +16,8 @@ from pbx.http import (
     auth_api,
     calls_api,
     credits_api,
+    links_api,
+    platform_api,
     recordings_api,
     webhooks_api,
 )
@@ -40,7 +42,8 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
-    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api):
+    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api,
+                   links_api, platform_api):  # fmt: skip
         module.register(api)
     return api
 
