@@ -7,16 +7,20 @@ connection (503 otherwise, so a load balancer can retry elsewhere).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from billing_bridge import customer_search
-from pbx.auth.roles import Principal, Role
-from pbx.callflow.config import queue_key
-from pbx.db.models import Call, Queue
+from pbx.audit import Target
+from pbx.auth.roles import Role
+from pbx.calls import actions
+from pbx.calls import log as call_log
+from pbx.calls.errors import BadReference, Forbidden, NotFound
+from pbx.calls.log import PAGE, CallQuery, Disposition
+from pbx.db.models import Call
 from pbx.desk import commands as desk
 from pbx.desk.results import CallStarted as CallStartedResult
 from pbx.desk.results import Result
@@ -30,7 +34,7 @@ from pbx.http.api import (
     parse_query_int,
     parse_query_time,
 )
-from pbx.http.context import audit, context
+from pbx.http.context import context
 from pbx.http.desk_access import run_on_desk
 from pbx.http.schemas import (
     AgentStateIn,
@@ -56,12 +60,23 @@ from pbx.http.schemas import (
     TransferIn,
 )
 
-PAGE = 100
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The calls service's domain errors as status codes: the one place they are mapped."""
+    try:
+        yield
+    except NotFound as exc:
+        raise not_found(exc.what) from None
+    except Forbidden as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except BadReference as exc:
+        raise invalid(exc.field, exc.problem) from None
 
 
-def _may_act_for(principal: Principal, agent_id: int) -> None:
-    if principal.user_id != agent_id and not principal.at_least(Role.SUPERVISOR):
-        raise ApiError(403, "forbidden", "agents may only act for themselves")
+def _may_act_for(call: ApiCall, agent_id: int) -> None:
+    with _refusals():
+        actions.check_acts_for(call.principal, agent_id)
 
 
 def _out(result: Result) -> dict[str, Any]:
@@ -79,12 +94,12 @@ async def _control(
 
 
 async def _audit(
-    call: ApiCall, action: str, target_type: str, target_id: Any, details: dict[str, Any]
+    call: ApiCall, action: str, target_type: str, target_id: Any, details: Mapping[str, Any]
 ) -> None:
-    """An audit entry in its own transaction, for actions whose effect is not a row here."""
-    ctx = context(call.request)
-    async with ctx.database.tenant_session(call.principal.tenant_id) as session, session.begin():
-        audit(session, call.principal, action, target_type, target_id, details)
+    """The action's audit entry, written by the calls service in a transaction of its own."""
+    database = context(call.request).database
+    await actions.record_action(database, call.principal, action, Target(target_type, target_id),
+                                details)  # fmt: skip
 
 
 def register(api: Api) -> None:
@@ -108,7 +123,7 @@ def _register_agent_states(api: Api) -> None:
                    response=AgentStateOut, tag="agents")  # fmt: skip
     async def get_agent_state(call: ApiCall) -> AgentStateOut:
         agent_id = call.path_int("agent_id")
-        _may_act_for(call.principal, agent_id)
+        _may_act_for(call, agent_id)
         state = await run_on_desk(call, desk.AgentStateOf(agent_id))
         return AgentStateOut.model_validate(_out(state))
 
@@ -117,7 +132,7 @@ def _register_agent_states(api: Api) -> None:
     async def set_agent_state(call: ApiCall) -> AgentStateOut:
         body: AgentStateIn = call.body
         agent_id = call.path_int("agent_id")
-        _may_act_for(call.principal, agent_id)
+        _may_act_for(call, agent_id)
         state = await run_on_desk(call, desk.SetAgentState(agent_id, body.state, body.reason))
         await _audit(call, "agent.state", "user", agent_id, body.model_dump())
         return AgentStateOut.model_validate(_out(state))
@@ -141,48 +156,21 @@ def _register_call_log(api: Api) -> None:
         ),
     )  # fmt: skip
     async def list_calls(call: ApiCall) -> CallList:
-        query = select(Call).order_by(Call.id.desc())
-        params = call.query
-        for name in ("queue_id", "agent_id", "customer_id", "before_id"):
-            if name in params:
-                value = _int(params[name], name)
-                column = Call.id if name == "before_id" else getattr(Call, name)
-                query = query.where(column < value if name == "before_id" else column == value)
-        if "outcome" in params:
-            query = query.where(Call.outcome == params["outcome"])
-        for name, op in (("from", "__ge__"), ("to", "__lt__")):
-            if name in params:
-                query = query.where(getattr(Call.arrived_at, op)(_time(params[name], name)))
-        if not call.principal.at_least(Role.SUPERVISOR):
-            query = query.where(Call.agent_id == call.principal.user_id)
-        limit = min(PAGE, _int(params.get("limit", str(PAGE)), "limit"))
-        if limit < 1:
-            raise invalid("limit", "must be at least 1")
-        ctx = context(call.request)
-        async with ctx.database.tenant_session(call.principal.tenant_id) as session:
-            rows = list(await session.scalars(query.limit(limit)))
-        items = [_call_out(row) for row in rows]
-        more = rows[-1].id if len(rows) == limit else None
-        return CallList(items=items, next_before_id=more)
+        database = context(call.request).database
+        page = await call_log.calls_seen_by(database, call.principal, _call_query(call.query))
+        return CallList(items=[_call_out(row) for row in page.rows],
+                        next_before_id=page.next_before_id)  # fmt: skip
 
     @api.operation("PUT", "/calls/{record_id}/disposition", summary="Notes and a disposition "
                    "at wrap-up (the agent's own calls)", body=DispositionIn, response=CallOut,
                    tag="calls")  # fmt: skip
     async def set_disposition(call: ApiCall) -> CallOut:
         body: DispositionIn = call.body
-        ctx = context(call.request)
-        tenant = call.principal.tenant_id
-        async with ctx.database.tenant_session(tenant) as session, session.begin():
-            row = await session.get(Call, call.path_int("record_id"))
-            if row is None:
-                raise not_found("call")
-            mine = row.agent_id == call.principal.user_id
-            if not mine and not call.principal.at_least(Role.SUPERVISOR):
-                raise ApiError(403, "forbidden", "this is not your call")
-            row.disposition, row.notes = body.disposition, body.notes or None
-            audit(session, call.principal, "call.disposition", "call", row.id,
-                  {"disposition": body.disposition})  # fmt: skip
-            return _call_out(row)
+        change = Disposition(call.path_int("record_id"), body.disposition, body.notes or None)
+        with _refusals():
+            database = context(call.request).database
+            row = await call_log.set_disposition(database, call.principal, change)
+        return _call_out(row)
 
     @api.operation("GET", "/queue-stats", summary="Live queues: waiting callers, the longest "
                    "wait, agents by state", role=Role.SUPERVISOR, response=QueueStatsList,
@@ -298,7 +286,7 @@ def _register_transfers(api: Api) -> None:
                    tag="calls", errors=(422,))  # fmt: skip
     async def transfer_call(call: ApiCall) -> None:
         body: TransferIn = call.body
-        queue = await _queue_key(call, body.queue_id) if body.queue_id is not None else None
+        queue = await _transfer_queue(call, body.queue_id) if body.queue_id is not None else None
         details = {"mode": body.mode, "queue": queue, "agent_id": body.agent_id,
                    "number": body.number}  # fmt: skip
         await _control(call, desk.Transfer(call.path("call_id"), **details), "transfer", details)
@@ -319,7 +307,7 @@ def _register_transfers(api: Api) -> None:
     async def click_to_call(call: ApiCall) -> CallStarted:
         body: ClickToCallIn = call.body
         agent_id = call.path_int("agent_id")
-        _may_act_for(call.principal, agent_id)
+        _may_act_for(call, agent_id)
         started = await run_on_desk(call, desk.ClickToCall(agent_id, body.number,
                                                            body.customer_id))  # fmt: skip
         assert isinstance(started, CallStartedResult)
@@ -338,13 +326,26 @@ async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
     return CustomerHits(items=[CustomerHit.model_validate(vars(hit)) for hit in found])
 
 
-async def _queue_key(call: ApiCall, queue_id: int) -> str:
-    ctx = context(call.request)
-    async with ctx.database.tenant_session(call.principal.tenant_id) as session:
-        queue = await session.get(Queue, queue_id)
-    if queue is None:
-        raise invalid("queue_id", "no such queue")
-    return queue_key(call.principal.tenant_id, queue.name)
+async def _transfer_queue(call: ApiCall, queue_id: int) -> str:
+    database = context(call.request).database
+    with _refusals():
+        return await actions.transfer_queue(database, call.principal.tenant_id, queue_id)
+
+
+def _call_query(params: Mapping[str, str]) -> CallQuery:
+    """The call log's query parameters, each checked in the order they are listed."""
+    queue_id, agent_id, customer_id, before_id = (
+        _int(params[name], name) if name in params else None
+        for name in ("queue_id", "agent_id", "customer_id", "before_id")
+    )  # fmt: skip
+    arrived_from, arrived_before = (
+        _time(params[name], name) if name in params else None for name in ("from", "to")
+    )
+    limit = min(PAGE, _int(params.get("limit", str(PAGE)), "limit"))
+    if limit < 1:
+        raise invalid("limit", "must be at least 1")
+    return CallQuery(queue_id, agent_id, customer_id, params.get("outcome"), arrived_from,
+                     arrived_before, before_id, limit)  # fmt: skip
 
 
 def _call_out(row: Call) -> CallOut:
