@@ -153,6 +153,10 @@ class Executor:
             "agents": [int(a) for a in agents if a.isdigit()],
             "call": call_view(call, self.config(), self.clock()),
         })  # fmt: skip
+        # The agents' changes that came with it go out in the same burst (they would
+        # otherwise wait for the next save): one round trip to the desks' bus, and one
+        # wake-up of each process's reader, instead of two.
+        self.announce_agent_changes()
 
     def announce_agent_changes(self) -> None:
         """An `agent.state` desk event for each agent whose state, pause reason or call
