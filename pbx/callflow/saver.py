@@ -34,6 +34,9 @@ class StateSaver:
         self.fence = Fence()
         self._dirty = asyncio.Event()
         self._writing: asyncio.Future[None] | None = None
+        # What the row holds (as we last wrote it, and under which token): in the
+        # background, a change that left the state as it was is not written again.
+        self._written: tuple[str, int | None] | None = None
 
     async def save(self) -> None:
         """The state changed: have it written within `save_every` seconds."""
@@ -41,10 +44,11 @@ class StateSaver:
         self._dirty.set()
 
     async def flush(self) -> None:
-        """Write the snapshot now (takes the lock)."""
+        """Write the snapshot now (takes the lock), changed or not: a stale owner's is
+        refused, and it learns so."""
         async with self.lock:
             document = self.state.to_json()
-        await self._write(document)
+        await self._write(document, again=True)
 
     async def run(self) -> None:
         while True:
@@ -66,12 +70,17 @@ class StateSaver:
     async def check_fence(self) -> None:
         await self.fence.check()
 
-    async def _write(self, document: str) -> None:
+    async def _write(self, document: str, *, again: bool = False) -> None:
+        token = self.fence.token
+        if self._written == (document, token) and not again:
+            return
         try:
-            written = await self.snapshots.save(document, self.fence.token)
+            written = await self.snapshots.save(document, token)
         except (SQLAlchemyError, OSError) as exc:
             log.error("call flow state not saved (will retry on the next change): %s", exc)
             self._dirty.set()
             return
         if not written:
             self.fence.lost("a newer owner saved the call flow's state: ours was refused")
+            return
+        self._written = document, token

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Text, bindparam, cast, select
+from sqlalchemy import JSON, Insert, Text, bindparam, cast, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,6 +17,7 @@ class SnapshotStore:
     def __init__(self, database: Database, node: str) -> None:
         self._database = database
         self.node = node  # one snapshot per Asterisk node (ARI connection)
+        self._upserts: dict[bool, Insert] = {}
 
     async def load(self) -> dict[str, Any] | None:
         async with self._database.system_session() as session:
@@ -43,26 +44,37 @@ class SnapshotStore:
         newer, in the same statement, so an owner that stalled past its lease cannot
         overwrite its successor's state. False when refused. `None` (no lease: one process
         without Redis) writes and keeps the row's token."""
-        if self._database.dialect == "postgresql":
-            insert, document = pg_insert, cast(bindparam("state", state, Text), JSON)
-        else:  # SQLite keeps JSON as text; a CAST there would make it a number
-            insert, document = sqlite_insert, bindparam("state", state, Text)
-        statement = insert(AcdSnapshot).values(
-            node=self.node, state=document, saved_at=utcnow(), lease_token=token or 0
-        )
-        changes: dict[str, Any] = {
-            "state": statement.excluded.state, "saved_at": statement.excluded.saved_at
-        }
-        if token is None:
-            statement = statement.on_conflict_do_update(
-                index_elements=[AcdSnapshot.node], set_=changes
-            )
-        else:
-            statement = statement.on_conflict_do_update(
-                index_elements=[AcdSnapshot.node],
-                set_=changes | {"lease_token": statement.excluded.lease_token},
-                where=AcdSnapshot.lease_token <= statement.excluded.lease_token,
-            )
+        values = {"node": self.node, "state": state, "saved_at": utcnow(), "token": token or 0}
         async with self._database.system_session() as session, session.begin():
-            written = await session.scalar(statement.returning(AcdSnapshot.node))
+            written = await session.scalar(self._upsert(fenced=token is not None), values)
         return written is not None
+
+    def _upsert(self, *, fenced: bool) -> Insert:
+        """The upsert, built once per kind (fenced or not) with its values as parameters:
+        twice a second it is only executed, not put together and looked up again."""
+        if fenced not in self._upserts:
+            self._upserts[fenced] = _upsert(self._database.dialect, fenced=fenced)
+        return self._upserts[fenced]
+
+
+def _upsert(dialect: str, *, fenced: bool) -> Insert:
+    if dialect == "postgresql":
+        insert, document = pg_insert, cast(bindparam("state", type_=Text), JSON)
+    else:  # SQLite keeps JSON as text; a CAST there would make it a number
+        insert, document = sqlite_insert, bindparam("state", type_=Text)
+    statement = insert(AcdSnapshot).values(
+        node=bindparam("node"), state=document, saved_at=bindparam("saved_at"),
+        lease_token=bindparam("token"),
+    )  # fmt: skip
+    changes: dict[str, Any] = {
+        "state": statement.excluded.state, "saved_at": statement.excluded.saved_at
+    }
+    if not fenced:  # the row keeps its token
+        statement = statement.on_conflict_do_update(index_elements=[AcdSnapshot.node], set_=changes)
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=[AcdSnapshot.node],
+            set_=changes | {"lease_token": statement.excluded.lease_token},
+            where=AcdSnapshot.lease_token <= statement.excluded.lease_token,
+        )
+    return statement.returning(AcdSnapshot.node)
