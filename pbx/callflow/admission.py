@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -21,6 +20,7 @@ from pbx.acd.errors import AcdError
 from pbx.ari import AriError, AriNotFound
 from pbx.ari.events import Channel
 from pbx.callflow import keypad, prompts
+from pbx.callflow.call_work import AdmissionWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import VOICEMAIL_CONTEXT
 from pbx.callflow.recorder import RecordingUnavailable
@@ -37,23 +37,21 @@ from pbx.db.models import Customer
 from recordings.pauses import PauseError
 from recordings.policy import announcement, effective_policy
 
-if TYPE_CHECKING:
-    from pbx.callflow.app import CallFlow
-
 log = logging.getLogger(__name__)
 
-async def admit(flow: CallFlow, channel: Channel) -> None:
+
+async def admit(flow: AdmissionWork, channel: Channel) -> None:
     """A new call entered Stasis: identify and log it, then route it."""
     await _guarded(flow, channel.id, _arrive(flow, channel))
 
 
-async def resume(flow: CallFlow, call: FlowCall) -> None:
+async def resume(flow: AdmissionWork, call: FlowCall) -> None:
     """A call this process was still routing when it stopped: route it now."""
     assert call.caller_channel is not None
     await _guarded(flow, call.caller_channel, _route(flow, call))
 
 
-async def _guarded(flow: CallFlow, channel_id: str, work: Awaitable[None]) -> None:
+async def _guarded(flow: AdmissionWork, channel_id: str, work: Awaitable[None]) -> None:
     try:
         await work
     except AriNotFound:
@@ -66,7 +64,7 @@ async def _guarded(flow: CallFlow, channel_id: str, work: Awaitable[None]) -> No
         flow.keypads.stop(channel_id)
 
 
-async def _arrive(flow: CallFlow, channel: Channel) -> None:
+async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
     now = flow.clock()
     did = channel.dialplan.exten
     tenant = await flow.identification.tenant_for(did)
@@ -103,7 +101,7 @@ async def _arrive(flow: CallFlow, channel: Channel) -> None:
     await _route(flow, call)
 
 
-async def _route(flow: CallFlow, call: FlowCall) -> None:
+async def _route(flow: AdmissionWork, call: FlowCall) -> None:
     assert call.caller_channel is not None
     await flow.client.answer(call.caller_channel)
     route = flow.config.routes.get(call.did)
@@ -150,7 +148,7 @@ async def _route(flow: CallFlow, call: FlowCall) -> None:
         await _finish(flow, call, "closed", prompts.CLOSED)
 
 
-async def _told(flow: CallFlow, channel: Channel) -> CallerIdentity | None:
+async def _told(flow: AdmissionWork, channel: Channel) -> CallerIdentity | None:
     """Who caller-lookup said is calling, None when it did not run (or said it malformed).
     StasisStart carries its variables when ari.conf lists them (`channelvars`); ARI is asked
     only for those it did not carry, and not at all once LL_MATCH says no lookup ran."""
@@ -166,7 +164,7 @@ async def _told(flow: CallFlow, channel: Channel) -> CallerIdentity | None:
         return None
 
 
-async def _menu_choice(flow: CallFlow, call: FlowCall, menu: Menu) -> str | None:
+async def _menu_choice(flow: AdmissionWork, call: FlowCall, menu: Menu) -> str | None:
     """Play the menu and read one digit; an invalid or missing choice is asked again,
     then the route's own queue serves the caller."""
     assert call.caller_channel is not None
@@ -186,7 +184,7 @@ async def _menu_choice(flow: CallFlow, call: FlowCall, menu: Menu) -> str | None
         flow.keypads.stop(call.caller_channel)
 
 
-async def _variable(flow: CallFlow, channel_id: str, name: str) -> str:
+async def _variable(flow: AdmissionWork, channel_id: str, name: str) -> str:
     """A channel variable, "" when unset (raises AriNotFound when the channel is gone)."""
     try:
         return await flow.client.get_variable(channel_id, name)
@@ -195,7 +193,7 @@ async def _variable(flow: CallFlow, channel_id: str, name: str) -> str:
         return ""
 
 
-async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
+async def _verify(flow: AdmissionWork, call: FlowCall, route: Route) -> None:
     """PIN or date of birth on the keypad, `route.verification_attempts` tries. The result
     goes on the call; a caller who fails still reaches an agent, who sees it."""
     assert call.customer_id is not None and call.caller_channel is not None
@@ -235,7 +233,9 @@ async def _verify(flow: CallFlow, call: FlowCall, route: Route) -> None:
     await flow.call_log.update(call.tenant_id, call.record_id, verified=outcome)
 
 
-async def _unrecorded(flow: CallFlow, call: FlowCall, reason: str, work: Awaitable[None]) -> None:
+async def _unrecorded(
+    flow: AdmissionWork, call: FlowCall, reason: str, work: Awaitable[None]
+) -> None:
     """Run `work` with the recording paused (a PIN keyed on the phone is not recorded)."""
     paused = False
     if call.recording is not None:
@@ -254,7 +254,7 @@ async def _unrecorded(flow: CallFlow, call: FlowCall, reason: str, work: Awaitab
                 log.warning("call %s: recording not resumed: %s", call.call_id, exc)
 
 
-async def _record_by_policy(flow: CallFlow, call: FlowCall, route: Route, queue: str) -> None:
+async def _record_by_policy(flow: AdmissionWork, call: FlowCall, route: Route, queue: str) -> None:
     """Start (or stop) recording as the route and the queue the call is going to say."""
     settings = flow.config.queues.get(queue)
     policy = effective_policy(
@@ -266,7 +266,7 @@ async def _record_by_policy(flow: CallFlow, call: FlowCall, route: Route, queue:
         await flow.recorder.stop(call)
 
 
-async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
+async def _enqueue(flow: AdmissionWork, call: FlowCall, queue: str) -> None:
     assert call.caller_channel is not None
     settings = flow.config.queues.get(queue)
     # Music on the caller's own channel rather than in a holding bridge: two requests fewer
@@ -295,7 +295,9 @@ async def _enqueue(flow: CallFlow, call: FlowCall, queue: str) -> None:
         await _finish(flow, call, "failed", prompts.NO_SERVICE)
 
 
-async def _finish(flow: CallFlow, call: FlowCall, outcome: str, media: tuple[str, ...]) -> None:
+async def _finish(
+    flow: AdmissionWork, call: FlowCall, outcome: str, media: tuple[str, ...]
+) -> None:
     """Tell the caller (closed, no service) and hang up when the message ends."""
     async with flow.lanes.call(call.call_id):
         if call.phase is Phase.ENDED:
