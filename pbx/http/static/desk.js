@@ -92,6 +92,30 @@ $("sign-out").addEventListener("click", async () => {
   showLogin();
 });
 
+// --- a one-time link: an invitation or a reset -----------------------------------------------
+// The link carries its token in the fragment, which no request line (so no server or proxy
+// log) ever holds; it is dropped from the address bar at once and POSTed with the password.
+
+const linkToken = new URLSearchParams(location.hash.slice(1)).get("set-password");
+if (linkToken) {
+  history.replaceState(null, "", location.pathname + location.search);
+  $("set-password").hidden = false;
+}
+
+$("set-password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  text($("set-password-error"), "");
+  const password = new FormData(event.target).get("password");
+  try {
+    await api("POST", "/auth/set-password", { token: linkToken, password });
+    event.target.reset();
+    $("set-password").hidden = true;
+    text($("set-password-done"), "Password set: sign in with it.");
+  } catch (error) {
+    text($("set-password-error"), error.message);
+  }
+});
+
 // --- agent state -----------------------------------------------------------------------------
 
 function showState(state) {
