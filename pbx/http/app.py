@@ -6,11 +6,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
+from redis.asyncio import Redis
 
-from pbx.bootstrap import Services
+from pbx.db.database import Database
 from pbx.http import (
     admin_api,
     auth_api,
@@ -24,7 +25,7 @@ from pbx.http import (
 from pbx.http.api import PREFIX, SECURE_COOKIES, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
-from pbx.http.proxies import client_address, forwarded_https, is_trusted, parse_networks
+from pbx.http.proxies import client_address, forwarded_https, is_trusted
 
 STATIC = Path(__file__).with_name("static")
 # The desk page loads only its own files and talks only to this server (no CDN, no inline code).
@@ -33,7 +34,17 @@ PAGE_POLICY = (
     "img-src 'self' data:; media-src 'self' https:; frame-ancestors 'none'; base-uri 'none'; "
     "form-action 'self'"
 )
-SERVICES = web.AppKey("services", Services)
+
+
+class Dependencies(Protocol):
+    """What /healthz checks: the composition root's services (the HTTP layer does not import
+    the root that builds it)."""
+
+    database: Database
+    redis: Redis | None
+
+
+SERVICES = web.AppKey("services", Dependencies)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
 CallFlowStatus = Callable[[], Awaitable[dict[str, Any]]]
 CALL_FLOW_STATUS = web.AppKey("call_flow_status", CallFlowStatus)
@@ -49,9 +60,9 @@ def build_api() -> Api:
 
 
 def build_app(
-    services: Services,
+    services: Dependencies,
     agi_status: Callable[[], dict[str, Any]],
-    api_context: ApiContext | None = None,
+    api_context: ApiContext,
     *,
     call_flow_status: CallFlowStatus | None = None,
 ) -> web.Application:
@@ -62,14 +73,7 @@ def build_app(
     app[AGI_STATUS] = agi_status
     if call_flow_status is not None:
         app[CALL_FLOW_STATUS] = call_flow_status
-    app[CONTEXT] = api_context or ApiContext(
-        services.database, services.sessions, services.login_limiter, services.bus,
-        recordings=services.recordings,
-        playback_url_seconds=services.settings.recordings.playback_url_seconds,
-        agents_play_own=services.settings.recordings.agents_play_own,
-        trusted_proxies=parse_networks(services.settings.service.trusted_proxies),
-        force_secure_cookie=services.settings.service.force_secure_cookie,
-    )  # fmt: skip
+    app[CONTEXT] = api_context
     app.on_startup.append(_start_password_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/healthz/owner", owner_ready)

@@ -21,11 +21,9 @@ import random
 import time
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
 from pbx.auth.roles import Principal, Role
-from pbx.callflow.config import queue_key
-from pbx.db.models import Queue
+from pbx.calls.actions import queue_keys
 from pbx.events.hub import Subscriber
 from pbx.events.log import Entry
 from pbx.events.model import Viewer, id_key
@@ -174,18 +172,8 @@ async def _subscribe(
     viewer = subscriber.viewer
     if not viewer.supervisor:
         return SUPERVISORS_ONLY
-    keys = await _queue_keys(ctx, principal.tenant_id, command.queue_ids)
+    keys = await queue_keys(ctx.database, principal.tenant_id, command.queue_ids)
     if len(keys) != len(command.queue_ids):
         return UNKNOWN_QUEUE
     subscriber.viewer = Viewer(viewer.user_id, viewer.tenant_id, True, frozenset(keys.values()))
     return Subscribed(tuple(sorted(keys)))
-
-
-async def _queue_keys(ctx: ApiContext, tenant_id: int, ids: tuple[int, ...]) -> dict[int, str]:
-    """The ACD key of each of `ids` that is a queue of this business (the session is
-    scoped to it: another business's queue is not found, exactly as a missing one)."""
-    if not ids:
-        return {}
-    async with ctx.database.tenant_autocommit(tenant_id) as session:
-        rows = await session.execute(select(Queue.id, Queue.name).where(Queue.id.in_(ids)))
-        return {queue_id: queue_key(tenant_id, name) for queue_id, name in rows}
