@@ -4,14 +4,21 @@ and enabling it brings it all back."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select
 
+from agi_scripts.fastagi.server import FastAGIServer
+from agi_scripts.handlers.caller_lookup import caller_lookup
+from agi_scripts.pop_token import PopTokens
 from billing_bridge.identification.cache import NoCache
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.model import Match, NoMatchReason
 from billing_bridge.identification.service import CallerIdentification
 from pbx.db.models import Customer, InboundNumber, User
 from pbx.platform import tenants
+from pbx.simulator.fastagi_peer import run_fastagi_call
+from tests.agi_scripts.conftest import KeptSecret
 from tests.factories import make_customer
 from tests.platform.conftest import OPERATOR, PASSWORD, Platform
 
@@ -35,6 +42,26 @@ async def test_a_disabled_businesss_number_resolves_to_no_business(platform: Pla
     assert (result.match, result.reason) == (Match.NONE, NoMatchReason.UNKNOWN_DID)
     await tenants.set_disabled(platform.database, "ofek", False, actor=OPERATOR)
     assert (await identification.identify("0502345678", DID)).match is Match.UNIQUE
+
+
+async def test_caller_lookup_over_fastagi_finds_no_business_behind_a_disabled_number(
+    platform: Platform,
+) -> None:
+    done = await platform.business("ofek", DID)
+    await make_customer(platform.database, done.tenant.id, "C-1", "Sara", ["+972502345678"])
+    await tenants.set_disabled(platform.database, "ofek", True, actor=OPERATOR)
+    lookup = caller_lookup(_identification(platform), PopTokens(KeptSecret()),
+                           lambda: datetime.now(UTC))  # fmt: skip
+    server = FastAGIServer({"caller-lookup": lookup}, host="127.0.0.1", port=0,
+                           idle_timeout=2.0, max_sessions=10)  # fmt: skip
+    await server.start()
+    try:
+        record = await run_fastagi_call("127.0.0.1", server.port, "caller-lookup",
+                                        callerid="050-234-5678", args=(DID,))  # fmt: skip
+    finally:
+        await server.stop()
+    assert (record.variables["LL_MATCH"], record.variables["LL_REASON"]) == ("none", "unknown-did")
+    assert record.variables["LL_POP_TOKEN"] == ""  # no business: the dialplan's fallback
 
 
 async def test_a_disabled_default_business_serves_no_call_without_a_did(
