@@ -9,6 +9,7 @@ each, in order of occurrence. Desks hear of payments taken in their calls at onc
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -21,12 +22,15 @@ from billing_bridge.payments.reviews import (
     decide_review,
     open_reviews,
 )
-from billing_bridge.payments.webhooks import apply_events
+from billing_bridge.payments.webhooks import Applied, apply_events
 from pbx.auth.roles import Role
+from pbx.events.codec import DeskCodecError
+from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 from pbx.http.api import Api, ApiCall, ApiError, not_found
 from pbx.http.context import context
 
+log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # providers send a few kilobytes; anything near this is not theirs
 _CHUNK = 64 * 1024
 
@@ -108,15 +112,7 @@ def _register_webhook(api: Api) -> None:
             raise ApiError(400, "invalid", "signature did not verify") from None
         applied = await apply_events(ctx.database, provider.name, events, now=datetime.now(UTC))
         for change in applied:
-            kind = change.desk_kind
-            if ctx.hub is not None and kind is not None and change.data:
-                assert change.tenant_id is not None
-                agents = (change.agent_id,) if change.agent_id else ()
-                await ctx.hub.publish(
-                    DeskEvent(
-                        kind, change.tenant_id, Audience(agents, supervisors=True), change.data
-                    )
-                )
+            await _announce(ctx.hub, change)
         return WebhookOut(received=len(events),
                           outcomes={a.event_id: a.outcome for a in applied})  # fmt: skip
 
@@ -156,3 +152,21 @@ def _register_reviews(api: Api) -> None:
                    role=Role.SUPERVISOR, tag="payments")  # fmt: skip
     async def dismiss_held_payment_event(call: ApiCall) -> ReviewDecidedOut:
         return await _decide(call, apply=False)
+
+
+async def _announce(hub: Hub | None, change: Applied) -> None:
+    """The desks hear of an applied change. The change is committed already: an
+    announcement the event codec refuses is one logged line, never the provider's 500
+    (which would make it send again what was applied)."""
+    kind = change.desk_kind
+    if hub is None or kind is None or not change.data:
+        return
+    assert change.tenant_id is not None
+    agents = (change.agent_id,) if change.agent_id else ()
+    try:
+        event = DeskEvent(kind, change.tenant_id, Audience(agents, supervisors=True), change.data)
+    except DeskCodecError as exc:
+        log.error("desk event %s for provider event %s not announced: %s", kind,
+                  change.event_id, exc)  # fmt: skip
+        return
+    await hub.publish(event)
