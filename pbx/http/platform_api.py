@@ -154,9 +154,11 @@ def register(api: Api) -> None:
         body: TenantPatch = call.body
         change = tenants.TenantChange(body.name, body.region, body.currency, body.timezone,
                                       tuple(body.add_dids), tuple(body.remove_dids))  # fmt: skip
+        ctx = context(call.request)
         with _refusals():
-            view = await tenants.update_tenant(context(call.request).database, call.path("slug"),
-                                               change, actor=_caller(call))  # fmt: skip
+            view = await tenants.update_tenant(ctx.database, call.path("slug"), change,
+                                               actor=_caller(call))  # fmt: skip
+        await ctx.config_changed(view.id, "tenant")  # numbers removed take their routes along
         return _out(view)
 
     _register_switches(api)
@@ -168,15 +170,18 @@ def _register_switches(api: Api) -> None:
                    "sign in; nothing is deleted", response=TenantOut, tag="platform",
                    guard=GUARD)  # fmt: skip
     async def disable_tenant(call: ApiCall) -> TenantOut:
-        with _refusals():
-            view = await tenants.set_disabled(context(call.request).database, call.path("slug"),
-                                              True, actor=_caller(call))  # fmt: skip
-        return _out(view)
+        return await _switch(call, disabled=True)
 
     @api.operation("POST", "/platform/tenants/{slug}/enable", summary="Enable a disabled "
                    "business again", response=TenantOut, tag="platform", guard=GUARD)  # fmt: skip
     async def enable_tenant(call: ApiCall) -> TenantOut:
-        with _refusals():
-            view = await tenants.set_disabled(context(call.request).database, call.path("slug"),
-                                              False, actor=_caller(call))  # fmt: skip
-        return _out(view)
+        return await _switch(call, disabled=False)
+
+
+async def _switch(call: ApiCall, *, disabled: bool) -> TenantOut:
+    ctx = context(call.request)
+    with _refusals():
+        view = await tenants.set_disabled(ctx.database, call.path("slug"), disabled,
+                                          actor=_caller(call))  # fmt: skip
+    await ctx.config_changed(view.id, "tenant")
+    return _out(view)

@@ -32,6 +32,7 @@ class Platform:
     runner: web.AppRunner
     url: str
     token: str  # a platform token's secret
+    bus: MemoryBus
 
     def client(self, token: str | None = None) -> ApiClient:
         client = ApiClient(self.url, build_api().document())
@@ -62,15 +63,16 @@ def token_of(url: str) -> str:
 
 @pytest.fixture
 async def platform(database: Database) -> AsyncIterator[Platform]:
+    bus = MemoryBus()
     context = ApiContext(
         database,
         SessionStore(database, passwords=PASSWORDS, lifetime_s=3600, idle_s=600),
         MemorySignInLimits(SIGN_IN_POLICY),
-        MemoryBus(),
+        bus,
     )
     runner, port = await _serve(context, 0)
     _, secret = await tokens.create_token(database, "ops", "cli:tester", datetime.now(UTC))
     try:
-        yield Platform(database, runner, f"http://127.0.0.1:{port}", secret)
+        yield Platform(database, runner, f"http://127.0.0.1:{port}", secret, bus)
     finally:
         await runner.cleanup()

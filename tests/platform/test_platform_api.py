@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from pbx.db.models import AuditEntry, InboundNumber, Tenant, User
+from pbx.http.context import CONFIG_TOPIC
 from tests.platform.conftest import PASSWORD, Platform, token_of
 
 NEW = {"slug": "acme", "name": "Acme Energy", "region": "IL", "currency": "ILS",
@@ -74,6 +75,24 @@ async def test_every_platform_change_is_audited_in_its_business_naming_the_token
         ("tenant.update", "platform:ops"), ("tenant.disable", "platform:ops"),
         ("tenant.enable", "platform:ops"),
     ]  # fmt: skip
+    await api.close()
+
+
+async def test_a_change_or_a_disable_is_announced_so_every_process_reloads_its_routes(
+    platform: Platform,
+) -> None:
+    heard: list[dict[str, Any]] = []
+
+    async def hear(message: dict[str, Any]) -> None:
+        heard.append(message)
+
+    platform.bus.subscribe(CONFIG_TOPIC, hear)
+    api = platform.client(platform.token)
+    _, made = await api.call("POST", "/platform/tenants", NEW)
+    await api.call("PATCH", "/platform/tenants/acme", {"remove_dids": ["+97237630101"]})
+    await api.call("POST", "/platform/tenants/acme/disable")
+    tenant = made["tenant"]["id"]
+    assert heard == [{"tenant_id": tenant, "what": "tenant"}] * 2
     await api.close()
 
 
