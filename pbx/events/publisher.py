@@ -24,6 +24,7 @@ from billing_bridge.phones import normalise_caller_id
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
 from pbx.db.models import Tenant, User
+from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 
@@ -94,7 +95,9 @@ class DeskPublisher:
             for kind, payload in notices:
                 try:
                     events.append(await self._event(kind, payload))
-                except Exception:
+                except DeskCodecError as exc:  # a notice the codec refuses: one line
+                    log.error("desk event %s not built: %s", kind, exc)
+                except Exception:  # the database away while reading the panel
                     log.exception("desk event %s not built", kind)
             try:
                 if events:

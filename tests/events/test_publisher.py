@@ -1,0 +1,39 @@
+"""The desk publisher turns the call flow's notices into desk events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from pbx.events.model import DeskEvent
+from pbx.events.publisher import DeskPublisher
+
+
+class RecordingHub:
+    def __init__(self) -> None:
+        self.published: list[DeskEvent] = []
+
+    async def publish_all(self, events: Sequence[DeskEvent]) -> list[str]:
+        self.published.extend(events)
+        return [str(i) for i, _ in enumerate(events)]
+
+
+def agent_state(agent_id: object) -> dict[str, object]:
+    return {"tenant_id": 1, "agent_id": agent_id, "state": "available", "pause_reason": None,
+            "since": None, "call_id": None}  # fmt: skip
+
+
+async def test_a_notice_the_codec_refuses_is_one_logged_line_and_the_next_is_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = RecordingHub()
+    publisher = DeskPublisher(hub, None, lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    await publisher.start()
+    publisher.notify("agent.state", agent_state("7"))  # a string where an id goes
+    publisher.notify("agent.state", agent_state(8))
+    await publisher.stop()  # publishes what was noticed first
+    assert [event.data["agent_id"] for event in hub.published] == [8]
+    [line] = [r for r in caplog.records if "not built" in r.getMessage()]
+    assert line.exc_info is None and "agent_id" in line.getMessage()
