@@ -4,13 +4,16 @@ newer one, and never carries a password."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from pbx.db.database import Database
 from pbx.db.models import AuditEntry, User, UserToken
-from pbx.platform import links
-from tests.platform.conftest import PASSWORD, Platform, token_of
+from pbx.platform import links, tenants
+from pbx.platform.errors import LinkNotValid
+from tests.platform.conftest import OPERATOR, PASSWORD, Platform, token_of
 
 NEW_PASSWORD = "another long password"
 
@@ -153,3 +156,18 @@ async def test_a_set_password_link_never_carries_the_password_in_its_query(
     url = done.link.url("https://desk.example")
     assert url == f"https://desk.example/#set-password={done.link.token}"
     assert "?" not in url
+
+
+async def test_of_two_redemptions_at_once_one_sets_the_password(
+    postgres_database: Database,
+) -> None:
+    now = datetime.now(UTC)
+    command = tenants.NewTenant("ofek", "Ofek", "IL", "ILS", "UTC", ("+97237630100",), "dana")
+    done = await tenants.create_tenant(postgres_database, command, actor=OPERATOR, now=now)
+    results = await asyncio.gather(
+        links.redeem(postgres_database, done.link.token, "hash-one", now),
+        links.redeem(postgres_database, done.link.token, "hash-two", now),
+        return_exceptions=True,
+    )
+    assert sorted(type(result).__name__ for result in results) == ["LinkNotValid", "PasswordSet"]
+    assert any(isinstance(result, LinkNotValid) for result in results)
