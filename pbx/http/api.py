@@ -292,6 +292,8 @@ class Api:
                 entry["security"] = [{op.guard.scheme: []}]
                 entry["description"] = op.guard.description
                 entry["responses"]["401"] = {"description": "no valid token", **error}
+                # With a session cookie too, a change from another site is refused (CSRF).
+                entry["responses"]["403"] = {"description": "cross-site request", **error}
             elif (op.method, op.path) not in self.public:
                 entry["security"] = [{"session": []}]
                 entry["description"] = f"Requires the {op.role.value} role or above."

@@ -109,3 +109,13 @@ async def test_token_names_are_unique_and_checked_and_only_active_ones_are_revok
     await tokens.revoke_token(platform.database, "ops", "cli:tester", now)
     with pytest.raises(UnknownToken):
         await tokens.revoke_token(platform.database, "ops", "cli:tester", now)
+
+
+async def test_a_platform_change_with_a_session_cookie_and_no_origin_is_refused_as_cross_site(
+    platform: Platform,
+) -> None:
+    api = platform.client(platform.token)
+    api._http.cookie_jar.update_cookies({"ll_session": "a browser's session"})
+    status, answer = await api.call("POST", "/platform/tenants/nobody/disable")
+    assert status == 403 and answer["error"]["code"] == "bad_origin"
+    await api.close()
