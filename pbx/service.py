@@ -44,6 +44,13 @@ class Ledgerline:
 
     async def start(self) -> None:
         settings = self.services.settings.service
+        identification = self.services.identification
+
+        async def forget_dids(message: dict[str, Any]) -> None:
+            # A number added, moved or a business disabled: FastAGI asks the database anew.
+            identification.forget_dids()
+
+        self.services.bus.subscribe(CONFIG_TOPIC, forget_dids)
         if self.flow is not None:
             flow = self.flow
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sqlalchemy import update
 
 from pbx.bootstrap import bootstrap, build_services
+from pbx.db.models import Tenant
+from pbx.http.context import CONFIG_TOPIC
 from pbx.service import Ledgerline
 from pbx.settings import load_settings
 from pbx.simulator.ari import AsteriskSimulator
@@ -85,6 +89,29 @@ async def test_the_service_identifies_callers_through_its_fastagi_port(
     assert record.variables["LL_CUSTOMER_NAME"] == "שרה כהן"
     _, body = await get_health(ledgerline)
     assert body["checks"]["agi"]["sessions_served"] == 1
+
+
+async def test_a_configuration_change_makes_fastagi_resolve_the_business_number_anew(
+    ledgerline: Ledgerline, database
+) -> None:  # type: ignore[no-untyped-def]
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
+    await make_customer(database, tenant, "C-1", "שרה כהן", ["+972502345678"])
+
+    async def lookup() -> dict[str, str]:
+        record = await run_fastagi_call(
+            "127.0.0.1", ledgerline.agi.port, "caller_lookup",
+            callerid="0502345678", dnid="035550100",
+        )  # fmt: skip
+        return record.variables
+
+    assert (await lookup())["LL_MATCH"] == "unique"  # the number's business is now known
+    async with database.system_session() as session, session.begin():
+        await session.execute(update(Tenant).where(Tenant.id == tenant).values(disabled=True))
+    await ledgerline.services.bus.publish(CONFIG_TOPIC, {"tenant_id": tenant, "what": "tenant"})
+    async with asyncio.timeout(10):  # the message crosses Redis: wait for it, not for a time
+        while (variables := await lookup())["LL_MATCH"] != "none":  # noqa: ASYNC110 - polling FastAGI
+            await asyncio.sleep(0.02)
+    assert variables["LL_REASON"] == "unknown-did"
 
 
 async def test_an_unknown_script_is_told_to_asterisk(ledgerline: Ledgerline) -> None:
