@@ -4,21 +4,13 @@ anyone else could write any address into them and pick the address the sign-in l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
-Network = IPv4Network | IPv6Network
+from pbx.networks import Network, parse_networks
 
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    """CIDRs or single addresses; raises ValueError naming the bad one."""
-    networks = []
-    for value in values:
-        try:
-            networks.append(ip_network(value.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an address or a CIDR (e.g. 10.0.0.0/8)") from None
-    return tuple(networks)
+# The settings parse the ranges (pbx.networks); the HTTP layer matches peers against them.
+__all__ = ["Network", "client_address", "forwarded_https", "is_trusted", "parse_networks"]
 
 
 def _address(value: str) -> IPv4Address | IPv6Address | None:

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from billing_bridge.free_text import clean_name, clean_text, mask_card_numbers
 from pbx.acd.queues import QueueConfig
 from pbx.callflow.hours import HoursError, OpeningHours
+from pbx.free_text import clean_name, clean_text, mask_card_numbers
 from pbx.http.api import BIGINT_MAX
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case id")]
@@ -65,7 +65,7 @@ def _one_line(text: str) -> str:
 
 def line_text(max_length: int, min_length: int = 0) -> Any:
     """A one-line free text (a name, a reason, a disposition) as it may be stored: no controls
-    or bidi overrides, NFC, card numbers masked (billing_bridge.free_text); the lengths are
+    or bidi overrides, NFC, card numbers masked (pbx.free_text); the lengths are
     checked on what is kept."""
     return Annotated[str, _screened(_one_line, max_length),
                      Field(min_length=min_length, max_length=max_length)]  # fmt: skip
