@@ -68,5 +68,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_user_tokens_user_id"), table_name="user_tokens")
     op.drop_table("user_tokens")
     op.drop_table("platform_tokens")
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("disabled")
+    # Not batch mode: on SQLite it copies tenants (its CHECKs turned into table constraints
+    # that break 0004's downgrade, and dropping the old copy cascades into every child row).
+    op.drop_column("tenants", "disabled")
