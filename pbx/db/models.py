@@ -522,6 +522,27 @@ class PlatformToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class ApiKey(TenantOwned, Base):
+    """A business's API key for machine clients (a billing system): only its SHA-256 is kept,
+    with the first characters (`prefix`) to tell keys apart in a list. `scopes` is the
+    space-separated list of what it may do. Revoked, never deleted."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
 class AcdSnapshot(Base):
     """The ACD's state (waiting calls, agent states) and the call flow's channel map, saved
     after every change so a restarted process carries on. One row per Asterisk node."""
