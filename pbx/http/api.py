@@ -152,6 +152,9 @@ class Guard:
     scheme: str
     description: str
     authenticate: Callable[[web.Request], Awaitable[Any]]
+    # The scopes a caller's credential must hold (an API key's); `authenticate` gives 403
+    # to one without them. Named in the document's security requirement.
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -289,11 +292,12 @@ class Api:
             if op.guard is not None:
                 schemes[op.guard.scheme] = {"type": "http", "scheme": "bearer",
                                             "description": op.guard.description}  # fmt: skip
-                entry["security"] = [{op.guard.scheme: []}]
+                entry["security"] = [{op.guard.scheme: list(op.guard.scopes)}]
                 entry["description"] = op.guard.description
                 entry["responses"]["401"] = {"description": "no valid token", **error}
                 # With a session cookie too, a change from another site is refused (CSRF).
-                entry["responses"]["403"] = {"description": "cross-site request", **error}
+                refused = "scope missing" if op.guard.scopes else "cross-site request"
+                entry["responses"]["403"] = {"description": refused, **error}
             elif (op.method, op.path) not in self.public:
                 entry["security"] = [{"session": []}]
                 entry["description"] = f"Requires the {op.role.value} role or above."

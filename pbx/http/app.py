@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from pbx.db.database import Database
 from pbx.http import (
     admin_api,
+    api_keys_api,
     auth_api,
     calls_api,
     credits_api,
@@ -54,7 +55,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
     for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api,
-                   links_api, platform_api):  # fmt: skip
+                   links_api, platform_api, api_keys_api):  # fmt: skip
         module.register(api)
     return api
 
