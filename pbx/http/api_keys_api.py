@@ -13,15 +13,13 @@ from typing import Annotated, Any, Literal, cast
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
+from billing_bridge.customers import customer_by_ref
 from pbx.admin import api_keys
 from pbx.admin.errors import Conflict, NotFound
 from pbx.auth.roles import Role
-from pbx.db.models import Customer
 from pbx.http.api import Api, ApiCall, ApiError, Guard, conflict, not_found
 from pbx.http.context import context
 from pbx.http.schemas import line_text
@@ -144,13 +142,9 @@ def _register_billing_reads(api: Api) -> None:
                    guard=key_guard("billing:read"))  # fmt: skip
     async def get_billing_customer(call: ApiCall) -> BillingCustomerOut:
         caller = cast(api_keys.KeyCaller, call.principal)
-        database = context(call.request).database
-        async with database.tenant_session(caller.tenant_id) as session:
-            row = await session.scalar(
-                select(Customer).where(Customer.customer_ref == call.path("ref"))
-                .options(selectinload(Customer.phones)))  # fmt: skip
-            if row is None:
-                raise not_found("customer")
-            return BillingCustomerOut(ref=row.customer_ref, name=row.name, email=row.email,
-                                      phones=[phone.e164 for phone in row.phones],
-                                      updated_at=row.updated_at)  # fmt: skip
+        found = await customer_by_ref(context(call.request).database, caller.tenant_id,
+                                      call.path("ref"))  # fmt: skip
+        if found is None:
+            raise not_found("customer")
+        return BillingCustomerOut(ref=found.ref, name=found.name, email=found.email,
+                                  phones=list(found.phones), updated_at=found.updated_at)
