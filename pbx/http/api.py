@@ -157,6 +157,15 @@ class Guard:
     scopes: tuple[str, ...] = ()
 
 
+def authorization_bearer(request: web.Request) -> str | None:
+    """The secret an `Authorization: Bearer ...` header carries: None without the header,
+    with another scheme, or with nothing after it."""
+    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return secret.strip() or None
+
+
 @dataclass(frozen=True)
 class QueryParam:
     name: str

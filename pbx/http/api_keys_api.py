@@ -20,7 +20,15 @@ from billing_bridge.customers import customer_by_ref
 from pbx.admin import api_keys
 from pbx.admin.errors import Conflict, NotFound
 from pbx.auth.roles import Role
-from pbx.http.api import Api, ApiCall, ApiError, Guard, conflict, not_found
+from pbx.http.api import (
+    Api,
+    ApiCall,
+    ApiError,
+    Guard,
+    authorization_bearer,
+    conflict,
+    not_found,
+)
 from pbx.http.context import context
 from pbx.http.schemas import line_text
 
@@ -66,11 +74,10 @@ def key_guard(scope: str) -> Guard:
     """The guard of an operation a machine client calls with a key holding `scope`."""
 
     async def authenticate(request: web.Request) -> api_keys.KeyCaller | None:
-        scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = authorization_bearer(request)
+        if secret is None:
             return None
-        caller = await api_keys.caller_for(context(request).database, secret.strip(),
-                                           datetime.now(UTC))  # fmt: skip
+        caller = await api_keys.caller_for(context(request).database, secret, datetime.now(UTC))
         if caller is not None and scope not in caller.scopes:
             raise ApiError(403, "forbidden", f"this needs an API key with the {scope} scope")
         return caller

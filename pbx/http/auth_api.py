@@ -11,7 +11,7 @@ from pbx.auth.ratelimit import retry_after
 from pbx.auth.roles import Principal, Role
 from pbx.auth.sessions import LoginFailed
 from pbx.auth.signin import SignInAttempt, TooManyAttempts, attempt_sign_in, record_sign_in
-from pbx.http.api import Api, ApiCall, ApiError
+from pbx.http.api import Api, ApiCall, ApiError, authorization_bearer
 from pbx.http.context import context
 from pbx.http.schemas import LoginIn, LoginOut, Me
 
@@ -26,12 +26,8 @@ def bearer_token(request: web.Request) -> str | None:
     """The session token the request carries: with an Authorization header, its bearer
     token and nothing else (the cookie is not a fallback for a header that is not one);
     without, the session cookie."""
-    header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        return token.strip() or None
+    if "Authorization" in request.headers:
+        return authorization_bearer(request)
     return request.cookies.get(COOKIE) or None
 
 
@@ -39,7 +35,7 @@ async def bearer_principal(request: web.Request) -> Principal | None:
     """Who the Authorization header's bearer token belongs to (None: no header, not a bearer
     token, or not a valid one)."""
     if _BEARER_PRINCIPAL not in request:
-        token = bearer_token(request) if "Authorization" in request.headers else None
+        token = authorization_bearer(request)
         request[_BEARER_PRINCIPAL] = (
             await context(request).sessions.principal(token) if token else None
         )

@@ -14,7 +14,15 @@ from typing import Annotated, cast
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from pbx.http.api import Api, ApiCall, ApiError, Guard, conflict, not_found
+from pbx.http.api import (
+    Api,
+    ApiCall,
+    ApiError,
+    Guard,
+    authorization_bearer,
+    conflict,
+    not_found,
+)
 from pbx.http.context import context
 from pbx.platform import tenants, tokens
 from pbx.platform.errors import DidTaken, Invalid, SlugTaken, UnknownTenant
@@ -78,10 +86,10 @@ class ProvisionedOut(BaseModel):
 
 async def platform_caller(request: web.Request) -> tokens.PlatformCaller | None:
     """The platform token in the Authorization header (never a cookie), or None."""
-    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = authorization_bearer(request)
+    if secret is None:
         return None
-    return await tokens.caller_for(context(request).database, secret.strip(), datetime.now(UTC))
+    return await tokens.caller_for(context(request).database, secret, datetime.now(UTC))
 
 
 GUARD = Guard("platform", "Requires a platform token (`ledgerline platform token create`).",
