@@ -8,15 +8,15 @@ revocation are audited in their own transaction."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.admin.errors import Conflict, NotFound
 from pbx.audit import Actor, Target, record
+from pbx.auth import machine_secrets
 from pbx.auth.sessions import token_digest
 from pbx.db.database import Database
 from pbx.db.models import ApiKey, Tenant
@@ -24,9 +24,6 @@ from pbx.db.models import ApiKey, Tenant
 PREFIX = "llk_"  # tells an API key from a session or platform token at a glance (and in scanners)
 SCOPES = ("billing:write", "billing:read", "events:read")
 _SHOWN = 12  # characters of the secret kept to tell keys apart: `llk_` and 8 random ones
-_LONGEST = 200  # no secret of ours is longer: a longer one is not looked up
-# A request records `last_used_at` at most this often, so most requests only read.
-_TOUCH_EVERY = timedelta(seconds=60)
 
 
 class KeyNameTaken(Conflict):
@@ -73,7 +70,7 @@ async def create_key(session: AsyncSession, *, tenant_id: int, actor: Actor, key
     unknown = key.scopes - set(SCOPES)
     if unknown or not key.scopes:
         raise ValueError(f"scopes must be some of {SCOPES}")  # the schema refuses these first
-    secret = PREFIX + secrets.token_urlsafe(32)
+    secret = machine_secrets.mint(PREFIX)
     row = ApiKey(tenant_id=tenant_id, name=key.name, prefix=secret[:_SHOWN],
                  key_sha256=token_digest(secret), scopes=" ".join(sorted(key.scopes)),
                  created_by=actor.user_id, created_at=now)  # fmt: skip
@@ -109,7 +106,7 @@ async def caller_for(database: Database, secret: str, now: datetime) -> KeyCalle
     """The machine client a key names, or None (unknown, revoked, or its business disabled).
     Looked up by the secret's SHA-256: a timing difference tells about the hash, not the
     secret, so no constant-time comparison is needed."""
-    if not secret.startswith(PREFIX) or len(secret) > _LONGEST or not secret.isascii():
+    if not machine_secrets.plausible(secret, PREFIX):
         return None
     async with database.system_session() as session, session.begin():
         found = (await session.execute(
@@ -118,8 +115,7 @@ async def caller_for(database: Database, secret: str, now: datetime) -> KeyCalle
         if found is None or found[1] or found[0].revoked_at is not None:
             return None
         row = found[0]
-        if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
-            row.last_used_at = now
+        machine_secrets.touch(row, now)
         return KeyCaller(row.id, row.tenant_id, row.name, frozenset(row.scopes.split()))
 
 

@@ -6,13 +6,13 @@ only: it is no user's session, so nothing under a business's API accepts it."""
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from pbx.auth import machine_secrets
 from pbx.auth.sessions import token_digest
 from pbx.db.database import Database
 from pbx.db.models import PlatformToken
@@ -21,8 +21,6 @@ from pbx.platform.errors import Invalid, TokenNameTaken, UnknownToken
 
 log = logging.getLogger(__name__)
 PREFIX = "llp_"  # tells a platform token from a session token at a glance (and in scanners)
-# A request records `last_used_at` at most this often, so most requests only read.
-_TOUCH_EVERY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ async def create_token(database: Database, name: str, created_by: str, now: date
         problems.add("name", "lower-case letters, digits and inner hyphens, 1 to 64 long")
     if problems.found:
         raise Invalid(problems.found)
-    secret = PREFIX + secrets.token_urlsafe(32)
+    secret = machine_secrets.mint(PREFIX)
     row = PlatformToken(name=name, token_sha256=token_digest(secret), created_by=created_by,
                         created_at=now)  # fmt: skip
     try:
@@ -86,15 +84,14 @@ async def list_tokens(database: Database) -> list[TokenView]:
 
 async def caller_for(database: Database, secret: str, now: datetime) -> PlatformCaller | None:
     """The caller a token names, or None (unknown or revoked)."""
-    if not secret.startswith(PREFIX) or len(secret) > 200:
+    if not machine_secrets.plausible(secret, PREFIX):
         return None
     async with database.system_session() as session, session.begin():
         row = await session.scalar(select(PlatformToken).where(
             PlatformToken.token_sha256 == token_digest(secret)))  # fmt: skip
         if row is None or row.revoked_at is not None:
             return None
-        if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
-            row.last_used_at = now
+        machine_secrets.touch(row, now)
         return PlatformCaller(row.id, row.name)
 
 
