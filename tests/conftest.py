@@ -12,6 +12,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -22,11 +23,15 @@ from pbx.db.database import Database
 from pbx.db.migrate import upgrade
 from pbx.db.models import Base
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
 pytest_plugins = ["tests.s3"]  # moto's S3 server and buckets, for any test
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+CHROMIUM = "/usr/bin/chromium"  # Debian's, which `./dev test` installs
 REDIS_TEST_URL = os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -176,3 +181,14 @@ async def redis() -> AsyncIterator[Redis]:
     yield client
     await client.flushdb()
     await client.aclose()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium through Playwright (never a browser Playwright downloads)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        await browser.close()

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -27,16 +27,7 @@ from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site, start_site
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

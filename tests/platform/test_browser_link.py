@@ -3,23 +3,12 @@ Playwright), chooses a password and signs in: the token never reaches a request 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, Request, async_playwright, expect
+from playwright.async_api import Browser, Request, expect
 
 from tests.platform.conftest import PASSWORD, Platform
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        await browser.close()
 
 
 async def test_an_admin_sets_a_password_through_the_link_and_signs_in(
