@@ -12,19 +12,19 @@ from pbx.http.api import PREFIX
 from tests.factories import make_customer
 from tests.http.support import ApiClient
 from tests.http.test_hostile_input import HOSTILE_PATH_IDS
-from tests.platform.conftest import PASSWORD, Platform, platform  # noqa: F401 (the fixture)
+from tests.platform.conftest import PASSWORD, Platform
 
 OFEK, OTHER = "+97237630100", "+97237630199"
 
 
-async def _tenant_id(platform: Platform, slug: str) -> int:  # noqa: F811
+async def _tenant_id(platform: Platform, slug: str) -> int:
     async with platform.database.system_session() as session:
         found = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
         assert found is not None
         return found
 
 
-async def _business(platform: Platform, slug: str, did: str) -> ApiClient:  # noqa: F811
+async def _business(platform: Platform, slug: str, did: str) -> ApiClient:
     """The business's signed-in admin; the business has a customer whose reference is
     `slug`-1."""
     admin = await platform.admin_of(slug, did)
@@ -40,7 +40,7 @@ async def _key(admin: ApiClient, *scopes: str, name: str = "billing") -> dict:
 
 
 async def test_an_admin_s_new_key_is_shown_once_and_listed_without_it(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
 
@@ -55,7 +55,7 @@ async def test_an_admin_s_new_key_is_shown_once_and_listed_without_it(
 
 
 async def test_a_key_reads_its_own_business_s_customer_and_records_its_use(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
     await _business(platform, "other", OTHER)
@@ -72,7 +72,7 @@ async def test_a_key_reads_its_own_business_s_customer_and_records_its_use(
     await machine.close()
 
 
-async def test_a_key_without_the_scope_is_forbidden(platform: Platform) -> None:  # noqa: F811
+async def test_a_key_without_the_scope_is_forbidden(platform: Platform) -> None:
     admin = await _business(platform, "ofek", OFEK)
     machine = platform.client((await _key(admin, "billing:write", "events:read"))["secret"])
 
@@ -83,7 +83,7 @@ async def test_a_key_without_the_scope_is_forbidden(platform: Platform) -> None:
     await machine.close()
 
 
-async def test_a_revoked_or_unknown_key_is_refused(platform: Platform) -> None:  # noqa: F811
+async def test_a_revoked_or_unknown_key_is_refused(platform: Platform) -> None:
     admin = await _business(platform, "ofek", OFEK)
     created = await _key(admin, "billing:read")
     machine = platform.client(created["secret"])
@@ -99,7 +99,7 @@ async def test_a_revoked_or_unknown_key_is_refused(platform: Platform) -> None: 
 
 
 async def test_sessions_and_platform_tokens_cannot_use_a_key_s_route(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
     operator = platform.client(platform.token)
@@ -111,7 +111,7 @@ async def test_sessions_and_platform_tokens_cannot_use_a_key_s_route(
 
 
 async def test_a_key_is_refused_everywhere_a_key_is_not_named(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
     machine = platform.client((await _key(admin, "billing:read", "billing:write"))["secret"])
@@ -123,7 +123,7 @@ async def test_a_key_is_refused_everywhere_a_key_is_not_named(
     await machine.close()
 
 
-async def test_only_the_key_s_own_admins_manage_it(platform: Platform) -> None:  # noqa: F811
+async def test_only_the_key_s_own_admins_manage_it(platform: Platform) -> None:
     ofek = await _business(platform, "ofek", OFEK)
     other = await _business(platform, "other", OTHER)
     created = await _key(ofek, "billing:read")
@@ -140,7 +140,7 @@ async def test_only_the_key_s_own_admins_manage_it(platform: Platform) -> None: 
 
 
 async def test_an_agent_cannot_create_a_key_and_a_name_is_taken_once(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
     await _key(admin, "billing:read")
@@ -165,7 +165,7 @@ async def test_an_agent_cannot_create_a_key_and_a_name_is_taken_once(
 
 
 async def test_hostile_references_on_a_key_s_route_get_a_documented_4xx(
-    platform: Platform,  # noqa: F811
+    platform: Platform,
 ) -> None:
     admin = await _business(platform, "ofek", OFEK)
     machine = platform.client((await _key(admin, "billing:read"))["secret"])
