@@ -2,24 +2,23 @@
 
 Reads need a supervisor, changes an admin. Each handler turns the body into the admin
 service's command (`pbx/admin/`), calls it, and maps its domain errors to status codes in
-`_refusals`; the service checks the rules and audits the change in the same transaction,
+`pbx.http.api.refusals`; the service checks the rules and audits the change in the same transaction,
 which `_change` then announces on the bus, so every Ledgerline process reloads its call
 flow at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.admin import agents, hours, memberships, queues, routes
-from pbx.admin.errors import BadReference, Conflict, NotFound
 from pbx.auth.roles import Role
 from pbx.db.models import BusinessHours, Queue, QueueMember, User
-from pbx.http.api import Api, ApiCall, conflict, invalid, not_found
+from pbx.http.api import Api, ApiCall, conflict, invalid, refusals
 from pbx.http.context import context
 from pbx.http.schemas import (
     AgentIn,
@@ -49,7 +48,7 @@ async def _change(call: ApiCall, what: str) -> AsyncIterator[AsyncSession]:
     ctx = context(call.request)
     try:
         tenant = call.principal.tenant_id
-        with _refusals():
+        with refusals():
             async with ctx.database.tenant_session(tenant) as session, session.begin():
                 yield session
     except IntegrityError:
@@ -60,24 +59,11 @@ async def _change(call: ApiCall, what: str) -> AsyncIterator[AsyncSession]:
 @asynccontextmanager
 async def _reading(call: ApiCall) -> AsyncIterator[AsyncSession]:
     """A tenant session for one read, with the admin service's refusals mapped."""
-    with _refusals():
+    with refusals():
         async with context(call.request).database.tenant_session(
             call.principal.tenant_id
         ) as session:  # fmt: skip
             yield session
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The admin service's domain errors as status codes: the one place they are mapped."""
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.what) from None
-    except BadReference as exc:
-        raise invalid(exc.field, exc.problem) from None
-    except Conflict as exc:
-        raise conflict(str(exc)) from None
 
 
 # --- wire to command, row to wire ------------------------------------------------------------

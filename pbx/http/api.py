@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from pbx import refusals as refused
 from pbx.auth.roles import Principal, Role
 
 PREFIX = "/api/v1"
@@ -49,6 +51,21 @@ def conflict(message: str) -> ApiError:
 def invalid(field_path: str, problem: str) -> ApiError:
     return ApiError(422, "invalid", "the request is not valid",
                     [{"field": field_path, "problem": problem}])  # fmt: skip
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A service's refusals (`pbx.refusals`) as status codes: the one place they are mapped."""
+    try:
+        yield
+    except refused.NotFound as exc:
+        raise not_found(exc.what) from None
+    except refused.Forbidden as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except refused.BadReference as exc:
+        raise invalid(exc.field, exc.problem) from None
+    except refused.Conflict as exc:
+        raise conflict(str(exc)) from None
 
 
 # What the database's BIGINT columns (every id and amount) hold: a larger integer overflows

@@ -7,8 +7,7 @@ connection (503 otherwise, so a load balancer can retry elsewhere).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,6 @@ from pbx.audit import Target
 from pbx.auth.roles import Role
 from pbx.calls import actions
 from pbx.calls import log as call_log
-from pbx.calls.errors import BadReference, Forbidden, NotFound
 from pbx.calls.log import PAGE, CallQuery, Disposition
 from pbx.db.models import Call
 from pbx.desk import commands as desk
@@ -27,12 +25,11 @@ from pbx.desk.results import Result
 from pbx.http.api import (
     Api,
     ApiCall,
-    ApiError,
     QueryParam,
     invalid,
-    not_found,
     parse_query_int,
     parse_query_time,
+    refusals,
 )
 from pbx.http.context import context
 from pbx.http.desk_access import run_on_desk
@@ -61,21 +58,8 @@ from pbx.http.schemas import (
 )
 
 
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """The calls service's domain errors as status codes: the one place they are mapped."""
-    try:
-        yield
-    except NotFound as exc:
-        raise not_found(exc.what) from None
-    except Forbidden as exc:
-        raise ApiError(403, "forbidden", str(exc)) from None
-    except BadReference as exc:
-        raise invalid(exc.field, exc.problem) from None
-
-
 def _may_act_for(call: ApiCall, agent_id: int) -> None:
-    with _refusals():
+    with refusals():
         actions.check_acts_for(call.principal, agent_id)
 
 
@@ -167,7 +151,7 @@ def _register_call_log(api: Api) -> None:
     async def set_disposition(call: ApiCall) -> CallOut:
         body: DispositionIn = call.body
         change = Disposition(call.path_int("record_id"), body.disposition, body.notes or None)
-        with _refusals():
+        with refusals():
             database = context(call.request).database
             row = await call_log.set_disposition(database, call.principal, change)
         return _call_out(row)
@@ -328,7 +312,7 @@ async def _search_customers(call: ApiCall, text: str) -> CustomerHits:
 
 async def _transfer_queue(call: ApiCall, queue_id: int) -> str:
     database = context(call.request).database
-    with _refusals():
+    with refusals():
         return await actions.transfer_queue(database, call.principal.tenant_id, queue_id)
 
 
