@@ -44,8 +44,11 @@ PAYMENT_STATUSES = (
     "charged_back",
 )  # fmt: skip
 # What moved an account's balance (`AccountEntry.kind`).
+# The first six are Ledgerline's own (pending in billing until the billing system acknowledges
+# their event); the last three come from the billing system (`billing_bridge.ingest`).
 ENTRY_KINDS = (
     "payment", "payment_reversed", "refund", "chargeback", "chargeback_reversed", "credit",
+    "statement", "external_payment", "adjustment",
 )  # fmt: skip
 MANDATE_STATUSES = ("pending", "submitted", "active", "failed", "cancelled", "expired")
 CREDIT_STATUSES = ("granted", "pending_approval", "rejected")
@@ -131,6 +134,9 @@ class Tenant(Base):
     # Disabled by the platform operator (`pbx.platform`): its numbers resolve to no business
     # (the dialplan's fallback) and its users cannot sign in; nothing of it is deleted.
     disabled: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    # Reconciliation flags what Ledgerline collected, refunded or credited that the billing
+    # system has not acknowledged after this many hours.
+    billing_ack_hours: Mapped[int] = mapped_column(default=48, server_default=text("48"))
 
 
 class InboundNumber(TenantOwned, Base):
@@ -154,6 +160,17 @@ class Customer(TenantOwned, Base):
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     last_contact_at: Mapped[datetime | None]
+    # ISO 639-1 ("he", "lt", "en"); None: the business's.
+    language: Mapped[str | None] = mapped_column(String(8))
+    # The payer's postal address (Bacs by phone needs it; a keypad cannot give it).
+    address_line1: Mapped[str | None] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200))
+    address_city: Mapped[str | None] = mapped_column(String(100))
+    address_postal_code: Mapped[str | None] = mapped_column(String(20))
+    address_country: Mapped[str | None] = mapped_column(String(2))
+    # The billing system's version of this record (its version number, or its updated_at in
+    # microseconds since the epoch): an upsert with an older one changes nothing.
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -200,8 +217,33 @@ class Account(TenantOwned, Base):
     vip: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    source_version: Mapped[int | None] = mapped_column(BigInteger)  # as on customers
+    # The balance the billing system last stated, and when; `balance_minor` is it adjusted by
+    # what Ledgerline took or granted since that billing has not acknowledged
+    # (`billing_bridge.balances`). None: never stated (imported or demo data).
+    reported_balance_minor: Mapped[int | None] = mapped_column(BigInteger)
+    reported_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(back_populates="accounts")
+
+
+class ProviderCustomer(TenantOwned, Base):
+    """A customer's id at a payment provider (Stripe, GoCardless), made once and reused by
+    every later payment or mandate."""
+
+    __tablename__ = "provider_customers"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "provider"),
+        UniqueConstraint("tenant_id", "provider", "provider_customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_customer_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Invoice(TenantOwned, Base):
@@ -221,6 +263,13 @@ class Invoice(TenantOwned, Base):
     issued_on: Mapped[date] = mapped_column(Date)
     due_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    line_summary: Mapped[str | None] = mapped_column(String(500))
+    source_version: Mapped[int | None] = mapped_column(BigInteger)  # as on customers
+    # The billing system's own invoice when it is a provider's (a Stripe invoice, "in_..."):
+    # a payment for it pays that invoice there.
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Payment(TenantOwned, Base):
@@ -253,6 +302,10 @@ class Payment(TenantOwned, Base):
     card_last4: Mapped[str | None] = mapped_column(String(4))
     # When the provider's event that set `status` happened: an older event never undoes it.
     status_at: Mapped[datetime | None]
+    # The invoice it pays, if one was named (a Stripe invoice is then paid at Stripe).
+    # (No foreign key: SQLite cannot add one to this table in place; invoices are voided,
+    # never deleted.)
+    invoice_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AccountEntry(TenantOwned, Base):
@@ -265,6 +318,7 @@ class AccountEntry(TenantOwned, Base):
     __table_args__ = (
         _one_of("kind", ENTRY_KINDS),
         Index("ix_account_entries_account_id", "account_id", "id"),
+        UniqueConstraint("tenant_id", "kind", "reference"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -283,6 +337,8 @@ class AccountEntry(TenantOwned, Base):
     )
     event_id: Mapped[str | None] = mapped_column(String(128))  # the provider event, if one
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The billing system's reference of an external payment or adjustment: one entry each.
+    reference: Mapped[str | None] = mapped_column(String(64))
 
 
 class PaymentReview(TenantOwned, Base):
@@ -840,3 +896,141 @@ class CollectionAttempt(TenantOwned, Base):
 # Collection looks up each due invoice's mandates by account; without this every batch would
 # scan the mandates table. Declared here, not in `Mandate`, so that class stays as it was.
 Index("ix_mandates_account_id_status", Mandate.account_id, Mandate.status)
+
+
+class IdempotencyKey(TenantOwned, Base):
+    """A machine client's request under an `Idempotency-Key`: the same key again gets the same
+    answer (status and body) without doing the work twice; the same key with another request
+    is refused. `status_code` None: the first request is still being worked."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    api_key_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    request_method: Mapped[str] = mapped_column(String(8))
+    request_path: Mapped[str] = mapped_column(String(300))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BillingEventCounter(Base):
+    """Each business's last event sequence number. Taken under its row lock as the last
+    statement of the transaction that writes the event, so sequence order is commit order and
+    a reader after cursor N never misses an event that commits later with a smaller number."""
+
+    __tablename__ = "billing_event_counters"
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BillingEvent(TenantOwned, Base):
+    """What Ledgerline tells the billing system (a payment, a mandate, a credit, a call's end),
+    written in the same transaction as the change. Rows are only ever added; the billing
+    system acknowledges the ones it has applied (`acknowledged_at`)."""
+
+    __tablename__ = "billing_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "seq"),
+        Index("ix_billing_events_unacknowledged", "tenant_id", "acknowledged_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)  # the business's own order: the cursor
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)  # "evt_..."
+    type: Mapped[str] = mapped_column(String(48))
+    version: Mapped[str] = mapped_column(String(16))
+    # Events of one account reach a receiver in order (`account_id` None: ordered alone).
+    account_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="SET NULL"), index=True
+    )
+    # The balance change it reports, if one: pending in billing until acknowledged.
+    entry_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("account_entries.id", ondelete="SET NULL"), index=True
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None]
+
+
+WEBHOOK_DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookSubscription(TenantOwned, Base):
+    """A business's receiver of its events: where, which types, and the secret it signs with."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret: Mapped[str] = mapped_column(String(100))
+    # Event types it receives; ["*"]: all.
+    event_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Set when the deliveries kept failing and it was disabled (the admins were told).
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(TenantOwned, Base):
+    """One event to one subscription, until it is delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        _one_of("status", WEBHOOK_DELIVERY_STATUSES),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_order", "subscription_id", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("billing_events.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int | None] = mapped_column(BigInteger)  # the event's: its order
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_latency_ms: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookAttempt(TenantOwned, Base):
+    """One try of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int]
+    error: Mapped[str | None] = mapped_column(String(300))
+    manual: Mapped[bool] = mapped_column(default=False)  # a redelivery an admin asked for
