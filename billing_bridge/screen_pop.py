@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    cast,
     func,
     literal,
     null,
@@ -24,22 +25,34 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from billing_bridge.balances import OWN_KINDS
 from pbx.db.database import Database
-from pbx.db.models import Account, Call, Customer, Invoice, Mandate, Payment, Recording
+from pbx.db.models import (
+    Account,
+    AccountEntry,
+    BillingEvent,
+    Call,
+    Customer,
+    Invoice,
+    Mandate,
+    Payment,
+    Recording,
+)
 from pbx.db.scoped import Scoped, ScopedUnion
 
 RECENT = 5
 
 # Built once, run for every offered call (see pbx.db.scoped): one statement, one round trip,
-# of six parts (the customer, accounts, overdue invoices, mandates, payments, recent calls
-# and their recordings), each scoped to the tenant and narrowed by the customer. Every part
-# gives the same columns: `part`, `k` (its order within the part) and the neutral columns
-# below, each part filling those it has and leaving the others NULL.
+# of eight parts (the customer, accounts, what of theirs is pending in billing, overdue
+# invoices, mandates, payments, recent calls and their recordings), each scoped to the tenant
+# and narrowed by the customer. Every part gives the same columns: `part`, `k` (its order
+# within the part) and the neutral columns below, each part filling those it has and leaving
+# the others NULL.
 _CUSTOMER = bindparam("customer_id")
 _COLUMNS = {
     "id": Customer.id.type, "ref_id": Account.id.type, "ref": String(), "label": String(),
     "status": String(), "currency": String(), "text": Text(), "amount": BigInteger(),
-    "flag": Boolean(), "day": Date(), "at": Payment.created_at.type,
+    "flag": Boolean(), "day": Date(), "at": Payment.created_at.type, "figure": BigInteger(),
 }  # fmt: skip
 
 
@@ -69,8 +82,22 @@ _ACCOUNTS = Scoped(
     select(*_part("account", Account.id, {
         "id": Account.id, "ref": Account.account_ref, "currency": Account.currency,
         "amount": Account.balance_minor, "status": Account.status, "flag": Account.vip,
+        "figure": Account.reported_balance_minor, "at": Account.reported_at,
     })).where(Account.customer_id == _CUSTOMER),
     Account,
+)  # fmt: skip
+_PENDING = Scoped(  # per account, what billing has not acknowledged (billing_bridge.balances)
+    select(*_part("pending", AccountEntry.account_id, {
+        "ref_id": AccountEntry.account_id,
+        # (PostgreSQL's SUM of BIGINT is NUMERIC, which would make the union's column so)
+        "amount": cast(func.sum(AccountEntry.amount_minor), BigInteger()),
+    }))
+    .join(BillingEvent, BillingEvent.entry_id == AccountEntry.id)
+    .join(Account, AccountEntry.account_id == Account.id)
+    .where(Account.customer_id == _CUSTOMER, AccountEntry.kind.in_(OWN_KINDS),
+           BillingEvent.acknowledged_at.is_(None))
+    .group_by(AccountEntry.account_id),
+    AccountEntry, BillingEvent, Account,
 )  # fmt: skip
 _OVERDUE = Scoped(
     select(*_part("overdue", (Invoice.due_on, Invoice.id), {
@@ -125,8 +152,9 @@ _RECORDINGS = Scoped(  # each of those calls' newest stored recording, for the d
     Recording, Call,
 )  # fmt: skip
 _PANEL = ScopedUnion(
-    _WHO, _ACCOUNTS, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS, order_by=("part", "k")
-)
+    _WHO, _ACCOUNTS, _PENDING, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS,
+    order_by=("part", "k"),
+)  # fmt: skip
 
 
 async def customer_panel(
@@ -141,12 +169,16 @@ async def customer_panel(
         return None
     customer = parts["customer"][0]
     recorded = {row.ref_id: row.id for row in parts.get("recording", ())}
+    pending = {row.ref_id: int(row.amount) for row in parts.get("pending", ())}
     return {
         "customer": {"id": customer.id, "ref": customer.ref, "name": customer.label,
                      "email": customer.text},
         "accounts": [
             {"id": a.id, "ref": a.ref, "currency": a.currency, "balance_minor": a.amount,
-             "status": a.status, "vip": a.flag}
+             "status": a.status, "vip": a.flag,
+             "pending_in_billing_minor": pending.get(a.id, 0),
+             "reported_balance_minor": a.figure,
+             "reported_at": a.at.isoformat() if a.at else None}
             for a in parts.get("account", ())
         ],
         "overdue_invoices": [

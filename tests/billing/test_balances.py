@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select, text
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import UnknownEvents, pending_in_billing, state_balance
 from billing_bridge.payments.ledger import post_entry
+from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
 from pbx.db.models import Account, AccountEntry, BillingEvent
 from tests.factories import make_customer, make_tenant
@@ -305,3 +307,54 @@ async def _until_a_lock_is_awaited(database: Database, within_s: float = 10.0) -
                 return
             await asyncio.sleep(0.01)
     raise AssertionError("nobody waited for the account's lock")
+
+
+async def test_the_screen_pop_shows_each_accounts_balance_stated_and_pending_in_billing(
+    database: Database,
+) -> None:
+    books = await Books.open(database)
+    async with database.tenant_session(books.tenant) as session:
+        customer = await session.scalar(
+            select(Account.customer_id).where(Account.id == books.account)
+        )
+    assert customer is not None
+    await books.state(10_000)
+    payment = await books.take("payment", -3_000)
+    await books.take("credit", -500)
+    other = await Books.open(database, "other")  # another business's pending changes nothing
+    await other.take("payment", -100)
+
+    panel = await customer_panel(database, books.tenant, customer, date(2026, 3, 10))
+
+    assert panel is not None
+    [account] = panel["accounts"]
+    assert (account["balance_minor"], account["reported_balance_minor"]) == (6_500, 10_000)
+    assert account["pending_in_billing_minor"] == -3_500
+    assert {type(account[k]) for k in ("balance_minor", "pending_in_billing_minor")} == {int}
+    assert account["reported_at"] is not None
+
+    await books.state(7_000, acknowledged=(payment,))
+    panel = await customer_panel(database, books.tenant, customer, date(2026, 3, 10))
+
+    assert panel is not None
+    assert panel["accounts"][0]["pending_in_billing_minor"] == -500
+    assert panel["accounts"][0]["balance_minor"] == 6_500
+
+
+async def test_the_screen_pop_of_a_balance_never_stated_shows_nothing_pending(
+    database: Database,
+) -> None:
+    books = await Books.open(database, balance=4_200)
+    async with database.tenant_session(books.tenant) as session:
+        customer = await session.scalar(
+            select(Account.customer_id).where(Account.id == books.account)
+        )
+    assert customer is not None
+
+    panel = await customer_panel(database, books.tenant, customer, date(2026, 3, 10))
+
+    assert panel is not None
+    assert panel["accounts"][0]["balance_minor"] == 4_200
+    assert panel["accounts"][0]["pending_in_billing_minor"] == 0
+    assert panel["accounts"][0]["reported_balance_minor"] is None
+    assert panel["accounts"][0]["reported_at"] is None

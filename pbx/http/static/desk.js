@@ -246,6 +246,13 @@ function ended(call) {
   }
 }
 
+// What Ledgerline took or granted that the billing system has not acknowledged yet: the
+// balance shown already includes it (billing_bridge/balances.py).
+function pendingInBilling(account) {
+  const pending = account.pending_in_billing_minor;
+  return pending ? ` · pending in billing: ${money(pending, account.currency)}` : "";
+}
+
 function showAccount(panel) {
   const body = $("account-body");
   body.replaceChildren();
@@ -258,7 +265,7 @@ function showAccount(panel) {
   heading.textContent = `${panel.customer.name} · ${panel.customer.ref}`;
   body.append(heading);
   const sections = [
-    ["Accounts", panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} · ${a.status}${a.vip ? " · VIP" : ""}`)],
+    ["Accounts", panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} · ${a.status}${a.vip ? " · VIP" : ""}${pendingInBilling(a)}`)],
     ["Overdue invoices", panel.overdue_invoices.map((i) => `${i.ref}: ${money(i.outstanding_minor, i.currency)}, due ${i.due_on} (${i.days_overdue} days)`)],
     ["Mandates", panel.mandates.map((m) => `${m.scheme} · ${m.status}`)],
     ["Payments", panel.payments.map((p) => `${p.at.slice(0, 10)}: ${money(p.amount_minor, p.currency)} · ${p.status}`)],
