@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--date", type=date.fromisoformat, help="run date (default: today)")
     collect.add_argument("--tenant", help="one business, by slug (default: all)")
     collect.set_defaults(handler=_collect)
+
+    sync = commands.add_parser("sync", help="pull a business's records from its billing system")
+    sync_commands = sync.add_subparsers(dest="sync_command", required=True)
+    stripe_sync = sync_commands.add_parser(
+        "stripe-billing", help="Stripe customers (with phones) and the invoices still owed"
+    )
+    stripe_sync.add_argument("--tenant", required=True, help="tenant slug")
+    stripe_sync.add_argument("--since", type=_utc_date, help="only what was created from "
+                             "this date (UTC, YYYY-MM-DD) on")  # fmt: skip
+    stripe_sync.set_defaults(handler=_sync_stripe_billing)
 
     platform_cli.add_commands(commands, _checked_database)
 
@@ -198,6 +208,40 @@ async def _collect(settings: Settings, args: argparse.Namespace) -> int:
     for line in report.summary_lines():
         print(line)
     return 0
+
+
+def _utc_date(text: str) -> datetime:
+    return datetime.combine(date.fromisoformat(text), time(), UTC)
+
+
+async def _sync_stripe_billing(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_bridge.payments.port import ProviderError
+    from billing_bridge.stripe_billing.api import StripeBillingApi
+    from billing_bridge.stripe_billing.store import UnknownBusiness
+    from billing_bridge.stripe_billing.sync import sync_stripe_billing
+    from pbx.bootstrap import build_services, check_dependencies
+
+    if not settings.payments.stripe_api_key:
+        print("ledgerline: sync stripe-billing: set payments.stripe_api_key", file=sys.stderr)
+        return EXIT_CONFIG
+    services = build_services(settings)
+    api = StripeBillingApi(settings.payments.stripe_api_key)
+    try:
+        await check_dependencies(services)
+        report = await sync_stripe_billing(
+            services.database, api, args.tenant, since=args.since,
+            actor=f"cli:{getpass.getuser()}", started=datetime.now(UTC),
+            on_numbers_changed=services.identification.forget_numbers,
+        )  # fmt: skip
+    except (UnknownBusiness, ProviderError) as exc:
+        print(f"ledgerline: sync stripe-billing: {exc}", file=sys.stderr)
+        return EXIT_IMPORT_PROBLEMS
+    finally:
+        await api.aclose()
+        await services.close()
+    for line in report.summary_lines():
+        print(line)
+    return EXIT_IMPORT_PROBLEMS if report.problems else 0
 
 
 def _demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -73,7 +73,8 @@ _ALLOWED = {
         "expand",
         "payment_method_options",
     },
-    "/v1/customers": {"name", "email", "metadata"},
+    "/v1/customers": {"name", "email", "phone", "address", "metadata"},
+    "/v1/payment_methods": {"type", "card", "billing_details", "metadata"},
     "/v1/checkout/sessions": {
         "mode",
         "line_items",
@@ -110,6 +111,8 @@ class FakeStripe:
     # Paths whose next request is processed and then loses its response (connection cut).
     drop_after_processing: list[str] = field(default_factory=list)
     _idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    _invoice_payments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _now: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # -- controls for tests ---------------------------------------------------------------
@@ -150,6 +153,179 @@ class FakeStripe:
         }
         self.objects[mandate["id"]] = mandate
         return mandate
+
+    # -- Stripe Billing: customers and invoices made "in the Dashboard" ----------------------
+
+    def add_customer(self, **fields: Any) -> dict[str, Any]:
+        """A Customer as https://docs.stripe.com/api/customers/object shows one."""
+        customer = {
+            "id": self._new("cus"), "object": "customer", "created": self._clock(),
+            "name": None, "email": None, "phone": None, "address": None, "balance": 0,
+            "currency": None, "deleted": None, "metadata": {}, "livemode": False,
+        } | fields  # fmt: skip
+        self.objects[customer["id"]] = customer
+        return customer
+
+    def add_invoice(self, customer: dict[str, Any], amount: int, **fields: Any) -> dict[str, Any]:
+        """A finalized (open) Invoice as https://docs.stripe.com/api/invoices/object shows one."""
+        ident = self._new("in")
+        invoice = {
+            "id": ident, "object": "invoice", "customer": customer["id"],
+            "number": f"LL-{ident[-4:]}", "status": "open", "currency": "ils",
+            "amount_due": amount, "amount_paid": 0, "amount_remaining": amount,
+            "created": self._clock(), "due_date": None, "description": None,
+            "collection_method": "send_invoice", "livemode": False, "metadata": {},
+            "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None,
+                                   "marked_uncollectible_at": None},
+        } | fields  # fmt: skip
+        self.objects[ident] = invoice
+        return invoice
+
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        return list(self._invoice_payments.get(invoice_id, []))
+
+    def _clock(self) -> int:
+        self._now = max(self._now + 1, int(time.time()))
+        return self._now
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        """Newest first, as every list endpoint returns them."""
+        found = [o for o in self.objects.values() if o.get("object") == kind]
+        return sorted(found, key=lambda o: (o["created"], o["id"]), reverse=True)
+
+    def _billing_route(self, method: str, path: str, params: dict[str, Any]) -> Any:
+        """Lists, retrieves and Invoice.pay; None for the paths this part does not serve."""
+        parts = path.removeprefix("/v1/").split("/")
+        try:
+            if method == "GET" and parts in (["customers"], ["invoices"]):
+                return self._list(parts[0], params)
+            if method == "GET" and len(parts) == 2 and parts[0] in ("customers", "invoices"):
+                return self._retrieve(parts[0], parts[1], params)
+            if method == "POST" and len(parts) == 3 and parts[::2] == ["invoices", "pay"]:
+                return self._pay_invoice(parts[1], params)
+            if method == "POST" and len(parts) == 3 and parts[::2] == ["payment_methods", "attach"]:
+                return self._attach(parts[1], params)
+        except _Invalid as exc:
+            return _body(400, "invalid_request_error", exc.message, param=exc.param,
+                         code=exc.code)  # fmt: skip
+        return None
+
+    # GET /v1/customers, /v1/invoices (https://docs.stripe.com/api/pagination)
+    def _list(self, kind: str, p: dict[str, Any]) -> tuple[int, Any]:
+        limit = _int(p, "limit") if "limit" in p else 10
+        if not 1 <= limit <= 100:
+            raise _Invalid("limit", "This value must be between 1 and 100.")
+        found = self.of_kind(kind.removesuffix("s"))
+        if kind == "customers":
+            found = [c for c in found if not c.get("deleted")]
+        if kind == "invoices" and p.get("status"):
+            if p["status"] not in ("draft", "open", "paid", "uncollectible", "void"):
+                raise _Invalid("status", "Invalid status")
+            found = [i for i in found if i["status"] == p["status"]]
+        if p.get("customer"):
+            found = [o for o in found if o.get("customer") == p["customer"]]
+        created = p.get("created")
+        if isinstance(created, dict) and "gte" in created:
+            found = [o for o in found if o["created"] >= _int(created, "gte")]
+        if after := p.get("starting_after"):
+            ids = [o["id"] for o in found]
+            if after not in self.objects:
+                raise _Invalid("starting_after", f"No such object: '{after}'", "resource_missing")
+            found = found[ids.index(after) + 1 :] if after in ids else []
+        page = found[:limit]
+        return 200, {"object": "list", "url": f"/v1/{kind}", "has_more": len(found) > limit,
+                     "data": page}  # fmt: skip
+
+    def _retrieve(self, kind: str, ident: str, p: dict[str, Any]) -> tuple[int, Any]:
+        obj = self.objects.get(ident)
+        if obj is None or obj.get("object") != kind.removesuffix("s"):
+            return _body(404, "invalid_request_error", f"No such {kind[:-1]}: '{ident}'",
+                         code="resource_missing", param="id")  # fmt: skip
+        return 200, self._invoice_out(obj, p) if kind == "invoices" else obj
+
+    def _invoice_out(self, invoice: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+        """`payments` is includable: present only when expanded."""
+        if "payments" not in (p.get("expand") or []):
+            return invoice
+        data = self.invoice_payments(invoice["id"])
+        listed = {"object": "list", "data": data, "has_more": False,
+                  "url": f"/v1/invoice_payments?invoice={invoice['id']}"}  # fmt: skip
+        return invoice | {"payments": listed}
+
+    # POST /v1/payment_methods (https://docs.stripe.com/api/payment_methods/create)
+    def _create_payment_method(self, p: dict[str, Any]) -> tuple[int, Any]:
+        pm = self._method_from_data(p)
+        return 200, {k: v for k, v in pm.items() if not k.startswith("_")}
+
+    # POST /v1/payment_methods/:id/attach (https://docs.stripe.com/api/payment_methods/attach)
+    def _attach(self, ident: str, p: dict[str, Any]) -> tuple[int, Any]:
+        pm = self.objects.get(ident)
+        if pm is None or pm.get("object") != "payment_method":
+            raise _Invalid("payment_method", f"No such PaymentMethod: '{ident}'",
+                           "resource_missing")  # fmt: skip
+        customer = p.get("customer")
+        if not customer or self.objects.get(customer, {}).get("object") != "customer":
+            raise _Invalid("customer", f"No such customer: '{customer}'", "resource_missing")
+        if pm["customer"] not in (None, customer):
+            raise _Invalid("customer", "The PaymentMethod is attached to another Customer")
+        pm["customer"] = customer
+        return 200, {k: v for k, v in pm.items() if not k.startswith("_")}
+
+    # POST /v1/invoices/:id/pay (https://docs.stripe.com/api/invoices/pay)
+    def _pay_invoice(self, ident: str, p: dict[str, Any]) -> tuple[int, Any]:
+        unknown = sorted(set(p) - {"payment_method", "off_session", "paid_out_of_band",
+                                   "forgive", "mandate", "source", "expand"})  # fmt: skip
+        if unknown:
+            raise _Invalid(unknown[0], f"Received unknown parameter: {unknown[0]}",
+                           "parameter_unknown")  # fmt: skip
+        invoice = self.objects.get(ident)
+        if invoice is None or invoice.get("object") != "invoice":
+            return _body(404, "invalid_request_error", f"No such invoice: '{ident}'",
+                         code="resource_missing", param="invoice")  # fmt: skip
+        if invoice["status"] not in ("open", "uncollectible"):
+            raise _Invalid("invoice", f"Invoice is {invoice['status']}", "invoice_not_open")
+        if p.get("paid_out_of_band") == "true":
+            self._mark_paid(invoice, payment=None)
+            return 200, self._invoice_out(invoice, p)
+        pm = self.objects.get(p.get("payment_method", ""))
+        if pm is None:
+            raise _Invalid("payment_method", "No payment method to charge", "resource_missing")
+        if pm["customer"] != invoice["customer"]:
+            raise _Invalid("payment_method", "The PaymentMethod must belong to the invoice's "
+                           "customer")  # fmt: skip
+        intent: dict[str, Any] = {
+            "id": self._new("pi"), "object": "payment_intent",
+            "amount": invoice["amount_remaining"], "currency": invoice["currency"],
+            "customer": invoice["customer"], "payment_method": pm["id"],
+            "payment_method_types": [pm["type"]], "status": "requires_payment_method",
+            "last_payment_error": None, "description": f"Invoice {invoice['number']}",
+            "metadata": {}, "created": self._clock(),
+        }  # fmt: skip
+        self.payment_intents[intent["id"]] = intent
+        decline = DECLINES.get(pm.get("_number", ""))
+        if decline:
+            code, decline_code, message = decline
+            error = {"type": "card_error", "code": code, "decline_code": decline_code,
+                     "message": message, "payment_intent": intent}  # fmt: skip
+            intent["last_payment_error"] = {k: v for k, v in error.items() if k != "payment_intent"}
+            invoice["attempt_count"] = invoice.get("attempt_count", 0) + 1
+            return 402, {"error": error}
+        intent["status"] = "succeeded"
+        self._mark_paid(invoice, payment=intent["id"])
+        return 200, self._invoice_out(invoice, p)
+
+    def _mark_paid(self, invoice: dict[str, Any], payment: str | None) -> None:
+        paid = invoice["amount_remaining"]
+        invoice.update(status="paid", amount_paid=invoice["amount_paid"] + paid,
+                       amount_remaining=0, paid_out_of_band=payment is None)  # fmt: skip
+        invoice["status_transitions"] = invoice["status_transitions"] | {"paid_at": self._clock()}
+        if payment is not None:
+            self._invoice_payments.setdefault(invoice["id"], []).append({
+                "id": self._new("inpay"), "object": "invoice_payment", "amount_paid": paid,
+                "amount_requested": paid, "currency": invoice["currency"],
+                "invoice": invoice["id"], "is_default": True, "status": "paid",
+                "payment": {"type": "payment_intent", "payment_intent": payment},
+            })  # fmt: skip
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -225,6 +401,7 @@ class FakeStripe:
                 "/v1/setup_intents": self._create_setup_intent,
                 "/v1/customers": self._create_customer,
                 "/v1/checkout/sessions": self._create_checkout_session,
+                "/v1/payment_methods": self._create_payment_method,
             }[path]
             try:
                 return handler(params)
@@ -232,6 +409,8 @@ class FakeStripe:
                 return _body(
                     400, "invalid_request_error", exc.message, param=exc.param, code=exc.code
                 )
+        if (answer := self._billing_route(method, path, params)) is not None:
+            return answer
         if method == "GET":
             kind, _, ident = path.removeprefix("/v1/").partition("/")
             store = self.payment_intents if kind == "payment_intents" else self.objects
@@ -396,14 +575,8 @@ class FakeStripe:
 
     # POST /v1/customers (https://docs.stripe.com/api/customers/create)
     def _create_customer(self, p: dict[str, Any]) -> tuple[int, Any]:
-        customer = {
-            "id": self._new("cus"),
-            "object": "customer",
-            "name": p.get("name"),
-            "metadata": p.get("metadata") or {},
-        }
-        self.objects[customer["id"]] = customer
-        return 200, customer
+        fields = {k: p.get(k) for k in ("name", "email", "phone", "address")}
+        return 200, self.add_customer(**fields, metadata=p.get("metadata") or {})
 
     # POST /v1/checkout/sessions (https://docs.stripe.com/api/checkout/sessions/create)
     def _create_checkout_session(self, p: dict[str, Any]) -> tuple[int, Any]:
@@ -516,3 +689,12 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     t = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
+
+
+def event(kind: str, obj: dict[str, Any], *, ident: str, created: int) -> bytes:
+    """An Event as Stripe posts it (https://docs.stripe.com/api/events/object): the object as
+    it was when the event happened."""
+    payload = {"id": ident, "object": "event", "type": kind, "created": created,
+               "api_version": "2026-10-28.endive", "livemode": False,
+               "data": {"object": json.loads(json.dumps(obj))}}  # fmt: skip
+    return json.dumps(payload).encode()
