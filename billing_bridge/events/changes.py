@@ -1,0 +1,71 @@
+"""One call per kind of change, made where the change happens, in its transaction: which
+event a payment's, mandate's, credit's or call's new state is (if any), with its object.
+
+A change that leaves a row as it was emits nothing: callers call these only when they
+moved something (a replayed webhook, a retried payment or a second decision does not).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_bridge.events import objects
+from billing_bridge.events.outbox import emit
+from pbx.db.models import Call, Credit, Mandate, Payment
+
+# A payment's status -> the event it is (pending is none: nothing has happened yet).
+PAYMENT_EVENTS = {
+    "succeeded": "payment.succeeded", "failed": "payment.failed", "cancelled": "payment.failed",
+    "partially_refunded": "payment.refunded", "refunded": "payment.refunded",
+    "charged_back": "payment.charged_back",
+}  # fmt: skip
+# A mandate's status -> the event it is (pending and submitted: only mandate.created).
+MANDATE_EVENTS = {
+    "active": "mandate.active", "failed": "mandate.failed", "cancelled": "mandate.cancelled",
+    "expired": "mandate.cancelled",
+}  # fmt: skip
+
+
+async def payment_moved(
+    session: AsyncSession, payment: Payment, *, entry_id: int | None = None
+) -> str | None:
+    """The event of the payment's status now (succeeded, failed, refunded, charged back);
+    `entry_id`: the balance entry the move wrote. None: its status is not an event."""
+    type = PAYMENT_EVENTS.get(payment.status)
+    if type is None:
+        return None
+    obj = objects.as_dict(await objects.payment_object(session, payment))
+    return emit(session, payment.tenant_id, type, obj, account_id=payment.account_id,
+                entry_id=entry_id)  # fmt: skip
+
+
+async def mandate_created(session: AsyncSession, mandate: Mandate) -> None:
+    """mandate.created, and at once the event of its status if it was born settled (a
+    mandate taken by phone the provider answers active)."""
+    obj = objects.as_dict(await objects.mandate_object(session, mandate))
+    emit(session, mandate.tenant_id, "mandate.created", obj, account_id=mandate.account_id)
+    if mandate.status in MANDATE_EVENTS:
+        emit(session, mandate.tenant_id, MANDATE_EVENTS[mandate.status], obj,
+             account_id=mandate.account_id)  # fmt: skip
+
+
+async def mandate_moved(session: AsyncSession, mandate: Mandate) -> str | None:
+    type = MANDATE_EVENTS.get(mandate.status)
+    if type is None:
+        return None
+    obj = objects.as_dict(await objects.mandate_object(session, mandate))
+    return emit(session, mandate.tenant_id, type, obj, account_id=mandate.account_id)
+
+
+async def credit_decided(
+    session: AsyncSession, credit: Credit, type: str, *, entry_id: int | None = None
+) -> str:
+    """credit.granted (at once), credit.approved or credit.rejected."""
+    obj = objects.as_dict(await objects.credit_object(session, credit))
+    return emit(session, credit.tenant_id, type, obj, account_id=credit.account_id,
+                entry_id=entry_id)  # fmt: skip
+
+
+async def call_ended(session: AsyncSession, call: Call) -> str:
+    obj = objects.as_dict(await objects.call_object(session, call))
+    return emit(session, call.tenant_id, "call.ended", obj)

@@ -1,0 +1,156 @@
+"""Outgoing billing events: added to the transaction of the change they report.
+
+`emit` stages an event on the session; the session writes the staged events just before it
+commits (`_write_staged`, a `before_commit` hook), after the change's own rows are flushed:
+the business's next sequence numbers from `billing_event_counters`, whose row stays locked
+until the commit, then the `billing_events` rows and a pending `webhook_deliveries` row for
+each enabled subscription that takes the type. The counter's lock is the last one the
+transaction takes, so of two transactions the one that commits first has the smaller
+sequence, and a reader that has seen sequence N never later finds a new one below it.
+A transaction that rolls back forgets what it staged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from pbx.db.models import BillingEvent, BillingEventCounter, WebhookDelivery, WebhookSubscription
+
+API_VERSION = "2026-12-01"
+EVENT_TYPES = (
+    "payment.succeeded", "payment.failed", "payment.refunded", "payment.charged_back",
+    "mandate.created", "mandate.active", "mandate.failed", "mandate.cancelled",
+    "credit.granted", "credit.approved", "credit.rejected", "call.ended",
+)  # fmt: skip
+ALL_TYPES = "*"  # a subscription's event_types entry that takes every type
+
+_STAGED = "billing_events.staged"
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    tenant_id: int
+    public_id: str
+    type: str
+    data: dict[str, Any]
+    account_id: int | None
+    entry_id: int | None
+    created_at: datetime
+
+
+def new_event_id() -> str:
+    """`evt_` and 32 random hex digits (128 bits): never a guessable sequence."""
+    return "evt_" + secrets.token_hex(16)
+
+
+def emit(
+    session: AsyncSession,
+    tenant_id: int,
+    type: str,
+    obj: Mapping[str, Any],
+    *,
+    account_id: int | None = None,
+    entry_id: int | None = None,
+) -> str:
+    """Add an event about `obj` to the session's transaction; its public id. Written when
+    the transaction commits, never if it rolls back."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown billing event type {type!r}")
+    staged = session.sync_session.info.setdefault(_STAGED, [])
+    public_id = new_event_id()
+    staged.append(_Staged(tenant_id, public_id, type, dict(obj), account_id, entry_id,
+                          datetime.now(UTC)))  # fmt: skip
+    return public_id
+
+
+def envelope(row: BillingEvent) -> dict[str, Any]:
+    """The event as receivers get it (the webhook body, an item of GET /api/v1/events)."""
+    return {
+        "id": row.public_id,
+        "object": "event",
+        "type": row.type,
+        "api_version": row.version,
+        "created": row.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "sequence": row.seq,
+        "data": {"object": row.data},
+    }
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged(session: Session) -> None:
+    staged: list[_Staged] | None = session.info.pop(_STAGED, None)
+    if not staged:
+        return
+    session.flush()  # the change's own rows first: the counter's lock is the last taken
+    for tenant_id in dict.fromkeys(item.tenant_id for item in staged):
+        events = [item for item in staged if item.tenant_id == tenant_id]
+        last = _take_sequence(session, tenant_id, len(events))
+        rows = [
+            BillingEvent(
+                tenant_id=tenant_id, seq=last - len(events) + number, public_id=item.public_id,
+                type=item.type, version=API_VERSION, account_id=item.account_id,
+                entry_id=item.entry_id, data=item.data, created_at=item.created_at,
+            )
+            for number, item in enumerate(events, start=1)
+        ]  # fmt: skip
+        session.add_all(rows)
+        session.flush()
+        session.add_all(_deliveries(session, tenant_id, rows))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_staged(session: Session) -> None:
+    session.info.pop(_STAGED, None)
+
+
+def _take_sequence(session: Session, tenant_id: int, count: int) -> int:
+    """Advance the business's counter by `count` under its row lock; the last number taken.
+    The row is made on first use (ON CONFLICT DO NOTHING, so two first events at once
+    cannot both make it), then advanced by the one UPDATE that locks it."""
+    advance = (
+        update(BillingEventCounter)
+        .where(BillingEventCounter.tenant_id == tenant_id)
+        .values(last_seq=BillingEventCounter.last_seq + count)
+        .returning(BillingEventCounter.last_seq)
+    )
+    last = session.execute(advance).scalar_one_or_none()
+    if last is None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(BillingEventCounter)
+            .values(tenant_id=tenant_id, last_seq=0)
+            .on_conflict_do_nothing()
+        )
+        last = session.execute(advance).scalar_one()
+    return int(last)
+
+
+def _deliveries(
+    session: Session, tenant_id: int, events: list[BillingEvent]
+) -> list[WebhookDelivery]:
+    subscriptions = session.execute(
+        select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+            WebhookSubscription.tenant_id == tenant_id, WebhookSubscription.enabled.is_(True)
+        )
+    ).all()
+    now = datetime.now(UTC)
+    return [
+        WebhookDelivery(tenant_id=tenant_id, subscription_id=subscription.id, event_id=row.id,
+                        account_id=row.account_id, status="pending", next_attempt_at=now)
+        for row in events
+        for subscription in subscriptions
+        if _takes(subscription.event_types, row.type)
+    ]  # fmt: skip
+
+
+def _takes(event_types: Any, type: str) -> bool:
+    return isinstance(event_types, list) and (type in event_types or ALL_TYPES in event_types)
