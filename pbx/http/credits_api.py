@@ -63,6 +63,7 @@ CreditPeriod = Literal[CREDIT_PERIODS]  # type: ignore[valid-type]
 QuestionName = Annotated[str, Field(pattern=r"^[a-z][a-z_]{1,31}$")]
 # Strict: `true`, "100" and 100.0 are not amounts.
 LimitMinor = Annotated[int, Field(strict=True, ge=0, le=MAX_CREDIT_MINOR)]
+AckHours = Annotated[int, Field(strict=True, ge=1, le=720)]  # up to 30 days
 
 
 class _In(BaseModel):
@@ -189,6 +190,10 @@ class MoneySettingsIn(_In):
         strict=True, description="whether a credit may take a balance below zero; if not, "
         "such a credit and its approval are refused (409 balance_below_zero)",
     )  # fmt: skip
+    billing_ack_hours: AckHours | None = Field(
+        None, description="hours the billing system has to acknowledge a payment, refund, "
+        "chargeback or credit before the reconciliation report flags it; omitted: unchanged",
+    )  # fmt: skip
 
 
 class MoneySettingsOut(BaseModel):
@@ -197,6 +202,7 @@ class MoneySettingsOut(BaseModel):
     credit_period: CreditPeriod
     credit_account_limit_minor: int | None
     credits_below_zero: bool
+    billing_ack_hours: int
     currency: str = Field(description="the currency of the limits")
 
 

@@ -93,7 +93,7 @@ async def test_only_an_admin_sets_the_money_settings_and_the_change_is_audited(
 
     status, saved = await money["boss"].call("PUT", "/admin/money-settings", settings)
 
-    assert status == 200 and saved == settings | {"currency": "ILS"}
+    assert status == 200 and saved == settings | {"currency": "ILS", "billing_ack_hours": 48}
     assert (await money["sam"].call("GET", "/admin/money-settings"))[1] == saved
     assert (await money["avi"].call("GET", "/admin/money-settings"))[0] == 403
     assert await _actions(site) == ["tenant.money_settings"]
@@ -333,7 +333,9 @@ BAD_SETTINGS = [
     {"credit_account_limit_minor": 2**63}, {"credit_limits": {"agent": "2000"}},
     {"credit_limits": {"agent": 2000.0}}, {"credit_limits": {"agent": False}},
     {"credits_below_zero": "yes"}, {"credits_below_zero": 1},
-    {"money_needs_verification": "true"},
+    {"money_needs_verification": "true"}, {"billing_ack_hours": 0},
+    {"billing_ack_hours": 721}, {"billing_ack_hours": "48"}, {"billing_ack_hours": 48.0},
+    {"billing_ack_hours": True},
 ]  # fmt: skip
 
 
@@ -348,7 +350,8 @@ async def test_money_settings_take_only_strict_bounded_values_and_a_refusal_chan
 
     assert (await money["boss"].call("GET", "/admin/money-settings"))[1] == {
         "money_needs_verification": False, "credit_limits": {}, "credit_period": "day",
-        "credit_account_limit_minor": None, "credits_below_zero": False, "currency": "ILS"}
+        "credit_account_limit_minor": None, "credits_below_zero": False, "currency": "ILS",
+        "billing_ack_hours": 48}
     assert await _actions(site) == []
 
 
