@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pbx import report_cli
 from pbx.platform import cli as platform_cli
 from pbx.settings import Settings, SettingsError, load_settings
 
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     stripe_sync.set_defaults(handler=_sync_stripe_billing)
 
     platform_cli.add_commands(commands, _checked_database)
+    report_cli.add_commands(commands, _checked_database)
 
     demo = commands.add_parser("demo", help="run on embedded defaults with demo data and calls")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))

@@ -20,6 +20,7 @@ from pbx.http import (
     credits_api,
     links_api,
     platform_api,
+    reconciliation_api,
     recordings_api,
     webhooks_api,
 )
@@ -55,7 +56,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
     for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api,
-                   links_api, platform_api, api_keys_api):  # fmt: skip
+                   links_api, platform_api, api_keys_api, reconciliation_api):  # fmt: skip
         module.register(api)
     return api
 
