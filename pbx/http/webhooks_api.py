@@ -5,6 +5,8 @@ otherwise) and normalises the events, reading every field for its type and size 
 event with a malformed field is 400 too, naming the field); the body is read whole, up to
 `MAX_BODY` (413 beyond); `billing_bridge.payments.webhooks` applies them once
 each, in order of occurrence. Desks hear of payments taken in their calls at once.
+Stripe's `customer.*` and `invoice.*` events (a business's billing in Stripe Billing) are
+applied by `billing_bridge.stripe_billing.events` instead.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from billing_bridge.payments.reviews import (
     open_reviews,
 )
 from billing_bridge.payments.webhooks import Applied, apply_events
+from billing_bridge.stripe_billing.events import BillingEvent, apply_billing_event, billing_event
 from pbx.auth.roles import Role
 from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 from pbx.http.api import Api, ApiCall, ApiError, not_found
-from pbx.http.context import context
+from pbx.http.context import ApiContext, context
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # providers send a few kilobytes; anything near this is not theirs
@@ -104,6 +107,9 @@ def _register_webhook(api: Api) -> None:
         body = await read_body(call.request, MAX_BODY)
         try:
             events = provider.parse_webhook(body, dict(call.request.headers))
+            billing = billing_event(body) if provider.name == "stripe" else None
+            if billing is not None:  # a Stripe Billing customer or invoice: signed above
+                return await _stripe_billing(ctx, billing)
         except WebhookMalformed as exc:
             # Signed, so the provider's: a 4xx shows in its dashboard and its retries are
             # bounded (Stripe: three days; GoCardless: a few days), and nothing was applied.
@@ -115,6 +121,17 @@ def _register_webhook(api: Api) -> None:
             await _announce(ctx.hub, change)
         return WebhookOut(received=len(events),
                           outcomes={a.event_id: a.outcome for a in applied})  # fmt: skip
+
+
+async def _stripe_billing(ctx: ApiContext, event: BillingEvent) -> WebhookOut:
+    applied = await apply_billing_event(ctx.database, event, now=datetime.now(UTC))
+    if applied.numbers and applied.tenant_id is not None and ctx.forget_numbers is not None:
+        try:
+            await ctx.forget_numbers(applied.tenant_id, applied.numbers)
+        except Exception as exc:  # committed: a stale cache entry expires, Stripe must not retry
+            log.warning("stripe event %s: caller-lookup cache not cleared: %r",
+                        event.event_id, exc)  # fmt: skip
+    return WebhookOut(received=1, outcomes={event.event_id: applied.outcome})
 
 
 def _register_reviews(api: Api) -> None:
