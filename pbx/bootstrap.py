@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
+from billing_bridge.events import envelope
 from billing_bridge.identification.cache import (
     IdentificationCache,
     MemoryCache,
@@ -33,6 +34,8 @@ from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.stripe_provider import StripeProvider
+from billing_bridge.webhooks_out.sender import Sender
+from billing_bridge.webhooks_out.worker import DeliveryWorker, WorkerSettings
 from pbx.ari import AriClient, AriConnection
 from pbx.auth.passwords import PasswordWorkers
 from pbx.auth.ratelimit import (
@@ -75,6 +78,7 @@ from pbx.settings import (
     RecordingsSettings,
     Settings,
     SettingsError,
+    WebhooksSettings,
     redact_url,
 )
 from pbx.shipped_secrets import sandbox_webhook_secret
@@ -132,6 +136,8 @@ class Application:
     recordings: RecordingPipeline | None = None
     context: ApiContext | None = None  # what the HTTP API's handlers work with
     desk_server: DeskServer | None = None  # serves desk commands standbys forward here
+    # Delivers the businesses' events to their webhook subscriptions (started if enabled).
+    webhooks: DeliveryWorker | None = None
 
 
 def bootstrap(services: Services) -> Application:
@@ -146,6 +152,7 @@ def bootstrap(services: Services) -> Application:
         idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
     )  # fmt: skip
     application = Application(services, publisher, payments, sender, agi)
+    application.webhooks = webhook_worker(services.database, settings.webhooks)
     flow = application.flow = build_call_flow(services, publisher, payments, sender)
     if flow is not None:
         application.ownership = ownership(services, flow)
@@ -170,7 +177,21 @@ def api_context(application: Application) -> ApiContext:
         sender=application.sender,
         trusted_proxies=parse_networks(settings.service.trusted_proxies),
         force_secure_cookie=settings.service.force_secure_cookie,
+        webhooks=application.webhooks,
     )  # fmt: skip
+
+
+def webhook_worker(database: Database, settings: WebhooksSettings) -> DeliveryWorker:
+    """The delivery worker (`pbx.service` starts it when `webhooks.enabled`); the API's
+    manual redeliveries go through it either way."""
+    sender = Sender(timeout_s=settings.timeout_seconds, connections=settings.concurrency)
+    options = WorkerSettings(
+        concurrency=settings.concurrency, poll_s=settings.poll_seconds,
+        idle_s=settings.idle_poll_seconds, grace_s=settings.timeout_seconds + 2,
+        disable_after=timedelta(hours=settings.disable_after_hours),
+        allow_private=settings.allow_private_http,
+    )  # fmt: skip
+    return DeliveryWorker(database, sender, envelope, options)
 
 
 def desk_for(flow: CallFlow | None, bus: Bus, bus_redis: Redis | None) -> Desk | None:

@@ -48,7 +48,10 @@ DEMO_CALLS: tuple[tuple[str, str, int], ...] = (
 
 
 def demo_settings(settings: Settings, data_dir: Path) -> Settings:
-    """Keep the demo's SQLite file in its own folder unless a database was configured."""
+    """Keep the demo's SQLite file in its own folder unless a database was configured; the
+    demo's webhook receivers may be on this machine (http://127.0.0.1:...)."""
+    webhooks = settings.webhooks.model_copy(update={"allow_private_http": True})
+    settings = settings.model_copy(update={"webhooks": webhooks})
     if settings.database.url != DEFAULT_DATABASE:
         return settings
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ class Ledgerline:
         self.recording_sources = application.recording_sources
         self.recordings = application.recordings
         self.desk_server = application.desk_server
+        self.webhooks = application.webhooks
         self._background: list[asyncio.Task[None]] = []
         assert application.context is not None
         app = build_app(services, self.agi_status, application.context,
@@ -73,6 +74,8 @@ class Ledgerline:
         collect = self._every(config.payments.collect_every_minutes, "collection",
                               self._collect, at_start=False)  # fmt: skip
         self._background.append(asyncio.create_task(collect, name="collection"))
+        if self.webhooks is not None and self.services.settings.webhooks.enabled:
+            self.webhooks.start()
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
@@ -96,6 +99,8 @@ class Ledgerline:
                 await task
         await self.agi.stop()
         await self._runner.cleanup()
+        if self.webhooks is not None:
+            await self.webhooks.stop()  # attempts in flight finish, or their leases run out
         if self.ownership is not None and self.flow is not None:
             await self.ownership.stop()  # calls' work in flight drains, then the lease goes
             await self.flow.client.close()

@@ -253,6 +253,16 @@ class PaymentsSettings(_Section):
         return self
 
 
+class WebhooksSettings(_Section):
+    enabled: bool
+    poll_seconds: float = Field(gt=0, le=1)
+    idle_poll_seconds: float = Field(gt=0, le=10)
+    concurrency: int = Field(ge=1, le=1000)
+    timeout_seconds: float = Field(gt=0, le=60)
+    disable_after_hours: float = Field(gt=0)
+    allow_private_http: bool
+
+
 class Settings(_Section):
     service: ServiceSettings
     auth: AuthSettings
@@ -264,6 +274,7 @@ class Settings(_Section):
     identification: IdentificationSettings
     recordings: RecordingsSettings
     payments: PaymentsSettings
+    webhooks: WebhooksSettings
 
 
 def normalise_database_url(value: str) -> str:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider
+from billing_bridge.webhooks_out.worker import DeliveryWorker
 from pbx.audit import Target, record
 from pbx.auth.ratelimit import SignInLimits
 from pbx.auth.roles import Principal
@@ -49,6 +50,7 @@ class ApiContext:
     # Our TLS proxies: only they are believed about the client's address and scheme.
     trusted_proxies: tuple[Network, ...] = ()
     force_secure_cookie: bool = False  # Secure even when no request says https
+    webhooks: DeliveryWorker | None = None  # delivers the business's events; redelivers by hand
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""

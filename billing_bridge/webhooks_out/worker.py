@@ -1,0 +1,144 @@
+"""The delivery worker every serving process runs: claims due deliveries, posts them, and
+settles each with its outcome.
+
+It polls the due index, quickly (`poll_s`) while it finds work and backing off to `idle_s`
+when it does not, and `wake()` cuts a wait short. At most `concurrency` attempts are in
+flight. A graceful stop takes no new claims and lets the attempts in flight finish for up to
+`grace_s`; what is still unsettled then is cancelled and goes out again when its lease ends,
+in this process or another: nothing is lost, and receivers dedupe by event id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from billing_bridge.webhooks_out import store
+from billing_bridge.webhooks_out.log import AttemptView, DeliveryView, redeliver
+from billing_bridge.webhooks_out.sender import Sender
+from pbx.audit import Actor
+from pbx.db.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 32
+    poll_s: float = 0.05  # between claims while there is work
+    idle_s: float = 0.5  # the longest wait when there is none
+    lease: timedelta = timedelta(seconds=60)  # well beyond the sender's timeout
+    disable_after: timedelta = timedelta(days=3)
+    grace_s: float = 12.0  # a stop waits this long for attempts in flight
+    allow_private: bool = False  # receivers on loopback or private networks (and over http)
+
+
+class DeliveryWorker:
+    def __init__(self, database: Database, sender: Sender, envelope: store.Envelope,
+                 settings: WorkerSettings = WorkerSettings(), *,
+                 clock: Callable[[], datetime] = _utc_now,
+                 rng: random.Random | None = None) -> None:  # fmt: skip
+        self.database, self.sender, self.envelope = database, sender, envelope
+        self.settings, self.clock = settings, clock
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name="webhook-deliveries")
+
+    def wake(self) -> None:
+        """Look for due deliveries now (an event was just committed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._in_flight:
+            try:
+                async with asyncio.timeout(self.settings.grace_s):
+                    await asyncio.gather(*self._in_flight, return_exceptions=True)
+            except TimeoutError:  # their leases run out: sent again, by whoever serves next
+                for task in self._in_flight:
+                    task.cancel()
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.sender.close()
+
+    async def run_once(self) -> int:
+        """Claim what is due now, deliver it and settle it all: how many were attempted."""
+        claims = await self._claim(self.settings.concurrency)
+        await asyncio.gather(*(self._deliver(claim) for claim in claims))
+        return len(claims)
+
+    async def redeliver(self, *, tenant_id: int, actor: Actor, subscription_id: int,
+                        delivery_id: int) -> tuple[DeliveryView, list[AttemptView]]:  # fmt: skip
+        """An admin's attempt of one delivery, now (see `log.redeliver`)."""
+        return await redeliver(self.database, self.sender, self.envelope, tenant_id=tenant_id,
+                               actor=actor, subscription_id=subscription_id,
+                               delivery_id=delivery_id, now=self.clock(),
+                               lease=self.settings.lease,
+                               disable_after=self.settings.disable_after, rng=self.rng)  # fmt: skip
+
+    async def run(self) -> None:
+        idle = self.settings.poll_s
+        while not self._stopping:
+            free = self.settings.concurrency - len(self._in_flight)
+            if free <= 0:  # a finished attempt wakes the loop
+                await self._wait(self.settings.idle_s)
+                continue
+            try:
+                claims = await self._claim(free)
+            except Exception:  # the database away: try again after the longest wait
+                log.exception("webhook deliveries: claim failed")
+                await self._wait(self.settings.idle_s)
+                continue
+            for claim in claims:
+                task = asyncio.create_task(self._deliver(claim))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if claims:
+                idle = self.settings.poll_s
+                if len(claims) < free:  # all that was due is taken: look again shortly
+                    await self._wait(self.settings.poll_s)
+            else:
+                await self._wait(idle)
+                idle = min(idle * 2, self.settings.idle_s)
+
+    async def _claim(self, limit: int) -> list[store.Claim]:
+        return await store.claim_due(self.database, self.envelope, now=self.clock(),
+                                     limit=limit, lease=self.settings.lease)  # fmt: skip
+
+    async def _deliver(self, claim: store.Claim) -> None:
+        attempted_at = self.clock()
+        outcome = await self.sender.post(claim.url, claim.secret, claim.event_id, claim.body,
+                                         int(attempted_at.timestamp()))  # fmt: skip
+        try:
+            await store.settle(self.database, claim, outcome, attempted_at=attempted_at,
+                               rng=self.rng, disable_after=self.settings.disable_after)  # fmt: skip
+        except Exception:  # unsettled: its lease runs out and it is attempted again
+            log.exception("webhook delivery %d: could not record its outcome", claim.delivery_id)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
