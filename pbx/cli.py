@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
     imports.set_defaults(handler=_import_customers)
 
+    invoices = commands.add_parser("import-invoices", help="import or update invoices from CSV")
+    invoices.add_argument("file", type=Path)
+    invoices.add_argument("--tenant", required=True, help="tenant slug")
+    invoices.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
+    invoices.set_defaults(handler=_import_invoices)
+
     collect = commands.add_parser("collect", help="charge due invoices from active mandates")
     collect.add_argument("--date", type=date.fromisoformat, help="run date (default: today)")
     collect.add_argument("--tenant", help="one business, by slug (default: all)")
@@ -183,6 +189,29 @@ async def _import_customers(settings: Settings, args: argparse.Namespace) -> int
         )
     except (ImportFileError, UnknownTenant, OSError) as exc:
         print(f"ledgerline: import-customers: {exc}", file=sys.stderr)
+        return EXIT_IMPORT_PROBLEMS
+    finally:
+        await services.close()
+    for line in report.summary_lines():
+        print(line)
+    return EXIT_IMPORT_PROBLEMS if report.problems else 0
+
+
+async def _import_invoices(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_bridge.customer_import import ImportFileError
+    from billing_bridge.customer_import_store import UnknownTenant
+    from billing_bridge.invoice_import_store import import_invoices
+    from pbx.bootstrap import build_services, check_dependencies
+
+    services = build_services(settings)
+    try:
+        await check_dependencies(services)
+        report = await import_invoices(
+            services.database, args.tenant, args.file, actor=f"cli:{getpass.getuser()}",
+            on_numbers_changed=services.identification.forget_numbers, dry_run=args.dry_run,
+        )  # fmt: skip
+    except (ImportFileError, UnknownTenant, OSError) as exc:
+        print(f"ledgerline: import-invoices: {exc}", file=sys.stderr)
         return EXIT_IMPORT_PROBLEMS
     finally:
         await services.close()

@@ -11,7 +11,7 @@ request, a process that died after charging) changes nothing twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,7 +80,11 @@ async def record_card_payment(
     result: ChargeResult,
     actor_id: int | None,
     actor_label: str,
+    invoice_id: int | None = None,
 ) -> PaymentTaken:
+    """`invoice_id`: the provider's own invoice the charge paid there (a Stripe invoice),
+    paid here too, with the payment, in its transaction; the billing system's event for it
+    follows and changes nothing more (`stripe_billing.store`)."""
     async with database.tenant_session(tenant_id) as session, session.begin():
         account = await session.scalar(
             select(Account).where(Account.id == account_id).with_for_update()
@@ -99,7 +103,14 @@ async def record_card_payment(
         payment.status, payment.call_id = result.status.value, call_id
         payment.card_brand, payment.card_last4 = result.card_brand, result.card_last4
         payment.failure_reason = result.failure_code
+        payment.invoice_id = invoice_id
         await session.flush()
+        if invoice_id is not None and result.status is PaymentStatus.SUCCEEDED:
+            await session.execute(
+                update(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id)
+                .values(status="paid", outstanding_minor=0, source_version=_now_version())
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
         if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
             await post_entry(session, tenant_id, account_id=account_id, kind="payment",
                              amount_minor=-amount_minor, currency=currency,
@@ -115,6 +126,12 @@ async def record_card_payment(
             select(Account.balance_minor).where(Account.id == account_id)
         )
         return PaymentTaken(payment.id, payment.status, int(balance or 0))
+
+
+def _now_version() -> int:
+    """An invoice paid now: what the billing system sent of it before is older."""
+    now = datetime.now(UTC)
+    return int(now.timestamp()) * 1_000_000 + now.microsecond
 
 
 async def post_entry(

@@ -9,6 +9,9 @@ Endpoints (API reference, https://docs.stripe.com/api):
 - create_mandate_link: POST /v1/customers, then POST /v1/checkout/sessions (mode=setup).
 - create_mandate: POST /v1/customers, then POST /v1/setup_intents with payment_method_data,
   confirm=true and mandate_data[customer_acceptance][type]=offline (consent read on the phone).
+- pay_invoice_by_card (a Stripe Billing invoice paid in the call): GET /v1/invoices/:id, POST
+  /v1/payment_methods, POST /v1/payment_methods/:id/attach (the invoice's customer), then POST
+  /v1/invoices/:id/pay with payment_method and off_session=true.
 - parse_webhook: Stripe-Signature checked by `stripe.WebhookSignature.verify_header`.
 
 Card data: the SDK logs every request's form body ("Post details") at DEBUG on the "stripe"
@@ -160,6 +163,47 @@ class StripeProvider:
         finally:
             params.clear()  # drop our references to the card fields at once
         return _charge_result(intent.to_dict(), card_last4=card.last4)
+
+    async def pay_invoice_by_card(
+        self,
+        card: CardDetails,
+        *,
+        invoice_ref: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+    ) -> ChargeResult:
+        """A telephone card payment that pays a Stripe invoice in full: the card becomes a
+        PaymentMethod of the invoice's customer, which pays it (POST /v1/invoices/:id/pay,
+        off_session: the caller is not at a Stripe page). Refused before any charge when the
+        invoice at Stripe no longer asks for `amount_minor` in `currency`: the caller was told
+        that amount."""
+        try:
+            invoice = (await self._client.v1.invoices.retrieve_async(invoice_ref)).to_dict()
+            owed = (invoice.get("amount_remaining"), str(invoice.get("currency", "")).upper())
+            if invoice.get("status") != "open" or owed != (amount_minor, currency.upper()):
+                raise ProviderError(f"stripe pay_invoice: {invoice_ref} no longer asks for "
+                                    "this amount")  # fmt: skip
+            method = await self._client.v1.payment_methods.create_async(
+                {"type": "card", "card": {"number": card.number, "exp_month": card.exp_month,
+                                          "exp_year": card.exp_year, "cvc": card.cvc}},
+                {"idempotency_key": f"{idempotency_key}:payment_method"},
+            )  # fmt: skip
+            await self._client.v1.payment_methods.attach_async(
+                method.id, {"customer": _id(invoice.get("customer")) or ""},
+                {"idempotency_key": f"{idempotency_key}:attach"},
+            )  # fmt: skip
+            paid = await self._client.v1.invoices.pay_async(
+                invoice_ref,
+                {"payment_method": method.id, "off_session": True, "expand": ["payments"]},
+                {"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            return _declined(exc, card_last4=card.last4)
+        except stripe.StripeError as exc:
+            raise _translate(exc, "pay_invoice") from None
+        brand = (method.to_dict().get("card") or {}).get("brand")
+        return _invoice_paid(paid.to_dict(), card_last4=card.last4, card_brand=brand)
 
     async def charge_mandate(
         self,
@@ -410,6 +454,24 @@ def _charge_result(intent: dict[str, Any], *, card_last4: str | None) -> ChargeR
         failure_message=message,
         card_last4=card_last4,
         card_brand=_card_brand(intent),
+    )
+
+
+def _invoice_paid(
+    invoice: dict[str, Any], *, card_last4: str, card_brand: str | None
+) -> ChargeResult:
+    """The PaymentIntent that paid the invoice (its `payments`, expanded) is the payment's
+    provider_ref: refunds and disputes of it arrive as that PaymentIntent's events."""
+    payments = (invoice.get("payments") or {}).get("data") or []
+    intents = [_id((p.get("payment") or {}).get("payment_intent")) for p in payments]
+    intent = next((i for i in reversed(intents) if i), None)
+    paid = invoice.get("status") == "paid" and intent is not None
+    return ChargeResult(
+        status=PaymentStatus.SUCCEEDED if paid else PaymentStatus.FAILED,
+        provider_ref=intent or invoice.get("id", ""),
+        failure_code=None if paid else f"invoice_{invoice.get('status')}",
+        card_last4=card_last4,
+        card_brand=card_brand,
     )
 
 

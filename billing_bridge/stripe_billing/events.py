@@ -135,6 +135,8 @@ async def _apply(session: AsyncSession, tenant_id: int, event: BillingEvent) -> 
         if wanted is None:  # a draft: not owed yet
             return BillingApplied(event.event_id, "skipped", tenant_id)
         written = await store.upsert_invoice(session, business, wanted)
+        if written.account_id is not None and written.outcome is not store.Outcome.STALE:
+            await store.state_stripe_balance(session, written.account_id)
         target = "invoice"
     if written.outcome in (store.Outcome.CREATED, store.Outcome.UPDATED):
         record(

@@ -17,16 +17,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.balances import state_balance
 from billing_bridge.stripe_billing.mapping import (
     PROVIDER,
     Business,
     CustomerRecord,
     InvoiceRecord,
 )
-from pbx.db.models import Account, Customer, CustomerPhone, Invoice, ProviderCustomer, Tenant
+from pbx.db.models import (
+    Account,
+    AccountEntry,
+    BillingEvent,
+    Customer,
+    CustomerPhone,
+    Invoice,
+    Payment,
+    ProviderCustomer,
+    Tenant,
+)
 
 FINAL = frozenset({"paid", "void"})
 
@@ -148,6 +159,33 @@ async def upsert_invoice(
     invoice.source_version = record.source_version
     await session.flush()
     return Written(outcome, account.id)
+
+
+async def state_stripe_balance(session: AsyncSession, account_id: int) -> int:
+    """What Stripe says the account owes, stated as the billing system's balance
+    (`balances.state_balance`): the sum of its Stripe invoices still owed. A card payment that
+    paid one of them at Stripe (`Invoice.pay`) is in that sum once the invoice is paid, so its
+    event is acknowledged with it. The Stripe customer's own `balance` (a credit or debit
+    carried to the next invoice) is not counted. Returns the account's balance after."""
+    account = await session.get_one(Account, account_id)
+    owed = await session.scalar(
+        select(func.coalesce(func.sum(Invoice.outstanding_minor), 0)).where(
+            Invoice.account_id == account_id, Invoice.provider == PROVIDER,
+            Invoice.status == "open",
+        )
+    )  # fmt: skip
+    applied_at_stripe = await session.scalars(
+        select(BillingEvent.public_id)
+        .join(AccountEntry, AccountEntry.id == BillingEvent.entry_id)
+        .join(Payment, Payment.id == AccountEntry.payment_id)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(AccountEntry.account_id == account_id, AccountEntry.kind == "payment",
+               Invoice.provider == PROVIDER, Invoice.status == "paid",
+               BillingEvent.acknowledged_at.is_(None))
+    )  # fmt: skip
+    return await state_balance(
+        session, account, int(owed or 0), acknowledged_event_ids=list(applied_at_stripe)
+    )
 
 
 def _older(invoice: Invoice, record: InvoiceRecord) -> bool:

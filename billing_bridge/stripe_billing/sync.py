@@ -124,6 +124,7 @@ class _Sync:
 
     async def invoices(self, objects: list[dict[str, Any]]) -> set[str]:
         seen: set[str] = set()
+        accounts: set[int] = set()
         page: Counter[str] = Counter()
         async with self._transaction() as session:
             for obj in objects:
@@ -138,6 +139,10 @@ class _Sync:
                     continue
                 written = await store.upsert_invoice(session, self.business, wanted)
                 page[written.outcome] += 1
+                if written.account_id is not None:
+                    accounts.add(written.account_id)
+            for account_id in sorted(accounts):
+                await store.state_stripe_balance(session, account_id)
             self._audit(session, "stripe.sync.invoices", page)
         self.report.invoices.update(page)
         return seen

@@ -30,6 +30,11 @@ from billing_bridge.payments.port import (
     ProviderError,
     ProviderUnavailable,
 )
+from billing_bridge.stripe_billing.invoice_payments import (
+    InvoicePayer,
+    InvoiceToPay,
+    stripe_invoice_for,
+)
 from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
@@ -103,10 +108,11 @@ class CardCapture:
         try:
             key = f"call{call.record_id}-card-{secrets.token_hex(8)}"
             session.progress("charging", "charging the card…")
-            result = await self._charge(card, request, key, call)
+            invoice = await self._provider_invoice(call, request)
+            result = await self._charge(card, request, key, call, invoice)
         finally:
             card.wipe()
-        outcome = await self._record(call, request, key, result)
+        outcome = await self._record(call, request, key, result, invoice)
         await session.play(_result_prompt(result))
         return outcome
 
@@ -128,11 +134,26 @@ class CardCapture:
         assert checked.month is not None and checked.year is not None
         return CardDetails(number, checked.month, checked.year, cvc)
 
+    async def _provider_invoice(
+        self, call: FlowCall, request: CaptureRequest
+    ) -> InvoiceToPay | None:
+        """The provider's own invoice this payment pays there (a Stripe Billing invoice)."""
+        if not isinstance(self.provider, InvoicePayer):
+            return None
+        return await stripe_invoice_for(self.database, call.tenant_id, request.account_id,
+                                        request.amount_minor, request.currency)  # fmt: skip
+
     async def _charge(
-        self, card: CardDetails, request: CaptureRequest, key: str, call: FlowCall
-    ) -> ChargeResult:
+        self, card: CardDetails, request: CaptureRequest, key: str, call: FlowCall,
+        invoice: InvoiceToPay | None,
+    ) -> ChargeResult:  # fmt: skip
         for attempt in range(1, CHARGE_TRIES + 1):
             try:
+                if invoice is not None and isinstance(self.provider, InvoicePayer):
+                    return await self.provider.pay_invoice_by_card(
+                        card, invoice_ref=invoice.provider_ref, amount_minor=request.amount_minor,
+                        currency=request.currency, idempotency_key=key,
+                    )  # fmt: skip
                 return await self.provider.charge_card(
                     card, amount_minor=request.amount_minor, currency=request.currency,
                     idempotency_key=key, description=f"Payment by phone, call {call.record_id}",
@@ -150,13 +171,15 @@ class CardCapture:
                             "charged", card_last4=card.last4 or None)  # fmt: skip
 
     async def _record(
-        self, call: FlowCall, request: CaptureRequest, key: str, result: ChargeResult
-    ) -> CaptureOutcome:
+        self, call: FlowCall, request: CaptureRequest, key: str, result: ChargeResult,
+        invoice: InvoiceToPay | None,
+    ) -> CaptureOutcome:  # fmt: skip
         taken = await record_card_payment(
             self.database, call.tenant_id, account_id=request.account_id,
             call_id=call.record_id, amount_minor=request.amount_minor,
             currency=request.currency, provider=self.provider.name, idempotency_key=key,
             result=result, actor_id=request.actor_id, actor_label=request.actor_label,
+            invoice_id=invoice.invoice_id if invoice else None,
         )  # fmt: skip
         return CaptureOutcome(taken.status, taken.payment_id, result.failure_code,
                               result.card_last4, taken.balance_minor)  # fmt: skip

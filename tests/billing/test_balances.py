@@ -296,7 +296,7 @@ async def test_a_payment_arriving_while_a_statement_holds_the_account_lands_on_t
     assert await books.shown() == (7_000, 10_000, -3_000)
 
 
-async def _until_a_lock_is_awaited(database: Database, within_s: float = 10.0) -> None:
+async def _until_a_lock_is_awaited(database: Database, within_s: float = 30.0) -> None:
     async with database.engine.connect() as connection:
         for _ in range(int(within_s / 0.01)):
             waiting = await connection.scalar(text(

@@ -113,10 +113,21 @@ async def test_admins_supervisors_and_billing_keys_read_their_own_day_and_agents
     assert (await agent.call("GET", "/reports/reconciliation"))[0] == 403
     assert (await agent.call("GET", "/reports/reconciliation/unacknowledged"))[0] == 403
     assert (await no_scope.call("GET", "/reports/reconciliation"))[0] == 403
-    assert (await platform.client().call("GET", "/reports/reconciliation"))[0] == 401
+    anonymous = platform.client()
+    assert (await anonymous.call("GET", "/reports/reconciliation"))[0] == 401
     operator = platform.client(platform.token)
     assert (await operator.call("GET", "/reports/reconciliation"))[0] == 401
-    for client in (admin, other_admin, supervisor, agent, key, their_key, no_scope, operator):
+    for client in (
+        admin,
+        other_admin,
+        supervisor,
+        agent,
+        key,
+        their_key,
+        no_scope,
+        operator,
+        anonymous,
+    ):
         await client.close()
 
 

@@ -75,6 +75,7 @@ async def test_customers_with_phones_and_their_open_invoices_are_imported_and_th
             customer.address_country) == ("12 Herzl St", "Haifa", "3303112", "IL")  # fmt: skip
     assert (account.account_ref, account.currency, invoice.account_id) == (
         dana["id"], "ILS", account.id)  # fmt: skip
+    assert (account.balance_minor, account.reported_balance_minor) == (12_500, 12_500)
     assert (linked.provider, linked.provider_customer_id, linked.customer_id) == (
         "stripe", dana["id"], customer.id)  # fmt: skip
 

@@ -54,6 +54,9 @@ async def test_invoice_paid_marks_the_invoice_paid_with_nothing_outstanding(
     invoice = await the_invoice(database, tenant)
     assert (invoice.status, invoice.outstanding_minor, invoice.amount_minor) == ("paid", 0, 12_500)
     async with database.tenant_session(tenant) as session:
+        account = await session.get_one(Account, invoice.account_id)
+    assert (account.balance_minor, account.reported_balance_minor) == (0, 0)
+    async with database.tenant_session(tenant) as session:
         audited = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "stripe.invoice")
         )
