@@ -39,7 +39,8 @@ from billing_bridge.credit_limits import (
     period_around,
     stays_within_zero,
 )
-from billing_bridge.payments.ledger import post_entry
+from billing_bridge.events import changes
+from billing_bridge.payments.ledger import post_account_entry
 from pbx.audit import Target, record
 from pbx.db.models import Account, Credit, Tenant, User
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess
@@ -158,7 +159,8 @@ async def grant_credit(
     session.add(credit)
     await session.flush()
     if status == GRANTED:
-        await _lower_balance(session, credit)
+        entry_id = await _lower_balance(session, credit)
+        await changes.credit_decided(session, credit, "credit.granted", entry_id=entry_id)
     action = "credit.grant" if status == GRANTED else "credit.request"
     _audit(session, tenant, by, action, credit, now)
     return credit
@@ -199,7 +201,10 @@ async def decide(
         raise AlreadyDecided("this credit was decided meanwhile")
     await session.refresh(credit)
     if approve:
-        await _lower_balance(session, credit)
+        entry_id = await _lower_balance(session, credit)
+        await changes.credit_decided(session, credit, "credit.approved", entry_id=entry_id)
+    else:
+        await changes.credit_decided(session, credit, "credit.rejected")
     _audit(session, tenant, by, "credit.approve" if approve else "credit.reject", credit, now)
     return credit
 
@@ -271,13 +276,14 @@ async def _taken_off(session: AsyncSession, tenant: Tenant, account_id: int,
     return int(total or 0)
 
 
-async def _lower_balance(session: AsyncSession, credit: Credit) -> None:
+async def _lower_balance(session: AsyncSession, credit: Credit) -> int:
     # In SQL, not read-modify-write (a payment landing at the same moment is not lost), with
-    # the account entry that says why, in the credit's transaction.
-    await post_entry(
+    # the account entry that says why, in the credit's transaction; the entry's id.
+    entry = await post_account_entry(
         session, credit.tenant_id, account_id=credit.account_id, kind="credit",
         amount_minor=-credit.amount_minor, currency=credit.currency, credit_id=credit.id,
-    )
+    )  # fmt: skip
+    return entry.id
 
 
 def _audit(

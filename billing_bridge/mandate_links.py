@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from billing_bridge.events import changes
 from billing_bridge.payments.ledger import AccountNotFound
 from billing_bridge.payments.pay_links import MessageSender, deliver, mask
 from billing_bridge.payments.port import PaymentProvider
@@ -85,6 +86,7 @@ async def send_mandate_link(
                           scheme=order.scheme, status=result.status.value)  # fmt: skip
         session.add(mandate)
         await session.flush()
+        await changes.mandate_created(session, mandate)
         message = OutboxMessage(
             channel=order.channel, recipient=to, subject="Set up your direct debit",
             body=f"Set up your direct debit ({order.scheme}): {result.setup_url}",

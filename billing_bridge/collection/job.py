@@ -186,7 +186,6 @@ class _TenantRun:
         now = self.clock()
         payments: list[dict[str, Any]] = []
         retries: list[tuple[int, str, date | None]] = []
-        successes: list[tuple[str, int, int]] = []
         for answer in answers:
             _count(answer, self.tally)
             if answer.result is None:
@@ -195,20 +194,16 @@ class _TenantRun:
             if answer.result.status is PaymentStatus.FAILED:
                 next_on = rules.retry_on(answer.send.number, answer.failure_code, now.date())
                 retries.append((answer.send.attempt_id, answer.send.key, next_on))
-            elif answer.result.status is PaymentStatus.SUCCEEDED:
-                send = answer.send
-                successes.append((send.key, send.account_id, send.amount_minor))
         await self.written()
         if prepared.invoice_range is not None:
             self.writing = asyncio.create_task(
-                self._write(payments, retries, successes, prepared.invoice_range, now)
+                self._write(payments, retries, prepared.invoice_range, now)
             )
 
     async def _write(
         self,
         payments: list[dict[str, Any]],
         retries: list[tuple[int, str, date | None]],
-        successes: list[tuple[str, int, int]],
         invoice_range: tuple[int, int],
         now: datetime,
     ) -> None:
@@ -218,9 +213,7 @@ class _TenantRun:
                 invoice_range=invoice_range, provider=self.provider.name,
             )  # fmt: skip
             # Only a payment written now lowers the balance: one kept from before already did.
-            await store.apply_immediate_successes(
-                session, self.ref.id, (key for key, _, _ in successes if key in written)
-            )
+            await store.apply_immediate_outcomes(session, self.ref.id, written)
 
 
 def _plan(

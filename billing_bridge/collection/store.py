@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.collection import arrays
 from billing_bridge.collection.rules import LastAttempt
-from billing_bridge.payments.ledger import post_entry
+from billing_bridge.events import changes
+from billing_bridge.payments.ledger import post_account_entry
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
 from pbx.db.models import (
@@ -279,23 +280,29 @@ async def write_outcomes(
     return {payment["idempotency_key"] for payment in payments}
 
 
-async def apply_immediate_successes(
-    session: AsyncSession, tenant_id: int, successes: Iterable[str]
+async def apply_immediate_outcomes(
+    session: AsyncSession, tenant_id: int, written: Iterable[str]
 ) -> None:
-    """Idempotency keys of payments written now that succeeded at once (a card on file):
-    each lowers its balance now, with its entry, as a card payment by phone does; a direct
-    debit does when it settles."""
-    keys = list(successes)
+    """Idempotency keys of the payments written now: each that succeeded at once (a card on
+    file) lowers its balance now, with its entry, as a card payment by phone does (a direct
+    debit does when it settles), and each that succeeded or failed at once is announced to
+    the billing system (a pending debit is announced by its settlement's webhook)."""
+    keys = list(written)
     if not keys:
         return
-    payments = (await session.execute(
-        select(Payment.id, Payment.account_id, Payment.amount_minor, Payment.currency)
-        .where(Payment.idempotency_key.in_(keys)).order_by(Payment.id)
-    )).all()  # fmt: skip
-    for payment in payments:
-        await post_entry(session, tenant_id, account_id=payment.account_id, kind="payment",
-                         amount_minor=-payment.amount_minor, currency=payment.currency,
-                         payment_id=payment.id)  # fmt: skip
+    payments = await session.scalars(
+        select(Payment).where(Payment.idempotency_key.in_(keys), Payment.status != "pending")
+        .order_by(Payment.id)
+    )  # fmt: skip
+    for payment in payments.all():
+        entry = None
+        if payment.status == "succeeded":
+            entry = await post_account_entry(
+                session, tenant_id, account_id=payment.account_id, kind="payment",
+                amount_minor=-payment.amount_minor, currency=payment.currency,
+                payment_id=payment.id,
+            )  # fmt: skip
+        await changes.payment_moved(session, payment, entry_id=entry.id if entry else None)
 
 
 async def audit(

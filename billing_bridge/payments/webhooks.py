@@ -25,8 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.events import changes
 from billing_bridge.payments import transitions
-from billing_bridge.payments.ledger import post_entry
+from billing_bridge.payments.ledger import post_account_entry
 from billing_bridge.payments.port import MandateStatus, PaymentStatus, WebhookEvent
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
@@ -166,11 +167,14 @@ async def apply_move(
     if failure is not None:
         payment.failure_reason = failure
     if move.kind is not None:
-        return await post_entry(
+        entry = await post_account_entry(
             session, payment.tenant_id, account_id=payment.account_id, kind=move.kind,
             amount_minor=move.amount_minor, currency=payment.currency, payment_id=payment.id,
             event_id=event_id,
         )  # fmt: skip
+        await changes.payment_moved(session, payment, entry_id=entry.id)
+        return entry.balance_after_minor
+    await changes.payment_moved(session, payment)
     balance = await session.scalar(
         select(Account.balance_minor).where(Account.id == payment.account_id)
     )
@@ -195,6 +199,8 @@ async def _mandate(session: AsyncSession, provider: str, event: WebhookEvent) ->
     assert mandate is not None
     was = mandate.status
     mandate.status, mandate.status_at = event.status, event.occurred_at
+    if was != mandate.status:
+        await changes.mandate_moved(session, mandate)
     _audit(session, mandate.tenant_id, "mandate.status", "mandate", mandate.id,
            {"from": was, "to": event.status, "event": event.event_id})  # fmt: skip
     data = {"mandate_id": mandate.id, "status": event.status, "scheme": mandate.scheme,

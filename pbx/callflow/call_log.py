@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from billing_bridge.events import changes
 from pbx.db.database import Database
 from pbx.db.models import Call, Customer
 from pbx.db.scoped import TENANT, Scoped
@@ -91,9 +92,26 @@ class CallLog:
     async def update(self, tenant_id: int, record_id: int, **fields: Any) -> None:
         """Set columns of one call; `offered_at` keeps the first offer."""
         fields = self._held.pop(record_id, {}) | fields
+        if "ended_at" in fields:
+            await self._close(tenant_id, record_id, fields)
+            return
         async with self._database.tenant_connection(tenant_id) as connection:
             values = {f"new_{name}": value for name, value in fields.items()}
             await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
+
+    async def _close(self, tenant_id: int, record_id: int, fields: dict[str, Any]) -> None:
+        """The call's end, in one transaction with the billing system's `call.ended`,
+        announced once: a call closed already is updated, not announced again."""
+        async with self._database.tenant_session(tenant_id) as session, session.begin():
+            call = await session.scalar(select(Call).where(Call.id == record_id).with_for_update())
+            if call is None:
+                return
+            was_open = call.ended_at is None
+            for name, value in fields.items():
+                if name != "offered_at" or call.offered_at is None:  # the first offer is kept
+                    setattr(call, name, value)
+            if was_open:
+                await changes.call_ended(session, call)
 
     def _update(self, columns: frozenset[str]) -> Scoped:
         if columns not in self._updates:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from billing_bridge.events import changes
 from billing_bridge.mandate_links import SCHEME_BY_COUNTRY
 from billing_bridge.payments import bank_accounts
 from billing_bridge.payments.bank_accounts import BankAccountError
@@ -134,6 +135,7 @@ class MandateCapture:
                               scheme=scheme, status=result.status.value)  # fmt: skip
             session.add(mandate)
             await session.flush()
+            await changes.mandate_created(session, mandate)
             text = (f"Your direct debit ({scheme}) for account {request.account_id} was set up "
                     f"by phone with your agreement; reference {result.provider_ref}. To cancel, "
                     "call us or your bank.")  # fmt: skip
