@@ -23,6 +23,7 @@ from pbx.http import (
     platform_api,
     reconciliation_api,
     recordings_api,
+    webhook_subscriptions_api,
     webhooks_api,
 )
 from pbx.http.api import PREFIX, SECURE_COOKIES, Api, ApiError, error_response
@@ -56,9 +57,10 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 def build_api() -> Api:
     api = Api("Ledgerline", "1")
-    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api, webhooks_api,
-                   links_api, platform_api, api_keys_api, reconciliation_api,
-                   events_api):  # fmt: skip
+    # Subscriptions before the providers' `/webhooks/{provider}`, which would take their path.
+    for module in (auth_api, admin_api, calls_api, recordings_api, credits_api,
+                   webhook_subscriptions_api, webhooks_api, links_api, platform_api,
+                   api_keys_api, reconciliation_api, events_api):  # fmt: skip
         module.register(api)
     return api
 
