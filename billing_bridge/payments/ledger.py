@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.events import changes
 from billing_bridge.payments.port import ChargeResult, PaymentStatus
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
@@ -94,7 +95,8 @@ async def record_card_payment(
         payment = await session.scalar(
             select(Payment).where(Payment.idempotency_key == idempotency_key)
         )
-        already_succeeded = payment is not None and payment.status == PaymentStatus.SUCCEEDED
+        was = payment.status if payment is not None else None
+        already_succeeded = was == PaymentStatus.SUCCEEDED
         if payment is None:
             payment = Payment(account_id=account_id, idempotency_key=idempotency_key)
             session.add(payment)
@@ -111,10 +113,14 @@ async def record_card_payment(
                 .values(status="paid", outstanding_minor=0, source_version=_now_version())
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
+        entry = None
         if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
-            await post_entry(session, tenant_id, account_id=account_id, kind="payment",
-                             amount_minor=-amount_minor, currency=currency,
-                             payment_id=payment.id)  # fmt: skip
+            entry = await post_account_entry(
+                session, tenant_id, account_id=account_id, kind="payment",
+                amount_minor=-amount_minor, currency=currency, payment_id=payment.id,
+            )  # fmt: skip
+        if was != payment.status:  # a retry that changes nothing tells the billing system nothing
+            await changes.payment_moved(session, payment, entry_id=entry.id if entry else None)
         record(
             session, tenant_id=tenant_id, actor=By(actor_label, actor_id), action="payment.card",
             target=Target("payment", payment.id),
@@ -148,6 +154,27 @@ async def post_entry(
 ) -> int:
     """Move the account's balance by `amount_minor` (positive: the customer owes more) and
     record why, in the caller's transaction; the balance after."""
+    entry = await post_account_entry(
+        session, tenant_id, account_id=account_id, kind=kind, amount_minor=amount_minor,
+        currency=currency, payment_id=payment_id, credit_id=credit_id, event_id=event_id,
+    )  # fmt: skip
+    return entry.balance_after_minor
+
+
+async def post_account_entry(
+    session: AsyncSession,
+    tenant_id: int,
+    *,
+    account_id: int,
+    kind: str,
+    amount_minor: int,
+    currency: str,
+    payment_id: int | None = None,
+    credit_id: int | None = None,
+    event_id: str | None = None,
+) -> AccountEntry:
+    """As `post_entry`; the entry written (flushed: its id is what the billing event that
+    reports the change names)."""
     await session.execute(
         update(Account).where(Account.id == account_id)
         .values(balance_minor=Account.balance_minor + amount_minor)
@@ -156,9 +183,11 @@ async def post_entry(
     balance = int(
         await session.scalar(select(Account.balance_minor).where(Account.id == account_id)) or 0
     )
-    session.add(AccountEntry(
+    entry = AccountEntry(
         tenant_id=tenant_id, account_id=account_id, kind=kind, amount_minor=amount_minor,
         currency=currency, balance_after_minor=balance, payment_id=payment_id,
         credit_id=credit_id, event_id=event_id,
-    ))  # fmt: skip
-    return balance
+    )  # fmt: skip
+    session.add(entry)
+    await session.flush()
+    return entry
