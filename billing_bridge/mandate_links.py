@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_bridge.events import changes
+from billing_bridge.payments import provider_customers
 from billing_bridge.payments.ledger import AccountNotFound
 from billing_bridge.payments.pay_links import MessageSender, deliver, mask
 from billing_bridge.payments.port import PaymentProvider
@@ -76,15 +77,21 @@ async def send_mandate_link(
     """Raises the provider's `ProviderError` before anything is written."""
     party, to = order.party, order.recipient
     key = f"call{order.call_record_id}-mandate-link-{secrets.token_hex(8)}"
+    payer = await provider_customers.payer_of(
+        database, order.tenant_id, party.customer_id, provider.name, name=party.name,
+        email=party.email,
+    )  # fmt: skip
     result = await provider.create_mandate_link(
         scheme=order.scheme, idempotency_key=key, customer_ref=party.customer_ref,
-        customer_name=party.name,
+        customer_name=party.name, payer=payer,
     )  # fmt: skip
     async with database.tenant_session(order.tenant_id) as session, session.begin():
         mandate = Mandate(customer_id=party.customer_id, account_id=party.account_id,
                           provider=provider.name, provider_ref=result.provider_ref,
                           scheme=order.scheme, status=result.status.value)  # fmt: skip
         session.add(mandate)
+        await provider_customers.remember(session, order.tenant_id, party.customer_id,
+                                          provider.name, result.provider_customer_id)  # fmt: skip
         await session.flush()
         await changes.mandate_created(session, mandate)
         message = OutboxMessage(

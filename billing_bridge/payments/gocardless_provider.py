@@ -9,7 +9,10 @@ The SDK is synchronous (requests), so every call runs in a worker thread. Endpoi
 - create_mandate (bank details by phone): POST /billing_requests (mandate_request with
   authorisation_source=telephone), then the actions collect_customer_details,
   collect_bank_account, confirm_payer_details and fulfil (each skipped when already done, so a
-  retry resumes), then GET /mandates/:id for the status.
+  retry resumes), then GET /mandates/:id for the status. Bacs by phone needs the payer's postal
+  address (customer_billing_detail): refused, naming the missing fields, without it.
+- Both mandate requests name the payer's GoCardless customer (links[customer]) when they have
+  one, so a second mandate reuses it; the result says which customer the mandate is under.
 - charge_card: GoCardless takes no card payments; ProviderError.
 - parse_webhook: Webhook-Signature checked by `gocardless_pro.webhooks.parse`.
 
@@ -37,6 +40,7 @@ from billing_bridge.payments.port import (
     ChargeResult,
     MandateResult,
     MandateStatus,
+    Payer,
     PayLink,
     PaymentStatus,
     ProviderError,
@@ -216,12 +220,13 @@ class GoCardlessProvider:
     # -- mandates -------------------------------------------------------------------------
 
     async def create_mandate_link(
-        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
-    ) -> MandateResult:
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         request = {
             "mandate_request": {"scheme": _scheme(scheme)},
             "metadata": {"customer_ref": customer_ref},
-        }
+        } | _existing_customer(payer)
         billing_request = await self._billing_request(
             "create_mandate_link", request, idempotency_key
         )
@@ -233,22 +238,29 @@ class GoCardlessProvider:
             provider_ref=billing_request["id"],
             scheme=scheme,
             setup_url=flow["authorisation_url"],
+            provider_customer_id=(billing_request.get("links") or {}).get("customer"),
         )
 
     async def create_mandate(
-        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
-    ) -> MandateResult:
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
+        op = "create_mandate"
+        if scheme == "bacs" and (missing := (payer or Payer("")).missing_address()):
+            # Bacs by phone: GoCardless needs the payer's postal address, which the keypad
+            # cannot give; it comes from the customer's record.
+            raise ProviderError(f"gocardless {op}: a Bacs mandate by phone needs the payer's "
+                                f"postal address; missing {', '.join(missing)}")  # fmt: skip
         request = {
             "mandate_request": {"scheme": _scheme(scheme), "authorisation_source": "telephone"},
             "metadata": {"customer_ref": customer_ref},
-        }
-        op = "create_mandate"
+        } | _existing_customer(payer)
         billing_request = await self._billing_request(op, request, idempotency_key)
         bodies = {
             "collect_customer_details": {
                 "customer": _names(account.account_holder)
                 | ({"email": account.email} if account.email else {}),
-                "customer_billing_detail": {"country_code": account.country},
+                "customer_billing_detail": _billing_detail(account, payer),
             },
             "collect_bank_account": _bank_details(account),
             "confirm_payer_details": {},
@@ -287,6 +299,7 @@ class GoCardlessProvider:
             status=_MANDATE_STATUS.get(mandate["status"], MandateStatus.PENDING),
             provider_ref=mandate_id,
             scheme=scheme,
+            provider_customer_id=(billing_request.get("links") or {}).get("customer"),
         )
 
     async def _billing_request(
@@ -372,6 +385,26 @@ def _names(full_name: str) -> dict[str, str]:
     name (a single word is sent as the family name alone)."""
     given, _, family = full_name.strip().rpartition(" ")
     return {"given_name": given, "family_name": family} if given else {"family_name": family}
+
+
+def _existing_customer(payer: Payer | None) -> dict[str, Any]:
+    """A billing request for the payer's GoCardless customer, when they have one (one per
+    Ledgerline customer): GoCardless makes a new customer otherwise."""
+    if payer is None or not payer.provider_customer_id:
+        return {}
+    return {"links": {"customer": payer.provider_customer_id}}
+
+
+def _billing_detail(account: BankAccount, payer: Payer | None) -> dict[str, str]:
+    detail = {"country_code": account.country}
+    if payer is None or payer.missing_address():
+        return detail
+    fields = {
+        "address_line1": payer.address_line1, "address_line2": payer.address_line2,
+        "city": payer.address_city, "postal_code": payer.address_postal_code,
+        "country_code": payer.address_country,
+    }  # fmt: skip
+    return detail | {key: value for key, value in fields.items() if value}
 
 
 def _bank_details(account: BankAccount) -> dict[str, str]:

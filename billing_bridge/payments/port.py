@@ -116,6 +116,26 @@ class BankAccount:
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Who a mandate is for, as the provider's customer record needs them, and the provider's
+    customer made for them before (reused: one provider customer per Ledgerline customer)."""
+
+    name: str
+    email: str | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    address_city: str | None = None
+    address_postal_code: str | None = None
+    address_country: str | None = None  # ISO 3166-1 alpha-2
+    provider_customer_id: str | None = None
+
+    def missing_address(self) -> list[str]:
+        """The postal address fields a scheme that needs one (Bacs by phone) lacks."""
+        required = ("address_line1", "address_city", "address_postal_code", "address_country")
+        return [name for name in required if not getattr(self, name)]
+
+
+@dataclass(frozen=True)
 class ChargeResult:
     status: PaymentStatus
     provider_ref: str  # the provider's id of the payment (PaymentIntent, payment, ...)
@@ -145,6 +165,8 @@ class MandateResult:
     provider_ref: str  # the mandate's id at the provider (or the billing request's, by link)
     scheme: str  # bacs, sepa_core, ach, masav (IL), ...
     setup_url: str | None = None  # for a mandate set up by link
+    # The provider's customer the mandate belongs to (made now, or the payer's, reused).
+    provider_customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,14 +233,17 @@ class PaymentProvider(Protocol):
     ) -> PayLink: ...
 
     async def create_mandate_link(
-        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
-    ) -> MandateResult:
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         """A mandate set up by the payer through the provider's hosted flow."""
 
     async def create_mandate(
-        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
-    ) -> MandateResult:
-        """A mandate from bank details taken by phone (the consent script was read)."""
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
+        """A mandate from bank details taken by phone (the consent script was read). With
+        `payer`, the provider's customer is theirs (reused when it has one already)."""
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[WebhookEvent]:
         """Verify the signature by the provider's scheme and normalise the events;

@@ -58,6 +58,7 @@ from billing_bridge.payments.port import (
     ChargeResult,
     MandateResult,
     MandateStatus,
+    Payer,
     PayLink,
     PaymentStatus,
     ProviderError,
@@ -323,8 +324,9 @@ class SandboxProvider:
         return link
 
     async def create_mandate_link(
-        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
-    ) -> MandateResult:
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         _check_scheme(scheme)
         fingerprint = ("mandate_link", scheme, customer_ref, customer_name)
         if (earlier := self._replay(idempotency_key, fingerprint, MandateResult)) is not None:
@@ -336,8 +338,9 @@ class SandboxProvider:
         return result
 
     async def create_mandate(
-        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
-    ) -> MandateResult:
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         _check_scheme(scheme)
         _check_account_fits(account, scheme)
         identity = (account.country, account.iban, account.bank_code, account.branch_code,

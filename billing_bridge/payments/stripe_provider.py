@@ -9,6 +9,8 @@ Endpoints (API reference, https://docs.stripe.com/api):
 - create_mandate_link: POST /v1/customers, then POST /v1/checkout/sessions (mode=setup).
 - create_mandate: POST /v1/customers, then POST /v1/setup_intents with payment_method_data,
   confirm=true and mandate_data[customer_acceptance][type]=offline (consent read on the phone).
+  Both skip POST /v1/customers when the payer has a Stripe customer already (one per
+  Ledgerline customer, `provider_customers`), and say which customer the mandate is under.
 - pay_invoice_by_card (a Stripe Billing invoice paid in the call): GET /v1/invoices/:id, POST
   /v1/payment_methods, POST /v1/payment_methods/:id/attach (the invoice's customer), then POST
   /v1/invoices/:id/pay with payment_method and off_session=true.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +42,7 @@ from billing_bridge.payments.port import (
     ChargeResult,
     MandateResult,
     MandateStatus,
+    Payer,
     PayLink,
     PaymentStatus,
     ProviderError,
@@ -296,11 +300,14 @@ class StripeProvider:
     # -- mandates -------------------------------------------------------------------------
 
     async def create_mandate_link(
-        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str
-    ) -> MandateResult:
+        self, *, scheme: str, idempotency_key: str, customer_ref: str, customer_name: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         method_type = _method_type(scheme)
         try:
-            customer = await self._customer(customer_name, customer_ref, idempotency_key)
+            customer = await self._customer(
+                payer or Payer(customer_name), customer_ref, idempotency_key
+            )
             session = await self._client.v1.checkout.sessions.create_async(
                 {  # type: ignore[arg-type]
                     "mode": "setup",
@@ -320,14 +327,20 @@ class StripeProvider:
             provider_ref=session.id,
             scheme=scheme,
             setup_url=session.url,
+            provider_customer_id=customer,
         )
 
     async def create_mandate(
-        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str
-    ) -> MandateResult:
+        self, account: BankAccount, *, scheme: str, idempotency_key: str, customer_ref: str,
+        payer: Payer | None = None,
+    ) -> MandateResult:  # fmt: skip
         method_type = _method_type(scheme)
+        customer: str | None = None
         try:
-            customer = await self._customer(account.account_holder, customer_ref, idempotency_key)
+            customer = await self._customer(
+                payer or Payer(account.account_holder, account.email), customer_ref,
+                idempotency_key,
+            )  # fmt: skip
             intent = await self._client.v1.setup_intents.create_async(
                 {  # type: ignore[arg-type]
                     "customer": customer,
@@ -346,14 +359,28 @@ class StripeProvider:
         except stripe.StripeError as exc:
             failed = _error(exc).get("setup_intent")
             if failed:  # Stripe refused the bank details: a failed mandate
-                return MandateResult(MandateStatus.FAILED, _id(failed) or "", scheme)
+                return MandateResult(MandateStatus.FAILED, _id(failed) or "", scheme,
+                                     provider_customer_id=customer)  # fmt: skip
             raise _translate(exc, "create_mandate") from None
-        return _mandate_result(intent.to_dict(), scheme)
+        return replace(_mandate_result(intent.to_dict(), scheme), provider_customer_id=customer)
 
-    async def _customer(self, name: str, customer_ref: str, idempotency_key: str) -> str:
-        # A Stripe Customer holds the payment method so it can be charged off-session later.
+    async def _customer(self, payer: Payer, customer_ref: str, idempotency_key: str) -> str:
+        """The payer's Stripe Customer (it holds the payment method so it can be charged
+        off-session later): theirs when they have one, else made now with what we know."""
+        if payer.provider_customer_id:
+            return payer.provider_customer_id
+        params: dict[str, Any] = {"name": payer.name, "metadata": {"customer_ref": customer_ref}}
+        if payer.email:
+            params["email"] = payer.email
+        address = {
+            "line1": payer.address_line1, "line2": payer.address_line2,
+            "city": payer.address_city, "postal_code": payer.address_postal_code,
+            "country": payer.address_country,
+        }  # fmt: skip
+        if any(address.values()):
+            params["address"] = {key: value for key, value in address.items() if value}
         customer = await self._client.v1.customers.create_async(
-            {"name": name, "metadata": {"customer_ref": customer_ref}},
+            params,  # type: ignore[arg-type]
             {"idempotency_key": f"{idempotency_key}:customer"},
         )
         return customer.id

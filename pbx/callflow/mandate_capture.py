@@ -19,7 +19,7 @@ from typing import Any
 
 from billing_bridge.events import changes
 from billing_bridge.mandate_links import SCHEME_BY_COUNTRY
-from billing_bridge.payments import bank_accounts
+from billing_bridge.payments import bank_accounts, provider_customers
 from billing_bridge.payments.bank_accounts import BankAccountError
 from billing_bridge.payments.pay_links import MessageSender, deliver, mask
 from billing_bridge.payments.port import BankAccount, MandateResult, PaymentProvider, ProviderError
@@ -90,10 +90,15 @@ class MandateCapture:
         scheme = SCHEME_BY_COUNTRY[request.country]
         key = f"call{session.call.record_id}-mandate-{secrets.token_hex(8)}"
         session.progress("creating", "setting up the mandate with the provider…")
+        payer = await provider_customers.payer_of(
+            self.database, session.call.tenant_id, session.call.customer_id, self.provider.name,
+            name=account.account_holder, email=account.email,
+        )  # fmt: skip
         try:
             result = await self.provider.create_mandate(
-                account, scheme=scheme, idempotency_key=key, customer_ref=request.customer_ref
-            )
+                account, scheme=scheme, idempotency_key=key, customer_ref=request.customer_ref,
+                payer=payer,
+            )  # fmt: skip
         except ProviderError as exc:
             log.warning("mandate for call %s not created: %s", session.call.call_id,
                         type(exc).__name__)  # fmt: skip
@@ -134,6 +139,9 @@ class MandateCapture:
                               provider=self.provider.name, provider_ref=result.provider_ref,
                               scheme=scheme, status=result.status.value)  # fmt: skip
             session.add(mandate)
+            await provider_customers.remember(
+                session, tenant, call.customer_id, self.provider.name, result.provider_customer_id
+            )
             await session.flush()
             await changes.mandate_created(session, mandate)
             text = (f"Your direct debit ({scheme}) for account {request.account_id} was set up "

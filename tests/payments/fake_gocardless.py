@@ -221,7 +221,11 @@ class FakeGoCardless:
             "metadata": p.get("metadata"),
             "mandate_request": None,
             "payment_request": None,
-            "links": {"customer": self._new("CU"), "creditor": "CR123"},
+            # An existing customer when the request names one (links[customer]), else a new one.
+            "links": {
+                "customer": (p.get("links") or {}).get("customer") or self._new("CU"),
+                "creditor": "CR123",
+            },
             "actions": [],
         }
         if mandate_request:
@@ -322,8 +326,15 @@ class FakeGoCardless:
         if action == "collect_customer_details":
             customer = data.get("customer") or {}
             missing = [f for f in self.required_customer_fields if not customer.get(f)]
-            if not (data.get("customer_billing_detail") or {}).get("country_code"):
+            detail = data.get("customer_billing_detail") or {}
+            if not detail.get("country_code"):
                 missing.append("country_code")
+            request = br.get("mandate_request") or {}
+            by_phone = request.get("authorisation_source") == "telephone"
+            if by_phone and request.get("scheme") == "bacs":
+                # Bacs by phone: the payer's postal address is part of the mandate.
+                missing += [f for f in ("address_line1", "city", "postal_code")
+                            if not detail.get(f)]  # fmt: skip
             if missing:
                 raise _Invalid(
                     "validation_failed", [_field(f, "is required", "data") for f in missing]

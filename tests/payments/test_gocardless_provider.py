@@ -13,6 +13,7 @@ from billing_bridge.payments.port import (
     BankAccount,
     CardDetails,
     MandateStatus,
+    Payer,
     PaymentProvider,
     PaymentStatus,
     ProviderError,
@@ -22,6 +23,9 @@ from billing_bridge.payments.port import (
 )
 from tests.payments import fake_gocardless
 from tests.payments.fake_gocardless import FakeGoCardless
+
+# The payer's record as Ledgerline keeps it: Bacs by phone needs the postal address.
+ANN = Payer("Ann Holt", "ann@example.com", "1 Pond Lane", None, "Leeds", "LS1 4AP", "GB")
 
 
 async def charge(provider: GoCardlessProvider, mandate: str, key: str = "dd-1", amount: int = 4500):
@@ -281,7 +285,7 @@ async def test_bank_details_by_phone_run_the_billing_request_actions_to_a_mandat
                           email="ann@example.com")  # fmt: skip
 
     result = await gocardless_provider.create_mandate(
-        account, scheme="bacs", idempotency_key="m-1", customer_ref="cust-5"
+        account, scheme="bacs", idempotency_key="m-1", customer_ref="cust-5", payer=ANN
     )
 
     assert result.status is MandateStatus.PENDING  # pending_submission
@@ -301,7 +305,12 @@ async def test_bank_details_by_phone_run_the_billing_request_actions_to_a_mandat
                         "family_name": "Holt",
                         "email": "ann@example.com",
                     },
-                    "customer_billing_detail": {"country_code": "GB"},
+                    "customer_billing_detail": {
+                        "country_code": "GB",
+                        "address_line1": "1 Pond Lane",
+                        "city": "Leeds",
+                        "postal_code": "LS1 4AP",
+                    },
                 }
             },
         ),
@@ -367,11 +376,11 @@ async def test_a_retried_phone_mandate_resumes_where_it_stopped(
     fake_gocardless_api._check_bank_account = flaky  # type: ignore[method-assign]
     with pytest.raises(ProviderError):
         await gocardless_provider.create_mandate(
-            account, scheme="bacs", idempotency_key="m-4", customer_ref="c"
+            account, scheme="bacs", idempotency_key="m-4", customer_ref="c", payer=ANN
         )
 
     result = await gocardless_provider.create_mandate(
-        account, scheme="bacs", idempotency_key="m-4", customer_ref="c"
+        account, scheme="bacs", idempotency_key="m-4", customer_ref="c", payer=ANN
     )
 
     assert result.provider_ref.startswith("MD")
@@ -393,6 +402,7 @@ async def test_missing_payer_details_are_a_provider_error_naming_the_fields(
             scheme="bacs",
             idempotency_key="m-5",
             customer_ref="c",
+            payer=ANN,
         )
 
 
@@ -613,7 +623,7 @@ async def test_no_log_record_carries_the_token_or_the_account_number(
     account = BankAccount("GB", "Ann Holt", bank_code="200000", account_number="55779911")
 
     await gocardless_provider.create_mandate(
-        account, scheme="bacs", idempotency_key="m-9", customer_ref="c"
+        account, scheme="bacs", idempotency_key="m-9", customer_ref="c", payer=ANN
     )
     fake_gocardless_api.fail_next(500)
     with pytest.raises(ProviderUnavailable) as raised:
