@@ -15,6 +15,7 @@ from billing_bridge.mandate_links import MandateLinkOrder, MandateParty, send_ma
 from billing_bridge.payments.ledger import record_card_payment
 from billing_bridge.payments.pay_links import OutboxOnlySender
 from billing_bridge.payments.port import ChargeResult, PaymentStatus, WebhookEvent
+from billing_bridge.payments.reviews import decide_review, open_reviews
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.webhooks import apply_events
 from pbx import audit
@@ -131,6 +132,26 @@ async def test_a_chargeback_by_webhook_emits_a_charged_back_event_with_its_entry
     charged = await entry(database, shop.tenant_id, event.entry_id)
     assert event.type == "payment.charged_back" and _object(event)["status"] == "charged_back"
     assert (charged.kind, charged.amount_minor) == ("chargeback", 1_500)
+
+
+async def test_a_held_failure_emits_only_when_a_supervisor_applies_it(
+    database: Database,
+) -> None:
+    shop = await business(database, "ofek", "+97237630100")
+    dana, _ = await _users(database, shop)
+    await _pay_by_card(database, shop, None)
+
+    late = _provider_event("ev_f1", "payment", "pi_1", "failed", 5, failure_code="fraudulent")
+    await apply_events(database, "sandbox", [late], now=T0)
+    assert len(await events_of(database, shop.tenant_id)) == 1  # held: nothing moved yet
+    [held] = await open_reviews(database, shop.tenant_id)
+    await decide_review(database, shop.tenant_id, held.review_id, apply=True,
+                        actor_id=dana.user_id or 0, actor_label="supervisor", now=T0)  # fmt: skip
+
+    _, failed = await events_of(database, shop.tenant_id)
+    reversed_entry = await entry(database, shop.tenant_id, failed.entry_id)
+    assert (failed.type, _object(failed)["status"]) == ("payment.failed", "failed")
+    assert (reversed_entry.kind, reversed_entry.amount_minor) == ("payment_reversed", 1_500)
 
 
 async def test_a_mandate_activated_by_the_provider_s_webhook_emits_once(

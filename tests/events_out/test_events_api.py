@@ -108,7 +108,7 @@ async def test_a_cursor_this_feed_did_not_give_is_refused_naming_it(platform: Pl
     await machine.close()
 
 
-async def test_a_limit_out_of_range_or_not_an_integer_is_refused_naming_it(
+async def test_a_limit_or_type_out_of_range_is_refused_naming_it(
     platform: Platform,
 ) -> None:
     machine, _ = await _reader(platform, "ofek", OFEK)
@@ -116,6 +116,9 @@ async def test_a_limit_out_of_range_or_not_an_integer_is_refused_naming_it(
     for limit in HOSTILE_LIMITS:
         status, body = await machine.call("GET", "/events", limit=limit)
         assert status == 422 and body["error"]["details"][0]["field"] == "limit", (limit, body)
+    for type in ("payment", "payment.succeeded\x00", "*", "PAYMENT.SUCCEEDED"):
+        status, body = await machine.call("GET", "/events", type=type)
+        assert status == 422 and body["error"]["details"][0]["field"] == "type", (type, body)
     await machine.close()
 
 
