@@ -397,3 +397,79 @@ async def test_the_csv_has_a_bom_a_header_and_keeps_hebrew(database: Database) -
     assert items.startswith("\ufeffkind,entry_id,payment_id,credit_id,account_id,account_ref,")
     assert ",'=חשבון,4200,ILS,evt_test" in items  # a formula's = is defused, Hebrew kept
     assert items.encode("utf-8").decode("utf-8") == items
+
+
+async def test_the_real_flows_are_reported_and_an_acknowledgement_moves_them(
+    database: Database,
+) -> None:
+    """A card payment, its partial refund by the provider's event, and credits granted,
+    approved and rejected, each through the service that makes it (which writes its entry
+    and the event that carries it); then the billing system acknowledges two events."""
+    from billing_bridge.account_credits import CreditAsked, decide_credit, grant_on_account
+    from billing_bridge.credits import By
+    from billing_bridge.events.feed import acknowledge
+    from billing_bridge.payments.ledger import record_card_payment
+    from billing_bridge.payments.port import ChargeResult, PaymentStatus, WebhookEvent
+    from billing_bridge.payments.webhooks import apply_events
+    from pbx.db.models import User
+
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", ["+97237630100"], timezone=ZONE)
+    customer = await make_customer(database, tenant, "C-1", "Dana Levi", [],
+                                   [{"currency": "ILS", "balance_minor": 100_000}])  # fmt: skip
+    async with database.tenant_session(tenant) as session, session.begin():
+        account = await session.scalar(select(Account.id).where(Account.customer_id == customer))
+        ada, avi = User(username="ada", display_name="Ada", role="admin"), User(
+            username="avi", display_name="Avi", role="agent")  # fmt: skip
+        session.add_all([ada, avi])
+        await session.flush()
+        admin, agent = By(ada.id, "admin", "admin:ada"), By(avi.id, "agent", "agent:avi")
+    assert account is not None
+    now = datetime.now(UTC)
+    taken = await record_card_payment(
+        database, tenant, account_id=account, call_id=None, amount_minor=10_000,
+        currency="ILS", provider="sandbox", idempotency_key="pay-1",
+        result=ChargeResult(PaymentStatus.SUCCEEDED, "pi_1", card_last4="4242"),
+        actor_id=ada.id, actor_label="admin:ada",
+    )  # fmt: skip
+    refund = WebhookEvent("evt_p1", "charge.refunded", "payment", "pi_1", "partially_refunded",
+                          now, details={"refunded_minor": "2500"})  # fmt: skip
+    assert [a.outcome for a in await apply_events(database, "sandbox", [refund], now=now)] == [
+        "applied"]  # fmt: skip
+    async with database.tenant_session(tenant) as session, session.begin():
+        await grant_on_account(session, tenant, CreditAsked(account, 400, None, "goodwill"),
+                               by=admin, now=now)  # fmt: skip
+        asked = [await grant_on_account(session, tenant, CreditAsked(account, amount, None,
+                                        "goodwill"), by=agent, now=now)
+                 for amount in (700, 900)]  # fmt: skip
+    async with database.tenant_session(tenant) as session, session.begin():
+        await decide_credit(session, tenant, asked[0].id, approve=True, by=admin, now=now)
+        await decide_credit(session, tenant, asked[1].id, approve=False, by=admin, now=now)
+    today = now.astimezone(ZoneInfo(ZONE)).date()
+    rows = Rows(database, tenant, account)
+
+    before = await report_of(rows, today, now + timedelta(hours=49))
+    async with database.tenant_session(tenant) as session, session.begin():
+        events = dict((await session.execute(
+            select(AccountEntry.kind, BillingEvent.public_id)
+            .join(BillingEvent, BillingEvent.entry_id == AccountEntry.id))).all())  # fmt: skip
+        await acknowledge(session, tenant, [events["payment"], events["refund"]], actor=admin,
+                          now=now)  # fmt: skip
+    after = await report_of(rows, today, now + timedelta(hours=49))
+
+    assert taken.status == "succeeded"
+    assert _by_key(before.figures) == {
+        ("collected", "card", "sandbox", "ILS", False): (1, 10_000),
+        ("refunded", "card", "sandbox", "ILS", False): (1, 2_500),
+        ("credited", "granted", None, "ILS", False): (1, 400),
+        ("credited", "approved", None, "ILS", False): (1, 700),
+    }
+    assert [i.kind for i in before.flagged] == ["collected", "refunded", "credited", "credited"]
+    assert all(i.event_id is not None for i in before.flagged)
+    assert _by_key(after.figures) == {
+        ("collected", "card", "sandbox", "ILS", True): (1, 10_000),
+        ("refunded", "card", "sandbox", "ILS", True): (1, 2_500),
+        ("credited", "granted", None, "ILS", False): (1, 400),
+        ("credited", "approved", None, "ILS", False): (1, 700),
+    }
+    assert [i.kind for i in after.flagged] == ["credited", "credited"]
+    assert _by_key(after.figures) == _by_key(await recomputed(database, tenant, today))
