@@ -139,7 +139,8 @@ def register(api: Api) -> None:
 
     @api.operation(
         "GET", "/reports/reconciliation", summary="One day's reconciliation: collected, "
-        "refunded, charged back and credited, acknowledged by the billing system or not",
+        "refunded, charged back and credited, acknowledged by the billing system or not "
+        "(CSV with Accept: text/csv or format=csv)",
         response=ReconciliationOut, tag="reports", guard=guard,
         query=(
             QueryParam("date", {"type": "string", "format": "date"},
@@ -164,7 +165,8 @@ def register(api: Api) -> None:
 
     @api.operation(
         "GET", "/reports/reconciliation/unacknowledged", summary="Every change sent to the "
-        "billing system and not acknowledged after the business's hours, oldest first",
+        "billing system and not acknowledged after the business's hours, oldest first (CSV "
+        "with Accept: text/csv or format=csv)",
         response=UnacknowledgedList, tag="reports", guard=guard,
         query=(
             QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},

@@ -110,6 +110,8 @@ async def test_admins_supervisors_and_billing_keys_read_their_own_day_and_agents
     status, their_report = await their_key.call("GET", "/reports/reconciliation",
                                                 date="2026-03-27")  # fmt: skip
     assert [f["amount_minor"] for f in their_report["figures"]] == [99_999]
+    _, their_admin_s = await other_admin.call("GET", "/reports/reconciliation", date="2026-03-27")
+    assert their_admin_s["figures"] == their_report["figures"]
     assert (await agent.call("GET", "/reports/reconciliation"))[0] == 403
     assert (await agent.call("GET", "/reports/reconciliation/unacknowledged"))[0] == 403
     assert (await no_scope.call("GET", "/reports/reconciliation"))[0] == 403
