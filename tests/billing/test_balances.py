@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import UnknownEvents, pending_in_billing, state_balance
-from billing_bridge.payments.ledger import post_entry
+from billing_bridge.payments.ledger import post_entry, record_card_payment
+from billing_bridge.payments.port import ChargeResult, PaymentStatus
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
 from pbx.db.models import Account, AccountEntry, BillingEvent
@@ -273,7 +275,7 @@ async def test_a_payment_committing_during_a_statement_is_never_lost(
         await _lock_for_update(session, books.account)
         await _post_and_tell(session, books.tenant, books.account, "payment", -3_000)
         statement = asyncio.create_task(books.state(10_000))
-        await _until_a_lock_is_awaited(postgres_database)
+        await _until_a_lock_is_awaited(postgres_database, statement)
     stated = await statement
 
     assert stated == 7_000
@@ -290,19 +292,24 @@ async def test_a_payment_arriving_while_a_statement_holds_the_account_lands_on_t
         assert account is not None
         await state_balance(session, account, 10_000)
         payment = asyncio.create_task(books.take("payment", -3_000))
-        await _until_a_lock_is_awaited(postgres_database)
+        await _until_a_lock_is_awaited(postgres_database, payment)
     await payment
 
     assert await books.shown() == (7_000, 10_000, -3_000)
 
 
-async def _until_a_lock_is_awaited(database: Database, within_s: float = 30.0) -> None:
+async def _until_a_lock_is_awaited(
+    database: Database, waiter: asyncio.Task[Any], within_s: float = 30.0
+) -> None:
     async with database.engine.connect() as connection:
         for _ in range(int(within_s / 0.01)):
+            if waiter.done():  # it did not wait: say why
+                raise AssertionError(f"it did not wait for the lock: {waiter.result()!r}")
             waiting = await connection.scalar(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                 "AND datname = current_database()"
             ))  # fmt: skip
+            await connection.rollback()  # a transaction sees one snapshot of the activity
             if waiting:
                 return
             await asyncio.sleep(0.01)
@@ -358,3 +365,27 @@ async def test_the_screen_pop_of_a_balance_never_stated_shows_nothing_pending(
     assert panel["accounts"][0]["pending_in_billing_minor"] == 0
     assert panel["accounts"][0]["reported_balance_minor"] is None
     assert panel["accounts"][0]["reported_at"] is None
+
+
+async def test_a_card_payment_recorded_as_in_a_call_is_pending_until_its_event_is_acknowledged(
+    database: Database,
+) -> None:
+    """Through the real path: the payment's entry and its payment.succeeded event."""
+    books = await Books.open(database)
+    await books.state(10_000)
+
+    await record_card_payment(
+        database, books.tenant, account_id=books.account, call_id=None, amount_minor=3_000,
+        currency="ILS", provider="sandbox", idempotency_key="call-1",
+        result=ChargeResult(PaymentStatus.SUCCEEDED, "sbx_1", card_last4="4242"),
+        actor_id=None, actor_label="agent",
+    )  # fmt: skip
+
+    assert await books.shown() == (7_000, 10_000, -3_000)
+    async with database.tenant_session(books.tenant) as session:
+        event_id = await session.scalar(
+            select(BillingEvent.public_id).where(BillingEvent.type == "payment.succeeded")
+        )
+    assert event_id is not None
+    assert await books.state(7_000, acknowledged=(event_id,)) == 7_000
+    assert await books.shown() == (7_000, 7_000, 0)
