@@ -107,14 +107,23 @@ async def apply_billing_event(
         async with database.tenant_session(tenant_id) as session, session.begin():
             kept = _received(event, stripe_customer, now, "applied")
             session.add(kept)
-            await session.flush()  # the unique key refuses a replay here
+            try:
+                await session.flush()  # the unique key refuses a replay here
+            except IntegrityError:
+                raise _Replayed from None
+            # Anything refused from here on (a customer the sync is making at this moment)
+            # rolls the event back with it: Stripe is answered 500 and sends it again.
             applied = await _apply(session, tenant_id, event)
             kept.outcome = applied.outcome[:16]
-    except IntegrityError:
+    except _Replayed:
         return BillingApplied(event.event_id, "duplicate", tenant_id)
     if applied.outcome not in ("created", "updated"):
         log.info("stripe event %s (%s): %s", event.event_id, event.type, applied.outcome)
     return applied
+
+
+class _Replayed(Exception):
+    """The event id is kept already: this delivery is a replay."""
 
 
 async def _apply(session: AsyncSession, tenant_id: int, event: BillingEvent) -> BillingApplied:
