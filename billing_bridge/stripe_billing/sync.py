@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.payments.port import WebhookMalformed
@@ -101,17 +102,24 @@ class _Sync:
     actor: By
 
     async def customers(self, objects: list[dict[str, Any]]) -> set[str]:
+        return await _twice(self._customers, objects)
+
+    async def invoices(self, objects: list[dict[str, Any]]) -> set[str]:
+        return await _twice(self._invoices, objects)
+
+    async def _customers(self, objects: list[dict[str, Any]]) -> set[str]:
         numbers: set[str] = set()
         page: Counter[str] = Counter()
+        problems: list[str] = []
         async with self._transaction() as session:
             for obj in objects:
                 try:
                     wanted = mapping.customer_record(obj, self.business, self.version)
                 except WebhookMalformed as exc:
-                    self._problem(page, f"customer {_id(obj)}: {exc}")
+                    _refused(page, problems, f"customer {_id(obj)}: {exc}")
                     continue
                 if wanted.phone_unusable:
-                    self.report.problems.append(
+                    problems.append(
                         f"customer {wanted.stripe_id}: phone is not a number in "
                         f"{self.business.region}; kept without it"
                     )
@@ -120,19 +128,21 @@ class _Sync:
                 numbers |= written.numbers
             self._audit(session, "stripe.sync.customers", page)
         self.report.customers.update(page)
+        self.report.problems += problems
         return numbers
 
-    async def invoices(self, objects: list[dict[str, Any]]) -> set[str]:
+    async def _invoices(self, objects: list[dict[str, Any]]) -> set[str]:
         seen: set[str] = set()
         accounts: set[int] = set()
         page: Counter[str] = Counter()
+        problems: list[str] = []
         async with self._transaction() as session:
             for obj in objects:
                 seen.add(_id(obj))
                 try:
                     wanted = mapping.invoice_record(obj, self.business, self.version)
                 except (WebhookMalformed, mapping.WrongCurrency) as exc:
-                    self._problem(page, f"invoice {_id(obj)}: {exc}")
+                    _refused(page, problems, f"invoice {_id(obj)}: {exc}")
                     continue
                 if wanted is None:
                     page["skipped_draft"] += 1
@@ -145,6 +155,7 @@ class _Sync:
                 await store.state_stripe_balance(session, account_id)
             self._audit(session, "stripe.sync.invoices", page)
         self.report.invoices.update(page)
+        self.report.problems += problems
         return seen
 
     @asynccontextmanager
@@ -153,10 +164,6 @@ class _Sync:
         async with self.database.tenant_session(tenant) as session, session.begin():
             yield session
 
-    def _problem(self, page: Counter[str], problem: str) -> None:
-        page["refused"] += 1
-        self.report.problems.append(problem)
-
     def _audit(self, session: AsyncSession, action: str, page: Counter[str]) -> None:
         if not page:
             return
@@ -164,6 +171,23 @@ class _Sync:
             session, tenant_id=self.business.tenant_id, actor=self.actor, action=action,
             target=Target("tenant", self.business.tenant_id), details=dict(page),
         )  # fmt: skip
+
+
+async def _twice(
+    write: Callable[[list[dict[str, Any]]], Awaitable[set[str]]], objects: list[dict[str, Any]]
+) -> set[str]:
+    """A page refused by a unique key (a webhook making the same customer at that moment) is
+    written again once: it then finds that customer."""
+    try:
+        return await write(objects)
+    except IntegrityError:
+        log.info("stripe sync: a page met a concurrent change; writing it again")
+        return await write(objects)
+
+
+def _refused(page: Counter[str], problems: list[str], problem: str) -> None:
+    page["refused"] += 1
+    problems.append(problem)
 
 
 async def _batches(objects: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:

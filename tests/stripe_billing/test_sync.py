@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from billing_bridge.identification.cache import NoCache
 from billing_bridge.identification.directory import CustomerDirectory
@@ -13,7 +14,7 @@ from billing_bridge.identification.model import Match
 from billing_bridge.identification.service import CallerIdentification
 from billing_bridge.stripe_billing.api import StripeBillingApi
 from billing_bridge.stripe_billing.store import UnknownBusiness
-from billing_bridge.stripe_billing.sync import SyncReport, sync_stripe_billing
+from billing_bridge.stripe_billing.sync import SyncReport, _twice, sync_stripe_billing
 from pbx.db.database import Database
 from pbx.db.models import Account, AuditEntry, Customer, Invoice, ProviderCustomer
 from tests.factories import make_tenant
@@ -229,3 +230,16 @@ async def test_customers_of_one_business_stay_out_of_another(
 
     assert await count(database, other, Customer) == 0
     assert await count(database, tenant, Customer) == 1
+
+
+async def test_a_page_refused_by_a_concurrent_change_is_written_again_once() -> None:
+    tries: list[int] = []
+
+    async def write(objects: list[dict]) -> set[str]:
+        tries.append(len(objects))
+        if len(tries) == 1:  # a webhook committed the same customer a moment before
+            raise IntegrityError("INSERT INTO provider_customers", {}, Exception("unique"))
+        return {"+972502345678"}
+
+    assert await _twice(write, [{"id": "cus_1"}]) == {"+972502345678"}
+    assert tries == [1, 1]
