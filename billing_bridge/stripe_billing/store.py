@@ -232,10 +232,13 @@ async def _customer(session: AsyncSession, tenant_id: int, stripe_id: str) -> Cu
 
 
 async def _account_of(session: AsyncSession, customer: Customer, business: Business) -> Account:
-    """The Stripe customer's one account (ref: the Stripe id), made on first sight."""
+    """The Stripe customer's one account: the customer's account referenced by the Stripe
+    id, else the account it already had (imported before it was linked to Stripe), else one
+    made now with the Stripe id as its reference."""
     account = await session.scalar(
-        select(Account).where(Account.account_ref == customer.customer_ref)
-    )
+        select(Account).where(Account.customer_id == customer.id)
+        .order_by(Account.account_ref != customer.customer_ref, Account.id).limit(1)
+    )  # fmt: skip
     if account is None:
         account = Account(tenant_id=business.tenant_id, customer_id=customer.id,
                           account_ref=customer.customer_ref, currency=business.currency,

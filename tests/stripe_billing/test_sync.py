@@ -17,7 +17,7 @@ from billing_bridge.stripe_billing.store import UnknownBusiness
 from billing_bridge.stripe_billing.sync import SyncReport, _twice, sync_stripe_billing
 from pbx.db.database import Database
 from pbx.db.models import Account, AuditEntry, Customer, Invoice, ProviderCustomer
-from tests.factories import make_tenant
+from tests.factories import make_customer, make_tenant
 from tests.payments.fake_stripe import FakeStripe
 from tests.stripe_billing.conftest import DID
 
@@ -243,3 +243,21 @@ async def test_a_page_refused_by_a_concurrent_change_is_written_again_once() -> 
 
     assert await _twice(write, [{"id": "cus_1"}]) == {"+972502345678"}
     assert tries == [1, 1]
+
+
+async def test_a_customer_imported_before_with_its_own_account_is_linked_not_doubled(
+    database: Database, api: StripeBillingApi, fake: FakeStripe, tenant: int
+) -> None:
+    dana = fake.add_customer(name="Dana Levi", phone="+972502345678")
+    await make_customer(database, tenant, dana["id"], "Dana Levi", ["+972502345678"],
+                        [{"ref": "ACC-7", "currency": "ILS"}])  # fmt: skip
+    fake.add_invoice(dana, 500)
+
+    report = await sync(database, api)
+
+    assert (report.customers, report.invoices) == ({"unchanged": 1}, {"created": 1})
+    [invoice] = await invoices(database, tenant)
+    async with database.tenant_session(tenant) as session:
+        refs = (await session.scalars(select(Account.account_ref))).all()
+        account = await session.get_one(Account, invoice.account_id)
+    assert refs == ["ACC-7"] and account.account_ref == "ACC-7"
