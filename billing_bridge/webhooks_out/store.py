@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,42 +107,76 @@ async def claim_due(database: Database, envelope: Envelope, *, now: datetime, li
                 for ident, tenant, sub, url, secret, event in rows]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """What came of one attempt of a claim."""
+
+    claim: Claim
+    outcome: Outcome
+    attempted_at: datetime
+    manual: bool = False
+
+
 async def settle(database: Database, claim: Claim, outcome: Outcome, *,
                  attempted_at: datetime, rng: random.Random, disable_after: timedelta,
                  manual: bool = False) -> str:  # fmt: skip
-    """Log the attempt and move the delivery; its status after, or "gone" (deleted with
-    its subscription meanwhile) or "superseded" (the claim ran out and another took it)."""
+    """`settle_all` for one attempt."""
+    done = Settlement(claim, outcome, attempted_at, manual)
+    return (await settle_all(database, [done], rng=rng, disable_after=disable_after))[0]
+
+
+async def settle_all(database: Database, settlements: Sequence[Settlement], *,
+                     rng: random.Random, disable_after: timedelta) -> list[str]:  # fmt: skip
+    """Log each attempt and move its delivery, in one transaction; each one's status after,
+    or "gone" (deleted with its subscription meanwhile) or "superseded" (the claim ran out
+    and another took it)."""
+    ids = sorted({done.claim.delivery_id for done in settlements})
     async with database.system_session() as session, session.begin():
-        row = await session.scalar(select(WebhookDelivery)
-                                   .where(WebhookDelivery.id == claim.delivery_id)
-                                   .with_for_update())  # fmt: skip
-        if row is None:
-            return "gone"
-        session.add(WebhookAttempt(tenant_id=row.tenant_id, delivery_id=row.id,
-                                   attempted_at=attempted_at, status_code=outcome.status_code,
-                                   latency_ms=outcome.latency_ms, manual=manual,
-                                   error=cap(outcome.error, ERROR_LENGTH) if outcome.error
-                                   else None))  # fmt: skip
-        if row.claimed_until != claim.claimed_until:
-            return "superseded"
-        row.attempts += 1
-        row.claimed_until = None
-        row.last_status_code, row.last_latency_ms = outcome.status_code, outcome.latency_ms
-        row.last_error = cap(outcome.error, ERROR_LENGTH) if outcome.error else None
-        if outcome.delivered:
-            row.status, row.delivered_at = "delivered", attempted_at
-            await _subscription_succeeded(session, row.subscription_id)
-            return row.status
-        if row.status == "delivered":  # sent again by hand and refused: it was delivered
-            return row.status
-        window_start = await _round_started(session, row)
-        retry = schedule.next_attempt(window_start, attempted_at, row.attempts, rng)
-        if retry is None:
-            row.status = "failed"
-        else:
-            row.status, row.next_attempt_at = "pending", retry
-        await _subscription_failed(session, row.subscription_id, attempted_at, disable_after)
+        rows = {row.id: row for row in await session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+            .order_by(WebhookDelivery.id).with_for_update())}  # fmt: skip
+        succeeded: set[int] = set()  # subscriptions to clear of failing_since
+        results = [await _settle_one(session, rows.get(done.claim.delivery_id), done, rng,
+                                     disable_after, succeeded)
+                   for done in settlements]  # fmt: skip
+        await _subscriptions_succeeded(session, succeeded)
+        return results
+
+
+async def _settle_one(session: Any, row: WebhookDelivery | None, done: Settlement,
+                      rng: random.Random, disable_after: timedelta,
+                      succeeded: set[int]) -> str:  # fmt: skip
+    if row is None:
+        return "gone"
+    outcome, attempted_at = done.outcome, done.attempted_at
+    error = cap(outcome.error, ERROR_LENGTH) if outcome.error else None
+    session.add(WebhookAttempt(tenant_id=row.tenant_id, delivery_id=row.id,
+                               attempted_at=attempted_at, status_code=outcome.status_code,
+                               latency_ms=outcome.latency_ms, manual=done.manual,
+                               error=error))  # fmt: skip
+    if row.claimed_until != done.claim.claimed_until:
+        return "superseded"
+    row.attempts += 1
+    row.claimed_until = None
+    row.last_status_code, row.last_latency_ms = outcome.status_code, outcome.latency_ms
+    row.last_error = error
+    if outcome.delivered:
+        row.status, row.delivered_at = "delivered", attempted_at
+        succeeded.add(row.subscription_id)
         return row.status
+    if row.status == "delivered":  # sent again by hand and refused: it was delivered
+        return row.status
+    window_start = await _round_started(session, row)
+    retry = schedule.next_attempt(window_start, attempted_at, row.attempts, rng)
+    if retry is None:
+        row.status = "failed"
+    else:
+        row.status, row.next_attempt_at = "pending", retry
+    if row.subscription_id in succeeded:  # a success earlier in this batch comes first
+        succeeded.discard(row.subscription_id)
+        await _subscriptions_succeeded(session, {row.subscription_id})
+    await _subscription_failed(session, row.subscription_id, attempted_at, disable_after)
+    return row.status
 
 
 async def _round_started(session: Any, row: WebhookDelivery) -> datetime:
@@ -155,11 +189,13 @@ async def _round_started(session: Any, row: WebhookDelivery) -> datetime:
     return started
 
 
-async def _subscription_succeeded(session: Any, subscription_id: int) -> None:
+async def _subscriptions_succeeded(session: Any, subscription_ids: set[int]) -> None:
     # Only a subscription that was failing is written: a lock on every success would queue
     # all of one subscription's deliveries behind each other.
+    if not subscription_ids:
+        return
     await session.execute(update(WebhookSubscription)
-                          .where(WebhookSubscription.id == subscription_id,
+                          .where(WebhookSubscription.id.in_(sorted(subscription_ids)),
                                  WebhookSubscription.failing_since.is_not(None))
                           .values(failing_since=None)
                           .execution_options(synchronize_session=False))  # fmt: skip

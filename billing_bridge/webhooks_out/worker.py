@@ -24,6 +24,7 @@ from pbx.audit import Actor
 from pbx.db.database import Database
 
 log = logging.getLogger(__name__)
+_BATCH = 200  # outcomes written in one transaction at most
 
 
 def _utc_now() -> datetime:
@@ -32,7 +33,7 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    concurrency: int = 32
+    concurrency: int = 64
     poll_s: float = 0.05  # between claims while there is work
     idle_s: float = 0.5  # the longest wait when there is none
     lease: timedelta = timedelta(seconds=60)  # well beyond the sender's timeout
@@ -53,6 +54,9 @@ class DeliveryWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Outcomes waiting to be written, and whether a task is writing them now.
+        self._unsettled: list[tuple[store.Settlement, asyncio.Future[None]]] = []
+        self._settling = False
 
     def start(self) -> None:
         self._stopping = False
@@ -112,9 +116,10 @@ class DeliveryWorker:
                 self._in_flight.add(task)
                 task.add_done_callback(self._finished)
             if claims:
+                # At most one claim a poll while there is work, whatever frees meanwhile:
+                # a claim is a batch, not a query for every slot that frees.
                 idle = self.settings.poll_s
-                if len(claims) < free:  # all that was due is taken: look again shortly
-                    await self._wait(self.settings.poll_s)
+                await asyncio.sleep(self.settings.poll_s)
             else:
                 await self._wait(idle)
                 idle = min(idle * 2, self.settings.idle_s)
@@ -127,11 +132,39 @@ class DeliveryWorker:
         attempted_at = self.clock()
         outcome = await self.sender.post(claim.url, claim.secret, claim.event_id, claim.body,
                                          int(attempted_at.timestamp()))  # fmt: skip
+        settled = asyncio.get_running_loop().create_future()
+        self._unsettled.append((store.Settlement(claim, outcome, attempted_at), settled))
+        if not self._settling:
+            await self._settle_unsettled()
+        await settled
+
+    async def _settle_unsettled(self) -> None:
+        """Settle the outcomes waiting, a batch per transaction: while one batch is being
+        written the next gathers, so under load a transaction carries many deliveries."""
+        self._settling = True
         try:
-            await store.settle(self.database, claim, outcome, attempted_at=attempted_at,
-                               rng=self.rng, disable_after=self.settings.disable_after)  # fmt: skip
-        except Exception:  # unsettled: its lease runs out and it is attempted again
-            log.exception("webhook delivery %d: could not record its outcome", claim.delivery_id)
+            while self._unsettled:
+                batch = self._unsettled[:_BATCH]
+                del self._unsettled[:_BATCH]
+                await self._settle_batch([done for done, _ in batch])
+                for _, settled in batch:
+                    if not settled.done():
+                        settled.set_result(None)
+        finally:
+            self._settling = False
+
+    async def _settle_batch(self, batch: list[store.Settlement]) -> None:
+        options = {"rng": self.rng, "disable_after": self.settings.disable_after}
+        try:
+            await store.settle_all(self.database, batch, **options)  # type: ignore[arg-type]
+            return
+        except Exception:  # one at a time, so one that cannot be written holds up no other
+            if len(batch) == 1:
+                log.exception("webhook delivery %d: could not record its outcome",
+                              batch[0].claim.delivery_id)  # fmt: skip
+                return  # unsettled: its lease runs out and it is attempted again
+        for done in batch:
+            await self._settle_batch([done])
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

@@ -4,13 +4,17 @@ tests drive with their own clock, per-account order, giving up and disabling."""
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
+from billing_bridge.events import envelope
+from billing_bridge.webhooks_out import store
 from billing_bridge.webhooks_out import subscriptions as subs
+from billing_bridge.webhooks_out.sender import Outcome
 from billing_bridge.webhooks_out.worker import DeliveryWorker
 from pbx.db.database import Database
 from pbx.db.models import AuditEntry, OutboxMessage, User, WebhookAttempt, WebhookSubscription
@@ -245,3 +249,44 @@ async def test_only_subscriptions_taking_the_type_get_the_event(
     await worker.run_once()
 
     assert receiver.ids() == [taken]
+
+
+async def test_an_outcome_from_a_claim_that_ran_out_is_logged_but_moves_nothing(
+    business: Business, receiver: Receiver, database: Database, clock: Clock
+) -> None:
+    await business.subscribe(receiver.url)
+    await business.emit("payment.succeeded", business.accounts[0])
+    lease = timedelta(seconds=60)
+    [late] = await store.claim_due(database, envelope, now=clock.now, limit=10, lease=lease)
+    clock.advance(seconds=61)  # its process stalled past the lease; another claims it
+    [taken] = await store.claim_due(database, envelope, now=clock.now, limit=10, lease=lease)
+    rng, after = random.Random(1), timedelta(days=3)
+
+    statuses = await store.settle_all(database, [
+        store.Settlement(late, Outcome(500, 3, "HTTP 500"), clock.now),
+        store.Settlement(taken, Outcome(200, 2), clock.now),
+    ], rng=rng, disable_after=after)  # fmt: skip
+
+    [delivery] = await business.deliveries()
+    assert statuses == ["superseded", "delivered"] and delivery.status == "delivered"
+    assert delivery.attempts == 1 and delivery.last_status_code == 200
+    async with database.tenant_session(business.tenant_id) as session:
+        logged = list(await session.scalars(select(WebhookAttempt.status_code)))
+    assert sorted(logged) == [200, 500]
+
+
+async def test_an_outcome_for_a_subscription_deleted_meanwhile_is_dropped(
+    business: Business, receiver: Receiver, database: Database, clock: Clock
+) -> None:
+    subscription_id, _ = await business.subscribe(receiver.url)
+    await business.emit("payment.succeeded", business.accounts[0])
+    lease = timedelta(seconds=60)
+    [claim] = await store.claim_due(database, envelope, now=clock.now, limit=10, lease=lease)
+    async with database.tenant_session(business.tenant_id) as session, session.begin():
+        await subs.delete_subscription(session, tenant_id=business.tenant_id, actor=ADMIN,
+                                       subscription_id=subscription_id, now=clock.now)  # fmt: skip
+
+    status = await store.settle(database, claim, Outcome(200, 1), attempted_at=clock.now,
+                                rng=random.Random(1), disable_after=timedelta(days=3))  # fmt: skip
+
+    assert status == "gone" and await business.deliveries() == []
