@@ -184,7 +184,11 @@ def api_context(application: Application) -> ApiContext:
 def webhook_worker(database: Database, settings: WebhooksSettings) -> DeliveryWorker:
     """The delivery worker (`pbx.service` starts it when `webhooks.enabled`); the API's
     manual redeliveries go through it either way."""
-    sender = Sender(timeout_s=settings.timeout_seconds, connections=settings.concurrency)
+    sender = Sender(
+        timeout_s=settings.timeout_seconds,
+        connections=settings.concurrency,
+        allow_private=settings.allow_private_http,
+    )
     options = WorkerSettings(
         concurrency=settings.concurrency, poll_s=settings.poll_seconds,
         idle_s=settings.idle_poll_seconds, grace_s=settings.timeout_seconds + 2,

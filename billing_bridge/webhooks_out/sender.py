@@ -4,10 +4,14 @@ resolve). The response's body is never kept: it is the receiver's, and may hold 
 
 from __future__ import annotations
 
+import errno
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from billing_bridge.webhooks_out.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, signature
 from pbx.free_text import cap
@@ -28,12 +32,36 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class Sender:
-    """Posts events over one pooled HTTP client (made on first use, in the running loop)."""
+class PublicOnly(AbstractResolver):
+    """Resolves names to public addresses only: a subscription's name that resolves (or is
+    later pointed) to loopback, a private network or a cloud's metadata address is refused
+    at connection time, as `urls.check_url` refuses such addresses written in the URL."""
 
-    def __init__(self, *, timeout_s: float = 10.0, connections: int = 64) -> None:
+    def __init__(self) -> None:
+        self._resolver = aiohttp.DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._resolver.resolve(host, port, family)
+        public = [entry for entry in found if ipaddress.ip_address(entry["host"]).is_global]
+        if not public:
+            raise OSError(errno.EADDRNOTAVAIL, f"{host} resolves to no public address")
+        return public
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+class Sender:
+    """Posts events over one pooled HTTP client (made on first use, in the running loop);
+    unless `allow_private`, only to public addresses."""
+
+    def __init__(self, *, timeout_s: float = 10.0, connections: int = 64,
+                 allow_private: bool = False) -> None:  # fmt: skip
         self.timeout_s = timeout_s
         self._connections = connections
+        self._allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, url: str, secret: str, event_id: str, body: bytes,
@@ -68,7 +96,10 @@ class Sender:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections,
+                    resolver=None if self._allow_private else PublicOnly(),
+                ),
                 cookie_jar=aiohttp.DummyCookieJar(),  # a receiver's cookies mean nothing here
             )
         return self._session

@@ -182,7 +182,8 @@ def make_worker(database: Database, clock: Callable[[], datetime] | None = None,
     kwargs: dict[str, Any] = {"rng": random.Random(7)}
     if clock is not None:
         kwargs["clock"] = clock
-    return DeliveryWorker(database, Sender(timeout_s=2.0), envelope, options, **kwargs)
+    sender = Sender(timeout_s=2.0, allow_private=True)
+    return DeliveryWorker(database, sender, envelope, options, **kwargs)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing_bridge.webhooks_out.schedule import next_attempt, retry_delay
+from billing_bridge.webhooks_out.sender import Sender
 from billing_bridge.webhooks_out.urls import BadUrl, check_url
 
 PRIVATE = [
@@ -67,3 +68,14 @@ def test_a_failure_three_days_after_the_first_attempt_gives_up() -> None:
 
     assert next_attempt(first, first + timedelta(days=3, seconds=-1), 20, rng) is not None
     assert next_attempt(first, first + timedelta(days=3), 21, rng) is None
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_not_posted_to() -> None:
+    sender = Sender(timeout_s=2.0)  # as production: no private receivers
+    try:
+        outcome = await sender.post("http://localhost:9/hooks", "whsec_x", "evt_1", b"{}", 0)
+    finally:
+        await sender.close()
+
+    assert outcome.status_code is None and not outcome.delivered
+    assert "no public address" in (outcome.error or "")
