@@ -155,7 +155,7 @@ async def test_after_three_days_of_failures_the_delivery_is_given_up_and_the_adm
             User(username="noam", display_name="Noam", role="admin"),  # no address
             User(username="avi@ofek.example", display_name="Avi", role="agent"),
         ])  # fmt: skip
-    await business.emit("payment.refunded", business.accounts[0])
+    event_id = await business.emit("payment.refunded", business.accounts[0])
     started = clock.now
 
     await until_settled(worker, business, clock)
@@ -170,6 +170,9 @@ async def test_after_three_days_of_failures_the_delivery_is_given_up_and_the_adm
     assert attempts[-1].attempted_at - started >= timedelta(days=3)
     assert attempts[-2].attempted_at - started < timedelta(days=3)  # not one more than needed
     assert not subscription.enabled and "failed for 3 days" in (subscription.disabled_reason or "")
+    assert len(receiver.received) == len(attempts) > 10
+    assert {r.event_id for r in receiver.received} == {event_id}  # the same id every time
+    assert len({r.body for r in receiver.received}) == 1
     assert [(m.channel, m.recipient) for m in emails] == [("email", "dana@ofek.example")]
     assert receiver.url in emails[0].body
     assert "webhook_subscription.disable" in audit
