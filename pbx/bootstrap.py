@@ -171,6 +171,7 @@ def api_context(application: Application) -> ApiContext:
     return ApiContext(
         services.database, services.sessions, services.login_limiter, services.bus,
         flow=flow, desk=desk_for(flow, services.bus, services.bus_redis), hub=services.hub,
+        forget_numbers=services.identification.forget_numbers,
         heartbeat_s=settings.events.heartbeat_seconds, recordings=services.recordings,
         playback_url_seconds=settings.recordings.playback_url_seconds,
         agents_play_own=settings.recordings.agents_play_own, payments=application.payments,

@@ -181,6 +181,20 @@ class RecordingStored(DeskPayload):
     format: str
 
 
+# --- what the billing system changed (`billing_bridge.ingest`) --------------------------------
+
+
+@_frozen
+class AccountUpdated(DeskPayload):
+    """The billing system changed the customer on this call: the panel as it is now."""
+
+    kind: ClassVar[str] = "account.updated"
+    call_id: str
+    record_id: int
+    customer_id: int
+    panel: Mapping[str, Any]
+
+
 # Each kind and the payloads it may carry, tried in order when decoding.
 KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "call.offered": (CallOffered,),
@@ -195,4 +209,5 @@ KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "payment.held": (PaymentHeld,),
     "mandate.status": (MandateStatusChanged,),
     "recording.stored": (RecordingStored,),
+    "account.updated": (AccountUpdated,),
 }

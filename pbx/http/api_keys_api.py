@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.customers import customer_by_ref
 from pbx.admin import api_keys
 from pbx.admin.errors import Conflict, NotFound
 from pbx.auth.roles import Role
@@ -60,14 +59,6 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyList(BaseModel):
     items: list[ApiKeyOut]
-
-
-class BillingCustomerOut(BaseModel):
-    ref: str
-    name: str
-    email: str | None
-    phones: list[str]
-    updated_at: datetime
 
 
 def key_guard(scope: str) -> Guard:
@@ -139,19 +130,3 @@ def register(api: Api) -> None:
             view = await api_keys.revoke_key(session, tenant_id=tenant, actor=call.principal,
                                              key_id=key_id, now=datetime.now(UTC))
         return cast(ApiKeyOut, _out(view))
-
-    _register_billing_reads(api)
-
-
-def _register_billing_reads(api: Api) -> None:
-    @api.operation("GET", "/billing/customers/{ref}", summary="Read a customer by the billing "
-                   "system's reference", response=BillingCustomerOut, tag="billing",
-                   guard=key_guard("billing:read"))  # fmt: skip
-    async def get_billing_customer(call: ApiCall) -> BillingCustomerOut:
-        caller = cast(api_keys.KeyCaller, call.principal)
-        found = await customer_by_ref(context(call.request).database, caller.tenant_id,
-                                      call.path("ref"))  # fmt: skip
-        if found is None:
-            raise not_found("customer")
-        return BillingCustomerOut(ref=found.ref, name=found.name, email=found.email,
-                                  phones=list(found.phones), updated_at=found.updated_at)

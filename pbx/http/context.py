@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -39,6 +40,9 @@ class ApiContext:
     flow: CallFlow | None = None  # None: this process has no Asterisk (FastAGI only)
     desk: Desk | None = None  # agent states and call control, run where the call flow is
     hub: Hub | None = None  # desk events for WebSockets
+    # The caller lookup forgets these numbers of a business (in every process), after a
+    # change to their customers commits; None: no cache to clear.
+    forget_numbers: Callable[[int, Iterable[str]], Awaitable[None]] | None = None
     heartbeat_s: float = 20.0
     # Origins allowed to call the API with a session cookie (the UI is served same-origin).
     allowed_origins: frozenset[str] = frozenset()

@@ -76,6 +76,10 @@ SAMPLES: dict[str, tuple[p.DeskPayload, dict[str, Any]]] = {
         {"recording_id": 12, "call_id": 41, "agent_id": 7, "duration_ms": 61_000,
          "format": "opus"},
     ),
+    "account.updated": (
+        p.AccountUpdated(call_id="c-1", record_id=41, customer_id=9, panel=PANEL),
+        {"call_id": "c-1", "record_id": 41, "customer_id": 9, "panel": PANEL},
+    ),
 }  # fmt: skip
 
 

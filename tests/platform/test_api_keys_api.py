@@ -170,8 +170,8 @@ async def test_hostile_references_on_a_key_s_route_get_a_documented_4xx(
     admin = await _business(platform, "ofek", OFEK)
     machine = platform.client((await _key(admin, "billing:read"))["secret"])
     _, document = await machine.call("GET", "/openapi.json")
-    templates = [path.removeprefix(PREFIX) for path in document["paths"]
-                 if path.startswith(PREFIX + "/billing/")]  # fmt: skip
+    templates = [path.removeprefix(PREFIX) for path, operations in document["paths"].items()
+                 if path.startswith(PREFIX + "/billing/") and "get" in operations]  # fmt: skip
 
     for template in templates:
         for value in [*HOSTILE_PATH_IDS, "x" * 5000, "ofek-1%00", "%E2%80%AEofek-1"]:

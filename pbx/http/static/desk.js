@@ -200,6 +200,7 @@ function handle(event) {
   if (event.type === "mandate.result" && current?.call_id === data.call_id) {
     text($("payment-status"), `Direct debit: ${data.status}${data.scheme ? ` (${data.scheme})` : ""}${data.confirmation ? `; confirmation ${data.confirmation}` : ""}`);
   }
+  if (event.type === "account.updated" && current?.call_id === data.call_id) accountUpdated(data);
   if (event.type === "payment.status" && current?.record_id === data.call_record_id) {
     text($("payment-status"), `Payment: ${money(data.amount_minor, data.currency)} by ${data.method} ${data.status}; balance now ${money(data.balance_minor, data.currency)}`);
   }
@@ -223,6 +224,12 @@ function offered(call) {
   const owed = panel ? panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} (${a.status}${a.vip ? ", VIP" : ""})`).join(" · ") : "";
   text($("call-summary"), [owed, verified].filter(Boolean).join(" — "));
   showAccount(panel);
+}
+
+// The billing system changed the caller's customer, accounts or invoices during the call.
+function accountUpdated(update) {
+  current = { ...current, panel: update.panel };
+  showAccount(update.panel);
 }
 
 function connected() {

@@ -1,0 +1,156 @@
+"""Invoices, external payments and balance adjustments from the billing system.
+
+Invoices are written a chunk at a time like customers (`customer_store`). External payments
+and adjustments move a balance: each is an `account_entries` row of its kind with the
+billing system's `reference` (one entry per kind and reference), written with the balance in
+the same transaction and audited. They are immutable: the same reference with the same
+content again is `unchanged`, with other content a refusal (`conflict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_bridge.ingest.outcomes import (
+    IngestRefused,
+    Outcome,
+    Result,
+    by_version,
+    unknown_parent,
+)
+from billing_bridge.ingest.records import (
+    AdjustmentRecord,
+    Business,
+    ExternalPaymentRecord,
+    InvoiceRecord,
+)
+from billing_bridge.ingest.sql import among, insert_rows
+from pbx.audit import Actor, Target, record
+from pbx.db.models import Account, AccountEntry, Invoice
+from pbx.db.types import utcnow
+
+
+async def write_invoices(
+    session: AsyncSession, business: Business, records: Sequence[InvoiceRecord]
+) -> list[Result]:
+    accounts = {row.account_ref: row for row in await session.execute(
+        select(Account.account_ref, Account.id, Account.currency, Account.customer_id)
+        .where(among(Account.account_ref, {r.account_ref for r in records}))
+    )}  # fmt: skip
+    stored = {row.invoice_ref: row for row in await session.execute(
+        select(Invoice.invoice_ref, Invoice.id, Invoice.source_version)
+        .where(among(Invoice.invoice_ref, [r.ref for r in records]))
+    )}  # fmt: skip
+    results: list[Result] = []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    now = utcnow()
+    for invoice in records:
+        account, found = accounts.get(invoice.account_ref), stored.get(invoice.ref)
+        if account is None:
+            refused = unknown_parent("account", "account", invoice.account_ref)
+            results.append(Result(invoice.ref, refused=refused))
+            continue
+        if invoice.currency not in (None, account.currency):
+            results.append(Result(invoice.ref, refused=_other_currency(account.currency)))
+            continue
+        if found is not None:
+            outcome = by_version(found.source_version, invoice.source_version)
+            if outcome is not None:
+                results.append(Result(invoice.ref, outcome))
+                continue
+        values = {
+            "account_id": account.id, "currency": account.currency,
+            "amount_minor": invoice.amount_minor, "outstanding_minor": invoice.outstanding_minor,
+            "issued_on": invoice.issued_on, "due_on": invoice.due_on, "status": invoice.status,
+            "line_summary": invoice.line_summary, "source_version": invoice.source_version,
+            "updated_at": now,
+        }  # fmt: skip
+        if found is None:
+            new.append({"tenant_id": business.tenant_id, "invoice_ref": invoice.ref, **values})
+        else:
+            changed.append({"id": found.id, **values})
+        outcome = Outcome.CREATED if found is None else Outcome.UPDATED
+        results.append(Result(invoice.ref, outcome, customer_ids=(account.customer_id,)))
+    await insert_rows(session, Invoice, business.tenant_id, new)
+    if changed:
+        await session.execute(update(Invoice), changed)
+    return results
+
+
+def _other_currency(currency: str) -> IngestRefused:
+    return IngestRefused("currency_mismatch", "currency", f"the account is in {currency}")
+
+
+async def write_entry(
+    session: AsyncSession,
+    business: Business,
+    entry: ExternalPaymentRecord | AdjustmentRecord,
+    actor: Actor,
+) -> Result:
+    """One external payment or adjustment: its entry and the balance, or what it was."""
+    kind = "external_payment" if isinstance(entry, ExternalPaymentRecord) else "adjustment"
+    # A payment lowers what the customer owes; an adjustment is signed as the balance is.
+    amount = -entry.amount_minor if kind == "external_payment" else entry.amount_minor
+    account = (await session.execute(
+        select(Account.id, Account.currency, Account.customer_id)
+        .where(Account.account_ref == entry.account_ref)
+    )).one_or_none()  # fmt: skip
+    if account is None:
+        refused = unknown_parent("account", "account", entry.account_ref)
+        return Result(entry.reference, refused=refused)
+    if entry.currency not in (None, account.currency):
+        return Result(entry.reference, refused=_other_currency(account.currency))
+    held = (await session.execute(
+        select(AccountEntry.account_id, AccountEntry.amount_minor)
+        .where(AccountEntry.kind == kind, AccountEntry.reference == entry.reference)
+    )).one_or_none()  # fmt: skip
+    if held is not None:
+        if (held.account_id, held.amount_minor) == (account.id, amount):
+            return Result(entry.reference, Outcome.UNCHANGED)
+        refused = IngestRefused("conflict", "reference", f"a {kind} with reference "
+                                f"{entry.reference!r} was recorded with other content")  # fmt: skip
+        return Result(entry.reference, refused=refused)
+    balance = await _post(session, business.tenant_id, account.id, kind, amount,
+                          account.currency, entry.reference)  # fmt: skip
+    record(
+        session, tenant_id=business.tenant_id, actor=actor, action=f"billing.{kind}",
+        target=Target("account", account.id), details=_details(entry, amount, balance),
+    )  # fmt: skip
+    return Result(entry.reference, Outcome.CREATED, customer_ids=(account.customer_id,))
+
+
+def _details(
+    entry: ExternalPaymentRecord | AdjustmentRecord, amount: int, balance: int
+) -> dict[str, Any]:
+    details: dict[str, Any] = {"reference": entry.reference, "account_ref": entry.account_ref,
+                               "amount_minor": amount, "balance_after_minor": balance}  # fmt: skip
+    if isinstance(entry, ExternalPaymentRecord):
+        details |= {"received_at": entry.received_at.isoformat(), "method": entry.method}
+    else:
+        details["reason"] = entry.reason
+    return details
+
+
+async def _post(
+    session: AsyncSession, tenant_id: int, account_id: int, kind: str, amount: int,
+    currency: str, reference: str,
+) -> int:  # fmt: skip
+    """`ledger.post_entry`'s pattern, with the billing system's reference on the entry: the
+    balance moves and the entry says why, in the caller's transaction. The balance after."""
+    balance = int((await session.execute(
+        update(Account).where(Account.id == account_id)
+        .values(balance_minor=Account.balance_minor + amount)
+        .returning(Account.balance_minor)
+        .execution_options(synchronize_session=False)
+    )).scalar_one())  # fmt: skip
+    session.add(AccountEntry(
+        tenant_id=tenant_id, account_id=account_id, kind=kind, amount_minor=amount,
+        currency=currency, balance_after_minor=balance, reference=reference,
+    ))  # fmt: skip
+    await session.flush()  # a reference taken at the same moment fails here, in its savepoint
+    return balance

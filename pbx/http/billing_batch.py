@@ -1,0 +1,114 @@
+"""The batch format of `POST /api/v1/billing/batch` (a codec, no I/O): NDJSON, one record a
+line, `{"type": "customer" | "account" | "invoice" | "external_payment" | "adjustment",
+...fields}`; and its answer, one result a line in the order sent.
+
+Each line is held to the rules of any request body (JSON, at most 32 levels deep, no NUL)
+and read by its type's reader; a line that fails is that line's error, never the batch's.
+Blank lines are skipped (their numbers still count).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from billing_bridge.ingest.outcomes import IngestRefused, Result
+from billing_bridge.ingest.records import READERS, Business, Record, RecordInvalid
+from pbx.http.api import ApiError, parse_json
+
+MAX_LINES = 10_000
+MAX_BYTES = 16 * 1024 * 1024
+CONTENT_TYPE = "application/x-ndjson"
+_NUL = b"\\u0000"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: int  # 1-based, as an editor counts
+    type: str | None
+    ref: str | None
+    record: Record | None = None
+    error: dict[str, Any] | None = None  # {"code", "message", "field"}
+
+
+def read_lines(body: bytes, business: Business) -> list[Line]:
+    """Each non-blank line, read into its record or its error."""
+    lines = []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        if raw.strip():
+            lines.append(_line(number, raw, business))
+    return lines
+
+
+def line_count(body: bytes) -> int:
+    return body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
+
+
+def _line(number: int, raw: bytes, business: Business) -> Line:
+    try:
+        data = parse_json(raw) if _NUL in raw else _flat_json(raw)
+    except ApiError as exc:
+        field = exc.details[0]["field"] if exc.details else None
+        return Line(number, None, None, error=_error(exc.code, exc.message, field))
+    if not isinstance(data, dict):
+        return Line(number, None, None, error=_error("invalid", "a line must be a JSON object"))
+    kind, ref = data.get("type"), data.get("ref", data.get("reference"))
+    kind = kind if isinstance(kind, str) and kind in READERS else None
+    ref = ref[:64] if isinstance(ref, str) else None
+    if kind is None:
+        message = "type must be one of " + ", ".join(READERS)
+        return Line(number, None, ref, error=_error("invalid", message, "type"))
+    try:
+        record = READERS[kind](data, business)
+    except RecordInvalid as exc:
+        return Line(number, kind, ref, error=_error("invalid", exc.problem, exc.field))
+    return Line(number, kind, ref, record)
+
+
+def _flat_json(raw: bytes) -> Any:
+    """A line that holds no NUL (JSON can only write one as an escape): the records' readers
+    take no value nested deeper than a list of strings, so the request layer's walk of
+    every value (`parse_json`) would find nothing more. What is not JSON is refused alike."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the line nests too deeply") from None
+    except ValueError:
+        raise ApiError(400, "bad_json", "the line is not valid JSON") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def answer(lines: list[Line], results: list[Result]) -> dict[str, Any]:
+    """One result per line sent (`results` are the records' own, in order), and the counts."""
+    applied = iter(results)
+    out: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    for line in lines:
+        entry: dict[str, Any] = {"line": line.number, "type": line.type, "ref": line.ref}
+        error = line.error
+        if error is None:
+            result = next(applied)
+            if result.refused is not None:
+                error = refusal(result.refused)
+            else:
+                assert result.outcome is not None
+                entry["outcome"] = result.outcome.value
+                counts[result.outcome.value] += 1
+        if error is not None:
+            entry["error"] = error
+            counts["failed"] += 1
+        out.append(entry)
+    return {"results": out, "counts": dict(counts)}
+
+
+def refusal(refused: IngestRefused) -> dict[str, Any]:
+    return _error(refused.code, refused.message, refused.field)
+
+
+def _error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "field": field}

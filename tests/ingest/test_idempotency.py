@@ -1,0 +1,127 @@
+"""Idempotency-Key on the billing writes: the same key and request get the stored answer (and
+the work is done once), another request with the key is refused, requests with one key at
+the same moment do the work once, refused work frees its key, and keys expire."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from pbx.db.models import AccountEntry, IdempotencyKey
+from tests.ingest.conftest import OFEK_DID, Door, Machine
+
+CUSTOMER = {"name": "Sara Cohen", "phones": [], "version": 1}
+ACCOUNT = {"customer": "C-1", "version": 1}
+PAYMENT = {"reference": "BT-1", "account": "A-1", "amount": 5_000, "currency": "ILS",
+           "received_at": "2026-12-06T09:00:00Z", "method": "bank_transfer"}  # fmt: skip
+
+
+async def _machine(door: Door) -> Machine:
+    tenant = await door.business("ofek", OFEK_DID)
+    machine = await door.key(tenant, "billing:write", "billing:read")
+    assert (await machine.send("PUT", "/billing/customers/C-1", CUSTOMER)).status == 200
+    assert (await machine.send("PUT", "/billing/accounts/A-1", ACCOUNT)).status == 200
+    return machine
+
+
+async def _entries(door: Door) -> int:
+    async with door.database.system_session() as session:
+        return int(await session.scalar(select(func.count()).select_from(AccountEntry)) or 0)
+
+
+async def test_the_same_key_and_request_get_the_same_answer_replayed(door: Door) -> None:
+    machine = await _machine(door)
+
+    first = await machine.send("POST", "/billing/external-payments", PAYMENT, key="pay-1")
+    second = await machine.send("POST", "/billing/external-payments", PAYMENT, key="pay-1")
+
+    assert (first.status, first.body) == (200, {"ref": "BT-1", "outcome": "created"})
+    assert (second.status, second.body) == (first.status, first.body)
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert await _entries(door) == 1
+
+
+async def test_the_same_key_with_another_body_is_refused(door: Door) -> None:
+    machine = await _machine(door)
+    await machine.send("POST", "/billing/external-payments", PAYMENT, key="pay-1")
+
+    other = await machine.send("POST", "/billing/external-payments",
+                               PAYMENT | {"amount": 6_000}, key="pay-1")  # fmt: skip
+    elsewhere = await machine.send("PUT", "/billing/customers/C-1", CUSTOMER, key="pay-1")
+
+    assert other.status == 422 and other.body["error"]["code"] == "idempotency_key_reused"
+    assert elsewhere.status == 422
+    assert await _entries(door) == 1
+
+
+async def test_requests_with_one_key_at_the_same_moment_do_the_work_once(door: Door) -> None:
+    machine = await _machine(door)
+
+    replies = await asyncio.gather(*(
+        machine.send("POST", "/billing/adjustments",
+                     {"reference": "ADJ-1", "account": "A-1", "amount": 700,
+                      "reason": "late fee"}, key="adj-1")
+        for _ in range(6)
+    ))  # fmt: skip
+
+    statuses = sorted(reply.status for reply in replies)
+    assert set(statuses) <= {200, 409} and 200 in statuses
+    done = [reply for reply in replies if reply.status == 200]
+    assert all(reply.body == {"ref": "ADJ-1", "outcome": "created"} for reply in done)
+    refused = [reply for reply in replies if reply.status == 409]
+    assert all(r.body["error"]["code"] == "idempotency_key_in_progress" for r in refused)
+    assert await _entries(door) == 1
+    account = (await machine.send("GET", "/billing/accounts/A-1")).body
+    assert account["balance"] == 700
+
+
+async def test_a_refused_request_frees_its_key_for_the_corrected_one(door: Door) -> None:
+    machine = await _machine(door)
+
+    refused = await machine.send("POST", "/billing/external-payments",
+                                 PAYMENT | {"account": "A-404"}, key="pay-2")  # fmt: skip
+    corrected = await machine.send("POST", "/billing/external-payments", PAYMENT, key="pay-2")
+
+    assert refused.status == 422 and refused.body["error"]["code"] == "unknown_account"
+    assert corrected.status == 200 and corrected.body["outcome"] == "created"
+
+
+async def test_a_key_is_kept_a_day_and_then_forgotten(door: Door) -> None:
+    machine = await _machine(door)
+    await machine.send("PUT", "/billing/customers/C-1", CUSTOMER | {"version": 2}, key="k")
+    async with door.database.system_session() as session, session.begin():
+        await session.execute(update(IdempotencyKey).values(
+            created_at=datetime.now(UTC) - timedelta(hours=24, minutes=1)))  # fmt: skip
+
+    again = await machine.send("PUT", "/billing/customers/C-1",
+                               CUSTOMER | {"version": 3}, key="k")  # fmt: skip
+
+    assert again.status == 200 and again.body["outcome"] == "updated"
+    assert "Idempotent-Replayed" not in again.headers
+
+
+async def test_an_idempotency_key_must_be_printable_and_at_most_255_characters(
+    door: Door,
+) -> None:
+    machine = await _machine(door)
+
+    long = await machine.send("PUT", "/billing/customers/C-1", CUSTOMER, key="k" * 256)
+    fine = await machine.send("PUT", "/billing/customers/C-1", CUSTOMER, key="k" * 255)
+
+    assert long.status == 422 and long.body["error"]["details"][0]["field"] == "Idempotency-Key"
+    assert fine.status == 200
+
+
+async def test_one_business_s_key_is_not_another_s(door: Door) -> None:
+    ours = await _machine(door)
+    other = await door.business("other", "+97237630199")
+    theirs = await door.key(other, "billing:write")
+    await ours.send("PUT", "/billing/customers/C-1", CUSTOMER | {"version": 2}, key="shared")
+
+    reply = await theirs.send("PUT", "/billing/customers/C-1", CUSTOMER, key="shared")
+
+    assert reply.status == 200 and reply.body["outcome"] == "created"
+    assert "Idempotent-Replayed" not in reply.headers
