@@ -26,6 +26,9 @@ from pbx.db.models import ACCOUNT_STATUSES, INVOICE_STATUSES
 from pbx.free_text import cap, clean_name, clean_text, has_hidden_characters, mask_card_numbers
 
 BIGINT_MAX = 2**63 - 1
+# The largest amount or balance taken, in minor units (10 trillion in a currency of cents):
+# far beyond any invoice, and far enough inside BIGINT that no sum of them overflows it.
+MONEY_MAX = 10**15
 REF_LENGTH = 64  # customers.customer_ref, accounts.account_ref, invoices.invoice_ref, reference
 MAX_PHONES = 10
 MAX_ACKNOWLEDGED = 1000
@@ -38,6 +41,19 @@ _METHOD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _EVENT_ID = re.compile(r"evt_[A-Za-z0-9_-]{1,36}")
 _ADDRESS_FIELDS = {"line1": 200, "line2": 200, "city": 100, "postal_code": 20, "country": 2}
+
+
+_VERSIONED = frozenset({"type", "ref", "version", "updated_at"})
+CUSTOMER_FIELDS = _VERSIONED | {"name", "email", "phones", "language", "date_of_birth", "address"}
+ACCOUNT_FIELDS = _VERSIONED | {"customer", "currency", "status", "vip", "balance",
+                               "acknowledged_events"}  # fmt: skip
+INVOICE_FIELDS = _VERSIONED | {"account", "currency", "amount", "outstanding", "issued", "due",
+                               "status", "line_summary"}  # fmt: skip
+PAYMENT_FIELDS = frozenset({"type", "reference", "account", "amount", "currency", "received_at",
+                            "method"})  # fmt: skip
+ADJUSTMENT_FIELDS = frozenset({"type", "reference", "account", "amount", "currency", "reason"})
+_DIGIT = re.compile(r"[0-9]")
+_SHORTEST_CARD = 13
 
 
 class RecordInvalid(ValueError):
@@ -131,16 +147,20 @@ class Business:
 
 
 class Fields:
-    """A record's JSON object, read field by field; every read names the field it fails on,
-    and `done` refuses fields nobody read (a misspelt field is not silently dropped)."""
+    """A record's JSON object, read field by field; every read names the field it fails on.
+    A field the record does not have is refused first (a misspelt field is not silently
+    dropped)."""
 
-    def __init__(self, data: Any, allowed_extra: frozenset[str] = frozenset()) -> None:
+    def __init__(self, data: Any, known: frozenset[str]) -> None:
         if not isinstance(data, Mapping):
             raise RecordInvalid("(record)", "must be a JSON object")
-        self._data, self._read = data, set(allowed_extra)
+        unknown = data.keys() - known
+        if unknown:
+            raise RecordInvalid(min(str(key) for key in unknown)[:64],
+                                "is not a field of this record")  # fmt: skip
+        self._data = data
 
     def raw(self, name: str) -> Any:
-        self._read.add(name)
         return self._data.get(name)
 
     def text(self, name: str, limit: int, *, required: bool = False) -> str | None:
@@ -229,11 +249,6 @@ class Fields:
             raise RecordInvalid("updated_at", "must be after 1970")
         return micros
 
-    def done(self) -> None:
-        unknown = sorted(str(key) for key in self._data.keys() - self._read)
-        if unknown:
-            raise RecordInvalid(unknown[0][:64], "is not a field of this record")
-
 
 def reference(value: str, name: str) -> str:
     """A billing system's reference: 1-64 characters, no hidden ones, no edge spaces."""
@@ -251,14 +266,18 @@ def _plain(text: str) -> bool:
 
 
 def _screened_text(text: str) -> str:
-    """`clean_text`: plain ASCII text only needs its card numbers masked and its ends
-    trimmed."""
-    return mask_card_numbers(text).strip() if _plain(text) else clean_text(text)
+    """`clean_text`: plain ASCII text only needs its card numbers masked (if it has digits
+    enough for one, counted in C) and its ends trimmed."""
+    if not _plain(text):
+        return clean_text(text)
+    if len(_DIGIT.findall(text)) < _SHORTEST_CARD:
+        return text.strip()
+    return mask_card_numbers(text).strip()
 
 
 def read_customer(data: Any, business: Business, *, ref: str | None = None) -> CustomerRecord:
     """A customer record; `ref` from the path (PUT), else the record's own `ref` field."""
-    fields = Fields(data, frozenset({"type"}))
+    fields = Fields(data, CUSTOMER_FIELDS)
     ref = _own_ref(fields, ref)
     name = clean_name(fields.text("name", 400, required=True) or "")
     if not name:
@@ -277,13 +296,13 @@ def read_customer(data: Any, business: Business, *, ref: str | None = None) -> C
 
 
 def read_account(data: Any, business: Business, *, ref: str | None = None) -> AccountRecord:
-    fields = Fields(data, frozenset({"type"}))
+    fields = Fields(data, ACCOUNT_FIELDS)
     ref = _own_ref(fields, ref)
     customer = fields.ref("customer")
     currency = fields.currency() or business.currency
     status = fields.one_of("status", ACCOUNT_STATUSES, "active")
     vip = fields.boolean("vip", False)
-    balance = fields.integer("balance", -BIGINT_MAX, required=False)
+    balance = fields.integer("balance", -MONEY_MAX, MONEY_MAX, required=False)
     acknowledged = fields.raw("acknowledged_events")
     if acknowledged is not None and balance is None:
         raise RecordInvalid("acknowledged_events", "only with a balance")
@@ -292,11 +311,11 @@ def read_account(data: Any, business: Business, *, ref: str | None = None) -> Ac
 
 
 def read_invoice(data: Any, business: Business, *, ref: str | None = None) -> InvoiceRecord:
-    fields = Fields(data, frozenset({"type"}))
+    fields = Fields(data, INVOICE_FIELDS)
     ref = _own_ref(fields, ref)
     account = fields.ref("account")
     currency = fields.currency()
-    amount = fields.integer("amount", 0)
+    amount = fields.integer("amount", 0, MONEY_MAX)
     assert amount is not None
     status = fields.one_of("status", INVOICE_STATUSES, "open")
     outstanding = fields.integer("outstanding", 0, amount, required=False)
@@ -315,32 +334,30 @@ def read_invoice(data: Any, business: Business, *, ref: str | None = None) -> In
 
 
 def read_external_payment(data: Any, business: Business) -> ExternalPaymentRecord:
-    fields = Fields(data, frozenset({"type"}))
+    fields = Fields(data, PAYMENT_FIELDS)
     reference_ = fields.ref("reference")
     account = fields.ref("account")
-    amount = fields.integer("amount", 1)
+    amount = fields.integer("amount", 1, MONEY_MAX)
     currency = fields.currency()
     received = fields.moment("received_at")
     method = fields.text("method", 32) or "bank_transfer"
     if not _METHOD.fullmatch(method):
         raise RecordInvalid("method", "must be a lower-case word like bank_transfer")
-    fields.done()
     assert amount is not None and received is not None
     return ExternalPaymentRecord(reference_, account, amount, currency, received, method)
 
 
 def read_adjustment(data: Any, business: Business) -> AdjustmentRecord:
-    fields = Fields(data, frozenset({"type"}))
+    fields = Fields(data, ADJUSTMENT_FIELDS)
     reference_ = fields.ref("reference")
     account = fields.ref("account")
-    amount = fields.integer("amount", -BIGINT_MAX)
+    amount = fields.integer("amount", -MONEY_MAX, MONEY_MAX)
     if amount == 0:
         raise RecordInvalid("amount", "must not be 0")
     currency = fields.currency()
     reason = _screened_text(fields.text("reason", 4 * REASON_LENGTH, required=True) or "")
     if not reason:
         raise RecordInvalid("reason", "must not be empty")
-    fields.done()
     assert amount is not None
     return AdjustmentRecord(reference_, account, amount, currency, cap(reason, REASON_LENGTH))
 
@@ -371,9 +388,7 @@ def _own_ref(fields: Fields, ref: str | None) -> str:
 
 
 def _finish(fields: Fields) -> int:
-    version = fields.source_version()
-    fields.done()
-    return version
+    return fields.source_version()
 
 
 def _phones(value: Any, region: str) -> tuple[str, ...]:

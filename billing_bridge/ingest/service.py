@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import UnknownEvents
@@ -39,6 +39,9 @@ from pbx.audit import Actor, Target, record
 
 log = logging.getLogger(__name__)
 
+# What refuses one record (or, in a chunk, sends its records one by one): a ref written by
+# another request at the same moment, an acknowledged event unknown, a value out of range.
+_REFUSED = (IntegrityError, DataError, UnknownEvents, IngestRefused)
 CHUNK_SIZE = 1000  # records per set-based write: well under every driver's parameter limit
 Writer = Callable[[AsyncSession, Business, Actor, Sequence[Any]], Awaitable[list[Result]]]
 
@@ -125,7 +128,7 @@ async def _write_chunk(
     try:
         async with session.begin_nested():
             return await writer(session, business, actor, chunk)
-    except (IntegrityError, UnknownEvents, IngestRefused) as exc:
+    except _REFUSED as exc:
         if len(chunk) == 1:
             return [Result(ref_of(chunk[0]), refused=_refusal(exc))]
     results = []
@@ -133,7 +136,7 @@ async def _write_chunk(
         try:
             async with session.begin_nested():
                 results += await writer(session, business, actor, [item])
-        except (IntegrityError, UnknownEvents, IngestRefused) as exc:
+        except _REFUSED as exc:
             results.append(Result(ref_of(item), refused=_refusal(exc)))
     return results
 
@@ -143,6 +146,8 @@ def _refusal(exc: Exception) -> IngestRefused:
         return exc
     if isinstance(exc, UnknownEvents):
         return IngestRefused("unknown_events", exc.field, str(exc))
+    if isinstance(exc, DataError):  # e.g. a balance summed beyond what BIGINT holds
+        return IngestRefused("invalid", None, "a value is out of the range Ledgerline holds")
     log.info("billing record refused by the database: %s", type(exc).__name__)
     return IngestRefused("conflict", None, "changed by another request at the same moment; "
                          "send it again")  # fmt: skip

@@ -21,7 +21,8 @@ from pbx.http.api import ApiError, parse_json
 MAX_LINES = 10_000
 MAX_BYTES = 16 * 1024 * 1024
 CONTENT_TYPE = "application/x-ndjson"
-_NUL = b"\\u0000"
+_NUL_TEXT = "\\u0000"  # how JSON writes a NUL: it cannot be in the text as it is
+_NUL = _NUL_TEXT.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +35,26 @@ class Line:
 
 
 def read_lines(body: bytes, business: Business) -> list[Line]:
-    """Each non-blank line, read into its record or its error."""
-    lines = []
-    for number, raw in enumerate(body.split(b"\n"), start=1):
-        if raw.strip():
-            lines.append(_line(number, raw, business))
-    return lines
+    """Each non-blank line, read into its record or its error. The body is decoded once (a
+    body that is not UTF-8 is read line by line, so only its bad lines are refused)."""
+    try:
+        split: list[str] | list[bytes] = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        split = body.split(b"\n")
+    return [_line(number, raw, business)
+            for number, raw in enumerate(split, start=1) if raw.strip()]  # fmt: skip
 
 
 def line_count(body: bytes) -> int:
     return body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
 
 
-def _line(number: int, raw: bytes, business: Business) -> Line:
+def _line(number: int, raw: str | bytes, business: Business) -> Line:
     try:
-        data = parse_json(raw) if _NUL in raw else _flat_json(raw)
+        if isinstance(raw, str):
+            data = parse_json(raw.encode()) if _NUL_TEXT in raw else _flat_json(raw)
+        else:
+            data = parse_json(raw) if _NUL in raw else _flat_json(raw)
     except ApiError as exc:
         field = exc.details[0]["field"] if exc.details else None
         return Line(number, None, None, error=_error(exc.code, exc.message, field))
@@ -67,7 +73,7 @@ def _line(number: int, raw: bytes, business: Business) -> Line:
     return Line(number, kind, ref, record)
 
 
-def _flat_json(raw: bytes) -> Any:
+def _flat_json(raw: str | bytes) -> Any:
     """A line that holds no NUL (JSON can only write one as an escape): the records' readers
     take no value nested deeper than a list of strings, so the request layer's walk of
     every value (`parse_json`) would find nothing more. What is not JSON is refused alike."""

@@ -3,6 +3,7 @@ that build on earlier lines of the same batch, limits of size and lines."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from sqlalchemy import func, select
@@ -111,3 +112,19 @@ async def test_a_batch_must_be_ndjson(door: Door) -> None:
     reply = await machine.send("POST", "/billing/batch", [_customer("C-1")])
 
     assert reply.status == 415
+
+
+async def test_batches_at_the_same_moment_with_the_same_new_refs_write_each_once(
+    door: Door,
+) -> None:
+    machine = await _machine(door)
+    lines = [_customer(f"C-{n}") for n in range(200)]
+
+    replies = await asyncio.gather(*(machine.batch(lines) for _ in range(3)))
+
+    assert all(reply.status == 200 for reply in replies)
+    outcomes = [r["outcome"] for reply in replies for r in reply.body["results"]]
+    assert outcomes.count("created") == 200  # each ref created by exactly one batch
+    assert set(outcomes) <= {"created", "unchanged"}
+    async with door.database.system_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Customer)) == 200

@@ -31,6 +31,7 @@ async def _invoices(door: Door) -> int:
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"amount": 2**63}, "amount"),
+    ({"amount": 10**15 + 1}, "amount"),
     ({"amount": -1}, "amount"),
     ({"amount": True}, "amount"),
     ({"amount": "1000"}, "amount"),
