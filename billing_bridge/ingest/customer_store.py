@@ -48,6 +48,7 @@ async def write_customers(
             changed.append((found[0], record))
     now = utcnow()
     ids = await _insert_customers(session, business.tenant_id, new, now)
+    changed.sort(key=lambda change: change[0])  # locked in id order (see invoice_store)
     if changed:
         await session.execute(update(Customer), [
             {"id": customer_id, **_customer_fields(record), "updated_at": now}
@@ -163,6 +164,7 @@ async def write_accounts(
              **_account_fields(record), "created_at": now, "updated_at": now}
             for record in new
         ])).all())  # fmt: skip
+    changed.sort(key=lambda change: change[0])  # locked in id order
     if changed:
         await session.execute(update(Account), [
             {"id": account_id, "customer_id": customers[record.customer_ref],

@@ -78,6 +78,9 @@ async def write_invoices(
         results.append(Result(invoice.ref, outcome, customer_ids=(account.customer_id,)))
     await insert_rows(session, Invoice, business.tenant_id, new)
     if changed:
+        # In id order: requests updating the same rows at the same moment lock them in one
+        # order, so they wait for each other instead of deadlocking.
+        changed.sort(key=lambda row: row["id"])
         await session.execute(update(Invoice), changed)
     return results
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.balances import pending_in_billing
 from billing_bridge.ingest.outcomes import Result
 from billing_bridge.ingest.records import Business
+from billing_bridge.ingest.sql import among
 from pbx.db.database import Database
 from pbx.db.models import Account, Call, Customer, CustomerPhone, Invoice, Tenant
 
@@ -164,11 +165,11 @@ async def live_change(
         for start in range(0, len(ids), _IN):
             chunk = ids[start : start + _IN]
             numbers.update(await session.scalars(
-                select(CustomerPhone.e164).where(CustomerPhone.customer_id.in_(chunk))
+                select(CustomerPhone.e164).where(among(CustomerPhone.customer_id, chunk))
             ))  # fmt: skip
             rows = await session.execute(
                 select(Call.customer_id, Call.channel_id, Call.id, Call.agent_id)
-                .where(Call.customer_id.in_(chunk), Call.ended_at.is_(None),
+                .where(among(Call.customer_id, chunk), Call.ended_at.is_(None),
                        Call.agent_id.is_not(None), Call.arrived_at > now - LONGEST_CALL)
             )  # fmt: skip
             calls += [CallOn(*row) for row in rows]
