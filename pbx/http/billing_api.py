@@ -12,18 +12,20 @@ on a call with one of them get `account.updated` with the panel as it is now.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from aiohttp import web
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.ingest import reads, records, service
 from billing_bridge.ingest.outcomes import IngestRefused, Result
 from billing_bridge.ingest.statistics import refresh_statistics
 from billing_bridge.screen_pop import customer_panel
 from pbx.admin.api_keys import KeyCaller
+from pbx.db.database import Database
 from pbx.events.model import Audience, DeskEvent
 from pbx.events.payloads import AccountUpdated
 from pbx.http import billing_batch
@@ -38,7 +40,7 @@ from pbx.http.api import (
 )
 from pbx.http.api_keys_api import key_guard
 from pbx.http.context import ApiContext, context
-from pbx.http.idempotency import Answer, once
+from pbx.http.idempotency import Answer, Work, once
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ class BatchOut(BaseModel):
 
 
 Reader = Callable[..., records.Record]
+Writer = Callable[[AsyncSession, records.Business, KeyCaller, Any], Awaitable[Result]]
 
 
 def register(api: Api) -> None:
@@ -140,7 +143,7 @@ def register(api: Api) -> None:
         applied: list[Result] = []
         await refresh_statistics(context(call.request).database)
 
-        async def work(session: Any) -> Answer:
+        async def work(session: AsyncSession) -> Answer:
             business = await reads.business_of(session, _caller(call).tenant_id)
             lines = billing_batch.read_lines(body, business)
             wanted = [line.record for line in lines if line.record is not None]
@@ -152,28 +155,34 @@ def register(api: Api) -> None:
 
 
 def _register_upserts(api: Api) -> None:
-    for path, kind, read in (
-        ("customers", "customer", records.read_customer),
-        ("accounts", "account", records.read_account),
-        ("invoices", "invoice", records.read_invoice),
+    for path, kind, read, write in (
+        ("customers", "customer", records.read_customer, service.upsert_customer),
+        ("accounts", "account", records.read_account, service.upsert_account),
+        ("invoices", "invoice", records.read_invoice, service.upsert_invoice),
     ):
         api.operation("PUT", f"/billing/{path}/{{ref}}", summary=f"Create or update the "
                       f"{kind} with this reference (the whole record; an older version "
                       "changes nothing)", response=UpsertOut, tag="billing",
                       guard=key_guard("billing:write"), errors=_WRITE_ERRORS,
-                      )(_upsert_handler(f"put_billing_{kind}", read))  # fmt: skip
-    for path, kind, read in (
-        ("external-payments", "external_payment", records.read_external_payment),
-        ("adjustments", "adjustment", records.read_adjustment),
+                      )(_upsert_handler(f"put_billing_{kind}", read, write))  # fmt: skip
+    for path, kind, read, write in (
+        (
+            "external-payments",
+            "external_payment",
+            records.read_external_payment,
+            service.record_external_payment,
+        ),
+        ("adjustments", "adjustment", records.read_adjustment, service.record_adjustment),
     ):
         api.operation("POST", f"/billing/{path}", summary=f"Record an {kind.replace('_', ' ')}"
                       " of the billing system's (immutable: the same reference again changes "
                       "nothing)", response=UpsertOut, tag="billing",
                       guard=key_guard("billing:write"), errors=_WRITE_ERRORS,
-                      )(_upsert_handler(f"post_billing_{kind}", read))  # fmt: skip
+                      )(_upsert_handler(f"post_billing_{kind}", read, write))  # fmt: skip
 
 
-def _upsert_handler(name: str, read: Reader) -> Callable[[ApiCall], Any]:
+def _upsert_handler(name: str, read: Reader, write: Writer) -> Callable[[ApiCall], Any]:
+    """A handler for one record: read it (its ref from the path, for a PUT), write it."""
     by_path = read in (records.read_customer, records.read_account, records.read_invoice)
 
     async def handler(call: ApiCall) -> web.Response:
@@ -181,16 +190,17 @@ def _upsert_handler(name: str, read: Reader) -> Callable[[ApiCall], Any]:
         data = parse_json(body)
         applied: list[Result] = []
 
-        async def work(session: Any) -> Answer:
+        async def work(session: AsyncSession) -> Answer:
             business = await reads.business_of(session, _caller(call).tenant_id)
             try:
                 record = read(data, business, ref=call.path("ref")) if by_path else read(
                     data, business)  # fmt: skip
             except records.RecordInvalid as exc:
                 raise invalid(exc.field, exc.problem) from None
-            (result,) = await service.apply_records(session, business, [record], _caller(call))
-            if result.refused is not None:
-                raise _refused(result.refused)
+            try:
+                result = await write(session, business, record, _caller(call))
+            except IngestRefused as exc:
+                raise _refused(exc) from None
             applied.append(result)
             assert result.outcome is not None
             return Answer(200, {"ref": result.ref, "outcome": result.outcome.value})
@@ -256,7 +266,7 @@ def _caller(call: ApiCall) -> KeyCaller:
     return cast(KeyCaller, call.principal)
 
 
-def _database(call: ApiCall) -> Any:
+def _database(call: ApiCall) -> Database:
     return context(call.request).database
 
 
@@ -266,7 +276,7 @@ def _refused(refused: IngestRefused) -> ApiError:
     return ApiError(status, refused.code, refused.message, details)
 
 
-async def _write(call: ApiCall, body: bytes, work: Any, applied: list[Result]) -> web.Response:
+async def _write(call: ApiCall, body: bytes, work: Work, applied: list[Result]) -> web.Response:
     """Do the work once under the request's idempotency key, then the live effect."""
     ctx, caller = context(call.request), _caller(call)
     answer = await once(ctx.database, call.request, tenant_id=caller.tenant_id,
