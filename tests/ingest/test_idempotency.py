@@ -5,11 +5,13 @@ the same moment do the work once, refused work frees its key, and keys expire.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from pbx.db.models import AccountEntry, IdempotencyKey
+from pbx.db.models import AccountEntry, IdempotencyKey, Tenant
 from tests.ingest.conftest import OFEK_DID, Door, Machine
 
 CUSTOMER = {"name": "Sara Cohen", "phones": [], "version": 1}
@@ -125,3 +127,41 @@ async def test_one_business_s_key_is_not_another_s(door: Door) -> None:
 
     assert reply.status == 200 and reply.body["outcome"] == "created"
     assert "Idempotent-Replayed" not in reply.headers
+
+
+async def _claimed(door: Door, tenant: int, body: dict, age: timedelta) -> None:
+    """A claim of the key as a request being worked holds it (no answer yet)."""
+    async with door.database.tenant_session(tenant) as session, session.begin():
+        session.add(IdempotencyKey(
+            tenant_id=tenant, key="busy", request_method="PUT",
+            request_path="/api/v1/billing/customers/C-1",
+            request_sha256=hashlib.sha256(json.dumps(body).encode()).hexdigest(),
+            created_at=datetime.now(UTC) - age,
+        ))  # fmt: skip
+
+
+async def test_a_key_being_worked_is_refused_until_its_worker_is_presumed_dead(
+    door: Door,
+) -> None:
+    machine = await _machine(door)
+    tenant = await _tenant_of(door)
+    body = CUSTOMER | {"version": 5}
+    await _claimed(door, tenant, body, timedelta(seconds=1))
+
+    busy = await machine.send("PUT", "/billing/customers/C-1", body, key="busy")
+    async with door.database.system_session() as session, session.begin():
+        await session.execute(update(IdempotencyKey).values(
+            created_at=datetime.now(UTC) - timedelta(minutes=11)))  # fmt: skip
+    taken_over = await machine.send("PUT", "/billing/customers/C-1", body, key="busy")
+    replayed = await machine.send("PUT", "/billing/customers/C-1", body, key="busy")
+
+    assert busy.status == 409 and busy.body["error"]["code"] == "idempotency_key_in_progress"
+    assert taken_over.status == 200 and taken_over.body["outcome"] == "updated"
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+
+
+async def _tenant_of(door: Door) -> int:
+    async with door.database.system_session() as session:
+        found = await session.scalar(select(Tenant.id).where(Tenant.slug == "ofek"))
+    assert found is not None
+    return found
