@@ -318,6 +318,8 @@ class AccountEntry(TenantOwned, Base):
     __table_args__ = (
         _one_of("kind", ENTRY_KINDS),
         Index("ix_account_entries_account_id", "account_id", "id"),
+        # Reconciliation reads one business's entries of one day.
+        Index("ix_account_entries_tenant_created", "tenant_id", "created_at"),
         UniqueConstraint("tenant_id", "kind", "reference"),
     )
 
@@ -396,6 +398,8 @@ class User(TenantOwned, Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str | None] = mapped_column(String(128))
+    # Where the user is told what needs them (an admin: a webhook receiver disabled).
+    email: Mapped[str | None] = mapped_column(String(254))
     # Skill name -> level, matched against a queue's `required_skills`.
     skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credit_limit_minor: Mapped[int] = mapped_column(BigInteger, default=0)
