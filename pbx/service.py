@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from billing_bridge.collection.job import run_collection
+from billing_bridge.ingest import idempotency
 from pbx.bootstrap import Application
 from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
@@ -74,6 +75,8 @@ class Ledgerline:
         collect = self._every(config.payments.collect_every_minutes, "collection",
                               self._collect, at_start=False)  # fmt: skip
         self._background.append(asyncio.create_task(collect, name="collection"))
+        keys = self._every(60, "idempotency keys purge", self._purge_keys, at_start=True)
+        self._background.append(asyncio.create_task(keys, name="idempotency-keys-purge"))
         if self.webhooks is not None and self.services.settings.webhooks.enabled:
             self.webhooks.start()
         if self.ownership is not None:
@@ -135,6 +138,11 @@ class Ledgerline:
         report = await purge_expired(self.services.database, self.services.recordings,
                                      now=utc_now())  # fmt: skip
         return str(report) if report.purged or report.failed or report.interrupted else None
+
+    async def _purge_keys(self) -> str | None:
+        """Machine clients' idempotency keys past their 24 hours."""
+        purged = await idempotency.purge_expired(self.services.database, utc_now())
+        return f"{purged} expired" if purged else None
 
     async def _collect(self) -> str | None:
         """Due invoices charged from active mandates and cards on file."""

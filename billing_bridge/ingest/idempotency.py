@@ -5,8 +5,8 @@ A request is claimed in a short transaction of its own (so a second request with
 at the same moment, sees it in progress and is refused instead of waiting), and its answer
 is stored by `complete` in the work's own transaction: the change and its answer commit
 together or not at all. Work that fails releases its claim. A claim left in progress by a
-process that died is taken over after `ABANDONED_AFTER`; keys are kept `KEPT_FOR` and purged
-as the business's next claims are made.
+process that died is taken over after `ABANDONED_AFTER`; keys are kept `KEPT_FOR`, then
+purged by `purge_expired` (run by `serve` every hour).
 """
 
 from __future__ import annotations
@@ -63,8 +63,10 @@ async def claim(
     """The new claim's id, to `complete` in the work's transaction; or the answer stored for
     the same request. Raises `KeyReused` or `KeyInProgress`."""
     async with database.tenant_session(tenant_id) as session, session.begin():
-        await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEPT_FOR)
+        await session.execute(  # an expired use of the key is no answer to this request
+            delete(IdempotencyKey).where(
+                IdempotencyKey.key == request.key, IdempotencyKey.created_at < now - KEPT_FOR
+            )
         )
         try:
             async with session.begin_nested():
@@ -111,3 +113,12 @@ async def release(database: Database, tenant_id: int, claim_id: int) -> None:
             delete(IdempotencyKey)
             .where(IdempotencyKey.id == claim_id, IdempotencyKey.status_code.is_(None))
         )  # fmt: skip
+
+
+async def purge_expired(database: Database, now: datetime) -> int:
+    """Delete every business's keys older than `KEPT_FOR`; how many."""
+    async with database.system_session() as session, session.begin():
+        purged = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - KEPT_FOR)
+        )
+    return int(purged.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from billing_bridge.ingest import idempotency
 from pbx.db.models import AccountEntry, IdempotencyKey, Tenant
 from tests.ingest.conftest import OFEK_DID, Door, Machine
 
@@ -165,3 +166,20 @@ async def _tenant_of(door: Door) -> int:
         found = await session.scalar(select(Tenant.id).where(Tenant.slug == "ofek"))
     assert found is not None
     return found
+
+
+async def test_the_purge_deletes_every_business_s_keys_older_than_a_day(door: Door) -> None:
+    machine = await _machine(door)
+    await machine.send("PUT", "/billing/customers/C-1", CUSTOMER | {"version": 2}, key="old")
+    await machine.send("PUT", "/billing/customers/C-1", CUSTOMER | {"version": 3}, key="new")
+    async with door.database.system_session() as session, session.begin():
+        await session.execute(
+            update(IdempotencyKey).where(IdempotencyKey.key == "old")
+            .values(created_at=datetime.now(UTC) - timedelta(hours=25))
+        )  # fmt: skip
+
+    purged = await idempotency.purge_expired(door.database, datetime.now(UTC))
+
+    async with door.database.system_session() as session:
+        kept = list(await session.scalars(select(IdempotencyKey.key)))
+    assert purged == 1 and kept == ["new"]
