@@ -128,3 +128,18 @@ async def test_batches_at_the_same_moment_with_the_same_new_refs_write_each_once
     assert set(outcomes) <= {"created", "unchanged"}
     async with door.database.system_session() as session:
         assert await session.scalar(select(func.count()).select_from(Customer)) == 200
+
+
+async def test_refs_with_quotes_backslashes_and_wildcards_are_found_as_written(
+    door: Door,
+) -> None:
+    machine = await _machine(door)
+    refs = ["C-O'Brien", "C-\\x27", "C-%", "C-_", "C-'; DROP TABLE customers; --"]
+
+    first = await machine.batch([_customer(ref) for ref in refs])
+    again = await machine.batch([_customer(ref) for ref in refs])
+
+    assert first.body["counts"] == {"created": 5} and again.body["counts"] == {"unchanged": 5}
+    async with door.database.system_session() as session:
+        stored = set(await session.scalars(select(Customer.customer_ref)))
+    assert stored == set(refs)
