@@ -94,6 +94,7 @@ def _agent_out(row: User) -> AgentOut:
         id=row.id, username=row.username, display_name=row.display_name, role=row.role,
         endpoint=row.endpoint, skills=dict(row.skills or {}), active=row.active,
         credit_limit_minor=row.credit_limit_minor, has_password=row.password_hash is not None,
+        email=row.email,
     )  # fmt: skip
 
 

@@ -39,6 +39,7 @@ class _In(BaseModel):
 class AdminIn(_In):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     display_name: Text | None = None
+    email: Annotated[str, Field(min_length=1, max_length=254)] | None = None
 
 
 class TenantIn(_In):
@@ -134,7 +135,7 @@ def register(api: Api) -> None:
         body: TenantIn = call.body
         command = tenants.NewTenant(body.slug, body.name, body.region, body.currency,
                                     body.timezone, tuple(body.dids), body.admin.username,
-                                    body.admin.display_name)  # fmt: skip
+                                    body.admin.display_name, body.admin.email)  # fmt: skip
         database = context(call.request).database
         with _refusals():
             done = await tenants.create_tenant(database, command, actor=_caller(call),

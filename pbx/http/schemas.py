@@ -11,6 +11,7 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pbx.acd.queues import QueueConfig
+from pbx.admin.agents import email_problem
 from pbx.callflow.hours import HoursError, OpeningHours
 from pbx.free_text import clean_name, clean_text, mask_card_numbers
 from pbx.http.api import BIGINT_MAX
@@ -147,6 +148,15 @@ class QueueList(BaseModel):
 # --- agents ----------------------------------------------------------------------------------
 
 
+def _user_email(address: str | None) -> str | None:
+    if address is None:
+        return None
+    problem = email_problem(address)
+    if problem:
+        raise ValueError(problem)
+    return address
+
+
 class AgentIn(_In):
     username: Annotated[str, Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
     display_name: line_text(200, min_length=1)  # type: ignore[valid-type]
@@ -161,6 +171,10 @@ class AgentIn(_In):
     password: Annotated[str | None, Field(min_length=10, max_length=256)] = Field(
         default=None, description="write-only; omitted on update keeps the current one"
     )
+    email: Annotated[str | None, AfterValidator(_user_email)] = Field(
+        default=None, description="where the user is told what needs them (an admin: a "
+        "webhook subscription disabled); omitted or null: none",
+    )  # fmt: skip
 
 
 class AgentOut(BaseModel):
@@ -173,6 +187,7 @@ class AgentOut(BaseModel):
     active: bool
     credit_limit_minor: int
     has_password: bool
+    email: str | None
 
 
 class AgentList(BaseModel):

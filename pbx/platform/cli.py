@@ -40,6 +40,8 @@ def add_commands(
                         help="a number the business answers, E.164 (repeat for more)")  # fmt: skip
     create.add_argument("--admin", required=True, help="the first admin's username")
     create.add_argument("--admin-name", help="the first admin's display name")
+    create.add_argument("--admin-email", help="the first admin's email address (where they "
+                        "are told a webhook subscription was disabled)")  # fmt: skip
     create.add_argument("--link-base", help="where users reach Ledgerline (default: "
                         "http://HTTP_HOST:HTTP_PORT from the settings)")  # fmt: skip
     create.set_defaults(handler=_create)
@@ -106,7 +108,8 @@ async def _create(settings: Settings, args: argparse.Namespace) -> int:
     from pbx.platform import errors, tenants
 
     command = tenants.NewTenant(args.slug, args.name, args.region, args.currency, args.timezone,
-                                tuple(args.did), args.admin, args.admin_name)  # fmt: skip
+                                tuple(args.did), args.admin, args.admin_name,
+                                args.admin_email)  # fmt: skip
     base = args.link_base or f"http://{settings.service.http_host}:{settings.service.http_port}"
     try:
         async with args.open_database(settings) as database:

@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 
 from billing_bridge.money import MoneyError, exponent
+from pbx.admin.agents import email_problem
 from pbx.free_text import clean_name, mask_card_numbers
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -86,6 +87,13 @@ def dids(texts: tuple[str, ...], problems: Problems, field: str = "did") -> tupl
 def username(text: str, problems: Problems) -> str:
     if not USERNAME.fullmatch(text):
         problems.add("admin", "a username of 1 to 64 letters, digits, '.', '_', '@' or '-'")
+    return text
+
+
+def email(text: str, problems: Problems, field: str = "admin_email") -> str:
+    problem = email_problem(text)
+    if problem:
+        problems.add(field, f"{text[:60]!r} {problem}")
     return text
 
 

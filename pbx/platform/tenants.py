@@ -35,6 +35,7 @@ class NewTenant:
     dids: tuple[str, ...]
     admin: str  # the first admin's username
     admin_name: str | None = None  # their display name (default: the username)
+    admin_email: str | None = None  # where they are told what needs them (webhooks)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def checked(command: NewTenant) -> NewTenant:
         rules.timezone(command.timezone, problems), rules.dids(command.dids, problems),
         rules.username(command.admin, problems),
         rules.name(command.admin_name, problems, "admin_name") if command.admin_name else None,
+        rules.email(command.admin_email, problems) if command.admin_email is not None else None,
     )  # fmt: skip
     if not command.dids:
         problems.add("did", "at least one number")
@@ -105,7 +107,7 @@ async def create_tenant(
             with _narrowed(session, tenant.id):
                 session.add_all(InboundNumber(e164=did) for did in command.dids)
                 settings = AgentSettings(command.admin, command.admin_name or command.admin,
-                                         role="admin")  # fmt: skip
+                                         role="admin", email=command.admin_email)  # fmt: skip
                 admin = await create_agent(session, tenant_id=tenant.id, actor=actor,
                                            settings=settings, password_hash=None)  # fmt: skip
                 link = await links.issue(session, tenant_id=tenant.id, user_id=admin.id,
