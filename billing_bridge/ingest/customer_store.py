@@ -23,6 +23,7 @@ from billing_bridge.ingest.outcomes import (
 )
 from billing_bridge.ingest.records import AccountRecord, Business, CustomerRecord
 from billing_bridge.ingest.sql import among, insert_rows
+from billing_bridge.ingest.statements import state_balances
 from pbx.db.models import Account, BillingEvent, Customer, CustomerPhone
 from pbx.db.types import utcnow
 
@@ -172,7 +173,7 @@ async def write_accounts(
             for account_id, _, record in changed
         ])  # fmt: skip
     written = [(ids[r.ref], r) for r in new] + [(i, r) for i, _, r in changed]
-    await _state_balances(session, written)
+    await _state_balances(session, business.tenant_id, written)
     for record in new:
         owner = customers[record.customer_ref]
         results[record.ref] = Result(record.ref, Outcome.CREATED, customer_ids=(owner,))
@@ -213,14 +214,19 @@ async def _unknown_events(session: AsyncSession, records: Sequence[AccountRecord
     return named - found
 
 
-async def _state_balances(session: AsyncSession, written: list[tuple[int, AccountRecord]]) -> None:
-    """The balances the records state, through `billing_bridge.balances` (one account at a
-    time: each locks its row and reads what is pending in billing)."""
+async def _state_balances(
+    session: AsyncSession, tenant_id: int, written: list[tuple[int, AccountRecord]]
+) -> None:
+    """The balances the records state: the chunk's at once (`statements.state_balances`),
+    those acknowledging events through `billing_bridge.balances.state_balance` one by one."""
     stating = {account_id: record for account_id, record in written
                if record.balance_minor is not None}  # fmt: skip
-    if not stating:
+    plain = {i: r.balance_minor for i, r in stating.items() if not r.acknowledged_events}
+    await state_balances(session, tenant_id, plain)  # type: ignore[arg-type]
+    acknowledging = [account_id for account_id in stating if account_id not in plain]
+    if not acknowledging:
         return
-    accounts = await session.scalars(select(Account).where(among(Account.id, list(stating))))
+    accounts = await session.scalars(select(Account).where(among(Account.id, acknowledging)))
     for account in accounts:
         record = stating[account.id]
         assert record.balance_minor is not None

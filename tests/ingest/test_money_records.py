@@ -151,3 +151,27 @@ async def test_an_account_s_currency_cannot_change(door: Door) -> None:
                                {"customer": "C-1", "currency": "EUR", "version": 2})  # fmt: skip
 
     assert reply.status == 422 and reply.body["error"]["code"] == "currency_mismatch"
+
+
+async def test_a_batch_states_many_balances_by_the_same_rule(door: Door) -> None:
+    machine, tenant = await _machine(door)
+    await machine.send("PUT", "/billing/accounts/A-1",
+                       {"customer": "C-1", "balance": 10_000, "version": 1})  # fmt: skip
+    await _ledgerline_payment(door, tenant, 2_000)  # pending in billing on A-1
+    lines = [
+        {"type": "account", "ref": "A-1", "customer": "C-1", "balance": 9_000, "version": 2},
+        {"type": "account", "ref": "A-2", "customer": "C-1", "balance": 0, "version": 1},
+        {"type": "account", "ref": "A-3", "customer": "C-1", "balance": -250, "version": 1},
+    ]
+
+    reply = await machine.batch(lines)
+
+    assert reply.body["counts"] == {"updated": 1, "created": 2}
+    accounts = [(await machine.send("GET", f"/billing/accounts/A-{n}")).body for n in (1, 2, 3)]
+    assert [(a["balance"], a["reported_balance"], a["pending_in_billing"]) for a in accounts] == [
+        (7_000, 9_000, -2_000), (0, 0, 0), (-250, -250, 0)]  # fmt: skip
+    statements = [e for e in await _entries(door) if e[0] == "statement"]
+    # 10,000 stated, then 8,000 after the payment, then 9,000 - 2,000 pending = 7,000;
+    # A-2 is stated at what it holds (no entry); A-3 moves to -250.
+    assert [(amount, after) for _, amount, after, _ in statements] == [
+        (10_000, 10_000), (-1_000, 7_000), (-250, -250)]  # fmt: skip
