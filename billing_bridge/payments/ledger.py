@@ -54,7 +54,8 @@ async def amount_due(
     database: Database, tenant_id: int, account_id: int, customer_id: int | None, today: date
 ) -> tuple[int, str]:
     """What a payment defaults to: the account's overdue invoices (or, with none overdue,
-    its balance), in its currency. Only an account of `customer_id` is found."""
+    its balance), never more than the balance, in its currency. Only an account of
+    `customer_id` is found."""
     async with database.tenant_autocommit(tenant_id) as session:
         account = await session.scalar(select(Account).where(Account.id == account_id))
         if account is None or account.customer_id != customer_id:
@@ -65,7 +66,10 @@ async def amount_due(
                 Invoice.outstanding_minor > 0, Invoice.due_on < today,
             )
         )  # fmt: skip
-    return (int(overdue) or max(account.balance_minor, 0)), account.currency
+    # The invoices are the billing system's: a payment Ledgerline took that billing has not
+    # applied yet is off the balance but not off them, and must not be asked for again.
+    owed = max(account.balance_minor, 0)
+    return (min(int(overdue), owed) or owed), account.currency
 
 
 async def record_card_payment(
