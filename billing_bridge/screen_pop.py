@@ -101,8 +101,8 @@ _PENDING = Scoped(  # per account, what billing has not acknowledged (billing_br
 )  # fmt: skip
 _OVERDUE = Scoped(
     select(*_part("overdue", (Invoice.due_on, Invoice.id), {
-        "ref": Invoice.invoice_ref, "ref_id": Invoice.account_id, "currency": Invoice.currency,
-        "amount": Invoice.outstanding_minor, "day": Invoice.due_on,
+        "id": Invoice.id, "ref": Invoice.invoice_ref, "ref_id": Invoice.account_id,
+        "currency": Invoice.currency, "amount": Invoice.outstanding_minor, "day": Invoice.due_on,
     }))
     .join(Account, Invoice.account_id == Account.id)
     .where(Account.customer_id == _CUSTOMER, Invoice.status == "open",
@@ -182,7 +182,7 @@ async def customer_panel(
             for a in parts.get("account", ())
         ],
         "overdue_invoices": [
-            {"ref": i.ref, "account_id": i.ref_id, "currency": i.currency,
+            {"id": i.id, "ref": i.ref, "account_id": i.ref_id, "currency": i.currency,
              "outstanding_minor": i.amount, "due_on": i.day.isoformat(),
              "days_overdue": (today - i.day).days}
             for i in parts.get("overdue", ())

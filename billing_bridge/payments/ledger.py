@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.events import changes
@@ -32,6 +32,20 @@ class PaymentTaken:
 
 class AccountNotFound(LookupError):
     pass
+
+
+class InvoiceNotPayable(LookupError):
+    """No open invoice owing something of the account paid (another business's invoice
+    looks the same as a missing one)."""
+
+
+@dataclass(frozen=True)
+class OpenInvoice:
+    invoice_id: int
+    outstanding_minor: int
+    currency: str
+    provider: str | None  # "stripe": the billing system's invoice is a Stripe invoice
+    provider_ref: str | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,29 @@ async def amount_due(
     return (min(int(overdue), owed) or owed), account.currency
 
 
+async def open_invoice(
+    database: Database, tenant_id: int, account_id: int, customer_id: int | None,
+    invoice_id: int,
+) -> OpenInvoice:  # fmt: skip
+    """The invoice a payment names, if it is an open invoice of the caller's account that
+    still owes something; the account is checked first (`AccountNotFound`), as `amount_due`
+    does, then the invoice (`InvoiceNotPayable`)."""
+    async with database.tenant_autocommit(tenant_id) as session:
+        owner = await session.scalar(select(Account.customer_id).where(Account.id == account_id))
+        if owner is None or owner != customer_id:
+            raise AccountNotFound(f"no account {account_id} for this caller")
+        row = (await session.execute(
+            select(Invoice.id, Invoice.outstanding_minor, Invoice.currency, Invoice.provider,
+                   Invoice.provider_ref)
+            .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+                   Invoice.status == "open", Invoice.outstanding_minor > 0)
+        )).one_or_none()  # fmt: skip
+    if row is None:
+        raise InvoiceNotPayable(f"no open invoice {invoice_id} owing on account {account_id}")
+    return OpenInvoice(row.id, row.outstanding_minor, row.currency, row.provider,
+                       row.provider_ref)  # fmt: skip
+
+
 async def record_card_payment(
     database: Database,
     tenant_id: int,
@@ -87,9 +124,10 @@ async def record_card_payment(
     actor_label: str,
     invoice_id: int | None = None,
 ) -> PaymentTaken:
-    """`invoice_id`: the provider's own invoice the charge paid there (a Stripe invoice),
-    paid here too, with the payment, in its transaction; the billing system's event for it
-    follows and changes nothing more (`stripe_billing.store`)."""
+    """`invoice_id`: the invoice the payment pays (one the agent named, or the provider's own
+    invoice the charge paid there, a Stripe invoice). When the payment succeeds, what the
+    invoice still owes goes down by the amount (paid at 0) in the payment's transaction; a
+    Stripe invoice's own event follows and changes nothing more (`stripe_billing.store`)."""
     async with database.tenant_session(tenant_id) as session, session.begin():
         account = await session.scalar(
             select(Account).where(Account.id == account_id).with_for_update()
@@ -111,14 +149,10 @@ async def record_card_payment(
         payment.failure_reason = result.failure_code
         payment.invoice_id = invoice_id
         await session.flush()
-        if invoice_id is not None and result.status is PaymentStatus.SUCCEEDED:
-            await session.execute(
-                update(Invoice).where(Invoice.id == invoice_id, Invoice.account_id == account_id)
-                .values(status="paid", outstanding_minor=0, source_version=_now_version())
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
         entry = None
         if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
+            if invoice_id is not None:
+                await _pay_invoice(session, invoice_id, account_id, amount_minor)
             entry = await post_account_entry(
                 session, tenant_id, account_id=account_id, kind="payment",
                 amount_minor=-amount_minor, currency=currency, payment_id=payment.id,
@@ -130,12 +164,32 @@ async def record_card_payment(
             target=Target("payment", payment.id),
             details={"account_id": account_id, "call_id": call_id, "amount_minor": amount_minor,
                      "currency": currency, "status": result.status.value,
-                     "card_last4": result.card_last4, "failure": result.failure_code},
+                     "card_last4": result.card_last4, "failure": result.failure_code,
+                     "invoice_id": invoice_id},
         )  # fmt: skip
         balance = await session.scalar(
             select(Account.balance_minor).where(Account.id == account_id)
         )
         return PaymentTaken(payment.id, payment.status, int(balance or 0))
+
+
+async def _pay_invoice(
+    session: AsyncSession, invoice_id: int, account_id: int, amount_minor: int
+) -> None:
+    """What the open invoice still owes goes down by the amount, never below 0; paid at 0.
+    Both values are computed from the row as the update finds it (locked), so two payments
+    of one invoice at once each take their own amount off."""
+    settles = Invoice.outstanding_minor <= amount_minor
+    await session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+               Invoice.status == "open")
+        .values(outstanding_minor=case((settles, 0),
+                                       else_=Invoice.outstanding_minor - amount_minor),
+                status=case((settles, "paid"), else_=Invoice.status),
+                source_version=_now_version())
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
 
 
 def _now_version() -> int:

@@ -4,7 +4,9 @@ A payment pays a Stripe invoice at Stripe (`Invoice.pay`, never a loose PaymentI
 beside it) when it is for exactly what the account's oldest open invoice still owes and that
 invoice is a Stripe one (provider "stripe", provider_ref in_...): the desk's default amount
 for a caller with one overdue invoice. Stripe pays an invoice whole, so any other amount is
-an ordinary card payment, and the billing system hears of it as one.
+an ordinary card payment, and the billing system hears of it as one. An invoice the agent
+names is paid at Stripe whenever it is a Stripe invoice (the desk asks only its whole
+outstanding of it).
 """
 
 from __future__ import annotations
@@ -60,3 +62,17 @@ async def stripe_invoice_for(
     if (oldest.outstanding_minor, oldest.currency) != (amount_minor, currency.upper()):
         return None
     return InvoiceToPay(oldest.id, oldest.provider_ref)
+
+
+async def named_stripe_invoice(
+    database: Database, tenant_id: int, account_id: int, invoice_id: int
+) -> InvoiceToPay | None:
+    """The invoice the agent named, if it is a Stripe invoice of the account (paid there)."""
+    async with database.tenant_autocommit(tenant_id) as session:
+        row = (await session.execute(
+            select(Invoice.id, Invoice.provider, Invoice.provider_ref)
+            .where(Invoice.id == invoice_id, Invoice.account_id == account_id)
+        )).one_or_none()  # fmt: skip
+    if row is None or row.provider != PROVIDER or not row.provider_ref:
+        return None
+    return InvoiceToPay(row.id, row.provider_ref)

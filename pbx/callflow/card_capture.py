@@ -33,6 +33,7 @@ from billing_bridge.payments.port import (
 from billing_bridge.stripe_billing.invoice_payments import (
     InvoicePayer,
     InvoiceToPay,
+    named_stripe_invoice,
     stripe_invoice_for,
 )
 from pbx.callflow import prompts
@@ -66,6 +67,7 @@ class CaptureRequest:
     currency: str
     actor_id: int
     actor_label: str
+    invoice_id: int | None = None  # the invoice the agent named (checked open, owing this)
 
 
 class CardCapture:
@@ -137,9 +139,13 @@ class CardCapture:
     async def _provider_invoice(
         self, call: FlowCall, request: CaptureRequest
     ) -> InvoiceToPay | None:
-        """The provider's own invoice this payment pays there (a Stripe Billing invoice)."""
+        """The provider's own invoice this payment pays there (a Stripe Billing invoice): the
+        one the agent named, or with none named the one the amount matches."""
         if not isinstance(self.provider, InvoicePayer):
             return None
+        if request.invoice_id is not None:
+            return await named_stripe_invoice(self.database, call.tenant_id,
+                                              request.account_id, request.invoice_id)  # fmt: skip
         return await stripe_invoice_for(self.database, call.tenant_id, request.account_id,
                                         request.amount_minor, request.currency)  # fmt: skip
 
@@ -179,7 +185,7 @@ class CardCapture:
             call_id=call.record_id, amount_minor=request.amount_minor,
             currency=request.currency, provider=self.provider.name, idempotency_key=key,
             result=result, actor_id=request.actor_id, actor_label=request.actor_label,
-            invoice_id=invoice.invoice_id if invoice else None,
+            invoice_id=request.invoice_id or (invoice.invoice_id if invoice else None),
         )  # fmt: skip
         return CaptureOutcome(taken.status, taken.payment_id, result.failure_code,
                               result.card_last4, taken.balance_minor)  # fmt: skip

@@ -198,7 +198,7 @@ class FlowLiveCalls:
 
     def start_card_capture(self, call_id: str, order: CardOrder) -> None:
         request = CaptureRequest(order.account_id, order.amount_minor, order.currency,
-                                 order.actor_id, order.actor_label)  # fmt: skip
+                                 order.actor_id, order.actor_label, order.invoice_id)  # fmt: skip
         with refusals():
             self.flow.start_card_capture(self._call(call_id), request)
 

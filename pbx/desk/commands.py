@@ -137,9 +137,13 @@ class StopRecording(Command):
 
 @dataclass(frozen=True, slots=True)
 class TakeCardPayment(Command):
+    """`invoice_id`: the open invoice of the account it pays (then `amount_minor` defaults
+    to what the invoice still owes, and may not be more)."""
+
     call_id: str
     account_id: int
     amount_minor: int | None = None  # None: what is due
+    invoice_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

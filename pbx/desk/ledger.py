@@ -14,11 +14,12 @@ from billing_bridge.mandate_links import MandateLinkOrder, MandateLinkSent, Mand
 from billing_bridge.payments import ledger, pay_links
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider, ProviderError
+from billing_bridge.stripe_billing.mapping import PROVIDER as STRIPE
 from pbx.db.database import Database
 from pbx.db.models import Account
 from pbx.desk import errors
 from pbx.desk.commands import Actor
-from pbx.desk.ports import Contact, Due, LinkSent, LiveCall, PayLinkOrder
+from pbx.desk.ports import Contact, Due, InvoiceDue, LinkSent, LiveCall, PayLinkOrder
 
 # The desk's error for each `billing_bridge.credits` error code.
 CREDIT_ERRORS: dict[str, type[errors.DeskError]] = {
@@ -56,6 +57,20 @@ class LedgerMoney:
         except ledger.AccountNotFound as exc:
             raise errors.NotFound(str(exc)) from None
         return Due(amount, currency)
+
+    async def invoice_due(
+        self, tenant_id: int, account_id: int, customer_id: int | None, invoice_id: int
+    ) -> InvoiceDue:
+        try:
+            found = await ledger.open_invoice(
+                self.database, tenant_id, account_id, customer_id, invoice_id
+            )
+        except ledger.AccountNotFound as exc:
+            raise errors.NotFound(str(exc)) from None
+        except ledger.InvoiceNotPayable as exc:
+            raise errors.Invalid(f"invoice_id: {exc}", code="invoice") from None
+        return InvoiceDue(found.invoice_id, found.outstanding_minor, found.currency,
+                          whole_only=found.provider == STRIPE)  # fmt: skip
 
     async def contact(self, tenant_id: int, customer_id: int | None) -> Contact:
         found = await ledger.customer_contact(self.database, tenant_id, customer_id)

@@ -63,6 +63,7 @@ class CardOrder:
     currency: str
     actor_id: int
     actor_label: str
+    invoice_id: int | None = None  # the invoice of the account it pays, if the agent named one
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,17 @@ class Due:
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceDue:
+    """What an open invoice still owes, and whether it can only be paid whole (a Stripe
+    invoice: Stripe pays an invoice in full or not at all)."""
+
+    invoice_id: int
+    outstanding_minor: int
+    currency: str
+    whole_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Contact:
     ref: str
     email: str | None
@@ -155,6 +167,9 @@ class Money(Protocol):
     async def amount_due(
         self, tenant_id: int, account_id: int, customer_id: int | None
     ) -> Due: ...
+    async def invoice_due(
+        self, tenant_id: int, account_id: int, customer_id: int | None, invoice_id: int
+    ) -> InvoiceDue: ...
     async def contact(self, tenant_id: int, customer_id: int | None) -> Contact: ...
     async def send_pay_link(self, order: PayLinkOrder) -> LinkSent: ...
     async def record_verification(

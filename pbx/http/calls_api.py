@@ -200,7 +200,7 @@ def _register_money_in_calls(api: Api) -> None:
     async def take_card_payment(call: ApiCall) -> CardPaymentStarted:
         body: CardPaymentIn = call.body
         started = await run_on_desk(call, desk.TakeCardPayment(
-            call.path("call_id"), body.account_id, body.amount_minor,
+            call.path("call_id"), body.account_id, body.amount_minor, body.invoice_id,
         ))  # fmt: skip
         return CardPaymentStarted.model_validate(_out(started))
 

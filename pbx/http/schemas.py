@@ -338,8 +338,11 @@ class CallList(BaseModel):
 
 class CardPaymentIn(_In):
     account_id: Id
-    # Minor units; omitted: the account's overdue invoices (or its balance).
+    # Minor units; omitted: the account's overdue invoices (or its balance), or with
+    # invoice_id what that invoice still owes (never more).
     amount_minor: PaymentMinor | None = None
+    # The account's open invoice the payment pays (a Stripe invoice is paid at Stripe).
+    invoice_id: Id | None = None
 
 
 class CardPaymentStarted(BaseModel):

@@ -21,6 +21,7 @@ from pbx.desk.ports import (
     CardOrder,
     Contact,
     Due,
+    InvoiceDue,
     LinkSent,
     LiveCall,
     MandateOrder,
@@ -146,11 +147,14 @@ class FakeLiveCalls:
 
 @dataclass
 class FakeMoney:
-    """Customer 7 owns account 70 (ILS); customer 8 owns account 80."""
+    """Customer 7 owns account 70 (ILS); customer 8 owns account 80. Open invoices by id:
+    (account, outstanding, a Stripe invoice); 701 and 702 are account 70's, 801 account 80's."""
 
     takes_payments: bool = True
     owners: dict[int, int] = field(default_factory=lambda: {70: 7, 80: 8})
     due: dict[int, int] = field(default_factory=lambda: {70: 45_050, 80: 0})
+    invoices: dict[int, tuple[int, int, bool]] = field(default_factory=lambda: {
+        701: (70, 30_000, False), 702: (70, 15_050, True), 801: (80, 9_900, False)})  # fmt: skip
     emails: dict[int, str] = field(default_factory=dict)
     region: str = "IL"
     needs_verification: bool = False
@@ -163,6 +167,15 @@ class FakeMoney:
     async def amount_due(self, tenant_id: int, account_id: int, customer_id: int | None) -> Due:
         self._theirs(account_id, customer_id)
         return Due(self.due[account_id], "ILS")
+
+    async def invoice_due(
+        self, tenant_id: int, account_id: int, customer_id: int | None, invoice_id: int
+    ) -> InvoiceDue:
+        self._theirs(account_id, customer_id)
+        found = self.invoices.get(invoice_id)
+        if found is None or found[0] != account_id:
+            raise errors.Invalid(f"invoice_id: no open invoice {invoice_id}", code="invoice")
+        return InvoiceDue(invoice_id, found[1], "ILS", whole_only=found[2])
 
     async def contact(self, tenant_id: int, customer_id: int | None) -> Contact:
         return Contact(f"C-{customer_id}", self.emails.get(customer_id or 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbx.desk.commands import SendPayLink, TakeCardPayment
-from pbx.desk.errors import Conflict, Forbidden, NotFound, Unavailable
+from pbx.desk.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from pbx.desk.ports import CardOrder
 from pbx.desk.results import CardPaymentStarted
 from tests.desk.fakes import DANA, a_call, avi, dana, desk_with
@@ -18,6 +18,48 @@ async def test_a_card_payment_defaults_to_what_is_due_on_the_callers_account() -
 
     assert started == CardPaymentStarted(45_050, "ILS")
     assert live.done == [("card_capture", CardOrder(70, 45_050, "ILS", DANA, "agent:dana"))]
+
+
+async def test_a_card_payment_for_a_named_invoice_defaults_to_what_it_still_owes() -> None:
+    desk, live, _ = desk_with(a_call("c-1"))
+
+    started = await desk.run(TakeCardPayment("c-1", 70, invoice_id=701), dana)
+
+    assert started == CardPaymentStarted(30_000, "ILS")
+    assert live.done == [("card_capture", CardOrder(70, 30_000, "ILS", DANA, "agent:dana", 701))]
+
+
+async def test_part_of_a_named_invoice_may_be_paid_but_never_more_than_it_owes() -> None:
+    desk, live, _ = desk_with(a_call("c-1"))
+
+    with pytest.raises(Invalid) as refused:
+        await desk.run(TakeCardPayment("c-1", 70, 30_001, invoice_id=701), dana)
+    started = await desk.run(TakeCardPayment("c-1", 70, 10_000, invoice_id=701), dana)
+
+    assert refused.value.code == "amount_minor" and "30000" in refused.value.message
+    assert started == CardPaymentStarted(10_000, "ILS")
+    assert live.done == [("card_capture", CardOrder(70, 10_000, "ILS", DANA, "agent:dana", 701))]
+
+
+async def test_a_named_stripe_invoice_is_paid_whole_only() -> None:
+    desk, _, _ = desk_with(a_call("c-1"))
+
+    with pytest.raises(Invalid) as refused:
+        await desk.run(TakeCardPayment("c-1", 70, 15_000, invoice_id=702), dana)
+    started = await desk.run(TakeCardPayment("c-1", 70, invoice_id=702), dana)
+
+    assert refused.value.code == "amount_minor" and "paid whole" in refused.value.message
+    assert started == CardPaymentStarted(15_050, "ILS")
+
+
+async def test_an_invoice_of_another_account_is_refused_before_the_capture_starts() -> None:
+    desk, live, _ = desk_with(a_call("c-1"))
+
+    for invoice in (801, 999):
+        with pytest.raises(Invalid) as refused:
+            await desk.run(TakeCardPayment("c-1", 70, invoice_id=invoice), dana)
+        assert refused.value.code == "invoice"
+    assert live.done == []
 
 
 async def test_a_card_payment_without_a_provider_is_unavailable() -> None:

@@ -16,9 +16,10 @@ from pbx.bus.memory import MemoryBus
 from pbx.desk import commands as c
 from pbx.desk import errors, results, wire
 from pbx.desk.handlers import HANDLERS
+from pbx.desk.ports import CardOrder
 from pbx.desk.remote import DeskServer, ForwardingDesk, topic
 from pbx.desk.typed import FieldError
-from tests.desk.fakes import NOW, a_call, avi, dana, desk_with
+from tests.desk.fakes import DANA, NOW, a_call, avi, dana, desk_with
 
 SAMPLES: dict[type[c.Command], c.Command] = {
     c.AgentStates: c.AgentStates(),
@@ -104,6 +105,8 @@ def test_an_unknown_kind_is_refused() -> None:
     {"call_id": "c-1"},  # missing
     {"call_id": "c-1", "account_id": 70, "pan": "4242"},  # unknown
     {"call_id": None, "account_id": 70},
+    {"call_id": "c-1", "account_id": 70, "invoice_id": "701"},  # the invoice's id alike
+    {"call_id": "c-1", "account_id": 70, "invoice_id": False},
 ])  # fmt: skip
 def test_a_field_of_the_wrong_type_is_refused(fields: dict[str, Any]) -> None:
     message = {"kind": "TakeCardPayment", "fields": fields, "actor": asdict(dana)}
@@ -186,6 +189,23 @@ async def test_a_standby_forwards_a_command_and_the_owner_does_it() -> None:
     await forwarding.run(c.Hold("c-1"), dana)
 
     assert owner_calls.done == [("hold", "c-1")]
+
+
+def test_a_card_payment_naming_an_invoice_round_trips_with_it() -> None:
+    command = c.TakeCardPayment("c-1", 70, 10_000, invoice_id=701)
+
+    decoded, _ = wire.decode_request(json.loads(json.dumps(wire.encode_request(command, dana))))
+
+    assert decoded == command and decoded.invoice_id == 701  # type: ignore[attr-defined]
+
+
+async def test_a_standby_forwards_the_invoice_a_card_payment_names() -> None:
+    forwarding, owner_calls, _ = standby_and_owner()
+
+    await forwarding.run(c.TakeCardPayment("c-1", 70, invoice_id=701), dana)
+
+    assert owner_calls.done == [("card_capture", CardOrder(70, 30_000, "ILS", DANA, "agent:dana",
+                                                           701))]  # fmt: skip
 
 
 async def test_the_owners_refusal_travels_back_as_its_kind() -> None:

@@ -238,6 +238,7 @@ function connected() {
   $("take-payment").hidden = !current?.panel?.accounts?.length;
   $("pay-link").hidden = !current?.panel?.accounts?.length;
   $("mandate-phone").hidden = !current?.panel?.accounts?.length;
+  showInvoicePayments(true);
   text($("payment-status"), "");
   $("hold").hidden = false;
   $("resume").hidden = true;
@@ -246,6 +247,7 @@ function connected() {
 function ended(call) {
   text($("call-status"), `Ended (${call.outcome ?? "over"})`);
   $("call-controls").hidden = true;
+  showInvoicePayments(false);
   if (current.agent_id === me.user_id || call.agent_id === me.user_id) {
     $("wrapup").hidden = false;
     text($("wrapup-done"), "");
@@ -285,7 +287,10 @@ function showAccount(panel) {
     if (lines.length === 0) item(list, "none");
     lines.forEach((line, index) => {
       const li = item(list, line);
-      if (title === "Overdue invoices") li.className = "overdue";
+      if (title === "Overdue invoices") {
+        li.className = "overdue";
+        li.append(" ", payInvoiceButton(panel.overdue_invoices[index]));
+      }
       const recording = title === "Past calls" ? panel.recent_calls[index].recording_id : null;
       if (recording) li.append(" ", playButton(recording));
     });
@@ -313,6 +318,36 @@ function playButton(recordingId) {
   return button;
 }
 
+function payInvoiceButton(invoice) {
+  // The card pays this invoice, for what it owes (the server checks it still does and answers
+  // with what it will take). Shown while the caller is on the line, as the call's own button.
+  const button = Object.assign(document.createElement("button"), {
+    type: "button", textContent: "Take payment", className: "pay-invoice",
+    hidden: $("call-controls").hidden,
+  });
+  button.setAttribute("aria-label", `Take a card payment of ${money(invoice.outstanding_minor, invoice.currency)} for invoice ${invoice.ref}`);
+  button.addEventListener("click", () => takeCardPayment({
+    account_id: invoice.account_id, invoice_id: invoice.id, amount_minor: invoice.outstanding_minor,
+  }, `invoice ${invoice.ref}`));
+  return button;
+}
+
+function showInvoicePayments(shown) {
+  document.querySelectorAll("button.pay-invoice").forEach((button) => { button.hidden = !shown; });
+}
+
+async function takeCardPayment(body, what) {
+  if (!current) return;
+  $("take-payment").disabled = true;
+  try {
+    const started = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/payments/card`, body);
+    text($("payment-status"), `Payment of ${money(started.amount_minor, started.currency)}${what ? ` for ${what}` : ""}: the caller is keying the card`);
+  } catch (error) {
+    text($("payment-status"), `Payment: ${error.message}`);
+    $("take-payment").disabled = false;
+  }
+}
+
 function paymentResult(result) {
   const amount = money(result.amount_minor, result.currency);
   const outcome = result.status === "succeeded"
@@ -323,18 +358,10 @@ function paymentResult(result) {
   $("take-payment").disabled = false;
 }
 
-$("take-payment").addEventListener("click", async () => {
+$("take-payment").addEventListener("click", () => {
   const account = current?.panel?.accounts?.[0];
   if (!account) return;
-  $("take-payment").disabled = true;
-  try {
-    const started = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/payments/card`,
-      { account_id: account.id });
-    text($("payment-status"), `Payment of ${money(started.amount_minor, started.currency)}: the caller is keying the card`);
-  } catch (error) {
-    text($("payment-status"), `Payment: ${error.message}`);
-    $("take-payment").disabled = false;
-  }
+  takeCardPayment({ account_id: account.id }, "");
 });
 
 $("mandate-phone").addEventListener("click", async () => {
