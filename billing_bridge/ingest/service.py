@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import UnknownEvents
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # another request at the same moment, an acknowledged event unknown, a value out of range.
 _REFUSED = (IntegrityError, DataError, UnknownEvents, IngestRefused)
 CHUNK_SIZE = 1000  # records per set-based write: well under every driver's parameter limit
+# PostgreSQL's deadlock_detected and serialization_failure: two requests writing the same rows
+# at once. The loser's savepoint is rolled back and its records written again.
+_CONTENTION = ("40P01", "40001")
 Writer = Callable[[AsyncSession, Business, Actor, Sequence[Any]], Awaitable[list[Result]]]
 
 
@@ -126,19 +129,40 @@ async def _write_chunk(
     chunk: Sequence[Record],
 ) -> list[Result]:  # fmt: skip
     try:
-        async with session.begin_nested():
-            return await writer(session, business, actor, chunk)
+        return await _under_savepoint(session, business, actor, writer, chunk)
     except _REFUSED as exc:
         if len(chunk) == 1:
             return [Result(ref_of(chunk[0]), refused=_refusal(exc))]
     results = []
     for item in chunk:  # one by one: only the record that fails is refused
         try:
-            async with session.begin_nested():
-                results += await writer(session, business, actor, [item])
+            results += await _under_savepoint(session, business, actor, writer, [item])
         except _REFUSED as exc:
             results.append(Result(ref_of(item), refused=_refusal(exc)))
     return results
+
+
+async def _under_savepoint(
+    session: AsyncSession, business: Business, actor: Actor, writer: Writer,
+    chunk: Sequence[Record], attempts: int = 3,
+) -> list[Result]:  # fmt: skip
+    """The chunk written under a savepoint; one that lost a deadlock or a serialization
+    conflict to another request is written again (at most `attempts` times), then refused as
+    a conflict (the client sends it again), never a server error."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session.begin_nested():
+                return await writer(session, business, actor, chunk)
+        except DBAPIError as exc:
+            if _sqlstate(exc) not in _CONTENTION:
+                raise
+            log.info("billing chunk lost a write conflict (attempt %d of %d)", attempt, attempts)
+    raise IngestRefused("conflict", None, "changed by another request at the same moment; "
+                        "send it again")  # fmt: skip
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
 
 
 def _refusal(exc: Exception) -> IngestRefused:
