@@ -108,18 +108,22 @@ async def write_entry(
         return Result(entry.reference, refused=refused)
     if entry.currency not in (None, account.currency):
         return Result(entry.reference, refused=_other_currency(account.currency))
+    said = _said(entry)
     held = (await session.execute(
-        select(AccountEntry.account_id, AccountEntry.amount_minor)
+        select(AccountEntry.account_id, AccountEntry.amount_minor, AccountEntry.details)
         .where(AccountEntry.kind == kind, AccountEntry.reference == entry.reference)
     )).one_or_none()  # fmt: skip
     if held is not None:
-        if (held.account_id, held.amount_minor) == (account.id, amount):
+        # Entries from before `details` was kept are compared on account and amount only.
+        if (held.account_id, held.amount_minor) == (account.id, amount) and (
+            held.details is None or held.details == said
+        ):
             return Result(entry.reference, Outcome.UNCHANGED)
         refused = IngestRefused("conflict", "reference", f"a {kind} with reference "
                                 f"{entry.reference!r} was recorded with other content")  # fmt: skip
         return Result(entry.reference, refused=refused)
     balance = await _post(session, business.tenant_id, account.id, kind, amount,
-                          account.currency, entry.reference)  # fmt: skip
+                          account.currency, entry.reference, said)  # fmt: skip
     record(
         session, tenant_id=business.tenant_id, actor=actor, action=f"billing.{kind}",
         target=Target("account", account.id), details=_details(entry, amount, balance),
@@ -127,21 +131,23 @@ async def write_entry(
     return Result(entry.reference, Outcome.CREATED, customer_ids=(account.customer_id,))
 
 
+def _said(entry: ExternalPaymentRecord | AdjustmentRecord) -> dict[str, Any]:
+    """What the billing system said of the entry beyond its account and amount."""
+    if isinstance(entry, ExternalPaymentRecord):
+        return {"received_at": entry.received_at.isoformat(), "method": entry.method}
+    return {"reason": entry.reason}
+
+
 def _details(
     entry: ExternalPaymentRecord | AdjustmentRecord, amount: int, balance: int
 ) -> dict[str, Any]:
-    details: dict[str, Any] = {"reference": entry.reference, "account_ref": entry.account_ref,
-                               "amount_minor": amount, "balance_after_minor": balance}  # fmt: skip
-    if isinstance(entry, ExternalPaymentRecord):
-        details |= {"received_at": entry.received_at.isoformat(), "method": entry.method}
-    else:
-        details["reason"] = entry.reason
-    return details
+    return {"reference": entry.reference, "account_ref": entry.account_ref,
+            "amount_minor": amount, "balance_after_minor": balance} | _said(entry)  # fmt: skip
 
 
 async def _post(
     session: AsyncSession, tenant_id: int, account_id: int, kind: str, amount: int,
-    currency: str, reference: str,
+    currency: str, reference: str, details: dict[str, Any],
 ) -> int:  # fmt: skip
     """`ledger.post_entry`'s pattern, with the billing system's reference on the entry: the
     balance moves and the entry says why, in the caller's transaction. The balance after."""
@@ -154,6 +160,7 @@ async def _post(
     session.add(AccountEntry(
         tenant_id=tenant_id, account_id=account_id, kind=kind, amount_minor=amount,
         currency=currency, balance_after_minor=balance, reference=reference,
+        details=details,
     ))  # fmt: skip
     await session.flush()  # a reference taken at the same moment fails here, in its savepoint
     return balance

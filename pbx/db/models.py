@@ -341,6 +341,9 @@ class AccountEntry(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The billing system's reference of an external payment or adjustment: one entry each.
     reference: Mapped[str | None] = mapped_column(String(64))
+    # What the billing system said of it (an external payment's received_at and method, an
+    # adjustment's reason): the same reference sent again must say the same.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class PaymentReview(TenantOwned, Base):

@@ -104,9 +104,14 @@ async def test_an_external_payment_lowers_the_balance_once_per_reference(door: D
     again = await machine.send("POST", "/billing/external-payments", PAYMENT)
     changed = await machine.send("POST", "/billing/external-payments",
                                  PAYMENT | {"amount": 3_001})  # fmt: skip
+    other_day = await machine.send("POST", "/billing/external-payments",
+                                   PAYMENT | {"received_at": "2026-11-02T09:00:00Z"})  # fmt: skip
+    other_method = await machine.send("POST", "/billing/external-payments",
+                                      PAYMENT | {"method": "cash"})  # fmt: skip
 
     assert first.body["outcome"] == "created" and again.body["outcome"] == "unchanged"
-    assert changed.status == 409 and changed.body["error"]["code"] == "conflict"
+    for refused in (changed, other_day, other_method):
+        assert refused.status == 409 and refused.body["error"]["code"] == "conflict"
     assert (await machine.send("GET", "/billing/accounts/A-1")).body["balance"] == 7_000
     assert (await _entries(door))[-1] == ("external_payment", -3_000, 7_000, "BT-1")
 
