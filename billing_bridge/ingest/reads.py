@@ -1,27 +1,19 @@
-"""What machine clients read back by the billing system's references, and what a committed
-change touches live (the numbers the caller lookup must forget, the calls now on with the
-customers changed). Every read runs in the business's own session: another business's rows
-are not found, exactly as missing ones."""
+"""What machine clients read back by the billing system's references. Every read runs in the
+business's own session: another business's rows are not found, exactly as missing ones.
+(What a committed change touches live: `billing_bridge.live_accounts`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import pending_in_billing
-from billing_bridge.ingest.outcomes import Result
 from billing_bridge.ingest.records import Business
-from billing_bridge.ingest.sql import among
 from pbx.db.database import Database
-from pbx.db.models import Account, Call, Customer, CustomerPhone, Invoice, Tenant
-
-# A call still open after this long is a call log a crash left open, not a call on now.
-LONGEST_CALL = timedelta(hours=12)
-_IN = 1000  # ids per `IN (...)`
+from pbx.db.models import Account, Customer, CustomerPhone, Invoice, Tenant
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +56,6 @@ class InvoiceView:
     status: str
     line_summary: str | None
     source_version: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallOn:
-    """A call on now with a changed customer: whose desks hear of it."""
-
-    customer_id: int
-    call_id: str
-    record_id: int
-    agent_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class LiveChange:
-    numbers: frozenset[str]
-    calls: tuple[CallOn, ...]
 
 
 async def business_of(session: AsyncSession, tenant_id: int) -> Business:
@@ -146,31 +122,3 @@ async def invoice_by_ref(database: Database, tenant_id: int, ref: str) -> Invoic
                            invoice.amount_minor, invoice.outstanding_minor, invoice.issued_on,
                            invoice.due_on, invoice.status, invoice.line_summary,
                            invoice.source_version)  # fmt: skip
-
-
-async def live_change(
-    database: Database, tenant_id: int, results: Iterable[Result], now: datetime
-) -> LiveChange:
-    """After the change committed: the numbers of the customers it changed (and the numbers
-    it took from them), and the calls on now with those customers that have an agent."""
-    customers: set[int] = set()
-    numbers: set[str] = set()
-    for result in results:
-        if result.changed:
-            customers.update(result.customer_ids)
-            numbers |= result.numbers
-    calls: list[CallOn] = []
-    ids = sorted(customers)
-    async with database.tenant_session(tenant_id) as session:
-        for start in range(0, len(ids), _IN):
-            chunk = ids[start : start + _IN]
-            numbers.update(await session.scalars(
-                select(CustomerPhone.e164).where(among(CustomerPhone.customer_id, chunk))
-            ))  # fmt: skip
-            rows = await session.execute(
-                select(Call.customer_id, Call.channel_id, Call.id, Call.agent_id)
-                .where(among(Call.customer_id, chunk), Call.ended_at.is_(None),
-                       Call.agent_id.is_not(None), Call.arrived_at > now - LONGEST_CALL)
-            )  # fmt: skip
-            calls += [CallOn(*row) for row in rows]
-    return LiveChange(frozenset(numbers), tuple(calls))

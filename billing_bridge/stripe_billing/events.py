@@ -69,6 +69,7 @@ class BillingApplied:
     outcome: str  # created, updated, unchanged, stale, not_found, duplicate, skipped, refused
     tenant_id: int | None = None
     numbers: set[str] = field(default_factory=set)
+    customer_ids: set[int] = field(default_factory=set)  # changed: their desks hear of it
 
 
 def billing_event(body: bytes) -> BillingEvent | None:
@@ -155,7 +156,9 @@ async def _apply(session: AsyncSession, tenant_id: int, event: BillingEvent) -> 
                      "stripe_id": fields.ident(event.obj, "id", "data.object."),
                      "outcome": str(written.outcome)},
         )  # fmt: skip
-    return BillingApplied(event.event_id, str(written.outcome), tenant_id, written.numbers)
+    changed = {written.customer_id} if written.customer_id is not None else set()
+    return BillingApplied(event.event_id, str(written.outcome), tenant_id, written.numbers,
+                          changed)  # fmt: skip
 
 
 async def _tenant_named(session: AsyncSession, obj: dict[str, Any]) -> int | None:

@@ -56,6 +56,8 @@ class Written:
     account_id: int | None = None
     # Numbers whose caller lookup may now answer differently (the cache forgets them).
     numbers: set[str] = field(default_factory=set)
+    # The customer changed (None: nothing changed): agents on a call with them see it.
+    customer_id: int | None = None
 
 
 class UnknownBusiness(LookupError):
@@ -123,7 +125,8 @@ async def upsert_customer(
     changed = numbers or account_changed or _customer_state(customer) != before
     if outcome is Outcome.UPDATED and not changed:
         outcome = Outcome.UNCHANGED
-    return Written(outcome, account.id, numbers)
+    changed_id = customer.id if outcome is not Outcome.UNCHANGED else None
+    return Written(outcome, account.id, numbers, changed_id)
 
 
 async def upsert_invoice(
@@ -158,7 +161,7 @@ async def upsert_invoice(
      invoice.line_summary) = state  # fmt: skip
     invoice.source_version = record.source_version
     await session.flush()
-    return Written(outcome, account.id)
+    return Written(outcome, account.id, customer_id=customer.id)
 
 
 async def state_stripe_balance(session: AsyncSession, account_id: int) -> int:

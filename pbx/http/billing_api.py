@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from aiohttp import web
@@ -23,12 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.ingest import reads, records, service
 from billing_bridge.ingest.outcomes import IngestRefused, Result
 from billing_bridge.ingest.statistics import refresh_statistics
-from billing_bridge.screen_pop import customer_panel
 from pbx.admin.api_keys import KeyCaller
 from pbx.db.database import Database
-from pbx.events.model import Audience, DeskEvent
-from pbx.events.payloads import AccountUpdated
-from pbx.http import billing_batch
+from pbx.http import account_updates, billing_batch
 from pbx.http.api import (
     MAX_BODY_BYTES,
     Api,
@@ -287,31 +284,10 @@ async def _write(call: ApiCall, body: bytes, work: Work, applied: list[Result]) 
 
 
 async def _live_effect(ctx: ApiContext, tenant_id: int, applied: list[Result]) -> None:
-    """After the commit: the caller lookup forgets the changed customers' numbers (every
-    process), and agents on a call with one of them see the new panel. The change stands
-    whatever fails here: a failure is logged, never the client's error."""
-    now = datetime.now(UTC)
-    try:
-        change = await reads.live_change(ctx.database, tenant_id, applied, now)
-        if change.numbers and ctx.forget_numbers is not None:
-            await ctx.forget_numbers(tenant_id, change.numbers)
-        if ctx.hub is None:
-            return
-        panels: dict[int, dict[str, Any] | None] = {}
-        for on in change.calls:
-            if on.customer_id not in panels:
-                read = customer_panel(ctx.database, tenant_id, on.customer_id, now.date())
-                panels[on.customer_id] = await read
-            panel = panels[on.customer_id]
-            if panel is None:
-                continue
-            recent = [c for c in panel["recent_calls"] if c["id"] != on.record_id][:5]
-            payload = AccountUpdated(call_id=on.call_id, record_id=on.record_id,
-                                     customer_id=on.customer_id,
-                                     panel={**panel, "recent_calls": recent})  # fmt: skip
-            await ctx.hub.publish(DeskEvent.of(tenant_id, Audience((on.agent_id,)), payload))
-    except Exception:
-        log.exception("billing change committed; its live effect failed")
+    changed = [result for result in applied if result.changed]
+    customers = {customer for result in changed for customer in result.customer_ids}
+    numbers = {number for result in changed for number in result.numbers}
+    await account_updates.announce(ctx, tenant_id, customers, numbers)
 
 
 async def _read(request: web.Request, limit: int) -> bytes:

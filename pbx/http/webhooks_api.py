@@ -30,6 +30,7 @@ from pbx.auth.roles import Role
 from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
+from pbx.http import account_updates
 from pbx.http.api import Api, ApiCall, ApiError, not_found
 from pbx.http.context import ApiContext, context
 
@@ -125,12 +126,10 @@ def _register_webhook(api: Api) -> None:
 
 async def _stripe_billing(ctx: ApiContext, event: BillingEvent) -> WebhookOut:
     applied = await apply_billing_event(ctx.database, event, now=datetime.now(UTC))
-    if applied.numbers and applied.tenant_id is not None and ctx.forget_numbers is not None:
-        try:
-            await ctx.forget_numbers(applied.tenant_id, applied.numbers)
-        except Exception as exc:  # committed: a stale cache entry expires, Stripe must not retry
-            log.warning("stripe event %s: caller-lookup cache not cleared: %r",
-                        event.event_id, exc)  # fmt: skip
+    if applied.tenant_id is not None and (applied.numbers or applied.customer_ids):
+        # Committed: whatever fails here is logged, and Stripe is not asked to retry.
+        await account_updates.announce(ctx, applied.tenant_id, applied.customer_ids,
+                                       applied.numbers)  # fmt: skip
     return WebhookOut(received=1, outcomes={event.event_id: applied.outcome})
 
 

@@ -18,6 +18,8 @@ from pbx.auth.ratelimit import MemorySignInLimits
 from pbx.auth.sessions import SessionStore
 from pbx.bus import MemoryBus
 from pbx.db.database import Database
+from pbx.events.hub import Hub
+from pbx.events.log import MemoryEventLog
 from pbx.http.app import build_app
 from pbx.http.context import ApiContext
 from tests.factories import make_tenant
@@ -67,6 +69,7 @@ class Receiver:
 
     url: str
     forgotten: list[tuple[int, set[str]]]
+    hub: Hub  # what the desks hear (account.updated)
 
     async def post(self, body: bytes, signature: str | None = None) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json",
@@ -80,6 +83,7 @@ class Receiver:
 @pytest.fixture
 async def receiver(database: Database, provider: StripeProvider) -> AsyncIterator[Receiver]:
     forgotten: list[tuple[int, set[str]]] = []
+    hub = Hub(MemoryEventLog(retention=100), wait_s=0.5)
 
     async def forget(tenant_id: int, numbers: Iterable[str]) -> None:
         forgotten.append((tenant_id, set(numbers)))
@@ -87,7 +91,7 @@ async def receiver(database: Database, provider: StripeProvider) -> AsyncIterato
     context = ApiContext(
         database, SessionStore(database, passwords=PASSWORDS, lifetime_s=60, idle_s=60),
         MemorySignInLimits(SIGN_IN_POLICY), MemoryBus(), payments=provider,
-        forget_numbers=forget,
+        forget_numbers=forget, hub=hub,
     )  # fmt: skip
 
     class Services:
@@ -100,5 +104,6 @@ async def receiver(database: Database, provider: StripeProvider) -> AsyncIterato
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Receiver(f"http://127.0.0.1:{port}", forgotten)
+    yield Receiver(f"http://127.0.0.1:{port}", forgotten, hub)
     await runner.cleanup()
+    await hub.close()

@@ -3,7 +3,7 @@ signs them, keeping synced customers and invoices current (SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from billing_bridge.stripe_billing.api import StripeBillingApi
 from billing_bridge.stripe_billing.sync import sync_stripe_billing
 from pbx.db.database import Database
-from pbx.db.models import Account, AuditEntry, Customer, CustomerPhone, Invoice
+from pbx.db.models import Account, AuditEntry, Call, Customer, CustomerPhone, Invoice, User
 from pbx.db.models import WebhookEvent as ReceivedEvent
 from tests.factories import make_tenant
 from tests.payments import fake_stripe
@@ -241,3 +241,32 @@ async def test_payment_events_still_go_to_the_payments(
     status, answer = await receiver.post(body)
 
     assert (status, answer["outcomes"]) == (200, {"evt_pi": "not_found"})
+
+
+async def test_an_agent_on_a_call_with_the_customer_sees_the_paid_invoice_at_once(
+    database: Database, api: StripeBillingApi, fake: FakeStripe, tenant: int, receiver: Receiver
+) -> None:
+    stripe = await synced(database, api, fake)
+    now = datetime.now(UTC)
+    async with database.tenant_session(tenant) as session, session.begin():
+        customer = await session.scalar(select(Customer.id))
+        agent = User(username="avi", display_name="Avi", role="agent")
+        session.add(agent)
+        await session.flush()
+        call = Call(channel_id="chan-1", caller_number="+972502345678", caller_raw="0502345678",
+                    match="unique", customer_id=customer, agent_id=agent.id,
+                    arrived_at=now - timedelta(minutes=2), answered_at=now)  # fmt: skip
+        session.add(call)
+    receiver.forgotten.clear()
+    paid = stripe["invoice"] | {"status": "paid", "amount_paid": 12_500, "amount_remaining": 0}
+
+    status, _ = await receiver.post(event("invoice.paid", paid, "evt_paid"))
+
+    assert status == 200
+    # The overdue figure the caller lookup cached is gone, and the agent sees the new panel.
+    assert receiver.forgotten == [(tenant, {"+972502345678"})]
+    sent = [e for _, e in receiver.hub.events._entries[tenant]]  # type: ignore[attr-defined]
+    (update,) = [e for e in sent if e.type == "account.updated"]
+    assert update.audience.agents == (agent.id,)
+    assert update.payload.record_id == call.id
+    assert update.payload.panel["overdue_invoices"] == []
