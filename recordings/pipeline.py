@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
+from billing_bridge.events import changes
 from pbx.db.database import Database
 from pbx.db.models import Customer, Recording, Tenant, User
 from pbx.events.payloads import RecordingStored
@@ -235,14 +236,22 @@ class RecordingPipeline:
         return "index", {}
 
     async def _index(self, job: ClaimedJob) -> tuple[str, dict[str, Any]]:
+        """The recording's row says stored, and the billing system hears of it (the ended
+        call's `call.updated`) in that transaction; a rerun of this step (the process died
+        before the next) stores it again and tells nobody twice."""
         p = job.payload
         async with self.database.tenant_session(job.tenant_id) as session, session.begin():
+            was = await session.scalar(
+                select(Recording.status).where(Recording.id == job.recording_id)
+            )
             expiry = await index.mark_stored(
                 session, job.tenant_id, job.recording_id, storage=self.store.name,
                 object_key=p["key"], format=p["format"], content_type=p["content_type"],
                 size_bytes=p["size"], sha256=p["sha256"], duration_ms=p["duration_ms"],
                 stored_at=self.clock(),
             )  # fmt: skip
+            if was != "stored":
+                await changes.call_recording_stored(session, job.recording_id)
         log.info("recording %s stored as %s (%s ms, %d bytes)", job.recording_id, p["key"],
                  p["duration_ms"], p["size"])  # fmt: skip
         return "publish", {"expires_at": expiry.isoformat() if expiry else None}

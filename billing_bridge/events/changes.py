@@ -1,5 +1,6 @@
 """One call per kind of change, made where the change happens, in its transaction: which
-event a payment's, mandate's, credit's or call's new state is (if any), with its object.
+event a payment's, mandate's, credit's or call's new state is (if any), with its object
+(a call: call.ended at its end, call.updated for what changes after it).
 
 A change that leaves a row as it was emits nothing: callers call these only when they
 moved something (a replayed webhook, a retried payment or a second decision does not).
@@ -7,11 +8,12 @@ moved something (a replayed webhook, a retried payment or a second decision does
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.events import objects
 from billing_bridge.events.outbox import emit
-from pbx.db.models import Call, Credit, Mandate, Payment
+from pbx.db.models import Call, Credit, Mandate, Payment, Recording
 
 # A payment's status -> the event it is (pending is none: nothing has happened yet).
 PAYMENT_EVENTS = {
@@ -69,3 +71,26 @@ async def credit_decided(
 async def call_ended(session: AsyncSession, call: Call) -> str:
     obj = objects.as_dict(await objects.call_object(session, call))
     return emit(session, call.tenant_id, "call.ended", obj)
+
+
+async def call_updated(session: AsyncSession, call: Call) -> str | None:
+    """call.updated: the ended call's disposition, notes or recording changed (the caller
+    changed something; before the end, call.ended carries it). None: it has not ended. The
+    caller holds the call's row lock, as the end does (`pbx.callflow.call_log`), so a change
+    racing the end is in one of the two events."""
+    if call.ended_at is None:
+        return None
+    obj = objects.as_dict(await objects.call_object(session, call))
+    return emit(session, call.tenant_id, "call.updated", obj)
+
+
+async def call_recording_stored(session: AsyncSession, recording_id: int) -> str | None:
+    """call.updated for the call whose recording was just stored, if that call has ended."""
+    call_id = await session.scalar(select(Recording.call_id).where(Recording.id == recording_id))
+    if call_id is None:
+        return None
+    call = await session.scalar(
+        select(Call).where(Call.id == call_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    return await call_updated(session, call) if call is not None else None

@@ -120,7 +120,9 @@ class CallObject:
     agent: str | None
     outcome: str | None
     disposition: str | None
+    notes: str | None
     recording_id: int | None
+    recording_status: str | None  # recording, finishing, pending, stored, failed, purged
     arrived_at: str
     answered_at: str | None
     ended_at: str | None
@@ -204,16 +206,18 @@ async def call_object(session: AsyncSession, call: Call) -> CallObject:
         queue = await session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
     if call.agent_id is not None:
         agent = await session.scalar(select(User.username).where(User.id == call.agent_id))
-    recording_id = await session.scalar(
-        select(Recording.id).where(Recording.call_id == call.id)
+    recording = (await session.execute(
+        select(Recording.id, Recording.status).where(Recording.call_id == call.id)
         .order_by(Recording.id.desc()).limit(1)
-    )  # fmt: skip
+    )).one_or_none()  # fmt: skip
     return CallObject(
         id=call.id, direction=call.direction, caller_number=call.caller_number,
         dialed_number=call.dialed_number, customer_id=call.customer_id,
         customer_ref=customer_ref, queue_id=call.queue_id, queue=queue,
         agent_id=call.agent_id, agent=agent, outcome=call.outcome,
-        disposition=call.disposition, recording_id=recording_id,
+        disposition=call.disposition, notes=call.notes,
+        recording_id=recording.id if recording else None,
+        recording_status=recording.status if recording else None,
         arrived_at=iso(call.arrived_at) or "", answered_at=iso(call.answered_at),
         ended_at=iso(call.ended_at), wait_seconds=call.wait_seconds,
         talk_seconds=call.talk_seconds,

@@ -29,7 +29,7 @@ API_VERSION = "2026-12-01"
 EVENT_TYPES = (
     "payment.succeeded", "payment.failed", "payment.refunded", "payment.charged_back",
     "mandate.created", "mandate.active", "mandate.failed", "mandate.cancelled",
-    "credit.granted", "credit.approved", "credit.rejected", "call.ended",
+    "credit.granted", "credit.approved", "credit.rejected", "call.ended", "call.updated",
 )  # fmt: skip
 ALL_TYPES = "*"  # a subscription's event_types entry that takes every type
 

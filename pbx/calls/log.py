@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, select
 
+from billing_bridge.events import changes
 from pbx.audit import Target, record
 from pbx.auth.roles import Principal, Role
 from pbx.calls.errors import Forbidden, NotFound
@@ -59,17 +60,27 @@ async def calls_seen_by(database: Database, who: Principal, query: CallQuery) ->
 
 async def set_disposition(database: Database, who: Principal, change: Disposition) -> Call:
     """Record the call's disposition and notes, audited (`call.disposition`) in the same
-    transaction; another agent's call is refused unless `who` supervises."""
+    transaction; another agent's call is refused unless `who` supervises. Once the call has
+    ended, a change is also the billing system's `call.updated` (a save that changes nothing
+    tells it nothing). The row is locked as the call's end locks it, so a disposition racing
+    the end is in `call.ended` or in a `call.updated` after it."""
     async with database.tenant_session(who.tenant_id) as session, session.begin():
-        row = await session.get(Call, change.record_id)
+        row = await session.scalar(
+            select(Call).where(Call.id == change.record_id).with_for_update()
+            .execution_options(populate_existing=True)
+        )  # fmt: skip
         if row is None:
             raise NotFound("call")
         if row.agent_id != who.user_id and not who.at_least(Role.SUPERVISOR):
             raise Forbidden("this is not your call")
+        changed = (row.disposition, row.notes) != (change.disposition, change.notes)
         row.disposition, row.notes = change.disposition, change.notes
         record(session, tenant_id=who.tenant_id, actor=who, action="call.disposition",
                target=Target("call", row.id),
                details={"disposition": change.disposition})  # fmt: skip
+        if changed:
+            await session.flush()
+            await changes.call_updated(session, row)
         return row
 
 
