@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from billing_bridge import call_verification, mandate_links
+from billing_bridge.business_days import BusinessDays
 from billing_bridge.call_credits import CallCredit, CreditView, grant_in_call
 from billing_bridge.call_verification import CallerNotVerified, CallNotFound
 from billing_bridge.credits import CreditError
@@ -37,6 +38,7 @@ class LedgerMoney:
         sender: Callable[[], MessageSender], clock: Callable[[], datetime],
     ) -> None:  # fmt: skip
         self.database, self._payments, self._sender, self.clock = database, payments, sender, clock
+        self._days = BusinessDays(database, clock)  # "overdue" in each business's own zone
 
     @property
     def takes_payments(self) -> bool:
@@ -51,8 +53,9 @@ class LedgerMoney:
 
     async def amount_due(self, tenant_id: int, account_id: int, customer_id: int | None) -> Due:
         try:
+            today = await self._days.today(tenant_id)
             amount, currency = await ledger.amount_due(
-                self.database, tenant_id, account_id, customer_id, self.clock().date()
+                self.database, tenant_id, account_id, customer_id, today
             )
         except ledger.AccountNotFound as exc:
             raise errors.NotFound(str(exc)) from None

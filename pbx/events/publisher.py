@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from billing_bridge.business_days import BusinessDays
 from billing_bridge.phones import normalise_caller_id
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
@@ -49,6 +50,7 @@ class Ringing:
 class DeskPublisher:
     def __init__(self, hub: Hub, database: Database, clock: Callable[[], datetime]) -> None:
         self.hub, self.database, self.clock = hub, database, clock
+        self._days = BusinessDays(database, clock)  # "overdue" in each business's own zone
         self._notices: asyncio.Queue[Notice] = asyncio.Queue(10_000)
         self._worker: asyncio.Task[None] | None = None
         # Panels being read ahead of the offer, by (tenant, customer); short-lived.
@@ -69,10 +71,12 @@ class DeskPublisher:
             return
         if len(self._panels) > 10_000:
             self._panels.clear()
-        task = asyncio.get_running_loop().create_task(
-            customer_panel(self.database, tenant_id, customer_id, self.clock().date())
-        )
+        task = asyncio.get_running_loop().create_task(self._read_panel(tenant_id, customer_id))
         self._panels[key] = task
+
+    async def _read_panel(self, tenant_id: int, customer_id: int) -> dict[str, Any] | None:
+        today = await self._days.today(tenant_id)
+        return await customer_panel(self.database, tenant_id, customer_id, today)
 
     async def start(self) -> None:
         if self._worker is None:
@@ -157,7 +161,7 @@ class DeskPublisher:
         except Exception:  # the read ahead failed: read again below
             panel = None
         if panel is None:
-            panel = await customer_panel(self.database, tenant, customer, self.clock().date())
+            panel = await self._read_panel(tenant, customer)
         if panel is None:
             return None
         # A read ahead is popped above, so this call is its only reader: no copy to make.

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from billing_bridge.business_days import business_today
 from billing_bridge.live_accounts import live_change
 from billing_bridge.screen_pop import customer_panel
 from pbx.events.model import Audience, DeskEvent
@@ -27,12 +28,13 @@ async def announce(
         change = await live_change(ctx.database, tenant_id, customer_ids, numbers, now)
         if change.numbers and ctx.forget_numbers is not None:
             await ctx.forget_numbers(tenant_id, change.numbers)
-        if ctx.hub is None:
+        if ctx.hub is None or not change.calls:
             return
         panels: dict[int, dict[str, Any] | None] = {}
+        today = await business_today(ctx.database, tenant_id, now)  # "overdue" as it counts it
         for on in change.calls:
             if on.customer_id not in panels:
-                read = customer_panel(ctx.database, tenant_id, on.customer_id, now.date())
+                read = customer_panel(ctx.database, tenant_id, on.customer_id, today)
                 panels[on.customer_id] = await read
             panel = panels[on.customer_id]
             if panel is None:
