@@ -152,7 +152,7 @@ async def record_card_payment(
         entry = None
         if result.status is PaymentStatus.SUCCEEDED and not already_succeeded:
             if invoice_id is not None:
-                await _pay_invoice(session, invoice_id, account_id, amount_minor)
+                await pay_invoice(session, invoice_id, account_id, amount_minor)
             entry = await post_account_entry(
                 session, tenant_id, account_id=account_id, kind="payment",
                 amount_minor=-amount_minor, currency=currency, payment_id=payment.id,
@@ -173,13 +173,21 @@ async def record_card_payment(
         return PaymentTaken(payment.id, payment.status, int(balance or 0))
 
 
-async def _pay_invoice(
+async def pay_invoice(
     session: AsyncSession, invoice_id: int, account_id: int, amount_minor: int
 ) -> None:
     """What the open invoice still owes goes down by the amount, never below 0; paid at 0.
     Both values are computed from the row as the update finds it (locked), so two payments
-    of one invoice at once each take their own amount off."""
+    of one invoice at once each take their own amount off.
+
+    The invoice stays the billing system's: its own next version of the invoice (after it
+    applied the payment, or not yet) is taken as it comes. Only a Stripe invoice's version
+    (the time of what Stripe said of it) moves to now, so that a Stripe event older than
+    this payment, delivered late, cannot reopen it; an integer version a billing system
+    counts must never be overtaken by a clock's."""
     settles = Invoice.outstanding_minor <= amount_minor
+    stripe_now = case((Invoice.provider == "stripe", _now_version()),
+                      else_=Invoice.source_version)  # fmt: skip
     await session.execute(
         update(Invoice)
         .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
@@ -187,13 +195,13 @@ async def _pay_invoice(
         .values(outstanding_minor=case((settles, 0),
                                        else_=Invoice.outstanding_minor - amount_minor),
                 status=case((settles, "paid"), else_=Invoice.status),
-                source_version=_now_version())
+                source_version=stripe_now)
         .execution_options(synchronize_session=False)
     )  # fmt: skip
 
 
 def _now_version() -> int:
-    """An invoice paid now: what the billing system sent of it before is older."""
+    """A Stripe invoice paid now: what Stripe said of it before is older."""
     now = datetime.now(UTC)
     return int(now.timestamp()) * 1_000_000 + now.microsecond
 

@@ -1,0 +1,105 @@
+"""A payment that names an invoice pays it when it succeeds, whether at once or later by the
+provider's event; the invoice stays the billing system's: its next version is taken as it
+comes, never refused as older than Ledgerline's payment."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from billing_bridge.ingest import service
+from billing_bridge.ingest.outcomes import Outcome
+from billing_bridge.ingest.records import (
+    AccountRecord,
+    Address,
+    Business,
+    CustomerRecord,
+    InvoiceRecord,
+)
+from billing_bridge.payments import transitions
+from billing_bridge.payments.ledger import record_card_payment
+from billing_bridge.payments.port import ChargeResult, PaymentStatus
+from billing_bridge.payments.webhooks import apply_move
+from pbx.audit import By
+from pbx.db.database import Database
+from pbx.db.models import Account, Invoice, Payment
+from tests.factories import make_tenant
+
+ERP = By("key:erp")
+
+
+def invoice(version: int, outstanding: int = 45_050) -> InvoiceRecord:
+    return InvoiceRecord("INV-1", "A-1", None, 45_050, outstanding, date(2026, 11, 1),
+                         date(2026, 11, 30), "open", None, version)  # fmt: skip
+
+
+async def _billed(database: Database) -> tuple[int, int, int]:
+    """A business whose billing system sent a customer, an account and an invoice (version 3)."""
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", ["+97237630100"])
+    business = Business(tenant, "IL", "ILS")
+    async with database.tenant_session(tenant) as session, session.begin():
+        await service.upsert_customer(session, business, CustomerRecord(
+            "C-1", "Dana", None, ("+972502345678",), None, None, Address(), 1), ERP)  # fmt: skip
+        await service.upsert_account(session, business, AccountRecord(
+            "A-1", "C-1", "ILS", "overdue", False, 45_050, (), 1), ERP)  # fmt: skip
+        await service.upsert_invoice(session, business, invoice(3), ERP)
+    async with database.tenant_session(tenant) as session:
+        account = await session.scalar(select(Account.id))
+        bill = await session.scalar(select(Invoice.id))
+    assert account is not None and bill is not None
+    return tenant, account, bill
+
+
+async def _pay(database: Database, tenant: int, account: int, bill: int,
+               status: PaymentStatus) -> int:  # fmt: skip
+    taken = await record_card_payment(
+        database, tenant, account_id=account, call_id=None, amount_minor=45_050,
+        currency="ILS", provider="sandbox", idempotency_key="pay-1",
+        result=ChargeResult(status, "pi_1", card_last4="4242", card_brand="visa"),
+        actor_id=None, actor_label="avi", invoice_id=bill,
+    )  # fmt: skip
+    return taken.payment_id
+
+
+async def _invoice(database: Database, tenant: int) -> Invoice:
+    async with database.tenant_session(tenant) as session:
+        found = await session.scalar(select(Invoice))
+    assert found is not None
+    return found
+
+
+async def test_the_billing_system_s_next_version_of_a_paid_invoice_is_taken(
+    database: Database,
+) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+    paid = await _invoice(database, tenant)
+    assert (paid.status, paid.outstanding_minor, paid.source_version) == ("paid", 0, 3)
+
+    async with database.tenant_session(tenant) as session, session.begin():
+        result = await service.upsert_invoice(
+            session, Business(tenant, "IL", "ILS"), invoice(4, outstanding=0), ERP
+        )
+
+    assert result.outcome is Outcome.UPDATED  # not refused as older than the payment
+
+
+async def test_a_pending_charge_pays_its_invoice_when_the_provider_says_it_succeeded(
+    database: Database,
+) -> None:
+    tenant, account, bill = await _billed(database)
+    payment_id = await _pay(database, tenant, account, bill, PaymentStatus.PENDING)
+    assert (await _invoice(database, tenant)).outstanding_minor == 45_050
+
+    async with database.tenant_session(tenant) as session, session.begin():
+        payment = await session.get_one(Payment, payment_id)
+        decided = transitions.decide(
+            transitions.Payment(payment.status, payment.amount_minor), "succeeded"
+        )
+        assert isinstance(decided, transitions.Apply)
+        await apply_move(session, payment, decided, event_id="evt_ok",
+                         occurred_at=datetime.now(UTC))  # fmt: skip
+
+    paid = await _invoice(database, tenant)
+    assert (paid.status, paid.outstanding_minor) == ("paid", 0)
