@@ -35,7 +35,7 @@ from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.stripe_provider import StripeProvider
 from billing_bridge.webhooks_out.sender import Sender
-from billing_bridge.webhooks_out.worker import DeliveryWorker, WorkerSettings
+from billing_bridge.webhooks_out.worker import DeliveryWorker, OnDisabled, WorkerSettings
 from pbx.ari import AriClient, AriConnection
 from pbx.auth.passwords import PasswordWorkers
 from pbx.auth.ratelimit import (
@@ -68,6 +68,7 @@ from pbx.desk.remote import DeskServer, ForwardingDesk
 from pbx.events.hub import Hub
 from pbx.events.log import EventLog, MemoryEventLog, RedisEventLog
 from pbx.events.model import Audience, DeskEvent
+from pbx.events.notices import AdminNotices
 from pbx.events.payloads import RecordingStored
 from pbx.events.publisher import DeskPublisher
 from pbx.http.context import ApiContext
@@ -152,7 +153,10 @@ def bootstrap(services: Services) -> Application:
         idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
     )  # fmt: skip
     application = Application(services, publisher, payments, sender, agi)
-    application.webhooks = webhook_worker(services.database, settings.webhooks)
+    # A subscription the worker disables is told to its business's admins on their desks.
+    notices = AdminNotices(services.hub)
+    application.webhooks = webhook_worker(services.database, settings.webhooks,
+                                          on_disabled=notices.webhooks_disabled)  # fmt: skip
     flow = application.flow = build_call_flow(services, publisher, payments, sender)
     if flow is not None:
         application.ownership = ownership(services, flow)
@@ -182,7 +186,8 @@ def api_context(application: Application) -> ApiContext:
     )  # fmt: skip
 
 
-def webhook_worker(database: Database, settings: WebhooksSettings) -> DeliveryWorker:
+def webhook_worker(database: Database, settings: WebhooksSettings, *,
+                   on_disabled: OnDisabled | None = None) -> DeliveryWorker:  # fmt: skip
     """The delivery worker (`pbx.service` starts it when `webhooks.enabled`); the API's
     manual redeliveries go through it either way."""
     sender = Sender(
@@ -196,7 +201,7 @@ def webhook_worker(database: Database, settings: WebhooksSettings) -> DeliveryWo
         disable_after=timedelta(hours=settings.disable_after_hours),
         allow_private=settings.allow_private_http,
     )  # fmt: skip
-    return DeliveryWorker(database, sender, envelope, options)
+    return DeliveryWorker(database, sender, envelope, options, on_disabled=on_disabled)
 
 
 def desk_for(flow: CallFlow | None, bus: Bus, bus_redis: Redis | None) -> Desk | None:

@@ -86,8 +86,10 @@ async def get_delivery(session: AsyncSession, subscription_id: int, delivery_id:
 async def redeliver(database: Database, sender: Sender, envelope: store.Envelope, *,
                     tenant_id: int, actor: Actor, subscription_id: int, delivery_id: int,
                     now: datetime, lease: timedelta, disable_after: timedelta,
-                    rng: random.Random) -> tuple[DeliveryView, list[AttemptView]]:  # fmt: skip
-    """One attempt now, logged as manual, then the delivery as it stands."""
+                    rng: random.Random, disabled: list[store.Disabled] | None = None
+                    ) -> tuple[DeliveryView, list[AttemptView]]:  # fmt: skip
+    """One attempt now, logged as manual, then the delivery as it stands (a subscription
+    the attempt disabled added to `disabled`)."""
     async with database.tenant_session(tenant_id) as session, session.begin():
         row = await session.scalar(select(WebhookDelivery).where(
             WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription_id)
@@ -110,7 +112,7 @@ async def redeliver(database: Database, sender: Sender, envelope: store.Envelope
     outcome = await sender.post(claim.url, claim.secret, claim.event_id, claim.body,
                                 int(now.timestamp()))  # fmt: skip
     await store.settle(database, claim, outcome, attempted_at=now, rng=rng,
-                       disable_after=disable_after, manual=True)  # fmt: skip
+                       disable_after=disable_after, manual=True, disabled=disabled)  # fmt: skip
     async with database.tenant_session(tenant_id) as session:
         return await get_delivery(session, subscription_id, delivery_id)
 

@@ -9,7 +9,9 @@ given up (an event with no account waits for nobody).
 
 Settling writes the attempt to the log, moves the delivery (delivered; pending again later;
 failed once the schedule gives up) and keeps the subscription's `failing_since`: failing for
-longer than allowed, it is disabled, audited, and its business's admins are told by email.
+longer than allowed, it is disabled, audited, and its business's admins are told by email
+(written to the outbox in the same transaction) and, once it commits, on their desks (the
+`Disabled` handed to the worker's `on_disabled`).
 The claim's own `claimed_until` is its token: an outcome from a claim that ran out and was
 taken over is logged but moves nothing."""
 
@@ -108,6 +110,19 @@ async def claim_due(database: Database, envelope: Envelope, *, now: datetime, li
 
 
 @dataclass(frozen=True)
+class Disabled:
+    """A subscription settling disabled, and the business's active admins to tell."""
+
+    tenant_id: int
+    subscription_id: int
+    url: str
+    reason: str
+    failing_since: datetime
+    disabled_at: datetime
+    admin_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Settlement:
     """What came of one attempt of a claim."""
 
@@ -119,17 +134,21 @@ class Settlement:
 
 async def settle(database: Database, claim: Claim, outcome: Outcome, *,
                  attempted_at: datetime, rng: random.Random, disable_after: timedelta,
-                 manual: bool = False) -> str:  # fmt: skip
+                 manual: bool = False, disabled: list[Disabled] | None = None) -> str:  # fmt: skip
     """`settle_all` for one attempt."""
     done = Settlement(claim, outcome, attempted_at, manual)
-    return (await settle_all(database, [done], rng=rng, disable_after=disable_after))[0]
+    return (await settle_all(database, [done], rng=rng, disable_after=disable_after,
+                             disabled=disabled))[0]  # fmt: skip
 
 
 async def settle_all(database: Database, settlements: Sequence[Settlement], *,
-                     rng: random.Random, disable_after: timedelta) -> list[str]:  # fmt: skip
+                     rng: random.Random, disable_after: timedelta,
+                     disabled: list[Disabled] | None = None) -> list[str]:  # fmt: skip
     """Log each attempt and move its delivery, in one transaction; each one's status after,
     or "gone" (deleted with its subscription meanwhile) or "superseded" (the claim ran out
-    and another took it)."""
+    and another took it). The subscriptions this disabled are added to `disabled` (once
+    committed: a rolled-back settling adds none)."""
+    turned_off: list[Disabled] = []
     ids = sorted({done.claim.delivery_id for done in settlements})
     async with database.system_session() as session, session.begin():
         rows = {row.id: row for row in await session.scalars(
@@ -137,15 +156,17 @@ async def settle_all(database: Database, settlements: Sequence[Settlement], *,
             .order_by(WebhookDelivery.id).with_for_update())}  # fmt: skip
         succeeded: set[int] = set()  # subscriptions to clear of failing_since
         results = [await _settle_one(session, rows.get(done.claim.delivery_id), done, rng,
-                                     disable_after, succeeded)
+                                     disable_after, succeeded, turned_off)
                    for done in settlements]  # fmt: skip
         await _subscriptions_succeeded(session, succeeded)
-        return results
+    if disabled is not None:
+        disabled.extend(turned_off)
+    return results
 
 
 async def _settle_one(session: Any, row: WebhookDelivery | None, done: Settlement,
-                      rng: random.Random, disable_after: timedelta,
-                      succeeded: set[int]) -> str:  # fmt: skip
+                      rng: random.Random, disable_after: timedelta, succeeded: set[int],
+                      disabled: list[Disabled]) -> str:  # fmt: skip
     if row is None:
         return "gone"
     outcome, attempted_at = done.outcome, done.attempted_at
@@ -175,7 +196,10 @@ async def _settle_one(session: Any, row: WebhookDelivery | None, done: Settlemen
     if row.subscription_id in succeeded:  # a success earlier in this batch comes first
         succeeded.discard(row.subscription_id)
         await _subscriptions_succeeded(session, {row.subscription_id})
-    await _subscription_failed(session, row.subscription_id, attempted_at, disable_after)
+    turned_off = await _subscription_failed(session, row.subscription_id, attempted_at,
+                                            disable_after)  # fmt: skip
+    if turned_off is not None:
+        disabled.append(turned_off)
     return row.status
 
 
@@ -202,7 +226,7 @@ async def _subscriptions_succeeded(session: Any, subscription_ids: set[int]) -> 
 
 
 async def _subscription_failed(session: Any, subscription_id: int, now: datetime,
-                               disable_after: timedelta) -> None:  # fmt: skip
+                               disable_after: timedelta) -> Disabled | None:  # fmt: skip
     await session.execute(update(WebhookSubscription)
                           .where(WebhookSubscription.id == subscription_id,
                                  WebhookSubscription.failing_since.is_(None))
@@ -215,7 +239,7 @@ async def _subscription_failed(session: Any, subscription_id: int, now: datetime
                  WebhookSubscription.failing_since <= now - disable_after))
         .with_for_update())  # fmt: skip
     if sub is None:
-        return
+        return None
     days = disable_after.total_seconds() / 86400
     sub.enabled, sub.disabled_at = False, now
     sub.disabled_reason = f"every delivery failed for {days:g} days"
@@ -223,20 +247,29 @@ async def _subscription_failed(session: Any, subscription_id: int, now: datetime
            target=Target("webhook_subscription", sub.id),
            details={"url": sub.url, "reason": sub.disabled_reason,
                     "failing_since": sub.failing_since.isoformat()}, at=now)  # fmt: skip
-    await _tell_admins(session, sub, now)
+    admin_ids = await _email_admins(session, sub, now)
+    assert sub.failing_since is not None and sub.disabled_reason is not None
+    return Disabled(sub.tenant_id, sub.id, sub.url, sub.disabled_reason, sub.failing_since, now,
+                    admin_ids)  # fmt: skip
 
 
-async def _tell_admins(session: Any, sub: WebhookSubscription, now: datetime) -> None:
-    """An email to each active admin of the business whose user name is an address (users
-    have no other address)."""
-    admins = await session.scalars(select(User.username).where(
-        User.tenant_id == sub.tenant_id, User.role == "admin", User.active.is_(True)))  # fmt: skip
+async def _email_admins(session: Any, sub: WebhookSubscription, now: datetime
+                        ) -> tuple[int, ...]:  # fmt: skip
+    """An email to each active admin of the business at their address, or, for an admin
+    with none, at their user name when that is an address (as users signed in before they
+    had addresses); the admins' ids, to tell their desks."""
+    admins = list(await session.execute(
+        select(User.id, User.username, User.email)
+        .where(User.tenant_id == sub.tenant_id, User.role == "admin", User.active.is_(True))
+        .order_by(User.id)))  # fmt: skip
     body = (f"Ledgerline stopped sending events to {sub.url} (webhook subscription "
             f"{sub.id}): {sub.disabled_reason}, since {sub.failing_since:%Y-%m-%d %H:%M} UTC.\n"
             "Events are kept: fix the receiver, then enable the subscription again; "
             "deliveries that were given up can be sent again from its delivery log.")  # fmt: skip
-    for username in admins:
-        if _EMAIL.fullmatch(username):
+    for admin in admins:
+        address = admin.email or (admin.username if _EMAIL.fullmatch(admin.username) else None)
+        if address is not None:
             session.add(OutboxMessage(tenant_id=sub.tenant_id, channel="email",
-                                      recipient=username, created_at=now, body=body,
+                                      recipient=address, created_at=now, body=body,
                                       subject="Webhook subscription disabled"))  # fmt: skip
+    return tuple(admin.id for admin in admins)

@@ -5,7 +5,11 @@ It polls the due index, quickly (`poll_s`) while it finds work and backing off t
 when it does not, and `wake()` cuts a wait short. At most `concurrency` attempts are in
 flight. A graceful stop takes no new claims and lets the attempts in flight finish for up to
 `grace_s`; what is still unsettled then is cancelled and goes out again when its lease ends,
-in this process or another: nothing is lost, and receivers dedupe by event id."""
+in this process or another: nothing is lost, and receivers dedupe by event id.
+
+A subscription that settling disabled is handed, once committed, to `on_disabled` (the
+composition root tells the business's admins on their desks); a failure there is logged and
+costs no delivery anything."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +29,8 @@ from pbx.db.database import Database
 
 log = logging.getLogger(__name__)
 _BATCH = 200  # outcomes written in one transaction at most
+# Told of the subscriptions a settling disabled, after it committed.
+OnDisabled = Callable[[Sequence[store.Disabled]], Awaitable[None]]
 
 
 def _utc_now() -> datetime:
@@ -46,9 +52,11 @@ class DeliveryWorker:
     def __init__(self, database: Database, sender: Sender, envelope: store.Envelope,
                  settings: WorkerSettings = WorkerSettings(), *,
                  clock: Callable[[], datetime] = _utc_now,
-                 rng: random.Random | None = None) -> None:  # fmt: skip
+                 rng: random.Random | None = None,
+                 on_disabled: OnDisabled | None = None) -> None:  # fmt: skip
         self.database, self.sender, self.envelope = database, sender, envelope
         self.settings, self.clock = settings, clock
+        self.on_disabled = on_disabled
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -92,11 +100,16 @@ class DeliveryWorker:
     async def redeliver(self, *, tenant_id: int, actor: Actor, subscription_id: int,
                         delivery_id: int) -> tuple[DeliveryView, list[AttemptView]]:  # fmt: skip
         """An admin's attempt of one delivery, now (see `log.redeliver`)."""
-        return await redeliver(self.database, self.sender, self.envelope, tenant_id=tenant_id,
-                               actor=actor, subscription_id=subscription_id,
-                               delivery_id=delivery_id, now=self.clock(),
-                               lease=self.settings.lease,
-                               disable_after=self.settings.disable_after, rng=self.rng)  # fmt: skip
+        disabled: list[store.Disabled] = []
+        try:
+            return await redeliver(self.database, self.sender, self.envelope,
+                                   tenant_id=tenant_id, actor=actor,
+                                   subscription_id=subscription_id, delivery_id=delivery_id,
+                                   now=self.clock(), lease=self.settings.lease,
+                                   disable_after=self.settings.disable_after, rng=self.rng,
+                                   disabled=disabled)  # fmt: skip
+        finally:
+            await self._tell(disabled)
 
     async def run(self) -> None:
         idle = self.settings.poll_s
@@ -154,9 +167,12 @@ class DeliveryWorker:
             self._settling = False
 
     async def _settle_batch(self, batch: list[store.Settlement]) -> None:
-        options = {"rng": self.rng, "disable_after": self.settings.disable_after}
+        disabled: list[store.Disabled] = []
+        options = {"rng": self.rng, "disable_after": self.settings.disable_after,
+                   "disabled": disabled}  # fmt: skip
         try:
             await store.settle_all(self.database, batch, **options)  # type: ignore[arg-type]
+            await self._tell(disabled)
             return
         except Exception:  # one at a time, so one that cannot be written holds up no other
             if len(batch) == 1:
@@ -165,6 +181,14 @@ class DeliveryWorker:
                 return  # unsettled: its lease runs out and it is attempted again
         for done in batch:
             await self._settle_batch([done])
+
+    async def _tell(self, disabled: Sequence[store.Disabled]) -> None:
+        if not disabled or self.on_disabled is None:
+            return
+        try:
+            await self.on_disabled(disabled)
+        except Exception:  # the desks unreachable: the emails are in the outbox all the same
+            log.exception("webhook subscriptions disabled: desks not told")
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

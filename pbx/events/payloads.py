@@ -195,6 +195,22 @@ class AccountUpdated(DeskPayload):
     panel: Mapping[str, Any]
 
 
+# --- what the webhook delivery worker did (`billing_bridge.webhooks_out`) --------------------
+
+
+@_frozen
+class WebhookDisabled(DeskPayload):
+    """A webhook subscription every delivery failed to for days, disabled: for its
+    business's admins (who were emailed too), to fix the receiver and enable it again."""
+
+    kind: ClassVar[str] = "webhook.disabled"
+    subscription_id: int
+    url: str
+    reason: str
+    failing_since: str  # ISO 8601
+    disabled_at: str  # ISO 8601
+
+
 # Each kind and the payloads it may carry, tried in order when decoding.
 KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "call.offered": (CallOffered,),
@@ -210,4 +226,5 @@ KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "mandate.status": (MandateStatusChanged,),
     "recording.stored": (RecordingStored,),
     "account.updated": (AccountUpdated,),
+    "webhook.disabled": (WebhookDisabled,),
 }

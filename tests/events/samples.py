@@ -80,6 +80,16 @@ SAMPLES: dict[str, tuple[p.DeskPayload, dict[str, Any]]] = {
         p.AccountUpdated(call_id="c-1", record_id=41, customer_id=9, panel=PANEL),
         {"call_id": "c-1", "record_id": 41, "customer_id": 9, "panel": PANEL},
     ),
+    "webhook.disabled": (
+        p.WebhookDisabled(subscription_id=4, url="https://billing.example/hooks",
+                          reason="every delivery failed for 3 days",
+                          failing_since="2026-12-03T09:00:00+00:00",
+                          disabled_at="2026-12-06T09:00:05+00:00"),
+        {"subscription_id": 4, "url": "https://billing.example/hooks",
+         "reason": "every delivery failed for 3 days",
+         "failing_since": "2026-12-03T09:00:00+00:00",
+         "disabled_at": "2026-12-06T09:00:05+00:00"},
+    ),
 }  # fmt: skip
 
 

@@ -201,9 +201,37 @@ function handle(event) {
     text($("payment-status"), `Direct debit: ${data.status}${data.scheme ? ` (${data.scheme})` : ""}${data.confirmation ? `; confirmation ${data.confirmation}` : ""}`);
   }
   if (event.type === "account.updated" && current?.call_id === data.call_id) accountUpdated(data);
+  if (event.type === "webhook.disabled" && me.role === "admin") webhookDisabled(data);
   if (event.type === "payment.status" && current?.record_id === data.call_record_id) {
     text($("payment-status"), `Payment: ${money(data.amount_minor, data.currency)} by ${data.method} ${data.status}; balance now ${money(data.balance_minor, data.currency)}`);
   }
+}
+
+// --- notices for admins ----------------------------------------------------------------------
+
+// Something only an admin can fix, kept on the desk until the page is reloaded.
+function adminNotices() {
+  let list = $("admin-notices");
+  if (list) return list;
+  const section = document.createElement("section");
+  section.setAttribute("aria-labelledby", "admin-notices-title");
+  section.setAttribute("role", "alert");
+  const title = document.createElement("h2");
+  title.id = "admin-notices-title";
+  title.textContent = "Needs an admin";
+  list = document.createElement("ul");
+  list.id = "admin-notices";
+  section.append(title, list);
+  $("desk").prepend(section);
+  return list;
+}
+
+// The delivery worker disabled a webhook subscription: the billing system hears nothing more
+// until the receiver is fixed and the subscription enabled again (events are kept).
+function webhookDisabled(notice) {
+  const since = new Date(notice.failing_since).toLocaleString();
+  const line = `Webhook subscription ${notice.subscription_id} (${notice.url}) was disabled: ${notice.reason}, since ${since}. Fix the receiver, then enable the subscription again; events are kept.`;
+  item(adminNotices(), line).dir = "ltr";
 }
 
 // --- the call --------------------------------------------------------------------------------
