@@ -267,6 +267,7 @@ def payment_provider(settings: PaymentsSettings) -> PaymentProvider:
         return StripeProvider(
             settings.stripe_api_key,
             webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base or None,
             success_url=settings.return_url,
             cancel_url=settings.return_url,
         )

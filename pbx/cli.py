@@ -256,7 +256,8 @@ async def _sync_stripe_billing(settings: Settings, args: argparse.Namespace) -> 
         print("ledgerline: sync stripe-billing: set payments.stripe_api_key", file=sys.stderr)
         return EXIT_CONFIG
     services = build_services(settings)
-    api = StripeBillingApi(settings.payments.stripe_api_key)
+    api = StripeBillingApi(settings.payments.stripe_api_key,
+                           api_base=settings.payments.stripe_api_base or None)  # fmt: skip
     try:
         await check_dependencies(services)
         report = await sync_stripe_billing(

@@ -234,11 +234,31 @@ class PaymentsSettings(_Section):
     sandbox_webhook_secret: str  # empty: drawn per process (`pbx.shipped_secrets`)
     stripe_api_key: str
     stripe_webhook_secret: str
+    # Where the Stripe API is reached; empty: Stripe's own (https://api.stripe.com).
+    stripe_api_base: str
     gocardless_access_token: str
     gocardless_webhook_secret: str
     gocardless_environment: Literal["sandbox", "live"]
     return_url: str
     collect_every_minutes: float = Field(gt=0)
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _stripe_api_base(cls, value: str) -> str:
+        """https to a host, or http to this machine only (a local stand-in): the API key
+        travels in every request's header."""
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected https://host (or http://127.0.0.1:port for a local "
+                             "stand-in), or empty for Stripe's own")  # fmt: skip
+        if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError("http only to this machine (127.0.0.1, localhost, ::1): the API "
+                             "key travels in each request")  # fmt: skip
+        if parts.username is not None or parts.query or parts.fragment or parts.path.strip("/"):
+            raise ValueError("expected only a scheme, a host and a port")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _credentials(self) -> PaymentsSettings:
