@@ -11,6 +11,13 @@ re-running a file updates rows instead of duplicating them. Three steps, each in
 Reading everything before writing anything means every decision is made on the database as it
 was, and the lookups never meet half-written rows. Nothing is committed until step 3 finished,
 so a failure half-way leaves the database as it was.
+
+A row's balance is what the billing system states, so it is applied as
+`billing_bridge.balances.state_balance` applies a stated balance, for a whole chunk at once:
+the account's balance becomes the stated one plus what is still pending in billing, with a
+`statement` entry for the difference (written with one executemany), and the stated balance
+and its time are kept. An account is unchanged (nothing written) when the file states what
+its balance already is less what is pending.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.balances import pending_in_billing
 from billing_bridge.customer_import import (
     AccountRecord,
     CustomerRecord,
@@ -43,7 +52,8 @@ from billing_bridge.customer_import_changes import (
 )
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
-from pbx.db.models import Account, Base, Customer, CustomerPhone, Tenant
+from pbx.db.models import Account, AccountEntry, Base, Customer, CustomerPhone, Tenant
+from pbx.db.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -190,17 +200,31 @@ async def _load_customers(session: AsyncSession, refs: Sequence[str]) -> dict[st
 
 
 async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str, StoredAccount]:
-    rows = await session.execute(
-        select(
-            Account.account_ref,
-            Account.id,
-            Account.customer_id,
-            Account.currency,
-            Account.balance_minor,
-            Account.status,
-        ).where(Account.account_ref.in_(refs))
+    """The accounts, each with the balance the billing system would state for it to be
+    unchanged: its balance less what is still pending in billing."""
+    rows = list(
+        await session.execute(
+            select(
+                Account.account_ref,
+                Account.id,
+                Account.customer_id,
+                Account.currency,
+                Account.balance_minor,
+                Account.status,
+            ).where(Account.account_ref.in_(refs))
+        )
     )
-    return {account_ref: StoredAccount(*stored) for account_ref, *stored in rows}
+    pending = await pending_in_billing(session, [row.id for row in rows])
+    return {
+        row.account_ref: StoredAccount(
+            row.id,
+            row.customer_id,
+            row.currency,
+            row.balance_minor - pending.get(row.id, 0),
+            row.status,
+        )
+        for row in rows
+    }
 
 
 async def _write_chunk(
@@ -265,6 +289,7 @@ async def _write_accounts(
     changes: Sequence[CustomerChange],
     customer_ids: dict[str, int],
 ) -> None:
+    now = utcnow()
     created = [
         {
             "tenant_id": tenant_id,
@@ -272,26 +297,90 @@ async def _write_accounts(
             "account_ref": wanted.account_ref,
             # The file has no VIP column: new accounts start without, existing keep theirs.
             "vip": False,
-            **_account_fields(wanted),
+            "currency": wanted.currency,
+            "balance_minor": wanted.balance_minor,
+            "status": wanted.status,
+            "reported_balance_minor": wanted.balance_minor,
+            "reported_at": now,
         }
         for c in changes
         for wanted in c.accounts_created
     ]
-    await _insert(session, Account, created)
-    updated = [
-        {"id": account_id, **_account_fields(wanted)}
+    account_ids = await _insert_accounts(session, created)
+    # A new account's balance moved from nothing to the stated one: its first entry.
+    entries = [
+        _statement(tenant_id, account_ids[wanted.account_ref], wanted.currency,
+                   wanted.balance_minor, wanted.balance_minor, now)
         for c in changes
-        for account_id, wanted in c.accounts_updated
-    ]
-    await _update(session, Account, updated)
+        for wanted in c.accounts_created
+        if wanted.balance_minor
+    ]  # fmt: skip
+    updated = [(account_id, wanted) for c in changes for account_id, wanted in c.accounts_updated]
+    entries += await _state_balances(session, tenant_id, updated, now)
+    await _insert(session, AccountEntry, entries)
 
 
-def _account_fields(wanted: AccountRecord) -> dict[str, object]:
-    return {
-        "currency": wanted.currency,
-        "balance_minor": wanted.balance_minor,
-        "status": wanted.status,
-    }
+async def _insert_accounts(session: AsyncSession, values: list[dict]) -> dict[str, int]:
+    """Insert new accounts; their ids by account_ref."""
+    if not values:
+        return {}
+    rows = await session.execute(insert(Account).returning(Account.account_ref, Account.id), values)
+    return {account_ref: account_id for account_ref, account_id in rows}
+
+
+async def _state_balances(
+    session: AsyncSession,
+    tenant_id: int,
+    updated: Sequence[tuple[int, AccountRecord]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The accounts changed as the file states them; their statement entries, to write.
+
+    As `state_balance` does for one account: the rows are locked (in id order) before what
+    is pending is read, so a payment committing meanwhile is counted as pending or applied
+    after, never lost; then each balance becomes the stated one plus what is pending."""
+    if not updated:
+        return []
+    ids = sorted(account_id for account_id, _ in updated)
+    balances = await _lock_accounts(session, ids)
+    pending = await pending_in_billing(session, ids)
+    rows, entries = [], []
+    for account_id, wanted in updated:
+        held = balances.get(account_id)
+        if held is None:  # deleted since it was read: nothing to state
+            continue
+        balance = wanted.balance_minor + pending.get(account_id, 0)
+        if balance != held:
+            entries.append(_statement(tenant_id, account_id, wanted.currency, balance - held,
+                                      balance, now))  # fmt: skip
+        rows.append({"id": account_id, "currency": wanted.currency, "status": wanted.status,
+                     "balance_minor": balance, "reported_balance_minor": wanted.balance_minor,
+                     "reported_at": now})  # fmt: skip
+    await _update(session, Account, rows)
+    return entries
+
+
+async def _lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
+    """Lock the accounts' rows and return their balances as they are now (see
+    `billing_bridge.balances._lock`: SQLite's one writer is taken by a write)."""
+    if session.bind.dialect.name != "postgresql":
+        await session.execute(
+            update(Account).where(Account.id.in_(ids))
+            .values(balance_minor=Account.balance_minor)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    rows = await session.execute(
+        select(Account.id, Account.balance_minor)
+        .where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
+    )  # fmt: skip
+    return {account_id: int(balance) for account_id, balance in rows}
+
+
+def _statement(tenant_id: int, account_id: int, currency: str, amount_minor: int,
+               balance_after_minor: int, now: datetime) -> dict[str, Any]:  # fmt: skip
+    return {"tenant_id": tenant_id, "account_id": account_id, "kind": "statement",
+            "amount_minor": amount_minor, "currency": currency,
+            "balance_after_minor": balance_after_minor, "created_at": now}  # fmt: skip
 
 
 async def _insert(session: AsyncSession, model: type[Base], values: list[dict]) -> None:
