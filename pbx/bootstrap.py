@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from agi_scripts.fastagi.server import FastAGIServer
 from agi_scripts.registry import build_handlers
 from billing_bridge.events import envelope
+from billing_bridge.events.outbox import when_deliveries_committed
 from billing_bridge.identification.cache import (
     IdentificationCache,
     MemoryCache,
@@ -189,7 +190,8 @@ def api_context(application: Application) -> ApiContext:
 def webhook_worker(database: Database, settings: WebhooksSettings, *,
                    on_disabled: OnDisabled | None = None) -> DeliveryWorker:  # fmt: skip
     """The delivery worker (`pbx.service` starts it when `webhooks.enabled`); the API's
-    manual redeliveries go through it either way."""
+    manual redeliveries go through it either way. A commit in this process that writes
+    deliveries wakes it at once."""
     sender = Sender(
         timeout_s=settings.timeout_seconds,
         connections=settings.concurrency,
@@ -201,7 +203,9 @@ def webhook_worker(database: Database, settings: WebhooksSettings, *,
         disable_after=timedelta(hours=settings.disable_after_hours),
         allow_private=settings.allow_private_http,
     )  # fmt: skip
-    return DeliveryWorker(database, sender, envelope, options, on_disabled=on_disabled)
+    worker = DeliveryWorker(database, sender, envelope, options, on_disabled=on_disabled)
+    when_deliveries_committed(database.engine, worker.wake)
+    return worker
 
 
 def desk_for(flow: CallFlow | None, bus: Bus, bus_redis: Redis | None) -> Desk | None:

@@ -8,19 +8,24 @@ each enabled subscription that takes the type. The counter's lock is the last on
 transaction takes, so of two transactions the one that commits first has the smaller
 sequence, and a reader that has seen sequence N never later finds a new one below it.
 A transaction that rolls back forgets what it staged.
+
+Once a transaction that wrote deliveries has committed, the listeners registered for its
+database (`when_deliveries_committed`) are told, so a delivery worker in the same process
+looks at once instead of at its next poll; other processes' workers find them when they poll.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from pbx.db.models import BillingEvent, BillingEventCounter, WebhookDelivery, WebhookSubscription
@@ -34,6 +39,12 @@ EVENT_TYPES = (
 ALL_TYPES = "*"  # a subscription's event_types entry that takes every type
 
 _STAGED = "billing_events.staged"
+_DELIVERIES_WRITTEN = "billing_events.deliveries_written"
+# Per database engine, who to tell after a commit that wrote deliveries. Held weakly on both
+# sides: registering a worker's `wake` keeps neither the worker nor the database alive.
+_LISTENERS: weakref.WeakKeyDictionary[Engine, list[weakref.ref[Callable[[], None]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,14 @@ def emit(
     return public_id
 
 
+def when_deliveries_committed(engine: AsyncEngine, listener: Callable[[], None]) -> None:
+    """Call `listener` (a bound method, such as a delivery worker's `wake`) in this process
+    after each commit on `engine` that wrote webhook deliveries; for as long as its object
+    lives. It runs inside the commit, so it must only signal (set an event), never wait."""
+    reference = weakref.WeakMethod(listener)  # type: ignore[arg-type]
+    _LISTENERS.setdefault(engine.sync_engine, []).append(reference)
+
+
 def envelope(row: BillingEvent) -> dict[str, Any]:
     """The event as receivers get it (the webhook body, an item of GET /api/v1/events)."""
     return {
@@ -104,12 +123,28 @@ def _write_staged(session: Session) -> None:
         ]  # fmt: skip
         session.add_all(rows)
         session.flush()
-        session.add_all(_deliveries(session, tenant_id, rows))
+        deliveries = _deliveries(session, tenant_id, rows)
+        session.add_all(deliveries)
+        if deliveries:
+            session.info[_DELIVERIES_WRITTEN] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _tell_listeners(session: Session) -> None:
+    if not session.info.pop(_DELIVERIES_WRITTEN, False):
+        return
+    references = _LISTENERS.get(session.get_bind().engine, [])  # type: ignore[union-attr]
+    references[:] = [reference for reference in references if reference() is not None]
+    for reference in references:
+        listener = reference()
+        if listener is not None:
+            listener()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_staged(session: Session) -> None:
     session.info.pop(_STAGED, None)
+    session.info.pop(_DELIVERIES_WRITTEN, None)
 
 
 def _take_sequence(session: Session, tenant_id: int, count: int) -> int:
