@@ -15,6 +15,7 @@ from billing_bridge.events import envelope
 from billing_bridge.webhooks_out import store
 from billing_bridge.webhooks_out.sender import Sender
 from billing_bridge.webhooks_out.worker import DeliveryWorker, OnDisabled, WorkerSettings
+from pbx.audit import By
 from pbx.db.database import Database
 from pbx.db.models import OutboxMessage, User, WebhookSubscription
 from pbx.events.codec import decode_payload
@@ -155,3 +156,27 @@ def test_a_business_with_no_active_admin_gets_no_desk_event() -> None:
     off = store.Disabled(1, 2, "https://billing.example/hooks", "every delivery failed for 3 days",
                          now, now, admin_ids=())  # fmt: skip
     assert webhooks_disabled([off]) == []
+
+
+async def test_a_manual_redelivery_that_disables_the_subscription_tells_the_desks_too(
+    business: Business, receiver: Receiver, clock: Clock, database: Database
+) -> None:
+    staff = await _staff(database, business.tenant_id)
+    desks = Desks()
+    worker = make_worker(database, clock, on_disabled=desks)
+    receiver.status = 500
+    subscription_id, _ = await business.subscribe(receiver.url)
+    await business.emit("payment.failed", business.accounts[0])
+    try:
+        assert await worker.run_once() == 1  # the first failure: failing since now
+        assert desks.told == []
+        clock.advance(days=3, seconds=1)
+        [delivery] = await business.deliveries()
+        await worker.redeliver(tenant_id=business.tenant_id, actor=By("admin:dana"),
+                               subscription_id=subscription_id,
+                               delivery_id=delivery.id)  # fmt: skip
+    finally:
+        await worker.stop()
+
+    [told] = desks.told
+    assert told.subscription_id == subscription_id and staff["dana"] in told.admin_ids
