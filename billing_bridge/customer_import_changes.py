@@ -84,6 +84,9 @@ class StoredAccount:
     currency: str
     balance_minor: int
     status: str
+    # Of the balance, Ledgerline's own entries the billing system has not acknowledged: a
+    # file stating the balance less these states what is already there.
+    pending_minor: int = 0
 
 
 @dataclass
@@ -194,7 +197,7 @@ def _change_for(record: CustomerRecord, current: StoredState) -> CustomerChange:
         account = current.accounts.get(ref)
         if account is None:
             change.accounts_created.append(wanted)
-        elif (account.currency, account.balance_minor, account.status) != (
+        elif (account.currency, account.balance_minor - account.pending_minor, account.status) != (
             wanted.currency,
             wanted.balance_minor,
             wanted.status,

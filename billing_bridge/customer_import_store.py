@@ -200,8 +200,7 @@ async def _load_customers(session: AsyncSession, refs: Sequence[str]) -> dict[st
 
 
 async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str, StoredAccount]:
-    """The accounts, each with the balance the billing system would state for it to be
-    unchanged: its balance less what is still pending in billing."""
+    """The accounts, each with what of its balance is still pending in billing."""
     rows = list(
         await session.execute(
             select(
@@ -220,8 +219,9 @@ async def _load_accounts(session: AsyncSession, refs: Sequence[str]) -> dict[str
             row.id,
             row.customer_id,
             row.currency,
-            row.balance_minor - pending.get(row.id, 0),
+            row.balance_minor,
             row.status,
+            pending.get(row.id, 0),
         )
         for row in rows
     }

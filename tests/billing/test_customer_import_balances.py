@@ -179,3 +179,19 @@ async def test_a_chunk_of_changed_balances_costs_the_same_statements_whatever_it
     async with database.tenant_session(tenant) as session:
         total = await session.scalar(select(func.count()).select_from(AccountEntry))
     assert total == 40 + 4 + 40  # each account's first balance, then each change once
+
+
+async def test_a_currency_does_not_change_while_a_payment_is_pending_in_billing(
+    database: Database, tenant: int, tmp_path: Path
+) -> None:
+    """Stated at zero, but a payment not yet acknowledged is part of the balance: changing
+    the currency would add it to a balance in another currency."""
+    await run(database, tmp_path, "C-1,Sarah,,,A-1,ILS,0,active")
+    await pay(database, tenant, (await account(database, tenant)).id, 1050)
+
+    report = await run(database, tmp_path, "C-1,Sarah,,,A-1,EUR,0,active")
+
+    [problem] = report.problems
+    assert "has a balance of -10.50 ILS; its currency cannot change to EUR" in problem.reason
+    kept = await account(database, tenant)
+    assert (kept.currency, kept.balance_minor) == ("ILS", -1050)
