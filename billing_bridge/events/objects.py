@@ -197,27 +197,27 @@ async def credit_object(session: AsyncSession, credit: Credit) -> CreditObject:
 
 
 async def call_object(session: AsyncSession, call: Call) -> CallObject:
-    customer_ref = queue = agent = None
-    if call.customer_id is not None:
-        customer_ref = await session.scalar(
-            select(Customer.customer_ref).where(Customer.id == call.customer_id)
-        )
-    if call.queue_id is not None:
-        queue = await session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
-    if call.agent_id is not None:
-        agent = await session.scalar(select(User.username).where(User.id == call.agent_id))
-    recording = (await session.execute(
+    """The call as it is, with the names its ids stand for and its latest recording, read in
+    one statement (a call's end writes this for every call)."""
+    latest = (
         select(Recording.id, Recording.status).where(Recording.call_id == call.id)
         .order_by(Recording.id.desc()).limit(1)
-    )).one_or_none()  # fmt: skip
+    )  # fmt: skip
+    names = (await session.execute(select(
+        select(Customer.customer_ref).where(Customer.id == call.customer_id).scalar_subquery(),
+        select(Queue.name).where(Queue.id == call.queue_id).scalar_subquery(),
+        select(User.username).where(User.id == call.agent_id).scalar_subquery(),
+        latest.with_only_columns(Recording.id).scalar_subquery(),
+        latest.with_only_columns(Recording.status).scalar_subquery(),
+    ))).one()  # fmt: skip
+    customer_ref, queue, agent, recording_id, recording_status = names
     return CallObject(
         id=call.id, direction=call.direction, caller_number=call.caller_number,
         dialed_number=call.dialed_number, customer_id=call.customer_id,
         customer_ref=customer_ref, queue_id=call.queue_id, queue=queue,
         agent_id=call.agent_id, agent=agent, outcome=call.outcome,
         disposition=call.disposition, notes=call.notes,
-        recording_id=recording.id if recording else None,
-        recording_status=recording.status if recording else None,
+        recording_id=recording_id, recording_status=recording_status,
         arrived_at=iso(call.arrived_at) or "", answered_at=iso(call.answered_at),
         ended_at=iso(call.ended_at), wait_seconds=call.wait_seconds,
         talk_seconds=call.talk_seconds,

@@ -101,17 +101,23 @@ class CallLog:
 
     async def _close(self, tenant_id: int, record_id: int, fields: dict[str, Any]) -> None:
         """The call's end, in one transaction with the billing system's `call.ended`,
-        announced once: a call closed already is updated, not announced again."""
+        announced once: a call closed already is updated, not announced again. The row is
+        closed and read back in one statement (its lock held to the commit)."""
+        values: dict[str, Any] = dict(fields)
+        if "offered_at" in values:  # the first offer is kept
+            values["offered_at"] = func.coalesce(Call.offered_at, values["offered_at"])
         async with self._database.tenant_session(tenant_id) as session, session.begin():
-            call = await session.scalar(select(Call).where(Call.id == record_id).with_for_update())
-            if call is None:
+            closed = await session.scalar(
+                update(Call).where(Call.id == record_id, Call.ended_at.is_(None))
+                .values(values).returning(Call)
+            )  # fmt: skip
+            if closed is not None:
+                await changes.call_ended(session, closed)
                 return
-            was_open = call.ended_at is None
-            for name, value in fields.items():
-                if name != "offered_at" or call.offered_at is None:  # the first offer is kept
-                    setattr(call, name, value)
-            if was_open:
-                await changes.call_ended(session, call)
+            await session.execute(
+                update(Call).where(Call.id == record_id).values(values)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
 
     def _update(self, columns: frozenset[str]) -> Scoped:
         if columns not in self._updates:
