@@ -16,12 +16,14 @@ An entry is carried by one event (the event written with it, in its transaction)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.payments.ledger import post_entry
+from billing_bridge.ingest.sql import among, insert_rows
 from pbx.db.models import Account, AccountEntry, BillingEvent
 from pbx.db.types import utcnow
 
@@ -58,7 +60,6 @@ async def state_balance(
     the account's business; an event of another account of that business is acknowledged.
     """
     await session.flush()  # the account itself may be new
-    balance = await _lock(session, account.id)
     ids = sorted(set(acknowledged_event_ids))
     if ids:
         found = set(
@@ -75,21 +76,58 @@ async def state_balance(
             .values(acknowledged_at=utcnow())
             .execution_options(synchronize_session=False)
         )  # fmt: skip
-    pending = (await pending_in_billing(session, [account.id])).get(account.id, 0)
-    stated = reported_minor + pending
-    if stated != balance:
-        await post_entry(
-            session, account.tenant_id, account_id=account.id, kind="statement",
-            amount_minor=stated - balance, currency=account.currency,
-        )  # fmt: skip
-    await session.execute(
-        update(Account)
-        .where(Account.id == account.id)
-        .values(reported_balance_minor=reported_minor, reported_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
+    balances = await state_balances(session, account.tenant_id, {account.id: reported_minor})
+    if account.id not in balances:
+        raise LookupError(f"no account {account.id}")
     await session.refresh(account, ["balance_minor", "reported_balance_minor", "reported_at"])
-    return stated
+    return balances[account.id]
+
+
+async def state_balances(
+    session: AsyncSession,
+    tenant_id: int,
+    stated: Mapping[int, int],
+    *,
+    also: Mapping[int, Mapping[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> dict[int, int]:
+    """The billing system states each account's (by id) balance, many at once, in the
+    caller's transaction: each balance becomes the stated one plus what is still pending in
+    billing, with a `statement` entry for the difference, and the stated balance and its time
+    are kept. One statement per step for the whole set (lock, pending read, one executemany
+    update, one insert of entries), not a handful of round trips per account. Returns the new
+    balances; an account that no longer exists is left out.
+
+    `also`: other columns of an account to set in the same update (its currency: the
+    statement entry is in it). The rows are locked (in id order) before the pending sums are
+    read, so a payment committing at the same moment is either counted as pending or applied
+    after, never lost."""
+    if not stated:
+        return {}
+    also = also or {}
+    now = now or utcnow()
+    ids = sorted(stated)
+    held = await _lock(session, ids)
+    pending = await pending_in_billing(session, ids)
+    entries, accounts, balances = [], [], {}
+    for account_id, balance, currency in held:
+        columns = also.get(account_id, {})
+        currency = columns.get("currency", currency)
+        balances[account_id] = stated[account_id] + pending.get(account_id, 0)
+        if balances[account_id] != balance:
+            entries.append({
+                "tenant_id": tenant_id, "account_id": account_id, "kind": "statement",
+                "amount_minor": balances[account_id] - balance, "currency": currency,
+                "balance_after_minor": balances[account_id], "created_at": now,
+            })  # fmt: skip
+        accounts.append({
+            **columns, "id": account_id, "balance_minor": balances[account_id],
+            "reported_balance_minor": stated[account_id], "reported_at": now,
+        })  # fmt: skip
+    if accounts:  # ORM bulk UPDATE by primary key: one executemany
+        await session.execute(update(Account), accounts)
+    await insert_rows(session, AccountEntry, tenant_id, entries)
+    return balances
 
 
 async def pending_in_billing(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, int]:
@@ -108,23 +146,23 @@ async def pending_in_billing(session: AsyncSession, account_ids: Iterable[int]) 
     return {account_id: int(total) for account_id, total in rows if total}
 
 
-async def _lock(session: AsyncSession, account_id: int) -> int:
-    """Lock the account's row and return its balance as it is now.
+async def _lock(session: AsyncSession, ids: Sequence[int]) -> list[tuple[int, int, str]]:
+    """Lock the accounts' rows (in id order) and return each one's id, balance as it is now
+    and currency.
 
-    PostgreSQL: a row lock; a payment or credit of this account committing meanwhile is
+    PostgreSQL: row locks; a payment or credit of these accounts committing meanwhile is
     waited for, and the reads after it (each statement a fresh snapshot under READ COMMITTED)
     include it. SQLite has one writer at a time: a write takes that lock (as in
     `billing_bridge.credits`).
     """
     if session.bind.dialect.name != "postgresql":
         await session.execute(
-            update(Account).where(Account.id == account_id)
+            update(Account).where(among(Account.id, ids))
             .values(balance_minor=Account.balance_minor)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
-    balance = await session.scalar(
-        select(Account.balance_minor).where(Account.id == account_id).with_for_update()
-    )
-    if balance is None:
-        raise LookupError(f"no account {account_id}")
-    return int(balance)
+    rows = await session.execute(
+        select(Account.id, Account.balance_minor, Account.currency)
+        .where(among(Account.id, ids)).order_by(Account.id).with_for_update()
+    )  # fmt: skip
+    return [(account_id, int(balance), currency) for account_id, balance, currency in rows]

@@ -15,7 +15,7 @@ so a failure half-way leaves the database as it was.
 A row's balance is what the billing system states, so it is applied as
 `billing_bridge.balances.state_balance` applies a stated balance, for a whole chunk at once:
 the account's balance becomes the stated one plus what is still pending in billing, with a
-`statement` entry for the difference (written with one executemany), and the stated balance
+`statement` entry for the difference (written with one insert), and the stated balance
 and its time are kept. An account is unchanged (nothing written) when the file states what
 its balance already is less what is pending.
 """
@@ -34,7 +34,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.balances import pending_in_billing
+from billing_bridge.balances import pending_in_billing, state_balances
 from billing_bridge.customer_import import (
     AccountRecord,
     CustomerRecord,
@@ -315,9 +315,9 @@ async def _write_accounts(
         for wanted in c.accounts_created
         if wanted.balance_minor
     ]  # fmt: skip
-    updated = [(account_id, wanted) for c in changes for account_id, wanted in c.accounts_updated]
-    entries += await _state_balances(session, tenant_id, updated, now)
     await _insert(session, AccountEntry, entries)
+    updated = [(account_id, wanted) for c in changes for account_id, wanted in c.accounts_updated]
+    await _state_balances(session, tenant_id, updated, now)
 
 
 async def _insert_accounts(session: AsyncSession, values: list[dict]) -> dict[str, int]:
@@ -333,47 +333,15 @@ async def _state_balances(
     tenant_id: int,
     updated: Sequence[tuple[int, AccountRecord]],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """The accounts changed as the file states them; their statement entries, to write.
-
-    As `state_balance` does for one account: the rows are locked (in id order) before what
-    is pending is read, so a payment committing meanwhile is counted as pending or applied
-    after, never lost; then each balance becomes the stated one plus what is pending."""
-    if not updated:
-        return []
-    ids = sorted(account_id for account_id, _ in updated)
-    balances = await _lock_accounts(session, ids)
-    pending = await pending_in_billing(session, ids)
-    rows, entries = [], []
-    for account_id, wanted in updated:
-        held = balances.get(account_id)
-        if held is None:  # deleted since it was read: nothing to state
-            continue
-        balance = wanted.balance_minor + pending.get(account_id, 0)
-        if balance != held:
-            entries.append(_statement(tenant_id, account_id, wanted.currency, balance - held,
-                                      balance, now))  # fmt: skip
-        rows.append({"id": account_id, "currency": wanted.currency, "status": wanted.status,
-                     "balance_minor": balance, "reported_balance_minor": wanted.balance_minor,
-                     "reported_at": now})  # fmt: skip
-    await _update(session, Account, rows)
-    return entries
-
-
-async def _lock_accounts(session: AsyncSession, ids: Sequence[int]) -> dict[int, int]:
-    """Lock the accounts' rows and return their balances as they are now (see
-    `billing_bridge.balances._lock`: SQLite's one writer is taken by a write)."""
-    if session.bind.dialect.name != "postgresql":
-        await session.execute(
-            update(Account).where(Account.id.in_(ids))
-            .values(balance_minor=Account.balance_minor)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-    rows = await session.execute(
-        select(Account.id, Account.balance_minor)
-        .where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
+) -> None:
+    """The accounts changed as the file states them (`billing_bridge.balances.state_balances`),
+    their currency and status set in the same update."""
+    await state_balances(
+        session, tenant_id, {account_id: wanted.balance_minor for account_id, wanted in updated},
+        also={account_id: {"currency": wanted.currency, "status": wanted.status}
+              for account_id, wanted in updated},
+        now=now,
     )  # fmt: skip
-    return {account_id: int(balance) for account_id, balance in rows}
 
 
 def _statement(tenant_id: int, account_id: int, currency: str, amount_minor: int,

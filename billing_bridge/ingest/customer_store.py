@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.balances import state_balance
+from billing_bridge.balances import state_balance, state_balances
 from billing_bridge.ingest.outcomes import (
     IngestRefused,
     Outcome,
@@ -23,7 +23,6 @@ from billing_bridge.ingest.outcomes import (
 )
 from billing_bridge.ingest.records import AccountRecord, Business, CustomerRecord
 from billing_bridge.ingest.sql import among, insert_rows
-from billing_bridge.ingest.statements import state_balances
 from pbx.db.models import Account, BillingEvent, Customer, CustomerPhone
 from pbx.db.types import utcnow
 
@@ -217,7 +216,7 @@ async def _unknown_events(session: AsyncSession, records: Sequence[AccountRecord
 async def _state_balances(
     session: AsyncSession, tenant_id: int, written: list[tuple[int, AccountRecord]]
 ) -> None:
-    """The balances the records state: the chunk's at once (`statements.state_balances`),
+    """The balances the records state: the chunk's at once (`balances.state_balances`),
     those acknowledging events through `billing_bridge.balances.state_balance` one by one."""
     stating = {account_id: record for account_id, record in written
                if record.balance_minor is not None}  # fmt: skip
