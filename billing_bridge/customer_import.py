@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol, TextIO
+from typing import TextIO
 
-from billing_bridge.money import MoneyError, exponent, to_minor
+from billing_bridge.csv_import import (
+    MAX_REF,
+    CsvReader,
+    ImportFileError,
+    RowProblem,
+    currency_cell,
+    header_problems,
+    read_header,
+    records,
+    ref_cell,
+    status_cell,
+)
+from billing_bridge.money import MoneyError, to_minor
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES
 from pbx.free_text import clean_name, has_hidden_characters, mask_card_numbers
@@ -32,7 +44,6 @@ COLUMNS = (
     "balance",
     "status",
 )
-MAX_REF = 64
 MAX_NAME = 200
 MAX_EMAIL = 254
 # Balances are stored in a BIGINT column; anything wider would fail the whole transaction.
@@ -43,20 +54,6 @@ MAX_MINOR = 2**63 - 1
 _e164 = lru_cache(maxsize=65_536)(to_e164)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_BOM = "\ufeff"
-
-
-class ImportFileError(Exception):
-    """The whole file is unusable (header, encoding, CSV syntax); nothing is imported."""
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,6 @@ class ImportPlan:
     rows_read: int
 
 
-class _CsvReader(Protocol):
-    line_num: int
-
-    def __next__(self) -> list[str]: ...
-
-
 @dataclass(frozen=True)
 class _Row:
     line: int
@@ -110,7 +101,7 @@ def parse_customer_csv(stream: TextIO, region: str) -> ImportPlan:
     columns = _read_header(reader)
     builder = _PlanBuilder()
     rows_read = 0
-    for line, cells in _records(reader):
+    for line, cells in records(reader):
         rows_read += 1
         if len(cells) != len(columns):
             builder.reject(line, None, [f"has {len(cells)} cells, the header has {len(columns)}"])
@@ -135,62 +126,25 @@ def held_back(record: CustomerRecord, bad_lines: set[int]) -> list[RowProblem]:
     ]
 
 
-def _read_header(reader: _CsvReader) -> dict[str, int]:
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError("the file is empty: a header row is needed") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ImportFileError(f"line 1: {_unreadable(exc)}") from None
-    names = [cell.strip().lstrip(_BOM).strip().lower() for cell in header]
-    missing = [name for name in COLUMNS if name not in names]
-    unknown = [repr(name[:40]) if name else "(empty)" for name in names if name not in COLUMNS]
-    repeated = sorted({name for name in names if name in COLUMNS and names.count(name) > 1})
-    reasons = []
-    if missing:
-        reasons.append(f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        reasons.append(f"unknown column(s): {', '.join(unknown)}")
-    if repeated:
-        reasons.append(f"repeated column(s): {', '.join(repeated)}")
+def _read_header(reader: CsvReader) -> dict[str, int]:
+    names = read_header(reader)
+    reasons = header_problems(names, COLUMNS)
     if reasons:
         expected = ",".join(COLUMNS)
         raise ImportFileError(f"header: {'; '.join(reasons)} (expected exactly: {expected})")
     return {name: index for index, name in enumerate(names)}
 
 
-def _records(reader: _CsvReader) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank records with the physical line each starts on (a quoted cell may span lines)."""
-    line_num = reader.line_num  # where the header ended
-    while True:
-        start = line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ImportFileError(f"line {start}: {_unreadable(exc)}") from None
-        line_num = reader.line_num
-        if any(cell.strip() for cell in cells):  # spreadsheets leave rows of bare commas
-            yield start, cells
-
-
-def _unreadable(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "the file is not UTF-8 text"
-    return f"not valid CSV ({exc})"
-
-
 def _parse_row(line: int, values: Mapping[str, str], region: str) -> tuple[_Row | None, list[str]]:
     reasons: list[str] = []
-    customer_ref = _ref(values["customer_ref"], "customer_ref", reasons)
-    account_ref = _ref(values["account_ref"], "account_ref", reasons)
+    customer_ref = ref_cell(values["customer_ref"], "customer_ref", reasons)
+    account_ref = ref_cell(values["account_ref"], "account_ref", reasons)
     name = _name(values["name"], reasons)
     email = _email(values["email"], reasons)
     phones = _phones(values["phones"], region, reasons)
-    currency = _currency(values["currency"], reasons)
+    currency = currency_cell(values["currency"], reasons)
     balance = _balance(values["balance"], currency, reasons)
-    status = _status(values["status"], reasons)
+    status = status_cell(values["status"], ACCOUNT_STATUSES, reasons)
     if reasons or balance is None:
         return None, reasons
     account = AccountRecord(line, account_ref, currency, balance, status)
@@ -200,18 +154,6 @@ def _parse_row(line: int, values: Mapping[str, str], region: str) -> tuple[_Row 
 def _ref_or_none(text: str) -> str | None:
     ref = text.strip()
     return ref if ref and len(ref) <= MAX_REF else None
-
-
-def _ref(text: str, column: str, reasons: list[str]) -> str:
-    ref = text.strip()
-    if not ref:
-        reasons.append(f"{column} is missing")
-    elif len(ref) > MAX_REF:
-        reasons.append(f"{column} is longer than {MAX_REF} characters")
-    elif has_hidden_characters(ref):
-        # NUL is refused by PostgreSQL; a bidi override makes one ref display as another.
-        reasons.append(f"{column} contains a control or bidi character")
-    return ref
 
 
 def _name(text: str, reasons: list[str]) -> str:
@@ -252,19 +194,6 @@ def _phones(text: str, region: str, reasons: list[str]) -> frozenset[str]:
     return frozenset(numbers)
 
 
-def _currency(text: str, reasons: list[str]) -> str:
-    currency = text.strip().upper()
-    if not currency:
-        reasons.append("currency is missing")
-        return ""
-    try:
-        exponent(currency)
-    except MoneyError:
-        reasons.append(f"currency '{currency[:10]}' is not a known ISO 4217 code")
-        return ""
-    return currency
-
-
 def _balance(text: str, currency: str, reasons: list[str]) -> int | None:
     if not text.strip():
         reasons.append("balance is missing")
@@ -280,14 +209,6 @@ def _balance(text: str, currency: str, reasons: list[str]) -> int | None:
         reasons.append(f"balance '{text.strip()}' is too large")
         return None
     return minor
-
-
-def _status(text: str, reasons: list[str]) -> str:
-    status = text.strip().lower()
-    if status not in ACCOUNT_STATUSES:
-        shown = f"'{status[:20]}'" if status else "missing"
-        reasons.append(f"status {shown} is not one of {', '.join(ACCOUNT_STATUSES)}")
-    return status
 
 
 class _PlanBuilder:

@@ -23,22 +23,26 @@ its balance already is less what is pending.
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import pending_in_billing, state_balances
+from billing_bridge.csv_import import (
+    NumbersChanged,
+    UnknownTenant,
+    chunks,
+    forget_numbers,
+    read_text,
+    refresh_statistics,
+)
 from billing_bridge.customer_import import (
     AccountRecord,
     CustomerRecord,
-    ImportFileError,
     ImportPlan,
     parse_customer_csv,
 )
@@ -55,20 +59,10 @@ from pbx.db.database import Database
 from pbx.db.models import Account, AccountEntry, Base, Customer, CustomerPhone, Tenant
 from pbx.db.types import utcnow
 
-log = logging.getLogger(__name__)
-
 # Refs per SELECT ... IN and rows per write: well under every driver's bound-parameter limit.
 CHUNK_SIZE = 1000
 AUDIT_ACTION = "customers.imported"
 _ANALYZE = "ANALYZE " + ", ".join(m.__tablename__ for m in (Customer, CustomerPhone, Account))
-
-NumbersChanged = Callable[[int, set[str]], Awaitable[None]]
-
-
-class UnknownTenant(Exception):
-    def __init__(self, slug: str) -> None:
-        super().__init__(f"no tenant with slug '{slug}'")
-        self.slug = slug
 
 
 async def import_customers(
@@ -88,38 +82,28 @@ async def import_customers(
     tenant_id, region = await _find_tenant(database, tenant_slug)
     plan = await asyncio.to_thread(read_plan, path, region)
     report = ImportReport(rows_read=plan.rows_read, problems=list(plan.problems), dry_run=dry_run)
-    await _refresh_statistics(database)
+    await refresh_statistics(database, _ANALYZE, "customer import")
     async with database.tenant_session(tenant_id) as session:
         if dry_run:
             decide(plan, await _load_current(session, plan), report)
             return report  # the session closes without a commit: nothing was written
         async with session.begin():
             changes = decide(plan, await _load_current(session, plan), report)
-            for chunk in _chunks(changes):
+            for chunk in chunks(changes, CHUNK_SIZE):
                 await _write_chunk(session, tenant_id, chunk)
             record(
                 session, tenant_id=tenant_id, actor=By(actor), action=AUDIT_ACTION,
                 target=Target("tenant", tenant_id), details=report.audit_details(path.name),
             )  # fmt: skip
     numbers = set().union(*(change.stale_numbers() for change in changes))
-    await _forget_numbers(on_numbers_changed, tenant_id, numbers, report)
+    await forget_numbers(on_numbers_changed, tenant_id, numbers, report, "customer import")
     return report
 
 
 def read_plan(path: Path, region: str) -> ImportPlan:
-    """Read and validate the file. It is decoded whole so that a byte that is not UTF-8 can be
-    reported with its line (a stream decodes in blocks and would always blame line 1)."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")  # -sig: spreadsheets often start the file with a BOM
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFileError(
-            f"line {line}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-            "save it as UTF-8 and try again"
-        ) from None
-    # newline="": the csv module must see line breaks inside quoted cells as they are.
-    return parse_customer_csv(io.StringIO(text, newline=""), region)
+    """Read and validate the file (`csv_import.read_text`: a byte that is not UTF-8 is
+    reported with its line)."""
+    return parse_customer_csv(read_text(path), region)
 
 
 async def _find_tenant(database: Database, slug: str) -> tuple[int, str]:
@@ -135,41 +119,17 @@ async def _find_tenant(database: Database, slug: str) -> tuple[int, str]:
     return row.id, row.default_region
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK_SIZE):
-        yield items[start : start + CHUNK_SIZE]
-
-
-async def _refresh_statistics(database: Database) -> None:
-    """PostgreSQL picks the lookups' indexes from table statistics. After a bulk load they are
-    stale until autovacuum catches up (never, where it is off), and then it plans `tenant_id = ?
-    AND ref IN (...)` as a scan of the tenant's rows compared with every key: a 10,000-row
-    re-import took 6 s instead of 0.5 s, and the cost grows with the square of the file. The
-    PostgreSQL manual advises ANALYZE after bulk loading; it samples, so it stays cheap. It
-    touches statistics, not data, so a dry run gets it too."""
-    if database.dialect != "postgresql":
-        return
-    try:
-        async with database.engine.connect() as connection:
-            # A VACUUM running on these tables must not stall the import: skip instead.
-            await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
-            await connection.execute(text(_ANALYZE))
-            await connection.commit()
-    except SQLAlchemyError as exc:  # e.g. not the tables' owner: slower, still correct
-        log.warning("customer import: could not refresh table statistics: %s", exc)
-
-
 async def _load_current(session: AsyncSession, plan: ImportPlan) -> StoredState:
     current = StoredState()
-    for chunk in _chunks(list(plan.customers)):
+    for chunk in chunks(list(plan.customers), CHUNK_SIZE):
         current.customers |= await _load_customers(session, chunk)
     current.owners = {customer.id: ref for ref, customer in current.customers.items()}
     account_refs = [ref for record in plan.customers.values() for ref in record.accounts]
-    for chunk in _chunks(account_refs):
+    for chunk in chunks(account_refs, CHUNK_SIZE):
         current.accounts |= await _load_accounts(session, chunk)
     # Accounts the file puts under a customer other than their owner: name that owner.
     others = list({a.customer_id for a in current.accounts.values()} - current.owners.keys())
-    for chunk in _chunks(others):
+    for chunk in chunks(others, CHUNK_SIZE):
         rows = await session.execute(
             select(Customer.id, Customer.customer_ref).where(Customer.id.in_(chunk))
         )
@@ -359,23 +319,3 @@ async def _insert(session: AsyncSession, model: type[Base], values: list[dict]) 
 async def _update(session: AsyncSession, model: type[Base], values: list[dict]) -> None:
     if values:  # ORM bulk UPDATE by primary key: one executemany
         await session.execute(update(model), values)
-
-
-async def _forget_numbers(
-    on_numbers_changed: NumbersChanged | None,
-    tenant_id: int,
-    numbers: set[str],
-    report: ImportReport,
-) -> None:
-    """The import is committed by now: a cache that cannot be cleared is reported, not raised,
-    because raising would make the operator think the import failed."""
-    if not numbers:
-        return
-    if on_numbers_changed is None:
-        report.cache_cleared, report.cache_error = False, "no cache to clear was given"
-        return
-    try:
-        await on_numbers_changed(tenant_id, numbers)
-    except Exception as exc:
-        log.warning("customer import: caller-lookup cache not cleared: %r", exc)
-        report.cache_cleared, report.cache_error = False, f"{type(exc).__name__}: {exc}"

@@ -16,28 +16,36 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
-from billing_bridge.customer_import import ImportFileError, RowProblem
-from billing_bridge.money import MoneyError, exponent, to_minor
+from billing_bridge.csv_import import (
+    CsvReader,
+    ImportFileError,
+    RowProblem,
+    currency_cell,
+    header_problems,
+    read_header,
+    records,
+    ref_cell,
+    status_cell,
+)
+from billing_bridge.money import MoneyError, to_minor
 from pbx.db.models import INVOICE_STATUSES
-from pbx.free_text import cap, clean_text, has_hidden_characters
+from pbx.free_text import cap, clean_text
 
 REQUIRED = (
     "invoice_ref", "account_ref", "currency", "amount", "outstanding", "issued_on", "due_on",
     "status",
 )  # fmt: skip
 OPTIONAL = ("line_summary", "version", "updated_at")
-MAX_REF = 64
 MAX_MINOR = 2**63 - 1  # a BIGINT column
 MAX_AMOUNT_TEXT = 40  # wider than any amount a BIGINT holds, in any exponent
 SUMMARY_LENGTH = 500  # invoices.line_summary
 SUMMARY_READ = 4 * SUMMARY_LENGTH  # longer is refused; cleaned text is capped to the column
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_BOM = "\ufeff"
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 
 
@@ -136,12 +144,6 @@ class InvoiceImportReport:
                 "problems": len(self.problems)}  # fmt: skip
 
 
-class _CsvReader(Protocol):
-    line_num: int
-
-    def __next__(self) -> list[str]: ...
-
-
 def parse_invoice_csv(stream: TextIO) -> InvoicePlan:
     """Validate every row of the file; raise `ImportFileError` if the file itself is unusable."""
     reader = csv.reader(stream, strict=True)
@@ -149,7 +151,7 @@ def parse_invoice_csv(stream: TextIO) -> InvoicePlan:
     rows: dict[str, InvoiceRow] = {}
     problems: list[RowProblem] = []
     rows_read = 0
-    for line, cells in _records(reader):
+    for line, cells in records(reader):
         rows_read += 1
         if len(cells) != len(columns):
             problems.append(RowProblem(line, f"has {len(cells)} cells, the header has "
@@ -209,25 +211,9 @@ def decide(
     return writes
 
 
-def _read_header(reader: _CsvReader) -> dict[str, int]:
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError("the file is empty: a header row is needed") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ImportFileError(f"line 1: not valid CSV ({exc})") from None
-    names = [cell.strip().lstrip(_BOM).strip().lower() for cell in header]
-    known = REQUIRED + OPTIONAL
-    missing = [name for name in REQUIRED if name not in names]
-    unknown = [repr(name[:40]) if name else "(empty)" for name in names if name not in known]
-    repeated = sorted({name for name in names if name in known and names.count(name) > 1})
-    reasons = []
-    if missing:
-        reasons.append(f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        reasons.append(f"unknown column(s): {', '.join(unknown)}")
-    if repeated:
-        reasons.append(f"repeated column(s): {', '.join(repeated)}")
+def _read_header(reader: CsvReader) -> dict[str, int]:
+    names = read_header(reader)
+    reasons = header_problems(names, REQUIRED, OPTIONAL)
     if "version" in names and "updated_at" in names:
         reasons.append("give version or updated_at, not both")
     if reasons:
@@ -238,28 +224,12 @@ def _read_header(reader: _CsvReader) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
-def _records(reader: _CsvReader) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank records with the physical line each starts on (a quoted cell may span lines)."""
-    line_num = reader.line_num
-    while True:
-        start = line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ImportFileError(f"line {start}: not valid CSV ({exc})") from None
-        line_num = reader.line_num
-        if any(cell.strip() for cell in cells):
-            yield start, cells
-
-
 def _parse_row(line: int, values: Mapping[str, str]) -> tuple[InvoiceRow | None, list[str]]:
     reasons: list[str] = []
-    invoice_ref = _ref(values["invoice_ref"], "invoice_ref", reasons)
-    account_ref = _ref(values["account_ref"], "account_ref", reasons)
-    currency = _currency(values["currency"], reasons)
-    status = _status(values["status"], reasons)
+    invoice_ref = ref_cell(values["invoice_ref"], "invoice_ref", reasons)
+    account_ref = ref_cell(values["account_ref"], "account_ref", reasons)
+    currency = currency_cell(values["currency"], reasons)
+    status = status_cell(values["status"], INVOICE_STATUSES, reasons)
     amount = _amount(values["amount"], "amount", currency, reasons)
     outstanding = _outstanding(values["outstanding"], amount, status, currency, reasons)
     issued_on = _day(values["issued_on"], "issued_on", reasons)
@@ -274,38 +244,6 @@ def _parse_row(line: int, values: Mapping[str, str]) -> tuple[InvoiceRow | None,
     row = InvoiceRow(line, invoice_ref, account_ref, currency, amount, outstanding, issued_on,
                      due_on, status, summary, summary_given, version)  # fmt: skip
     return row, []
-
-
-def _ref(text: str, column: str, reasons: list[str]) -> str:
-    ref = text.strip()
-    if not ref:
-        reasons.append(f"{column} is missing")
-    elif len(ref) > MAX_REF:
-        reasons.append(f"{column} is longer than {MAX_REF} characters")
-    elif has_hidden_characters(ref):
-        reasons.append(f"{column} contains a control or bidi character")
-    return ref
-
-
-def _currency(text: str, reasons: list[str]) -> str:
-    currency = text.strip().upper()
-    if not currency:
-        reasons.append("currency is missing")
-        return ""
-    try:
-        exponent(currency)
-    except MoneyError:
-        reasons.append(f"currency '{currency[:10]}' is not a known ISO 4217 code")
-        return ""
-    return currency
-
-
-def _status(text: str, reasons: list[str]) -> str:
-    status = text.strip().lower()
-    if status not in INVOICE_STATUSES:
-        shown = f"'{status[:20]}'" if status else "missing"
-        reasons.append(f"status {shown} is not one of {', '.join(INVOICE_STATUSES)}")
-    return status
 
 
 def _amount(text: str, column: str, currency: str, reasons: list[str]) -> int | None:

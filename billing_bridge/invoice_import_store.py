@@ -14,18 +14,21 @@ overdue amounts did).
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.customer_import import ImportFileError
-from billing_bridge.customer_import_store import NumbersChanged, UnknownTenant
+from billing_bridge.csv_import import (
+    NumbersChanged,
+    UnknownTenant,
+    chunks,
+    forget_numbers,
+    read_text,
+    refresh_statistics,
+)
 from billing_bridge.invoice_import import (
     InvoiceImportReport,
     InvoicePlan,
@@ -40,8 +43,6 @@ from pbx.audit import By, Target, record
 from pbx.db.database import Database
 from pbx.db.models import Account, CustomerPhone, Invoice, Tenant
 from pbx.db.types import utcnow
-
-log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000  # refs per SELECT ... IN and rows per write
 AUDIT_ACTION = "invoices.imported"
@@ -65,7 +66,7 @@ async def import_invoices(
     tenant_id = await _find_tenant(database, tenant_slug)
     plan = await asyncio.to_thread(read_invoice_plan, path)
     report = InvoiceImportReport(plan.rows_read, problems=list(plan.problems), dry_run=dry_run)
-    await _refresh_statistics(database)
+    await refresh_statistics(database, _ANALYZE, "invoice import")
     rows = list(plan.rows.values())
     async with database.tenant_session(tenant_id) as session:
         if dry_run:
@@ -75,30 +76,21 @@ async def import_invoices(
         async with session.begin():
             writes = decide(rows, *await _load(session, rows), report)
             report.problems.sort(key=lambda problem: problem.line)
-            for chunk in _chunks(writes):
+            for chunk in chunks(writes, CHUNK_SIZE):
                 await _write(session, tenant_id, chunk)
             numbers = await _numbers_of(session, {w.account.customer_id for w in writes})
             record(
                 session, tenant_id=tenant_id, actor=By(actor), action=AUDIT_ACTION,
                 target=Target("tenant", tenant_id), details=report.audit_details(path.name),
             )  # fmt: skip
-    await _forget_numbers(on_numbers_changed, tenant_id, numbers, report)
+    await forget_numbers(on_numbers_changed, tenant_id, numbers, report, "invoice import")
     return report
 
 
 def read_invoice_plan(path: Path) -> InvoicePlan:
-    """Read and validate the file, decoded whole so that a byte that is not UTF-8 is reported
-    with its line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")  # -sig: spreadsheets often start the file with a BOM
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFileError(
-            f"line {line}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-            "save it as UTF-8 and try again"
-        ) from None
-    return parse_invoice_csv(io.StringIO(text, newline=""))
+    """Read and validate the file (`csv_import.read_text`: a byte that is not UTF-8 is
+    reported with its line)."""
+    return parse_invoice_csv(read_text(path))
 
 
 async def _find_tenant(database: Database, slug: str) -> int:
@@ -110,29 +102,13 @@ async def _find_tenant(database: Database, slug: str) -> int:
     return int(tenant_id)
 
 
-async def _refresh_statistics(database: Database) -> None:
-    """PostgreSQL plans `tenant_id = ? AND ref IN (...)` from table statistics; stale after a
-    bulk load (autovacuum lags, or is off), it scans the whole business per lookup instead of
-    the reference index: 100,000 invoices took minutes instead of seconds. ANALYZE samples, so
-    it stays cheap (as `customer_import_store` does)."""
-    if database.dialect != "postgresql":
-        return
-    try:
-        async with database.engine.connect() as connection:
-            await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
-            await connection.execute(text(_ANALYZE))
-            await connection.commit()
-    except SQLAlchemyError as exc:  # e.g. not the tables' owner: slower, still correct
-        log.warning("invoice import: could not refresh table statistics: %s", exc)
-
-
 async def _load(
     session: AsyncSession, rows: Sequence[InvoiceRow]
 ) -> tuple[dict[str, StoredAccount], dict[str, StoredInvoice]]:
     """The business's accounts and invoices that `rows` name."""
     accounts: dict[str, StoredAccount] = {}
     invoices: dict[str, StoredInvoice] = {}
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows, CHUNK_SIZE):
         found = await _load_chunk(session, chunk)
         accounts |= found[0]
         invoices |= found[1]
@@ -205,35 +181,10 @@ def _fields(write: InvoiceWrite, now: Any) -> dict[str, Any]:
 
 async def _numbers_of(session: AsyncSession, customers: set[int]) -> set[str]:
     numbers: set[str] = set()
-    for chunk in _chunks(sorted(customers)):
+    for chunk in chunks(sorted(customers), CHUNK_SIZE):
         numbers |= set(
             await session.scalars(
                 select(CustomerPhone.e164).where(CustomerPhone.customer_id.in_(chunk))
             )
         )
     return numbers
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), CHUNK_SIZE):
-        yield items[start : start + CHUNK_SIZE]
-
-
-async def _forget_numbers(
-    on_numbers_changed: NumbersChanged | None,
-    tenant_id: int,
-    numbers: set[str],
-    report: InvoiceImportReport,
-) -> None:
-    """Committed by now: a cache that cannot be cleared is reported, not raised (raising
-    would make the operator think the import failed)."""
-    if not numbers:
-        return
-    if on_numbers_changed is None:
-        report.cache_cleared, report.cache_error = False, "no cache to clear was given"
-        return
-    try:
-        await on_numbers_changed(tenant_id, numbers)
-    except Exception as exc:
-        log.warning("invoice import: caller-lookup cache not cleared: %r", exc)
-        report.cache_cleared, report.cache_error = False, f"{type(exc).__name__}: {exc}"
