@@ -32,7 +32,7 @@ from billing_bridge.csv_import import (
 from billing_bridge.money import MoneyError, to_minor
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES
-from pbx.free_text import clean_name, has_hidden_characters, mask_card_numbers
+from pbx.free_text import clean_name, has_hidden_characters, is_email_address, mask_card_numbers
 
 COLUMNS = (
     "customer_ref",
@@ -45,14 +45,12 @@ COLUMNS = (
     "status",
 )
 MAX_NAME = 200
-MAX_EMAIL = 254
 # Balances are stored in a BIGINT column; anything wider would fail the whole transaction.
 MAX_MINOR = 2**63 - 1
 
 # Phone parsing is most of the parsing time, and a customer's number repeats on each of its
 # rows (and across a household), so readings are remembered. to_e164 is a pure function.
 _e164 = lru_cache(maxsize=65_536)(to_e164)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -176,7 +174,7 @@ def _email(text: str, reasons: list[str]) -> str | None:
         return None
     if has_hidden_characters(email):
         reasons.append("email contains a control or bidi character")
-    elif len(email) > MAX_EMAIL or not _EMAIL.match(email):
+    elif not is_email_address(email):
         reasons.append(f"email '{email[:60]}' is not a valid address")
     return email
 

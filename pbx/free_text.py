@@ -14,6 +14,9 @@ provider sends, screened before it is stored or logged (pure: no I/O).
 - `clean_text`: the same for multi-line text (line breaks and tabs kept), with card numbers
   masked.
 - `has_hidden_characters`: for identifiers, which are refused rather than changed.
+- `is_email_address` / `email_problem`: the one rule of what an e-mail address is (a user's,
+  a customer's from a CSV file or from the billing system): one @, a dotted domain, no
+  spaces, at most 254 characters, and (`email_problem`) no hidden characters.
 - `cap`: at most n characters, the cut marked with an ellipsis.
 """
 
@@ -24,6 +27,7 @@ import unicodedata
 
 MASK = "*"
 ELLIPSIS = "…"
+MAX_EMAIL = 254
 
 _MIN_PAN, _MAX_PAN = 13, 19  # ISO/IEC 7812 lengths a card of any scheme may have
 _KEEP = 4  # the last four digits: what receipts and the desk show of a card anyway
@@ -36,6 +40,7 @@ _INVISIBLE = frozenset("\u200b\u2060\ufeff")
 # A single separator a person types between digit groups: space, no-break spaces, dashes.
 _SEPARATORS = " \u00a0\u202f\u2007-\u2010\u2011\u2012\u2013\u2014\u2212"
 _RUN = re.compile(rf"\d+(?:[{re.escape(_SEPARATORS)}]\d+)*")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
 def mask_card_numbers(text: str) -> str:
@@ -65,6 +70,19 @@ def has_hidden_characters(text: str) -> bool:
     return any(
         ch in _BIDI or ch in _INVISIBLE or unicodedata.category(ch) == "Cc" for ch in text
     )
+
+
+def is_email_address(text: str) -> bool:
+    return len(text) <= MAX_EMAIL and _EMAIL.fullmatch(text) is not None
+
+
+def email_problem(address: str) -> str | None:
+    """Why `address` cannot be an e-mail address, or None when it can."""
+    if has_hidden_characters(address):
+        return "contains a control or bidi character"
+    if not is_email_address(address):
+        return "is not a valid email address"
+    return None
 
 
 def cap(text: str, limit: int) -> str:

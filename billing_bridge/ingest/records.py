@@ -23,7 +23,14 @@ from typing import Any
 from billing_bridge.money import MINOR_UNIT_EXPONENTS
 from billing_bridge.phones import to_e164
 from pbx.db.models import ACCOUNT_STATUSES, INVOICE_STATUSES
-from pbx.free_text import cap, clean_name, clean_text, has_hidden_characters, mask_card_numbers
+from pbx.free_text import (
+    cap,
+    clean_name,
+    clean_text,
+    email_problem,
+    has_hidden_characters,
+    mask_card_numbers,
+)
 
 BIGINT_MAX = 2**63 - 1
 # The largest amount or balance taken, in minor units (10 trillion in a currency of cents):
@@ -38,7 +45,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,3})?")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _METHOD = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _EVENT_ID = re.compile(r"evt_[A-Za-z0-9_-]{1,36}")
 _ADDRESS_FIELDS = {"line1": 200, "line2": 200, "city": 100, "postal_code": 20, "country": 2}
 
@@ -283,7 +289,7 @@ def read_customer(data: Any, business: Business, *, ref: str | None = None) -> C
     if not name:
         raise RecordInvalid("name", "must not be empty")
     email = fields.text("email", 254)
-    if email is not None and (not _EMAIL.fullmatch(email) or has_hidden_characters(email)):
+    if email is not None and email_problem(email) is not None:
         raise RecordInvalid("email", "must be an email address")
     language = fields.text("language", 8)
     if language is not None and not _LANGUAGE.fullmatch(language):

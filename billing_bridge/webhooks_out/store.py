@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,12 +39,11 @@ from pbx.db.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from pbx.free_text import cap
+from pbx.free_text import cap, is_email_address
 
 WORKER = By("webhooks")
 # What receivers get for an event row: `billing_bridge.events.envelope`, handed in.
 Envelope = Callable[[BillingEvent], dict[str, Any]]
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -267,7 +265,7 @@ async def _email_admins(session: Any, sub: WebhookSubscription, now: datetime
             "Events are kept: fix the receiver, then enable the subscription again; "
             "deliveries that were given up can be sent again from its delivery log.")  # fmt: skip
     for admin in admins:
-        address = admin.email or (admin.username if _EMAIL.fullmatch(admin.username) else None)
+        address = admin.email or (admin.username if is_email_address(admin.username) else None)
         if address is not None:
             session.add(OutboxMessage(tenant_id=sub.tenant_id, channel="email",
                                       recipient=address, created_at=now, body=body,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select
@@ -11,12 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pbx.admin.errors import Conflict, NotFound
 from pbx.audit import Actor, Target, record
 from pbx.db.models import User
-from pbx.free_text import has_hidden_characters
-
-# A user's address, checked as the customer import checks a customer's
-# (`billing_bridge.customer_import`): one @, a dotted domain, no spaces, at most 254 long.
-MAX_EMAIL = 254
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
 class OwnAccess(Conflict):
@@ -43,15 +36,6 @@ class AgentChange:
 
     agent: User
     access_changed: bool
-
-
-def email_problem(address: str) -> str | None:
-    """Why `address` cannot be a user's email address, or None when it can."""
-    if has_hidden_characters(address):
-        return "contains a control or bidi character"
-    if len(address) > MAX_EMAIL or not _EMAIL.match(address):
-        return "is not a valid email address"
-    return None
 
 
 def check_own_access(actor: Actor, agent_id: int, *, role: str, active: bool) -> None:

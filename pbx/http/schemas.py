@@ -11,9 +11,8 @@ import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pbx.acd.queues import QueueConfig
-from pbx.admin.agents import email_problem
 from pbx.callflow.hours import HoursError, OpeningHours
-from pbx.free_text import clean_name, clean_text, mask_card_numbers
+from pbx.free_text import clean_name, clean_text, email_problem, mask_card_numbers
 from pbx.http.api import BIGINT_MAX
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case id")]

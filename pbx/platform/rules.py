@@ -10,8 +10,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 
 from billing_bridge.money import MoneyError, exponent
-from pbx.admin.agents import email_problem
-from pbx.free_text import clean_name, mask_card_numbers
+from pbx.free_text import clean_name, email_problem, mask_card_numbers
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
