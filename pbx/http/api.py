@@ -75,6 +75,7 @@ BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # Python's parser would recurse until it fails.
 MAX_BODY_DEPTH = 32
 MAX_BODY_BYTES = 1_000_000
+_READ_CHUNK = 64 * 1024
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -439,6 +440,26 @@ async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
             for e in exc.errors(include_input=False, include_url=False)
         ]
         raise ApiError(422, "invalid", "the request is not valid", details) from None
+
+
+async def read_body(request: web.Request, limit: int, what: str = "request body") -> bytes:
+    """The whole body, read until its end (one `read(n)` returns what has arrived so far,
+    which cut large bodies short); over `limit` bytes is 413, naming `what` it is, as soon as
+    its length says so or the bytes read pass it."""
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(what, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(what, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"{what} over {limit:,} bytes")
 
 
 def parse_json(raw: bytes) -> Any:

@@ -34,6 +34,7 @@ from pbx.http.api import (
     invalid,
     not_found,
     parse_json,
+    read_body,
 )
 from pbx.http.api_keys_api import key_guard
 from pbx.http.context import ApiContext, context
@@ -42,7 +43,6 @@ from pbx.http.idempotency import Answer, Work, once
 log = logging.getLogger(__name__)
 
 Outcome = Literal["created", "updated", "unchanged", "stale"]
-_CHUNK = 64 * 1024
 _WRITE_ERRORS = (400, 409, 413, 415, 422)
 
 
@@ -134,7 +134,7 @@ def register(api: Api) -> None:
         if media != billing_batch.CONTENT_TYPE:
             raise ApiError(415, "unsupported_media_type",
                            f"send the records as {billing_batch.CONTENT_TYPE}")  # fmt: skip
-        body = await _read(call.request, billing_batch.MAX_BYTES)
+        body = await read_body(call.request, billing_batch.MAX_BYTES)
         if billing_batch.line_count(body) > billing_batch.MAX_LINES:
             raise ApiError(413, "too_large", f"over {billing_batch.MAX_LINES:,} lines")
         applied: list[Result] = []
@@ -183,7 +183,7 @@ def _upsert_handler(name: str, read: Reader, write: Writer) -> Callable[[ApiCall
     by_path = read in (records.read_customer, records.read_account, records.read_invoice)
 
     async def handler(call: ApiCall) -> web.Response:
-        body = await _read(call.request, MAX_BODY_BYTES)
+        body = await read_body(call.request, MAX_BODY_BYTES)
         data = parse_json(body)
         applied: list[Result] = []
 
@@ -288,21 +288,3 @@ async def _live_effect(ctx: ApiContext, tenant_id: int, applied: list[Result]) -
     customers = {customer for result in changed for customer in result.customer_ids}
     numbers = {number for result in changed for number in result.numbers}
     await account_updates.announce(ctx, tenant_id, customers, numbers)
-
-
-async def _read(request: web.Request, limit: int) -> bytes:
-    """The whole body, read to its end; over `limit` bytes is 413."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"request body over {limit:,} bytes")

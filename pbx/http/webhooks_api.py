@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from aiohttp import web
 from pydantic import BaseModel
 
 from billing_bridge.payments.port import WebhookMalformed, WebhookRejected
@@ -31,12 +30,11 @@ from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 from pbx.http import account_updates
-from pbx.http.api import Api, ApiCall, ApiError, not_found
+from pbx.http.api import Api, ApiCall, ApiError, not_found, read_body
 from pbx.http.context import ApiContext, context
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000  # providers send a few kilobytes; anything near this is not theirs
-_CHUNK = 64 * 1024
 
 
 class WebhookOut(BaseModel):
@@ -71,25 +69,6 @@ class ReviewDecidedOut(BaseModel):
     balance_minor: int | None
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, read until its end (one `read(n)` returns what has arrived so far,
-    which cut large bodies short); over `limit` bytes is 413."""
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"webhook body over {limit:,} bytes")
-
-
 def register(api: Api) -> None:
     _register_webhook(api)
     _register_reviews(api)
@@ -105,7 +84,7 @@ def _register_webhook(api: Api) -> None:
         provider = ctx.payments
         if provider is None or provider.name != call.path("provider"):
             raise not_found("webhook endpoint")
-        body = await read_body(call.request, MAX_BODY)
+        body = await read_body(call.request, MAX_BODY, "webhook body")
         try:
             events = provider.parse_webhook(body, dict(call.request.headers))
             billing = billing_event(body) if provider.name == "stripe" else None
