@@ -16,11 +16,10 @@ Endpoints (API reference, https://docs.stripe.com/api):
   /v1/invoices/:id/pay with payment_method and off_session=true.
 - parse_webhook: Stripe-Signature checked by `stripe.WebhookSignature.verify_header`.
 
-Card data: the SDK logs every request's form body ("Post details") at DEBUG on the "stripe"
-logger and prints it to stderr when `stripe.log`/STRIPE_LOG is "debug". The adapter drops the
-SDK's DEBUG records with a filter on that logger (whatever its level is set to) and refuses to
-start when console debug logging is on. Errors are re-raised with our own messages (code,
-param, request id), never Stripe's free text nor the SDK exception as a cause.
+Card data: the SDK logs every request's form body at DEBUG; its client is opened by
+`stripe_client.open_client`, which drops those records and refuses to start when console
+debug logging is on. Errors are re-raised with our own messages (code, param, request id),
+never Stripe's free text nor the SDK exception as a cause.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from stripe import _util as stripe_util
 
 from billing_bridge.payments import event_fields as fields
 from billing_bridge.payments.port import (
@@ -51,6 +49,7 @@ from billing_bridge.payments.port import (
     WebhookMalformed,
     WebhookRejected,
 )
+from billing_bridge.payments.stripe_client import open_client
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +73,6 @@ _MANDATE_STATUS = {
 }
 
 
-class _DropSdkDebug(logging.Filter):
-    """The SDK's DEBUG records carry request and response bodies: card numbers, IBANs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-def _silence_sdk_debug() -> None:
-    sdk_logger = logging.getLogger("stripe")
-    if not any(isinstance(f, _DropSdkDebug) for f in sdk_logger.filters):
-        sdk_logger.addFilter(_DropSdkDebug())
-    if stripe_util._console_log_level() == "debug":
-        raise ProviderError(
-            "stripe.log / STRIPE_LOG is 'debug': the SDK would print request bodies (card "
-            "numbers) to stderr; unset it"
-        )
-
-
 class StripeProvider:
     name = "stripe"
 
@@ -107,17 +88,13 @@ class StripeProvider:
         timeout: float = 30.0,
         webhook_tolerance: int = 300,
     ) -> None:
-        _silence_sdk_debug()
+        self._client, self._http = open_client(
+            api_key, api_base=api_base, max_network_retries=max_network_retries,
+            timeout=timeout,
+        )  # fmt: skip
         self._webhook_secret = webhook_secret
         self._success_url, self._cancel_url = success_url, cancel_url
         self._tolerance = webhook_tolerance
-        self._http = stripe.AIOHTTPClient(timeout=timeout)
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=self._http,
-        )
 
     async def aclose(self) -> None:
         await self._http.close_async()

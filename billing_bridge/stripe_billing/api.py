@@ -4,7 +4,9 @@ Endpoints (https://docs.stripe.com/api): GET /v1/customers and GET /v1/invoices 
 created[gte]) page by page, `limit` 100 each, the next page `starting_after` the last id of
 the one before while `has_more` is true (https://docs.stripe.com/api/pagination); GET
 /v1/invoices/:id for an invoice kept open here that the listing no longer shows. Errors are
-re-raised with our own words (status, code, request id), never Stripe's free text.
+re-raised with our own words (status, code, request id), never Stripe's free text. The
+client is opened as the payment provider's is (`payments.stripe_client`: the SDK's DEBUG
+records, which carry bodies, dropped).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import stripe
 
 from billing_bridge.payments.port import ProviderError, ProviderUnavailable
+from billing_bridge.payments.stripe_client import open_client
 
 PAGE = 100  # the most Stripe returns in one page
 
@@ -28,13 +31,10 @@ class StripeBillingApi:
         max_network_retries: int = 2,
         timeout: float = 30.0,
     ) -> None:
-        self._http = stripe.AIOHTTPClient(timeout=timeout)
-        self._client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=self._http,
-        )
+        self._client, self._http = open_client(
+            api_key, api_base=api_base, max_network_retries=max_network_retries,
+            timeout=timeout,
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._http.close_async()
