@@ -57,3 +57,11 @@ async def connected_call(world: World) -> SimCall:
     call = await world.call("0502345678")
     await world.until(lambda: world.connected_to(call) is not None, "connected")
     return call
+
+
+async def key_card(world: World, call: SimCall, number: str, expiry: str, cvc: str) -> None:
+    """The caller keys a card at the prompts, each when it has been played."""
+    for prompt, digits in (("card-number", number + "#"), ("card-expiry", expiry),
+                           ("card-cvc", cvc + "#")):  # fmt: skip
+        await world.until(lambda p=prompt: f"sound:ledgerline-{p}" in call.heard, prompt)
+        await call.press(digits)

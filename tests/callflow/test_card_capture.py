@@ -20,8 +20,13 @@ from pbx.db.models import Account, AuditEntry, Payment, Recording
 from pbx.desk.commands import Actor, TakeCardPayment
 from pbx.desk.errors import Forbidden, NotFound
 from pbx.desk.results import CardPaymentStarted
-from pbx.simulator.ari.scripts import Call as SimCall
-from tests.callflow.money_support import Events, connected_call, money_centre, on_desk
+from tests.callflow.money_support import (
+    Events,
+    connected_call,
+    key_card,
+    money_centre,
+    on_desk,
+)
 from tests.callflow.world import World
 from tests.factories import make_customer
 
@@ -33,13 +38,6 @@ async def centre(world: World, payments: Any, events: Events) -> tuple[int, Acto
     """Dana owes 450.50 ILS, overdue."""
     return await money_centre(world, payments, events, owed=45_050, status="overdue",
                               due_on=date(2026, 1, 10))  # fmt: skip
-
-
-async def key_card(world: World, call: SimCall, number: str, expiry: str, cvc: str) -> None:
-    for prompt, digits in (("card-number", number + "#"), ("card-expiry", expiry),
-                           ("card-cvc", cvc + "#")):  # fmt: skip
-        await world.until(lambda p=prompt: f"sound:ledgerline-{p}" in call.heard, prompt)
-        await call.press(digits)
 
 
 async def test_the_caller_keys_a_card_the_agent_hears_none_of_it_and_the_balance_is_paid(

@@ -5,7 +5,6 @@ the Asterisk simulator (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -21,23 +20,18 @@ from pbx.db.models import Account, BillingEvent, Invoice, Payment
 from pbx.desk.commands import Actor, TakeCardPayment
 from pbx.desk.errors import Invalid
 from pbx.desk.results import CardPaymentStarted
-from tests.callflow.money_support import Events, connected_call, money_centre, on_desk
-from tests.callflow.world import World, make_world
+from tests.callflow.money_support import (
+    Events,
+    connected_call,
+    key_card,
+    money_centre,
+    on_desk,
+)
+from tests.callflow.world import World
 from tests.factories import make_customer, make_tenant
 
 AMEX, AMEX_CVC, EXPIRY = "378282246310005", "7391", "1230"
 DECLINED = "4000000000000002"
-
-
-@pytest.fixture
-async def world(database: Database) -> AsyncIterator[World]:
-    world = await make_world(database)
-    try:
-        yield world
-    finally:
-        while world.flows:
-            await world.stop_ledgerline()
-        await world.sim.stop()
 
 
 async def centre(world: World, events: Events) -> tuple[int, Actor, int]:
@@ -59,10 +53,7 @@ async def pay(
     command = TakeCardPayment(call.channel_id, command.account_id, command.amount_minor,
                               command.invoice_id)  # fmt: skip
     await on_desk(world, command, actor)
-    for prompt, digits in (("card-number", number + "#"), ("card-expiry", EXPIRY),
-                           ("card-cvc", cvc + "#")):  # fmt: skip
-        await world.until(lambda p=prompt: f"sound:ledgerline-{p}" in call.heard, prompt)
-        await call.press(digits)
+    await key_card(world, call, number, EXPIRY, cvc)
     await world.until(lambda: events.of("payment.result"), "the result", within=10)
     await call.hangup()
     return events.of("payment.result")[-1]

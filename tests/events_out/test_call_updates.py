@@ -6,7 +6,6 @@ changes nothing, and never before the call has ended (then `call.ended` carries 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from pbx.events.payloads import RecordingStored
 from recordings.ari_source import AriRecordingSources
 from recordings.local_store import LocalFolderStore
 from recordings.pipeline import PipelineSettings, RecordingPipeline
-from tests.callflow.world import World, make_world
+from tests.callflow.world import World
 from tests.events_out.support import Business, business, events_of
 
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -158,17 +157,6 @@ class Clock:
 
 async def _published(tenant_id: int, stored: RecordingStored) -> None:
     return None
-
-
-@pytest.fixture
-async def world(database: Database) -> AsyncIterator[World]:
-    world = await make_world(database)
-    try:
-        yield world
-    finally:
-        while world.flows:
-            await world.stop_ledgerline()
-        await world.sim.stop()
 
 
 async def _recorded_call(world: World) -> Recording:

@@ -22,6 +22,7 @@ from pbx.events.hub import Hub
 from pbx.events.log import MemoryEventLog
 from pbx.http.app import build_app
 from pbx.http.context import ApiContext
+from tests.callflow.conftest import world  # noqa: F401 (the call tests' world, not a copy)
 from tests.factories import make_tenant
 from tests.http.conftest import PASSWORDS, SIGN_IN_POLICY
 from tests.payments import fake_stripe

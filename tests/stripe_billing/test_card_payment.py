@@ -5,22 +5,18 @@ the fake Stripe API (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from billing_bridge.payments.stripe_provider import StripeProvider
 from billing_bridge.stripe_billing.api import StripeBillingApi
 from billing_bridge.stripe_billing.sync import sync_stripe_billing
-from pbx.db.database import Database
 from pbx.db.models import Account, Invoice, Payment
 from pbx.desk.commands import Actor, TakeCardPayment
-from pbx.simulator.ari.scripts import Call as SimCall
-from tests.callflow.money_support import Events, connected_call, on_desk
-from tests.callflow.world import World, make_world
+from tests.callflow.money_support import Events, connected_call, key_card, on_desk
+from tests.callflow.world import World
 from tests.payments import fake_stripe
 from tests.payments.fake_stripe import FakeStripe
 from tests.stripe_billing.conftest import Receiver
@@ -29,17 +25,6 @@ VISA, VISA_CVC, EXPIRY = "4242424242424242", "123", "1230"
 DECLINED = "4000000000000002"
 JAN_5 = int(datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp())
 FEB_1 = int(datetime(2026, 2, 1, 9, 0, tzinfo=UTC).timestamp())
-
-
-@pytest.fixture
-async def world(database: Database) -> AsyncIterator[World]:
-    world = await make_world(database)  # business "ofek", IL, ILS
-    try:
-        yield world
-    finally:
-        while world.flows:
-            await world.stop_ledgerline()
-        await world.sim.stop()
 
 
 async def stripe_centre(
@@ -71,19 +56,12 @@ async def pay_by_card(
     before = len(events.of("payment.result"))
     call = await connected_call(world)
     await on_desk(world, TakeCardPayment(call.channel_id, account, amount), actor)
-    await key_card(world, call, number)
+    await key_card(world, call, number, EXPIRY, VISA_CVC)
     await world.until(lambda: len(events.of("payment.result")) > before, "the result",
                       within=10)  # fmt: skip
     result = events.of("payment.result")[-1]
     await call.hangup()
     return result
-
-
-async def key_card(world: World, call: SimCall, number: str) -> None:
-    for prompt, digits in (("card-number", number + "#"), ("card-expiry", EXPIRY),
-                           ("card-cvc", VISA_CVC + "#")):  # fmt: skip
-        await world.until(lambda p=prompt: f"sound:ledgerline-{p}" in call.heard, prompt)
-        await call.press(digits)
 
 
 async def kept(world: World) -> tuple[Invoice, Payment, Account]:

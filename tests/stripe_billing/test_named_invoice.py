@@ -5,7 +5,6 @@ fake Stripe API (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,33 +14,22 @@ from sqlalchemy import select
 from billing_bridge.payments.stripe_provider import StripeProvider
 from billing_bridge.stripe_billing.api import StripeBillingApi
 from billing_bridge.stripe_billing.sync import sync_stripe_billing
-from pbx.db.database import Database
 from pbx.db.models import BillingEvent, Invoice, Payment
 from pbx.desk.commands import Actor, TakeCardPayment
 from pbx.desk.errors import Invalid
-from tests.callflow.money_support import Events, connected_call, on_desk
-from tests.callflow.world import World, make_world
+from tests.callflow.money_support import Events, connected_call, key_card, on_desk
+from tests.callflow.world import World
 from tests.payments.fake_stripe import FakeStripe
 from tests.stripe_billing.test_card_payment import (
     DECLINED,
+    EXPIRY,
     FEB_1,
     VISA,
-    key_card,
+    VISA_CVC,
     stripe_centre,
 )
 
 MAR_1 = int(datetime(2026, 3, 1, 9, 0, tzinfo=UTC).timestamp())
-
-
-@pytest.fixture
-async def world(database: Database) -> AsyncIterator[World]:
-    world = await make_world(database)
-    try:
-        yield world
-    finally:
-        while world.flows:
-            await world.stop_ledgerline()
-        await world.sim.stop()
 
 
 async def two_invoices(
@@ -69,7 +57,7 @@ async def pay_invoice(
     before = len(events.of("payment.result"))
     call = await connected_call(world)
     await on_desk(world, TakeCardPayment(call.channel_id, account, invoice_id=invoice_id), actor)
-    await key_card(world, call, number)
+    await key_card(world, call, number, EXPIRY, VISA_CVC)
     await world.until(lambda: len(events.of("payment.result")) > before, "the result",
                       within=10)  # fmt: skip
     await call.hangup()
