@@ -2,7 +2,7 @@
 
     ./dev bench billing_sync [--customers N] [--invoices N] [--clients C] [--batch-lines L]
                              [--lookups-per-second R] [--events N] [--rate R]
-                             [--down-seconds S] [--skip-ingest | --skip-webhooks]
+                             [--down-seconds S] [--skip-webhooks]
 
 Part A: a fresh PostgreSQL database with one business and an API key (billing:write);
 `ledgerline serve` in its own process (PostgreSQL, Redis). C HTTP clients push NDJSON
@@ -42,7 +42,7 @@ import aiohttp
 import asyncpg
 import redis
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bench.caller_lookup import DID, caller_number, cpu_seconds, one_session
 from bench.common import (
@@ -61,7 +61,7 @@ from pbx.admin.api_keys import NewKey, create_key
 from pbx.audit import By
 from pbx.cli import run_loop
 from pbx.db.database import Database
-from pbx.db.models import Account
+from pbx.db.models import Account, WebhookDelivery
 
 DATABASE = "ledgerline_bench_billing"
 TENANT = 1
@@ -421,7 +421,7 @@ async def webhooks(args: argparse.Namespace, url: str) -> None:
             )
             accounts = [(row.id, row.account_ref) for row in rows]
         if not accounts:
-            raise SystemExit("part B needs the accounts of part A (run without --skip-ingest)")
+            raise SystemExit("part B needs the accounts part A ingested")
 
         steady = Emitted()
         await emit_steadily(database, accounts, args.events, args.rate, args.per_commit, steady)
@@ -453,19 +453,28 @@ async def webhooks(args: argparse.Namespace, url: str) -> None:
         both = Emitted({**outage.committed_at, **after.committed_at})
         await wait_until_received(receiver, both, timeout_s=args.drain_timeout)
         part = outage_summary(both, receiver.received)
+        async with database.tenant_session(TENANT) as session:
+            pending = await session.scalar(
+                select(func.count()).where(WebhookDelivery.status == "pending")
+            )
         arrivals = [part["first"][i][0] for i in both.committed_at if i in part["first"]]
-        drained = max(arrivals) - back_at if arrivals else float("nan")
+        drained = (
+            f"{max(arrivals) - back_at:.0f}"
+            if not part["lost"]
+            else f"not in {args.drain_timeout:g}"
+        )
         print(f"\nreceiver down {back_at - down_started:.0f} s "
               f"while {down_events:,} events were emitted, then {len(after.committed_at):,} "
               "more in the 10 s after it came back\n")  # fmt: skip
         print(
-            "| expected | delivered | lost | duplicates | order violations per account "
-            "| drained s after back |"
+            "| expected | delivered | still pending | lost | duplicates "
+            "| order violations per account | drained s after back |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
+        lost = max(0, part["lost"] - (pending or 0))  # neither received nor waiting to be sent
         print(
-            f"| {len(both.committed_at):,} | {part['delivered']:,} | {part['lost']} | "
-            f"{part['duplicates']} | {part['violations']} | {drained:.0f} |",
+            f"| {len(both.committed_at):,} | {part['delivered']:,} | {pending} | {lost} | "
+            f"{part['duplicates']} | {part['violations']} | {drained} |",
             flush=True,
         )
     finally:
