@@ -35,17 +35,24 @@ async def money_centre(
         "currency": "ILS", "balance_minor": owed, "status": status,
         "invoices": [{"amount_minor": owed, "due_on": due_on, "status": "open"}],
     }])  # fmt: skip
+    dana = await dana_answers(world, payments, events)
+    async with world.database.tenant_session(world.tenant_id) as session:
+        account = await session.scalar(
+            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
+        )
+    return account, dana
+
+
+async def dana_answers(world: World, payments: Any, events: Events) -> Actor:
+    """Agent dana (queue support, answering at once) logged in, Ledgerline started with
+    `payments` as the payment provider; dana as a desk actor."""
     await world.add_queue("support", strategy="linear")
     agent = await world.add_agent("dana", "1001", "support")
     await world.add_route("support")
     world.sim.agent("PJSIP/1001", answer_after=0.05)
     await world.start_ledgerline(notify=events, payments=payments)
     await world.login("dana")
-    async with world.database.tenant_session(world.tenant_id) as session:
-        account = await session.scalar(
-            text("SELECT id FROM accounts WHERE customer_id = :c"), {"c": customer}
-        )
-    return account, Actor(int(agent), world.tenant_id, False, "agent:dana")
+    return Actor(int(agent), world.tenant_id, False, "agent:dana")
 
 
 async def on_desk(world: World, command: Command, actor: Actor) -> Result:

@@ -15,7 +15,7 @@ from billing_bridge.stripe_billing.api import StripeBillingApi
 from billing_bridge.stripe_billing.sync import sync_stripe_billing
 from pbx.db.models import Account, Invoice, Payment
 from pbx.desk.commands import Actor, TakeCardPayment
-from tests.callflow.money_support import Events, connected_call, key_card, on_desk
+from tests.callflow.money_support import Events, connected_call, dana_answers, key_card, on_desk
 from tests.callflow.world import World
 from tests.payments import fake_stripe
 from tests.payments.fake_stripe import FakeStripe
@@ -37,16 +37,11 @@ async def stripe_centre(
     invoice = fake.add_invoice(dana, 45_050, number="OFEK-0001", created=JAN_5, due_date=FEB_1)
     await sync_stripe_billing(world.database, api, "ofek", since=None,
                               started=datetime.now(UTC), actor="cli:test")  # fmt: skip
-    await world.add_queue("support", strategy="linear")
-    agent = await world.add_agent("dana", "1001", "support")
-    await world.add_route("support")
-    world.sim.agent("PJSIP/1001", answer_after=0.05)
-    await world.start_ledgerline(notify=events, payments=provider)
-    await world.login("dana")
+    agent = await dana_answers(world, provider, events)
     async with world.database.tenant_session(world.tenant_id) as session:
         account = await session.scalar(select(Account.id))
     assert account is not None
-    return account, Actor(int(agent), world.tenant_id, False, "agent:dana"), invoice
+    return account, agent, invoice
 
 
 async def pay_by_card(
