@@ -48,6 +48,23 @@ class RowProblem:
         return f"line {self.line}: {self.reason}"
 
 
+def closing_lines(
+    problems: Sequence[RowProblem], cache_cleared: bool, cache_error: str | None, stale: str
+) -> list[str]:
+    """The end of an import's summary: its problems, line by line, and a cache left
+    uncleared (callers may see `stale` until cached lookups expire)."""
+    lines = []
+    if problems:
+        lines.append(f"{len(problems)} problem(s); these rows were not imported:")
+        lines += [str(problem) for problem in problems]
+    if not cache_cleared:
+        lines.append(
+            f"caller-lookup cache could not be cleared ({cache_error}); callers may "
+            f"see {stale} until cached lookups expire"
+        )
+    return lines
+
+
 class CsvReader(Protocol):
     line_num: int
 

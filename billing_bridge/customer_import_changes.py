@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from billing_bridge.csv_import import closing_lines
 from billing_bridge.customer_import import (
     AccountRecord,
     CustomerRecord,
@@ -44,15 +45,9 @@ class ImportReport:
             f"accounts {would}created: {self.accounts_created}, {would}updated: "
             f"{self.accounts_updated}, unchanged: {self.accounts_unchanged}",
         ]
-        if self.problems:
-            lines.append(f"{len(self.problems)} problem(s); these rows were not imported:")
-            lines += [str(problem) for problem in self.problems]
-        if not self.cache_cleared:
-            lines.append(
-                f"caller-lookup cache could not be cleared ({self.cache_error}); callers may "
-                "see old names or balances until cached lookups expire"
-            )
-        return lines
+        return lines + closing_lines(
+            self.problems, self.cache_cleared, self.cache_error, "old names or balances"
+        )
 
     def audit_details(self, file_name: str) -> dict[str, Any]:
         """Counts only: the audit log must not copy customers' personal data."""

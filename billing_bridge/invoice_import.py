@@ -25,6 +25,7 @@ from billing_bridge.csv_import import (
     CsvReader,
     ImportFileError,
     RowProblem,
+    closing_lines,
     currency_cell,
     header_problems,
     read_header,
@@ -128,15 +129,9 @@ class InvoiceImportReport:
             f"invoices {would}created: {self.created}, {would}updated: {self.updated}, "
             f"unchanged: {self.unchanged}, stale (older than stored, skipped): {self.stale}",
         ]
-        if self.problems:
-            lines.append(f"{len(self.problems)} problem(s); these rows were not imported:")
-            lines += [str(problem) for problem in self.problems]
-        if not self.cache_cleared:
-            lines.append(
-                f"caller-lookup cache could not be cleared ({self.cache_error}); callers may "
-                "see old overdue amounts until cached lookups expire"
-            )
-        return lines
+        return lines + closing_lines(
+            self.problems, self.cache_cleared, self.cache_error, "old overdue amounts"
+        )
 
     def audit_details(self, file_name: str) -> dict[str, Any]:
         return {"file": file_name, "rows_read": self.rows_read, "created": self.created,
