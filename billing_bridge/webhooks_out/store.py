@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from billing_bridge.webhooks_out import schedule
@@ -71,7 +71,9 @@ async def claim_due(database: Database, envelope: Envelope, *, now: datetime, li
         earlier.subscription_id == delivery.subscription_id,
         earlier.account_id == delivery.account_id,
         earlier.id < delivery.id,
-        earlier.status == "pending",
+        # A constant, not a parameter: a prepared plan then uses the partial index of
+        # pending rows (ix_webhook_deliveries_pending_order), not one of every delivery.
+        earlier.status == literal("pending", literal_execute=True),
     )
     due = (
         select(delivery.id)

@@ -1006,6 +1006,17 @@ class WebhookDelivery(TenantOwned, Base):
         _one_of("status", WEBHOOK_DELIVERY_STATUSES),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_order", "subscription_id", "account_id", "id"),
+        # What the claim asks of each due delivery: is an earlier one of its account still
+        # pending? Only pending rows, however many were delivered before (the claim names the
+        # status as a constant so that the plan can use it).
+        Index(
+            "ix_webhook_deliveries_pending_order",
+            "subscription_id",
+            "account_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
