@@ -2,10 +2,11 @@
 
     ./dev bench billing_sync [--customers N] [--invoices N] [--clients C] [--batch-lines L]
                              [--lookups-per-second R] [--events N] [--rate R]
-                             [--down-seconds S] [--skip-webhooks]
+                             [--down-seconds S] [--skip-webhooks] [--lookups-served-by own|same]
 
 Part A: a fresh PostgreSQL database with one business and an API key (billing:write);
-`ledgerline serve` in its own process (PostgreSQL, Redis). C HTTP clients push NDJSON
+`ledgerline serve` in its own process (PostgreSQL, Redis; the lookups below go to a second
+one on the same database unless `--lookups-served-by same`). C HTTP clients push NDJSON
 batches of L lines to `POST /api/v1/billing/batch`: first every customer (one phone each)
 with its account, then the invoices spread over the accounts; meanwhile this process plays
 Asterisk at a steady rate of FastAGI caller lookups of customers already ingested (connect to
@@ -508,6 +509,12 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=900.0)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--skip-webhooks", action="store_true")
+    parser.add_argument(
+        "--lookups-served-by", choices=("own", "same"), default="own",
+        help="own: Asterisk's FastAGI points at a Ledgerline process the billing system's "
+             "batches do not reach (as a deployment separates them); same: one process "
+             "serves both, the batches' work sharing its event loop with the lookups",
+    )  # fmt: skip
     args = parser.parse_args()
     url, key = run_loop(seed())
     redis.Redis.from_url(args.redis).flushdb()
@@ -521,13 +528,22 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average before: {load}; {args.customers:,} customers, {args.invoices:,} "
           f"invoices; {args.clients} clients, {args.batch_lines:,} lines a batch; "
-          f"{args.lookups_per_second:g} caller lookups/s meanwhile\n")  # fmt: skip
+          f"{args.lookups_per_second:g} caller lookups/s meanwhile, served by "
+          f"{'their own' if args.lookups_served_by == 'own' else 'the same'} Ledgerline "
+          "process\n")  # fmt: skip
     print("| phase | records | s | records/s | refused lines | failed requests "
           "| server CPU s | PostgreSQL CPU s | bench CPU s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
-    server = start_ledgerline(environ, agi_port)
+    server = start_ledgerline(environ, free_port() if args.lookups_served_by == "own" else agi_port)
+    lookup_server = None
+    if args.lookups_served_by == "own":  # same database and Redis, another port each
+        lookup_server = start_ledgerline(
+            environ | {"LEDGERLINE_SERVICE_HTTP_PORT": str(free_port())}, agi_port
+        )
     try:
         wait_for_port(http_port, server)
+        if lookup_server is not None:
+            wait_for_port(agi_port, lookup_server)
         phases, lookups, total = run_loop(ingest(args, http_port, agi_port, key, server.pid))
         records = sum(phase.records for phase in phases)
         print("\n| total records | s | records/s | lookups | p50 ms | p99 ms | max ms "
@@ -540,6 +556,8 @@ def main() -> None:
             run_loop(webhooks(args, url))
     finally:
         stop(server)
+        if lookup_server is not None:
+            stop(lookup_server)
 
 
 if __name__ == "__main__":
