@@ -8,7 +8,7 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -172,46 +172,36 @@ async def _db_current(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _import_customers(settings: Settings, args: argparse.Namespace) -> int:
-    from billing_bridge.customer_import import ImportFileError
-    from billing_bridge.customer_import_store import UnknownTenant, import_customers
-    from pbx.bootstrap import build_services, check_dependencies
+    from billing_bridge.customer_import_store import import_customers
 
-    services = build_services(settings)
-    try:
-        await check_dependencies(services)
-        report = await import_customers(
-            services.database,
-            args.tenant,
-            args.file,
-            actor=f"cli:{getpass.getuser()}",
-            on_numbers_changed=services.identification.forget_numbers,
-            dry_run=args.dry_run,
-        )
-    except (ImportFileError, UnknownTenant, OSError) as exc:
-        print(f"ledgerline: import-customers: {exc}", file=sys.stderr)
-        return EXIT_IMPORT_PROBLEMS
-    finally:
-        await services.close()
-    for line in report.summary_lines():
-        print(line)
-    return EXIT_IMPORT_PROBLEMS if report.problems else 0
+    return await _run_import(settings, args, "import-customers", import_customers)
 
 
 async def _import_invoices(settings: Settings, args: argparse.Namespace) -> int:
+    from billing_bridge.invoice_import_store import import_invoices
+
+    return await _run_import(settings, args, "import-invoices", import_invoices)
+
+
+async def _run_import(
+    settings: Settings, args: argparse.Namespace, command: str,
+    importer: Callable[..., Awaitable[Any]],
+) -> int:  # fmt: skip
+    """A CSV import (customers or invoices): its report printed, exit 1 if any line or the
+    file was refused."""
     from billing_bridge.customer_import import ImportFileError
     from billing_bridge.customer_import_store import UnknownTenant
-    from billing_bridge.invoice_import_store import import_invoices
     from pbx.bootstrap import build_services, check_dependencies
 
     services = build_services(settings)
     try:
         await check_dependencies(services)
-        report = await import_invoices(
+        report = await importer(
             services.database, args.tenant, args.file, actor=f"cli:{getpass.getuser()}",
             on_numbers_changed=services.identification.forget_numbers, dry_run=args.dry_run,
         )  # fmt: skip
     except (ImportFileError, UnknownTenant, OSError) as exc:
-        print(f"ledgerline: import-invoices: {exc}", file=sys.stderr)
+        print(f"ledgerline: {command}: {exc}", file=sys.stderr)
         return EXIT_IMPORT_PROBLEMS
     finally:
         await services.close()
