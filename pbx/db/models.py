@@ -531,6 +531,9 @@ class InboundRoute(TenantOwned, Base):
     recording_policy: Mapped[str] = mapped_column(String(16), default="all")
     # The prompt telling the caller the call is recorded; None: the default prompt.
     recording_announcement: Mapped[str | None] = mapped_column(String(64))
+    # Self-service before the queue (`pbx.callflow.self_service_config`): which of balance,
+    # card, mandate the menu offers and how an unknown caller identifies; None: no menu.
+    self_service: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -663,6 +666,28 @@ class Call(TenantOwned, Base):
     talk_seconds: Mapped[int | None]
     disposition: Mapped[str | None] = mapped_column(String(64))
     notes: Mapped[str | None] = mapped_column(Text)
+    # What the caller did in the IVR's self-service menu, in order ("identified", "balance",
+    # "paid", "payment_failed", "mandate", "agent", ...); None: not offered.
+    self_service: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The caller hung up after a self-service action without asking for an agent.
+    self_service_resolved: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class IvrIdentityFailure(TenantOwned, Base):
+    """A wrong PIN or date of birth keyed for an account in the IVR: counted per account
+    over a window, so guessing across many calls is stopped too (`billing_bridge.ivr_identity`)."""
+
+    __tablename__ = "ivr_identity_failures"
+    __table_args__ = (Index("ix_ivr_identity_failures_account_at", "account_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Recording(TenantOwned, Base):
