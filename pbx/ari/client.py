@@ -20,6 +20,7 @@ from pbx.ari.events import (
     Channel,
     LiveRecording,
     Playback,
+    Sound,
     StoredRecording,
     decode,
     parse_time,
@@ -284,6 +285,18 @@ class AriClient:
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.rest.call("playbacks.stop", {"playbackId": playback_id})
+
+    async def sounds(self, lang: str | None = None, format: str | None = None) -> list[Sound]:
+        """The sounds Asterisk has (`sound:<id>`), only those in `lang` / `format` if given:
+        a prompt missing here is silence (and a failed playback) on a call."""
+        answer = await self.rest.call("sounds.list", lang=lang, format=format)
+        if not isinstance(answer, list):
+            raise AriProtocolError("sounds.list: expected a list")
+        return [_as(Sound, item, "sounds.list") for item in answer]
+
+    async def get_sound(self, sound_id: str) -> Sound:
+        """One sound's languages and formats; `AriNotFound` if Asterisk has no such file."""
+        return await self._typed(Sound, "sounds.get", {"soundId": sound_id})
 
     async def get_variable(self, channel_id: str, variable: str) -> str:
         """A channel variable or dialplan function, e.g. CUSTOMER_ID set by caller lookup."""

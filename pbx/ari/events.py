@@ -107,6 +107,26 @@ class StoredRecording:
     format: str
 
 
+@_frozen
+class FormatLangPair:
+    ari_model: ClassVar[str] = "FormatLangPair"
+    language: str
+    format: str
+
+
+@_frozen
+class Sound:
+    """A sound file Asterisk can play (`sound:<id>`), in the languages and formats it has."""
+
+    ari_model: ClassVar[str] = "Sound"
+    id: str
+    formats: tuple[FormatLangPair, ...]
+    text: str | None = None
+
+    def in_language(self, language: str) -> bool:
+        return any(pair.language == language for pair in self.formats)
+
+
 # --- events -------------------------------------------------------------------------------
 
 

@@ -110,6 +110,9 @@ OPERATIONS: Mapping[str, Operation] = {
     "channels.redirect": Operation("POST", _CH + "/redirect", ("endpoint",)),
     "playbacks.get": Operation("GET", "/playbacks/{playbackId}"),
     "playbacks.stop": Operation("DELETE", "/playbacks/{playbackId}"),
+    # sounds: what Asterisk has on disk, per language and format
+    "sounds.list": Operation("GET", "/sounds", ("lang", "format")),
+    "sounds.get": Operation("GET", "/sounds/{soundId}"),
     # bridges
     "bridges.list": Operation("GET", "/bridges"),
     "bridges.create": Operation("POST", "/bridges", ("type", "bridgeId", "name")),

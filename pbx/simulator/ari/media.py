@@ -2,11 +2,15 @@
 
 Playback states and events follow res_stasis_playback: `queued` in the 201 reply,
 PlaybackStarted (`playing`), PlaybackContinuing between media of a list, PlaybackFinished
-(`done`, or `canceled` when stopped before it started); playing to a channel ends its own
-music on hold, as the spec says, without resuming it. MOH, silence and mute produce no
-events (none were captured); hold produces ChannelHold / ChannelUnhold. DTMF is
-ChannelDtmfReceived on the channel that receives it; what a channel is sent goes to its
-far end, which for a Local half is the other half (captured).
+(`done`; stopped or canceled before it started is `done` on the wire too, as
+`state_to_string` has it). A `sound:` whose file the channel's language lacks (`sounds.py`)
+fails at once as `playback_final_update` fails it: PlaybackFinished `failed` and the warning
+"Playback failed for sound:..."; a list goes on with its next item, which starts afresh
+(PlaybackStarted), so a list whose middle item failed still ends `done`. Playing to a
+channel ends its own music on hold, as the spec says, without resuming it. MOH, silence
+and mute produce no events (none were captured); hold produces ChannelHold /
+ChannelUnhold. DTMF is ChannelDtmfReceived on the channel that receives it; what a channel
+is sent goes to its far end, which for a Local half is the other half (captured).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pbx.simulator.ari import recording, render
+from pbx.simulator.ari.sounds import media_exists
 from pbx.simulator.ari.state import AriError, Channel, Playback
 
 if TYPE_CHECKING:
@@ -117,6 +122,7 @@ def start_playback(ast: Asterisk, playback: Playback) -> None:
             # without resuming automatically" (api-docs/channels.json)
             listener.moh_class = None
     _publish(ast, playback, "PlaybackStarted")
+    _fail_missing(ast, playback)
 
 
 def next_media(ast: Asterisk, playback: Playback) -> bool:
@@ -126,9 +132,25 @@ def next_media(ast: Asterisk, playback: Playback) -> bool:
     if playback.index + 1 < len(playback.media):
         playback.index += 1
         _publish(ast, playback, "PlaybackContinuing")
-        return True
+        _fail_missing(ast, playback)
+        return ast.playbacks.get(playback.id) is playback
     finish_playback(ast, playback)
     return False
+
+
+def _fail_missing(ast: Asterisk, playback: Playback) -> None:
+    """Items whose file is missing fail as they start, up to one that is found or the end."""
+    while not media_exists(ast.sounds, playback.media[playback.index], playback.language):
+        uri = playback.media[playback.index]
+        ast.warnings.append(f"{playback.target_id}: Playback failed for {uri}")
+        playback.state = "failed"
+        _publish(ast, playback, "PlaybackFinished")
+        if playback.index + 1 >= len(playback.media):
+            ast.playbacks.pop(playback.id, None)
+            return
+        playback.index += 1
+        playback.state = "playing"
+        _publish(ast, playback, "PlaybackStarted")
 
 
 def finish_playback(ast: Asterisk, playback: Playback) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pbx.simulator.ari import bridging, media, render
+from pbx.simulator.ari.sounds import SoundLibrary
 from pbx.simulator.ari.state import (
     CAUSE_TEXT,
     NORMAL_CLEARING,
@@ -99,6 +100,8 @@ class Asterisk:
         self.playbacks: dict[str, Playback] = {}
         self.recordings: dict[str, LiveRecording] = {}
         self.stored: dict[str, StoredRecording] = {}  # files on disk: survive a restart
+        self.sounds = SoundLibrary()  # files on disk too
+        self.warnings: list[str] = []  # what Asterisk would log as WARNING (failed playbacks)
         self.registered: set[str] = set()  # apps with an events socket
         self.subscribe_all: set[str] = set()
         self.filters: dict[str, EventFilter] = {}  # by app: PUT /applications/{app}/eventFilter
@@ -309,6 +312,14 @@ class Asterisk:
         if report:
             channel.reported_variables.add(name)
         self.channel_event("ChannelVarset", channel, variable=name, value=value)
+
+    def write_function(self, channel: Channel, name: str, value: str) -> None:
+        """A dialplan function written, e.g. `CHANNEL(language)`: it changes the channel
+        (its snapshot's `language`) and, not being a variable, publishes no ChannelVarset."""
+        if name == "CHANNEL(language)":
+            channel.language = value
+        else:
+            self.warnings.append(f"Function {name} not registered")
 
     def dialplan_step(self, channel: Channel, priority: int, app: str, data: str) -> None:
         channel.priority, channel.app_name, channel.app_data = priority, app, data

@@ -82,7 +82,8 @@ def playback(value: Playback) -> dict[str, Any]:
         "media_uri": value.media[value.index],
         "target_uri": value.target_uri,
         "language": value.language,
-        "state": value.state,
+        # state_to_string: stopped, canceled and complete are all "done" to ARI
+        "state": "done" if value.state == "canceled" else value.state,
     }
     if value.index + 1 < len(value.media):
         body["next_media_uri"] = value.media[value.index + 1]

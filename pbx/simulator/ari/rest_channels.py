@@ -312,7 +312,11 @@ async def set_variable(call: Call) -> Reply:
     name = query.required("variable", "Variable name is required")
     channel = call.sim.model.stasis_channel(call.path("channelId"))
     report = query.boolean("report_events")
-    call.sim.model.set_variable(channel, name, query.get("value") or "", report=report)
+    value = query.get("value") or ""
+    if name.endswith(")"):  # pbx_builtin_setvar_helper hands a function to ast_func_write
+        call.sim.model.write_function(channel, name, value)
+    else:
+        call.sim.model.set_variable(channel, name, value, report=report)
     return no_content()
 
 

@@ -1,4 +1,5 @@
-"""/playbacks and /recordings: resource_playbacks.c and resource_recordings.c."""
+"""/playbacks, /sounds and /recordings: resource_playbacks.c, resource_sounds.c and
+resource_recordings.c."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ async def control_playback(call: Call) -> Reply:
     playback = media.find_playback(call.sim.model, call.path("playbackId"))
     media.control(call.sim.model, playback, call.query.get("operation"))
     return no_content()
+
+
+@routes.route("GET", "/sounds", "lang", "format")
+async def list_sounds(call: Call) -> Reply:
+    return ok(call.sim.model.sounds.listing(call.query.get("lang"), call.query.get("format")))
+
+
+@routes.route("GET", "/sounds/{soundId}")
+async def get_sound(call: Call) -> Reply:
+    return ok(call.sim.model.sounds.sound(call.path("soundId")))
 
 
 @routes.route("GET", "/recordings/stored")

@@ -16,6 +16,7 @@ from pbx.simulator.ari import dialplan as dialplan_module
 from pbx.simulator.ari import rest, rest_bridges, rest_channels, rest_media, scripts
 from pbx.simulator.ari.events import EventHub
 from pbx.simulator.ari.model import Asterisk
+from pbx.simulator.ari.sounds import SoundLibrary
 from pbx.simulator.ari.state import Party
 
 # (method, path under /ari, query parameters, HTTP status)
@@ -121,6 +122,11 @@ class AsteriskSimulator:
         self.model.subscribe_all = subscribe_all
 
     # --- the world around Asterisk ------------------------------------------------------
+
+    @property
+    def sounds(self) -> SoundLibrary:
+        """The sound files Asterisk has, per language (every sound until a test says not)."""
+        return self.model.sounds
 
     def agent(
         self,
