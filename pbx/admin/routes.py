@@ -44,6 +44,8 @@ class Route:
     menu: dict[str, Any] | None = None
     recording_policy: str = "all"
     recording_announcement: str | None = None
+    # The self-service menu (`pbx.callflow.self_service_config`); None: straight on.
+    self_service: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pbx.callflow.config import (
 )
 from pbx.callflow.hours import HoursError, OpeningHours
 from pbx.callflow.routing import ClosedKind, Menu, Route, Verification
+from pbx.callflow.self_service_config import menu_from_json
 from pbx.db.database import Database
 from pbx.db.models import (
     BusinessHours,
@@ -154,6 +155,7 @@ def _route(
         menu=_menu(tenant_id, row.menu, set(names.values())),
         recording_policy=row.recording_policy,
         recording_announcement=row.recording_announcement,
+        self_service=menu_from_json(row.self_service),
     )
 
 

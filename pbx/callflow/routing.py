@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pbx.callflow.hours import OpeningHours
+from pbx.callflow.self_service_config import SelfServiceMenu
 
 
 class Verification(StrEnum):
@@ -43,6 +44,7 @@ class Route:
     menu: Menu | None = None
     recording_policy: str = "all"  # recordings.policy: all, none, on_demand
     recording_announcement: str | None = None  # a sound name; None: the default prompt
+    self_service: SelfServiceMenu | None = None  # offered before the queue, while open
 
 
 @dataclass(frozen=True, slots=True)

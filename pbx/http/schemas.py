@@ -252,6 +252,25 @@ class MenuIn(_In):
     )
 
 
+class SelfServiceIn(_In):
+    """The route's self-service menu before the queue: 1 the balance, 2 pay by card, 3 a
+    direct debit, 0 or 9 an agent. `identify`: how a caller not known by their number proves
+    who they are (account number, then a PIN or date of birth); none: they go to the queue."""
+
+    balance: bool = True
+    card: bool = False
+    mandate: bool = False
+    identify: Literal["none", "pin", "date_of_birth"] = "none"
+    attempts: Annotated[int, Field(ge=1, le=5)] = 2
+    identify_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+
+    @model_validator(mode="after")
+    def _offers_something(self) -> SelfServiceIn:
+        if not (self.balance or self.card or self.mandate):
+            raise ValueError("self_service offers nothing: turn on balance, card or mandate")
+        return self
+
+
 class RouteIn(_In):
     did: E164
     queue_id: Id
@@ -265,6 +284,7 @@ class RouteIn(_In):
     recording_policy: Literal["all", "none", "on_demand"] = "all"
     # A sound name played when recording starts; None: ledgerline-call-recorded.
     recording_announcement: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] | None = None
+    self_service: SelfServiceIn | None = None
 
     @model_validator(mode="after")
     def _closed_target(self) -> RouteIn:
