@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pbx import report_cli
 from pbx.platform import cli as platform_cli
 from pbx.settings import Settings, SettingsError, load_settings
+from pbx.voice import cli as voice_cli
 
 if TYPE_CHECKING:
     from pbx.db.database import Database
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     platform_cli.add_commands(commands, _checked_database)
     report_cli.add_commands(commands, _checked_database)
+    voice_cli.add_commands(commands, _checked_database)
 
     demo = commands.add_parser("demo", help="run on embedded defaults with demo data and calls")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))

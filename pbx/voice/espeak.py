@@ -1,0 +1,169 @@
+"""Speech from text with Debian's espeak-ng, as the 8 kHz mono 16-bit PCM WAV that Asterisk
+plays without transcoding (its `slin` format, file extension `.wav`).
+
+espeak-ng writes 22,050 Hz; ffmpeg (the one `recordings.media` finds: imageio-ffmpeg's)
+resamples to 8 kHz with its low-pass filter, and writes a plain 44-byte header (no metadata
+chunks). Every result is read back and refused unless it is what Asterisk expects.
+
+Hebrew must be written with vowel points (niqqud): unpointed, espeak-ng 1.51 reads most
+words as bare consonants. It also reads some points only in an order and form it knows;
+`spoken_text` rewrites the text into that form, and switches to the English voice for a
+business name written in Latin letters (which the Hebrew voice would spell letter by letter).
+"""
+
+from __future__ import annotations
+
+import array
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+RATE = 8000
+SAMPLE_WIDTH = 2
+WORDS_PER_MINUTE = 150  # espeak-ng's 175 is quick for instructions heard on a phone line
+SHORTEST_S = 0.25
+QUIETEST_PEAK = 500  # of 32,767: anything quieter is silence, not speech
+TIMEOUT_S = 120
+VOICES = {"en": "en", "he": "he", "lt": "lt"}  # language -> espeak-ng voice
+
+
+class SynthesisError(RuntimeError):
+    """A prompt could not be turned into a valid sound file."""
+
+
+@dataclass(frozen=True)
+class Synthesiser:
+    binary: str
+    version: str  # e.g. "eSpeak NG 1.51", kept in the manifest with every file it made
+
+    def voice(self, language: str) -> str:
+        return VOICES.get(language, language)
+
+
+def find_synthesiser() -> Synthesiser:
+    """espeak-ng on PATH, with its version; SynthesisError says how to install it."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise SynthesisError("espeak-ng is not installed: apt-get install espeak-ng "
+                             "(./dev test installs it)")  # fmt: skip
+    answer = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                            timeout=TIMEOUT_S, check=False)  # fmt: skip
+    match = re.search(r"eSpeak NG[^:]*:\s*(\d[\w.-]*)", answer.stdout)
+    if answer.returncode != 0 or match is None:
+        raise SynthesisError(f"{binary} --version: {answer.stdout or answer.stderr!r}")
+    return Synthesiser(binary, f"eSpeak NG {match.group(1)}")
+
+
+def synthesise(synthesiser: Synthesiser, language: str, text: str, target: Path) -> None:
+    """Speak `text` in `language` into `target` (8 kHz mono 16-bit WAV), replacing it only
+    once the new file is complete and checked."""
+    raw = target.with_name(f".{target.name}.espeak")
+    try:
+        _run([synthesiser.binary, "-v", synthesiser.voice(language), "-m", "-b", "1",
+              "-s", str(WORDS_PER_MINUTE), "-w", str(raw), "--stdin"],
+             stdin=spoken_text(language, text), what=f"espeak-ng ({language})")  # fmt: skip
+        convert(raw, target)
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def convert(source: Path, target: Path) -> None:
+    """Any audio file ffmpeg reads (a business's own recording) as an 8 kHz mono 16-bit
+    WAV at `target`, replaced only once complete and checked."""
+    from recordings.media import MediaError, ffmpeg_path
+
+    try:
+        ffmpeg = ffmpeg_path()
+    except MediaError as exc:
+        raise SynthesisError(str(exc)) from None
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        _run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-map_metadata", "-1",
+              "-fflags", "+bitexact", "-flags:a", "+bitexact", "-ac", "1", "-ar", str(RATE),
+              "-c:a", "pcm_s16le", "-f", "wav", str(partial)],
+             what=f"ffmpeg ({source.name})")  # fmt: skip
+        check_wav(partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def check_wav(path: Path) -> float:
+    """The file's length in seconds, if it is 8 kHz mono 16-bit PCM holding speech;
+    SynthesisError otherwise."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            shape = (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(), wav.getcomptype())
+            frames = wav.readframes(wav.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise SynthesisError(f"{path.name}: not a WAV file ({exc})") from None
+    if shape != (1, SAMPLE_WIDTH, RATE, "NONE"):
+        raise SynthesisError(f"{path.name}: channels, bytes a sample, rate, coding {shape}; "
+                             f"Asterisk's .wav is (1, 2, {RATE}, 'NONE')")  # fmt: skip
+    seconds = len(frames) / SAMPLE_WIDTH / RATE
+    if seconds < SHORTEST_S:
+        raise SynthesisError(f"{path.name}: {seconds:.2f} s long: no speech")
+    samples = array.array("h", frames)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    if max(samples) < QUIETEST_PEAK and -min(samples) < QUIETEST_PEAK:
+        raise SynthesisError(f"{path.name}: silent")
+    return seconds
+
+
+def _run(command: list[str], *, what: str, stdin: str | None = None) -> None:
+    try:
+        answer = subprocess.run(command, input=stdin, capture_output=True, text=True,
+                                timeout=TIMEOUT_S, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SynthesisError(f"{what}: {exc}") from None
+    if answer.returncode != 0:
+        raise SynthesisError(f"{what} failed ({answer.returncode}): {answer.stderr.strip()[:300]}")
+
+
+# --- the text as espeak-ng reads it --------------------------------------------------------
+
+_HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea][\u0591-\u05c7]*")
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9&'.\- ]*[A-Za-z0-9]|[A-Za-z]")
+_FIRST = "\u05bc\u05c1\u05c2"  # dagesh, shin dot, sin dot: espeak-ng reads them only first
+_DAGESH_HEARD = "\u05d1\u05db\u05da\u05e4\u05e3"  # b/v, k/kh, p/f: elsewhere it changes nothing
+_HOLAM, _QAMATS_QATAN, _PATAH, _QAMATS = "\u05b9", "\u05c7", "\u05b7", "\u05b8"
+_SAME_SOUND = {"\u05b1": "\u05b6", "\u05b3": _QAMATS_QATAN}  # hataf segol, hataf qamats
+
+
+def spoken_text(language: str, text: str) -> str:
+    """`text` as SSML for espeak-ng's `-m`: escaped, and in a form its voice reads."""
+    if language != "he":
+        return f"<speak>{escape(text)}</speak>"
+    pointed = _HEBREW_LETTER.sub(_espeak_pointing, unicodedata.normalize("NFC", text))
+    parts, last = [], 0
+    for run in _LATIN_RUN.finditer(pointed):
+        parts.append(escape(pointed[last:run.start()]))
+        parts.append(f'<voice name="{VOICES["en"]}">{escape(run.group())}</voice>')
+        last = run.end()
+    parts.append(escape(pointed[last:]))
+    return f"<speak>{''.join(parts)}</speak>"
+
+
+def _espeak_pointing(match: re.Match[str]) -> str:
+    """One letter and its points, as espeak-ng 1.51's Hebrew rules read them."""
+    letter, points = match.group()[0], match.group()[1:]
+    # Cantillation marks, meteg and rafe are not read; two hataf points read as their vowel.
+    points = "".join(_SAME_SOUND.get(p, p) for p in points
+                     if not "\u0591" <= p <= "\u05af" and p not in "\u05bd\u05bf")  # fmt: skip
+    if letter != "\u05d5":
+        points = points.replace(_HOLAM, _QAMATS_QATAN)  # holam on a consonant is not read
+    if letter not in _DAGESH_HEARD and letter != "\u05d5":  # (vav's is shuruk: kept)
+        points = points.replace("\u05bc", "")
+    text, end = match.string, match.end()
+    word_final = end >= len(text) or not "\u05d0" <= text[end] <= "\u05ea"
+    if letter == "\u05d7" and _PATAH in points and not word_final:
+        points = points.replace(_PATAH, _QAMATS)  # it reads a patah under het as furtive
+    first = "".join(p for p in points if p in _FIRST)
+    return letter + first + "".join(p for p in points if p not in _FIRST)
