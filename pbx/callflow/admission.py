@@ -19,7 +19,7 @@ from pbx.acd.calls import InboundCall
 from pbx.acd.errors import AcdError
 from pbx.ari import AriError, AriNotFound
 from pbx.ari.events import Channel
-from pbx.callflow import keypad, prompts
+from pbx.callflow import keypad, prompts, self_service_run
 from pbx.callflow.call_work import AdmissionWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import VOICEMAIL_CONTEXT
@@ -118,6 +118,13 @@ async def _route(flow: AdmissionWork, call: FlowCall) -> None:
         await _unrecorded(flow, call, "verification", _verify(flow, call, route))
     if call.phase is Phase.ENDED:
         return
+    if route.self_service is not None and is_open(route, flow.clock()):
+        await self_service_run.serve(
+            flow, call, route.self_service, money=self_service_run.money_of(flow),
+            unrecorded=lambda work: _unrecorded(flow, call, "verification", work),
+        )  # fmt: skip
+        if call.phase is Phase.ENDED:
+            return
     chosen = None
     if route.menu is not None and is_open(route, flow.clock()):
         chosen = await _menu_choice(flow, call, route.menu)

@@ -76,6 +76,8 @@ class FlowCall:
     # meanwhile, whoever serves next puts the caller back.
     keying: str | None = None
     keying_paused: bool = False
+    # What the caller did in the IVR's self-service menu, in order (`self_service.Step`).
+    self_service: list[str] = field(default_factory=list)
 
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
@@ -125,6 +127,7 @@ class FlowCall:
             "recording_id": self.recording_id,
             "keying": self.keying,
             "keying_paused": self.keying_paused,
+            "self_service": list(self.self_service),
         }
 
     @classmethod
