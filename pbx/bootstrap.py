@@ -58,6 +58,7 @@ from pbx.callflow.lanes import Lanes
 from pbx.callflow.live_calls import local_desk
 from pbx.callflow.mandate_capture import MandateCapture
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
+from pbx.callflow.prompts_player import PromptsPlayer
 from pbx.callflow.recorder import CallRecorder
 from pbx.callflow.saver import StateSaver
 from pbx.callflow.snapshots import SnapshotStore
@@ -336,7 +337,7 @@ def call_flow(
     recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node)
     sessions = KeypadSessions(
         client, keypads, recorder, saver, executor.notify,
-        first_digit_s=10.0, between_digits_s=5.0,
+        first_digit_s=10.0, between_digits_s=5.0, player=PromptsPlayer(client),
     )  # fmt: skip
     parts = FlowParts(
         config, state, lanes, lock, keypads, call_log, saver, recorder, executor, sessions,

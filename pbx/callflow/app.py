@@ -34,6 +34,7 @@ from pbx.ari.events import (
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    ChannelHangupRequest,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -53,6 +54,7 @@ from pbx.callflow.keypad import Keypads
 from pbx.callflow.keypad_session import KeypadSessions
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
+from pbx.callflow.prompts_player import PromptsPlayer
 from pbx.callflow.recorder import RECORDER_PREFIX, CallRecorder, recorder_channel
 from pbx.callflow.saver import StateSaver
 from pbx.callflow.state import FlowState
@@ -76,7 +78,7 @@ def utc_now() -> datetime:
 # What `_on_event` reads; the connection does not decode the rest.
 HANDLED_EVENTS = (
     StasisStart, StasisEnd, ChannelDestroyed, ChannelDtmfReceived, PlaybackFinished,
-    RecordingFinished, RecordingFailed,
+    RecordingFinished, RecordingFailed, ChannelHangupRequest,
 )  # fmt: skip
 
 
@@ -132,6 +134,8 @@ class CallFlow:
         self.prefetch = prefetch
         self.recorder, self.executor = parts.recorder, parts.executor
         self.keypad_sessions = parts.keypad_sessions
+        # Plays a prompt and says whether it was heard (the keypad sessions' player).
+        self.prompts_player: PromptsPlayer = parts.keypad_sessions.player
         self.card_capture, self.mandate_capture = parts.card_capture, parts.mandate_capture
         self.payments, self.sender = parts.payments, parts.sender
         self._pending_config: FlowConfig | None = None
@@ -189,6 +193,7 @@ class CallFlow:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.prompts_player.close()  # a wait its cancelled task did not end
         await self.saver.settle()  # a snapshot being written when the saver was stopped
         await self.lanes.cancel()
         await self.connection.stop()
@@ -269,11 +274,15 @@ class CallFlow:
         match event:
             case StasisStart():
                 await self._stasis_start(event)
+            case ChannelHangupRequest():  # before its playback ends: that is a hangup
+                self.prompts_player.channel_gone(event.channel.id)
             case StasisEnd() | ChannelDestroyed():
+                self.prompts_player.channel_gone(event.channel.id)
                 self._hung_up(event.channel.id)
             case ChannelDtmfReceived():
                 self.keypads.pressed(event.channel.id, event.digit)
             case PlaybackFinished():
+                self.prompts_player.finished(event.playback.id, event.playback.state)
                 await self._playback_finished(event.playback.id)
             case RecordingFinished() | RecordingFailed():
                 failed = isinstance(event, RecordingFailed)
@@ -444,6 +453,7 @@ class CallFlow:
         self._synced.clear()
         channels = {channel.id: channel for channel in await self.client.list_channels()}
         bridges = await self.client.list_bridges()
+        await self.prompts_player.resync(channels)
         async with self.lanes.exclusive(), self.lock:
             self._repair()
             for call in self.state:

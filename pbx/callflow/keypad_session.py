@@ -24,6 +24,7 @@ from pbx.ari import AriClient, AriError
 from pbx.callflow import keypad, prompts
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.prompts_player import PlayOutcome, PromptsPlayer
 from pbx.events.codec import encode_payload
 from pbx.events.payloads import DeskPayload, MandateProgress, PaymentProgress
 from recordings.pauses import NotPaused
@@ -60,9 +61,10 @@ class KeypadSessions:
     def __init__(
         self, client: AriClient, keypads: Keypads, recorder: CallRecorder, persist: Persist,
         notify: Callable[[str, dict[str, Any]], None], *, first_digit_s: float,
-        between_digits_s: float,
+        between_digits_s: float, player: PromptsPlayer | None = None,
     ) -> None:  # fmt: skip
         self.client, self.keypads, self.recorder = client, keypads, recorder
+        self.player = player or PromptsPlayer(client)
         self.persist, self.notify = persist, notify
         self.first_digit_s, self.between_digits_s = first_digit_s, between_digits_s
         self._running: set[str] = set()

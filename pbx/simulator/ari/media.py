@@ -153,11 +153,20 @@ def _fail_missing(ast: Asterisk, playback: Playback) -> None:
         _publish(ast, playback, "PlaybackStarted")
 
 
-def finish_playback(ast: Asterisk, playback: Playback) -> None:
+def finish_playback(ast: Asterisk, playback: Playback, *, hung_up: bool = False) -> None:
+    """Stopped (`done` on the wire), or cut off by its channel's hangup: the stream ends in
+    error then, and `playback_final_update` reports it `failed` ("Playback failed for")."""
     if ast.playbacks.pop(playback.id, None) is None:
         return
     recording.split_all(ast)
-    playback.state = "canceled" if playback.state == "queued" else "done"
+    if playback.state == "queued":
+        playback.state = "canceled"
+    elif hung_up:
+        playback.state = "failed"
+        uri = playback.media[playback.index]
+        ast.warnings.append(f"{playback.target_id}: Playback failed for {uri}")
+    else:
+        playback.state = "done"
     _publish(ast, playback, "PlaybackFinished")
 
 
@@ -175,7 +184,7 @@ def control(ast: Asterisk, playback: Playback, operation: str | None) -> None:
 def stop_for_channel(ast: Asterisk, channel: Channel) -> None:
     """A channel going away ends what plays to it and what records it."""
     for playback in [p for p in ast.playbacks.values() if p.target_id == channel.id]:
-        finish_playback(ast, playback)
+        finish_playback(ast, playback, hung_up=True)
     recording.finish_for_target(ast, f"channel:{channel.id}")
 
 
