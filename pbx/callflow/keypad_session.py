@@ -7,6 +7,11 @@ how it is going (`<kind>.progress` desk events, never the digits), and put the c
 Whether the recording is paused is the caller's choice: card data is never recorded; a
 mandate's consent must be.
 
+Every prompt is played to its end before the caller's keys are read (`prompts_player`),
+one media per playback; a prompt the caller did not hear through (a missing file, a failed
+playback) ends the session: nothing keyed after silence is taken, and `unheard` says which
+prompt it was so the capture can tell the agent why.
+
 The call's state says the caller is keying (saved before they leave the bridge): a process
 that stops or dies mid-session leaves them to whoever serves the call next, whose resync
 brings them back with `bring_back` and tells the agent the session was interrupted.
@@ -140,6 +145,9 @@ class KeypadSession:
     ) -> None:  # fmt: skip
         self.sessions = sessions
         self.call, self.caller, self.kind, self.pause_reason = call, caller, kind, pause_reason
+        # The first prompt the caller did not hear through, and how it ended.
+        self.unheard: str | None = None
+        self.unheard_outcome: PlayOutcome | None = None
 
     async def __aenter__(self) -> KeypadSession:
         try:
@@ -161,13 +169,17 @@ class KeypadSession:
         self, prompt: tuple[str, ...], longest: int, check: Callable[[str], Any],
         *, terminator: str = "#",
     ) -> str | None:  # fmt: skip
-        """The digits once they pass `check` (a `Verdict`); None after ATTEMPTS or a hangup.
-        Only the verdict's progress text leaves this method."""
+        """The digits once they pass `check` (a `Verdict`); None after ATTEMPTS, a hangup or
+        a prompt not heard through (`unheard`). Only the verdict's progress text leaves this
+        method. Keys pressed while the prompt plays count (callers key ahead)."""
         digits = self.sessions.keypads.listen(self.caller)
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             while not digits.empty():  # nothing keyed before the prompt counts
                 digits.get_nowait()
-            await self.play(prompt)
+            if attempt:  # keys pressed while told so already count for the next try
+                await self.play(prompts.ENTRY_INVALID)
+            if not await self.must_play(prompt):
+                return None
             keyed = await keypad.collect(
                 digits, max_digits=longest, first_timeout=self.sessions.first_digit_s,
                 between_timeout=self.sessions.between_digits_s, terminator=terminator,
@@ -179,12 +191,29 @@ class KeypadSession:
             if verdict.ok:
                 return keyed
             del keyed
-            await self.play(prompts.ENTRY_INVALID)
+        await self.play(prompts.ENTRY_INVALID)
         return None
 
-    async def play(self, media: tuple[str, ...]) -> None:
-        with contextlib.suppress(AriError):  # a caller who hung up hears nothing
-            await self.sessions.client.play(self.caller, media)
+    async def play(self, media: tuple[str, ...]) -> PlayOutcome:
+        """Each media item in turn, to its end or the first that is not heard."""
+        return await self.sessions.player.play_each(self.caller, media)
+
+    async def must_play(self, media: tuple[str, ...]) -> bool:
+        """Play what the caller must hear before anything they key counts; False (and
+        `unheard` set, the agent told) if any of it was not played to its end."""
+        outcome = await self.play(media)
+        if outcome is PlayOutcome.DONE:
+            return True
+        self.unheard, self.unheard_outcome = ",".join(media), outcome
+        if outcome is PlayOutcome.FAILED:
+            self.progress("prompt", "a prompt could not be played to the caller: stopped, "
+                          "nothing taken")  # fmt: skip
+        return False
+
+    @property
+    def prompt_failed(self) -> bool:
+        """A prompt could not be played (not a hangup, not a stop)."""
+        return self.unheard_outcome is PlayOutcome.FAILED
 
     def progress(self, step: str, text: str) -> None:
         self.sessions.progress(self.call, self.kind, step, text)
