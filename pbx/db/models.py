@@ -111,6 +111,9 @@ class Tenant(Base):
     default_region: Mapped[str] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # What callers hear ("he", "lt", "en": the channel's language, `sounds/<language>/`);
+    # None: "en". A route may say otherwise (`InboundRoute.language`).
+    language: Mapped[str | None] = mapped_column(String(8))
     # Days a stored recording is kept (see `recordings.retention`); None keeps them for ever.
     recording_retention_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -531,6 +534,8 @@ class InboundRoute(TenantOwned, Base):
     recording_policy: Mapped[str] = mapped_column(String(16), default="all")
     # The prompt telling the caller the call is recorded; None: the default prompt.
     recording_announcement: Mapped[str | None] = mapped_column(String(64))
+    # The language callers of this number hear; None: the business's (`Tenant.language`).
+    language: Mapped[str | None] = mapped_column(String(8))
     # Self-service before the queue (`pbx.callflow.self_service_config`): which of balance,
     # card, mandate the menu offers and how an unknown caller identifies; None: no menu.
     self_service: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -671,6 +676,10 @@ class Call(TenantOwned, Base):
     self_service: Mapped[list[Any] | None] = mapped_column(JSON)
     # The caller hung up after a self-service action without asking for an agent.
     self_service_resolved: Mapped[bool | None] = mapped_column(Boolean)
+    # Whether the caller heard that the call is recorded: "played" (to its end), "failed"
+    # (Asterisk could not play it, or the caller hung up during it), "none" (not recorded
+    # at arrival, no notice); None for calls before migration 0018.
+    recording_notice: Mapped[str | None] = mapped_column(String(8))
 
 
 class IvrIdentityFailure(TenantOwned, Base):

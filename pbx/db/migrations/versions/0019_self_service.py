@@ -2,7 +2,7 @@
 log, and wrong PINs or dates of birth keyed per account (limited across calls)
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-06 23:00:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import pbx.db.types
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
