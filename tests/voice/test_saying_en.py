@@ -103,6 +103,19 @@ def test_a_number_is_said_the_british_way(n: str, expected: str) -> None:
     assert said(saying.number(int(n), "en"), "en") == expected
 
 
+@pytest.mark.parametrize("n", range(100))
+def test_every_number_below_a_hundred_is_said_as_one_word(n: int) -> None:
+    teens = (
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen",
+    )  # fmt: skip
+    tens = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+    expected = teens[n] if n < 20 else tens[n // 10 - 2] + (f"-{teens[n % 10]}" if n % 10 else "")
+    assert saying.number(n, "en") == (f"sound:ledgerline-n-{n}",)
+    assert said(saying.number(n, "en"), "en") == expected
+
+
 @pytest.mark.parametrize(("amount", "currency", "expected"), rows(MONEY))
 def test_an_amount_is_said_with_singular_or_plural_nouns(
     amount: str, currency: str, expected: str
