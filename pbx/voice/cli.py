@@ -112,6 +112,7 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
 async def _what(
     settings: Settings, args: argparse.Namespace
 ) -> tuple[Catalog, tuple[str, ...], tuple[Business, ...]]:
+    from pbx.voice import store
     from pbx.voice.catalog import CatalogError, load
 
     try:
@@ -128,17 +129,8 @@ async def _what(
     if args.overrides is not None and not args.overrides.is_dir():
         raise _Refused(f"--overrides {args.overrides}: not a directory")
     async with args.open_database(settings) as database:
-        businesses = await businesses_of(database, args.tenant)
+        try:
+            businesses = await store.businesses(database, args.tenant)
+        except store.UnknownBusiness as exc:
+            raise _Refused(str(exc)) from None
     return catalog, languages, businesses
-
-
-async def businesses_of(database: Database, slug: str | None) -> tuple[Business, ...]:
-    """Every business (for their consent scripts), or the one `slug` names."""
-    from pbx.platform import tenants
-    from pbx.voice.catalog import Business
-
-    found = tuple(Business(view.slug, view.name) for view in await tenants.list_tenants(database)
-                  if slug is None or view.slug == slug)  # fmt: skip
-    if slug is not None and not found:
-        raise _Refused(f"no business {slug!r} (ledgerline tenant list)")
-    return found

@@ -1,14 +1,15 @@
 """Speech from text with Debian's espeak-ng, as the 8 kHz mono 16-bit PCM WAV that Asterisk
 plays without transcoding (its `slin` format, file extension `.wav`).
 
-espeak-ng writes 22,050 Hz; ffmpeg (the one `recordings.media` finds: imageio-ffmpeg's)
-resamples to 8 kHz with its low-pass filter, and writes a plain 44-byte header (no metadata
+espeak-ng writes 22,050 Hz; sox (or, without it, the ffmpeg `recordings.media` finds)
+resamples to 8 kHz with its low-pass filter and writes a plain 44-byte header (no metadata
 chunks). Every result is read back and refused unless it is what Asterisk expects.
 
 Hebrew must be written with vowel points (niqqud): unpointed, espeak-ng 1.51 reads most
 words as bare consonants. It also reads some points only in an order and form it knows;
 `spoken_text` rewrites the text into that form, and switches to the English voice for a
 business name written in Latin letters (which the Hebrew voice would spell letter by letter).
+Text in [[...]] is espeak-ng phonemes (the word prompts use them) and is passed as it is.
 """
 
 from __future__ import annotations
@@ -68,30 +69,40 @@ def synthesise(synthesiser: Synthesiser, language: str, text: str, target: Path)
         _run([synthesiser.binary, "-v", synthesiser.voice(language), "-m", "-b", "1",
               "-s", str(WORDS_PER_MINUTE), "-w", str(raw), "--stdin"],
              stdin=spoken_text(language, text), what=f"espeak-ng ({language})")  # fmt: skip
-        convert(raw, target)
+        convert(raw, target, any_format=False)
     finally:
         raw.unlink(missing_ok=True)
 
 
-def convert(source: Path, target: Path) -> None:
-    """Any audio file ffmpeg reads (a business's own recording) as an 8 kHz mono 16-bit
-    WAV at `target`, replaced only once complete and checked."""
-    from recordings.media import MediaError, ffmpeg_path
-
-    try:
-        ffmpeg = ffmpeg_path()
-    except MediaError as exc:
-        raise SynthesisError(str(exc)) from None
+def convert(source: Path, target: Path, *, any_format: bool = True) -> None:
+    """An audio file as an 8 kHz mono 16-bit WAV at `target`, replaced only once complete
+    and checked. A business's own recording (`any_format`) goes through ffmpeg, which reads
+    every format; espeak-ng's WAV through sox where it is installed (a process a few times
+    quicker to start, which is most of the time a short word takes)."""
     partial = target.with_name(f".{target.name}.partial")
+    sox = None if any_format else shutil.which("sox")
     try:
-        _run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(source), "-map_metadata", "-1",
-              "-fflags", "+bitexact", "-flags:a", "+bitexact", "-ac", "1", "-ar", str(RATE),
-              "-c:a", "pcm_s16le", "-f", "wav", str(partial)],
-             what=f"ffmpeg ({source.name})")  # fmt: skip
+        if sox is not None:  # -D: no dither, so the same text makes the same file
+            _run([sox, "-D", str(source), "-r", str(RATE), "-c", "1", "-b", "16",
+                  "-e", "signed-integer", "-t", "wav", str(partial)], what="sox")  # fmt: skip
+        else:
+            _run([_ffmpeg(), "-nostdin", "-v", "error", "-y", "-i", str(source),
+                  "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+                  "-ac", "1", "-ar", str(RATE), "-c:a", "pcm_s16le", "-f", "wav", str(partial)],
+                 what=f"ffmpeg ({source.name})")  # fmt: skip
         check_wav(partial)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _ffmpeg() -> str:
+    from recordings.media import MediaError, ffmpeg_path
+
+    try:
+        return ffmpeg_path()
+    except MediaError as exc:
+        raise SynthesisError(str(exc)) from None
 
 
 def check_wav(path: Path) -> float:
@@ -129,6 +140,7 @@ def _run(command: list[str], *, what: str, stdin: str | None = None) -> None:
 
 # --- the text as espeak-ng reads it --------------------------------------------------------
 
+_PHONEMES = re.compile(r"(\[\[.*?\]\])", re.DOTALL)
 _HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea][\u0591-\u05c7]*")
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9&'.\- ]*[A-Za-z0-9]|[A-Za-z]")
 _FIRST = "\u05bc\u05c1\u05c2"  # dagesh, shin dot, sin dot: espeak-ng reads them only first
@@ -141,13 +153,17 @@ def spoken_text(language: str, text: str) -> str:
     """`text` as SSML for espeak-ng's `-m`: escaped, and in a form its voice reads."""
     if language != "he":
         return f"<speak>{escape(text)}</speak>"
-    pointed = _HEBREW_LETTER.sub(_espeak_pointing, unicodedata.normalize("NFC", text))
-    parts, last = [], 0
-    for run in _LATIN_RUN.finditer(pointed):
-        parts.append(escape(pointed[last:run.start()]))
-        parts.append(f'<voice name="{VOICES["en"]}">{escape(run.group())}</voice>')
-        last = run.end()
-    parts.append(escape(pointed[last:]))
+    parts = []
+    for piece in _PHONEMES.split(unicodedata.normalize("NFC", text)):
+        if _PHONEMES.fullmatch(piece):  # espeak-ng phonemes, [[...]]: read as they are
+            parts.append(escape(piece))
+            continue
+        pointed, last = _HEBREW_LETTER.sub(_espeak_pointing, piece), 0
+        for run in _LATIN_RUN.finditer(pointed):
+            parts.append(escape(pointed[last:run.start()]))
+            parts.append(f'<voice name="{VOICES["en"]}">{escape(run.group())}</voice>')
+            last = run.end()
+        parts.append(escape(pointed[last:]))
     return f"<speak>{''.join(parts)}</speak>"
 
 
