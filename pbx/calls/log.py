@@ -4,10 +4,11 @@ own calls; a supervisor (or an admin) any call of the business."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
+from billing_bridge.business_days import zone_of
 from billing_bridge.events import changes
 from pbx.audit import Target, record
 from pbx.auth.roles import Principal, Role
@@ -45,6 +46,28 @@ class Disposition:
     record_id: int  # the call log's row
     disposition: str
     notes: str | None = None
+
+
+@dataclass(frozen=True)
+class SelfServiceDay:
+    """Today's calls (from midnight in the business's time zone) whose caller used the IVR's
+    self-service menu, and of them those it resolved: the caller hung up after a completed
+    action (balance, payment, mandate) without an agent."""
+
+    used: int
+    resolved: int
+
+
+async def self_service_today(database: Database, tenant_id: int, now: datetime) -> SelfServiceDay:
+    zone = await zone_of(database, tenant_id)
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    used = func.count(Call.id).filter(Call.self_service.is_not(None))
+    resolved = func.count(Call.id).filter(Call.self_service_resolved.is_(True))
+    async with database.tenant_session(tenant_id) as session:
+        row = (await session.execute(
+            select(used, resolved).where(Call.arrived_at >= midnight.astimezone(UTC))
+        )).one()  # fmt: skip
+    return SelfServiceDay(int(row[0]), int(row[1]))
 
 
 async def calls_seen_by(database: Database, who: Principal, query: CallQuery) -> CallPage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from billing_bridge import customer_search
@@ -160,7 +160,11 @@ def _register_call_log(api: Api) -> None:
                    "wait, agents by state", role=Role.SUPERVISOR, response=QueueStatsList,
                    tag="queues")  # fmt: skip
     async def get_queue_stats(call: ApiCall) -> QueueStatsList:
-        return QueueStatsList.model_validate(_out(await run_on_desk(call, desk.QueueStats())))
+        live = _out(await run_on_desk(call, desk.QueueStats()))
+        database = context(call.request).database
+        today = await call_log.self_service_today(database, call.principal.tenant_id,
+                                                  datetime.now(UTC))  # fmt: skip
+        return QueueStatsList.model_validate(live | {"self_service": asdict(today)})
 
     @api.operation("GET", "/customers", summary="Find customers by name (the text as typed: "
                    "% and _ are not wildcards), reference or phone", response=CustomerHits,

@@ -460,8 +460,15 @@ class QueueStats(BaseModel):
     agents: dict[str, int] = Field(description="how many members are in each state")
 
 
+class SelfServiceToday(BaseModel):
+    used: int = Field(description="today's calls whose caller used the IVR's self-service")
+    resolved: int = Field(description="of them, those the caller ended satisfied after a "
+                          "self-service action (balance, payment, mandate), without an agent")
+
+
 class QueueStatsList(BaseModel):
     items: list[QueueStats]
+    self_service: SelfServiceToday  # since midnight in the business's time zone
 
 
 class CustomerHit(BaseModel):

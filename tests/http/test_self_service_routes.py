@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from pbx.callflow.self_service import OPTION_AGENT
 from pbx.callflow.self_service_config import Identify, SelfServiceMenu
 from pbx.db.models import AuditEntry
+from tests.factories import make_customer
 from tests.http.conftest import PASSWORD, Site
 from tests.http.support import ApiClient
 
@@ -66,3 +68,30 @@ async def test_a_self_service_menu_that_offers_nothing_or_bad_values_is_a_422(
             "self_service"), bad
     status, listed = await admin.call("GET", "/routes")
     assert status == 200 and listed["items"] == []  # nothing half-made
+
+
+async def test_queue_stats_count_the_calls_self_service_resolved_today(
+    site: Site, admin: ApiClient
+) -> None:
+    world = site.world
+    await make_customer(world.database, world.tenant_id, "C-1", "Dana", ["+972502345678"],
+                        [{"currency": "ILS", "balance_minor": 1_000, "status": "active"}])
+    _, queue = await admin.call("POST", "/queues", SUPPORT)
+    await admin.call("POST", "/routes", {"did": DID, "queue_id": queue["id"],
+                                         "self_service": {"balance": True}})  # fmt: skip
+    await world.until(lambda: world.flow.config.routes.get(DID) is not None, "loaded")
+
+    satisfied = await world.call()  # hears the balance and hangs up
+    await world.until(lambda: OPTION_AGENT in satisfied.heard, "the menu")
+    await satisfied.press("1")
+    await world.until(lambda: satisfied.heard.count(OPTION_AGENT) == 2, "the menu again")
+    await satisfied.hangup()
+    wants_agent = await world.call()  # asks for an agent at once
+    await world.until(lambda: OPTION_AGENT in wants_agent.heard, "the menu")
+    await wants_agent.press("0")
+    await world.until(lambda: world.phase_of(wants_agent) == "queued", "queued")
+    await world.record_when(satisfied, lambda r: r.ended_at is not None, "ended")
+
+    status, stats = await admin.call("GET", "/queue-stats")
+    assert status == 200 and stats["self_service"] == {"used": 2, "resolved": 1}
+    assert stats["items"][0]["waiting"] == 1
