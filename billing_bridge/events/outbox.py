@@ -35,6 +35,8 @@ EVENT_TYPES = (
     "payment.succeeded", "payment.failed", "payment.refunded", "payment.charged_back",
     "mandate.created", "mandate.active", "mandate.failed", "mandate.cancelled",
     "credit.granted", "credit.approved", "credit.rejected", "call.ended", "call.updated",
+    "promise.created", "promise.kept", "promise.broken", "promise.cancelled", "plan.created",
+    "plan.instalment_paid", "plan.instalment_failed", "plan.completed", "plan.cancelled",
 )  # fmt: skip
 ALL_TYPES = "*"  # a subscription's event_types entry that takes every type
 

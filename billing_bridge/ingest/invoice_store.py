@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.collections import settlement
 from billing_bridge.ingest.outcomes import (
     IngestRefused,
     Outcome,
@@ -124,6 +125,10 @@ async def write_entry(
         return Result(entry.reference, refused=refused)
     balance = await _post(session, business.tenant_id, account.id, kind, amount,
                           account.currency, entry.reference, said)  # fmt: skip
+    if isinstance(entry, ExternalPaymentRecord):  # keeps or breaks a promise or plan with it
+        await settlement.payment_arrived(session, business.tenant_id, account.id,
+                                         entry.amount_minor, account.currency,
+                                         paid_at=entry.received_at)  # fmt: skip
     record(
         session, tenant_id=business.tenant_id, actor=actor, action=f"billing.{kind}",
         target=Target("account", account.id), details=_details(entry, amount, balance),

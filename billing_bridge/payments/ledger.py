@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.collections import settlement
 from billing_bridge.events import changes
 from billing_bridge.payments.port import ChargeResult, PaymentStatus
 from pbx.audit import By, Target, record
@@ -238,9 +239,12 @@ async def post_account_entry(
     payment_id: int | None = None,
     credit_id: int | None = None,
     event_id: str | None = None,
+    paid_at: datetime | None = None,
 ) -> AccountEntry:
     """As `post_entry`; the entry written (flushed: its id is what the billing event that
-    reports the change names)."""
+    reports the change names). A payment also settles what it keeps or breaks of the
+    account's promise or plan, in this transaction (`paid_at`: when it was paid, if the
+    provider says; else now)."""
     await session.execute(
         update(Account).where(Account.id == account_id)
         .values(balance_minor=Account.balance_minor + amount_minor)
@@ -256,4 +260,7 @@ async def post_account_entry(
     )  # fmt: skip
     session.add(entry)
     await session.flush()
+    if kind == "payment" and amount_minor < 0:
+        await settlement.payment_arrived(session, tenant_id, account_id, -amount_minor, currency,
+                                         paid_at=paid_at, entry_id=entry.id)  # fmt: skip
     return entry

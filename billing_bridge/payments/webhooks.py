@@ -173,7 +173,7 @@ async def apply_move(
         entry = await post_account_entry(
             session, payment.tenant_id, account_id=payment.account_id, kind=move.kind,
             amount_minor=move.amount_minor, currency=payment.currency, payment_id=payment.id,
-            event_id=event_id,
+            event_id=event_id, paid_at=occurred_at,
         )  # fmt: skip
         await changes.payment_moved(session, payment, entry_id=entry.id)
         return entry.balance_after_minor

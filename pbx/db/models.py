@@ -140,6 +140,11 @@ class Tenant(Base):
     # Reconciliation flags what Ledgerline collected, refunded or credited that the billing
     # system has not acknowledged after this many hours.
     billing_ack_hours: Mapped[int] = mapped_column(default=48, server_default=text("48"))
+    # Promises to pay (`billing_bridge.collections`): the latest date a promise may name, in
+    # days from today, and the least share (percent) of the overdue amount it must cover;
+    # None: the defaults (30 days, 20%).
+    promise_max_days: Mapped[int | None]
+    promise_min_share_pct: Mapped[int | None]
 
 
 class InboundNumber(TenantOwned, Base):
@@ -437,6 +442,150 @@ class Credit(TenantOwned, Base):
     )
     note: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[datetime | None]  # approved or rejected
+
+
+PROMISE_METHODS = ("card_on_file", "mandate", "pay_link", "bank_transfer")
+PROMISE_STATUSES = ("open", "kept", "broken", "cancelled")
+PLAN_METHODS = ("mandate", "card_on_file", "pay_link")
+PLAN_FREQUENCIES = ("weekly", "fortnightly", "monthly")
+PLAN_STATUSES = ("active", "completed", "cancelled")
+INSTALMENT_STATUSES = ("pending", "kept", "broken", "cancelled")
+
+
+class Promise(TenantOwned, Base):
+    """A promise to pay an amount by a date (`billing_bridge.collections`): open until the
+    payments that arrive keep it, its date passes unpaid (broken) or someone cancels it.
+    `paid_minor`: paid towards it in time; `late_paid_minor`: paid after its date."""
+
+    __tablename__ = "promises"
+    __table_args__ = (
+        _one_of("method", PROMISE_METHODS),
+        _one_of("status", PROMISE_STATUSES),
+        # At most one open promise an account.
+        Index("uq_promises_open_account", "account_id", unique=True,
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+        Index("ix_promises_tenant_status_due", "tenant_id", "status", "due_on"),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    overdue_minor: Mapped[int] = mapped_column(BigInteger)  # what was overdue when promised
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    late_paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class PaymentPlan(TenantOwned, Base):
+    """The overdue amount split into instalments, with the customer's consent (who took it,
+    when, in which call and recording). Active until paid in full or cancelled."""
+
+    __tablename__ = "payment_plans"
+    __table_args__ = (
+        _one_of("method", PLAN_METHODS),
+        _one_of("frequency", PLAN_FREQUENCIES),
+        _one_of("status", PLAN_STATUSES),
+        Index("uq_payment_plans_active_account", "account_id", unique=True,
+              postgresql_where=text("status = 'active'"),
+              sqlite_where=text("status = 'active'")),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    instalment_count: Mapped[int]
+    frequency: Mapped[str] = mapped_column(String(16))
+    first_due_on: Mapped[date] = mapped_column(Date)
+    method: Mapped[str] = mapped_column(String(16))
+    mandate_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("mandates.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    consent_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    consent_at: Mapped[datetime]
+    consent_call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    consent_recording_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("recordings.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    cancelled_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class PlanInstalment(TenantOwned, Base):
+    """One instalment of a plan: pending until paid in full (kept), unpaid at the end of its
+    date in the business's time zone (broken), or cancelled with its plan."""
+
+    __tablename__ = "plan_instalments"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "number"),
+        _one_of("status", INSTALMENT_STATUSES),
+        Index("ix_plan_instalments_tenant_status_due", "tenant_id", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("payment_plans.id", ondelete="CASCADE")
+    )
+    number: Mapped[int]  # 1, 2, ...
+    due_on: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_at: Mapped[datetime | None]
+
+
+class PromiseSettlement(TenantOwned, Base):
+    """Money of one payment applied to a promise or an instalment, as it arrived: `late`
+    when paid after the date (or after the promise or instalment was broken)."""
+
+    __tablename__ = "promise_settlements"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    promise_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("promises.id", ondelete="CASCADE"), index=True
+    )
+    instalment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("plan_instalments.id", ondelete="CASCADE"), index=True
+    )
+    entry_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("account_entries.id", ondelete="SET NULL")
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Queue(TenantOwned, Base):

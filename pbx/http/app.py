@@ -18,6 +18,7 @@ from pbx.http import (
     auth_api,
     billing_api,
     calls_api,
+    collections_api,
     credits_api,
     events_api,
     links_api,
@@ -61,7 +62,8 @@ def build_api() -> Api:
     # Subscriptions before the providers' `/webhooks/{provider}`, which would take their path.
     for module in (auth_api, admin_api, calls_api, recordings_api, credits_api,
                    webhook_subscriptions_api, webhooks_api, links_api, platform_api,
-                   api_keys_api, billing_api, reconciliation_api, events_api):  # fmt: skip
+                   api_keys_api, billing_api, reconciliation_api, events_api,
+                   collections_api):  # fmt: skip
         module.register(api)
     return api
 
