@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from billing_bridge.collection.job import run_collection
+from billing_bridge.collections import sweep as promise_sweep
 from billing_bridge.ingest import idempotency
 from pbx.bootstrap import Application
 from pbx.callflow.app import utc_now
@@ -75,6 +76,9 @@ class Ledgerline:
         collect = self._every(config.payments.collect_every_minutes, "collection",
                               self._collect, at_start=False)  # fmt: skip
         self._background.append(asyncio.create_task(collect, name="collection"))
+        promises = self._every(promise_sweep.EVERY_MINUTES, "promises sweep",
+                               self._sweep_promises, at_start=True)  # fmt: skip
+        self._background.append(asyncio.create_task(promises, name="promises-sweep"))
         keys = self._every(60, "idempotency keys purge", self._purge_keys, at_start=True)
         self._background.append(asyncio.create_task(keys, name="idempotency-keys-purge"))
         if self.webhooks is not None and self.services.settings.webhooks.enabled:
@@ -143,6 +147,11 @@ class Ledgerline:
         """Machine clients' idempotency keys past their 24 hours."""
         purged = await idempotency.purge_expired(self.services.database, utc_now())
         return f"{purged} expired" if purged else None
+
+    async def _sweep_promises(self) -> str | None:
+        """Promises and plan instalments unpaid at the end of their date: broken."""
+        report = await promise_sweep.sweep(self.services.database, utc_now())
+        return str(report) if report.promises_broken or report.instalments_failed else None
 
     async def _collect(self) -> str | None:
         """Due invoices charged from active mandates and cards on file."""
