@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -152,3 +155,31 @@ def test_the_largest_amount_is_read_in_full_and_one_cent_more_is_refused() -> No
     )
     with pytest.raises(saying.CannotSay):
         saying.money(largest + 1, "EUR", "en")
+
+
+_ESPEAK = shutil.which("espeak-ng")
+_STRESS = str.maketrans("", "", "',;")
+
+
+def _phonemes_said(texts: list[str], *, ssml: bool) -> list[str]:
+    """What espeak-ng's Hebrew voice says for each text (one a line), as phonemes without
+    stress marks; as SSML, the last text ends right before the closing tag."""
+    lines = "\n".join(texts)
+    command = [_ESPEAK, "-v", "he", "-q", "-x", *(["-m"] if ssml else []), "--stdin"]
+    said = subprocess.run(command, input=f"<speak>{lines}</speak>" if ssml else lines,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    return [" ".join(line.translate(_STRESS).split()) for line in said.stdout.splitlines()
+            if line.strip()]  # fmt: skip
+
+
+@pytest.mark.skipif(_ESPEAK is None, reason="espeak-ng is not installed (./dev test installs it)")
+def test_every_hebrew_word_is_said_as_exactly_its_phonemes_plain_or_in_ssml() -> None:
+    words = load().texts["he"].words
+    expected = []
+    for name, text in words.items():
+        match = re.fullmatch(r"\[\[([^\]]+)\]\]\.", text)
+        assert match, f"{name}: {text!r} is not espeak-ng phonemes written [[...]]."
+        expected.append(" ".join(match[1].translate(_STRESS).split()))
+    for ssml in (False, True):
+        spoken = _phonemes_said(list(words.values()), ssml=ssml)
+        assert dict(zip(words, spoken, strict=True)) == dict(zip(words, expected, strict=True))
