@@ -18,10 +18,13 @@ from billing_bridge.identification.service import CallerIdentification
 from pbx.ari import AriClient
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall
+from pbx.callflow.card_capture import CardCapture
 from pbx.callflow.config import FlowConfig
 from pbx.callflow.executor import Executor
 from pbx.callflow.keypad import Keypads
+from pbx.callflow.keypad_session import KeypadSessions
 from pbx.callflow.lanes import Lanes
+from pbx.callflow.mandate_capture import MandateCapture
 from pbx.callflow.recorder import CallRecorder
 from pbx.callflow.state import FlowState
 from pbx.db.database import Database
@@ -65,6 +68,10 @@ class AdmissionWork(CallWork, Protocol):
     timing: DigitTiming
     recorder: CallRecorder
     database: Database
+    # The self-service menu's payments and mandates (None: the business takes none).
+    keypad_sessions: KeypadSessions
+    card_capture: CardCapture | None
+    mandate_capture: MandateCapture | None
 
     async def channel_gone(self, channel_id: str) -> None:
         """A channel of a call is gone, as a request about it found: settle it."""

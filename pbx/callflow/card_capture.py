@@ -65,7 +65,7 @@ class CaptureRequest:
     account_id: int
     amount_minor: int
     currency: str
-    actor_id: int
+    actor_id: int | None  # None: the caller in the IVR's self-service
     actor_label: str
     invoice_id: int | None = None  # the invoice the agent named (checked open, owing this)
 
@@ -98,6 +98,11 @@ class CardCapture:
             account_id=request.account_id,
         ))  # fmt: skip
         return outcome
+
+    async def take_in_ivr(self, session: KeypadSession, request: CaptureRequest) -> CaptureOutcome:
+        """A payment the caller makes alone in the IVR's self-service, in their own session
+        (`KeypadSessions.open_in_ivr`): the same capture and charge, no agent told."""
+        return await self._capture_and_charge(session, request)
 
     async def _capture_and_charge(
         self, session: KeypadSession, request: CaptureRequest

@@ -384,4 +384,6 @@ def call_view(call: FlowCall, config: FlowConfig, now: datetime) -> dict[str, An
         "waited_seconds": int((now - since).total_seconds()),
         "agent_id": int(call.agent_id) if call.agent_id and call.agent_id.isdigit() else None,
         "outcome": call.outcome,
+        # What the caller already did in the IVR's self-service (`self_service.Step`).
+        "in_the_ivr": {"steps": list(call.self_service)} if call.self_service else None,
     }

@@ -92,6 +92,17 @@ class KeypadSessions:
         self._running.add(call.call_id)
         return session
 
+    def open_in_ivr(self, call: FlowCall, kind: str, pause_reason: str | None) -> KeypadSession:
+        """A session for a caller in the IVR's self-service, before any agent: there is no
+        bridge to take them from, and no agent to tell (the call log keeps the outcome)."""
+        if call.phase is not Phase.ARRIVING or call.caller_channel is None:
+            raise SessionError("the caller is not in the IVR")
+        if call.call_id in self._running:
+            raise SessionError("the caller is already keying details on this call")
+        session = KeypadSession(self, call, call.caller_channel, kind, pause_reason, in_ivr=True)
+        self._running.add(call.call_id)
+        return session
+
     def closed(self, call: FlowCall) -> None:
         self._running.discard(call.call_id)
 
@@ -141,10 +152,11 @@ class KeypadSessions:
 class KeypadSession:
     def __init__(
         self, sessions: KeypadSessions, call: FlowCall, caller: str, kind: str,
-        pause_reason: str | None,
+        pause_reason: str | None, *, in_ivr: bool = False,
     ) -> None:  # fmt: skip
         self.sessions = sessions
         self.call, self.caller, self.kind, self.pause_reason = call, caller, kind, pause_reason
+        self.in_ivr = in_ivr  # the caller alone in the IVR (`open_in_ivr`)
         # The first prompt the caller did not hear through, and how it ended.
         self.unheard: str | None = None
         self.unheard_outcome: PlayOutcome | None = None
@@ -216,10 +228,12 @@ class KeypadSession:
         return self.unheard_outcome is PlayOutcome.FAILED
 
     def progress(self, step: str, text: str) -> None:
-        self.sessions.progress(self.call, self.kind, step, text)
+        if not self.in_ivr:
+            self.sessions.progress(self.call, self.kind, step, text)
 
     def tell(self, payload: DeskPayload) -> None:
-        self.sessions.tell(self.call, payload)
+        if not self.in_ivr:
+            self.sessions.tell(self.call, payload)
 
     async def _isolate(self) -> None:
         call = self.call
@@ -229,6 +243,8 @@ class KeypadSession:
         await sessions.persist.flush()  # before the caller leaves the bridge, not in a second
         if paused:
             await sessions.recorder.pause(call, self.pause_reason, None)
+        if self.in_ivr:
+            return
         assert call.bridge is not None
         await sessions.client.remove_channel(call.bridge, self.caller)
         with contextlib.suppress(AriError):
@@ -237,7 +253,10 @@ class KeypadSession:
 
     async def _restore(self) -> None:
         call = self.call
-        if call.phase is not Phase.ENDED and call.bridge is not None:
+        if self.in_ivr and call.keying_paused and call.phase is not Phase.ENDED:
+            with contextlib.suppress(NotPaused):  # stopped before the pause was made
+                await self.sessions.recorder.resume(call, None)
+        elif call.phase is not Phase.ENDED and call.bridge is not None:
             await self.sessions.bring_back(call, self.caller, resume=call.keying_paused)
             self.progress("finished", "the caller is back with you")
         call.keying, call.keying_paused = None, False

@@ -43,7 +43,7 @@ class MandateRequest:
     confirm_channel: str  # where the payer's confirmation goes: sms or email
     confirm_to: str
     email: str | None  # the customer's, for the provider's own notices to the payer
-    actor_id: int
+    actor_id: int | None  # None: the caller in the IVR's self-service
     actor_label: str
 
 
@@ -76,6 +76,13 @@ class MandateCapture:
         session.tell(desk.MandateResult(call_id=call.call_id, record_id=call.record_id,
                                         account_id=request.account_id, **outcome))
         return outcome
+
+    async def set_up_in_ivr(
+        self, session: KeypadSession, request: MandateRequest
+    ) -> dict[str, Any]:
+        """A mandate the caller sets up alone in the IVR's self-service, in their own session
+        (`KeypadSessions.open_in_ivr`): the same details, consent and audit, no agent told."""
+        return await self._by_phone(session, request)
 
     async def _by_phone(self, session: KeypadSession, request: MandateRequest) -> dict[str, Any]:
         account = await self._bank_details(session, request)

@@ -37,6 +37,7 @@ from pbx.callflow.self_service import (
     resolved,
 )
 from pbx.callflow.self_service_config import Identify, SelfServiceMenu
+from pbx.callflow.self_service_money import IvrMoneyDesk
 from pbx.db.models import Customer
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ def say_money(amount_minor: int, currency: str, language: str) -> tuple[str, ...
 
 def money_of(flow: AdmissionWork) -> IvrMoney | None:
     """The call flow's payments and mandates in the IVR, when it takes any."""
-    return getattr(flow, "ivr_money", None)
+    if flow.card_capture is None and flow.mandate_capture is None:
+        return None
+    return IvrMoneyDesk(flow.keypad_sessions, flow.card_capture, flow.mandate_capture,
+                        flow.database, say_money)  # fmt: skip
 
 
 async def serve(

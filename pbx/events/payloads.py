@@ -47,6 +47,8 @@ class CallView(DeskPayload):
     waited_seconds: int
     agent_id: int | None
     outcome: str | None
+    # {"steps": [...]}: what the caller did in the IVR's self-service before an agent
+    in_the_ivr: Mapping[str, Any] | None = _optional()
 
 
 @_frozen

@@ -250,8 +250,23 @@ function offered(call) {
   text($("call-number"), call.caller_number ?? "withheld");
   const verified = call.verified ? `Identity: ${call.verified}` : "Identity: not verified";
   const owed = panel ? panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} (${a.status}${a.vip ? ", VIP" : ""})`).join(" · ") : "";
-  text($("call-summary"), [owed, verified].filter(Boolean).join(" — "));
+  text($("call-summary"), [owed, verified, inTheIvr(call)].filter(Boolean).join(" — "));
   showAccount(panel);
+}
+
+// What the caller already did in the IVR's self-service (pbx/callflow/self_service.py Step).
+const IVR_STEPS = {
+  identified: "identified by account and PIN/birth date", not_identified: "could not identify",
+  balance: "heard the balance", paid: "paid by card", payment_pending: "card payment pending",
+  payment_failed: "card payment failed", payment_abandoned: "card payment abandoned",
+  nothing_owed: "tried to pay, owed nothing", mandate: "set up a direct debit",
+  mandate_failed: "direct debit failed", mandate_abandoned: "direct debit abandoned",
+  agent: "asked for an agent", no_choice: "made no choice",
+};
+
+function inTheIvr(call) {
+  const steps = call.in_the_ivr?.steps ?? [];
+  return steps.length ? `In the IVR: ${steps.map((s) => IVR_STEPS[s] ?? s).join(", ")}` : "";
 }
 
 // The billing system changed the caller's customer, accounts or invoices during the call.
