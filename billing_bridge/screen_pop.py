@@ -1,5 +1,6 @@
 """What an agent sees about a caller the moment the call is offered: the customer, their
-accounts and balances, overdue invoices, mandates, last payments and recent calls.
+accounts and balances, overdue invoices, mandates, last payments, recent calls, and their
+promises to pay and payment plans (open ones, and how the last ones ended).
 
 Reads one tenant's rows through a tenant reader (no transaction), in one statement. Money
 stays integer minor units beside its currency; times are ISO 8601 UTC.
@@ -36,6 +37,9 @@ from pbx.db.models import (
     Invoice,
     Mandate,
     Payment,
+    PaymentPlan,
+    PlanInstalment,
+    Promise,
     Recording,
 )
 from pbx.db.scoped import Scoped, ScopedUnion
@@ -151,8 +155,46 @@ _RECORDINGS = Scoped(  # each of those calls' newest stored recording, for the d
     .group_by(Recording.call_id),
     Recording, Call,
 )  # fmt: skip
+_PROMISES = Scoped(  # the newest: an open one and how the last ones ended
+    select(*_part("promise", Promise.id.desc(), {
+        "id": Promise.id, "ref_id": Promise.account_id, "amount": Promise.amount_minor,
+        "currency": Promise.currency, "day": Promise.due_on, "label": Promise.method,
+        "status": Promise.status, "figure": Promise.paid_minor, "at": Promise.decided_at,
+    }))
+    .join(Account, Promise.account_id == Account.id)
+    .where(Account.customer_id == _CUSTOMER)
+    .order_by(Promise.id.desc())
+    .limit(RECENT),
+    Promise, Account,
+)  # fmt: skip
+_PLANS = Scoped(
+    select(*_part("plan", PaymentPlan.id.desc(), {
+        "id": PaymentPlan.id, "ref_id": PaymentPlan.account_id,
+        "amount": PaymentPlan.total_minor, "figure": PaymentPlan.paid_minor,
+        "currency": PaymentPlan.currency, "status": PaymentPlan.status,
+        "label": PaymentPlan.frequency, "text": PaymentPlan.method,
+        "at": PaymentPlan.created_at,
+    }))
+    .join(Account, PaymentPlan.account_id == Account.id)
+    .where(Account.customer_id == _CUSTOMER)
+    .order_by(PaymentPlan.id.desc())
+    .limit(RECENT),
+    PaymentPlan, Account,
+)  # fmt: skip
+_INSTALMENTS = Scoped(  # of the active plans, in date order
+    select(*_part("instalment", (PlanInstalment.plan_id, PlanInstalment.number), {
+        "id": PlanInstalment.id, "ref_id": PlanInstalment.plan_id,
+        "day": PlanInstalment.due_on, "amount": PlanInstalment.amount_minor,
+        "figure": PlanInstalment.paid_minor, "status": PlanInstalment.status,
+    }))
+    .join(PaymentPlan, PlanInstalment.plan_id == PaymentPlan.id)
+    .join(Account, PaymentPlan.account_id == Account.id)
+    .where(Account.customer_id == _CUSTOMER, PaymentPlan.status == "active"),
+    PlanInstalment, PaymentPlan, Account,
+)  # fmt: skip
 _PANEL = ScopedUnion(
     _WHO, _ACCOUNTS, _PENDING, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS,
+    _PROMISES, _PLANS, _INSTALMENTS,
     order_by=("part", "k"),
 )  # fmt: skip
 
@@ -202,5 +244,32 @@ async def customer_panel(
             {"id": c.id, "at": c.at.isoformat(), "outcome": c.label,
              "disposition": c.status, "notes": c.text, "recording_id": recorded.get(c.id)}
             for c in parts.get("call", ())
+        ],
+        **_promises_and_plans(parts),
+    }  # fmt: skip
+
+
+def _promises_and_plans(parts: dict[str, list[Any]]) -> dict[str, Any]:
+    """The newest promises (open, kept, broken, cancelled) and plans, with the instalments of
+    the active ones (`billing_bridge.collections`)."""
+    instalments: dict[int, list[Any]] = {}
+    for i in parts.get("instalment", ()):
+        instalments.setdefault(i.ref_id, []).append(
+            {"due_on": i.day.isoformat(), "amount_minor": i.amount, "paid_minor": i.figure,
+             "status": i.status})  # fmt: skip
+    return {
+        "promises": [
+            {"id": p.id, "account_id": p.ref_id, "amount_minor": p.amount,
+             "currency": p.currency, "due_on": p.day.isoformat(), "method": p.label,
+             "status": p.status, "paid_minor": p.figure,
+             "decided_at": p.at.isoformat() if p.at else None}
+            for p in parts.get("promise", ())
+        ],
+        "plans": [
+            {"id": p.id, "account_id": p.ref_id, "total_minor": p.amount,
+             "paid_minor": p.figure, "currency": p.currency, "status": p.status,
+             "frequency": p.label, "method": p.text,
+             "instalments": instalments.get(p.id, [])}
+            for p in parts.get("plan", ())
         ],
     }  # fmt: skip

@@ -305,6 +305,19 @@ function pendingInBilling(account) {
   return pending ? ` · pending in billing: ${money(pending, account.currency)}` : "";
 }
 
+function promiseLine(p) {
+  const paid = p.paid_minor ? ` · paid ${money(p.paid_minor, p.currency)}` : "";
+  return `${money(p.amount_minor, p.currency)} by ${p.due_on} (${p.method}) · ${p.status}${paid}`;
+}
+
+function planLine(p) {
+  const next = p.instalments.find((i) => i.status === "pending");
+  const broken = p.instalments.filter((i) => i.status === "broken").length;
+  return `${money(p.paid_minor, p.currency)} of ${money(p.total_minor, p.currency)} · ${p.frequency} · ${p.status}` +
+    (next ? ` · next ${money(next.amount_minor - next.paid_minor, p.currency)} on ${next.due_on}` : "") +
+    (broken ? ` · ${broken} missed` : "");
+}
+
 function showAccount(panel) {
   const body = $("account-body");
   body.replaceChildren();
@@ -321,6 +334,8 @@ function showAccount(panel) {
     ["Overdue invoices", panel.overdue_invoices.map((i) => `${i.ref}: ${money(i.outstanding_minor, i.currency)}, due ${i.due_on} (${i.days_overdue} days)`)],
     ["Mandates", panel.mandates.map((m) => `${m.scheme} · ${m.status}`)],
     ["Payments", panel.payments.map((p) => `${p.at.slice(0, 10)}: ${money(p.amount_minor, p.currency)} · ${p.status}`)],
+    ["Promises to pay", (panel.promises ?? []).map(promiseLine)],
+    ["Payment plans", (panel.plans ?? []).map(planLine)],
     ["Past calls", panel.recent_calls.map((c) => `${c.at.slice(0, 16).replace("T", " ")} · ${c.outcome ?? "-"} · ${c.disposition ?? ""}`)],
   ];
   for (const [title, lines] of sections) {
