@@ -370,7 +370,7 @@ def call_view(call: FlowCall, config: FlowConfig, now: datetime) -> dict[str, An
     """A call as an agent's desk shows it (no channel ids: they are Asterisk's business)."""
     queue = config.queues.get(call.queue or "")
     since = call.queued_at or call.arrived_at or now
-    return {
+    view = {
         "call_id": call.call_id,
         "record_id": call.record_id,
         "direction": call.direction,
@@ -384,6 +384,7 @@ def call_view(call: FlowCall, config: FlowConfig, now: datetime) -> dict[str, An
         "waited_seconds": int((now - since).total_seconds()),
         "agent_id": int(call.agent_id) if call.agent_id and call.agent_id.isdigit() else None,
         "outcome": call.outcome,
-        # What the caller already did in the IVR's self-service (`self_service.Step`).
-        "in_the_ivr": {"steps": list(call.self_service)} if call.self_service else None,
     }
+    if call.self_service:  # what the caller already did in the IVR's self-service
+        view["in_the_ivr"] = {"steps": list(call.self_service)}
+    return view
