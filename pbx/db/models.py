@@ -168,6 +168,9 @@ class Customer(TenantOwned, Base):
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     last_contact_at: Mapped[datetime | None]
+    # When the customer opted out of reminders (a message's link or an SMS STOP reply,
+    # `billing_bridge.reminders`); None: they get them.
+    reminders_opted_out_at: Mapped[datetime | None]
     # ISO 639-1 ("he", "lt", "en"); None: the business's.
     language: Mapped[str | None] = mapped_column(String(8))
     # The payer's postal address (Bacs by phone needs it; a keypad cannot give it).
@@ -231,6 +234,9 @@ class Account(TenantOwned, Base):
     # (`billing_bridge.balances`). None: never stated (imported or demo data).
     reported_balance_minor: Mapped[int | None] = mapped_column(BigInteger)
     reported_at: Mapped[datetime | None]
+    # Collections held (a dispute opened, with why): no reminder goes out while it is set.
+    collections_hold: Mapped[str | None] = mapped_column(String(200))
+    collections_hold_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(back_populates="accounts")
 
@@ -1235,3 +1241,70 @@ class WebhookAttempt(TenantOwned, Base):
     latency_ms: Mapped[int]
     error: Mapped[str | None] = mapped_column(String(300))
     manual: Mapped[bool] = mapped_column(default=False)  # a redelivery an admin asked for
+
+
+REMINDER_CHANNELS = ("email", "sms", "worklist")
+REMINDER_STATUSES = ("planned", "sent", "listed", "stopped")
+
+
+class ReminderSettings(TenantOwned, Base):
+    """A business's reminders (`billing_bridge.reminders`): the steps by days overdue
+    ([{"day": 1, "channel": "email"}, ...]), its own templates by language and channel
+    (those it leaves out are the built-in ones), quiet hours ("HH:MM" local) and holidays
+    (ISO dates). No row: no reminders."""
+
+    __tablename__ = "reminder_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    steps: Mapped[list[Any]] = mapped_column(JSON)
+    templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quiet_from: Mapped[str] = mapped_column(String(5), default="21:00")
+    quiet_until: Mapped[str] = mapped_column(String(5), default="08:00")
+    holidays: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return _tenant_id(index=False)  # the unique key is its index
+
+
+class Reminder(TenantOwned, Base):
+    """One step of an account's reminders in one overdue episode (`overdue_since`: its oldest
+    overdue invoice's date): planned once, then sent (the outbox message and its pay link),
+    listed (the worklist's step) or stopped (`stop_reason`)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "step_day", "overdue_since"),
+        _one_of("channel", REMINDER_CHANNELS),
+        _one_of("status", REMINDER_STATUSES),
+        Index("ix_reminders_tenant_status_channel", "tenant_id", "status", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    step_day: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(8))
+    overdue_since: Mapped[date] = mapped_column(Date)
+    planned_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(8), default="planned")
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("outbox_messages.id", ondelete="SET NULL")
+    )
+    payment_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("payments.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+# The reminders planner reads each business's overdue accounts from its open invoices by date.
+Index("ix_invoices_tenant_open_due", Invoice.tenant_id, Invoice.status, Invoice.due_on,
+      Invoice.account_id)  # fmt: skip
