@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import signal
@@ -20,6 +21,9 @@ from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC
+from pbx.voice import catalog as voice_texts
+from pbx.voice import store as voice_store
+from pbx.voice.presence import PromptsOnAsterisk
 from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
@@ -40,8 +44,13 @@ class Ledgerline:
         self.webhooks = application.webhooks
         self._background: list[asyncio.Task[None]] = []
         assert application.context is not None
+        prompts = None if self.flow is None else PromptsOnAsterisk(
+            voice_texts.load(), self.flow.client.sounds,
+            functools.partial(voice_store.languages_in_use, services.database),
+        )  # fmt: skip
         app = build_app(services, self.agi_status, application.context,
-                        call_flow_status=self.call_flow_status if self.ownership else None)
+                        call_flow_status=self.call_flow_status if self.ownership else None,
+                        prompts_status=prompts.warning if prompts else None)  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         self._site: web.TCPSite | None = None
 

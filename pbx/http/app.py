@@ -54,6 +54,9 @@ SERVICES = web.AppKey("services", Dependencies)
 AGI_STATUS = web.AppKey("agi_status", Callable[[], dict[str, Any]])
 CallFlowStatus = Callable[[], Awaitable[dict[str, Any]]]
 CALL_FLOW_STATUS = web.AppKey("call_flow_status", CallFlowStatus)
+# The prompts Asterisk lacks (pbx.voice.presence, cached): a warning, never a 503.
+PromptsStatus = Callable[[], Awaitable[dict[str, Any] | None]]
+PROMPTS_STATUS = web.AppKey("prompts_status", PromptsStatus)
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -74,6 +77,7 @@ def build_app(
     api_context: ApiContext,
     *,
     call_flow_status: CallFlowStatus | None = None,
+    prompts_status: PromptsStatus | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[client_behind_proxies, same_origin_for_cookies, security_headers]
@@ -82,6 +86,8 @@ def build_app(
     app[AGI_STATUS] = agi_status
     if call_flow_status is not None:
         app[CALL_FLOW_STATUS] = call_flow_status
+    if prompts_status is not None:
+        app[PROMPTS_STATUS] = prompts_status
     app[CONTEXT] = api_context
     app.on_startup.append(_start_password_workers)
     app.router.add_get("/healthz", healthz)
@@ -159,7 +165,8 @@ async def healthz(request: web.Request) -> web.Response:
     """Each dependency with its state; 503 when any required one is down, for load balancers.
     A standby (another process owns this Asterisk's call flow) is healthy: it serves desks
     and the API and takes over if the owner dies; `asterisk` says which it is and who owns
-    each node. `/healthz/owner` is the stricter signal, for the owner only."""
+    each node. `/healthz/owner` is the stricter signal, for the owner only. `warnings`
+    (not a failure) lists prompts Asterisk lacks, per language."""
     services = request.app[SERVICES]
     checks: dict[str, dict[str, Any]] = {
         "database": await _timed(services.database.ping, backend=services.database.dialect),
@@ -176,6 +183,10 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if asterisk is not None:
         body["role"] = asterisk["role"]
+    prompts = request.app.get(PROMPTS_STATUS)
+    missing_prompts = await prompts() if prompts is not None else None
+    if missing_prompts is not None:  # callers would hear silence; the service is still up
+        body["warnings"] = {"prompts": missing_prompts}
     return web.json_response(body, status=200 if healthy else 503)
 
 
