@@ -116,13 +116,19 @@ async def cancel_plan(
 ) -> tuple[PaymentPlan, list[PlanInstalment]]:  # fmt: skip
     """An active plan cancelled with the reason; its pending instalments with it (kept and
     broken ones stay as they were decided)."""
+    # The account's row first, then the plan's: the order a payment locks them in.
+    account_id = await session.scalar(
+        select(PaymentPlan.account_id).where(PaymentPlan.id == plan_id)
+    )
+    if account_id is None:
+        raise NotFound("plan not found")
+    account = await access.locked_account(session, account_id, in_body=False)
+    await access.may_act_on(session, account, staff)
     plan = await session.scalar(
         select(PaymentPlan).where(PaymentPlan.id == plan_id).with_for_update()
-    )
-    if plan is None:
-        raise NotFound("plan not found")
-    account = await access.locked_account(session, plan.account_id, in_body=False)
-    await access.may_act_on(session, account, staff)
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    assert plan is not None  # its account's row is held: it cannot be deleted meanwhile
     if plan.status != "active":
         raise Conflict(f"the plan is {plan.status}, not active", code="not_active")
     instalments = await instalments_of(session, plan.id)

@@ -4,6 +4,7 @@ the business's time zone, cancelled; each change audited and emitted with it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -257,3 +258,37 @@ async def test_an_agent_acts_only_on_the_account_of_the_caller_they_are_answerin
 
     made = await promise(shop, promise_id)
     assert made.call_id is not None and made.created_by_id == shop.agent.user_id
+
+
+async def test_two_promises_at_the_same_moment_make_one_and_refuse_the_other(
+    postgres_database: Database,
+) -> None:
+    shop = await open_shop(postgres_database)
+
+    results = await asyncio.gather(_promise(shop), _promise(shop), return_exceptions=True)
+
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "int"]
+    assert await event_types(shop) == ["promise.created"]
+
+
+async def test_a_payment_racing_the_sweep_decides_the_promise_once(
+    postgres_database: Database,
+) -> None:
+    shop = await open_shop(postgres_database)
+    promise_id = await _promise(shop)
+    after = datetime(2027, 3, 29, 9, 0, tzinfo=UTC)
+
+    async def pay_in_time() -> None:
+        async with postgres_database.tenant_session(shop.tenant_id) as session, session.begin():
+            await ledger.post_account_entry(session, shop.tenant_id, account_id=shop.account_id,
+                                            kind="payment", amount_minor=-6_000,
+                                            currency="EUR", paid_at=NOW)  # fmt: skip
+
+    await asyncio.gather(pay_in_time(), sweep.sweep(postgres_database, after))
+    await sweep.sweep(postgres_database, after)  # anything the race skipped
+
+    decided = await promise(shop, promise_id)
+    types = await event_types(shop)
+    assert types in (["promise.created", "promise.kept"], ["promise.created", "promise.broken"])
+    assert decided.status == types[-1].split(".")[1]
+    assert decided.paid_minor + decided.late_paid_minor == 6_000
