@@ -11,7 +11,7 @@ its instalments), so the sweep and a payment never wait on each other in a circl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -53,7 +53,7 @@ async def sweep(database: Database, now: datetime, *, tenant_id: int | None = No
 
 
 async def _promises(
-    database: Database, tenant_id: int, today: object, now: datetime, report: SweepReport
+    database: Database, tenant_id: int, today: date, now: datetime, report: SweepReport
 ) -> int:
     async with database.tenant_session(tenant_id) as session, session.begin():
         due = (await session.scalars(
@@ -67,7 +67,7 @@ async def _promises(
 
 
 async def _plans(
-    database: Database, tenant_id: int, today: object, now: datetime, report: SweepReport
+    database: Database, tenant_id: int, today: date, now: datetime, report: SweepReport
 ) -> int:
     async with database.tenant_session(tenant_id) as session, session.begin():
         plan_ids = (await session.scalars(
