@@ -1,5 +1,5 @@
-"""`ledgerline`: serve, migrate, provision businesses, import a customer base, collect, or run
-the demo."""
+"""`ledgerline`: serve, migrate, provision businesses, import a customer base, collect, build
+the prompts' audio for Asterisk, or run the demo."""
 
 from __future__ import annotations
 
