@@ -7,8 +7,8 @@ chunks). Every result is read back and refused unless it is what Asterisk expect
 
 Hebrew must be written with vowel points (niqqud): unpointed, espeak-ng 1.51 reads most
 words as bare consonants. It also reads some points only in an order and form it knows;
-`spoken_text` rewrites the text into that form, and switches to the English voice for a
-business name written in Latin letters (which the Hebrew voice would spell letter by letter).
+`spoken_text` rewrites the text into that form, and switches voice for a business name in
+the other script (which a voice would spell letter by letter).
 Text in [[...]] is espeak-ng phonemes (the word prompts use them) and is passed as it is.
 """
 
@@ -143,6 +143,8 @@ def _run(command: list[str], *, what: str, stdin: str | None = None) -> None:
 _PHONEMES = re.compile(r"(\[\[.*?\]\])", re.DOTALL)
 _HEBREW_LETTER = re.compile(r"[\u05d0-\u05ea][\u0591-\u05c7]*")
 _LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z0-9&'.\- ]*[A-Za-z0-9]|[A-Za-z]")
+_HEBREW_RUN = re.compile("[\u05d0-\u05ea][\u05d0-\u05ea\u0591-\u05c7\u05f3\u05f4'\"\\- ]*"
+                         "[\u05d0-\u05ea\u0591-\u05c7]|[\u05d0-\u05ea][\u0591-\u05c7]*")
 _FIRST = "\u05bc\u05c1\u05c2"  # dagesh, shin dot, sin dot: espeak-ng reads them only first
 _DAGESH_HEARD = "\u05d1\u05db\u05da\u05e4\u05e3"  # b/v, k/kh, p/f: elsewhere it changes nothing
 _HOLAM, _QAMATS_QATAN, _PATAH, _QAMATS = "\u05b9", "\u05c7", "\u05b7", "\u05b8"
@@ -150,21 +152,32 @@ _SAME_SOUND = {"\u05b1": "\u05b6", "\u05b3": _QAMATS_QATAN}  # hataf segol, hata
 
 
 def spoken_text(language: str, text: str) -> str:
-    """`text` as SSML for espeak-ng's `-m`: escaped, and in a form its voice reads."""
-    if language != "he":
-        return f"<speak>{escape(text)}</speak>"
-    parts = []
+    """`text` as SSML for espeak-ng's `-m`: escaped, Hebrew in the form espeak-ng reads, and
+    a run in the other script (a business's name) in a voice that reads it: Latin letters in
+    the English voice within Hebrew, Hebrew in the Hebrew voice within English or
+    Lithuanian (each voice would spell the other's letters one by one)."""
+    own = VOICES.get(language, language)
+    other, foreign = (VOICES["en"], _LATIN_RUN) if language == "he" else (VOICES["he"], _HEBREW_RUN)
+    spans: list[tuple[str, str]] = []  # (voice, text)
     for piece in _PHONEMES.split(unicodedata.normalize("NFC", text)):
         if _PHONEMES.fullmatch(piece):  # espeak-ng phonemes, [[...]]: read as they are
-            parts.append(escape(piece))
+            spans.append((own, piece + " "))  # (a tag right after "]]" is read as text)
             continue
         pointed, last = _HEBREW_LETTER.sub(_espeak_pointing, piece), 0
-        for run in _LATIN_RUN.finditer(pointed):
-            parts.append(escape(pointed[last:run.start()]))
-            parts.append(f'<voice name="{VOICES["en"]}">{escape(run.group())}</voice>')
+        for run in foreign.finditer(pointed):
+            spans += [(own, pointed[last:run.start()]), (other, run.group())]
             last = run.end()
-        parts.append(escape(pointed[last:]))
-    return f"<speak>{''.join(parts)}</speak>"
+        spans.append((own, pointed[last:]))
+    # Every span in a voice of its own: after a </voice>, espeak-ng 1.51 does not always
+    # return to the voice it was started with.
+    merged: list[tuple[str, str]] = []
+    for voice, words in spans:
+        if merged and merged[-1][0] == voice:
+            merged[-1] = (voice, merged[-1][1] + words)
+        elif words:
+            merged.append((voice, words))
+    return "<speak>" + "".join(f'<voice name="{voice}">{escape(words)}</voice>'
+                               for voice, words in merged) + "</speak>"  # fmt: skip
 
 
 def _espeak_pointing(match: re.Match[str]) -> str:
