@@ -39,6 +39,7 @@ from pbx.callflow.self_service import (
 from pbx.callflow.self_service_config import Identify, SelfServiceMenu
 from pbx.callflow.self_service_money import IvrMoneyDesk
 from pbx.db.models import Customer
+from pbx.voice.saying import money as say_money
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ class IvrMoney(Protocol):
                   currency: str, language: str) -> str: ...  # fmt: skip
 
     async def mandate(self, call: FlowCall, account_id: int, language: str) -> str: ...
-
-
-def say_money(amount_minor: int, currency: str, language: str) -> tuple[str, ...]:
-    """An amount read out in the caller's language (`pbx.voice.saying`)."""
-    from pbx.voice.saying import money as spoken  # (NUMBERS' module, loaded at first use)
-
-    return spoken(amount_minor, currency, language)
 
 
 def money_of(flow: AdmissionWork) -> IvrMoney | None:
