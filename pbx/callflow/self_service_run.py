@@ -206,10 +206,11 @@ class _Run:
         assert self.money is not None
         account = self._account_to_pay(owed)
         if choice is Choice.MANDATE:
-            if account is None:
-                account = self._any_account
-            if account is not None:
-                await self._step(Step(await self.money.mandate(self.call, account[0], language)))
+            account = account or self._any_account
+            if account is None:  # no account to collect for
+                await self._step(Step.MANDATE_FAILED)
+                return
+            await self._step(Step(await self.money.mandate(self.call, account[0], language)))
             return
         if account is None or account[1] <= 0:
             await self.flow.client.play(self.channel, (NOTHING_OWED,))
