@@ -109,7 +109,7 @@ def test_each_scheme_consent_says_its_guarantee_the_bills_due_dates_and_how_to_c
     assert all("מועד הפרעון" in text for text in he.values())
     lt = texts["lt"]
     assert "aštuonias savaites" in lt["sepa_core"] and "garantija" in lt["bacs"]
-    assert all("apmokėjimo dieną" in text for text in lt.values())
+    assert all("apmokėjimo termino dieną" in text for text in lt.values())
 
 
 def test_every_hebrew_text_is_pointed() -> None:
