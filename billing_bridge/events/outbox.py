@@ -37,6 +37,7 @@ EVENT_TYPES = (
     "credit.granted", "credit.approved", "credit.rejected", "call.ended", "call.updated",
     "promise.created", "promise.kept", "promise.broken", "promise.cancelled", "plan.created",
     "plan.instalment_paid", "plan.instalment_failed", "plan.completed", "plan.cancelled",
+    "reminder.sent", "reminder.stopped", "customer.opted_out",
 )  # fmt: skip
 ALL_TYPES = "*"  # a subscription's event_types entry that takes every type
 
