@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import state_balance, state_balances
@@ -22,7 +22,7 @@ from billing_bridge.ingest.outcomes import (
     unknown_parent,
 )
 from billing_bridge.ingest.records import AccountRecord, Business, CustomerRecord
-from billing_bridge.ingest.sql import among, insert_rows
+from billing_bridge.ingest.sql import any_of, copy_rows, insert_rows
 from pbx.db.models import Account, BillingEvent, Customer, CustomerPhone
 from pbx.db.types import utcnow
 
@@ -32,7 +32,7 @@ async def write_customers(
 ) -> list[Result]:
     rows = await session.execute(
         select(Customer.customer_ref, Customer.id, Customer.source_version)
-        .where(among(Customer.customer_ref, [r.ref for r in records]))
+        .where(any_of(session, Customer.customer_ref, [r.ref for r in records]))
     )  # fmt: skip
     stored = {ref: (customer_id, version) for ref, customer_id, version in rows}
     results: dict[str, Result] = {}
@@ -77,18 +77,29 @@ def _customer_fields(record: CustomerRecord) -> dict[str, Any]:
 async def _insert_customers(
     session: AsyncSession, tenant_id: int, records: list[CustomerRecord], now: datetime
 ) -> dict[str, int]:
-    """Their ids by ref (RETURNING rows come in no set order)."""
+    """Their ids by ref: copied in (`copy_rows`), then read back by ref."""
     if not records:
         return {}
-    values = [
-        {"tenant_id": tenant_id, "customer_ref": record.ref, **_customer_fields(record),
-         "created_at": now, "updated_at": now}
-        for record in records
-    ]  # fmt: skip
-    rows = await session.execute(
-        insert(Customer).returning(Customer.customer_ref, Customer.id), values
-    )
-    return dict(rows.all())
+    rows = []
+    for record in records:
+        address = record.address
+        rows.append((
+            tenant_id, record.ref, record.name, record.email, record.language,
+            record.date_of_birth, address.line1, address.line2, address.city,
+            address.postal_code, address.country, record.source_version, now, now,
+        ))  # fmt: skip
+    await copy_rows(session, Customer, tenant_id, _CUSTOMER_COLUMNS, rows)
+    return dict((await session.execute(
+        select(Customer.customer_ref, Customer.id)
+        .where(any_of(session, Customer.customer_ref, [record.ref for record in records]))
+    )).all())  # fmt: skip
+
+
+_CUSTOMER_COLUMNS = (
+    "tenant_id", "customer_ref", "name", "email", "language", "date_of_birth", "address_line1",
+    "address_line2", "address_city", "address_postal_code", "address_country",
+    "source_version", "created_at", "updated_at",
+)  # fmt: skip
 
 
 async def _replace_phones(
@@ -105,7 +116,7 @@ async def _replace_phones(
     if changed:
         rows = await session.execute(
             select(CustomerPhone.customer_id, CustomerPhone.e164, CustomerPhone.id)
-            .where(among(CustomerPhone.customer_id, list(held)))
+            .where(any_of(session, CustomerPhone.customer_id, list(held)))
         )  # fmt: skip
         for customer_id, e164, phone_id in rows:
             held[customer_id][e164] = phone_id
@@ -118,7 +129,7 @@ async def _replace_phones(
         gone += [numbers[e164] for e164 in removed[customer_id]]
         added += [(customer_id, e164) for e164 in record.phones if e164 not in numbers]
     if gone:
-        await session.execute(delete(CustomerPhone).where(among(CustomerPhone.id, gone)))
+        await session.execute(delete(CustomerPhone).where(any_of(session, CustomerPhone.id, gone)))
     await insert_rows(session, CustomerPhone, tenant_id, [
         {"tenant_id": tenant_id, "customer_id": customer_id, "e164": e164, "label": ""}
         for customer_id, e164 in added
@@ -131,12 +142,12 @@ async def write_accounts(
 ) -> list[Result]:
     customers = dict((await session.execute(
         select(Customer.customer_ref, Customer.id)
-        .where(among(Customer.customer_ref, {r.customer_ref for r in records}))
+        .where(any_of(session, Customer.customer_ref, {r.customer_ref for r in records}))
     )).all())  # fmt: skip
     rows = await session.execute(
         select(Account.account_ref, Account.id, Account.source_version, Account.customer_id,
                Account.currency)
-        .where(among(Account.account_ref, [r.ref for r in records]))
+        .where(any_of(session, Account.account_ref, [r.ref for r in records]))
     )  # fmt: skip
     stored = {row.account_ref: row for row in rows}
     unknown_events = await _unknown_events(session, records)
@@ -157,13 +168,15 @@ async def write_accounts(
     now = utcnow()
     ids: dict[str, int] = {}
     if new:
-        ids = dict((await session.execute(insert(Account).returning(
-            Account.account_ref, Account.id), [
-            {"tenant_id": business.tenant_id, "account_ref": record.ref,
-             "customer_id": customers[record.customer_ref], "balance_minor": 0,
-             **_account_fields(record), "created_at": now, "updated_at": now}
+        await copy_rows(session, Account, business.tenant_id, _ACCOUNT_COLUMNS, [
+            (business.tenant_id, record.ref, customers[record.customer_ref], 0,
+             record.currency, record.status, record.vip, record.source_version, now, now)
             for record in new
-        ])).all())  # fmt: skip
+        ])  # fmt: skip
+        ids = dict((await session.execute(
+            select(Account.account_ref, Account.id)
+            .where(any_of(session, Account.account_ref, [record.ref for record in new]))
+        )).all())  # fmt: skip
     changed.sort(key=lambda change: change[0])  # locked in id order
     if changed:
         await session.execute(update(Account), [
@@ -180,6 +193,12 @@ async def write_accounts(
         owners = tuple(dict.fromkeys((customers[record.customer_ref], before)))
         results[record.ref] = Result(record.ref, Outcome.UPDATED, customer_ids=owners)
     return [results[record.ref] for record in records]
+
+
+_ACCOUNT_COLUMNS = (
+    "tenant_id", "account_ref", "customer_id", "balance_minor", "currency", "status", "vip",
+    "source_version", "created_at", "updated_at",
+)
 
 
 def _account_fields(record: AccountRecord) -> dict[str, Any]:
@@ -208,7 +227,7 @@ async def _unknown_events(session: AsyncSession, records: Sequence[AccountRecord
     if not named:
         return set()
     found = set(await session.scalars(
-        select(BillingEvent.public_id).where(among(BillingEvent.public_id, named))
+        select(BillingEvent.public_id).where(any_of(session, BillingEvent.public_id, named))
     ))  # fmt: skip
     return named - found
 
@@ -225,7 +244,9 @@ async def _state_balances(
     acknowledging = [account_id for account_id in stating if account_id not in plain]
     if not acknowledging:
         return
-    accounts = await session.scalars(select(Account).where(among(Account.id, acknowledging)))
+    accounts = await session.scalars(
+        select(Account).where(any_of(session, Account.id, acknowledging))
+    )
     for account in accounts:
         record = stating[account.id]
         assert record.balance_minor is not None

@@ -29,7 +29,7 @@ from billing_bridge.ingest.records import (
     ExternalPaymentRecord,
     InvoiceRecord,
 )
-from billing_bridge.ingest.sql import among, insert_rows
+from billing_bridge.ingest.sql import any_of, copy_rows
 from pbx.audit import Actor, Target, record
 from pbx.db.models import Account, AccountEntry, Invoice
 from pbx.db.types import utcnow
@@ -40,16 +40,17 @@ async def write_invoices(
 ) -> list[Result]:
     accounts = {row.account_ref: row for row in await session.execute(
         select(Account.account_ref, Account.id, Account.currency, Account.customer_id)
-        .where(among(Account.account_ref, {r.account_ref for r in records}))
+        .where(any_of(session, Account.account_ref, {r.account_ref for r in records}))
     )}  # fmt: skip
     stored = {row.invoice_ref: row for row in await session.execute(
         select(Invoice.invoice_ref, Invoice.id, Invoice.source_version)
-        .where(among(Invoice.invoice_ref, [r.ref for r in records]))
+        .where(any_of(session, Invoice.invoice_ref, [r.ref for r in records]))
     )}  # fmt: skip
     results: list[Result] = []
-    new: list[dict[str, Any]] = []
+    new: list[tuple[Any, ...]] = []  # _NEW_COLUMNS
     changed: list[dict[str, Any]] = []
-    now = utcnow()
+    now, tenant_id = utcnow(), business.tenant_id
+    created, updated = Outcome.CREATED, Outcome.UPDATED
     for invoice in records:
         account, found = accounts.get(invoice.account_ref), stored.get(invoice.ref)
         if account is None:
@@ -59,31 +60,40 @@ async def write_invoices(
         if invoice.currency not in (None, account.currency):
             results.append(Result(invoice.ref, refused=_other_currency(account.currency)))
             continue
-        if found is not None:
-            outcome = by_version(found.source_version, invoice.source_version)
-            if outcome is not None:
-                results.append(Result(invoice.ref, outcome))
-                continue
-        values = {
-            "account_id": account.id, "currency": account.currency,
+        if found is None:
+            new.append((
+                tenant_id, invoice.ref, account.id, account.currency, invoice.amount_minor,
+                invoice.outstanding_minor, invoice.issued_on, invoice.due_on, invoice.status,
+                invoice.line_summary, invoice.source_version, now,
+            ))  # fmt: skip
+            results.append(Result(invoice.ref, created, customer_ids=(account.customer_id,)))
+            continue
+        outcome = by_version(found.source_version, invoice.source_version)
+        if outcome is not None:
+            results.append(Result(invoice.ref, outcome))
+            continue
+        changed.append({
+            "id": found.id, "account_id": account.id, "currency": account.currency,
             "amount_minor": invoice.amount_minor, "outstanding_minor": invoice.outstanding_minor,
             "issued_on": invoice.issued_on, "due_on": invoice.due_on, "status": invoice.status,
             "line_summary": invoice.line_summary, "source_version": invoice.source_version,
             "updated_at": now,
-        }  # fmt: skip
-        if found is None:
-            new.append({"tenant_id": business.tenant_id, "invoice_ref": invoice.ref, **values})
-        else:
-            changed.append({"id": found.id, **values})
-        outcome = Outcome.CREATED if found is None else Outcome.UPDATED
-        results.append(Result(invoice.ref, outcome, customer_ids=(account.customer_id,)))
-    await insert_rows(session, Invoice, business.tenant_id, new)
+        })  # fmt: skip
+        results.append(Result(invoice.ref, updated, customer_ids=(account.customer_id,)))
+    await copy_rows(session, Invoice, tenant_id, _NEW_COLUMNS, new)
     if changed:
         # In id order: requests updating the same rows at the same moment lock them in one
         # order, so they wait for each other instead of deadlocking.
         changed.sort(key=lambda row: row["id"])
         await session.execute(update(Invoice), changed)
     return results
+
+
+# A new invoice's columns, in the order `write_invoices` builds its rows (tuples, for COPY).
+_NEW_COLUMNS = (
+    "tenant_id", "invoice_ref", "account_id", "currency", "amount_minor", "outstanding_minor",
+    "issued_on", "due_on", "status", "line_summary", "source_version", "updated_at",
+)  # fmt: skip
 
 
 def _other_currency(currency: str) -> IngestRefused:

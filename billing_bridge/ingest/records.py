@@ -160,17 +160,15 @@ class Fields:
     def __init__(self, data: Any, known: frozenset[str]) -> None:
         if not isinstance(data, Mapping):
             raise RecordInvalid("(record)", "must be a JSON object")
-        unknown = data.keys() - known
-        if unknown:
+        if not known.issuperset(data):
+            unknown = data.keys() - known
             raise RecordInvalid(min(str(key) for key in unknown)[:64],
                                 "is not a field of this record")  # fmt: skip
         self._data = data
-
-    def raw(self, name: str) -> Any:
-        return self._data.get(name)
+        self.raw = data.get  # what a field holds (None: not given)
 
     def text(self, name: str, limit: int, *, required: bool = False) -> str | None:
-        value = self.raw(name)
+        value = self._data.get(name)
         if value is None:
             if required:
                 raise RecordInvalid(name, "is required")
@@ -186,7 +184,7 @@ class Fields:
 
     def integer(self, name: str, low: int, high: int = BIGINT_MAX, *,
                 required: bool = True) -> int | None:  # fmt: skip
-        value = self.raw(name)
+        value = self._data.get(name)
         if value is None and not required:
             return None
         if type(value) is not int:
@@ -271,6 +269,12 @@ def _plain(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
 
+def _screened_name(text: str) -> str:
+    """`clean_name`: in plain ASCII text the only thing to change is runs of spaces (there is
+    no control, invisible character or other white space, and NFC leaves it as it is)."""
+    return " ".join(text.split()) if _plain(text) else clean_name(text)
+
+
 def _screened_text(text: str) -> str:
     """`clean_text`: plain ASCII text only needs its card numbers masked (if it has digits
     enough for one, counted in C) and its ends trimmed."""
@@ -285,7 +289,7 @@ def read_customer(data: Any, business: Business, *, ref: str | None = None) -> C
     """A customer record; `ref` from the path (PUT), else the record's own `ref` field."""
     fields = Fields(data, CUSTOMER_FIELDS)
     ref = _own_ref(fields, ref)
-    name = clean_name(fields.text("name", 400, required=True) or "")
+    name = _screened_name(fields.text("name", 400, required=True) or "")
     if not name:
         raise RecordInvalid("name", "must not be empty")
     email = fields.text("email", 254)
@@ -428,7 +432,7 @@ def _address(value: Any) -> Address:
         text = value.get(name)
         if text is not None and not isinstance(text, str):
             raise RecordInvalid(f"address.{name}", "must be a string")
-        cleaned = clean_name(text) if text is not None else ""
+        cleaned = _screened_name(text) if text is not None else ""
         if len(cleaned) > limit:
             raise RecordInvalid(f"address.{name}", f"at most {limit} characters")
         parts[name] = cleaned or None

@@ -35,6 +35,7 @@ from billing_bridge.ingest.records import (
     Record,
     ref_of,
 )
+from billing_bridge.ingest.sql import plan_for_values
 from pbx.audit import Actor, Target, record
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def apply_records(
     payments and adjustments), each type in the order given: a record may name a parent sent
     anywhere in the same call, and the records of a type are written in long chunks however
     the types were interleaved."""
+    await plan_for_values(session)
     order = sorted(range(len(records)), key=lambda index: _RANK[type(records[index])])
     ranked = [records[index] for index in order]
     applied: list[Result] = []

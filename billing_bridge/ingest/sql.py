@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, insert
+from asyncpg import IntegrityConstraintViolationError, PostgresError
+from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, insert, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from pbx.db.models import Base
 from pbx.db.tenancy import CrossTenantAccess
+
+# For the rest of a batch's transaction: each statement planned for the values it is given.
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def among(column: InstrumentedAttribute[Any], values: Collection[Any]) -> ColumnElement[bool]:
@@ -24,24 +29,63 @@ def among(column: InstrumentedAttribute[Any], values: Collection[Any]) -> Column
     return column.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
 
 
+async def plan_for_values(session: AsyncSession) -> None:
+    """On PostgreSQL, the transaction's statements are planned for the values bound to each
+    run (never a prepared statement's generic plan), so `any_of` may bind its values as one
+    array: PostgreSQL sees the same constant array as `among` writes, without the values
+    rendered into SQL text one by one (a twentieth of the CPU for a thousand refs)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(_CUSTOM_PLANS)
+
+
+def any_of(
+    session: AsyncSession, column: InstrumentedAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """`column = ANY($1)`, the values bound as one array, in a transaction that ran
+    `plan_for_values` (PostgreSQL); elsewhere `among`."""
+    if session.bind.dialect.name != "postgresql":
+        return among(column, values)
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
 async def insert_rows(
     session: AsyncSession, model: type[Base], tenant_id: int, rows: list[dict[str, Any]]
 ) -> None:
     """Insert rows of a tenant-owned table that need no ids back, in the session's
+    transaction (`copy_rows`)."""
+    if rows:
+        columns = list(rows[0])
+        await copy_rows(session, model, tenant_id, columns,
+                        [tuple(row[c] for c in columns) for row in rows])  # fmt: skip
+
+
+async def copy_rows(
+    session: AsyncSession, model: type[Base], tenant_id: int, columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:  # fmt: skip
+    """Insert rows given as tuples of `columns` (one of them `tenant_id`), in the session's
     transaction. On PostgreSQL through asyncpg they are copied (COPY), a third of the
     database's time of INSERTs and a fraction of the ORM's Python time per row; COPY
-    bypasses the session's check that each row names its tenant, so it is made here."""
+    bypasses the session's check that each row names its tenant, so it is made here. A
+    refusal of the database is raised as SQLAlchemy raises it for a statement
+    (`IntegrityError` for a duplicate, `DBAPIError` carrying the SQLSTATE otherwise)."""
     if not rows:
         return
-    if any(row["tenant_id"] != tenant_id for row in rows):
+    at = columns.index("tenant_id")
+    if any(row[at] != tenant_id for row in rows):
         raise CrossTenantAccess(f"{model.__name__} rows must each carry tenant {tenant_id}")
     connection = await session.connection()
     if connection.dialect.driver != "asyncpg":
-        await session.execute(insert(model), rows)
+        await session.execute(insert(model), [dict(zip(columns, row, strict=True))
+                                              for row in rows])  # fmt: skip
         return
-    columns = list(rows[0])
     raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(
-        model.__tablename__, records=[tuple(row[c] for c in columns) for row in rows],
-        columns=columns,
-    )  # fmt: skip
+    statement = f"COPY {model.__tablename__}"
+    try:
+        await raw.driver_connection.copy_records_to_table(
+            model.__tablename__, records=rows, columns=list(columns)
+        )
+    except IntegrityConstraintViolationError as exc:
+        raise IntegrityError(statement, None, exc) from exc
+    except PostgresError as exc:
+        raise DBAPIError(statement, None, exc) from exc

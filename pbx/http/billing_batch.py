@@ -78,7 +78,8 @@ def _flat_json(raw: str | bytes) -> Any:
     take no value nested deeper than a list of strings, so the request layer's walk of
     every value (`parse_json`) would find nothing more. What is not JSON is refused alike."""
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return _DECODER.decode(raw) if isinstance(raw, str) else json.loads(
+            raw, parse_constant=_no_constant)  # fmt: skip
     except RecursionError:
         raise ApiError(400, "bad_json", "the line nests too deeply") from None
     except ValueError:
@@ -87,6 +88,10 @@ def _flat_json(raw: str | bytes) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# json.loads with an option builds a decoder per call; a batch's lines share this one.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def answer(lines: list[Line], results: list[Result]) -> dict[str, Any]:

@@ -143,3 +143,45 @@ async def test_refs_with_quotes_backslashes_and_wildcards_are_found_as_written(
     async with door.database.system_session() as session:
         stored = set(await session.scalars(select(Customer.customer_ref)))
     assert stored == set(refs)
+
+
+async def test_invoice_batches_at_the_same_moment_with_the_same_new_refs_write_each_once(
+    door: Door,
+) -> None:
+    machine = await _machine(door)
+    await machine.batch([_customer("C-1"), _account("A-1", "C-1")])
+    lines = [_invoice(f"I-{n}", "A-1") for n in range(300)]
+
+    replies = await asyncio.gather(*(machine.batch(lines) for _ in range(3)))
+
+    assert all(reply.status == 200 for reply in replies)
+    outcomes = [r["outcome"] for reply in replies for r in reply.body["results"]]
+    assert outcomes.count("created") == 300  # each ref created by exactly one batch
+    assert set(outcomes) <= {"created", "unchanged"}
+    async with door.database.system_session() as session:
+        assert await session.scalar(select(func.count()).select_from(Invoice)) == 300
+
+
+async def test_a_batch_of_customers_and_accounts_reads_back_as_sent(door: Door) -> None:
+    machine = await _machine(door)
+    lines = []
+    for n in range(5):
+        lines.append(_customer(f"C-{n}", phones=[f"+97253000000{n}", "03-555 1234"],
+                               email=f"c{n}@example.com", language="he",
+                               date_of_birth="1980-02-0" + str(n + 1),
+                               address={"line1": f"  {n} Herzl   St ", "city": "Tel Aviv",
+                                        "country": "IL"}))  # fmt: skip
+        lines.append({**_account(f"A-{n}", f"C-{n}"), "vip": n == 2, "status": "overdue"})
+
+    reply = await machine.batch(lines)
+
+    assert reply.body["counts"] == {"created": 10}
+    customer = (await machine.send("GET", "/billing/customers/C-3")).body
+    assert customer["phones"] == ["+972530000003", "+97235551234"]
+    assert (customer["email"], customer["language"], customer["date_of_birth"]) == (
+        "c3@example.com", "he", "1980-02-04")  # fmt: skip
+    assert customer["address"] == {"line1": "3 Herzl St", "line2": None, "city": "Tel Aviv",
+                                   "postal_code": None, "country": "IL"}  # fmt: skip
+    account = (await machine.send("GET", "/billing/accounts/A-2")).body
+    assert (account["customer"], account["vip"], account["status"], account["balance"]) == (
+        "C-2", True, "overdue", 0)  # fmt: skip
