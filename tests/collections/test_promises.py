@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from billing_bridge.collection import store as collection_store
 from billing_bridge.collections import sweep
 from billing_bridge.collections.access import Staff
 from billing_bridge.collections.errors import Conflict, Forbidden, Invalid
@@ -292,3 +293,19 @@ async def test_a_payment_racing_the_sweep_decides_the_promise_once(
     assert types in (["promise.created", "promise.kept"], ["promise.created", "promise.broken"])
     assert decided.status == types[-1].split(".")[1]
     assert decided.paid_minor + decided.late_paid_minor == 6_000
+
+
+async def test_a_collection_charge_that_succeeds_at_once_keeps_the_promise(
+    database: Database,
+) -> None:
+    shop = await open_shop(database)
+    promise_id = await _promise(shop, due_on=SOON, now=TODAY)
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        session.add(Payment(account_id=shop.account_id, amount_minor=6_000, currency="EUR",
+                            method="card", provider="sandbox", provider_ref="sbx_pay_1",
+                            status="succeeded", idempotency_key="collect:1:1"))  # fmt: skip
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        await collection_store.apply_immediate_outcomes(session, shop.tenant_id, ["collect:1:1"])
+
+    assert (await promise(shop, promise_id)).status == "kept"
+    assert await event_types(shop) == ["promise.created", "promise.kept"]
