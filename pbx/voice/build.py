@@ -118,17 +118,19 @@ def build(
             return sound, str(exc)
         return sound, {**sound.made_from(version), "wav_sha256": _file_sha256(target)}
 
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        # Threads are enough: the work is in the espeak-ng and ffmpeg processes they start.
-        for sound, outcome in pool.map(make, to_make):
-            report = reports[sound.language]
-            if isinstance(outcome, str):
-                report.failed.append(f"{sound.name}: {outcome}")
-                continue
-            manifests[sound.language][sound.name] = outcome
-            (report.recorded if sound.override else report.built).append(sound.name)
-    for language, manifest in manifests.items():
-        _write_manifest(out / language, manifest)
+    try:
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+            # Threads are enough: the work is in the espeak-ng, sox and ffmpeg processes.
+            for sound, outcome in pool.map(make, to_make):
+                report = reports[sound.language]
+                if isinstance(outcome, str):
+                    report.failed.append(f"{sound.name}: {outcome}")
+                    continue
+                manifests[sound.language][sound.name] = outcome
+                (report.recorded if sound.override else report.built).append(sound.name)
+    finally:  # interrupted too: what was made is kept, and not made again
+        for language, manifest in manifests.items():
+            _write_manifest(out / language, manifest)
     return reports
 
 

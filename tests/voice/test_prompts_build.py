@@ -177,3 +177,29 @@ def _tone(path: Path, *, seconds: float, rate: int, channels: int) -> None:
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(frames)
+
+
+def test_an_interrupted_build_keeps_what_it_made_and_the_next_makes_only_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = tmp_path / "own"
+    for name in FEW:
+        (overrides / "en").mkdir(parents=True, exist_ok=True)
+        _tone(overrides / "en" / f"{name}.wav", seconds=0.5, rate=8000, channels=1)
+    wanted = _few(overrides=overrides, languages=("en",))
+    first, stopped = wanted[0].name, wanted[1].name
+    convert = build.espeak.convert
+
+    def operator_presses_ctrl_c(source: Path, target: Path, **options: bool) -> None:
+        if target.stem == stopped:
+            raise KeyboardInterrupt
+        convert(source, target, **options)
+
+    monkeypatch.setattr(build.espeak, "convert", operator_presses_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        build.build(wanted, tmp_path / "sounds", workers=1)
+    monkeypatch.undo()
+
+    again = build.build(wanted, tmp_path / "sounds", workers=1)["en"]
+    assert first not in again.recorded and stopped in again.recorded
+    assert again.unchanged == 1
