@@ -514,6 +514,13 @@ class CallFlow:
                 call, kind, "interrupted", "interrupted by a restart: the caller is back with "
                 "you; check the account before asking again",
             )  # fmt: skip
+        elif call.phase is Phase.ARRIVING and call.keying_paused and call.recording is not None:
+            # a card keyed in the IVR's self-service: nobody to put back, the recording resumes
+            try:
+                await self.recorder.resume(call, None)
+            except Exception as exc:  # the menu goes on either way
+                log.warning("call %s: recording not resumed after self-service keying: %s",
+                            call_id, type(exc).__name__)  # fmt: skip
         call.keying, call.keying_paused = None, False
         await self.save()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -184,3 +184,26 @@ def _gone(call: SimCall) -> Any:
         call_id = call.channel_id
 
     return Gone()
+
+
+async def test_a_restart_mid_capture_in_the_ivr_resumes_the_recording_and_charges_nothing(
+    world: World,
+) -> None:
+    events = Events()
+    await centre(world, events, {"card": True})
+    call = await world.call()
+    await menu_then(world, call, "2")
+    await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked the card")
+
+    await world.stop_ledgerline()  # the process goes while the caller is keying
+    await world.start_ledgerline(notify=events, payments=SandboxProvider(webhook_secret="s"))
+    await world.until(lambda: call.heard.count(ss.OPTION_CARD) >= 2, "the menu again")
+    await world.until(lambda: world.flow.state.calls[call.channel_id].keying is None, "settled")
+    leaving = datetime.now(UTC)  # (the recording resumes before `keying` is cleared)
+    await call.hangup()
+
+    recording = await recording_of(world)
+    (pause,) = recording.pauses
+    assert pause["reason"] == "card capture"
+    assert datetime.fromisoformat(pause["to"]) < leaving  # resumed while they listened
+    assert await payments(world) == []
