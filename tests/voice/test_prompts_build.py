@@ -203,3 +203,21 @@ def test_an_interrupted_build_keeps_what_it_made_and_the_next_makes_only_the_res
     again = build.build(wanted, tmp_path / "sounds", workers=1)["en"]
     assert first not in again.recorded and stopped in again.recorded
     assert again.unchanged == 1
+
+
+def test_a_recording_that_is_not_audio_fails_its_file_alone_and_check_still_names_it(
+    tmp_path: Path,
+) -> None:
+    overrides = tmp_path / "own"
+    (overrides / "en").mkdir(parents=True)
+    (overrides / "en" / "ledgerline-card-number.wav").write_bytes(b"not a recording at all")
+    wanted = _few(overrides=overrides, languages=("en",))
+
+    report = build.build(wanted, tmp_path / "sounds")["en"]
+
+    assert [line.split(":")[0] for line in report.failed] == ["ledgerline-card-number"]
+    assert sorted(report.built) == sorted(set(FEW) - {"ledgerline-card-number"})
+    assert not (tmp_path / "sounds/en/ledgerline-card-number.wav").exists()
+    assert not list((tmp_path / "sounds/en").glob(".*.partial"))  # no half-written file
+    found = build.check(wanted, tmp_path / "sounds", overrides_known=True)["en"]
+    assert found.missing == ("ledgerline-card-number",)
