@@ -334,10 +334,12 @@ def call_flow(
     )
     saver = StateSaver(state, SnapshotStore(database, node), lock, save_every=timing.save_every,
                        changed=executor.announce_agent_changes)  # fmt: skip
-    recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node)
+    player = PromptsPlayer(client)  # one for the call flow: it hands it the playbacks' ends
+    recorder = CallRecorder(client, database, RecordingJobs(database), clock, node=node,
+                            player=player)  # fmt: skip
     sessions = KeypadSessions(
         client, keypads, recorder, saver, executor.notify,
-        first_digit_s=10.0, between_digits_s=5.0, player=PromptsPlayer(client),
+        first_digit_s=10.0, between_digits_s=5.0, player=player,
     )  # fmt: skip
     parts = FlowParts(
         config, state, lanes, lock, keypads, call_log, saver, recorder, executor, sessions,

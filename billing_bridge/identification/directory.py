@@ -24,6 +24,7 @@ class TenantInfo:
     default_region: str
     currency: str
     timezone: str
+    language: str = "en"  # what its callers hear (the call flow sets the channel's)
 
 
 class CustomerDirectory:
@@ -96,7 +97,8 @@ class CustomerDirectory:
 
 
 def _tenant_info(row: Tenant) -> TenantInfo:
-    return TenantInfo(row.id, row.slug, row.default_region, row.currency, row.timezone)
+    return TenantInfo(row.id, row.slug, row.default_region, row.currency, row.timezone,
+                      row.language or "en")  # fmt: skip
 
 
 class _ScopedInParts(Scoped):

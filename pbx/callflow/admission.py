@@ -1,5 +1,9 @@
 """An inbound call from StasisStart to its queue: identify, log, answer, verify, route.
 
+Once answered, the caller's channel speaks the route's language, or the business's: set as
+Asterisk expects it, the `CHANNEL(language)` function written over ARI (`POST
+/channels/{id}/variable`), so every `sound:` played to it comes from `sounds/<language>/`.
+
 Runs as one task per call, in the call's lane only where it changes what the call's events
 also change; the caller may hang up at any await, and every step after one checks for that.
 """
@@ -90,7 +94,8 @@ async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
         arrived_at=now,
     )
     call = FlowCall(
-        channel.id, tenant.tenant_id, record_id, channel.id, caller_number=caller.e164,
+        channel.id, tenant.tenant_id, record_id, channel.id, tenant_slug=tenant.slug,
+        language=tenant.language, caller_number=caller.e164,
         did=did_e164, customer_id=who.customer_id, priority=who.priority, arrived_at=now,
         match=who.match.value,
         in_arrears=who.in_arrears,
@@ -98,13 +103,18 @@ async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
     async with flow.lanes.call(call.call_id):
         flow.state.add(call)
         await flow.save()
-    await _route(flow, call)
+    await _route(flow, call, channel.language)
 
 
-async def _route(flow: AdmissionWork, call: FlowCall) -> None:
+async def _route(flow: AdmissionWork, call: FlowCall, speaks: str | None = None) -> None:
+    """`speaks`: the channel's language as StasisStart gave it (None: not known)."""
     assert call.caller_channel is not None
     await flow.client.answer(call.caller_channel)
     route = flow.config.routes.get(call.did)
+    if route is not None and route.tenant_id == call.tenant_id and route.language:
+        call.language = route.language
+    if call.language != speaks:  # most lines speak Asterisk's default: one request fewer
+        await flow.client.set_variable(call.caller_channel, "CHANNEL(language)", call.language)
     if route is None or route.tenant_id != call.tenant_id:
         log.warning("no inbound route for %s (tenant %s): caller told so", call.did, call.tenant_id)
         await _finish(flow, call, "failed", prompts.NO_SERVICE)

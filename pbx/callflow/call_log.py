@@ -22,7 +22,7 @@ from pbx.db.scoped import TENANT, Scoped
 # defaults left to fill in goes straight to PostgreSQL (`pbx/db/direct.py`).
 _OPENED = (
     "channel_id", "caller_raw", "caller_number", "dialed_number", "match", "customer_id",
-    "priority", "arrived_at", "direction",
+    "priority", "arrived_at", "direction", "recording_notice",
 )  # fmt: skip
 _OPEN = Scoped(
     insert(Call).values({name: bindparam(name) for name in (TENANT, *_OPENED)}).returning(Call.id),
@@ -61,6 +61,7 @@ class CallLog:
             "caller_number": caller_number, "dialed_number": dialed_number, "match": match,
             "customer_id": customer_id, "priority": priority, "arrived_at": arrived_at,
             "direction": direction,
+            "recording_notice": "none",  # until the recorder tells the caller (`recorder.py`)
         }  # fmt: skip
         async with self._database.tenant_connection(tenant_id) as connection:
             try:

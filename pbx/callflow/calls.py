@@ -29,6 +29,8 @@ class FlowCall:
     tenant_id: int
     record_id: int  # calls.id in the call log
     caller_channel: str | None
+    tenant_slug: str = ""  # names the business's own prompts (its consent scripts)
+    language: str = "en"  # the caller channel's language: the route's, or the business's
     caller_number: str | None = None  # E.164
     match: str = "none"  # identification: unique, ambiguous, none
     did: str = ""  # the dialed number as E.164 (or as Asterisk gave it)
@@ -71,6 +73,8 @@ class FlowCall:
     # The live recording (Asterisk's name) and its index row, while the call is recorded.
     recording: str | None = None
     recording_id: int | None = None
+    # Whether the caller heard the recording notice: "played" or "failed" (also on the row).
+    recording_notice: str | None = None
     # The caller is out of the agent's bridge keying details ("payment", "mandate"), and
     # whether the recording was paused for it: saved at once, so that if this process dies
     # meanwhile, whoever serves next puts the caller back.
@@ -91,6 +95,8 @@ class FlowCall:
         return {
             "call_id": self.call_id,
             "tenant_id": self.tenant_id,
+            "tenant_slug": self.tenant_slug,
+            "language": self.language,
             "record_id": self.record_id,
             "caller_channel": self.caller_channel,
             "caller_number": self.caller_number,
@@ -125,6 +131,7 @@ class FlowCall:
             "hangup_after_playback": self.hangup_after_playback,
             "recording": self.recording,
             "recording_id": self.recording_id,
+            "recording_notice": self.recording_notice,
             "keying": self.keying,
             "keying_paused": self.keying_paused,
             "self_service": list(self.self_service),

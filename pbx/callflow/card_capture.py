@@ -7,7 +7,10 @@ the recording is paused. The caller is prompted for the number, the expiry and t
 code, each checked (length, Luhn, brand, expiry) with a re-prompt; the agent sees only
 progress ("card number: 16 digits, valid (Visa)"). The card is charged with an idempotency
 key, the caller hears the result, the caller is put back with the agent and the recording
-resumes. The digits live in local variables and a `CardDetails` for the charge only: no
+resumes. A prompt for the number, the expiry or the code that could not be played (the
+caller would key into silence) ends the capture before anything is charged: abandoned with
+the failure `prompt_not_played`, the caller put back and the recording resumed. The digits
+live in local variables and a `CardDetails` for the charge only: no
 log line, event, state snapshot, database row or exception message holds them.
 """
 
@@ -110,6 +113,10 @@ class CardCapture:
         card = await self._collect(session)
         if card is None:
             await session.play(prompts.PAYMENT_ABANDONED)
+            if session.prompt_failed:
+                log.warning("card capture on call %s abandoned: a prompt was not played (%s)",
+                            session.call.call_id, session.unheard)  # fmt: skip
+                return CaptureOutcome("abandoned", failure="prompt_not_played")
             return CaptureOutcome("abandoned")
         call = session.call
         try:

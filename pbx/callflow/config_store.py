@@ -156,6 +156,7 @@ def _route(
         recording_policy=row.recording_policy,
         recording_announcement=row.recording_announcement,
         self_service=menu_from_json(row.self_service),
+        language=row.language,
     )
 
 

@@ -387,4 +387,6 @@ def call_view(call: FlowCall, config: FlowConfig, now: datetime) -> dict[str, An
     }
     if call.self_service:  # what the caller already did in the IVR's self-service
         view["in_the_ivr"] = {"steps": list(call.self_service)}
+    if call.recording_notice:  # whether the caller heard that the call is recorded
+        view["recording_notice"] = call.recording_notice
     return view

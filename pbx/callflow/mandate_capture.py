@@ -6,6 +6,13 @@ the UK (Bacs) sort code and account; Lithuania (SEPA) the IBAN's digits after "L
 (ACH) routing and account numbers. Each is checked (`bank_accounts`) before anything is
 sent; the agent sees only progress. The mandate is kept pending until the provider's
 webhooks move it on, and the confirmation the payer must receive is queued in the outbox.
+
+A consent the caller never heard is not a consent: the business's consent script for the
+scheme (`prompts.mandate_consent`) and the "press 1 to agree" prompt are each played to
+their end (`KeypadSession.must_play`) before a key counts, and keys pressed before the
+script ended are dropped. If any of it was not played, nothing is created (no provider
+call, no row): the mandate is abandoned with the reason for the agent
+(`consent_not_played`), and the audit log and the log say so.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from billing_bridge.events import changes
 from billing_bridge.mandate_links import SCHEME_BY_COUNTRY
@@ -28,7 +37,7 @@ from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.keypad_session import KeypadSession, KeypadSessions
 from pbx.db.database import Database
-from pbx.db.models import Mandate, OutboxMessage
+from pbx.db.models import Mandate, OutboxMessage, Tenant
 from pbx.events import payloads as desk
 
 log = logging.getLogger(__name__)
@@ -88,13 +97,21 @@ class MandateCapture:
         account = await self._bank_details(session, request)
         if account is None:
             await session.play(prompts.MANDATE_ABANDONED)
+            if session.prompt_failed:
+                return {"status": "abandoned", "failure": "prompt_not_played"}
             return {"status": "abandoned"}
-        await session.play(prompts.MANDATE_CONSENT)  # read to the caller, and recorded
-        agreed = await session.field(prompts.MANDATE_AGREE, 1, _agreement, terminator="")
+        scheme = SCHEME_BY_COUNTRY[request.country]
+        call = session.call
+        # read to the caller, and recorded; the agreement counts only once it was all heard
+        consent = prompts.mandate_consent(scheme, call.tenant_slug or await self._slug(call))
+        heard = await session.must_play(consent)
+        agreed = (await session.field(prompts.MANDATE_AGREE, 1, _agreement, terminator="")
+                  if heard else None)  # fmt: skip
+        if not heard or (agreed is None and session.unheard is not None):
+            return await self._consent_not_played(session, request, scheme)
         if agreed is None:
             await session.play(prompts.MANDATE_ABANDONED)
             return {"status": "declined"}
-        scheme = SCHEME_BY_COUNTRY[request.country]
         key = f"call{session.call.record_id}-mandate-{secrets.token_hex(8)}"
         session.progress("creating", "setting up the mandate with the provider…")
         payer = await provider_customers.payer_of(
@@ -116,6 +133,35 @@ class MandateCapture:
                            else prompts.MANDATE_CREATED)  # fmt: skip
         return {"status": result.status.value, "mandate_id": mandate_id, "scheme": scheme,
                 "confirmation": confirmation}  # fmt: skip
+
+    async def _slug(self, call: FlowCall) -> str:
+        """The business's slug for a call that did not come in through admission (a
+        click-to-call): its consent scripts are named after it."""
+        async with self.database.system_session() as session:
+            slug = await session.scalar(select(Tenant.slug).where(Tenant.id == call.tenant_id))
+        call.tenant_slug = slug or ""
+        return call.tenant_slug
+
+    async def _consent_not_played(
+        self, session: KeypadSession, request: MandateRequest, scheme: str
+    ) -> dict[str, Any]:
+        """The caller did not hear the whole consent script: nothing is created, and the
+        audit log keeps that it was abandoned and why."""
+        call, how = session.call, session.unheard_outcome
+        log.warning("mandate for call %s abandoned: consent script not played to the end "
+                    "(%s, %s)", call.call_id, session.unheard, how)  # fmt: skip
+        session.progress("consent", "the consent script could not be played to the caller "
+                         "to its end: no mandate was set up")  # fmt: skip
+        async with self.database.tenant_session(call.tenant_id) as db, db.begin():
+            record(
+                db, tenant_id=call.tenant_id, actor=By(request.actor_label, request.actor_id),
+                action="mandate.abandoned", target=Target("account", request.account_id),
+                details={"account_id": request.account_id, "scheme": scheme, "by": "phone",
+                         "call_id": call.record_id, "reason": "consent_not_played",
+                         "prompt": session.unheard, "playback": str(how)},
+            )  # fmt: skip
+        await session.play(prompts.MANDATE_ABANDONED)
+        return {"status": "abandoned", "failure": "consent_not_played", "scheme": scheme}
 
     async def _bank_details(
         self, session: KeypadSession, request: MandateRequest

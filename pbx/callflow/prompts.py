@@ -33,11 +33,17 @@ BANK_ACCOUNT = ("sound:ledgerline-bank-account",)
 SORT_CODE = ("sound:ledgerline-sort-code",)
 IBAN_DIGITS = ("sound:ledgerline-iban-digits",)
 ROUTING_NUMBER = ("sound:ledgerline-routing-number",)
-MANDATE_CONSENT = ("sound:ledgerline-mandate-consent",)
 MANDATE_AGREE = ("sound:ledgerline-mandate-agree",)
 MANDATE_CREATED = ("sound:ledgerline-mandate-created",)
 MANDATE_FAILED = ("sound:ledgerline-mandate-failed",)
 MANDATE_ABANDONED = ("sound:ledgerline-mandate-abandoned",)
+
+
+def mandate_consent(scheme: str, tenant_slug: str) -> tuple[str, ...]:
+    """The direct-debit consent script for `scheme` (masav, bacs, sepa_core, ach) with the
+    business's name in it: built per business by `ledgerline prompts build`
+    (`pbx.voice.catalog.consent_name`)."""
+    return (f"sound:ledgerline-consent-{scheme}-{tenant_slug}",)
 
 
 def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:

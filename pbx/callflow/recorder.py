@@ -7,6 +7,12 @@ recording would not. Asterisk ends the snoop, and with it the recording, when th
 hangs up; `RecordingFinished` then hands the file to the pipeline (`recordings.pipeline`)
 through its durable queue, in the same transaction that marks the row "pending".
 
+The caller is told first (the route's recording notice), and the recording starts once the
+notice has ended; whether it was played to its end is kept on the call's row
+(`calls.recording_notice`: "played", or "failed" when Asterisk could not play it or the
+caller hung up during it; a call never recorded keeps "none" from its arrival), so a
+business can prove its callers were told.
+
 Pauses (an agent's request, secure card capture) pause Asterisk's recording, so the paused
 audio is never written, and are kept as intervals on the recording's row and audited.
 """
@@ -24,6 +30,7 @@ from sqlalchemy import select, update
 
 from pbx.ari import AriClient, AriError, AriNotFound
 from pbx.callflow.calls import FlowCall
+from pbx.callflow.prompts_player import PlayOutcome, PromptsPlayer
 from pbx.db.database import Database
 from pbx.db.models import Call, Recording
 from recordings import index, pauses
@@ -58,15 +65,23 @@ class CallRecorder:
         clock: Callable[[], datetime],
         *,
         node: str,
+        player: PromptsPlayer,
     ) -> None:
         self.client, self.database, self.jobs, self.clock = client, database, jobs, clock
         self.node = node  # kept on each row: the pipeline fetches the file from this node
+        self.player = player
 
     async def start(self, call: FlowCall, announcement: str | None) -> None:
-        """Tell the caller (if `announcement`) and start recording. A failure is logged and
-        the call goes on unrecorded: refusing the caller service would be worse."""
+        """Tell the caller (if `announcement`), keep whether they heard it, and start
+        recording. A failure is logged and the call goes on unrecorded: refusing the caller
+        service would be worse."""
         if call.recording is not None or call.caller_channel is None:
             return
+        if announcement:
+            heard = await self.player.play(call.caller_channel, announcement)
+            await self._notice(call, heard)
+            if heard is PlayOutcome.HUNG_UP:
+                return
         now = self.clock()
         name = recording_name(call.record_id)
         async with self.database.tenant_session(call.tenant_id) as session, session.begin():
@@ -78,8 +93,6 @@ class CallRecorder:
             await session.flush()
             recording_id = row.id
         try:
-            if announcement:
-                await self.client.play(call.caller_channel, announcement)
             snoop = await self.client.snoop(
                 call.caller_channel, spy="both", app_args=RECORDER_ARGS,
                 snoop_id=recorder_channel(call.call_id),
@@ -176,6 +189,18 @@ class CallRecorder:
                 log.warning("recording %s not settled now: %s", name, exc)
                 continue
             await self.finished(name)  # if Asterisk has no file either, the pipeline says so
+
+    async def _notice(self, call: FlowCall, heard: PlayOutcome) -> None:
+        notice = "played" if heard is PlayOutcome.DONE else "failed"
+        call.recording_notice = notice
+        if notice == "failed":
+            log.warning("call %s: the recording notice was not played to the caller (%s)",
+                        call.call_id, heard)  # fmt: skip
+        async with self.database.tenant_session(call.tenant_id) as session, session.begin():
+            await session.execute(
+                update(Call).where(Call.id == call.record_id).values(recording_notice=notice)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
 
     def _live(self, call: FlowCall) -> tuple[str, int]:
         if call.recording is None or call.recording_id is None:

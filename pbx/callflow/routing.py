@@ -45,6 +45,7 @@ class Route:
     recording_policy: str = "all"  # recordings.policy: all, none, on_demand
     recording_announcement: str | None = None  # a sound name; None: the default prompt
     self_service: SelfServiceMenu | None = None  # offered before the queue, while open
+    language: str | None = None  # what its callers hear; None: the business's language
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,8 @@ class CallView(DeskPayload):
     outcome: str | None
     # {"steps": [...]}: what the caller did in the IVR's self-service before an agent
     in_the_ivr: Mapping[str, Any] | None = _optional()
+    # "played" or "failed": whether the caller heard the recording notice (recorded calls)
+    recording_notice: str | None = _optional()
 
 
 @_frozen

@@ -57,7 +57,7 @@ async def test_the_caller_keys_israeli_bank_details_agrees_and_the_mandate_is_se
     result = events.of("mandate.result")[0]
     assert (result["status"], result["scheme"], result["confirmation"]) == (
         "active", "masav", "sent")  # fmt: skip
-    assert call.heard.index("sound:ledgerline-mandate-consent") < call.heard.index(
+    assert call.heard.index("sound:ledgerline-consent-masav-ofek") < call.heard.index(
         "sound:ledgerline-mandate-created")  # fmt: skip
     live = world.flow.state.calls[call.channel_id]
     assert live.recording is not None  # recorded throughout: the consent is evidence

@@ -249,8 +249,9 @@ function offered(call) {
   text($("call-name"), panel ? panel.customer.name : call.match === "ambiguous" ? "Several customers share this number" : "Unknown caller");
   text($("call-number"), call.caller_number ?? "withheld");
   const verified = call.verified ? `Identity: ${call.verified}` : "Identity: not verified";
+  const notice = call.recording_notice === "failed" ? "Recording notice NOT played: tell the caller the call is recorded" : "";
   const owed = panel ? panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} (${a.status}${a.vip ? ", VIP" : ""})`).join(" · ") : "";
-  text($("call-summary"), [owed, verified, inTheIvr(call)].filter(Boolean).join(" — "));
+  text($("call-summary"), [owed, verified, notice, inTheIvr(call)].filter(Boolean).join(" — "));
   showAccount(panel);
 }
 
