@@ -348,6 +348,10 @@ class CallOut(BaseModel):
     talk_seconds: int | None
     outcome: str | None
     disposition: str | None
+    recording_notice: str | None = Field(
+        None, description="whether the caller heard that the call is recorded: played (to "
+        "its end), failed (not played, or hung up during it), none (not recorded on arrival)"
+    )
 
 
 class CallList(BaseModel):
