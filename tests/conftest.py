@@ -32,7 +32,27 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "LEDGERLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 CHROMIUM = "/usr/bin/chromium"  # Debian's, which `./dev test` installs
-REDIS_TEST_URL = os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_test_url(base: str, worker: str) -> str:
+    """The Redis database of this test process: the base one (15 unless
+    LEDGERLINE_TEST_REDIS_URL names another), less the pytest-xdist worker's number, so the
+    workers of one run (gw0, gw1, ...) flush and fill databases of their own."""
+    if not worker.startswith("gw"):
+        return base
+    prefix, _, db = base.rpartition("/")
+    if not db.isdigit() or int(db) < int(worker[2:]):
+        raise RuntimeError(
+            f"LEDGERLINE_TEST_REDIS_URL={base} must end in a database number of at least "
+            f"{worker[2:]} for pytest-xdist's worker {worker}"
+        )
+    return f"{prefix}/{int(db) - int(worker[2:])}"
+
+
+REDIS_TEST_URL = _redis_test_url(
+    os.environ.get("LEDGERLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    os.environ.get("PYTEST_XDIST_WORKER", ""),
+)
 
 
 def _asyncpg_dsn(url: str) -> str:

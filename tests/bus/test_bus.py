@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from redis.asyncio import Redis
 
 from pbx.bus import MemoryBus, Message, RedisBus
 from pbx.bus.port import RESYNC
 from tests.conftest import REDIS_TEST_URL
+
+# Pub/sub channels are server-wide: a topic of this run's own, so a test process using
+# another database of the same server (a parallel worker) cannot add to what is heard here.
+TOPIC = f"config-{uuid.uuid4().hex}"
 
 
 def collector() -> tuple[list[Message], object]:
@@ -31,11 +36,11 @@ async def test_a_message_published_by_one_process_reaches_the_others(redis: Redi
     sender_redis, receiver_redis = Redis.from_url(REDIS_TEST_URL), Redis.from_url(REDIS_TEST_URL)
     sender, receiver = RedisBus(sender_redis), RedisBus(receiver_redis)
     seen, handler = collector()
-    receiver.subscribe("config", handler)
+    receiver.subscribe(TOPIC, handler)
     await receiver.start()
     await asyncio.wait_for(receiver.subscribed.wait(), 5)
     try:
-        await sender.publish("config", {"tenant_id": 7, "what": "queues"})
+        await sender.publish(TOPIC, {"tenant_id": 7, "what": "queues"})
         await sender.publish("other", {"ignored": True})
 
         await until(lambda: len(seen) == 2, "delivery")
@@ -47,17 +52,20 @@ async def test_a_message_published_by_one_process_reaches_the_others(redis: Redi
 
 
 async def test_after_redis_drops_the_listener_comes_back_and_resyncs(redis: Redis) -> None:
-    listener_redis = Redis.from_url(REDIS_TEST_URL)
+    name = f"bus-listener-{uuid.uuid4().hex}"
+    listener_redis = Redis.from_url(REDIS_TEST_URL, client_name=name)
     bus = RedisBus(listener_redis, retry_initial=0.05)
     seen, handler = collector()
-    bus.subscribe("config", handler)
+    bus.subscribe(TOPIC, handler)
     await bus.start()
     await until(lambda: seen == [RESYNC], "first subscription")
     try:
-        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        for client in await redis.client_list():  # this test's listener, no one else's
+            if client["name"] == name:
+                await redis.client_kill_filter(_id=client["id"])
 
         await until(lambda: seen.count(RESYNC) == 2, "resubscribed with a resync")
-        await RedisBus(redis).publish("config", {"after": "reconnect"})
+        await RedisBus(redis).publish(TOPIC, {"after": "reconnect"})
         await until(lambda: {"after": "reconnect"} in seen, "live again")
     finally:
         await bus.stop()
@@ -68,13 +76,13 @@ async def test_garbage_on_the_channel_is_skipped(redis: Redis) -> None:
     listener_redis = Redis.from_url(REDIS_TEST_URL)
     bus = RedisBus(listener_redis)
     seen, handler = collector()
-    bus.subscribe("config", handler)
+    bus.subscribe(TOPIC, handler)
     await bus.start()
     await asyncio.wait_for(bus.subscribed.wait(), 5)
     try:
-        await redis.publish("ll:bus:config", b"\xff not json")
-        await redis.publish("ll:bus:config", b"[1, 2]")
-        await redis.publish("ll:bus:config", b'{"ok": 1}')
+        await redis.publish(f"ll:bus:{TOPIC}", b"\xff not json")
+        await redis.publish(f"ll:bus:{TOPIC}", b"[1, 2]")
+        await redis.publish(f"ll:bus:{TOPIC}", b'{"ok": 1}')
 
         await until(lambda: {"ok": 1} in seen, "the good message")
         assert seen == [RESYNC, {"ok": 1}]
