@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from billing_bridge.ingest.sql import among
+from billing_bridge.ingest.sql import any_of, plan_for_values
 from pbx.db.database import Database
 from pbx.db.models import Call, CustomerPhone
 
@@ -48,14 +48,15 @@ async def live_change(
     calls: list[CallOn] = []
     ids = sorted(set(customer_ids))
     async with database.tenant_session(tenant_id) as session:
+        await plan_for_values(session)
         for start in range(0, len(ids), _IN):
             chunk = ids[start : start + _IN]
             found.update(await session.scalars(
-                select(CustomerPhone.e164).where(among(CustomerPhone.customer_id, chunk))
+                select(CustomerPhone.e164).where(any_of(session, CustomerPhone.customer_id, chunk))
             ))  # fmt: skip
             rows = await session.execute(
                 select(Call.customer_id, Call.channel_id, Call.id, Call.agent_id)
-                .where(among(Call.customer_id, chunk), Call.ended_at.is_(None),
+                .where(any_of(session, Call.customer_id, chunk), Call.ended_at.is_(None),
                        Call.agent_id.is_not(None), Call.arrived_at > now - LONGEST_CALL)
             )  # fmt: skip
             calls += [CallOn(*row) for row in rows]
