@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -37,7 +37,7 @@ class Result:
     outcome: Outcome | None = None
     refused: IngestRefused | None = None
     customer_ids: tuple[int, ...] = ()
-    numbers: frozenset[str] = field(default_factory=frozenset)
+    numbers: frozenset[str] = frozenset()  # immutable: one empty set shared by all
 
     @property
     def changed(self) -> bool:
