@@ -11,6 +11,7 @@ from aiohttp import web
 
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider
+from billing_bridge.reminders.links import OptOutLinks
 from billing_bridge.webhooks_out.worker import DeliveryWorker
 from pbx.audit import Target, record
 from pbx.auth.ratelimit import SignInLimits
@@ -55,6 +56,11 @@ class ApiContext:
     trusted_proxies: tuple[Network, ...] = ()
     force_secure_cookie: bool = False  # Secure even when no request says https
     webhooks: DeliveryWorker | None = None  # delivers the business's events; redelivers by hand
+    # Reminders' opt-out links (made and checked with the installation's secret); None: the
+    # opt-out endpoint answers 404. The SMS gateway's bearer token for inbound messages (a
+    # customer's STOP); empty: no inbound endpoint.
+    reminder_links: OptOutLinks | None = None
+    sms_inbound_token: str = ""
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""
