@@ -46,6 +46,7 @@ class Route:
     recording_announcement: str | None = None
     # The self-service menu (`pbx.callflow.self_service_config`); None: straight on.
     self_service: dict[str, Any] | None = None
+    language: str | None = None  # he, lt or en; None: the business's language
 
 
 @dataclass(frozen=True)

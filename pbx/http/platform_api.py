@@ -50,6 +50,8 @@ class TenantIn(_In):
     timezone: Annotated[str, Field(min_length=1, max_length=64, examples=["Asia/Jerusalem"])]
     dids: Annotated[list[Did], Field(min_length=1, max_length=100)]
     admin: AdminIn
+    # What callers hear (the caller channel's language); unset: en. A route may override it.
+    language: Annotated[str, Field(min_length=1, max_length=8, examples=["he"])] | None = None
 
 
 class TenantPatch(_In):
@@ -59,6 +61,7 @@ class TenantPatch(_In):
     timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     add_dids: Dids = Field(default_factory=list)
     remove_dids: Dids = Field(default_factory=list)
+    language: Annotated[str, Field(min_length=1, max_length=8)] | None = None
 
 
 class TenantOut(BaseModel):
@@ -71,6 +74,7 @@ class TenantOut(BaseModel):
     disabled: bool
     dids: list[str]
     created_at: datetime
+    language: str = "en"
 
 
 class TenantList(BaseModel):
@@ -123,7 +127,8 @@ def _caller(call: ApiCall) -> tokens.PlatformCaller:
 def _out(view: tenants.TenantView) -> TenantOut:
     return TenantOut(id=view.id, slug=view.slug, name=view.name, region=view.region,
                      currency=view.currency, timezone=view.timezone, disabled=view.disabled,
-                     dids=list(view.dids), created_at=view.created_at)  # fmt: skip
+                     dids=list(view.dids), created_at=view.created_at,
+                     language=view.language)  # fmt: skip
 
 
 def register(api: Api) -> None:
@@ -135,7 +140,8 @@ def register(api: Api) -> None:
         body: TenantIn = call.body
         command = tenants.NewTenant(body.slug, body.name, body.region, body.currency,
                                     body.timezone, tuple(body.dids), body.admin.username,
-                                    body.admin.display_name, body.admin.email)  # fmt: skip
+                                    body.admin.display_name, body.admin.email,
+                                    body.language)  # fmt: skip
         database = context(call.request).database
         with _refusals():
             done = await tenants.create_tenant(database, command, actor=_caller(call),
@@ -162,7 +168,8 @@ def register(api: Api) -> None:
     async def update_tenant(call: ApiCall) -> TenantOut:
         body: TenantPatch = call.body
         change = tenants.TenantChange(body.name, body.region, body.currency, body.timezone,
-                                      tuple(body.add_dids), tuple(body.remove_dids))  # fmt: skip
+                                      tuple(body.add_dids), tuple(body.remove_dids),
+                                      body.language)  # fmt: skip
         ctx = context(call.request)
         with _refusals():
             view = await tenants.update_tenant(ctx.database, call.path("slug"), change,

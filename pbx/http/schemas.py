@@ -285,6 +285,8 @@ class RouteIn(_In):
     # A sound name played when recording starts; None: ledgerline-call-recorded.
     recording_announcement: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]{1,64}$")] | None = None
     self_service: SelfServiceIn | None = None
+    # What this number's callers hear (the channel's language); None: the business's.
+    language: Literal["he", "lt", "en"] | None = None
 
     @model_validator(mode="after")
     def _closed_target(self) -> RouteIn:

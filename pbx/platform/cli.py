@@ -66,6 +66,8 @@ def _settings_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     parser.add_argument("--region", required=required, help="ISO 3166 region, e.g. IL")
     parser.add_argument("--currency", required=required, help="ISO 4217 code, e.g. ILS")
     parser.add_argument("--timezone", required=required, help="IANA zone, e.g. Asia/Jerusalem")
+    parser.add_argument("--language", help="what callers hear: he, lt or en (default en; a "
+                        "route may say otherwise)")  # fmt: skip
 
 
 def _token_commands(
@@ -109,7 +111,7 @@ async def _create(settings: Settings, args: argparse.Namespace) -> int:
 
     command = tenants.NewTenant(args.slug, args.name, args.region, args.currency, args.timezone,
                                 tuple(args.did), args.admin, args.admin_name,
-                                args.admin_email)  # fmt: skip
+                                args.admin_email, args.language)  # fmt: skip
     base = args.link_base or f"http://{settings.service.http_host}:{settings.service.http_port}"
     try:
         async with args.open_database(settings) as database:
@@ -137,7 +139,8 @@ async def _update(settings: Settings, args: argparse.Namespace) -> int:
     from pbx.platform import errors, tenants
 
     change = tenants.TenantChange(args.name, args.region, args.currency, args.timezone,
-                                  tuple(args.add_did), tuple(args.remove_did))  # fmt: skip
+                                  tuple(args.add_did), tuple(args.remove_did),
+                                  args.language)  # fmt: skip
     try:
         async with args.open_database(settings) as database:
             view = await tenants.update_tenant(database, args.slug, change, actor=_operator())

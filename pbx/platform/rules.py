@@ -64,6 +64,17 @@ def timezone(text: str, problems: Problems) -> str:
     return text
 
 
+LANGUAGES = ("he", "lt", "en")  # the languages Ledgerline's prompts ship in
+
+
+def language(text: str, problems: Problems) -> str:
+    """What a business's callers hear: one of the languages the prompts ship in."""
+    code = text.strip().lower()
+    if code not in LANGUAGES:
+        problems.add("language", f"{text[:10]!r} is not one of {', '.join(LANGUAGES)}")
+    return code
+
+
 def did(text: str, problems: Problems, field: str = "did") -> str:
     """A DID exactly as E.164 (+ and country code): numbers here are stored so, and one
     written otherwise is easily read in the wrong country."""

@@ -36,6 +36,7 @@ class NewTenant:
     admin: str  # the first admin's username
     admin_name: str | None = None  # their display name (default: the username)
     admin_email: str | None = None  # where they are told what needs them (webhooks)
+    language: str | None = None  # what callers hear (he, lt, en); None: en
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TenantChange:
     timezone: str | None = None
     add_dids: tuple[str, ...] = ()
     remove_dids: tuple[str, ...] = ()
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class TenantView:
     disabled: bool
     created_at: datetime
     dids: tuple[str, ...] = field(default=())
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def checked(command: NewTenant) -> NewTenant:
         rules.username(command.admin, problems),
         rules.name(command.admin_name, problems, "admin_name") if command.admin_name else None,
         rules.email(command.admin_email, problems) if command.admin_email is not None else None,
+        rules.language(command.language, problems) if command.language is not None else None,
     )  # fmt: skip
     if not command.dids:
         problems.add("did", "at least one number")
@@ -101,7 +105,7 @@ async def create_tenant(
             await _refuse_taken(session, command.dids, tenant_id=None)
             tenant = Tenant(slug=command.slug, name=command.name, default_region=command.region,
                             currency=command.currency, timezone=command.timezone,
-                            created_at=now)  # fmt: skip
+                            language=command.language, created_at=now)  # fmt: skip
             session.add(tenant)
             await session.flush()
             with _narrowed(session, tenant.id):
@@ -145,7 +149,7 @@ async def update_tenant(
         if strangers:
             raise Invalid([("remove_did", f"{did} is not this business's number")
                            for did in strangers])  # fmt: skip
-        for name in ("name", "region", "currency", "timezone"):
+        for name in ("name", "region", "currency", "timezone", "language"):
             value = getattr(change, name)
             if value is not None:
                 setattr(row, "default_region" if name == "region" else name, value)
@@ -200,6 +204,7 @@ def _checked_change(change: TenantChange) -> TenantChange:
         rules.timezone(change.timezone, problems) if change.timezone is not None else None,
         rules.dids(change.add_dids, problems, "add_did"),
         rules.dids(change.remove_dids, problems, "remove_did"),
+        rules.language(change.language, problems) if change.language is not None else None,
     )  # fmt: skip
     if set(kept.add_dids) & set(kept.remove_dids):
         problems.add("add_did", "a number is both added and removed")
@@ -244,13 +249,14 @@ async def _numbers(
 
 def _view(row: Tenant, dids: tuple[str, ...]) -> TenantView:
     return TenantView(row.id, row.slug, row.name, row.default_region, row.currency,
-                      row.timezone, row.disabled, row.created_at, tuple(dids))  # fmt: skip
+                      row.timezone, row.disabled, row.created_at, tuple(dids),
+                      row.language or "en")  # fmt: skip
 
 
 def _details(view: TenantView) -> dict[str, Any]:
     return {"slug": view.slug, "name": view.name, "region": view.region,
             "currency": view.currency, "timezone": view.timezone,
-            "dids": list(view.dids)}  # fmt: skip
+            "language": view.language, "dids": list(view.dids)}  # fmt: skip
 
 
 def _change_details(change: TenantChange) -> dict[str, Any]:

@@ -153,7 +153,7 @@ async def test_agents_memberships_hours_and_routes_round_trip(admin: ApiClient) 
     status, created = await admin.call("POST", "/routes", route)
     defaults = {"collections_queue_id": None, "verification_attempts": 3, "menu": None,
                 "recording_policy": "all", "recording_announcement": None,
-                "self_service": None}  # fmt: skip
+                "self_service": None, "language": None}  # fmt: skip
     assert status == 201 and created == route | defaults | {"id": created["id"]}
     assert (await admin.call("DELETE", f"/queues/{queue['id']}/members/{agent['id']}"))[0] == 204
 
