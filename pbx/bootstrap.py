@@ -30,11 +30,16 @@ from billing_bridge.identification.cache import (
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.near_cache import NearCache
 from billing_bridge.identification.service import CallerIdentification
+from billing_bridge.messaging.routing import ByChannel
+from billing_bridge.messaging.sms_gateway import SmsGatewayOptions, SmsGatewaySender
+from billing_bridge.messaging.smtp import SmtpOptions, SmtpSender
 from billing_bridge.payments.gocardless_provider import GoCardlessProvider
 from billing_bridge.payments.pay_links import MessageSender, OutboxOnlySender
 from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.stripe_provider import StripeProvider
+from billing_bridge.reminders.links import OptOutLinks
+from billing_bridge.reminders.sending import ReminderSender
 from billing_bridge.webhooks_out.sender import Sender
 from billing_bridge.webhooks_out.worker import DeliveryWorker, OnDisabled, WorkerSettings
 from pbx.ari import AriClient, AriConnection
@@ -77,6 +82,7 @@ from pbx.http.context import ApiContext
 from pbx.http.proxies import parse_networks
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
 from pbx.settings import (
+    MessagesSettings,
     PaymentsSettings,
     RecordingsSettings,
     Settings,
@@ -141,6 +147,9 @@ class Application:
     desk_server: DeskServer | None = None  # serves desk commands standbys forward here
     # Delivers the businesses' events to their webhook subscriptions (started if enabled).
     webhooks: DeliveryWorker | None = None
+    # Plans and sends the businesses' reminders (None: `messages.public_url` unset, since
+    # every reminder's opt-out link must reach this service).
+    reminders: ReminderSender | None = None
 
 
 def bootstrap(services: Services) -> Application:
@@ -149,7 +158,7 @@ def bootstrap(services: Services) -> Application:
     assert services.hub is not None
     settings = services.settings
     publisher = DeskPublisher(services.hub, services.database, utc_now)
-    payments, sender = payment_provider(settings.payments), OutboxOnlySender()
+    payments, sender = payment_provider(settings.payments), message_sender(settings.messages)
     agi = FastAGIServer(
         build_handlers(services), host=settings.agi.host, port=settings.agi.port,
         idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
@@ -167,8 +176,35 @@ def bootstrap(services: Services) -> Application:
         if services.recordings is not None:
             application.recording_sources = recording_sources(services, flow.snapshots.node)
             application.recordings = recordings(services, application.recording_sources)
+    links = reminder_links(services)
+    if links is not None:
+        application.reminders = ReminderSender(services.database, payments, sender, links)
     application.context = api_context(application)
+    application.context.reminder_links = links
+    application.context.sms_inbound_token = settings.messages.sms_inbound_token
     return application
+
+
+def message_sender(settings: MessagesSettings) -> MessageSender:
+    """Each channel by its configured sender; the outbox-only default for the others."""
+    senders: dict[str, MessageSender] = {}
+    if settings.email == "smtp":
+        senders["email"] = SmtpSender(SmtpOptions(
+            settings.smtp_host, settings.smtp_port, settings.smtp_from,
+            security=settings.smtp_security, username=settings.smtp_username,
+            password=settings.smtp_password,
+        ))  # fmt: skip
+    if settings.sms == "gateway":
+        senders["sms"] = SmsGatewaySender(SmsGatewayOptions(
+            settings.sms_gateway_url, settings.sms_gateway_token, settings.sms_sender))
+    return ByChannel(senders) if senders else OutboxOnlySender()
+
+
+def reminder_links(services: Services) -> OptOutLinks | None:
+    public_url = services.settings.messages.public_url
+    if not public_url or services.secret is None:
+        return None
+    return OptOutLinks(services.secret, public_url)
 
 
 def api_context(application: Application) -> ApiContext:

@@ -16,6 +16,7 @@ from aiohttp import web
 from billing_bridge.collection.job import run_collection
 from billing_bridge.collections import sweep as promise_sweep
 from billing_bridge.ingest import idempotency
+from billing_bridge.reminders import planner as reminder_planner
 from pbx.bootstrap import Application
 from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
@@ -42,6 +43,7 @@ class Ledgerline:
         self.recordings = application.recordings
         self.desk_server = application.desk_server
         self.webhooks = application.webhooks
+        self.reminders = application.reminders
         self._background: list[asyncio.Task[None]] = []
         assert application.context is not None
         prompts = None if self.flow is None else PromptsOnAsterisk(
@@ -88,6 +90,10 @@ class Ledgerline:
         promises = self._every(promise_sweep.EVERY_MINUTES, "promises sweep",
                                self._sweep_promises, at_start=True)  # fmt: skip
         self._background.append(asyncio.create_task(promises, name="promises-sweep"))
+        if self.reminders is not None:
+            remind = self._every(config.messages.reminders_every_minutes, "reminders",
+                                 self._remind, at_start=True)  # fmt: skip
+            self._background.append(asyncio.create_task(remind, name="reminders"))
         keys = self._every(60, "idempotency keys purge", self._purge_keys, at_start=True)
         self._background.append(asyncio.create_task(keys, name="idempotency-keys-purge"))
         if self.webhooks is not None and self.services.settings.webhooks.enabled:
@@ -123,6 +129,9 @@ class Ledgerline:
         if self.recording_sources is not None:
             await self.recording_sources.close()
         await self.publisher.stop()
+        close_sender = getattr(self.sender, "close", None)  # the SMS gateway's HTTP session
+        if close_sender is not None:
+            await close_sender()
         close = getattr(self.payments, "aclose", None)  # Stripe's HTTP session
         if close is not None:
             await close()
@@ -161,6 +170,16 @@ class Ledgerline:
         """Promises and plan instalments unpaid at the end of their date: broken."""
         report = await promise_sweep.sweep(self.services.database, utc_now())
         return str(report) if report.promises_broken or report.instalments_failed else None
+
+    async def _remind(self) -> str | None:
+        """The day's reminders planned, then those that may go now sent."""
+        assert self.reminders is not None
+        now = utc_now()
+        planned = await reminder_planner.plan(self.services.database, now)
+        sent = await self.reminders.send_due(now)
+        if not (planned.planned or sent.sent or sent.stopped or sent.listed or sent.failed):
+            return None
+        return f"{planned}; {sent}"
 
     async def _collect(self) -> str | None:
         """Due invoices charged from active mandates and cards on file."""

@@ -283,6 +283,58 @@ class WebhooksSettings(_Section):
     allow_private_http: bool
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class MessagesSettings(_Section):
+    """How the outbox's messages leave (pay links, confirmations, reminders) and the
+    reminders' schedule runner (`billing_bridge.messaging`, `billing_bridge.reminders`)."""
+
+    email: Literal["outbox", "smtp"]
+    smtp_host: str
+    smtp_port: int = Field(ge=1, le=65535)
+    smtp_security: Literal["tls", "starttls", "none"]
+    smtp_username: str
+    smtp_password: str
+    smtp_from: str
+    sms: Literal["outbox", "gateway"]
+    sms_gateway_url: str
+    sms_gateway_token: str
+    sms_sender: str = Field(max_length=11)
+    sms_inbound_token: str
+    public_url: str
+    reminders_every_minutes: float = Field(gt=0)
+
+    @field_validator("sms_gateway_url", "public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        """https to a host, or http to this machine only (a local stand-in)."""
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("expected https://host/... (or http://127.0.0.1:port/...)")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise ValueError("http only to this machine (127.0.0.1, localhost, ::1)")
+        if parts.username is not None or parts.fragment:
+            raise ValueError("no credentials or fragment in the URL")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> MessagesSettings:
+        if self.email == "smtp":
+            if not (self.smtp_host and "@" in self.smtp_from):
+                raise ValueError("messages.email is smtp: set smtp_host and smtp_from")
+            if self.smtp_security == "none" and self.smtp_host not in _LOOPBACK:
+                raise ValueError("messages.smtp_security none only to a relay on this machine")
+        if self.sms == "gateway" and not (self.sms_gateway_url and self.sms_gateway_token):
+            raise ValueError("messages.sms is gateway: set sms_gateway_url and "
+                             "sms_gateway_token")  # fmt: skip
+        if self.sms_inbound_token and len(self.sms_inbound_token) < 16:
+            raise ValueError("messages.sms_inbound_token: at least 16 characters")
+        return self
+
+
 class Settings(_Section):
     service: ServiceSettings
     auth: AuthSettings
@@ -295,6 +347,7 @@ class Settings(_Section):
     recordings: RecordingsSettings
     payments: PaymentsSettings
     webhooks: WebhooksSettings
+    messages: MessagesSettings
 
 
 def normalise_database_url(value: str) -> str:

@@ -33,6 +33,9 @@ from pbx.settings import Settings, SettingsError
 SHIPPED: dict[str, frozenset[str]] = {
     "payments.sandbox_webhook_secret": frozenset({"ledgerline-sandbox"}),
     "ari.password": frozenset({"CHANGE-ME", "demo-simulator", "secret"}),
+    "messages.sms_gateway_token": frozenset({"CHANGE-ME"}),
+    "messages.sms_inbound_token": frozenset({"CHANGE-ME-TO-A-LONG-TOKEN"}),
+    "messages.smtp_password": frozenset({"CHANGE-ME"}),
 }
 
 
@@ -41,6 +44,9 @@ def refuse_shipped_secrets(settings: Settings) -> None:
     configured = {
         "payments.sandbox_webhook_secret": settings.payments.sandbox_webhook_secret,
         "ari.password": settings.ari.password,
+        "messages.sms_gateway_token": settings.messages.sms_gateway_token,
+        "messages.sms_inbound_token": settings.messages.sms_inbound_token,
+        "messages.smtp_password": settings.messages.smtp_password,
     }
     for setting, value in configured.items():
         if value in SHIPPED[setting]:

@@ -16,3 +16,10 @@ class ByChannel:
     async def send(self, channel: str, recipient: str, subject: str, body: str) -> None:
         sender = self._senders.get(channel, self._default)
         await sender.send(channel, recipient, subject, body)
+
+    async def close(self) -> None:
+        """Closes the senders that hold connections (the SMS gateway's HTTP session)."""
+        for sender in self._senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()

@@ -149,10 +149,14 @@ class SmsGatewaySender:
         self.options = options
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, channel: str, recipient: str, subject: str, body: str) -> SmsAccepted:
+    async def send(self, channel: str, recipient: str, subject: str, body: str) -> None:
         if channel != "sms":
             raise SmsGatewayError(f"the SMS gateway sends sms, not {channel}")
-        payload = SmsRequest(recipient, self.options.sender, body).encode()
+        await self.submit(SmsRequest(recipient, self.options.sender, body))
+
+    async def submit(self, request: SmsRequest) -> SmsAccepted:
+        """One message to the gateway; its answer, or an `SmsGatewayError`."""
+        payload = request.encode()
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.options.timeout_seconds))

@@ -23,6 +23,7 @@ from billing_bridge.messaging.sms_gateway import (
     SmsGatewayRefused,
     SmsGatewaySender,
     SmsGatewayUnavailable,
+    SmsRequest,
     decode_inbound,
 )
 from billing_bridge.messaging.smtp import SmtpError, SmtpOptions, SmtpSender
@@ -164,7 +165,8 @@ def _sms(gateway: Gateway, token: str | None = None) -> SmsGatewaySender:
 
 async def test_an_sms_goes_to_the_gateway_with_its_token(gateway: Gateway) -> None:
     sender = _sms(gateway)
-    accepted = await sender.send("sms", "+37060000001", "", "Vilnius: 100.01 EUR vėluoja")
+    accepted = await sender.submit(SmsRequest("+37060000001", "Vilnius",
+                                              "Vilnius: 100.01 EUR vėluoja"))
     await sender.close()
     assert (accepted.id, accepted.status) == ("msg-1", "queued")
     assert gateway.received == [{"to": "+37060000001", "from": "Vilnius",
