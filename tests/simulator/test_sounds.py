@@ -12,9 +12,13 @@ from pbx.ari import AriClient
 from pbx.ari.errors import AriNotFound
 from pbx.simulator.ari import AsteriskSimulator
 from tests.simulator.test_ari_simulator import FAST, Ari, _bridge_with, basic_auth
-from tests.simulator.test_ari_spec import OPERATIONS, check_value
+from tests.simulator.test_ari_spec import MODELS, OPERATIONS, check_value
 
 DID, CALLER = "+97235550100", "+972502345678"
+# The Playback model's `state` values in api-docs (playbacks.json)
+PLAYBACK_STATES = frozenset(
+    MODELS["Playback"]["properties"]["state"]["allowableValues"]["values"]
+)
 
 
 @pytest.fixture
@@ -85,8 +89,7 @@ async def test_a_missing_file_starts_then_finishes_failed_and_asterisk_warns(
     assert kinds == ["PlaybackStarted", "PlaybackFinished"]
     assert finished["playback"]["state"] == "failed"
     assert finished["playback"]["media_uri"] == "sound:ledgerline-mandate-consent"
-    states = OPERATIONS[("GET", "/playbacks/{playbackId}")]  # the Playback model's states
-    assert states["responseClass"] == "Playback"
+    assert {e["playback"]["state"] for e in events.events if "playback" in e} <= PLAYBACK_STATES
     assert sim.model.warnings == [
         f"{call.channel_id}: Playback failed for sound:ledgerline-mandate-consent"
     ]
@@ -112,6 +115,32 @@ async def test_a_list_whose_middle_item_is_missing_fails_it_and_still_ends_done(
         ("PlaybackStarted", "playing", "sound:three"),
         ("PlaybackFinished", "done", "sound:three"),
     ]
+
+
+async def test_every_playback_state_on_the_wire_is_one_the_ari_spec_allows(
+    sim: AsteriskSimulator, ari: Ari
+) -> None:
+    sim.sounds.remove("gone")
+    events = await ari.events()
+    call = await sim.incoming_call(DID, CALLER)
+    channel = call.channel_id
+    await ari.post(f"/channels/{channel}/answer")
+
+    await ari.post(f"/channels/{channel}/play", media="sound:a,sound:gone,sound:b")
+    await ari.post(f"/channels/{channel}/play", media="sound:c", playbackId="stopped")
+    await ari.post(f"/channels/{channel}/play", media="sound:d", playbackId="queued")
+    await ari.delete("/playbacks/queued")  # before it started: canceled, "done" on the wire
+    await events.wait_for("PlaybackStarted", lambda e: e["playback"]["id"] == "stopped")
+    await ari.delete("/playbacks/stopped")
+    await ari.post(f"/channels/{channel}/play", media="sound:e", playbackId="cut")
+    await events.wait_for("PlaybackStarted", lambda e: e["playback"]["id"] == "cut")
+    await call.hangup()  # cut off mid-play: failed, as Asterisk reports it
+    await events.wait_for("PlaybackFinished", lambda e: e["playback"]["id"] == "cut")
+
+    finished = {e["playback"]["id"]: e["playback"]["state"]
+                for e in events.events if e["type"] == "PlaybackFinished"}  # fmt: skip
+    assert (finished["queued"], finished["stopped"], finished["cut"]) == ("done", "done", "failed")
+    assert {e["playback"]["state"] for e in events.events if "playback" in e} <= PLAYBACK_STATES
 
 
 async def test_the_channel_language_picks_the_file_and_falls_back_to_english(
