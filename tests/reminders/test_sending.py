@@ -5,10 +5,12 @@ a payment, promise, dispute or opt-out that commits first wins."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from billing_bridge.reminders import planner, replies, store
 from billing_bridge.reminders.links import OptOutTokenError
@@ -290,3 +292,37 @@ async def test_a_sender_failure_keeps_the_message_for_a_retry(database: Database
     assert report is not None and (report.sent, report.failed) == (1, 1)
     [message] = await shop.messages()
     assert (message.status, message.last_error) == ("failed", "ConnectionError: gateway down")
+
+
+async def test_an_opt_out_in_flight_when_the_claim_comes_is_waited_for_and_wins(
+    database: Database,
+) -> None:
+    """PostgreSQL, two transactions at once: the opt-out has locked the customer's planned
+    reminder and not committed yet; the sender's claim waits on that lock, then finds the
+    reminder no longer planned and sends nothing."""
+    if database.dialect != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite has one writer at a time)")
+    shop = await open_shop(database)
+    customer, account = await _planned(shop)
+    await planner.plan(database, at(DAY1, 9))
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        await store.opt_out(session, shop.tenant_id, customer, via="link", now=at(DAY1, 9))
+        sending = asyncio.create_task(shop.reminders().send_due(at(DAY1, 9)))
+        await _until_a_statement_waits_on_a_lock(database)
+    report = await sending
+    assert (report.sent, report.stopped) == (0, 0)
+    [row] = await shop.rows(account)
+    assert (row.status, row.stop_reason) == ("stopped", "opted_out")
+    assert shop.sender.sent == [] and await shop.messages() == []
+
+
+async def _until_a_statement_waits_on_a_lock(database: Database) -> None:
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND datname = current_database()")  # fmt: skip
+    deadline = asyncio.get_running_loop().time() + 60
+    async with database.engine.connect() as connection:
+        while asyncio.get_running_loop().time() < deadline:
+            if await connection.scalar(query):
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("the claim never waited on the opt-out's lock")
