@@ -207,8 +207,9 @@ class KeypadSession:
         return None
 
     async def play(self, media: tuple[str, ...]) -> PlayOutcome:
-        """Each media item in turn, to its end or the first that is not heard."""
-        return await self.sessions.player.play_each(self.caller, media)
+        """Each media item in turn, to its end or the first that is not heard, in the
+        call's language (the channel's own since admission; said again for a callback)."""
+        return await self.sessions.player.play_each(self.caller, media, lang=self.call.language)
 
     async def must_play(self, media: tuple[str, ...]) -> bool:
         """Play what the caller must hear before anything they key counts; False (and

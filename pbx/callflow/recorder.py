@@ -78,7 +78,7 @@ class CallRecorder:
         if call.recording is not None or call.caller_channel is None:
             return
         if announcement:
-            heard = await self.player.play(call.caller_channel, announcement)
+            heard = await self.player.play(call.caller_channel, announcement, lang=call.language)
             await self._notice(call, heard)
             if heard is PlayOutcome.HUNG_UP:
                 return
