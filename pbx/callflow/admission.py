@@ -132,6 +132,7 @@ async def _route(flow: AdmissionWork, call: FlowCall, speaks: str | None = None)
         await self_service_run.serve(
             flow, call, route.self_service, money=self_service_run.money_of(flow),
             unrecorded=lambda work: _unrecorded(flow, call, "verification", work),
+            language=call.language,
         )  # fmt: skip
         if call.phase is Phase.ENDED:
             return

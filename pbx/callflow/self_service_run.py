@@ -237,7 +237,8 @@ class _Run:
         return owed, await self._language()
 
     async def _language(self) -> str:
-        """The line's language if it has one, else the customer's, else English."""
+        """The caller channel's language (the route's or the business's, as Asterisk plays
+        the prompts in it); without one, the customer's, else English."""
         if self.language in LANGUAGES:
             return str(self.language)
         async with self.flow.database.tenant_autocommit(self.call.tenant_id) as session:

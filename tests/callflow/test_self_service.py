@@ -41,9 +41,9 @@ async def dana(world: World, *, language: str | None = None, phones: tuple[str, 
     return customer
 
 
-async def line(world: World, menu: dict[str, object] = MENU) -> None:
+async def line(world: World, menu: dict[str, object] = MENU, language: str | None = None) -> None:
     await world.add_queue("support")
-    await world.add_route("support", self_service=menu)
+    await world.add_route("support", self_service=menu, language=language)
     await world.start_ledgerline()
 
 
@@ -61,8 +61,8 @@ def after(heard: list[str], start: str) -> list[str]:
 async def test_an_identified_caller_hears_the_balance_and_the_overdue_amount_in_their_language(
     world: World, language: str
 ) -> None:
-    await dana(world, language=language)
-    await line(world)
+    await dana(world)
+    await line(world, language=language)  # the line's language: the caller's channel's
     call = await world.call()
 
     await chosen(world, call, "1")
