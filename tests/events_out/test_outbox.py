@@ -144,12 +144,13 @@ async def test_a_reader_after_a_cursor_never_misses_an_event_committed_while_it_
         seen: list[int] = []
         after = 0
         while len(seen) < writers:
+            finished = done.is_set()  # as it was before this page was read
             async with database.tenant_session(shop.tenant_id) as session:
                 page = await events_after(session, after, 5)
             seen += [row.seq for row in page.events]
             after = page.events[-1].seq if page.events else after
-            if done.is_set() and not page.has_more and len(seen) < writers:
-                break  # every writer committed and the reader has passed what it missed
+            if finished and not page.has_more and len(seen) < writers:
+                break  # every writer had committed before a page that came to the end
         return seen
 
     reading = asyncio.create_task(reader())
