@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_bridge.events import changes
 from pbx.db.database import Database
-from pbx.db.models import Call, Customer
+from pbx.db.models import Call, Customer, Tenant
 from pbx.db.scoped import TENANT, Scoped
 
 # Every column the call flow sets on arrival, named: a statement of fixed shape with no
@@ -71,6 +71,15 @@ class CallLog:
                 if not existing:
                     raise
                 return existing[0].id
+
+    async def business(self, tenant_id: int) -> tuple[str, str]:
+        """The business's slug (naming its own prompts) and its callers' language (en when
+        unset), for a call that did not come in through a DID (a click-to-call)."""
+        async with self._database.system_session() as session:
+            row = (await session.execute(
+                select(Tenant.slug, Tenant.language).where(Tenant.id == tenant_id)
+            )).one_or_none()  # fmt: skip
+        return (row.slug, row.language or "en") if row is not None else ("", "en")
 
     async def knows_customer(self, tenant_id: int, customer_id: int) -> bool:
         """Whether `customer_id` is one of this business's customers: a call is logged only

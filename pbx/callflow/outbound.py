@@ -55,10 +55,11 @@ async def click_to_call(
                 dialed_number=number, match="unique" if customer_id else "none",
                 customer_id=customer_id, priority=0, arrived_at=now, direction="outbound",
             )  # fmt: skip
+            slug, language = await flow.call_log.business(tenant_id)
             call = FlowCall(
-                call_id, tenant_id, record_id, None, caller_number=number,
-                customer_id=customer_id, phase=Phase.CONNECTED, agent_id=agent_id,
-                arrived_at=now, direction="outbound",
+                call_id, tenant_id, record_id, None, tenant_slug=slug, language=language,
+                caller_number=number, customer_id=customer_id, phase=Phase.CONNECTED,
+                agent_id=agent_id, arrived_at=now, direction="outbound",
             )  # fmt: skip
             call.agent_channel = uuid.uuid4().hex
             call.dial_after_agent = number

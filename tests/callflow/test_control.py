@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from pbx.acd.agents import AgentState
@@ -11,7 +11,7 @@ from pbx.ari import AriConflict, AriNotFound
 from pbx.callflow import control, outbound
 from pbx.callflow.control import ControlError
 from pbx.callflow.live_calls import local_desk
-from pbx.db.models import Call
+from pbx.db.models import Call, Tenant
 from pbx.desk.commands import Actor, CancelTransfer
 from pbx.desk.errors import Conflict
 from tests.callflow.world import World
@@ -166,6 +166,8 @@ async def test_click_to_call_rings_the_agent_then_the_customer_from_the_business
     await world.add_agent("avi", "1001", "support")
     world.sim.agent("PJSIP/1001", answer_after=0.1)
     customer = world.sim.agent(OUTSIDE_PHONE, answer_after=0.1)
+    async with world.database.system_session() as session, session.begin():
+        await session.execute(update(Tenant).values(language="lt"))
     await world.start_ledgerline()
     await world.login("avi")
 
@@ -174,6 +176,8 @@ async def test_click_to_call_rings_the_agent_then_the_customer_from_the_business
     )
 
     assert world.state_of("avi") is AgentState.ON_CALL
+    live = world.flow.state.calls[call_id]  # what its keypad prompts are named and said in
+    assert (live.tenant_slug, live.language) == ("ofek", "lt")
     await world.until(lambda: len(customer.channel_ids) == 1, "customer dialled after the agent")
     leg = world.sim.model.channels[customer.channel_ids[0]]
     assert leg.caller.number == "+97235550100"
