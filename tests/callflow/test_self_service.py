@@ -197,3 +197,15 @@ async def test_an_account_guessed_at_too_often_is_locked_even_with_the_right_pin
 async def failures(world: World) -> int:
     async with world.database.tenant_session(world.tenant_id) as session:
         return int(await session.scalar(select(func.count()).select_from(IvrIdentityFailure)))
+
+
+async def test_an_unknown_caller_on_a_line_that_does_not_identify_goes_straight_to_the_queue(
+    world: World,
+) -> None:
+    await dana(world, phones=())
+    await line(world)  # identify: none
+    call = await world.call("0509999999")
+    await world.until(lambda: world.phase_of(call) == "queued", "queued")
+    assert ss.ENTER_ACCOUNT not in call.heard and ss.OPTION_AGENT not in call.heard
+    row = await world.record(call)
+    assert row.self_service is None and row.self_service_resolved is None
