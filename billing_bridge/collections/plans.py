@@ -17,6 +17,7 @@ from billing_bridge.collections.access import Staff
 from billing_bridge.collections.errors import Conflict, Invalid, NotFound
 from billing_bridge.collections.events import plan_event
 from billing_bridge.collections.promises import none_open
+from billing_bridge.reminders import store as reminders
 from pbx.audit import By, Target, record
 from pbx.db.models import Mandate, PaymentPlan, PlanInstalment
 
@@ -81,6 +82,7 @@ async def make_plan(
                     "consent_call_id": plan.consent_call_id,
                     "consent_recording_id": plan.consent_recording_id})  # fmt: skip
     await plan_event(session, plan, instalments, "plan.created")
+    await reminders.stop_for_account(session, tenant_id, account.id, "plan", now)
     return plan, instalments
 
 

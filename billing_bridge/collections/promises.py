@@ -14,6 +14,7 @@ from billing_bridge.collections import access, rules
 from billing_bridge.collections.access import Staff
 from billing_bridge.collections.errors import Conflict, NotFound
 from billing_bridge.collections.events import promise_event
+from billing_bridge.reminders import store as reminders
 from pbx.audit import By, Target, record
 from pbx.db.models import PaymentPlan, Promise
 
@@ -61,6 +62,7 @@ async def make_promise(
                     "method": order.method, "overdue_minor": overdue,
                     "call_id": promise.call_id})  # fmt: skip
     await promise_event(session, promise, "promise.created")
+    await reminders.stop_for_account(session, tenant_id, account.id, "promise", now)
     return promise
 
 

@@ -116,6 +116,15 @@ async def _stop_planned(
     return len(planned)
 
 
+async def stop_for_account(
+    session: AsyncSession, tenant_id: int, account_id: int, reason: str, now: datetime
+) -> int:
+    """Stop the account's planned reminders now (a promise or a plan was made: `promise`,
+    `plan`), in the caller's transaction; how many."""
+    return await _stop_planned(session, tenant_id, Reminder.account_id == account_id, reason,
+                               now)  # fmt: skip
+
+
 async def opt_out(
     session: AsyncSession, tenant_id: int, customer_id: int, *, via: str, now: datetime,
     actor: Actor = ACTOR,

@@ -255,9 +255,28 @@ async def test_a_promise_made_after_planning_stops_the_reminder(database: Databa
                            PromiseOrder(account, 5_000, DAY1 + timedelta(days=5), "pay_link"),
                            staff=Staff(None, "supervisor:sam", True), now=at(DAY1, 7),
                            call_id=None)  # type: ignore[arg-type]  # fmt: skip
-    await shop.reminders().send_due(at(DAY1, 9))
-    [row] = await shop.rows(account)
+    [row] = await shop.rows(account)  # at once, in the promise's transaction
     assert (row.status, row.stop_reason) == ("stopped", "promise")
+    assert (await shop.reminders().send_due(at(DAY1, 9))).sent == 0
+    assert [k for k, _ in await shop.events()] == ["reminder.stopped"]
+
+
+async def test_a_payment_plan_stops_the_planned_reminders_at_once(database: Database) -> None:
+    from billing_bridge.collections.access import Staff
+    from billing_bridge.collections.plans import PlanOrder, make_plan
+
+    shop = await open_shop(database)
+    _, account = await _planned(shop)
+    await planner.plan(database, at(DAY1, 7))
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        await make_plan(session, shop.tenant_id,
+                        PlanOrder(account, 3, "monthly", DAY1 + timedelta(days=5), "pay_link",
+                                  None), staff=Staff(None, "supervisor:sam", True),
+                        now=at(DAY1, 7), call_id=None)  # type: ignore[arg-type]  # fmt: skip
+    [row] = await shop.rows(account)
+    assert (row.status, row.stop_reason) == ("stopped", "plan")
+    await planner.plan(database, at(DAY1, 8))
+    assert len(await shop.rows(account)) == 1  # a plan in good standing: nothing planned
 
 
 async def test_the_worklist_step_lists_the_account_for_the_worklist(database: Database) -> None:
