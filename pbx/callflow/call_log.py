@@ -17,6 +17,7 @@ from billing_bridge.events import changes
 from pbx.db.database import Database
 from pbx.db.models import Call, Customer, Tenant
 from pbx.db.scoped import TENANT, Scoped
+from pbx.reports import store as report_intervals
 
 # Every column the call flow sets on arrival, named: a statement of fixed shape with no
 # defaults left to fill in goes straight to PostgreSQL (`pbx/db/direct.py`).
@@ -123,6 +124,7 @@ class CallLog:
             )  # fmt: skip
             if closed is not None:
                 await changes.call_ended(session, closed)
+                await report_intervals.call_ended(session, closed)  # its quarter hour's sums
                 return
             await session.execute(
                 update(Call).where(Call.id == record_id).values(values)

@@ -14,11 +14,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     ForeignKey,
     Index,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -1308,3 +1310,50 @@ class Reminder(TenantOwned, Base):
 # The reminders planner reads each business's overdue accounts from its open invoices by date.
 Index("ix_invoices_tenant_open_due", Invoice.tenant_id, Invoice.status, Invoice.due_on,
       Invoice.account_id)  # fmt: skip
+
+
+# Report intervals (`pbx.reports`): the call log summed per quarter hour (`bucket`: whole
+# 15-minute periods since 1970-01-01 UTC), added to as each call ends and rebuilt from the
+# call log by `ledgerline report rebuild`. Waits are counted in bands (seconds, a band holds
+# waits above the previous edge up to its own; the last, above 600): a service-level or
+# short-abandon threshold on an edge is exact for every day already summed.
+WAIT_BANDS = (5, 10, 15, 20, 25, 30, 45, 60, 90, 120, 180, 300, 600)
+WAIT_BAND_NAMES = (*(f"le_{edge}" for edge in WAIT_BANDS), f"gt_{WAIT_BANDS[-1]}")
+QUEUE_INTERVAL_COUNTS = (
+    "calls", "offered", "answered", "abandoned", "overflowed", "closed", "callbacks",
+    "voicemail", "failed", "waited", "wait_sum", "answer_wait_sum", "abandon_wait_sum",
+    "talk_sum",
+    *(f"{kind}_{band}" for kind in ("waited", "answered", "abandoned")
+      for band in WAIT_BAND_NAMES),
+)  # fmt: skip
+AGENT_INTERVAL_COUNTS = ("handled", "inbound", "outbound", "talk_sum", "answer_wait_sum")
+
+
+def _report_table(name: str, key: tuple[Column[Any], ...], counts: tuple[str, ...],
+                  maxima: tuple[str, ...]) -> Table:  # fmt: skip
+    """A tenant's sums by quarter hour; every statement on it names the tenant itself (it is
+    not an ORM class, so the session's scoping does not reach it)."""
+    return Table(
+        name, Base.metadata,
+        Column("tenant_id", BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"),
+               primary_key=True),
+        Column("bucket", BigInteger, primary_key=True),
+        *key,
+        *(Column(column, BigInteger, nullable=False, default=0) for column in counts),
+        *(Column(column, BigInteger, nullable=False, default=0) for column in maxima),
+    )  # fmt: skip
+
+
+# queue_id 0: calls that reached no queue (closed, voicemail or the IVR alone); did "":
+# no dialled number known.
+report_queue_intervals = _report_table(
+    "report_queue_intervals",
+    (Column("queue_id", BigInteger, primary_key=True), Column("did", String(16), primary_key=True)),
+    QUEUE_INTERVAL_COUNTS, ("wait_max",),
+)  # fmt: skip
+report_agent_intervals = _report_table(
+    "report_agent_intervals",
+    (Column("agent_id", BigInteger, primary_key=True),
+     Column("queue_id", BigInteger, primary_key=True)),
+    AGENT_INTERVAL_COUNTS, ("talk_max",),
+)  # fmt: skip

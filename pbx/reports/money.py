@@ -1,0 +1,120 @@
+"""The money report: what a business collected and credited over a period, per agent, queue
+and channel, read from its ledger (`account_entries` with their payments and credits), and
+the mandates set up.
+
+Collected is every `payment` entry (a payment that succeeded; refunds, chargebacks and
+reversals are the reconciliation report's), in the period by the entry's time. Its channel:
+`recurring` (a collection run's charge, key `collect:...`), `pay_link`, `card_in_call`
+(taken in a call once an agent had answered it: that agent and the call's queue),
+`ivr_self_service` (taken in a call before any agent answered), `other`. Credited is every
+`credit` entry (granted within limits or approved), per the agent who granted it and the
+queue of the call it was granted in. Amounts are integer minor units, per currency, never
+added across currencies. Mandates belong to no agent or queue in the data: they are listed
+only when the report is not narrowed to agents or queues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, literal, select
+
+from pbx.db.database import Database
+from pbx.db.models import AccountEntry, Call, Credit, Mandate, Payment
+from pbx.reports.periods import Period
+
+CHANNELS = ("card_in_call", "ivr_self_service", "pay_link", "recurring", "other")
+
+
+@dataclass(frozen=True)
+class MoneyQuery:
+    period: Period
+    agents: tuple[int, ...] = ()
+    queues: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class MoneyFigure:
+    kind: str  # collected | credited
+    channel: str | None  # a collection's (CHANNELS); None for credits
+    agent_id: int | None
+    queue_id: int | None
+    currency: str
+    count: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, order=True)
+class MandatesSetUp:
+    scheme: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class MoneyReport:
+    query: MoneyQuery
+    figures: list[MoneyFigure]
+    mandates: list[MandatesSetUp]
+
+
+_WITH_AGENT = (Call.answered_at.is_not(None)) & (Payment.created_at >= Call.answered_at)
+_CHANNEL = case(
+    (Payment.idempotency_key.like("collect:%"), "recurring"),
+    (Payment.method == "link", "pay_link"),
+    ((Payment.call_id.is_not(None)) & _WITH_AGENT, "card_in_call"),
+    (Payment.call_id.is_not(None), "ivr_self_service"),
+    else_="other",
+)
+_COLLECTING_AGENT = case(((Payment.call_id.is_not(None)) & _WITH_AGENT, Call.agent_id))
+
+
+async def money_report(database: Database, tenant_id: int, query: MoneyQuery) -> MoneyReport:
+    start, end = query.period.start, query.period.end
+    in_period = (AccountEntry.created_at >= start) & (AccountEntry.created_at < end)
+    collected = (
+        select(literal("collected").label("kind"), _CHANNEL.label("channel"),
+               _COLLECTING_AGENT.label("agent_id"), Call.queue_id.label("queue_id"),
+               AccountEntry.currency, func.count(AccountEntry.id).label("count"),
+               func.sum(-AccountEntry.amount_minor).label("amount_minor"))
+        .select_from(AccountEntry)
+        .join(Payment, Payment.id == AccountEntry.payment_id)
+        .outerjoin(Call, Call.id == Payment.call_id)
+        .where(AccountEntry.kind == "payment", in_period)
+        .group_by(_CHANNEL, _COLLECTING_AGENT, Call.queue_id, AccountEntry.currency)
+    )  # fmt: skip
+    credited = (
+        select(literal("credited").label("kind"), literal(None).label("channel"),
+               Credit.granted_by_id.label("agent_id"), Call.queue_id.label("queue_id"),
+               AccountEntry.currency, func.count(AccountEntry.id).label("count"),
+               func.sum(-AccountEntry.amount_minor).label("amount_minor"))
+        .select_from(AccountEntry)
+        .join(Credit, Credit.id == AccountEntry.credit_id)
+        .outerjoin(Call, Call.id == Credit.call_id)
+        .where(AccountEntry.kind == "credit", in_period)
+        .group_by(Credit.granted_by_id, Call.queue_id, AccountEntry.currency)
+    )  # fmt: skip
+    if query.agents:
+        collected = collected.where(_COLLECTING_AGENT.in_(query.agents))
+        credited = credited.where(Credit.granted_by_id.in_(query.agents))
+    if query.queues:
+        collected = collected.where(Call.queue_id.in_(query.queues))
+        credited = credited.where(Call.queue_id.in_(query.queues))
+    async with database.tenant_session(tenant_id) as session:
+        figures = [
+            MoneyFigure(row.kind, row.channel, row.agent_id, row.queue_id, row.currency,
+                        int(row.count), int(row.amount_minor))
+            for statement in (collected, credited)
+            for row in await session.execute(statement)
+        ]  # fmt: skip
+        mandates: list[MandatesSetUp] = []
+        if not query.agents and not query.queues:
+            rows = await session.execute(
+                select(Mandate.scheme, Mandate.status, func.count(Mandate.id))
+                .where(Mandate.created_at >= start, Mandate.created_at < end)
+                .group_by(Mandate.scheme, Mandate.status)
+            )  # fmt: skip
+            mandates = sorted(MandatesSetUp(s, st, int(n)) for s, st, n in rows)
+    figures.sort(key=lambda f: (f.kind, f.channel or "", f.agent_id or 0, f.queue_id or 0,
+                                f.currency))  # fmt: skip
+    return MoneyReport(query, figures, mandates)
