@@ -28,16 +28,25 @@ class RedisBus:
         self, redis: Redis, *, retry_initial: float = 0.2, retry_max: float = 10.0
     ) -> None:
         self._redis = redis
+        # Pub/sub channels are server-wide, keys are per database: two deployments sharing a
+        # Redis server in different databases must not run each other's desk commands or
+        # config reloads. The database is in the channel's name.
+        database = redis.connection_pool.connection_kwargs.get("db", 0)
+        self._prefix = f"{PREFIX}{database}:"
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._retry_initial, self._retry_max = retry_initial, retry_max
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
 
+    def channel(self, topic: str) -> str:
+        """The Redis channel a topic travels on."""
+        return self._prefix + topic
+
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic].append(handler)
 
     async def publish(self, topic: str, message: Message) -> None:
-        await self._redis.publish(PREFIX + topic, json.dumps(message, separators=(",", ":")))
+        await self._redis.publish(self.channel(topic), json.dumps(message, separators=(",", ":")))
 
     async def start(self) -> None:
         """Listen for the topics subscribed so far (none: this process only publishes)."""
@@ -56,7 +65,7 @@ class RedisBus:
         while True:
             try:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(*(PREFIX + topic for topic in self._handlers))
+                    await pubsub.subscribe(*(self.channel(topic) for topic in self._handlers))
                     self.subscribed.set()
                     delay = self._retry_initial
                     await self._deliver_all(RESYNC)
@@ -80,7 +89,7 @@ class RedisBus:
         if not isinstance(message, dict):
             log.warning("bus: non-object message on %s skipped", topic)
             return
-        await self._call(topic.removeprefix(PREFIX), message)
+        await self._call(topic.removeprefix(self._prefix), message)
 
     async def _deliver_all(self, message: Message) -> None:
         for topic in list(self._handlers):

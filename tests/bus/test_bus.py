@@ -80,15 +80,36 @@ async def test_garbage_on_the_channel_is_skipped(redis: Redis) -> None:
     await bus.start()
     await asyncio.wait_for(bus.subscribed.wait(), 5)
     try:
-        await redis.publish(f"ll:bus:{TOPIC}", b"\xff not json")
-        await redis.publish(f"ll:bus:{TOPIC}", b"[1, 2]")
-        await redis.publish(f"ll:bus:{TOPIC}", b'{"ok": 1}')
+        await redis.publish(bus.channel(TOPIC), b"\xff not json")
+        await redis.publish(bus.channel(TOPIC), b"[1, 2]")
+        await redis.publish(bus.channel(TOPIC), b'{"ok": 1}')
 
         await until(lambda: {"ok": 1} in seen, "the good message")
         assert seen == [RESYNC, {"ok": 1}]
     finally:
         await bus.stop()
         await listener_redis.aclose()
+
+
+async def test_a_deployment_in_another_database_of_the_server_is_not_heard(redis: Redis) -> None:
+    prefix, _, db = REDIS_TEST_URL.rpartition("/")
+    other_redis = Redis.from_url(f"{prefix}/{(int(db) + 1) % 16}")  # publishes, stores nothing
+    receiver_redis = Redis.from_url(REDIS_TEST_URL)
+    receiver = RedisBus(receiver_redis)
+    seen, handler = collector()
+    receiver.subscribe(TOPIC, handler)
+    await receiver.start()
+    await asyncio.wait_for(receiver.subscribed.wait(), 5)
+    try:
+        await RedisBus(other_redis).publish(TOPIC, {"from": "the other deployment"})
+        await RedisBus(redis).publish(TOPIC, {"from": "ours"})
+
+        await until(lambda: {"from": "ours"} in seen, "our own message")
+        assert seen == [RESYNC, {"from": "ours"}]  # Redis delivers in publishing order
+    finally:
+        await receiver.stop()
+        await other_redis.aclose()
+        await receiver_redis.aclose()
 
 
 async def test_the_memory_bus_delivers_in_process_and_survives_a_failing_handler() -> None:
