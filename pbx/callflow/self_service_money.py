@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 
 from billing_bridge.mandate_links import SCHEME_BY_COUNTRY, AccountNotFound, mandate_party
+from billing_bridge.verification_gate import may_touch_money
+from pbx.callflow import prompts
 from pbx.callflow.calls import FlowCall
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
 from pbx.callflow.keypad_session import KeypadSessions, SessionError
 from pbx.callflow.mandate_capture import MandateCapture, MandateRequest
 from pbx.callflow.self_service import YOU_WILL_PAY, SayMoney, Step, mandate_step, payment_step
 from pbx.db.database import Database
+from pbx.db.models import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,11 @@ class IvrMoneyDesk:
 
     async def mandate(self, call: FlowCall, account_id: int, language: str) -> str:
         assert self.mandates is not None
+        if not await self._verified_for_mandates(call):
+            log.info("call %s: no direct debit in the IVR: the business asks for the caller's "
+                     "identity first (PIN or date of birth)", call.call_id)  # fmt: skip
+            await self.sessions.player.play(call.caller_channel or "", prompts.MANDATE_FAILED)
+            return Step.MANDATE_FAILED.value
         try:
             party = await mandate_party(self.database, call.tenant_id, account_id,
                                         call.customer_id)  # fmt: skip
@@ -84,3 +92,11 @@ class IvrMoneyDesk:
         async with session:
             outcome = await self.mandates.set_up_in_ivr(session, request)
         return mandate_step(str(outcome.get("status", "failed"))).value
+
+    async def _verified_for_mandates(self, call: FlowCall) -> bool:
+        """The identity gate an agent's mandate passes (`verification_gate`): a business
+        that asks for it wants the caller's PIN or date of birth keyed on this call."""
+        async with self.database.tenant_autocommit(call.tenant_id) as session:
+            tenant = await session.get(Tenant, call.tenant_id)
+        required = bool(tenant and tenant.money_needs_verification)
+        return may_touch_money(required, call.verified, agent_verified=False)

@@ -13,11 +13,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.callflow import self_service as ss
-from pbx.db.models import Account, Mandate, Payment, Recording
+from pbx.db.models import Account, Mandate, Payment, Recording, Tenant
 from pbx.simulator.ari.scripts import Call as SimCall
 from pbx.voice import saying
 from tests.callflow.money_support import Events, key_card
@@ -207,3 +207,23 @@ async def test_a_restart_mid_capture_in_the_ivr_resumes_the_recording_and_charge
     assert pause["reason"] == "card capture"
     assert datetime.fromisoformat(pause["to"]) < leaving  # resumed while they listened
     assert await payments(world) == []
+
+
+async def test_a_business_asking_identity_first_gets_no_mandate_from_a_caller_known_by_number(
+    world: World,
+) -> None:
+    events = Events()
+    async with world.database.system_session() as session, session.begin():
+        await session.execute(
+            update(Tenant).where(Tenant.id == world.tenant_id).values(money_needs_verification=True)
+        )
+    await centre(world, events, {"mandate": True})
+    call = await world.call()  # known by their number only: no PIN keyed
+    await menu_then(world, call, "3")
+
+    row = await world.record_when(call, lambda r: r.self_service == ["mandate_failed"], "log")
+    assert row.self_service_resolved is False
+    assert "sound:ledgerline-mandate-failed" in call.heard
+    assert "sound:ledgerline-bank-code" not in call.heard
+    async with world.database.tenant_session(world.tenant_id) as session:
+        assert await session.scalar(select(Mandate)) is None
