@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from billing_bridge.collection import rules, store
+from billing_bridge.collection import instalments, rules, store
 from billing_bridge.collection.report import CollectionReport, TenantReport
 from billing_bridge.collection.rules import Action
 from billing_bridge.payments.port import (
@@ -98,6 +98,9 @@ async def run_collection(
         run_on = today or clock().astimezone(ZoneInfo(ref.timezone)).date()
         one = _TenantRun(database, provider, ref, run_id, run_on, size, concurrency, clock)
         await one.run()
+        # Payment plans' instalments due today, from the plan's mandate or card on file.
+        await instalments.collect(database, provider, ref.id, run_on, clock, one.tally,
+                                  concurrency=concurrency)  # fmt: skip
         async with database.tenant_session(ref.id) as session, session.begin():
             await store.audit(session, ref.id, run_id, run_on, one.tally.as_dict(), clock())
         report.tenants[ref.slug] = one.tally
@@ -244,6 +247,9 @@ def _plan(
                 attempt.idempotency_key, attempt.mandate_ref, attempt.scheme,
                 attempt.amount_minor, attempt.currency,
             ))  # fmt: skip
+        elif decision.action is Action.CHARGE and invoice.account_id in batch.planned:
+            # An active payment plan replaces collecting the balance: its instalments are.
+            tally.skipped.add(invoice.outstanding_minor, invoice.currency, "payment_plan")
         elif decision.action is Action.CHARGE and active is not None:
             key = rules.idempotency_key(invoice.id, decision.attempt)
             plan.intents.append({

@@ -8,6 +8,7 @@ understand, are final: retrying those costs the payer bank fees and us the schem
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -50,6 +51,23 @@ class Decision:
 def idempotency_key(invoice_id: int, attempt: int) -> str:
     """The same invoice and attempt always give the same key: a resend charges once."""
     return f"collect:{invoice_id}:{attempt}"
+
+
+def instalment_key(plan_id: int, number: int, attempt: int) -> str:
+    """A plan's instalment charge: `plan<id>-inst<n>`, a retry `plan<id>-inst<n>-try<k>`."""
+    key = f"plan{plan_id}-inst{number}"
+    return key if attempt == 1 else f"{key}-try{attempt}"
+
+
+_INSTALMENT_KEY = re.compile(r"plan([0-9]+)-inst([0-9]+)(?:-try([0-9]+))?")
+
+
+def instalment_of_key(key: str) -> tuple[int, int, int] | None:
+    """(plan id, instalment number, attempt) of an instalment charge's key; None: not one."""
+    found = _INSTALMENT_KEY.fullmatch(key)
+    if found is None:
+        return None
+    return int(found[1]), int(found[2]), int(found[3] or 1)
 
 
 def retry_on(attempt: int, failure_code: str | None, failed_on: date) -> date | None:

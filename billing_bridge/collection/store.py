@@ -31,6 +31,7 @@ from pbx.db.models import (
     Invoice,
     Mandate,
     Payment,
+    PaymentPlan,
     Tenant,
 )
 
@@ -104,6 +105,7 @@ class Batch:
     attempts: dict[int, Attempt]  # the latest, by invoice
     last_id: int | None = None  # the page's last due invoice; None: no more
     in_flight: int = 0  # due invoices of the page whose charge the provider has, unchanged
+    planned: frozenset[int] = frozenset()  # accounts with an active payment plan
 
     def active_mandate(self, account_id: int) -> MandateRef | None:
         return next((m for m in self.mandates[account_id] if m.status == "active"), None)
@@ -198,6 +200,10 @@ async def read_batch(session: AsyncSession, *, today: date, after: int, limit: i
     ):  # fmt: skip
         mandates[row.account_id].append(MandateRef(*row[1:]))
     batch.mandates = mandates
+    batch.planned = frozenset(await session.scalars(
+        select(PaymentPlan.account_id)
+        .where(PaymentPlan.status == "active", PaymentPlan.account_id.in_(accounts))
+    ))  # fmt: skip
     return batch
 
 

@@ -16,6 +16,9 @@ decision commits or rolls back with the money. The rules (docs/collections.md):
   before the payment's date is broken first); each paid in full is kept. What is left pays
   broken instalments' shortfall, late (they stay broken). The plan is completed when what
   was paid towards it reaches its total.
+- A collection charge of an instalment (`collection.instalments`: its key names the plan and
+  the instalment) pays that instalment first and in time, whenever its money arrives: a
+  debit charged on the date settles days later, a retry after it.
 - Money beyond what the promise or plan needs only lowers the balance.
 """
 
@@ -27,11 +30,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.collection.rules import instalment_of_key
 from billing_bridge.collections import access, rules
 from billing_bridge.collections.events import plan_event, promise_event
 from billing_bridge.collections.plans import instalments_of
 from pbx.audit import By, Target, record
-from pbx.db.models import PaymentPlan, PlanInstalment, Promise, PromiseSettlement
+from pbx.db.models import (
+    AccountEntry,
+    Payment,
+    PaymentPlan,
+    PlanInstalment,
+    Promise,
+    PromiseSettlement,
+)
 from pbx.db.types import utcnow
 
 ACTOR = By("collections")
@@ -65,11 +76,23 @@ async def payment_arrived(
     if open_one is not None:
         left = await paid.towards_promise(open_one, left)
     if plan is not None:
-        left = await paid.towards_plan(plan, left)
+        left = await paid.towards_plan(plan, left, await _charged(session, entry_id, plan.id))
     elif left > 0:
         broken = [p for p in promises if p.status == "broken"]
         if broken:
             await paid.late_to_promise(broken[0], left)
+
+
+async def _charged(session: AsyncSession, entry_id: int | None, plan_id: int) -> int | None:
+    """The number of the plan's instalment whose collection charge the entry's payment is."""
+    if entry_id is None:
+        return None
+    key = await session.scalar(
+        select(Payment.idempotency_key).join(AccountEntry, AccountEntry.payment_id == Payment.id)
+        .where(AccountEntry.id == entry_id)
+    )  # fmt: skip
+    found = instalment_of_key(key) if key else None
+    return found[1] if found is not None and found[0] == plan_id else None
 
 
 class Paid:
@@ -114,15 +137,18 @@ class Paid:
             self._settle(applied, late=True, promise_id=promise.id)
             await self.session.flush()
 
-    async def towards_plan(self, plan: PaymentPlan, left: int) -> int:
+    async def towards_plan(self, plan: PaymentPlan, left: int, charged: int | None = None) -> int:
+        """`charged`: the number of the instalment this payment is the collection charge of."""
         instalments = await instalments_of(self.session, plan.id)
         for instalment in instalments:
-            if instalment.status == "pending" and rules.is_late(instalment.due_on, self.paid_at,
-                                                                self.zone):  # fmt: skip
+            if instalment.status == "pending" and instalment.number != charged and rules.is_late(
+                instalment.due_on, self.paid_at, self.zone
+            ):  # fmt: skip
                 await fail_instalment(self.session, plan, instalments, instalment, self.now)
         before = left
+        order = sorted(instalments, key=lambda i: i.number != charged)  # its own first
         for status in ("pending", "broken"):  # in time first, then what is in arrears
-            for instalment in instalments:
+            for instalment in order:
                 if left <= 0 or instalment.status != status:
                     continue
                 applied = min(left, instalment.amount_minor - instalment.paid_minor)

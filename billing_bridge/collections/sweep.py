@@ -6,7 +6,11 @@ Run every few minutes by the service (`pbx/service.py`), safe to run again, late
 several processes at once: rows a payment holds at that moment are skipped (PostgreSQL's
 SKIP LOCKED) and broken by the next pass if still unpaid; a row is decided once, by whoever
 locks it first while it is still open. Locks are taken in the payments' order (a plan, then
-its instalments), so the sweep and a payment never wait on each other in a circle."""
+its instalments), so the sweep and a payment never wait on each other in a circle.
+
+An instalment the recurring collection run is charging (its charge unanswered, with the
+provider, or refused with a retry left: `collection.instalments.collecting`) is the run's to
+decide: the sweep leaves it pending, and the run breaks it when no attempt is left."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
+from billing_bridge.collection.instalments import collecting
 from billing_bridge.collections import rules
 from billing_bridge.collections.plans import instalments_of
 from billing_bridge.collections.settlement import break_promise, fail_instalment
@@ -47,8 +52,9 @@ async def sweep(database: Database, now: datetime, *, tenant_id: int | None = No
         today = rules.local_day(now, rules.zone_named(business.timezone))
         while await _promises(database, business.id, today, now, report) == BATCH:
             pass
-        while await _plans(database, business.id, today, now, report) == BATCH:
-            pass
+        after: int | None = 0
+        while after is not None:
+            after = await _plans(database, business.id, today, now, report, after)
     return report
 
 
@@ -67,15 +73,17 @@ async def _promises(
 
 
 async def _plans(
-    database: Database, tenant_id: int, today: date, now: datetime, report: SweepReport
-) -> int:
+    database: Database, tenant_id: int, today: date, now: datetime, report: SweepReport,
+    after: int,
+) -> int | None:  # fmt: skip
+    """Plans after id `after`; the last one read when a page may follow (None: done)."""
     async with database.tenant_session(tenant_id) as session, session.begin():
         plan_ids = (await session.scalars(
             select(PlanInstalment.plan_id)
-            .where(PlanInstalment.status == "pending", PlanInstalment.due_on < today)
+            .where(PlanInstalment.status == "pending", PlanInstalment.due_on < today,
+                   PlanInstalment.plan_id > after)
             .group_by(PlanInstalment.plan_id).order_by(PlanInstalment.plan_id).limit(BATCH)
         )).all()  # fmt: skip
-        swept = 0
         for plan_id in plan_ids:
             plan = await session.scalar(
                 select(PaymentPlan).where(PaymentPlan.id == plan_id)
@@ -83,10 +91,11 @@ async def _plans(
             )  # fmt: skip
             if plan is None:
                 continue  # a payment holds it: the next pass
-            swept += 1
             instalments = await instalments_of(session, plan.id)
+            owned = await collecting(session, plan, instalments, today)
             for instalment in instalments:
-                if instalment.status == "pending" and instalment.due_on < today:
+                if (instalment.status == "pending" and instalment.due_on < today
+                        and instalment.id not in owned):  # fmt: skip
                     await fail_instalment(session, plan, instalments, instalment, now)
                     report.instalments_failed += 1
-        return swept
+        return plan_ids[-1] if len(plan_ids) == BATCH else None
