@@ -12,6 +12,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pbx.reports import commands as call_reports
+
 if TYPE_CHECKING:
     from billing_bridge.reconciliation import Reconciliation
     from pbx.db.database import Database
@@ -38,6 +40,7 @@ def add_commands(
     reconciliation.add_argument("--part", choices=("figures", "unacknowledged"),
                                 default="figures", help="with --csv: which document")  # fmt: skip
     reconciliation.set_defaults(handler=_reconciliation)
+    call_reports.add_commands(kinds)  # queues, agents, money, rebuild
 
 
 async def _reconciliation(settings: Settings, args: argparse.Namespace) -> int:

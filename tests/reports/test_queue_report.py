@@ -41,8 +41,9 @@ async def test_every_queue_figure_by_hour_equals_the_raw_call_log_on_a_dst_day(
     in_day = [c for c in calls if span.start <= c.arrived_at < span.end]
 
     for sl, short in ((20, 5), (30, 10)):
-        report = await queue_report(database, tenant, QueueQuery(
-            span, Interval.HOUR, service_level_seconds=sl, short_abandon_seconds=short))  # fmt: skip
+        query = QueueQuery(span, Interval.HOUR, service_level_seconds=sl,
+                           short_abandon_seconds=short)  # fmt: skip
+        report = await queue_report(database, tenant, query)
 
         got = {(r.interval_start.isoformat(), r.queue_id): _figures(r) for r in report.rows}  # type: ignore[union-attr]
         assert got == expected_queue_rows(in_day, VILNIUS, sl, short)
@@ -100,7 +101,7 @@ async def test_a_rebuild_from_the_call_log_gives_what_the_call_ends_added(
     database: Database,
 ) -> None:
     tenant, business = await _business(database)
-    other, other_business = await _business(database, "kaunas")
+    _, other_business = await _business(database, "kaunas")
     await log_calls(database, business, utc(2026, 10, 24, 20), hours=30, count=200, seed=11)  # type: ignore[arg-type]
     await log_calls(database, other_business, utc(2026, 10, 24, 20), hours=30, count=40, seed=12)  # type: ignore[arg-type]
     incremental = await _intervals(database)
