@@ -37,15 +37,15 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"],
             name=op.f("fk_ivr_identity_failures_account_id_accounts"), ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.ForeignKeyConstraint(
             ["call_id"], ["calls.id"], name=op.f("fk_ivr_identity_failures_call_id_calls"),
             ondelete="SET NULL",
-        ),  # fmt: skip
+        ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"],
             name=op.f("fk_ivr_identity_failures_tenant_id_tenants"), ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ivr_identity_failures")),
     )
     op.create_index(
