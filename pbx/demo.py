@@ -18,6 +18,7 @@ from billing_bridge.identification.model import Match
 from billing_bridge.money import format_minor
 from pbx.acd.errors import AcdError
 from pbx.bootstrap import bootstrap, build_services, check_dependencies
+from pbx.db.database import Database
 from pbx.db.migrate import upgrade
 from pbx.db.models import Call
 from pbx.demo_centre import DEMO_PASSWORD, endpoints, seed_demo_centres
@@ -27,6 +28,8 @@ from pbx.settings import Settings
 from pbx.simulator.ari import AsteriskSimulator
 from pbx.simulator.ari.scripts import Call as SimCall
 from pbx.simulator.fastagi_peer import run_fastagi_call
+from pbx.voice import catalog as voice_catalog
+from pbx.voice import store as voice_store
 
 log = logging.getLogger("ledgerline.demo")
 DEFAULT_DATABASE = "sqlite+aiosqlite:///ledgerline.db"
@@ -78,6 +81,7 @@ async def run_demo(
         log.info("demo data written: tenants %s and %s", OFEK.slug, SAULE.slug)
     if await seed_demo_centres(services.database):
         log.info("demo queues, agents and routes written")
+    await _install_prompts(sim, services.database)
     ledgerline = Ledgerline(bootstrap(services))
     await ledgerline.start()
     flow = ledgerline.flow
@@ -98,6 +102,16 @@ async def run_demo(
     finally:
         await ledgerline.stop()
         await sim.stop()
+
+
+async def _install_prompts(sim: AsteriskSimulator, database: Database) -> None:
+    """The simulated Asterisk has what `ledgerline prompts build` writes (every prompt, word
+    and the businesses' consent scripts in each language), as the README asks of a real one,
+    so /healthz has no prompt to warn about."""
+    catalog = voice_catalog.load()
+    businesses = await voice_store.businesses(database)
+    for language, texts in catalog.texts.items():
+        sim.model.sounds.install(language, texts.sounds(businesses))
 
 
 def _with_simulator(settings: Settings, url: str) -> Settings:
