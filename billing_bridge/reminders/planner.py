@@ -1,19 +1,33 @@
-"""The day's reminders, planned set-based: for each business and each step of its schedule,
-one INSERT ... SELECT adds a `planned` reminder for every account whose oldest overdue
-invoice puts it at that step today (in the business's time zone), unless it is held,
+"""The day's reminders, planned set-based: for each business one INSERT ... SELECT adds a
+`planned` reminder for every account at the last step of the schedule its oldest overdue
+invoice has reached today (in the business's time zone), unless it is held,
 promised, planned, paid or its customer opted out. The unique key (account, step, overdue
 since) makes a second run of the same day, or a run in two processes at once, add nothing
 (ON CONFLICT DO NOTHING); a later episode (paid, then overdue again) starts over.
 
-No account is read into Python: the cost is one grouped scan of the business's open
-invoices by date (`ix_invoices_tenant_open_due`) per step."""
+No account is read into Python: the cost is one grouped scan of the business's overdue open
+invoices (`ix_invoices_tenant_open_due`) and the insert of what is new."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, String, bindparam, func, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from billing_bridge.collections.rules import local_day, zone_named
@@ -38,10 +52,10 @@ from pbx.db.models import (
 from pbx.db.scoped import Scoped, session_connection
 from pbx.db.types import UtcDateTime
 
-NEVER = date(1, 1, 1)  # "after" of the last step: any date overdue since
 
-
-def _insert_for_step(dialect: object) -> Scoped:
+def _insert_at_steps(dialect: Any, steps: int) -> Scoped:
+    """The statement for a schedule of `steps` steps: each overdue account at the last step
+    it has reached (a CASE over the steps' latest dates, the largest day first)."""
     tenant = bindparam("tenant_id", type_=BigInteger)
     today = bindparam("today", type_=Date)
     overdue = (
@@ -49,13 +63,19 @@ def _insert_for_step(dialect: object) -> Scoped:
         .where(Invoice.tenant_id == tenant, Invoice.status == "open", Invoice.due_on < today,
                Invoice.outstanding_minor > 0)
         .group_by(Invoice.account_id)
-        .having(func.min(Invoice.due_on) <= bindparam("latest", type_=Date),
-                func.min(Invoice.due_on) > bindparam("after", type_=Date))
+        .having(func.min(Invoice.due_on) <= bindparam("reached", type_=Date))
         .subquery("overdue")
     )  # fmt: skip
+    since = overdue.c.since
+
+    def at_step(value: str, kind: Any) -> Any:
+        return case(*((since <= bindparam(f"latest_{n}", type_=Date),
+                       cast(bindparam(f"{value}_{n}", type_=kind), kind))
+                      for n in range(steps)))  # fmt: skip
+
     chosen = (
-        select(tenant, Account.id, Account.customer_id, bindparam("step_day", type_=Integer),
-               bindparam("channel", type_=String), overdue.c.since, today, literal("planned"),
+        select(tenant, Account.id, Account.customer_id, at_step("day", Integer),
+               at_step("channel", String), since, today, literal("planned"),
                bindparam("now", type_=UtcDateTime))
         .select_from(overdue)
         .join(Account, Account.id == overdue.c.account_id)
@@ -68,7 +88,7 @@ def _insert_for_step(dialect: object) -> Scoped:
     columns = ["tenant_id", "account_id", "customer_id", "step_day", "channel", "overdue_since",
                "planned_on", "status", "created_at"]  # fmt: skip
     statement = (
-        dialect.insert(Reminder)  # type: ignore[attr-defined]
+        dialect.insert(Reminder)
         .from_select(columns, chosen)
         .on_conflict_do_nothing(index_elements=["account_id", "step_day", "overdue_since"])
     )
@@ -76,8 +96,25 @@ def _insert_for_step(dialect: object) -> Scoped:
                   PlanInstalment)  # fmt: skip
 
 
-# The tenant is a parameter the statement filters every table by; `Scoped` supplies it.
-INSERT_FOR_STEP = {"postgresql": _insert_for_step(postgresql), "sqlite": _insert_for_step(sqlite)}
+# Built once per dialect and number of steps; the tenant is a parameter the statement filters
+# every table by, and `Scoped` supplies it.
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+
+
+@functools.cache
+def insert_at_steps(dialect: str, steps: int) -> Scoped:
+    return _insert_at_steps(_DIALECTS[dialect], steps)
+
+
+def step_parameters(steps: Sequence[rules.Step], today: date) -> dict[str, Any]:
+    """The statement's parameters: each step's latest overdue date, day and channel, the
+    largest day first (the CASE takes the first that holds)."""
+    ordered = sorted(steps, key=lambda s: s.day, reverse=True)
+    values: dict[str, Any] = {"today": today, "reached": today - timedelta(days=ordered[-1].day)}
+    for n, step in enumerate(ordered):
+        values |= {f"latest_{n}": today - timedelta(days=step.day), f"day_{n}": step.day,
+                   f"channel_{n}": step.channel}  # fmt: skip
+    return values
 
 
 @dataclass
@@ -111,13 +148,10 @@ async def plan(database: Database, now: datetime, *, tenant_id: int | None = Non
                 continue  # removed meanwhile
             schedule = rules.schedule_of(row)
             connection = await session_connection(session)
-            statement = INSERT_FOR_STEP[database.dialect]
-            for step, latest, after in rules.step_windows(schedule.steps, today):
-                result = await connection.execute(statement, {
-                    "today": today, "latest": latest, "after": after or NEVER,
-                    "step_day": step.day, "channel": step.channel, "now": now,
-                })  # fmt: skip
-                report.planned += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+            statement = insert_at_steps(database.dialect, len(schedule.steps))
+            result = await connection.execute(
+                statement, step_parameters(schedule.steps, today) | {"now": now})
+            report.planned += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
             report.superseded += await supersede(session, now)
         report.businesses += 1
     return report

@@ -12,7 +12,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -136,7 +136,7 @@ def check_template(template: Template, channel: str, where: str) -> Template:
     if not template.body.strip() or len(template.body) > MAX_BODY[channel]:
         raise Invalid(f"{where}.body", f"between 1 and {MAX_BODY[channel]} characters")
     for part, text in (("subject", template.subject), ("body", template.body)):
-        if has_hidden_characters(text):
+        if has_hidden_characters(text.replace("\n", "")):  # line breaks are text
             raise Invalid(f"{where}.{part}", "holds invisible or direction-changing characters")
         if mask_card_numbers(text) != text:
             raise Invalid(f"{where}.{part}", "looks like it holds a card number")
@@ -192,18 +192,6 @@ def schedule_of(row: Any) -> Schedule:
         row.quiet_from, row.quiet_until,
         frozenset(date.fromisoformat(d) for d in row.holidays or ()),
     )  # fmt: skip
-
-
-def step_windows(steps: Sequence[Step], today: date) -> list[tuple[Step, date, date | None]]:
-    """Each step with the overdue dates it takes: (step, latest, after). An account overdue
-    since a date <= latest and > after is at that step (the last step it has reached)."""
-    ordered = sorted(steps, key=lambda s: s.day)
-    windows = []
-    for number, step in enumerate(ordered):
-        following = ordered[number + 1] if number + 1 < len(ordered) else None
-        after = today - timedelta(days=following.day) if following else None
-        windows.append((step, today - timedelta(days=step.day), after))
-    return windows
 
 
 def step_for(days_overdue: int, steps: Sequence[Step]) -> Step | None:

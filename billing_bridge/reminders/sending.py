@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 BATCH = 200
 
 
+class _NoLinkYet(Exception):
+    """Nothing was owed when the reminder was read (no pay link made), but is at the claim."""
+
+
 @dataclass
 class SendReport:
     sent: int = 0
@@ -146,7 +150,12 @@ class ReminderSender:
                 log.warning("reminder %s: no pay link (%s)", candidate.id, type(exc).__name__)
                 report.failed += 1
                 return
-        message_id = await self._claim(business, schedule, candidate, link, today, now, report)
+        try:
+            message_id = await self._claim(business, schedule, candidate, link, today, now,
+                                           report)  # fmt: skip
+        except _NoLinkYet:  # owed again since it was read: a link on the next pass
+            report.waiting += 1
+            return
         if message_id is not None:
             outcome = await deliver(self.database, self.sender, business.id, message_id, now=now)
             report.failed += outcome != "sent"
@@ -187,7 +196,8 @@ class ReminderSender:
                                 "step_day": reminder.step_day}, at=now)  # fmt: skip
                 report.listed += 1
                 return None
-            assert link is not None and recipient is not None
+            if link is None or recipient is None:
+                raise _NoLinkYet  # rolls the claim back
             message = await self._write_message(session, business, schedule, candidate,
                                                 reminder, link, recipient, today, now)  # fmt: skip
             report.sent += 1
