@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -160,8 +160,9 @@ async def collect(
             if result is None:
                 tally.unanswered += 1  # the intent stays: the next run sends it again
                 continue
-            await _answer(database, tenant_id, charge, result, code, clock())
-            if result.status is PaymentStatus.FAILED:
+            if not await _answer(database, tenant_id, charge, result, code, clock()):
+                tally.in_flight += 1  # another run sent it too and wrote its answer first
+            elif result.status is PaymentStatus.FAILED:
                 tally.failed.add(charge.amount_minor, charge.currency, code or "failed")
             else:
                 tally.collected.add(charge.amount_minor, charge.currency)
@@ -274,28 +275,35 @@ async def _send(
 async def _answer(
     database: Database, tenant_id: int, charge: Charge, result: ChargeResult, code: str | None,
     now: datetime,
-) -> None:  # fmt: skip
+) -> bool:  # fmt: skip
     """The provider's answer on the intent, in one transaction with what it moves: a charge
     that succeeded at once (a card on file) lowers the balance and pays its instalment; one
-    refused with no retry left breaks the instalment."""
+    refused with no retry left breaks the instalment. False: it was answered already."""
     async with database.tenant_session(tenant_id) as session, session.begin():
         # The account's row first, then the plan's: the order every payment locks them in.
         await session.execute(
             select(Account.id).where(Account.id == charge.account_id).with_for_update()
         )
+        settled = result.status is not PaymentStatus.PENDING
+        # Compare and set: only the intent still unanswered takes the answer (SQLite takes no
+        # row locks; its one writer and PostgreSQL's re-checked WHERE both make this atomic).
+        answered = await session.execute(
+            update(Payment)
+            .where(Payment.id == charge.payment_id, Payment.status == "pending",
+                   Payment.provider_ref.is_(None))
+            .values(status=result.status.value, provider_ref=result.provider_ref or None,
+                    failure_reason=code, card_brand=result.card_brand,
+                    card_last4=result.card_last4,
+                    status_at=now if settled else None)  # a pending debit's: its webhook's
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if answered.rowcount != 1:
+            return False  # answered already (a concurrent run sent it again)
         payment = await session.scalar(
-            select(Payment).where(Payment.id == charge.payment_id).with_for_update()
+            select(Payment).where(Payment.id == charge.payment_id)
             .execution_options(populate_existing=True)
         )  # fmt: skip
-        if payment is None or payment.status != "pending" or payment.provider_ref is not None:
-            return  # answered already (a concurrent run sent it again)
-        settled = result.status is not PaymentStatus.PENDING
-        payment.status = result.status.value
-        payment.provider_ref = result.provider_ref or None
-        payment.failure_reason = code
-        payment.card_brand, payment.card_last4 = result.card_brand, result.card_last4
-        payment.status_at = now if settled else None  # a pending debit's: its webhook's time
-        await session.flush()
+        assert payment is not None
         entry = None
         if result.status is PaymentStatus.SUCCEEDED:
             entry = await post_account_entry(
@@ -308,6 +316,7 @@ async def _answer(
         last_try = rules.retry_on(charge.attempt, code, now.date()) is None
         if result.status is PaymentStatus.FAILED and last_try:
             await _give_up(session, charge, now)
+    return True
 
 
 async def _give_up(session: AsyncSession, charge: Charge, now: datetime) -> None:

@@ -5,6 +5,7 @@ due-date sweep without the two disagreeing."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -328,3 +329,23 @@ async def test_due_today_is_the_businesss_date_across_the_night_its_clocks_move(
     # the 29th, when the first attempt of a never-charged instalment is no longer made.
     await run_collection(database, provider, now=datetime(2027, 3, 28, 21, 30, tzinfo=UTC))
     assert len(collections(provider)) == 1
+
+
+async def test_two_runs_at_once_charge_a_due_instalment_once(database: Database) -> None:
+    provider = sandbox(Clock())
+    owner = await shop(database)
+    plans = [
+        await plan_for(database, provider, owner, f"c{n}",
+                       [(TODAY, 2000 + n), (TODAY + timedelta(days=7), 2000)])
+        for n in range(4)
+    ]  # fmt: skip
+
+    reports = await asyncio.gather(
+        run_collection(database, provider, now=noon(TODAY)),
+        run_collection(database, provider, now=noon(TODAY)),
+    )
+
+    assert len(collections(provider)) == 4
+    assert sum(r.tenants["vilnius"].collected.count for r in reports) == 4
+    for plan in plans:
+        assert [p[2] for p in await plan.payments()] == ["pending"]
