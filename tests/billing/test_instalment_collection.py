@@ -29,6 +29,7 @@ from pbx.db.models import (
     Payment,
     PaymentPlan,
     PlanInstalment,
+    PromiseSettlement,
 )
 from tests.billing.collection_support import (
     Business,
@@ -128,9 +129,13 @@ async def plan_for(
         return Plan(database, owner, plan.id, mandate.account_id)
 
 
-async def settle(database: Database, provider: SandboxProvider, clock: Clock, day: date) -> int:
-    """The sandbox settles every pending collection on `day`; its webhooks are applied as the
-    webhook route applies them (status, balance entry, settlement of the plan)."""
+async def settle(
+    database: Database, provider: SandboxProvider, clock: Clock, day: date,
+    status: PaymentStatus | None = None,
+) -> int:  # fmt: skip
+    """The sandbox settles every pending collection on `day` (as scheduled, or as `status`);
+    its webhooks are applied as the webhook route applies them (status, balance entry,
+    settlement of the plan)."""
     clock.on(day)
     async with database.system_session() as session:
         refs = (await session.scalars(
@@ -138,7 +143,7 @@ async def settle(database: Database, provider: SandboxProvider, clock: Clock, da
             .where(Payment.status == "pending", Payment.provider_ref.is_not(None))
         )).all()  # fmt: skip
     for ref in refs:
-        body, headers = provider.settle(ref)
+        body, headers = provider.settle(ref, status)
         await apply_events(database, provider.name, provider.parse_webhook(body, headers),
                            now=clock.now)  # fmt: skip
     return len(refs)
@@ -235,6 +240,29 @@ async def test_a_refused_debit_is_retried_by_the_runs_rules_then_the_instalment_
     ]  # fmt: skip
     assert await plan.instalments() == [(1, "broken", 0), (2, "pending", 0)]
     assert await plan.events() == ["plan.instalment_failed"]
+
+
+async def test_a_retry_that_succeeds_after_the_date_pays_its_instalment_in_time(
+    database: Database,
+) -> None:
+    clock = Clock()
+    provider = sandbox(clock)
+    owner = await shop(database)
+    plan = await plan_for(database, provider, owner, "fay",
+                          [(TODAY, 1013), (TODAY + timedelta(days=14), 1013)])  # fmt: skip
+    await run_collection(database, provider, now=noon(TODAY))
+    assert await settle(database, provider, clock, TODAY) == 1  # insufficient funds
+
+    retry_day = TODAY + timedelta(days=3)
+    await run_collection(database, provider, now=noon(retry_day))
+    assert await settle(database, provider, clock, retry_day + timedelta(days=2),
+                        PaymentStatus.SUCCEEDED) == 1  # fmt: skip
+
+    assert await plan.instalments() == [(1, "kept", 1013), (2, "pending", 0)]
+    assert await plan.events() == ["plan.instalment_paid"]
+    async with database.tenant_session(owner.tenant_id) as session:
+        late = (await session.scalars(select(PromiseSettlement.late))).all()
+    assert late == [False]
 
 
 async def test_a_run_killed_after_the_charge_is_answered_by_the_next_without_charging_twice(
