@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from pbx.db.database import Database
 from pbx.db.models import AGENT_INTERVAL_COUNTS, User, report_agent_intervals
-from pbx.reports.periods import Interval, Period, interval_of
+from pbx.reports.periods import Interval, Period
+from pbx.reports.rollup import interval_key
 
 _T = report_agent_intervals.c
 
@@ -51,12 +52,15 @@ class AgentReport:
 
 async def agent_report(database: Database, tenant_id: int, query: AgentQuery) -> AgentReport:
     lo, hi = query.period.buckets
+    zone = query.period.zone
+    key, to_start = interval_key(_T.bucket, query.interval, zone,
+                                 database.engine.dialect.name)  # fmt: skip
     statement = (
-        select(_T.bucket, _T.agent_id,
-               *(func.sum(_T[n]).label(n) for n in AGENT_INTERVAL_COUNTS),
+        select(key.label("interval_key"), _T.agent_id,
+               *(cast(func.sum(_T[n]), BigInteger).label(n) for n in AGENT_INTERVAL_COUNTS),
                func.max(_T.talk_max).label("talk_max"))
         .where(_T.tenant_id == tenant_id, _T.bucket >= lo, _T.bucket < hi)
-        .group_by(_T.bucket, _T.agent_id)
+        .group_by(key, _T.agent_id)
     )  # fmt: skip
     if query.agents:
         statement = statement.where(_T.agent_id.in_(query.agents))
@@ -67,12 +71,11 @@ async def agent_report(database: Database, tenant_id: int, query: AgentQuery) ->
     async with database.tenant_session(tenant_id) as session:
         result = await session.execute(statement)
         names = {u.id: u.display_name for u in await session.scalars(select(User))}
-        for row in result.mappings():
-            values = [int(row[n]) for n in (*AGENT_INTERVAL_COUNTS, "talk_max")]
-            start = interval_of(row["bucket"], query.interval, query.period.zone)
-            _add(sums.setdefault((start, row["agent_id"]), [0] * len(values)), values)
-            _add(totals.setdefault(row["agent_id"], [0] * len(values)), values)
-    zone = query.period.zone
+        for row in result:
+            values = [int(value) for value in row[2:]]
+            start = to_start(row[0])
+            _add(sums.setdefault((start, row[1]), [0] * len(values)), values)
+            _add(totals.setdefault(row[1], [0] * len(values)), values)
     rows = [_figures(start.astimezone(zone), agent, names, values)
             for (start, agent), values in sorted(sums.items(), key=lambda i: i[0])]  # fmt: skip
     whole = [_figures(None, agent, names, values) for agent, values in sorted(totals.items())]

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 
 from pbx.db.database import Database
 from pbx.db.models import QUEUE_INTERVAL_COUNTS, WAIT_BAND_NAMES, Queue, report_queue_intervals
-from pbx.reports.periods import Interval, Period, interval_of, percentile_bound, within
+from pbx.reports.periods import Interval, Period, percentile_bound, within
+from pbx.reports.rollup import interval_key
 
 _T = report_queue_intervals.c
 _COUNTS = QUEUE_INTERVAL_COUNTS
@@ -60,14 +61,19 @@ class QueueFigures:
     average_talk_seconds: float | None
 
 
+_AT = {name: index for index, name in enumerate(_COUNTS)}
+_BAND_SLICES = {kind: slice(_AT[f"{kind}_{WAIT_BAND_NAMES[0]}"],
+                            _AT[f"{kind}_{WAIT_BAND_NAMES[-1]}"] + 1)
+                for kind in ("waited", "answered", "abandoned")}  # fmt: skip
+
+
 @dataclass
 class _Sums:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    counts: list[int] = field(default_factory=lambda: [0] * len(_COUNTS))
     wait_max: int = 0
 
-    def add(self, row: dict[str, int], wait_max: int) -> None:
-        for name in _COUNTS:
-            self.counts[name] += row[name]
+    def add(self, row: Sequence[int], wait_max: int) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, row, strict=True)]
         self.wait_max = max(self.wait_max, wait_max)
 
 
@@ -80,27 +86,30 @@ class QueueReport:
 
 async def queue_report(database: Database, tenant_id: int, query: QueueQuery) -> QueueReport:
     lo, hi = query.period.buckets
+    zone = query.period.zone
+    key, to_start = interval_key(_T.bucket, query.interval, zone,
+                                 database.engine.dialect.name)  # fmt: skip
     statement = (
-        select(_T.bucket, _T.queue_id, *(func.sum(_T[n]).label(n) for n in _COUNTS),
+        select(key.label("interval_key"), _T.queue_id,
+               *(cast(func.sum(_T[n]), BigInteger).label(n) for n in _COUNTS),
                func.max(_T.wait_max).label("wait_max"))
         .where(_T.tenant_id == tenant_id, _T.bucket >= lo, _T.bucket < hi)
-        .group_by(_T.bucket, _T.queue_id)
+        .group_by(key, _T.queue_id)
     )  # fmt: skip
     if query.queues:
         statement = statement.where(_T.queue_id.in_(query.queues))
     if query.dids:
         statement = statement.where(_T.did.in_(query.dids))
-    zone = query.period.zone
     by_interval: dict[tuple[datetime, int], _Sums] = {}
     totals: dict[int, _Sums] = {}
     async with database.tenant_session(tenant_id) as session:
         result = await session.execute(statement)
         names = {q.id: q.name for q in await session.scalars(select(Queue))}
-        for row in result.mappings():
-            counts = {n: int(row[n]) for n in _COUNTS}
-            key = (interval_of(row["bucket"], query.interval, zone), row["queue_id"])
-            by_interval.setdefault(key, _Sums()).add(counts, int(row["wait_max"]))
-            totals.setdefault(row["queue_id"], _Sums()).add(counts, int(row["wait_max"]))
+        for row in result:
+            counts = row[2:-1]
+            start = to_start(row[0])
+            by_interval.setdefault((start, row[1]), _Sums()).add(counts, int(row[-1]))
+            totals.setdefault(row[1], _Sums()).add(counts, int(row[-1]))
     rows = [_figures(query, start.astimezone(zone), queue, names, sums)
             for (start, queue), sums in sorted(by_interval.items(), key=_order)]  # fmt: skip
     whole = [_figures(query, None, queue, names, sums)
@@ -112,15 +121,16 @@ def _order(item: tuple[tuple[datetime, int], _Sums]) -> tuple[datetime, int]:
     return item[0]
 
 
-def _bands(counts: dict[str, int], kind: str) -> Sequence[int]:
-    return [counts[f"{kind}_{name}"] for name in WAIT_BAND_NAMES]
+def _bands(counts: list[int], kind: str) -> Sequence[int]:
+    return counts[_BAND_SLICES[kind]]
 
 
 def _figures(query: QueueQuery, start: datetime | None, queue: int, names: dict[int, str],
              sums: _Sums) -> QueueFigures:  # fmt: skip
-    c = sums.counts
-    short = within(_bands(c, "abandoned"), query.short_abandon_seconds)
-    answered_within = within(_bands(c, "answered"), query.service_level_seconds)
+    c = dict(zip(_COUNTS, sums.counts, strict=True))
+    bands = sums.counts
+    short = within(_bands(bands, "abandoned"), query.short_abandon_seconds)
+    answered_within = within(_bands(bands, "answered"), query.service_level_seconds)
     return QueueFigures(
         interval_start=start, queue_id=None if queue == NO_QUEUE else queue,
         queue_name=names.get(queue), calls=c["calls"], offered=c["offered"],
@@ -130,7 +140,7 @@ def _figures(query: QueueQuery, start: datetime | None, queue: int, names: dict[
         answered_within=answered_within,
         service_level_pct=_pct(answered_within, c["offered"] - short),
         average_wait_seconds=_average(c["wait_sum"], c["waited"]),
-        p90_wait_seconds=percentile_bound(_bands(c, "waited"), 0.9, sums.wait_max),
+        p90_wait_seconds=percentile_bound(_bands(bands, "waited"), 0.9, sums.wait_max),
         average_speed_of_answer_seconds=_average(c["answer_wait_sum"], c["answered"]),
         longest_wait_seconds=sums.wait_max if c["waited"] else None,
         average_talk_seconds=_average(c["talk_sum"], c["answered"]),
