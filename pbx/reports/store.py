@@ -176,14 +176,30 @@ def _statement(target: _Target, name: str, dialect: str) -> Scoped:
     return _BUILT[key]
 
 
+def _both(dialect: str) -> Scoped:
+    """PostgreSQL: both upserts as one statement (the queue's in a data-modifying WITH,
+    which runs whether or not the outer statement reads it)."""
+    key = ("both:one_call", dialect)
+    if key not in _BUILT:
+        queues = _QUEUES.one_call(dialect).returning(literal(1)).cte("queue_row")
+        _BUILT[key] = Scoped(_AGENTS.one_call(dialect).add_cte(queues), Call)
+    return _BUILT[key]
+
+
 async def call_ended(session: AsyncSession, call: Call) -> None:
     """Add an ended call to its quarter hour: its queue's row (an inbound call) and its
-    agent's (a call an agent answered); one statement each, in the caller's transaction."""
+    agent's (a call an agent answered), in the caller's transaction: one statement (two
+    on SQLite for a call both inbound and answered)."""
     connection = await session_connection(session)
     dialect = session.bind.dialect.name
-    if call.direction == "inbound":
+    inbound = call.direction == "inbound"
+    handled = call.agent_id is not None and call.answered_at is not None
+    if inbound and handled and dialect == "postgresql":
+        await connection.execute(_both(dialect), {"call": call.id})
+        return
+    if inbound:
         await connection.execute(_statement(_QUEUES, "one_call", dialect), {"call": call.id})
-    if call.agent_id is not None and call.answered_at is not None:
+    if handled:
         await connection.execute(_statement(_AGENTS, "one_call", dialect), {"call": call.id})
 
 
