@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
 import pytest
 from aiohttp import web
@@ -30,6 +31,13 @@ SIGN_IN_POLICY = SignInPolicy(pair_failures=5, window_s=60, user_free_failures=8
                               user_delay_s=1, user_delay_max_s=8)  # fmt: skip
 
 
+@cache
+def password_hash() -> str:
+    """PASSWORD's argon2id hash, made once per test process: every user the tests make has
+    that password, and each hash costs a tenth of a second of CPU (seconds on a busy machine)."""
+    return hash_password(PASSWORD)
+
+
 @dataclass
 class Site:
     world: World
@@ -50,7 +58,7 @@ class Site:
         tenant = tenant_id or self.world.tenant_id
         async with self.world.database.tenant_session(tenant) as session, session.begin():
             user = User(username=username, display_name=username.title(), role=role,
-                        endpoint=endpoint, password_hash=hash_password(PASSWORD))  # fmt: skip
+                        endpoint=endpoint, password_hash=password_hash())  # fmt: skip
             session.add(user)
             await session.flush()
             return user.id
