@@ -297,8 +297,8 @@ class Executor:
         call = self.state.calls.get(command.call_id)
         if call is None or not call.caller_channel or call.phase is not Phase.QUEUED:
             return
-        media = prompts.position(command.position, command.estimated_wait_s)
-        playback = await self.client.play(call.caller_channel, media)
+        media = prompts.position(command.position, command.estimated_wait_s, call.language)
+        playback = await self.client.play(call.caller_channel, media, lang=call.language)
         if call.music:  # playing suspended it: `music_resumes` starts it again after
             call.music_after_playback = playback.id
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from pbx.voice import saying
+
 CLOSED = ("sound:ledgerline-closed", "sound:vm-goodbye")
 NO_SERVICE = ("sound:ss-noservice",)
 CALLBACK_CONFIRMED = ("sound:ledgerline-callback-requested", "sound:vm-goodbye")
@@ -46,12 +48,19 @@ def mandate_consent(scheme: str, tenant_slug: str) -> tuple[str, ...]:
     return (f"sound:ledgerline-consent-{scheme}-{tenant_slug}",)
 
 
-def position(place: int, estimated_wait_s: int | None) -> tuple[str, ...]:
-    """app_queue's announcement: your place in line, then the expected wait in minutes."""
-    media = ["sound:queue-youarenext"] if place == 1 else [
+def position(place: int, estimated_wait_s: int | None, language: str = "en") -> tuple[str, ...]:
+    """A waiting caller's announcement: their place in line, then the expected wait in
+    minutes, read out in the caller's language (`pbx.voice.saying`: "מיקומך בתור הוא שלוש",
+    "dvi minutės"); a language it has no read-out for hears app_queue's own sounds."""
+    minutes = None if estimated_wait_s is None else max(1, math.ceil(estimated_wait_s / 60))
+    try:
+        media = saying.place_in_line(place, language)
+        return media if minutes is None else media + saying.wait_minutes(minutes, language)
+    except saying.CannotSay:
+        pass
+    core = ["sound:queue-youarenext"] if place == 1 else [
         "sound:queue-thereare", f"number:{place - 1}", "sound:queue-callswaiting",
     ]  # fmt: skip
-    if estimated_wait_s is not None:
-        minutes = max(1, math.ceil(estimated_wait_s / 60))
-        media += ["sound:queue-holdtime", f"number:{minutes}", "sound:queue-minutes"]
-    return tuple(media)
+    if minutes is not None:
+        core += ["sound:queue-holdtime", f"number:{minutes}", "sound:queue-minutes"]
+    return tuple(core)

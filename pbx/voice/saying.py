@@ -87,6 +87,15 @@ def place_in_line(place: int, language: str) -> tuple[str, ...]:
     return _sounds(grammar.place_in_line(_in_range(place, "place")))
 
 
+def wait_minutes(minutes: int, language: str) -> tuple[str, ...]:
+    """A waiting caller's expected wait, 1 minute or more: "the expected wait is about three
+    minutes"."""
+    grammar = _grammar(language)
+    if _strict_int(minutes, "minutes") < 1:
+        raise CannotSay(f"an expected wait is 1 minute or more, not {minutes}")
+    return _sounds(grammar.wait(_in_range(minutes, "minutes")))
+
+
 def _grammar(language: str) -> ModuleType:
     grammar = _GRAMMARS.get(language) if isinstance(language, str) else None
     if grammar is None:

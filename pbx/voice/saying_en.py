@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 
 SCALES = ((10**9, "w-billion"), (10**6, "w-million"), (10**3, "w-thousand"))
-NOUNS = ("shekel", "agora", "euro", "cent", "pound", "penny", "dollar")
+NOUNS = ("shekel", "agora", "euro", "cent", "pound", "penny", "dollar", "minute")
 
 
 def _below_thousand(n: int) -> list[str]:
@@ -74,9 +74,14 @@ def place_in_line(place: int) -> list[str]:
     return ["w-place-in-line", *number(place), "w-in-line"]
 
 
+def wait(minutes: int) -> list[str]:
+    """Like "the expected wait is about one minute", "... three minutes"."""
+    return ["w-expected-wait", *_count(minutes, "minute")]
+
+
 def vocabulary() -> frozenset[str]:
     words = {f"n-{n}" for n in range(100)}
-    words |= {"w-hundred", "w-and", "w-oh", "w-place-in-line", "w-in-line"}
+    words |= {"w-hundred", "w-and", "w-oh", "w-place-in-line", "w-in-line", "w-expected-wait"}
     words |= {word for _, word in SCALES}
     words |= {f"unit-{noun}-{form}" for noun in NOUNS for form in ("sg", "pl")}
     words |= {f"day-{d}" for d in range(1, 32)} | {f"month-{m}" for m in range(1, 13)}

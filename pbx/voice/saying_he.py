@@ -26,6 +26,7 @@ NOUNS = {
     "pound": "f",  # לירה שטרלינג
     "penny": "m",  # פני
     "dollar": "m",  # דולר
+    "minute": "f",  # דקה
 }
 MINOR_NOUNS = ("agora", "cent", "penny")
 _MILLIONS = ((10**9, "w-billion"), (10**6, "w-million"))
@@ -123,6 +124,11 @@ def place_in_line(place: int) -> list[str]:
     return ["w-place-in-line", *number(place, "f")]
 
 
+def wait(minutes: int) -> list[str]:
+    """Like "זמן ההמתנה המשוער הוא דקה אחת", "... שתי דקות" (דקה is feminine)."""
+    return ["w-expected-wait", *_count(minutes, "minute")]
+
+
 def vocabulary() -> frozenset[str]:
     joinable = {f"n-{n}" for n in range(1, 20)} | {f"n-{n}-f" for n in range(1, 20)}
     joinable |= {f"n-{n}" for n in range(20, 100, 10)} | {f"n-{n}" for n in range(100, 1000, 100)}
@@ -130,7 +136,7 @@ def vocabulary() -> frozenset[str]:
     joinable |= {"n-2-c", "n-2-f-c", "w-million"}
     joinable |= {f"unit-{noun}-sg" for noun in MINOR_NOUNS}
     words = joinable | {_and(word) for word in joinable}
-    words |= {"n-0", "w-thousand", "w-billion", "w-place-in-line"}
+    words |= {"n-0", "w-thousand", "w-billion", "w-place-in-line", "w-expected-wait"}
     words |= {f"unit-{noun}-{form}" for noun in NOUNS for form in ("sg", "pl")}
     words |= {f"day-{d}" for d in range(1, 32)} | {f"month-{m}" for m in range(1, 13)}
     return frozenset(words)

@@ -22,6 +22,7 @@ NOUNS = {
     "pound": "m",  # svaras sterlingų
     "penny": "m",  # pensas
     "dollar": "m",  # doleris
+    "minute": "f",  # minutė
 }
 # The last word of a year as an ordinal: 1-19, whole tens, hundreds and thousands.
 YEAR_ENDS = (*range(1, 20), *range(20, 100, 10), *range(100, 1000, 100), *range(1000, 10000, 1000))
@@ -108,6 +109,11 @@ def place_in_line(place: int) -> list[str]:
     return ["w-place-in-line", *number(place, "m")]
 
 
+def wait(minutes: int) -> list[str]:
+    """Like "Numatomas laukimo laikas dvi minutės", "... dešimt minučių" (minutė is feminine)."""
+    return ["w-expected-wait", *_count(minutes, "minute")]
+
+
 def vocabulary() -> frozenset[str]:
     words = {f"n-{n}" for n in range(21)} | {f"n-{n}" for n in range(30, 100, 10)}
     words |= {f"n-{n}-f" for n in range(1, 10)}
@@ -116,5 +122,5 @@ def vocabulary() -> frozenset[str]:
     words |= {f"unit-{noun}-{case}" for noun in NOUNS for case in ("sg", "pl", "gen")}
     words |= {f"ord-{n}-gen" for n in YEAR_ENDS} | {"w-year-gen"}
     words |= {f"day-{d}" for d in range(1, 32)} | {f"month-{m}" for m in range(1, 13)}
-    words |= {"w-and", "w-place-in-line"}
+    words |= {"w-and", "w-place-in-line", "w-expected-wait"}
     return frozenset(words)

@@ -4,10 +4,14 @@ callback requests."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from pbx.acd.agents import RING_NO_ANSWER, AgentState
+from pbx.db.models import Tenant
+from pbx.voice import saying
 from tests.callflow.money_support import Events
 from tests.callflow.world import World
 
@@ -201,10 +205,33 @@ async def test_a_waiting_caller_hears_their_place_and_the_expected_wait(world: W
 
     # Each caller's announcement runs in that caller's own lane: the two come due in one
     # tick but play in no promised order, so each is waited for.
-    await world.until(lambda: "sound:queue-youarenext" in first.heard, "first hears it is next")
-    await world.until(lambda: "sound:queue-thereare" in second.heard, "second hears its place")
-    assert "number:1" in second.heard  # one caller ahead
-    assert "sound:queue-holdtime" not in second.heard  # nobody staffed: no honest estimate
+    await world.until(lambda: _heard(first, saying.place_in_line(1, "en")), "first is first")
+    await world.until(lambda: _heard(second, saying.place_in_line(2, "en")), "second is second")
+    wait = saying.wait_minutes(1, "en")[0]  # "the expected wait is about"
+    assert wait not in second.heard  # nobody staffed: no honest estimate
+
+
+async def test_a_waiting_caller_hears_their_place_in_the_business_language(
+    world: World,
+) -> None:
+    async with world.database.system_session() as session, session.begin():
+        await session.execute(update(Tenant).values(language="he"))
+    await world.add_queue("support", announce_every_seconds=1)
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    await world.start_ledgerline()
+
+    call = await world.call()
+
+    # "מיקומך בתור הוא אחת": the place is a label, said in the feminine
+    await world.until(lambda: _heard(call, saying.place_in_line(1, "he")), "announced in he")
+    assert saying.place_in_line(1, "he") != saying.place_in_line(1, "en")
+
+
+def _heard(call: Any, media: tuple[str, ...]) -> bool:
+    """Whether `media` was played to the caller in that order, one after the other."""
+    heard, size = list(call.heard), len(media)
+    return any(tuple(heard[i:i + size]) == media for i in range(len(heard) - size + 1))
 
 
 async def test_a_waiting_callers_music_comes_back_after_each_announcement_and_stops_for_the_agent(
@@ -217,7 +244,7 @@ async def test_a_waiting_callers_music_comes_back_after_each_announcement_and_st
     await world.start_ledgerline()
 
     call = await world.call()
-    await world.until(lambda: "sound:queue-youarenext" in call.heard, "announced")
+    await world.until(lambda: _heard(call, saying.place_in_line(1, "en")), "announced")
     caller = world.sim.model.channels[call.channel_id]
     await world.until(lambda: call.heard[-1] == "moh:ledgerline", "music again after it")
     assert caller.moh_class == "ledgerline" and not caller.bridge_id  # own music, no bridge

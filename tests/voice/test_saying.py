@@ -49,6 +49,8 @@ def _read_outs(language: str) -> Iterator[tuple[str, ...]]:
         yield saying.day(start + datetime.timedelta(days), language)
     for place in range(1, 2001):
         yield saying.place_in_line(place, language)
+    for minutes in range(1, 301):
+        yield saying.wait_minutes(minutes, language)
 
 
 @pytest.fixture(scope="module", params=LANGUAGES)
@@ -126,6 +128,8 @@ def test_a_read_out_is_a_tuple_of_media_uris() -> None:
         (lambda: saying.number(3, "he", gender="n"), "gender is 'm' or 'f'"),
         (lambda: saying.number("3", "he"), "n must be an int, not str"),
         (lambda: saying.place_in_line(0, "en"), "a place in line is 1 or more"),
+        (lambda: saying.wait_minutes(0, "en"), "an expected wait is 1 minute or more"),
+        (lambda: saying.wait_minutes(True, "he"), "minutes must be an int"),
         (lambda: saying.place_in_line(2.0, "en"), "place must be an int"),
         (lambda: saying.day(datetime.datetime(2026, 12, 6), "en"), "not datetime"),
         (lambda: saying.day("2026-12-06", "en"), "not str"),

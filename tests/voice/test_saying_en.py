@@ -155,3 +155,17 @@ def test_a_date_is_the_ordinal_day_of_the_month_and_the_year(date: str, expected
 @pytest.mark.parametrize(("place", "expected"), rows(PLACES))
 def test_the_place_in_line_is_a_number(place: str, expected: str) -> None:
     assert said(saying.place_in_line(int(place), "en"), "en") == expected
+
+
+WAITS = """
+1 | The expected wait is about one minute
+2 | The expected wait is about two minutes
+11 | The expected wait is about eleven minutes
+21 | The expected wait is about twenty-one minutes
+60 | The expected wait is about sixty minutes
+"""
+
+
+@pytest.mark.parametrize(("minutes", "expected"), rows(WAITS))
+def test_the_expected_wait_counts_minutes(minutes: str, expected: str) -> None:
+    assert said(saying.wait_minutes(int(minutes), "en"), "en") == expected

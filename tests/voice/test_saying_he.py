@@ -238,3 +238,19 @@ def test_a_date_is_day_month_and_year(date: str, expected: str) -> None:
 @pytest.mark.parametrize(("place", "expected"), rows(PLACES))
 def test_the_place_in_line_is_a_feminine_label_number(place: str, expected: str) -> None:
     assert said(saying.place_in_line(int(place), "he"), "he") == expected
+
+
+WAITS = """
+1 | זמן ההמתנה המשוער הוא בערך דקה אחת
+2 | זמן ההמתנה המשוער הוא בערך שתי דקות
+3 | זמן ההמתנה המשוער הוא בערך שלוש דקות
+10 | זמן ההמתנה המשוער הוא בערך עשר דקות
+11 | זמן ההמתנה המשוער הוא בערך אחת עשרה דקות
+21 | זמן ההמתנה המשוער הוא בערך עשרים ואחת דקות
+22 | זמן ההמתנה המשוער הוא בערך עשרים ושתיים דקות
+"""
+
+
+@pytest.mark.parametrize(("minutes", "expected"), rows(WAITS))
+def test_the_expected_wait_counts_feminine_minutes(minutes: str, expected: str) -> None:
+    assert said(saying.wait_minutes(int(minutes), "he"), "he") == expected

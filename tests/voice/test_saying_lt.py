@@ -193,3 +193,22 @@ def test_a_date_is_the_years_ordinal_the_months_genitive_and_the_day(
 @pytest.mark.parametrize(("place", "expected"), rows(PLACES))
 def test_the_place_in_line_is_a_masculine_number(place: str, expected: str) -> None:
     assert said(saying.place_in_line(int(place), "lt"), "lt") == expected
+
+
+WAITS = """
+1 | Numatomas laukimo laikas apie viena minutė
+2 | Numatomas laukimo laikas apie dvi minutės
+9 | Numatomas laukimo laikas apie devynios minutės
+10 | Numatomas laukimo laikas apie dešimt minučių
+12 | Numatomas laukimo laikas apie dvylika minučių
+21 | Numatomas laukimo laikas apie dvidešimt viena minutė
+22 | Numatomas laukimo laikas apie dvidešimt dvi minutės
+30 | Numatomas laukimo laikas apie trisdešimt minučių
+"""
+
+
+@pytest.mark.parametrize(("minutes", "expected"), rows(WAITS))
+def test_the_expected_wait_counts_feminine_minutes_in_their_case(
+    minutes: str, expected: str
+) -> None:
+    assert said(saying.wait_minutes(int(minutes), "lt"), "lt") == expected
