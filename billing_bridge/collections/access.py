@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -15,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.collections.errors import Conflict, Forbidden, Invalid, NotFound
 from billing_bridge.collections.rules import Caps, caps_of, zone_named
-from pbx.db.models import Account, Call, Invoice, Recording, Tenant
+from pbx.db.models import Account, Call, Invoice, PaymentPlan, Promise, Recording, Tenant
+
+Held = TypeVar("Held", Promise, PaymentPlan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,25 @@ async def locked_account(session: AsyncSession, account_id: int, *, in_body: boo
             raise Invalid("account_id", "no such account")
         raise NotFound("account not found")
     return account
+
+
+async def held_for_change(
+    session: AsyncSession, kind: type[Held], row_id: int, staff: Staff, what: str
+) -> Held:
+    """A promise or plan about to change, for whoever may act on its account: the account's
+    row locked first, then its own, the order a payment locks them in (so a change and a
+    payment at once wait instead of deadlocking); another business's is not found."""
+    account_id = await session.scalar(select(kind.account_id).where(kind.id == row_id))
+    if account_id is None:
+        raise NotFound(f"{what} not found")
+    account = await locked_account(session, account_id, in_body=False)
+    await may_act_on(session, account, staff)
+    held = await session.scalar(
+        select(kind).where(kind.id == row_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )  # fmt: skip
+    assert held is not None  # its account's row is held: it cannot be deleted meanwhile
+    return held
 
 
 async def may_act_on(session: AsyncSession, account: Account, staff: Staff) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.collections import access, rules
 from billing_bridge.collections.access import Staff
-from billing_bridge.collections.errors import Conflict, Invalid, NotFound
+from billing_bridge.collections.errors import Conflict, Invalid
 from billing_bridge.collections.events import plan_event
 from billing_bridge.collections.promises import none_open
 from billing_bridge.reminders import store as reminders
@@ -118,19 +118,7 @@ async def cancel_plan(
 ) -> tuple[PaymentPlan, list[PlanInstalment]]:  # fmt: skip
     """An active plan cancelled with the reason; its pending instalments with it (kept and
     broken ones stay as they were decided)."""
-    # The account's row first, then the plan's: the order a payment locks them in.
-    account_id = await session.scalar(
-        select(PaymentPlan.account_id).where(PaymentPlan.id == plan_id)
-    )
-    if account_id is None:
-        raise NotFound("plan not found")
-    account = await access.locked_account(session, account_id, in_body=False)
-    await access.may_act_on(session, account, staff)
-    plan = await session.scalar(
-        select(PaymentPlan).where(PaymentPlan.id == plan_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )  # fmt: skip
-    assert plan is not None  # its account's row is held: it cannot be deleted meanwhile
+    plan = await access.held_for_change(session, PaymentPlan, plan_id, staff, "plan")
     if plan.status != "active":
         raise Conflict(f"the plan is {plan.status}, not active", code="not_active")
     instalments = await instalments_of(session, plan.id)

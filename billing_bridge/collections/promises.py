@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.collections import access, rules
 from billing_bridge.collections.access import Staff
-from billing_bridge.collections.errors import Conflict, NotFound
+from billing_bridge.collections.errors import Conflict
 from billing_bridge.collections.events import promise_event
 from billing_bridge.reminders import store as reminders
 from pbx.audit import By, Target, record
@@ -81,17 +81,7 @@ async def cancel_promise(
     now: datetime,
 ) -> Promise:  # fmt: skip
     """An open promise cancelled (by whoever may act on its account), with the reason."""
-    # The account's row first, then the promise's: the order a payment locks them in.
-    account_id = await session.scalar(select(Promise.account_id).where(Promise.id == promise_id))
-    if account_id is None:
-        raise NotFound("promise not found")
-    account = await access.locked_account(session, account_id, in_body=False)
-    await access.may_act_on(session, account, staff)
-    promise = await session.scalar(
-        select(Promise).where(Promise.id == promise_id).with_for_update()
-        .execution_options(populate_existing=True)
-    )  # fmt: skip
-    assert promise is not None  # its account's row is held: it cannot be deleted meanwhile
+    promise = await access.held_for_change(session, Promise, promise_id, staff, "promise")
     if promise.status != "open":
         raise Conflict(f"the promise is {promise.status}, not open", code="not_open")
     promise.status, promise.decided_at = "cancelled", now
