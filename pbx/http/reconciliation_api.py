@@ -46,9 +46,9 @@ from pbx.http.api import (
     not_found,
 )
 from pbx.http.context import context
+from pbx.http.csv_answers import csv_response, wants_csv
 
 SCOPE = "billing:read"
-CSV_TYPE = "text/csv"
 
 
 class FigureOut(BaseModel):
@@ -157,10 +157,10 @@ def register(api: Api) -> None:
             tenant = await business(session, call.principal.tenant_id)
             day = _day(wanted) if wanted is not None else yesterday(tenant, now)
             report = await day_report(session, tenant, day, now=now)
-        if _csv(call):
+        if wants_csv(call):
             if call.query.get("part") == "unacknowledged":
-                return _csv_response(items_csv(report.flagged), f"unacknowledged-{day}")
-            return _csv_response(figures_csv(report), f"reconciliation-{day}")
+                return csv_response(items_csv(report.flagged), f"unacknowledged-{day}")
+            return csv_response(figures_csv(report), f"reconciliation-{day}")
         return _report_out(report)
 
     @api.operation(
@@ -179,8 +179,8 @@ def register(api: Api) -> None:
         async with _session(call) as session:
             tenant = await business(session, call.principal.tenant_id)
             page = await unacknowledged(session, tenant, now=datetime.now(UTC), limit=limit)
-        if _csv(call):
-            return _csv_response(items_csv(page.items), "unacknowledged")
+        if wants_csv(call):
+            return csv_response(items_csv(page.items), "unacknowledged")
         return UnacknowledgedList(ack_hours=page.ack_hours, as_of=page.as_of,
                                   items=[_item_out(i) for i in page.items],
                                   has_more=page.has_more)  # fmt: skip
@@ -204,19 +204,6 @@ def _day(text: str) -> date:
     except BadDay as exc:
         raise invalid("date", str(exc)) from None
 
-
-def _csv(call: ApiCall) -> bool:
-    wanted = call.query.get("format")
-    if wanted is not None:
-        return wanted == "csv"
-    return CSV_TYPE in call.request.headers.get("Accept", "")
-
-
-def _csv_response(text: str, name: str) -> web.Response:
-    return web.Response(
-        body=text.encode("utf-8"), content_type=CSV_TYPE, charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )  # fmt: skip
 
 
 def _item_out(item: Unacknowledged) -> UnacknowledgedOut:

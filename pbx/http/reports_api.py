@@ -19,6 +19,7 @@ from pbx.auth.roles import Role
 from pbx.db.models import WAIT_BANDS
 from pbx.http.api import Api, ApiCall, QueryParam, invalid
 from pbx.http.context import context
+from pbx.http.csv_answers import csv_response, wants_csv
 from pbx.reports.agents import AgentQuery, agent_report
 from pbx.reports.csv_export import agents_csv, money_csv, queues_csv
 from pbx.reports.money import CHANNELS, MoneyQuery, money_report
@@ -33,8 +34,6 @@ from pbx.reports.periods import (
     period,
 )
 from pbx.reports.queues import QueueQuery, queue_report
-
-CSV_TYPE = "text/csv"
 
 
 class QueueFiguresOut(BaseModel):
@@ -162,8 +161,8 @@ def register(api: Api) -> None:
         )  # fmt: skip
         report = await queue_report(context(call.request).database,
                                     call.principal.tenant_id, query)  # fmt: skip
-        if _csv(call):
-            return _csv_response(queues_csv(report), f"queues-{span.first}-{span.last}")
+        if wants_csv(call):
+            return csv_response(queues_csv(report), f"queues-{span.first}-{span.last}")
         return QueueReportOut(
             **_period_out(span, zone), interval=interval.value,
             service_level_seconds=query.service_level_seconds,
@@ -183,8 +182,8 @@ def register(api: Api) -> None:
         query = AgentQuery(span, interval, agents=_ids(call, "agent"), queues=_ids(call, "queue"))
         report = await agent_report(context(call.request).database,
                                     call.principal.tenant_id, query)  # fmt: skip
-        if _csv(call):
-            return _csv_response(agents_csv(report), f"agents-{span.first}-{span.last}")
+        if wants_csv(call):
+            return csv_response(agents_csv(report), f"agents-{span.first}-{span.last}")
         return AgentReportOut(**_period_out(span, zone), interval=interval.value,
                               rows=[_out(AgentFiguresOut, r) for r in report.rows],
                               totals=[_out(AgentFiguresOut, r) for r in report.totals])  # fmt: skip
@@ -200,8 +199,8 @@ def register(api: Api) -> None:
         query = MoneyQuery(span, agents=_ids(call, "agent"), queues=_ids(call, "queue"))
         report = await money_report(context(call.request).database,
                                     call.principal.tenant_id, query)  # fmt: skip
-        if _csv(call):
-            return _csv_response(money_csv(report), f"money-{span.first}-{span.last}")
+        if wants_csv(call):
+            return csv_response(money_csv(report), f"money-{span.first}-{span.last}")
         return MoneyReportOut(**_period_out(span, zone),
                               figures=[_out(MoneyFigureOut, f) for f in report.figures],
                               mandates=[_out(MandatesOut, m) for m in report.mandates])  # fmt: skip
@@ -253,16 +252,3 @@ def _period_out(span: Period, zone: ZoneInfo) -> dict[str, Any]:
 def _out(model: type[BaseModel], value: object) -> Any:
     return model.model_validate(value, from_attributes=True)
 
-
-def _csv(call: ApiCall) -> bool:
-    wanted = call.query.get("format")
-    if wanted is not None:
-        return wanted == "csv"
-    return CSV_TYPE in call.request.headers.get("Accept", "")
-
-
-def _csv_response(text: str, name: str) -> web.Response:
-    return web.Response(
-        body=text.encode("utf-8"), content_type=CSV_TYPE, charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )  # fmt: skip
