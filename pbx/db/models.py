@@ -173,6 +173,9 @@ class Customer(TenantOwned, Base):
     # When the customer opted out of reminders (a message's link or an SMS STOP reply,
     # `billing_bridge.reminders`); None: they get them.
     reminders_opted_out_at: Mapped[datetime | None]
+    # When the customer asked not to be called about money (`billing_bridge.worklist`);
+    # None: collection calls may reach them.
+    do_not_call_at: Mapped[datetime | None]
     # ISO 639-1 ("he", "lt", "en"); None: the business's.
     language: Mapped[str | None] = mapped_column(String(8))
     # The payer's postal address (Bacs by phone needs it; a keypad cannot give it).
@@ -1357,3 +1360,123 @@ report_agent_intervals = _report_table(
      Column("queue_id", BigInteger, primary_key=True)),
     AGENT_INTERVAL_COUNTS, ("talk_max",),
 )  # fmt: skip
+
+
+# The collections worklist (`billing_bridge.worklist`): whom to call next, and the rules
+# that keep those calls lawful.
+WORKLIST_STATUSES = ("queued", "claimed", "called", "done")
+WORKLIST_OUTCOMES = (
+    "right_party_contact", "wrong_party", "no_answer", "promise", "paid", "dispute", "refused",
+    "callback",
+)  # fmt: skip
+
+
+class WorklistSettings(TenantOwned, Base):
+    """A business's collection-call rules: the calling window ("HH:MM" on the customer's
+    clock), the most call attempts an account may get in 7 days, after how many days
+    overdue an account nobody has spoken to is listed, and how long a claim lasts. No row:
+    the defaults. Holidays are the reminders' (`reminder_settings.holidays`)."""
+
+    __tablename__ = "worklist_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    call_from: Mapped[str] = mapped_column(String(5), default="08:00")
+    call_until: Mapped[str] = mapped_column(String(5), default="21:00")
+    max_attempts: Mapped[int] = mapped_column(default=7)
+    no_contact_days: Mapped[int] = mapped_column(default=10)
+    claim_minutes: Mapped[int] = mapped_column(default=15)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return _tenant_id(index=False)  # the unique key is its index
+
+
+class WorklistEntry(TenantOwned, Base):
+    """An account on the worklist (one row an account, built again by each build): why it
+    is there (`reasons`), its score and the parts the score is made of, and who holds it.
+    queued -> claimed (an agent's preview, until `claimed_until`) -> called (the attempt
+    placed) -> done (the call's collections outcome) or queued again (a callback at
+    `due_at`, or the claim expired)."""
+
+    __tablename__ = "worklist_entries"
+    __table_args__ = (
+        UniqueConstraint("account_id"),
+        _one_of("status", WORKLIST_STATUSES),
+        Index("ix_worklist_entries_tenant_status_score", "tenant_id", "status", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    customer_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    overdue_minor: Mapped[int] = mapped_column(BigInteger)
+    days_overdue: Mapped[int]
+    days_since_contact: Mapped[int | None]
+    broken_promises: Mapped[int]
+    score: Mapped[int]
+    # Not offered before this moment (a callback the customer asked for).
+    due_at: Mapped[datetime | None]
+    claimed_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    claimed_until: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    decided_at: Mapped[datetime | None]
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorklistAttempt(TenantOwned, Base):
+    """A collection call placed from the worklist, written with its compliance check in one
+    transaction (so the 7-day count cannot be raced past), then linked to the call log's
+    row once the call exists. `failed`: the agent's phone could not be rung, nobody was
+    called (not counted)."""
+
+    __tablename__ = "worklist_attempts"
+    __table_args__ = (
+        Index("ix_worklist_attempts_account_at", "account_id", "at"),
+        Index("ix_worklist_attempts_call", "call_record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("worklist_entries.id", ondelete="CASCADE")
+    )
+    account_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    number: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    call_record_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    outcome: Mapped[str | None] = mapped_column(String(24))
+
+
+class DoNotCallNumber(TenantOwned, Base):
+    """A number the business must not call about money, whoever it belongs to."""
+
+    __tablename__ = "do_not_call_numbers"
+    __table_args__ = (UniqueConstraint("tenant_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    added_by_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return _tenant_id(index=False)  # the unique key is its index
