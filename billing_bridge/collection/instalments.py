@@ -132,6 +132,47 @@ async def collecting(
     return owned
 
 
+async def retrying(session: AsyncSession, account_ids: Sequence[int], today: date) -> set[int]:
+    """Of these accounts, those with a plan whose refused instalment charge the run tries
+    again today (`rules.retry_on` of the refusal is today: the retry not made yet, or made
+    and unanswered), on a mandate still active. Four statements, whatever the accounts."""
+    if not account_ids:
+        return set()
+    plans = (await session.scalars(
+        select(PaymentPlan).where(PaymentPlan.account_id.in_(list(account_ids)),
+                                  PaymentPlan.status == "active",
+                                  PaymentPlan.method.in_(METHODS))
+    )).all()  # fmt: skip
+    if not plans:
+        return set()
+    pending = (await session.scalars(
+        select(PlanInstalment).where(PlanInstalment.plan_id.in_([p.id for p in plans]),
+                                     PlanInstalment.status == "pending")
+    )).all()  # fmt: skip
+    payments = await _payments_of(session, plans, pending)
+    active = set((await session.scalars(
+        select(Mandate.id).where(Mandate.id.in_([p.mandate_id for p in plans]),
+                                 Mandate.status == "active")
+    )).all())  # fmt: skip
+    by_plan = {plan.id: plan for plan in plans}
+    accounts = set()
+    for instalment in pending:
+        plan = by_plan[instalment.plan_id]
+        last, payment = last_attempt(plan, instalment.number, payments)
+        if last is None or plan.mandate_id not in active:
+            continue
+        refused = last.number
+        if last.outcome != "failed":  # a retry made: its day is the refusal before it's
+            refused -= 1
+            payment = payments.get(rules.instalment_key(plan.id, instalment.number, refused))
+        if payment is None or payment.status not in ("failed", "cancelled"):
+            continue
+        failed_on = (payment.status_at or payment.created_at).date()
+        if rules.retry_on(refused, payment.failure_reason, failed_on) == today:
+            accounts.add(plan.account_id)
+    return accounts
+
+
 async def collect(
     database: Database,
     provider: PaymentProvider,

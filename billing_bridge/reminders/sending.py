@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing_bridge.collection.instalments import retrying
 from billing_bridge.collections.rules import local_day, zone_named
 from billing_bridge.money import format_minor
 from billing_bridge.payments.pay_links import MessageSender, deliver, mask
@@ -273,9 +274,11 @@ async def _candidates(
 
 
 async def _retry_days(session: AsyncSession, account_ids: list[int], today: date) -> set[int]:
-    """Of these accounts, those with a failed direct debit the collection run retries today."""
+    """Of these accounts, those with a failed direct debit the collection run retries today:
+    an invoice's (`collection_attempts.next_retry_on`) or a plan's instalment's."""
     if not account_ids:
         return set()
+    instalments = await retrying(session, account_ids, today)
     rows = await session.scalars(
         select(Invoice.account_id).join(CollectionAttempt,
                                         CollectionAttempt.invoice_id == Invoice.id)
@@ -283,4 +286,4 @@ async def _retry_days(session: AsyncSession, account_ids: list[int], today: date
                CollectionAttempt.next_retry_on == today)
         .distinct()
     )  # fmt: skip
-    return set(rows)
+    return set(rows) | instalments

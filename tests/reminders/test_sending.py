@@ -15,7 +15,16 @@ from sqlalchemy import select, text
 from billing_bridge.reminders import planner, replies, store
 from billing_bridge.reminders.links import OptOutTokenError
 from pbx.db.database import Database
-from pbx.db.models import Account, CollectionAttempt, Customer, Invoice, Mandate, Payment
+from pbx.db.models import (
+    Account,
+    CollectionAttempt,
+    Customer,
+    Invoice,
+    Mandate,
+    Payment,
+    PaymentPlan,
+    PlanInstalment,
+)
 from tests.reminders.support import ADMIN, DST_DAY, DUE, STEPS, Shop, at, open_shop
 
 DAY1 = DUE + timedelta(days=1)
@@ -131,6 +140,48 @@ async def test_no_reminder_on_the_day_a_failed_direct_debit_is_retried(
                                       next_retry_on=DAY1))  # fmt: skip
     await planner.plan(database, at(DAY1, 9))
     assert (await shop.reminders().send_due(at(DAY1, 9))).waiting == 1
+    assert (await shop.reminders().send_due(at(DAY1 + timedelta(days=1), 9))).sent == 1
+
+
+async def test_no_reminder_on_the_day_a_refused_instalment_charge_is_retried(
+    database: Database,
+) -> None:
+    """A plan in arrears (its first instalment broken) is reminded, but not on the day the run
+    tries its second instalment's refused debit again (3 days after the refusal), nor while
+    that retry is unanswered that day; the next day it is."""
+    shop = await open_shop(database)
+    customer, account = await _planned(shop)
+    refused_on = DAY1 - timedelta(days=3)
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        mandate = Mandate(customer_id=customer, account_id=account, provider="sandbox",
+                          scheme="sepa_core", status="active", provider_ref="MD-1")  # fmt: skip
+        session.add(mandate)
+        await session.flush()
+        plan = PaymentPlan(account_id=account, total_minor=10_001, currency="EUR",
+                           instalment_count=2, frequency="weekly", first_due_on=DUE,
+                           method="mandate", mandate_id=mandate.id, status="active",
+                           paid_minor=0, consent_at=at(DUE, 9))  # fmt: skip
+        session.add(plan)
+        await session.flush()
+        session.add_all([
+            PlanInstalment(plan_id=plan.id, number=1, due_on=DUE - timedelta(days=7),
+                           amount_minor=5001, paid_minor=0, status="broken"),
+            PlanInstalment(plan_id=plan.id, number=2, due_on=refused_on, amount_minor=5000,
+                           paid_minor=0, status="pending"),
+        ])  # fmt: skip
+        session.add(Payment(account_id=account, amount_minor=5000, currency="EUR",
+                            method="direct_debit", provider="sandbox", provider_ref="PM-1",
+                            idempotency_key=f"plan{plan.id}-inst2", status="failed",
+                            failure_reason="insufficient_funds",
+                            status_at=at(refused_on, 12)))  # fmt: skip
+    await planner.plan(database, at(DAY1, 9))
+    assert (await shop.reminders().send_due(at(DAY1, 9))).waiting == 1
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        session.add(Payment(account_id=account, amount_minor=5000, currency="EUR",
+                            method="direct_debit", provider="sandbox", provider_ref="PM-2",
+                            idempotency_key=f"plan{plan.id}-inst2-try2", status="pending"))
+    assert (await shop.reminders().send_due(at(DAY1, 10))).waiting == 1
+    assert shop.sender.sent == []
     assert (await shop.reminders().send_due(at(DAY1 + timedelta(days=1), 9))).sent == 1
 
 
