@@ -626,6 +626,12 @@ class Queue(TenantOwned, Base):
     # None: as the caller's inbound route says (`recordings.policy.effective_policy`).
     recording_policy: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A callback whose customer does not answer is retried by this rule (None: 3 attempts,
+    # 600 seconds apart, 08:00-21:00 on the customer's clock): `pbx.acd.callback_rule`.
+    callback_attempts: Mapped[int | None]
+    callback_spacing_seconds: Mapped[int | None]
+    callback_window_start: Mapped[str | None] = mapped_column(String(5))  # HH:MM
+    callback_window_end: Mapped[str | None] = mapped_column(String(5))
 
 
 class QueueMember(TenantOwned, Base):
@@ -840,6 +846,12 @@ class Call(TenantOwned, Base):
     # (Asterisk could not play it, or the caller hung up during it), "none" (not recorded
     # at arrival, no notice); None for calls before migration 0018.
     recording_notice: Mapped[str | None] = mapped_column(String(8))
+    # A callback's attempt at calling the customer: the call that asked for it, and which
+    # attempt this is (1, 2, ...). On the asking call, how its callback ended:
+    # "pending", "answered", "failed" (every attempt unanswered) or "cancelled".
+    callback_of: Mapped[int | None] = mapped_column(BigIntId, ForeignKey("calls.id"), index=True)
+    callback_attempt: Mapped[int | None]
+    callback_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class IvrIdentityFailure(TenantOwned, Base):
