@@ -50,6 +50,26 @@ class DialCallback:
     call_id: str
     agent_id: str
     number: str
+    attempt: int = 1  # which dial of the customer this is (the queue's rule caps them)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRetry:
+    """The customer did not answer a callback: the request waits in its queue (its place
+    kept) and is offered to agents again from `at`, for dial number `attempt`."""
+
+    call_id: str
+    attempt: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFailed:
+    """The customer did not answer the last dial the queue's rule allows: the request is
+    over, unanswered after `attempts` dials."""
+
+    call_id: str
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +128,8 @@ Command = (
     | StopRinging
     | Connect
     | DialCallback
+    | CallbackRetry
+    | CallbackFailed
     | Overflow
     | Announce
     | CallAbandoned

@@ -18,11 +18,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pbx.acd.agents import STAFFED_STATES, Agent, AgentState, Membership
+from pbx.acd.callback_rule import next_attempt
 from pbx.acd.calls import ActiveCall, InboundCall
 from pbx.acd.commands import (
     CallAbandoned,
+    CallbackFailed,
+    CallbackRetry,
     Command,
     Connect,
     DialCallback,
@@ -56,6 +60,9 @@ class Engine:
         self.transfers: dict[str, ActiveCall] = {}
         # Agents removed by an admin while on a call: they leave the roster when it ends.
         self.retiring: set[str] = set()
+        # Callback requests an agent answered, by call id, while the customer is dialled:
+        # kept to wait in their queue again if the customer does not answer.
+        self.callbacks: dict[str, WaitingCall] = {}
         self.seq = 0
         # Journals of agent changes, kept as they happen so that nothing scans the roster
         # per event: for desks (`changed_agents`), for snapshots (agents whose saved form
@@ -180,7 +187,10 @@ class Engine:
         self.active[call_id] = ActiveCall(call_id, queue.name, agent_id, now)
         commands: list[Command] = [StopRinging(call_id, others)] if others else []
         if entry.kind is EntryKind.CALLBACK:
-            commands.append(DialCallback(call_id, agent_id, entry.caller_number or ""))
+            entry.attempts += 1
+            self.callbacks[call_id] = entry
+            number = entry.caller_number or ""
+            commands.append(DialCallback(call_id, agent_id, number, attempt=entry.attempts))
         else:
             commands.append(Connect(call_id, agent_id))
         return commands + self._dispatch(now)
@@ -300,6 +310,28 @@ class Engine:
         commands = self._stop_all_ringing(entry, now)
         queue.remove(call_id)
         return commands + self._dispatch(now)
+
+    def callback_not_answered(self, call_id: str, zone: ZoneInfo, now: datetime) -> list[Command]:
+        """The customer of a callback being dialled did not answer (no answer, busy, failed):
+        the agent's part ends, and by the queue's rule (`callback_rule`, on the wall clock
+        of the customer's `zone`) the request waits for its next attempt, keeping its place
+        (`CallbackRetry`), or it is over (`CallbackFailed`)."""
+        now = require_utc(now)
+        entry = self.callbacks.get(call_id)
+        if entry is None or call_id not in self.active:
+            raise UnknownCall(call_id, "not a callback whose customer is being dialled")
+        served = self.active.pop(call_id)
+        commands = self._end_call(served, now)
+        queue = self.queues.get(served.queue)
+        retry_at = (
+            next_attempt(queue.config.callback_rule, entry.attempts, now, zone) if queue else None
+        )
+        if queue is None or retry_at is None:
+            return [CallbackFailed(call_id, entry.attempts), *commands]
+        entry.ringing, entry.ring_deadline, entry.tried = [], None, []
+        entry.retry_at = retry_at
+        queue.add(entry)
+        return [CallbackRetry(call_id, entry.attempts + 1, retry_at), *commands]
 
     # -- agent events --------------------------------------------------------------------
 
@@ -484,6 +516,7 @@ class Engine:
         entry.retry_at = now + timedelta(seconds=retry) if retry else None
 
     def _end_call(self, call: ActiveCall, now: datetime) -> list[Command]:
+        self.callbacks.pop(call.call_id, None)
         # The queue may have been removed by an admin while the call was connected.
         queue = self.queues.get(call.queue) or Queue(QueueConfig(call.queue))
         wrapup = queue.config.wrapup_s
@@ -603,6 +636,7 @@ class Engine:
             "active": [call.to_dict() for call in self.active.values()],
             "transfers": [call.to_dict() for call in self.transfers.values()],
             "retiring": sorted(self.retiring),
+            "callbacks": [entry.to_dict() for entry in self.callbacks.values()],
         }
 
     @classmethod
@@ -626,4 +660,7 @@ class Engine:
             call = ActiveCall.from_dict(raw)
             engine.transfers[call.agent_id] = call
         engine.retiring = set(data.get("retiring", ()))
+        for raw in data.get("callbacks", ()):
+            entry = WaitingCall.from_dict(raw)
+            engine.callbacks[entry.call_id] = entry
         return engine

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pbx.acd.callback_rule import CallbackRule
 from pbx.acd.commands import Announce
 from pbx.acd.serial import dump_time, load_time, require_utc
 
@@ -68,6 +69,8 @@ class QueueConfig:
     # Ring-no-answer pauses the agent (app_queue's `autopause`); off, they stay available.
     autopause: bool = True
     default_handle_s: int = 180
+    # How a callback whose customer does not answer is tried again.
+    callback_rule: CallbackRule = field(default_factory=CallbackRule)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", Strategy(self.strategy))
@@ -109,11 +112,15 @@ class QueueConfig:
             "required_skills": dict(self.required_skills),
             "autopause": self.autopause,
             "default_handle_s": self.default_handle_s,
+            "callback_rule": self.callback_rule.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QueueConfig:
-        return cls(**data)
+        values = dict(data)
+        if "callback_rule" in values:
+            values["callback_rule"] = CallbackRule.from_dict(values["callback_rule"])
+        return cls(**values)
 
 
 class EntryKind(StrEnum):
@@ -139,6 +146,8 @@ class WaitingCall:
     # Agents already rung for this call in the current round, so "try the next" moves on.
     tried: list[str] = field(default_factory=list)
     next_announce_at: datetime | None = None
+    # A callback request: how many times the customer has been dialled for it.
+    attempts: int = 0
 
     def order_key(self) -> tuple[int, datetime, int]:
         return (-self.priority, self.arrived_at, self.seq)
@@ -163,6 +172,7 @@ class WaitingCall:
             "retry_at": dump_time(self.retry_at),
             "tried": list(self.tried),
             "next_announce_at": dump_time(self.next_announce_at),
+            "attempts": self.attempts,
         }
 
     @classmethod
@@ -180,6 +190,7 @@ class WaitingCall:
             retry_at=load_time(data.get("retry_at")),
             tried=list(data.get("tried", [])),
             next_announce_at=load_time(data.get("next_announce_at")),
+            attempts=data.get("attempts", 0),
         )
 
 

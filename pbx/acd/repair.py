@@ -29,6 +29,8 @@ def repair(engine: Engine, live: Collection[str], now: datetime) -> list[str]:
         if call_id not in live or not holds:
             del engine.active[call_id]
             notes.append(f"call {call_id} of agent {call.agent_id} does not exist: dropped")
+    for call_id in [c for c in engine.callbacks if c not in engine.active]:
+        del engine.callbacks[call_id]  # its customer is dialled no more
     for agent_id, call in list(engine.transfers.items()):
         agent = engine.agents.get(agent_id)
         held = agent is not None and agent.call_id == call.call_id and agent.state in (
