@@ -1,5 +1,6 @@
 """What an agent sees about a caller the moment the call is offered: the customer, their
-accounts and balances, overdue invoices, mandates, last payments, recent calls, and their
+accounts and balances, overdue invoices, mandates, last payments, recent calls (each with its
+disposition, an excerpt of its notes, and the promises and payments taken in it), and their
 promises to pay and payment plans (open ones, and how the last ones ended).
 
 Reads one tenant's rows through a tenant reader (no transaction), in one statement. Money
@@ -43,8 +44,15 @@ from pbx.db.models import (
     Recording,
 )
 from pbx.db.scoped import Scoped, ScopedUnion
+from pbx.free_text import cap, mask_card_numbers
 
 RECENT = 5
+# A past call's notes on the panel: their start, screened for card numbers. More is read than
+# shown, so a card number that starts within the excerpt is read whole and masked before the
+# cut (a card number is at most 37 characters with its separators).
+NOTES_EXCERPT = 160
+_NOTES_READ = NOTES_EXCERPT + 80
+TAKEN_IN_CALL = 5 * (RECENT + 1)  # the promises and payments of the recent calls, at most
 
 # Built once, run for every offered call (see pbx.db.scoped): one statement, one round trip,
 # of eight parts (the customer, accounts, what of theirs is pending in billing, overdue
@@ -136,7 +144,7 @@ _LAST_CALLS = (Call.arrived_at.desc(), Call.id.desc())
 _CALLS = Scoped(  # one more than the panel shows: the call being offered may be among them
     select(*_part("call", _LAST_CALLS, {
         "id": Call.id, "at": Call.arrived_at, "label": Call.outcome,
-        "status": Call.disposition, "text": Call.notes,
+        "status": Call.disposition, "text": func.substr(Call.notes, 1, _NOTES_READ),
     }))
     .where(Call.customer_id == _CUSTOMER)
     .order_by(*_LAST_CALLS)
@@ -155,6 +163,32 @@ _RECORDINGS = Scoped(  # each of those calls' newest stored recording, for the d
     .group_by(Recording.call_id),
     Recording, Call,
 )  # fmt: skip
+
+
+def _taken_in_calls(
+    part: str, taken: type[Payment] | type[Promise], filled: dict[str, Any]
+) -> Scoped:
+    """What was taken in those calls, reached through the customer's accounts (the indexed
+    way to a customer's payments and promises; `call_id` alone has no index)."""
+    return Scoped(
+        select(*_part(part, taken.id, {"id": taken.id, "ref_id": taken.call_id,
+                                       "amount": taken.amount_minor,
+                                       "currency": taken.currency, **filled}))
+        .join(Account, taken.account_id == Account.id)
+        .join(Call, taken.call_id == Call.id)
+        .where(Account.customer_id == _CUSTOMER, taken.call_id.in_(_RECENT_CALL_IDS))
+        .order_by(taken.id)
+        .limit(TAKEN_IN_CALL),
+        taken, Account, Call,
+    )  # fmt: skip
+
+
+_CALL_PAYMENTS = _taken_in_calls(
+    "call_payment", Payment, {"label": Payment.method, "status": Payment.status}
+)
+_CALL_PROMISES = _taken_in_calls(
+    "call_promise", Promise, {"day": Promise.due_on, "status": Promise.status}
+)
 _PROMISES = Scoped(  # the newest: an open one and how the last ones ended
     select(*_part("promise", Promise.id.desc(), {
         "id": Promise.id, "ref_id": Promise.account_id, "amount": Promise.amount_minor,
@@ -194,7 +228,7 @@ _INSTALMENTS = Scoped(  # of the active plans, in date order
 )  # fmt: skip
 _PANEL = ScopedUnion(
     _WHO, _ACCOUNTS, _PENDING, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS,
-    _PROMISES, _PLANS, _INSTALMENTS,
+    _CALL_PAYMENTS, _CALL_PROMISES, _PROMISES, _PLANS, _INSTALMENTS,
     order_by=("part", "k"),
 )  # fmt: skip
 
@@ -210,7 +244,6 @@ async def customer_panel(
     if "customer" not in parts:  # no such customer in this business
         return None
     customer = parts["customer"][0]
-    recorded = {row.ref_id: row.id for row in parts.get("recording", ())}
     pending = {row.ref_id: int(row.amount) for row in parts.get("pending", ())}
     return {
         "customer": {"id": customer.id, "ref": customer.ref, "name": customer.label,
@@ -240,13 +273,39 @@ async def customer_panel(
              "at": p.at.isoformat()}
             for p in parts.get("payment", ())
         ],
-        "recent_calls": [
-            {"id": c.id, "at": c.at.isoformat(), "outcome": c.label,
-             "disposition": c.status, "notes": c.text, "recording_id": recorded.get(c.id)}
-            for c in parts.get("call", ())
-        ],
+        "recent_calls": _recent_calls(parts),
         **_promises_and_plans(parts),
     }  # fmt: skip
+
+
+def _recent_calls(parts: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The last calls, each with its recording to play, an excerpt of its notes, and the
+    promises and payments taken in it."""
+    recorded = {row.ref_id: row.id for row in parts.get("recording", ())}
+    taken: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for p in parts.get("call_payment", ()):
+        taken.setdefault(("payments", p.ref_id), []).append(
+            {"id": p.id, "amount_minor": p.amount, "currency": p.currency, "method": p.label,
+             "status": p.status})  # fmt: skip
+    for p in parts.get("call_promise", ()):
+        taken.setdefault(("promises", p.ref_id), []).append(
+            {"id": p.id, "amount_minor": p.amount, "currency": p.currency,
+             "due_on": p.day.isoformat(), "status": p.status})  # fmt: skip
+    return [
+        {"id": c.id, "at": c.at.isoformat(), "outcome": c.label, "disposition": c.status,
+         "notes": notes_excerpt(c.text), "recording_id": recorded.get(c.id),
+         "promises": taken.get(("promises", c.id), []),
+         "payments": taken.get(("payments", c.id), [])}
+        for c in parts.get("call", ())
+    ]  # fmt: skip
+
+
+def notes_excerpt(notes: str | None) -> str | None:
+    """A call's notes as the panel shows them: card-like digits masked, at most
+    NOTES_EXCERPT characters."""
+    if notes is None:
+        return None
+    return cap(mask_card_numbers(notes), NOTES_EXCERPT)
 
 
 def _promises_and_plans(parts: dict[str, list[Any]]) -> dict[str, Any]:

@@ -60,6 +60,9 @@ class CallOffered(CallView):
     kind: ClassVar[str] = "call.offered"
     record_id: int | None  # None: an AGI-only pop, of a call app_queue serves and none logs
     panel: Mapping[str, Any] | None
+    # A number several customers share, nobody picked yet: {"members": [...], "more": n}
+    # (`billing_bridge.household`), for the agent to attach the one on the line
+    household: Mapping[str, Any] | None = _optional()
 
 
 @_frozen
@@ -190,7 +193,8 @@ class RecordingStored(DeskPayload):
 
 @_frozen
 class AccountUpdated(DeskPayload):
-    """The billing system changed the customer on this call: the panel as it is now."""
+    """The billing system changed the customer on this call, or the agent attached the
+    caller to it (a household's member, or one found by search): the panel as it is now."""
 
     kind: ClassVar[str] = "account.updated"
     call_id: str

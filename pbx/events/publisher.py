@@ -1,6 +1,8 @@
 """Turns what happens in the call flow into desk events: the screen-pop when a call is
-offered, the call connected and ended, agent state changes. The one screen-pop builder: the
-AGI-only setup's pop (`offer_ringing`) is built here too, in the same shape.
+offered (with a household's members when several customers share the number), the call
+connected and ended, the panel of a caller the agent attached, agent state changes. The
+one screen-pop builder: the AGI-only setup's pop (`offer_ringing`) is built here too, in the
+same shape.
 
 The call flow hands over notices in order through one queue; this worker builds each event
 (the pop reads the customer's accounts) and appends it to the log, so a slow database never
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from billing_bridge.business_days import BusinessDays
+from billing_bridge.household import household
 from billing_bridge.phones import normalise_caller_id
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
@@ -28,6 +31,7 @@ from pbx.db.models import Tenant, User
 from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
+from pbx.events.payloads import AccountUpdated
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,18 @@ class DeskPublisher:
         if kind == "call.offered":
             data = dict(p["call"])
             data["panel"] = await self._panel(tenant, p["call"])
+            if data["panel"] is None and data["match"] == "ambiguous" and data["caller_number"]:
+                found = await household(self.database, tenant, data["caller_number"])
+                data["household"] = found.to_json()
             return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), data)
+        if kind == "account.updated":  # the agent attached the caller to the call
+            call = p["call"]
+            panel = await self._panel(tenant, call)
+            if panel is None:
+                raise LookupError(f"customer {call['customer_id']} is gone")
+            payload = AccountUpdated(call_id=call["call_id"], record_id=call["record_id"],
+                                     customer_id=call["customer_id"], panel=panel)  # fmt: skip
+            return DeskEvent.of(tenant, Audience(tuple(p["agents"]), queues), payload)
         if kind == "agent.state":
             return DeskEvent(kind, tenant, Audience((p["agent_id"],), supervisors=True), p)
         return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), dict(p["call"]))
