@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from pbx.callflow.keypad import Keypads
 from pbx.callflow.keypad_session import KeypadSessions
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.live_calls import local_desk
+from pbx.callflow.live_figures import FlowFigures, ProcessRole
 from pbx.callflow.mandate_capture import MandateCapture
 from pbx.callflow.ownership import Lease, Ownership, RedisLease, SoleLease
 from pbx.callflow.prompts_player import PromptsPlayer
@@ -81,6 +82,8 @@ from pbx.events.publisher import DeskPublisher
 from pbx.http.context import ApiContext
 from pbx.http.proxies import parse_networks
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
+from pbx.metrics.backlog import BacklogCache
+from pbx.metrics.prometheus import ProcessMetrics
 from pbx.settings import (
     MessagesSettings,
     PaymentsSettings,
@@ -114,6 +117,8 @@ class Services:
     recordings: ObjectStore | None = None  # where finished recordings are kept
     # Generated per installation, never shipped: signs the screen-pop tokens (FastAGI).
     secret: InstallationSecret | None = None
+    # This process's Prometheus registry (`/metrics`), never the client's global one.
+    metrics: ProcessMetrics = field(default_factory=lambda: ProcessMetrics(utc_now))
 
     async def close(self) -> None:
         await self.bus.stop()
@@ -157,11 +162,13 @@ def bootstrap(services: Services) -> Application:
     server and, with an Asterisk configured, the call flow, its ownership and recordings."""
     assert services.hub is not None
     settings = services.settings
-    publisher = DeskPublisher(services.hub, services.database, utc_now)
+    metrics = services.metrics
+    publisher = DeskPublisher(services.hub, services.database, utc_now, metrics)
     payments, sender = payment_provider(settings.payments), message_sender(settings.messages)
     agi = FastAGIServer(
         build_handlers(services), host=settings.agi.host, port=settings.agi.port,
         idle_timeout=settings.agi.idle_timeout_seconds, max_sessions=settings.agi.max_sessions,
+        metrics=metrics,
     )  # fmt: skip
     application = Application(services, publisher, payments, sender, agi)
     # A subscription the worker disables is told to its business's admins on their desks.
@@ -171,6 +178,8 @@ def bootstrap(services: Services) -> Application:
     flow = application.flow = build_call_flow(services, publisher, payments, sender)
     if flow is not None:
         application.ownership = ownership(services, flow)
+        metrics.role = ProcessRole(application.ownership)
+        metrics.live = FlowFigures(flow, application.ownership)
         if services.bus_redis is not None:
             application.desk_server = DeskServer(local_desk(flow), services.bus_redis)
         if services.recordings is not None:
@@ -289,10 +298,12 @@ def build_services(settings: Settings) -> Services:
     events: EventLog = (
         RedisEventLog(bus_redis, retention) if bus_redis is not None else MemoryEventLog(retention)
     )
+    metrics = ProcessMetrics(utc_now)
+    metrics.backlog = BacklogCache(database)  # recordings and webhooks waiting, per scrape
     return Services(
         settings, database, redis, directory, identification, bus, sessions, limiter,
         Hub(events), bus_redis, recording_store(settings.recordings),
-        secret=installation_secret(settings, redis),
+        secret=installation_secret(settings, redis), metrics=metrics,
     )  # fmt: skip
 
 
@@ -336,6 +347,7 @@ def build_call_flow(
         client,
         reconnect_initial=ari.reconnect_initial_seconds,
         reconnect_max=ari.reconnect_max_seconds,
+        metrics=services.metrics,
     )
     node = ari.node or (urlsplit(ari.url).hostname or "asterisk")
     return call_flow(

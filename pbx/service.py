@@ -22,6 +22,8 @@ from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
 from pbx.http.app import build_app
 from pbx.http.context import CONFIG_TOPIC
+from pbx.http.metrics_api import MetricsPage
+from pbx.metrics.prometheus import CONTENT_TYPE
 from pbx.voice import catalog as voice_texts
 from pbx.voice import store as voice_store
 from pbx.voice.presence import PromptsOnAsterisk
@@ -50,9 +52,12 @@ class Ledgerline:
             voice_texts.load(), self.flow.client.sounds,
             functools.partial(voice_store.languages_in_use, services.database),
         )  # fmt: skip
+        metrics = MetricsPage(services.metrics, services.settings.service.metrics_token,
+                              CONTENT_TYPE)  # fmt: skip
         app = build_app(services, self.agi_status, application.context,
                         call_flow_status=self.call_flow_status if self.ownership else None,
-                        prompts_status=prompts.warning if prompts else None)  # fmt: skip
+                        prompts_status=prompts.warning if prompts else None,
+                        metrics=metrics)  # fmt: skip
         self._runner = web.AppRunner(app, access_log=None)
         self._site: web.TCPSite | None = None
 
@@ -183,7 +188,12 @@ class Ledgerline:
 
     async def _collect(self) -> str | None:
         """Due invoices charged from active mandates and cards on file."""
-        report = await run_collection(self.services.database, self.payments, node="serve")
+        try:
+            report = await run_collection(self.services.database, self.payments, node="serve")
+        except Exception:
+            self.services.metrics.collection_run("failed")
+            raise
+        self.services.metrics.collection_run("completed")
         total = report.total
         if not (total.collected.count or total.failed.count or total.skipped.count):
             return None

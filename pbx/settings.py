@@ -47,6 +47,15 @@ class ServiceSettings(_Section):
     trusted_proxies: list[str]
     force_secure_cookie: bool
     secret_file: str = Field(min_length=1)
+    # /metrics from other than loopback needs this bearer token; empty: loopback only.
+    metrics_token: str
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("at least 16 characters (or empty: /metrics on loopback only)")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ SHIPPED: dict[str, frozenset[str]] = {
     "messages.sms_gateway_token": frozenset({"CHANGE-ME"}),
     "messages.sms_inbound_token": frozenset({"CHANGE-ME-TO-A-LONG-TOKEN"}),
     "messages.smtp_password": frozenset({"CHANGE-ME"}),
+    "service.metrics_token": frozenset({"CHANGE-ME-TO-A-LONG-TOKEN"}),
 }
 
 
@@ -47,6 +48,7 @@ def refuse_shipped_secrets(settings: Settings) -> None:
         "messages.sms_gateway_token": settings.messages.sms_gateway_token,
         "messages.sms_inbound_token": settings.messages.sms_inbound_token,
         "messages.smtp_password": settings.messages.smtp_password,
+        "service.metrics_token": settings.service.metrics_token,
     }
     for setting, value in configured.items():
         if value in SHIPPED[setting]:

@@ -29,6 +29,7 @@ from agi_scripts.fastagi.protocol import (
     parse_environment,
 )
 from agi_scripts.fastagi.session import MAX_ENV_BYTES, AGISession, read_environment_block
+from pbx.metrics import NO_METRICS, Metrics
 
 Handler = Callable[[AGISession], Awaitable[None]]
 
@@ -57,8 +58,10 @@ class FastAGIServer:
         port: int = 4573,
         idle_timeout: float = 10.0,
         max_sessions: int = 1000,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._handlers = _normalised(handlers)
+        self._metrics = metrics  # each session's duration, by script and outcome
         self._host = host
         self._port = port
         self._idle_timeout = idle_timeout
@@ -169,10 +172,17 @@ class FastAGIServer:
             return env
         session = AGISession(reader, writer, env, self._idle_timeout)
         handler = self._handlers.get(env.script)
-        if handler is None:
-            await self._refuse_unknown_script(session)
-            return Outcome.FAILED
-        return await self._run_handler(handler, session)
+        started, outcome = time.monotonic(), Outcome.FAILED
+        try:
+            if handler is None:
+                await self._refuse_unknown_script(session)
+            else:
+                outcome = await self._run_handler(handler, session)
+        finally:
+            # Only registered names label the histogram: a caller's typo adds no series.
+            script = env.script if handler is not None else "unknown"
+            self._metrics.agi_session(script, outcome.value, time.monotonic() - started)
+        return outcome
 
     async def _read_env(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -28,6 +28,7 @@ import aiohttp
 from pbx.ari.client import AriClient
 from pbx.ari.errors import AriAuthError, AriError, AriUnavailable, MalformedEvent
 from pbx.ari.events import ApplicationReplaced, Event, UnknownEvent, parse_event
+from pbx.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,10 @@ class AriConnection:
         reconnect_max: float,
         heartbeat: float = 20.0,
         queue_size: int = 1000,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._client = client
+        self._metrics = metrics  # told of every drop and failed connect (ARI reconnects)
         self._backoff = Backoff(reconnect_initial, reconnect_max)
         self._heartbeat = heartbeat
         self._queue_size = queue_size
@@ -193,6 +196,7 @@ class AriConnection:
             await self._retry_later(reason)
 
     async def _retry_later(self, reason: AriError | str) -> None:
+        self._metrics.ari_reconnect()
         delay = self._backoff.next()
         level = logging.ERROR if isinstance(reason, AriAuthError) else logging.WARNING
         log.log(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +33,11 @@ from pbx.events.codec import DeskCodecError
 from pbx.events.hub import Hub
 from pbx.events.model import Audience, DeskEvent
 from pbx.events.payloads import AccountUpdated
+from pbx.metrics import NO_METRICS, Metrics
 
 log = logging.getLogger(__name__)
 
-Notice = tuple[str, dict[str, Any]]
+Notice = tuple[str, dict[str, Any], float]  # kind, payload, when noticed (monotonic)
 BATCH = 100  # notices waiting together are appended in one round trip, up to this many
 
 
@@ -52,8 +54,10 @@ class Ringing:
 
 
 class DeskPublisher:
-    def __init__(self, hub: Hub, database: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(self, hub: Hub, database: Database, clock: Callable[[], datetime],
+                 metrics: Metrics = NO_METRICS) -> None:  # fmt: skip
         self.hub, self.database, self.clock = hub, database, clock
+        self.metrics = metrics  # each pop's latency: offered to published
         self._days = BusinessDays(database, clock)  # "overdue" in each business's own zone
         self._notices: asyncio.Queue[Notice] = asyncio.Queue(10_000)
         self._worker: asyncio.Task[None] | None = None
@@ -63,7 +67,7 @@ class DeskPublisher:
     def notify(self, kind: str, payload: dict[str, Any]) -> None:
         """Called by the call flow (under its lock): never blocks, never raises."""
         try:
-            self._notices.put_nowait((kind, payload))
+            self._notices.put_nowait((kind, payload, time.monotonic()))
         except asyncio.QueueFull:
             log.error("desk events backlog full: %s dropped", kind)
 
@@ -100,9 +104,12 @@ class DeskPublisher:
             while len(notices) < BATCH and not self._notices.empty():
                 notices.append(self._notices.get_nowait())
             events = []
-            for kind, payload in notices:
+            pops: list[tuple[int, float]] = []  # (business, noticed) of each pop
+            for kind, payload, noticed in notices:
                 try:
                     events.append(await self._event(kind, payload))
+                    if kind == "call.offered":
+                        pops.append((payload["tenant_id"], noticed))
                 except DeskCodecError as exc:  # a notice the codec refuses: one line
                     log.error("desk event %s not built: %s", kind, exc)
                 except Exception:  # the database away while reading the panel
@@ -110,6 +117,9 @@ class DeskPublisher:
             try:
                 if events:
                     await self.hub.publish_all(events)
+                published = time.monotonic()
+                for tenant_id, noticed in pops:
+                    self.metrics.pop_shown(tenant_id, published - noticed)
             except Exception:
                 kinds = ", ".join(event.type for event in events)
                 log.exception("desk events not published: %s", kinds)
@@ -142,6 +152,7 @@ class DeskPublisher:
     async def offer_ringing(self, ringing: Ringing) -> bool:
         """Pop the desks of the business's active agents at that phone (False when none is):
         `call.offered` as the ARI call flow sends it, from a call Ledgerline does not log."""
+        started = time.monotonic()
         async with self.database.system_session() as db:
             agents = list(await db.execute(
                 select(User.id, Tenant.default_region)
@@ -164,6 +175,7 @@ class DeskPublisher:
         audience = Audience(tuple(agent.id for agent in agents))
         await self.hub.publish(DeskEvent("call.offered", ringing.tenant_id, audience,
                                          call | {"panel": panel}))  # fmt: skip
+        self.metrics.pop_shown(ringing.tenant_id, time.monotonic() - started)
         return True
 
     async def _panel(self, tenant: int, call: dict[str, Any]) -> dict[str, Any] | None:

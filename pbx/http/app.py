@@ -33,6 +33,7 @@ from pbx.http import (
 from pbx.http.api import PREFIX, SECURE_COOKIES, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
 from pbx.http.desk_socket import desk_socket
+from pbx.http.metrics_api import MetricsPage, add_route
 from pbx.http.proxies import client_address, forwarded_https, is_trusted
 
 STATIC = Path(__file__).with_name("static")
@@ -80,6 +81,7 @@ def build_app(
     *,
     call_flow_status: CallFlowStatus | None = None,
     prompts_status: PromptsStatus | None = None,
+    metrics: MetricsPage | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[client_behind_proxies, same_origin_for_cookies, security_headers]
@@ -94,6 +96,8 @@ def build_app(
     app.on_startup.append(_start_password_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/healthz/owner", owner_ready)
+    if metrics is not None:
+        add_route(app, metrics)
     app.router.add_get("/", desk_page)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get(PREFIX + "/ws", desk_socket)
