@@ -16,13 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pbx.acd.agents import AgentState
 from pbx.bootstrap import bootstrap, build_services
+from pbx.db.database import Database
 from pbx.service import Ledgerline
 from pbx.settings import load_settings
 from pbx.simulator.ari import AsteriskSimulator
 from pbx.simulator.fastagi_peer import run_fastagi_call
-from tests.callflow.world import DID, DID_AS_DIALLED, FAST, World
+from tests.callflow.world import DID_AS_DIALLED, World, make_world
 from tests.conftest import REDIS_TEST_URL
-from tests.factories import make_customer, make_tenant
+from tests.factories import make_customer
 
 DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana-dashboard.json"
 CALLER, CALLER_NAME = "0502345678", "שרה כהן"
@@ -62,18 +63,17 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[AsteriskSimulator]:
-    simulator = AsteriskSimulator(timing=FAST)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
+async def world(database: Database) -> AsyncIterator[World]:
+    """The call-flow tests' contact centre: a business with a DID and the simulator."""
+    centre = await make_world(database)
+    yield centre
+    await centre.sim.stop()
 
 
 async def test_a_simulated_call_shows_in_the_scrape_of_the_owner_and_not_the_standby(
-    database_url: str, database, redis, sim: AsteriskSimulator, tmp_path: Path  # type: ignore[no-untyped-def]
+    database_url: str, database, redis, world: World, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    tenant = await make_tenant(database, "ofek", "IL", "ILS", [DID], timezone="Asia/Jerusalem")
-    world = World(database, sim, tenant)
+    sim, tenant = world.sim, world.tenant_id
     await world.add_queue("sales", strategy="ringall")
     await world.add_agent("avi", "1001", "sales")
     await world.add_route("sales")
