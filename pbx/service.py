@@ -177,14 +177,17 @@ class Ledgerline:
         return str(report) if report.promises_broken or report.instalments_failed else None
 
     async def _remind(self) -> str | None:
-        """The day's reminders planned, then those that may go now sent."""
+        """The day's reminders planned, then those that may go now sent, and the pay links of
+        pay-link plans' instalments coming due."""
         assert self.reminders is not None
         now = utc_now()
         planned = await reminder_planner.plan(self.services.database, now)
         sent = await self.reminders.send_due(now)
-        if not (planned.planned or sent.sent or sent.stopped or sent.listed or sent.failed):
+        links = await self.reminders.send_instalment_links(now)
+        if not (planned.planned or sent.sent or sent.stopped or sent.listed or sent.failed
+                or links.sent or links.failed):  # fmt: skip
             return None
-        return f"{planned}; {sent}"
+        return f"{planned}; {sent}; {links}"
 
     async def _collect(self) -> str | None:
         """Due invoices charged from active mandates and cards on file."""

@@ -70,6 +70,20 @@ def instalment_of_key(key: str) -> tuple[int, int, int] | None:
     return int(found[1]), int(found[2]), int(found[3] or 1)
 
 
+def instalment_link_key(plan_id: int, number: int) -> str:
+    """The pay link sent for a plan's instalment paid by link: `plan<id>-inst<n>-link`."""
+    return f"plan{plan_id}-inst{number}-link"
+
+
+_LINK_KEY = re.compile(r"plan([0-9]+)-inst([0-9]+)-link")
+
+
+def instalment_of_link_key(key: str) -> tuple[int, int] | None:
+    """(plan id, instalment number) of an instalment's pay link key; None: not one."""
+    found = _LINK_KEY.fullmatch(key)
+    return None if found is None else (int(found[1]), int(found[2]))
+
+
 def retry_on(attempt: int, failure_code: str | None, failed_on: date) -> date | None:
     """When attempt `attempt + 1` may run after `attempt` failed; None: never."""
     if failure_code not in RETRYABLE or attempt >= MAX_ATTEMPTS:

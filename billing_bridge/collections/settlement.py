@@ -18,19 +18,22 @@ decision commits or rolls back with the money. The rules (docs/collections.md):
   was paid towards it reaches its total.
 - A collection charge of an instalment (`collection.instalments`: its key names the plan and
   the instalment) pays that instalment first and in time, whenever its money arrives: a
-  debit charged on the date settles days later, a retry after it.
+  debit charged on the date settles days later, a retry after it. An instalment's pay link
+  (`reminders.instalment_links`) pays that instalment first too, in time if paid by the end
+  of its date, else its shortfall, late.
 - Money beyond what the promise or plan needs only lowers the balance.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.collection.rules import instalment_of_key
+from billing_bridge.collection.rules import instalment_of_key, instalment_of_link_key
 from billing_bridge.collections import access, rules
 from billing_bridge.collections.events import plan_event, promise_event
 from billing_bridge.collections.plans import instalments_of
@@ -76,23 +79,37 @@ async def payment_arrived(
     if open_one is not None:
         left = await paid.towards_promise(open_one, left)
     if plan is not None:
-        left = await paid.towards_plan(plan, left, await _charged(session, entry_id, plan.id))
+        left = await paid.towards_plan(plan, left, await _own(session, entry_id, plan.id))
     elif left > 0:
         broken = [p for p in promises if p.status == "broken"]
         if broken:
             await paid.late_to_promise(broken[0], left)
 
 
-async def _charged(session: AsyncSession, entry_id: int | None, plan_id: int) -> int | None:
-    """The number of the plan's instalment whose collection charge the entry's payment is."""
+@dataclass(frozen=True, slots=True)
+class Own:
+    """The plan's instalment a payment is for: its collection charge (`charged`: paid in time
+    whenever its money arrives) or its pay link (in time if paid by the end of its date)."""
+
+    number: int
+    charged: bool
+
+
+async def _own(session: AsyncSession, entry_id: int | None, plan_id: int) -> Own | None:
+    """The plan's instalment whose collection charge or pay link the entry's payment is."""
     if entry_id is None:
         return None
     key = await session.scalar(
         select(Payment.idempotency_key).join(AccountEntry, AccountEntry.payment_id == Payment.id)
         .where(AccountEntry.id == entry_id)
     )  # fmt: skip
-    found = instalment_of_key(key) if key else None
-    return found[1] if found is not None and found[0] == plan_id else None
+    if not key:
+        return None
+    if (charged := instalment_of_key(key)) is not None and charged[0] == plan_id:
+        return Own(charged[1], charged=True)
+    if (linked := instalment_of_link_key(key)) is not None and linked[0] == plan_id:
+        return Own(linked[1], charged=False)
+    return None
 
 
 class Paid:
@@ -137,33 +154,37 @@ class Paid:
             self._settle(applied, late=True, promise_id=promise.id)
             await self.session.flush()
 
-    async def towards_plan(self, plan: PaymentPlan, left: int, charged: int | None = None) -> int:
-        """`charged`: the number of the instalment this payment is the collection charge of."""
+    async def towards_plan(self, plan: PaymentPlan, left: int, own: Own | None = None) -> int:
+        """`own`: the instalment this payment is for, which it pays first (then pending
+        instalments in date order, then broken ones' shortfall)."""
         instalments = await instalments_of(self.session, plan.id)
+        charged = own.number if own is not None and own.charged else None
         for instalment in instalments:
             if instalment.status == "pending" and instalment.number != charged and rules.is_late(
                 instalment.due_on, self.paid_at, self.zone
             ):  # fmt: skip
                 await fail_instalment(self.session, plan, instalments, instalment, self.now)
         before = left
-        order = sorted(instalments, key=lambda i: i.number != charged)  # its own first
-        for status in ("pending", "broken"):  # in time first, then what is in arrears
-            for instalment in order:
-                if left <= 0 or instalment.status != status:
-                    continue
-                applied = min(left, instalment.amount_minor - instalment.paid_minor)
-                if applied <= 0:
-                    continue
-                instalment.paid_minor += applied
-                left -= applied
-                self._settle(applied, late=status == "broken", instalment_id=instalment.id)
-                if status == "pending" and instalment.paid_minor >= instalment.amount_minor:
-                    instalment.status, instalment.decided_at = "kept", self.now
-                    await self.session.flush()
-                    self._audit("plan.instalment_paid", Target("plan_instalment", instalment.id),
-                                instalment.paid_minor)  # fmt: skip
-                    await plan_event(self.session, plan, instalments, "plan.instalment_paid",
-                                     instalment)  # fmt: skip
+        first = [i for i in instalments if own is not None and i.number == own.number]
+        order = first + [i for status in ("pending", "broken") for i in instalments
+                         if i.status == status and i not in first]  # fmt: skip
+        for instalment in order:  # in time first, then what is in arrears (late)
+            status = instalment.status
+            if left <= 0 or status not in ("pending", "broken"):
+                continue
+            applied = min(left, instalment.amount_minor - instalment.paid_minor)
+            if applied <= 0:
+                continue
+            instalment.paid_minor += applied
+            left -= applied
+            self._settle(applied, late=status == "broken", instalment_id=instalment.id)
+            if status == "pending" and instalment.paid_minor >= instalment.amount_minor:
+                instalment.status, instalment.decided_at = "kept", self.now
+                await self.session.flush()
+                self._audit("plan.instalment_paid", Target("plan_instalment", instalment.id),
+                            instalment.paid_minor)  # fmt: skip
+                await plan_event(self.session, plan, instalments, "plan.instalment_paid",
+                                 instalment)  # fmt: skip
         plan.paid_minor += before - left
         if plan.paid_minor >= plan.total_minor:
             plan.status, plan.decided_at = "completed", self.now

@@ -27,6 +27,7 @@ from billing_bridge.money import format_minor
 from billing_bridge.payments.pay_links import MessageSender, deliver, mask
 from billing_bridge.payments.port import PayLink, PaymentProvider
 from billing_bridge.reminders import rules, store
+from billing_bridge.reminders.instalment_links import InstalmentLinks, LinkReport
 from billing_bridge.reminders.links import OptOutLinks
 from pbx.audit import Target, record
 from pbx.db.database import Database
@@ -112,6 +113,13 @@ class ReminderSender:
             business = _Business(row.id, row.name, zone_named(row.timezone), row.language or "en")
             await self._business(business, now, report)
         return report
+
+    async def send_instalment_links(
+        self, now: datetime, *, tenant_id: int | None = None
+    ) -> LinkReport:
+        """The pay links of pay-link plans' instalments coming due (`instalment_links`)."""
+        links = InstalmentLinks(self.database, self.provider, self.sender, self.links)
+        return await links.send_due(now, tenant_id=tenant_id)
 
     async def _business(self, business: _Business, now: datetime, report: SendReport) -> None:
         today = local_day(now, business.zone)

@@ -23,7 +23,7 @@ from pbx.acd.calls import InboundCall
 from pbx.acd.errors import AcdError
 from pbx.ari import AriError, AriNotFound
 from pbx.ari.events import Channel
-from pbx.callflow import keypad, prompts, self_service_run
+from pbx.callflow import callbacks, keypad, prompts, self_service_run
 from pbx.callflow.call_work import AdmissionWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.executor import VOICEMAIL_CONTEXT
@@ -103,6 +103,7 @@ async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
     async with flow.lanes.call(call.call_id):
         flow.state.add(call)
         await flow.save()
+    await callbacks.cancel_for_caller(flow, call)  # they called us first
     await _route(flow, call, channel.language)
 
 

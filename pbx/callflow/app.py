@@ -42,7 +42,7 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
-from pbx.callflow import admission, control, outbound
+from pbx.callflow import admission, callbacks, control, outbound
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
@@ -346,6 +346,9 @@ class CallFlow:
             await self.client.add_channel(call.bridge, channel_id)
         except AriError as exc:
             log.warning("callback %s: customer could not be bridged: %s", call_id, exc)
+        else:
+            if call.callback_of is not None:
+                await callbacks.customer_answered(self.executor, call)
 
     def _hung_up(self, channel_id: str) -> None:
         """A channel left: settled in its call's lane, behind the call's earlier events."""
@@ -392,6 +395,9 @@ class CallFlow:
             await control.third_gone(self, call)
         else:  # the customer's leg of a callback or a click-to-call
             call.customer_channel = None
+            if call.callback_of is not None and not call.customer_answered:
+                await callbacks.not_answered(self, call)  # tried again later, or over
+                return
             await self._end(call, engine.caller_hung_up(call.call_id, now))
 
     async def end_call(self, call: FlowCall) -> None:
@@ -416,8 +422,12 @@ class CallFlow:
             fields["talk_seconds"] = int((now - call.answered_at).total_seconds())
         elif was is Phase.ARRIVING and call.outcome is None:
             fields["outcome"], fields["wait_seconds"] = "abandoned", 0
+        if call.callback_of is not None:  # an attempt at a callback: answered or not
+            fields["outcome"] = callbacks.attempt_outcome(call)
         if was is not Phase.QUEUED or call.answered_at is not None:
             await self.call_log.update(call.tenant_id, call.record_id, **fields)
+        if call.callback_of is not None:  # and the request it was for ends with it
+            await callbacks.attempt_ended(self.executor, call)
         call.outcome = fields.get("outcome", call.outcome or "abandoned")
         self.executor.announce("call.ended", call, told)
         self.state.drop(call.call_id)  # last: a call gone from the state is fully logged

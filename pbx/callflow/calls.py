@@ -82,6 +82,11 @@ class FlowCall:
     keying_paused: bool = False
     # What the caller did in the IVR's self-service menu, in order (`self_service.Step`).
     self_service: list[str] = field(default_factory=list)
+    # A callback's attempt at calling the customer (`callbacks.py`): the asking call's row
+    # (`record_id` is then the attempt's own), which attempt, and whether they answered.
+    callback_of: int | None = None
+    callback_attempt: int = 0
+    customer_answered: bool = False
 
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
@@ -135,6 +140,9 @@ class FlowCall:
             "keying": self.keying,
             "keying_paused": self.keying_paused,
             "self_service": list(self.self_service),
+            "callback_of": self.callback_of,
+            "callback_attempt": self.callback_attempt,
+            "customer_answered": self.customer_answered,
         }
 
     @classmethod

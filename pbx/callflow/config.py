@@ -56,6 +56,7 @@ class TenantLine:
 
     tenant_id: int
     caller_id: str  # E.164, the business's first DID
+    timezone: str = "UTC"  # the business's (a customer's own, where their number tells it)
 
 
 @dataclass(frozen=True)

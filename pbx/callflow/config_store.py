@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from sqlalchemy import select
 
+from billing_bridge.calling_window import CallingWindow
 from pbx.acd.agents import Membership
+from pbx.acd.callback_rule import CallbackRule
 from pbx.acd.queues import QueueConfig
 from pbx.callflow.config import (
     AgentProfile,
@@ -37,10 +40,12 @@ log = logging.getLogger(__name__)
 
 async def load_flow_config(database: Database) -> FlowConfig:
     async with database.system_session() as session:
-        tenant_ids = list(await session.scalars(select(Tenant.id).order_by(Tenant.id)))
+        tenants = (
+            await session.execute(select(Tenant.id, Tenant.timezone).order_by(Tenant.id))
+        ).all()
     config = _Building()
-    for tenant_id in tenant_ids:
-        await _load_tenant(database, tenant_id, config)
+    for tenant_id, timezone in tenants:
+        await _load_tenant(database, tenant_id, config, timezone or "UTC")
     return FlowConfig(config.routes, config.queues, config.agents, config.tenants)
 
 
@@ -52,7 +57,9 @@ class _Building:
     tenants: dict[int, TenantLine] = field(default_factory=dict)
 
 
-async def _load_tenant(database: Database, tenant_id: int, config: _Building) -> None:
+async def _load_tenant(
+    database: Database, tenant_id: int, config: _Building, timezone: str
+) -> None:
     routes, queues, agents, tenants = config.routes, config.queues, config.agents, config.tenants
     async with database.tenant_autocommit(tenant_id) as session:
         numbers = {n.id: n.e164 for n in await session.scalars(select(InboundNumber))}
@@ -64,7 +71,7 @@ async def _load_tenant(database: Database, tenant_id: int, config: _Building) ->
         members = list(await session.scalars(select(QueueMember)))
     if numbers:
         first = min(numbers)
-        tenants[tenant_id] = TenantLine(tenant_id, numbers[first])
+        tenants[tenant_id] = TenantLine(tenant_id, numbers[first], timezone)
     for row in queue_rows:
         key = queue_key(tenant_id, row.name)
         queues[key] = QueueSettings(
@@ -111,7 +118,27 @@ def _acd_config(tenant_id: int, row: Queue) -> QueueConfig:
         announce_position_every_s=row.announce_every_seconds,
         required_skills={str(k): int(v) for k, v in (row.required_skills or {}).items()},
         autopause=row.autopause,
+        callback_rule=callback_rule_of(row),
     )
+
+
+def callback_rule_of(row: Queue) -> CallbackRule:
+    """The queue's callback retry rule: each setting it leaves unset is the default's."""
+    default = CallbackRule()
+    start, end = row.callback_window_start, row.callback_window_end
+    try:
+        window = CallingWindow(
+            time.fromisoformat(start) if start else default.window.start,
+            time.fromisoformat(end) if end else default.window.end,
+        )
+        return CallbackRule(
+            row.callback_attempts or default.attempts,
+            row.callback_spacing_seconds or default.spacing_s,
+            window,
+        )
+    except ValueError as exc:  # checked on the way in; a bad row must not stop every queue
+        log.error("queue %s: callback rule unreadable (%s): the default applies", row.id, exc)
+        return default
 
 
 def _route(

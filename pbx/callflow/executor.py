@@ -31,7 +31,7 @@ from pbx.acd.commands import (
 )
 from pbx.acd.queues import OverflowKind
 from pbx.ari import AriClient, AriError, AriNotFound, AriUnavailable
-from pbx.callflow import prompts
+from pbx.callflow import callbacks, prompts
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.config import FlowConfig
@@ -229,6 +229,7 @@ class Executor:
         """The agent answered a callback request: hold them in a bridge, dial the customer."""
         call = self.state.calls[command.call_id]
         call.phase, call.answered_at = Phase.CONNECTED, self.clock()
+        await callbacks.attempt_starts(self, call, command.agent_id, command.attempt)
         await self.dial_customer(call, command.number)
         return []
 
@@ -289,7 +290,8 @@ class Executor:
         # A callback: the place in the queue is kept; the caller hears it confirmed and goes.
         call.phase, call.outcome = Phase.CALLBACK, "callback"
         await self.call_log.update(call.tenant_id, call.record_id, outcome="callback",
-                                   wait_seconds=waited)  # fmt: skip
+                                   wait_seconds=waited,
+                                   callback_state=callbacks.PENDING)  # fmt: skip
         if call.caller_channel:
             await self.play_then_hang_up(call, prompts.CALLBACK_CONFIRMED)
 

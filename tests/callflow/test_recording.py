@@ -23,19 +23,9 @@ from recordings.ari_source import AriRecordingSources
 from recordings.pipeline import PipelineSettings, RecordingPipeline
 from recordings.s3_store import S3Store
 from recordings.store import ObjectStore, StoredObject
-from tests.callflow.world import World
+from tests.callflow.world import Clock, World
 from tests.factories import make_customer
 from tests.s3 import CREDENTIALS, REGION
-
-
-class Clock:
-    """Real time plus a jump, to get past leases and back-offs without waiting for them."""
-
-    def __init__(self) -> None:
-        self.ahead = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.ahead
 
 
 class Published(list[tuple[int, RecordingStored]]):

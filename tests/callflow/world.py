@@ -8,6 +8,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from billing_bridge.identification.service import CallerIdentification
 from pbx.acd.agents import AgentState
 from pbx.ari import AriClient, AriConnection
 from pbx.bootstrap import call_flow
-from pbx.callflow.app import CallFlow, FlowTiming
+from pbx.callflow.app import CallFlow, FlowTiming, utc_now
 from pbx.db.database import Database
 from pbx.db.models import Call, InboundNumber, InboundRoute, Queue, QueueMember, User
 from pbx.simulator.ari import AsteriskSimulator, Timing
@@ -31,6 +32,16 @@ DID = "+97235550100"
 WAIT_S = 20.0
 DID_AS_DIALLED = "035550100"  # the trunk passes the national form
 FAST = Timing(media_wait=0.01, playback=0.05, dtmf_scale=0.02)
+
+
+class Clock:
+    """Real time plus a jump, to get past leases, back-offs and schedules without waiting."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
 
 
 @dataclass
@@ -86,18 +97,24 @@ class World:
     # --- Ledgerline ---------------------------------------------------------------------
 
     async def start_ledgerline(
-        self, seed: int = 7, notify: Any = None, payments: Any = None
+        self, seed: int = 7, notify: Any = None, payments: Any = None, clock: Any = None
     ) -> CallFlow:
-        flow = self.new_flow(seed, notify, payments)
+        flow = self.new_flow(seed, notify, payments, clock=clock)
         await flow.start()
         await self.until(lambda: flow.ready, "Ledgerline in sync with Asterisk")
         self.flows.append(flow)
         return flow
 
     def new_flow(
-        self, seed: int = 7, notify: Any = None, payments: Any = None, node: str = "test-node"
+        self,
+        seed: int = 7,
+        notify: Any = None,
+        payments: Any = None,
+        node: str = "test-node",
+        clock: Any = None,
     ) -> CallFlow:
-        """A call flow (a Ledgerline process's) for this world's Asterisk `node`, not started."""
+        """A call flow (a Ledgerline process's) for this world's Asterisk `node`, not started;
+        `clock`: its time (a `Clock` to jump ahead), real time if None."""
         client = AriClient(self.sim.url, "ledgerline", "secret", "ledgerline")
         connection = AriConnection(client, reconnect_initial=0.05, reconnect_max=0.2)
         identification = CallerIdentification(CustomerDirectory(self.database), NoCache(), "IL")
@@ -105,7 +122,7 @@ class World:
             client, connection, self.database, identification, node=node,
             dial_out="PJSIP/{number}@pstn-trunk", rng=random.Random(seed),
             timing=FlowTiming(tick=0.05, first_digit=1.0, between_digits=0.5), notify=notify,
-            payments=payments,
+            payments=payments, clock=clock or utc_now,
         )  # fmt: skip
         return flow
 
