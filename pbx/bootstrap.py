@@ -82,6 +82,7 @@ from pbx.events.publisher import DeskPublisher
 from pbx.http.context import ApiContext
 from pbx.http.proxies import parse_networks
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
+from pbx.reports.board_feed import BoardFeed
 from pbx.metrics.backlog import BacklogCache
 from pbx.metrics.prometheus import ProcessMetrics
 from pbx.settings import (
@@ -155,6 +156,7 @@ class Application:
     # Plans and sends the businesses' reminders (None: `messages.public_url` unset, since
     # every reminder's opt-out link must reach this service).
     reminders: ReminderSender | None = None
+    board: BoardFeed | None = None  # the wall board's pushes, where desks can be served
 
 
 def bootstrap(services: Services) -> Application:
@@ -191,6 +193,10 @@ def bootstrap(services: Services) -> Application:
     application.context = api_context(application)
     application.context.reminder_links = links
     application.context.sms_inbound_token = settings.messages.sms_inbound_token
+    if application.context.desk is not None:
+        application.board = BoardFeed(services.hub, services.database,
+                                      application.context.desk, utc_now)  # fmt: skip
+        application.board.start()
     return application
 
 

@@ -46,6 +46,7 @@ class Ledgerline:
         self.desk_server = application.desk_server
         self.webhooks = application.webhooks
         self.reminders = application.reminders
+        self.board = application.board
         self._background: list[asyncio.Task[None]] = []
         assert application.context is not None
         prompts = None if self.flow is None else PromptsOnAsterisk(
@@ -134,6 +135,8 @@ class Ledgerline:
         if self.recording_sources is not None:
             await self.recording_sources.close()
         await self.publisher.stop()
+        if self.board is not None:
+            await self.board.stop()
         close_sender = getattr(self.sender, "close", None)  # the SMS gateway's HTTP session
         if close_sender is not None:
             await close_sender()

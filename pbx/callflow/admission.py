@@ -304,6 +304,7 @@ async def _enqueue(flow: AdmissionWork, call: FlowCall, queue: str) -> None:
             commands = None
         if commands is not None:
             call.phase, call.queue, call.queued_at = Phase.QUEUED, queue, now
+            flow.executor.announce("call.queued", call, [])  # its supervisors, the board
             async with flow.call_log.deferred(
                 call.tenant_id, call.record_id, queued_at=now,
                 queue_id=settings.queue_id if settings else None,

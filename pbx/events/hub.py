@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pbx.events.log import Entry, EventLog
@@ -18,6 +18,7 @@ from pbx.events.model import DeskEvent, Viewer
 
 log = logging.getLogger(__name__)
 BUFFER = 1000
+Watcher = Callable[[int, DeskEvent], None]  # a tenant and an event of its log; never blocks
 
 
 @dataclass(eq=False)
@@ -46,6 +47,16 @@ class Hub:
         self._supervisors: dict[int, set[Subscriber]] = {}
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Event] = {}
+        self._watchers: list[Watcher] = []
+
+    def watch(self, watcher: Watcher) -> None:
+        """Show `watcher` every event of each tenant this process follows (one whose desks
+        are connected here), from whichever process published it."""
+        self._watchers.append(watcher)
+
+    def supervisors_watching(self, tenant: int) -> bool:
+        """Whether a supervisor's or admin's socket of `tenant` is connected here."""
+        return bool(self._supervisors.get(tenant))
 
     async def publish(self, event: DeskEvent) -> str:
         return await self.events.append(event)
@@ -124,6 +135,8 @@ class Hub:
             for event_id, event in page.entries:
                 for subscriber in self._audience(tenant, event):
                     subscriber.offer((event_id, event))
+                for watcher in self._watchers:
+                    watcher(tenant, event)
 
     def _audience(self, tenant: int, event: DeskEvent) -> list[Subscriber]:
         users = self._by_user.get(tenant, {})

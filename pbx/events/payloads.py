@@ -76,6 +76,13 @@ class CallEnded(CallView):
 
 
 @_frozen
+class CallQueued(CallView):
+    """A caller joined a queue and waits (for its supervisors and the wall board)."""
+
+    kind: ClassVar[str] = "call.queued"
+
+
+@_frozen
 class AgentState(DeskPayload):
     kind: ClassVar[str] = "agent.state"
     tenant_id: int
@@ -219,11 +226,50 @@ class WebhookDisabled(DeskPayload):
     disabled_at: str  # ISO 8601
 
 
+# --- the wall board (`pbx.reports.board`): today's figures, sent again when they move ----------
+
+
+@_frozen
+class BoardTile(DeskPayload):
+    """One queue on the wall board: live (waiting, agents) and today's (since the business's
+    midnight) figures, with the thresholds that colour it. `at` is the server's clock when
+    read: the board ticks the longest wait on from it until the next tile."""
+
+    kind: ClassVar[str] = "board.tile"
+    queue_id: int
+    name: str
+    at: str  # ISO 8601
+    waiting: int
+    longest_wait_seconds: int
+    agents: Mapping[str, Any]  # state -> how many members are in it
+    offered: int
+    answered: int
+    abandoned: int
+    service_level_pct: int | None  # answered within the threshold, whole percent
+    collected: Mapping[str, Any]  # currency -> minor units collected in this queue's calls
+    wait_amber_seconds: int
+    wait_red_seconds: int
+    service_level_amber_pct: int
+    service_level_red_pct: int
+    status: str  # ok, amber, red: the worse of the wait's and the service level's
+
+
+@_frozen
+class BoardTotal(DeskPayload):
+    """The whole business today: what it collected by every channel, in every currency."""
+
+    kind: ClassVar[str] = "board.total"
+    at: str  # ISO 8601
+    service_level_seconds: int
+    collected: Mapping[str, Any]  # currency -> minor units
+
+
 # Each kind and the payloads it may carry, tried in order when decoding.
 KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "call.offered": (CallOffered,),
     "call.connected": (CallConnected,),
     "call.ended": (CallEnded,),
+    "call.queued": (CallQueued,),
     "agent.state": (AgentState,),
     "payment.progress": (PaymentProgress,),
     "mandate.progress": (MandateProgress,),
@@ -235,4 +281,6 @@ KINDS: Mapping[str, tuple[type[DeskPayload], ...]] = {
     "recording.stored": (RecordingStored,),
     "account.updated": (AccountUpdated,),
     "webhook.disabled": (WebhookDisabled,),
+    "board.tile": (BoardTile,),
+    "board.total": (BoardTotal,),
 }

@@ -17,6 +17,7 @@ from pbx.http import (
     api_keys_api,
     auth_api,
     billing_api,
+    board_api,
     calls_api,
     collections_api,
     credits_api,
@@ -69,7 +70,7 @@ def build_api() -> Api:
     for module in (auth_api, admin_api, calls_api, recordings_api, credits_api,
                    webhook_subscriptions_api, webhooks_api, links_api, platform_api,
                    api_keys_api, billing_api, reconciliation_api, events_api,
-                   collections_api, reminders_api, reports_api):  # fmt: skip
+                   collections_api, reminders_api, reports_api, board_api):  # fmt: skip
         module.register(api)
     return api
 

@@ -21,9 +21,17 @@ PANEL = {
 }
 
 # kind -> (payload, the JSON object the desk receives)
+BOARD_TILE = {
+    "queue_id": 3, "name": "גבייה", "at": "2026-12-07T09:30:00+02:00", "waiting": 2,
+    "longest_wait_seconds": 41, "agents": {"available": 1, "paused": 2}, "offered": 30,
+    "answered": 27, "abandoned": 3, "service_level_pct": 74, "collected": {"ILS": 125_000},
+    "wait_amber_seconds": 20, "wait_red_seconds": 60, "service_level_amber_pct": 80,
+    "service_level_red_pct": 60, "status": "amber",
+}  # fmt: skip
 SAMPLES: dict[str, tuple[p.DeskPayload, dict[str, Any]]] = {
     "call.offered": (p.CallOffered(**CALL, panel=PANEL), CALL | {"panel": PANEL}),
     "call.connected": (p.CallConnected(**CALL), CALL),
+    "call.queued": (p.CallQueued(**CALL), CALL),
     "call.ended": (p.CallEnded(**CALL | {"outcome": "answered"}), CALL | {"outcome": "answered"}),
     "agent.state": (
         p.AgentState(tenant_id=1, agent_id=7, state="paused", pause_reason="lunch",
@@ -89,6 +97,13 @@ SAMPLES: dict[str, tuple[p.DeskPayload, dict[str, Any]]] = {
          "reason": "every delivery failed for 3 days",
          "failing_since": "2026-12-03T09:00:00+00:00",
          "disabled_at": "2026-12-06T09:00:05+00:00"},
+    ),
+    "board.tile": (p.BoardTile(**BOARD_TILE), BOARD_TILE),
+    "board.total": (
+        p.BoardTotal(at="2026-12-07T09:30:00+02:00", service_level_seconds=20,
+                     collected={"ILS": 125_000, "EUR": 3_000}),
+        {"at": "2026-12-07T09:30:00+02:00", "service_level_seconds": 20,
+         "collected": {"ILS": 125_000, "EUR": 3_000}},
     ),
 }  # fmt: skip
 

@@ -1,0 +1,101 @@
+"""The wall board's rules (pure): the thresholds a queue's tile is coloured by, the tile and
+the total built from what was read, and the board's events refused by the codec when they
+are not what the board sends."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from pbx.desk.results import QueueStat
+from pbx.events.codec import MalformedDeskEvent, decode_payload
+from pbx.reports.board import Thresholds, board_of, collected_by_queue, status, thresholds_for
+from pbx.reports.money import MoneyFigure
+from pbx.reports.queues import QueueFigures
+from tests.events.samples import BOARD_TILE
+
+AT = datetime(2026, 12, 7, 7, 30, tzinfo=UTC)
+LIMITS = Thresholds(wait_amber_seconds=20, wait_red_seconds=60)
+
+
+def _today(queue_id: int, offered: int, answered: int, abandoned: int,
+           level: float | None) -> QueueFigures:  # fmt: skip
+    return QueueFigures(None, queue_id, "q", offered, offered, answered, abandoned, 0,
+                        abandoned, 0, 0, 0, 0, 0, answered, level, None, None, None, None,
+                        None)  # fmt: skip
+
+
+def _money(queue_id: int | None, currency: str, minor: int, kind: str = "collected") -> MoneyFigure:
+    return MoneyFigure(kind, "card_in_call" if kind == "collected" else None, 7, queue_id,
+                       currency, 1, minor)  # fmt: skip
+
+
+def test_a_queue_without_a_longest_wait_is_red_at_three_times_the_service_level_threshold() -> None:
+    assert thresholds_for(None) == Thresholds(20, 60)
+
+
+def test_a_queue_s_own_longest_wait_is_where_its_tile_turns_red() -> None:
+    assert thresholds_for(120) == Thresholds(20, 120)
+    assert thresholds_for(15) == Thresholds(20, 60)  # below amber: the default red
+
+
+@pytest.mark.parametrize(("wait", "level", "expected"), [
+    (0, None, "ok"), (20, 80, "ok"), (21, None, "amber"), (0, 79, "amber"),
+    (61, 95, "red"), (5, 59, "red"), (30, 50, "red"),
+])  # fmt: skip
+def test_a_tile_is_as_bad_as_the_worse_of_its_wait_and_its_service_level(
+    wait: int, level: int | None, expected: str
+) -> None:
+    assert status(LIMITS, wait, level) == expected
+
+
+def test_collected_adds_up_per_queue_and_currency_and_leaves_credits_out() -> None:
+    figures = [_money(1, "ILS", 100), _money(1, "ILS", 250), _money(1, "EUR", 10),
+               _money(None, "ILS", 5), _money(1, "ILS", 999, kind="credited")]  # fmt: skip
+
+    assert collected_by_queue(figures) == {1: {"ILS": 350, "EUR": 10}, None: {"ILS": 5}}
+
+
+def test_the_board_has_a_tile_per_live_queue_by_name_and_the_business_s_total() -> None:
+    live = [QueueStat(2, "sales", 3, 75, {"on_call": 2, "paused": 1}),
+            QueueStat(1, "collections", 0, 0, {"available": 1})]  # fmt: skip
+    today = {1: _today(1, 10, 9, 1, 90.0), 2: _today(2, 4, 2, 2, 49.9)}
+    collected = {1: {"ILS": 350}, None: {"ILS": 5, "EUR": 10}}
+
+    board = board_of(AT, live, today, collected, {2: 90})
+
+    first, second = board.tiles
+    assert (first.name, first.status, first.service_level_pct) == ("collections", "ok", 90)
+    assert first.collected == {"ILS": 350}
+    assert (second.name, second.waiting, second.longest_wait_seconds) == ("sales", 3, 75)
+    assert (second.service_level_pct, second.wait_red_seconds, second.status) == (49, 90, "red")
+    assert second.abandoned == 2 and second.collected == {}
+    assert board.total.collected == {"ILS": 355, "EUR": 10}
+    assert first.at == board.total.at == AT.isoformat()
+
+
+def test_a_queue_with_no_call_ended_today_has_no_service_level_yet() -> None:
+    board = board_of(AT, [QueueStat(5, "new", 1, 3, {})], {}, {}, {})
+
+    (tile,) = board.tiles
+    assert (tile.offered, tile.service_level_pct, tile.status) == (0, None, "ok")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("waiting", "2"), ("waiting", True), ("service_level_pct", 74.5), ("agents", [1]),
+    ("status", None),
+])  # fmt: skip
+def test_a_board_tile_of_the_wrong_shape_is_refused_naming_the_field(
+    field: str, value: object
+) -> None:
+    with pytest.raises(MalformedDeskEvent, match=re.escape(f"board.tile.{field}:")):
+        decode_payload("board.tile", BOARD_TILE | {field: value})
+
+
+def test_a_board_tile_without_a_field_is_refused() -> None:
+    tile = dict(BOARD_TILE)
+    del tile["at"]
+    with pytest.raises(MalformedDeskEvent, match=re.escape("board.tile.at: missing")):
+        decode_payload("board.tile", tile)
