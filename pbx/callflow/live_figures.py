@@ -8,13 +8,17 @@ from collections import Counter
 from datetime import datetime
 
 from pbx.callflow.app import CallFlow
+from pbx.callflow.config import FlowConfig
 from pbx.callflow.ownership import Ownership
+from pbx.callflow.state import FlowState
 from pbx.metrics.figures import LiveFigures, QueueFigure
 
 
-def live_figures(flow: CallFlow, now: datetime) -> LiveFigures:
-    engine, config = flow.state.engine, flow.config
-    calls = Counter(call.tenant_id for call in flow.state)
+def live_figures(state: FlowState, config: FlowConfig, now: datetime) -> LiveFigures:
+    """Pure: every configured queue (an empty one too, so a dashboard shows its zero), its
+    waiting entries as the desk's queue figures count them, and agents by their ACD state."""
+    engine = state.engine
+    calls = Counter(call.tenant_id for call in state)
     queues = []
     for settings in config.queues.values():
         queue = engine.queues.get(settings.acd.name)
@@ -40,7 +44,8 @@ class FlowFigures:
     def __call__(self) -> LiveFigures | None:
         if self._ownership is not None and not self._ownership.owner:
             return None
-        return live_figures(self._flow, self._flow.clock())
+        flow = self._flow
+        return live_figures(flow.state, flow.config, flow.clock())
 
 
 class ProcessRole:

@@ -25,6 +25,7 @@ from pbx.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from pbx.metrics import NoMetrics
 from pbx.simulator.ari import AsteriskSimulator
 from tests.ari import captured, serve
 
@@ -494,3 +495,27 @@ async def test_stop_lets_the_handler_at_work_finish_and_drops_what_is_queued(
     release.set()
     await stopping
     assert [type(e) for e in handled] == [StasisStart]  # the queued key press was dropped
+
+
+class _CountedReconnects(NoMetrics):
+    def __init__(self) -> None:
+        self.reconnects = 0
+
+    def ari_reconnect(self) -> None:
+        self.reconnects += 1
+
+
+async def test_each_drop_is_told_to_the_metrics_once_and_a_steady_socket_never(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection],
+) -> None:  # fmt: skip
+    log: Log = []
+    metrics = _CountedReconnects()
+    connection = connect(log, initial=0.05, maximum=0.4, metrics=metrics)
+    await connection.start()
+    await connection.wait_connected(2)
+    assert metrics.reconnects == 0
+
+    await sim.drop_event_sockets()
+    await eventually(lambda: log.count("connected") == 2)
+
+    assert metrics.reconnects == 1
