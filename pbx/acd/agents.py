@@ -49,6 +49,16 @@ STAFFED_STATES = frozenset({_S.AVAILABLE, _S.RINGING, _S.ON_CALL, _S.WRAP_UP})
 
 
 @dataclass(frozen=True, slots=True)
+class AgentMove:
+    """An agent entered `state` at `at` (paused: for `pause_reason`)."""
+
+    agent_id: str
+    state: AgentState
+    pause_reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Membership:
     """An agent's place in one queue.
 
@@ -115,8 +125,7 @@ class Agent:
 
     def pause(self, reason: str, now: datetime) -> None:
         # Pausing while paused just changes the reason (e.g. "lunch" after "ring-no-answer").
-        self._move("pause", {_S.AVAILABLE, _S.PAUSED, _S.WRAP_UP}, _S.PAUSED, now)
-        self.pause_reason = reason
+        self._move("pause", {_S.AVAILABLE, _S.PAUSED, _S.WRAP_UP}, _S.PAUSED, now, reason)
         self.wrap_up_until = None
 
     def unpause(self, now: datetime) -> None:
@@ -149,8 +158,7 @@ class Agent:
     def ring_no_answer(self, now: datetime) -> None:
         # An agent who lets a call ring out is probably away from the desk: stop offering
         # calls until they come back, rather than making every caller wait a ring timeout.
-        self._move("time out ringing", {_S.RINGING}, _S.PAUSED, now)
-        self.pause_reason = RING_NO_ANSWER
+        self._move("time out ringing", {_S.RINGING}, _S.PAUSED, now, RING_NO_ANSWER)
         self.call_id = None
 
     def end_call(self, now: datetime, wrapup_s: int) -> datetime | None:
@@ -177,11 +185,14 @@ class Agent:
         self._move("end wrap-up", {_S.WRAP_UP}, _S.AVAILABLE, now)
         self.wrap_up_until = None
 
-    def _move(self, action: str, allowed: set[AgentState], to: AgentState, now: datetime) -> None:
+    def _move(self, action: str, allowed: set[AgentState], to: AgentState, now: datetime,
+              pause_reason: str | None = None) -> None:  # fmt: skip
         if self.state not in allowed:
             raise InvalidTransition(self.agent_id, self.state, action)
         self.state = to
         self.state_since = now
+        if to is _S.PAUSED:  # set before `on_change`: the state history records it
+            self.pause_reason = pause_reason
         if self.on_change is not None:
             self.on_change(self.agent_id)
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pbx.acd.agents import STAFFED_STATES, Agent, AgentState, Membership
+from pbx.acd.agents import STAFFED_STATES, Agent, AgentMove, AgentState, Membership
 from pbx.acd.callback_rule import next_attempt
 from pbx.acd.calls import ActiveCall, InboundCall
 from pbx.acd.commands import (
@@ -72,6 +72,8 @@ class Engine:
         self._saved_agents: dict[str, str] = {}  # each agent's JSON as last saved
         self._available: dict[str, Agent] = {}
         self._free = FreeAgents()  # by queue, in the order `leastrecent` and `linear` ring
+        # Every move of every agent, in order, for the agents' state history (`state_moves`).
+        self._moves: list[AgentMove] = []
 
     # -- configuration (admin changes apply at once, waiting callers stay) ---------------
 
@@ -92,6 +94,9 @@ class Engine:
         self._touched.add(agent_id)
         self._unsaved.add(agent_id)
         agent = self.agents.get(agent_id)
+        if agent is not None and agent.state_since is not None:
+            reason = agent.pause_reason if agent.state is AgentState.PAUSED else None
+            self._moves.append(AgentMove(agent_id, agent.state, reason, agent.state_since))
         if agent is not None and agent.state is AgentState.AVAILABLE:
             self._available[agent_id] = agent
             self._free.file(agent)
@@ -104,6 +109,12 @@ class Engine:
         self._free.forget_agent(agent_id)
         self._unsaved.discard(agent_id)
         self._saved_agents.pop(agent_id, None)
+
+    def state_moves(self) -> list[AgentMove]:
+        """Every state an agent entered since the last call, in order (the state history:
+        `changed_agents` keeps only who changed, and would lose a short wrap-up)."""
+        moves, self._moves = self._moves, []
+        return moves
 
     def changed_agents(self) -> set[str]:
         """Agents whose state changed since the last call (for telling desks): no scan of

@@ -173,6 +173,13 @@ class CallFlow:
                 log.error("saved call flow state unreadable (%s): starting empty", exc)
         self._pending_config = await load_flow_config(self.database)
         self.config = self._pending_config
+        history = self.executor.history
+        if history is not None:  # spans left open by the last owner: `agent_states.py`
+            agents = self.state.engine.agents
+            history.restarted(((p.tenant_id, p.user_id) for key, p in self.config.agents.items()
+                               if key not in agents or agents[key].state == "logged_out"),
+                              self.clock())  # fmt: skip
+            self._spawn(history.run(), "agent-history")
         await self.connection.start()
         self._spawn(self._ticker(), "acd-ticker")
         self._spawn(self.saver.run(), "acd-saver")
@@ -200,6 +207,9 @@ class CallFlow:
         self._synced.clear()
         if save:
             await self.flush()
+            if self.executor.history is not None:  # with the state: a new owner's is newer
+                self.executor.record_agent_moves()
+                await self.executor.history.flush()
 
     async def wait_ready(self, timeout: float) -> None:  # noqa: ASYNC109 - a start-up wait
         """Until connected and resynchronised; TimeoutError naming Asterisk otherwise."""

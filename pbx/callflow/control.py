@@ -85,6 +85,7 @@ async def hold(flow: CallWork, call_id: str, tenant_id: int) -> None:
             raise ControlError("conflict", f"call {call_id} is already on hold")
         await _to_holding(flow, call)
         call.on_hold = True
+        flow.executor.record_hold(call, on_hold=True)
         await flow.save()
 
 
@@ -97,6 +98,7 @@ async def resume(flow: CallWork, call_id: str, tenant_id: int) -> None:
             raise ControlError("conflict", "a transfer is in progress: complete or cancel it")
         await _from_holding(flow, call)
         call.on_hold = False
+        flow.executor.record_hold(call, on_hold=False)
         await flow.save()
 
 

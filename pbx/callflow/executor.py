@@ -37,6 +37,7 @@ from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.config import FlowConfig
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.state import FlowState
+from pbx.reports.agent_states import OFF_HOLD, ON_HOLD, AgentStateHistory, StateChange
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class Executor:
         # Desk events (screen-pops and call changes); a no-op without a publisher.
         self.notify = notify if notify is not None else (lambda kind, payload: None)
         self._agents_seen: dict[str, tuple[str, str | None, str | None]] = {}
+        # Where every agent's moves and holds are kept over time (set by the composition
+        # root); None: not kept.
+        self.history: AgentStateHistory | None = None
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)
@@ -161,6 +165,7 @@ class Executor:
     def announce_agent_changes(self) -> None:
         """An `agent.state` desk event for each agent whose state, pause reason or call
         changed since the last one told."""
+        self.record_agent_moves()
         engine = self.state.engine
         for agent_id in engine.changed_agents():
             agent = engine.agents.get(agent_id)
@@ -179,6 +184,29 @@ class Executor:
                 "state": agent.state.value, "pause_reason": agent.pause_reason,
                 "since": since, "call_id": agent.call_id,
             })  # fmt: skip
+
+    def record_agent_moves(self) -> None:
+        """Every state the agents entered since the last call, into the state history."""
+        moves = self.state.engine.state_moves()
+        if self.history is None:
+            return
+        agents = self.config().agents
+        for move in moves:
+            profile = agents.get(move.agent_id)
+            if profile is not None:
+                self.history.record(StateChange(
+                    profile.tenant_id, profile.user_id, move.state.value, move.at,
+                    reason=move.pause_reason or "",
+                ))  # fmt: skip
+
+    def record_hold(self, call: FlowCall, on_hold: bool) -> None:
+        """The call's caller was put on hold by its agent, or taken off it."""
+        profile = self.config().agents.get(call.agent_id or "")
+        if self.history is not None and profile is not None:
+            self.history.record(StateChange(
+                profile.tenant_id, profile.user_id, ON_HOLD if on_hold else OFF_HOLD,
+                self.clock(), call_id=call.record_id,
+            ))  # fmt: skip
 
     def _ring_failed(self, call: FlowCall, agent_id: str) -> list[Command]:
         agent = self.state.engine.agents.get(agent_id)

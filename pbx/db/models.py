@@ -1492,3 +1492,42 @@ class DoNotCallNumber(TenantOwned, Base):
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
         return _tenant_id(index=False)  # the unique key is its index
+
+
+# Agents' state history (`pbx.reports.agent_states`): one row a stretch of time an agent
+# spent in one ACD state (`reason`: a pause's, else ""), written as states change; the
+# agent's latest is open (`ended_at` null). `on_hold` rows overlap an `on_call` one: the
+# caller of that call (`call_id`) on hold. A logged-out agent has no open row.
+AGENT_SPAN_STATES = ("available", "ringing", "on_call", "wrap_up", "paused", "on_hold")
+
+
+class AgentStateSpan(TenantOwned, Base):
+    __tablename__ = "agent_state_spans"
+    __table_args__ = (
+        _one_of("state", AGENT_SPAN_STATES),
+        Index("ix_agent_state_spans_open", "tenant_id", "agent_id", "ended_at"),
+        Index("ix_agent_state_spans_tenant_ended", "tenant_id", "ended_at"),
+    )
+
+    tenant_id: Mapped[int] = _tenant_id(index=False)  # the indexes lead with it
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    call_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("calls.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+# Seconds each agent spent in each state (and pause reason) per quarter hour, each span
+# split at the quarter hours' edges; `entered`: spans that began in the quarter hour.
+# Added to as spans end, rebuilt from `agent_state_spans` by `ledgerline report rebuild`.
+report_agent_state_intervals = _report_table(
+    "report_agent_state_intervals",
+    (Column("agent_id", BigInteger, primary_key=True),
+     Column("state", String(16), primary_key=True),
+     Column("reason", String(64), primary_key=True)),
+    ("seconds", "entered"), (),
+)  # fmt: skip

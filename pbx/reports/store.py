@@ -38,6 +38,7 @@ from pbx.db.models import (
     report_queue_intervals,
 )
 from pbx.db.scoped import TENANT, Scoped, session_connection
+from pbx.reports import agent_states
 from pbx.reports.periods import QUARTER_S, Period, bucket_start
 
 _QUEUED = Call.queued_at.is_not(None)
@@ -205,9 +206,11 @@ async def call_ended(session: AsyncSession, call: Call) -> None:
 
 async def rebuild(database: Database, tenant_id: int, span: Period | None) -> int:
     """Sum the business's ended calls again into its intervals (of `span`, or all of them),
-    replacing what they held, in one transaction. Returns how many calls were summed."""
+    replacing what they held, in one transaction, and the agents' state intervals from their
+    closed state spans (`agent_states.rebuild`). Returns how many calls were summed."""
     dialect = database.engine.dialect.name
     async with database.tenant_session(tenant_id) as session, session.begin():
+        await agent_states.rebuild(session, tenant_id, *(span.buckets if span else (None, None)))
         if span is None:
             first, last = (await session.execute(
                 select(func.min(Call.arrived_at), func.max(Call.arrived_at))

@@ -1,0 +1,224 @@
+"""The agents' state history: each stretch of time an agent spent in one ACD state
+(`agent_state_spans`), and its seconds per quarter hour (`report_agent_state_intervals`)
+for the agents report.
+
+The call flow hands every state an agent enters (`pbx.acd.engine.Engine.state_moves`, in
+order, none skipped) and every hold and resume to `AgentStateHistory.record`, which keeps
+them in memory and writes them in the background within `every` seconds, one transaction
+a business (as the call flow's own state is saved: `pbx/callflow/saver.py`), and on a
+graceful stop. A change closes the agent's open span and opens the next; a closed span
+adds its seconds, split at the quarter hours' edges, to its intervals in the same
+transaction, and `ledgerline report rebuild` splits the closed spans again into the same
+rows. An `on_hold` span (a caller of `call_id` on hold) overlaps the `on_call` span it is
+part of and ends at the latest when the agent leaves `on_call`.
+
+After a restart (or a failover) the restored ACD state is the truth (`docs/reports.md`):
+each restored agent's state arrives as a move at its `state_since`; an open span of
+another state or reason is closed at the later of that moment and its own start, and the
+restored state opened from there; an agent the new owner does not hold logged in has its
+open spans closed at the new owner's start (`logged_out` changes, `restarted`). Changes
+recorded in the last `every` seconds before a crash are lost with the snapshot that
+would have carried them; what the agent did then counts in the state restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbx.db.database import Database
+from pbx.db.models import AgentStateSpan, report_agent_state_intervals
+from pbx.reports.periods import QUARTER_S, bucket_start
+
+log = logging.getLogger(__name__)
+
+ON_HOLD, OFF_HOLD, LOGGED_OUT, ON_CALL = "on_hold", "off_hold", "logged_out", "on_call"
+_T = report_agent_state_intervals.c
+Key = tuple[int, int, str, str]  # bucket, agent, state, reason
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """An agent (a user of the business) entered `state` at `at`: an ACD state, `on_hold`
+    or `off_hold` (a caller of `call_id` put on hold or taken off it)."""
+
+    tenant_id: int
+    agent_id: int
+    state: str
+    at: datetime
+    reason: str = ""  # a pause's
+    call_id: int | None = None  # on_hold: calls.id
+
+
+def split(started: datetime, ended: datetime) -> list[tuple[int, int]]:
+    """A span's whole seconds per quarter hour of UTC (`bucket`), from its start's second
+    to its end's: the parts add up to the span, however many edges it crosses."""
+    first, last = int(started.timestamp()), int(ended.timestamp())
+    parts = []
+    while first < last:
+        bucket = first // QUARTER_S
+        edge = min(last, (bucket + 1) * QUARTER_S)
+        parts.append((bucket, edge - first))
+        first = edge
+    return parts
+
+
+def interval_sums(spans: Iterable[AgentStateSpan], lo: int | None = None,
+                  hi: int | None = None) -> dict[Key, list[int]]:  # fmt: skip
+    """[seconds, entered] per quarter hour of closed spans, within buckets [lo, hi) when
+    given; a span is entered in the quarter hour it started in."""
+    sums: dict[Key, list[int]] = defaultdict(lambda: [0, 0])
+    for span in spans:
+        assert span.ended_at is not None
+        parts = split(span.started_at, span.ended_at)
+        start_bucket = int(span.started_at.timestamp()) // QUARTER_S
+        if not parts:  # a span of no whole second still counts as entered
+            parts = [(start_bucket, 0)]
+        for bucket, seconds in parts:
+            if (lo is not None and bucket < lo) or (hi is not None and bucket >= hi):
+                continue
+            row = sums[(bucket, span.agent_id, span.state, span.reason)]
+            row[0] += seconds
+            row[1] += 1 if bucket == start_bucket else 0
+    return sums
+
+
+async def _add_intervals(session: AsyncSession, tenant_id: int,
+                         sums: dict[Key, list[int]]) -> None:  # fmt: skip
+    if not sums:
+        return
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [{"tenant_id": tenant_id, "bucket": b, "agent_id": a, "state": s, "reason": r,
+             "seconds": seconds, "entered": entered}
+            for (b, a, s, r), (seconds, entered) in sums.items()]  # fmt: skip
+    statement = insert(report_agent_state_intervals).values(rows)
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[c.name for c in report_agent_state_intervals.primary_key],
+        set_={"seconds": _T.seconds + statement.excluded.seconds,
+              "entered": _T.entered + statement.excluded.entered},
+    ))  # fmt: skip
+
+
+async def apply_changes(session: AsyncSession, tenant_id: int,
+                        changes: Iterable[StateChange]) -> None:  # fmt: skip
+    """One business's changes, in order, in the caller's transaction."""
+    closed: list[AgentStateSpan] = []
+    for change in changes:
+        if change.state in (ON_HOLD, OFF_HOLD):
+            holds = await _open(session, change.agent_id, holds=True)
+            closed += _close(holds, change.at)
+            if change.state == ON_HOLD:
+                session.add(AgentStateSpan(
+                    agent_id=change.agent_id, state=ON_HOLD, call_id=change.call_id,
+                    started_at=change.at,
+                ))  # fmt: skip
+            continue
+        spans = await _open(session, change.agent_id, holds=False)
+        if any(s.state == change.state and s.reason == change.reason for s in spans):
+            continue  # the state it is known to be in (a restored one)
+        since = max([change.at, *(s.started_at for s in spans)])
+        closed += _close(spans, since)
+        if change.state != ON_CALL:
+            closed += _close(await _open(session, change.agent_id, holds=True), since)
+        if change.state != LOGGED_OUT:
+            session.add(AgentStateSpan(agent_id=change.agent_id, state=change.state,
+                                       reason=change.reason, started_at=since))  # fmt: skip
+        await session.flush()
+    await session.flush()
+    await _add_intervals(session, tenant_id, interval_sums(closed))
+
+
+async def _open(session: AsyncSession, agent_id: int, *, holds: bool) -> list[AgentStateSpan]:
+    kind = AgentStateSpan.state == ON_HOLD if holds else AgentStateSpan.state != ON_HOLD
+    return list(await session.scalars(
+        select(AgentStateSpan).where(AgentStateSpan.agent_id == agent_id,
+                                     AgentStateSpan.ended_at.is_(None), kind)
+        .order_by(AgentStateSpan.id)
+    ))  # fmt: skip
+
+
+def _close(spans: list[AgentStateSpan], at: datetime) -> list[AgentStateSpan]:
+    for span in spans:
+        span.ended_at = max(at, span.started_at)
+    return spans
+
+
+async def rebuild(session: AsyncSession, tenant_id: int, lo: int | None, hi: int | None) -> None:
+    """Split the business's closed spans again into its state intervals (buckets [lo, hi),
+    or all of them), replacing what they held, in the caller's transaction."""
+    table = report_agent_state_intervals
+    where = [table.c.tenant_id == tenant_id]
+    spans = select(AgentStateSpan).where(AgentStateSpan.ended_at.is_not(None))
+    if lo is not None and hi is not None:
+        where += [table.c.bucket >= lo, table.c.bucket < hi]
+        spans = spans.where(
+            AgentStateSpan.ended_at >= bucket_start(lo),
+            AgentStateSpan.started_at < bucket_start(hi),
+        )
+    await session.execute(delete(table).where(*where))
+    found = list(await session.scalars(spans))
+    await _add_intervals(session, tenant_id, interval_sums(found, lo, hi))
+
+
+class AgentStateHistory:
+    """Changes kept in order and written in the background (see the module's text)."""
+
+    def __init__(self, database: Database, *, every: float) -> None:
+        self._database, self._every = database, every
+        self._pending: list[StateChange] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # one writer at a time: changes stay in order
+
+    def record(self, change: StateChange) -> None:
+        self._pending.append(change)
+        self._wake.set()
+
+    def restarted(self, agents: Iterable[tuple[int, int]], at: datetime) -> None:
+        """The call flow started (or took over) without these agents (tenant, user)
+        logged in: whatever span they had open ends now."""
+        for tenant_id, agent_id in agents:
+            self.record(StateChange(tenant_id, agent_id, LOGGED_OUT, at))
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._every)  # changes in this window: one write
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is pending; what a database error (or a cancelled flush) left
+        unwritten stays pending, first in line for the next try."""
+        async with self._lock:
+            pending, self._pending = self._pending, []
+            by_tenant: dict[int, list[StateChange]] = defaultdict(list)
+            for change in pending:
+                by_tenant[change.tenant_id].append(change)
+            unwritten: list[StateChange] = []
+            try:
+                for tenant_id, changes in by_tenant.items():
+                    try:
+                        async with (
+                            self._database.tenant_session(tenant_id) as session,
+                            session.begin(),
+                        ):
+                            await apply_changes(session, tenant_id, changes)
+                    except SQLAlchemyError as exc:
+                        log.error("agents' state history not written (kept): %s", exc)
+                        unwritten += changes
+                    by_tenant[tenant_id] = []
+            finally:
+                left = [c for changes in by_tenant.values() for c in changes]
+                self._pending[:0] = unwritten + left
+                if self._pending:
+                    self._wake.set()
