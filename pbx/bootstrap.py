@@ -85,6 +85,7 @@ from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret,
 from pbx.reports.board_feed import BoardFeed
 from pbx.metrics.backlog import BacklogCache
 from pbx.metrics.prometheus import ProcessMetrics
+from pbx.reports.agent_states import AgentStateHistory
 from pbx.settings import (
     MessagesSettings,
     PaymentsSettings,
@@ -386,6 +387,7 @@ def call_flow(
     executor = Executor(
         client, state, call_log, config, clock, lanes=lanes, dial_out=dial_out, notify=notify
     )
+    executor.history = AgentStateHistory(database, every=timing.save_every)
     saver = StateSaver(state, SnapshotStore(database, node), lock, save_every=timing.save_every,
                        changed=executor.announce_agent_changes)  # fmt: skip
     player = PromptsPlayer(client)  # one for the call flow: it hands it the playbacks' ends

@@ -75,6 +75,19 @@ class AgentFiguresOut(BaseModel):
     average_talk_seconds: float | None
     longest_talk_seconds: int
     average_answer_wait_seconds: float | None
+    login_seconds: int | None = Field(
+        description="logged in (any state); this and the state figures below are null when "
+        "the report is narrowed to queues (an agent's time is not a queue's)")
+    pause_seconds: int | None
+    pause_by_reason: dict[str, int] | None = Field(description="paused seconds by reason")
+    on_call_seconds: int | None = Field(description="answer to hang-up, hold included")
+    hold_seconds: int | None = Field(description="callers held from the desk")
+    wrap_up_seconds: int | None
+    average_handle_seconds: float | None = Field(
+        description="(talk_seconds + wrap_up_seconds) / handled; talk includes hold")
+    occupancy_pct: float | None = Field(
+        description="(on_call + wrap_up) / (login - pause), in percent")
+    ring_no_answer: int | None = Field(description="offers that rang out into a pause")
 
 
 class MoneyFigureOut(BaseModel):

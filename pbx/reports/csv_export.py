@@ -52,6 +52,8 @@ def _cell(value: Any) -> Any:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, dict):  # seconds by pause reason: "lunch=600; training=1800"
+        value = "; ".join(f"{key}={seconds}" for key, seconds in sorted(value.items()))
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value
     return value
