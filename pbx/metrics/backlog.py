@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, literal, null, select, union_all
+from sqlalchemy import case, func, literal, null, select, union_all
 
 from pbx.db.database import Database
 from pbx.db.models import RECORDING_JOB_STEPS, RecordingJob, WebhookDelivery
@@ -23,18 +23,21 @@ KEEP_SECONDS = 5.0
 
 
 def _statement() -> Any:
-    """Per business: pending deliveries and the oldest one, given-up deliveries, recording
-    jobs with steps ahead and failed ones. The first SELECT types the union's columns."""
+    """Per business: pending deliveries, those of them whose last attempt failed, and the
+    oldest one; given-up deliveries; recording jobs with steps ahead and failed ones. The
+    first SELECT types the union's columns."""
     deliveries, jobs = WebhookDelivery, RecordingJob
+    retrying = func.sum(case((deliveries.attempts > 0, 1), else_=0))
     return union_all(
         select(deliveries.tenant_id, literal("webhooks_pending").label("kind"),
-               func.count().label("n"), func.min(deliveries.created_at).label("oldest"))
+               func.count().label("n"), retrying.label("retrying"),
+               func.min(deliveries.created_at).label("oldest"))
         .where(deliveries.status == "pending").group_by(deliveries.tenant_id),
-        select(deliveries.tenant_id, literal("webhooks_failed"), func.count(), null())
+        select(deliveries.tenant_id, literal("webhooks_failed"), func.count(), null(), null())
         .where(deliveries.status == "failed").group_by(deliveries.tenant_id),
-        select(jobs.tenant_id, literal("recordings_waiting"), func.count(), null())
+        select(jobs.tenant_id, literal("recordings_waiting"), func.count(), null(), null())
         .where(jobs.step.in_(WAITING_STEPS)).group_by(jobs.tenant_id),
-        select(jobs.tenant_id, literal("recordings_failed"), func.count(), null())
+        select(jobs.tenant_id, literal("recordings_failed"), func.count(), null(), null())
         .where(jobs.step == "failed").group_by(jobs.tenant_id),
     )  # fmt: skip
 
@@ -47,11 +50,11 @@ async def read_backlog(database: Database) -> dict[int, Backlog]:
     found: dict[int, Backlog] = {}
     async with database.system_session() as session:
         rows = (await session.execute(STATEMENT)).all()
-    for tenant_id, kind, count, oldest in rows:
+    for tenant_id, kind, count, retrying, oldest in rows:
         backlog = found.get(tenant_id, Backlog())
         changes: dict[str, Any] = {kind: int(count)}
         if kind == "webhooks_pending":
-            changes["webhooks_oldest_pending"] = oldest
+            changes |= {"webhooks_retrying": int(retrying), "webhooks_oldest_pending": oldest}
         found[tenant_id] = replace(backlog, **changes)
     return found
 

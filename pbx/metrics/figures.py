@@ -32,5 +32,6 @@ class Backlog:
     recordings_waiting: int = 0
     recordings_failed: int = 0
     webhooks_pending: int = 0
+    webhooks_retrying: int = 0  # pending, their last attempt failed
     webhooks_oldest_pending: datetime | None = None
     webhooks_failed: int = 0

@@ -139,6 +139,8 @@ def _backlog(metrics: ProcessMetrics, role: str) -> Iterator[Metric]:
                          "business")  # fmt: skip
     pending = _gauge("ledgerline_webhook_deliveries_pending",
                      "Webhook deliveries not yet delivered nor given up.", "business")
+    retrying = _gauge("ledgerline_webhook_deliveries_retrying",
+                      "Pending webhook deliveries whose last attempt failed.", "business")
     lag = _gauge("ledgerline_webhook_delivery_lag_seconds",
                  "Age of the oldest webhook delivery not yet delivered.", "business")
     failed = _gauge("ledgerline_webhook_deliveries_failed",
@@ -150,7 +152,8 @@ def _backlog(metrics: ProcessMetrics, role: str) -> Iterator[Metric]:
         jobs_waiting.add_metric(labels, backlog.recordings_waiting)
         jobs_failed.add_metric(labels, backlog.recordings_failed)
         pending.add_metric(labels, backlog.webhooks_pending)
+        retrying.add_metric(labels, backlog.webhooks_retrying)
         oldest = backlog.webhooks_oldest_pending
         lag.add_metric(labels, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
         failed.add_metric(labels, backlog.webhooks_failed)
-    yield from (jobs_waiting, jobs_failed, pending, lag, failed)
+    yield from (jobs_waiting, jobs_failed, pending, retrying, lag, failed)

@@ -30,7 +30,7 @@ async def test_each_business_s_backlog_is_counted_apart(database: Database) -> N
     await business.emit("credit.granted", business.accounts[0], n=2)
     async with database.system_session() as session, session.begin():
         first = min(d.id for d in await business.deliveries())
-        await session.execute(update(WebhookDelivery).values(created_at=NOW))
+        await session.execute(update(WebhookDelivery).values(created_at=NOW, attempts=2))
         await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == first)
                               .values(status="failed"))  # fmt: skip
 
@@ -39,7 +39,8 @@ async def test_each_business_s_backlog_is_counted_apart(database: Database) -> N
     assert found[centre] == Backlog(recordings_waiting=2)
     assert found[other] == Backlog(recordings_failed=1)
     assert found[business.tenant_id] == Backlog(
-        webhooks_pending=1, webhooks_oldest_pending=NOW, webhooks_failed=1)
+        webhooks_pending=1, webhooks_retrying=1, webhooks_oldest_pending=NOW,
+        webhooks_failed=1)
 
 
 async def test_the_backlog_is_read_again_only_after_it_has_been_kept_its_seconds(
