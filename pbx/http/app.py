@@ -100,6 +100,8 @@ def build_app(
     if metrics is not None:
         add_route(app, metrics)
     app.router.add_get("/", desk_page)
+    app.router.add_get("/board", board_page)
+    app.router.add_get("/reports", reports_page)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get(PREFIX + "/ws", desk_socket)
     app.router.add_routes(build_api().routes(auth_api.authenticate))
@@ -166,6 +168,14 @@ async def security_headers(
 
 async def desk_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
+
+
+async def board_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "board.html")
+
+
+async def reports_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "reports.html")
 
 
 async def healthz(request: web.Request) -> web.Response:
