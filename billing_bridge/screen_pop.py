@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from billing_bridge.balances import OWN_KINDS
+from billing_bridge.reminders.pop import reminders_on_pop
 from pbx.db.database import Database
 from pbx.db.models import (
     Account,
@@ -37,11 +38,13 @@ from pbx.db.models import (
     Customer,
     Invoice,
     Mandate,
+    OutboxMessage,
     Payment,
     PaymentPlan,
     PlanInstalment,
     Promise,
     Recording,
+    Reminder,
 )
 from pbx.db.scoped import Scoped, ScopedUnion
 from pbx.free_text import cap, mask_card_numbers
@@ -86,7 +89,7 @@ def _part(name: str, order: Any, filled: dict[str, Any]) -> list[Any]:
 _WHO = Scoped(
     select(*_part("customer", Customer.id, {
         "id": Customer.id, "ref": Customer.customer_ref, "label": Customer.name,
-        "text": Customer.email,
+        "text": Customer.email, "at": Customer.reminders_opted_out_at,
     })).where(Customer.id == _CUSTOMER),
     Customer,
 )  # fmt: skip
@@ -95,6 +98,7 @@ _ACCOUNTS = Scoped(
         "id": Account.id, "ref": Account.account_ref, "currency": Account.currency,
         "amount": Account.balance_minor, "status": Account.status, "flag": Account.vip,
         "figure": Account.reported_balance_minor, "at": Account.reported_at,
+        "text": Account.collections_hold,
     })).where(Account.customer_id == _CUSTOMER),
     Account,
 )  # fmt: skip
@@ -226,9 +230,34 @@ _INSTALMENTS = Scoped(  # of the active plans, in date order
     .where(Account.customer_id == _CUSTOMER, PaymentPlan.status == "active"),
     PlanInstalment, PaymentPlan, Account,
 )  # fmt: skip
+_DECIDED_REMINDERS = (  # the newest reminders sent, listed or stopped, of the caller's accounts
+    select(Reminder.id).join(Account, Reminder.account_id == Account.id)
+    .where(Account.customer_id == _CUSTOMER, Reminder.status != "planned")
+    .order_by(Reminder.id.desc()).limit(RECENT)
+)  # fmt: skip
+_REMINDERS = Scoped(
+    select(*_part("reminder", Reminder.id.desc(), {
+        "id": Reminder.id, "ref_id": Reminder.account_id, "label": Reminder.channel,
+        "figure": Reminder.step_day, "status": Reminder.status, "ref": Reminder.stop_reason,
+        "at": Reminder.decided_at,
+    }))
+    .join(Account, Reminder.account_id == Account.id)  # (scopes the subquery's accounts)
+    .where(Reminder.id.in_(_DECIDED_REMINDERS)),
+    Reminder, Account,
+)  # fmt: skip
+_REMINDER_MESSAGES = Scoped(  # how the outbox delivered those reminders' messages
+    select(*_part("reminder_message", Reminder.id, {
+        "id": Reminder.id, "status": OutboxMessage.status, "at": OutboxMessage.sent_at,
+    }))
+    .join(OutboxMessage, OutboxMessage.id == Reminder.message_id)
+    .join(Account, Reminder.account_id == Account.id)
+    .where(Reminder.id.in_(_DECIDED_REMINDERS)),
+    Reminder, OutboxMessage, Account,
+)  # fmt: skip
 _PANEL = ScopedUnion(
     _WHO, _ACCOUNTS, _PENDING, _OVERDUE, _MANDATES, _PAYMENTS, _CALLS, _RECORDINGS,
-    _CALL_PAYMENTS, _CALL_PROMISES, _PROMISES, _PLANS, _INSTALMENTS,
+    _CALL_PAYMENTS, _CALL_PROMISES, _PROMISES, _PLANS, _INSTALMENTS, _REMINDERS,
+    _REMINDER_MESSAGES,
     order_by=("part", "k"),
 )  # fmt: skip
 
@@ -275,6 +304,7 @@ async def customer_panel(
         ],
         "recent_calls": _recent_calls(parts),
         **_promises_and_plans(parts),
+        "reminders": reminders_on_pop(parts),
     }  # fmt: skip
 
 

@@ -319,6 +319,18 @@ function planLine(p) {
     (broken ? ` · ${broken} missed` : "");
 }
 
+const PAUSED_BY = { opted_out: "the customer opted out", dispute: "disputed", promise: "promise to pay", plan: "payment plan" };
+
+// Reminders on the pop: why they are paused now, then the latest ones and how each went.
+function reminderLines(reminders) {
+  if (!reminders) return [];
+  const paused = reminders.paused.map((p) => `Paused: ${PAUSED_BY[p.reason] ?? p.reason}` +
+    (p.until ? ` until ${p.until}` : "") + (p.detail ? ` (${p.detail})` : ""));
+  const recent = reminders.recent.map((r) => `${(r.at ?? "").slice(0, 16).replace("T", " ")} · day ${r.step_day} ${r.channel} · ` +
+    (r.status === "stopped" ? `stopped (${r.stop_reason})` : r.status === "listed" ? "listed for calls" : r.delivery ?? r.status));
+  return [...paused, ...recent];
+}
+
 function showAccount(panel) {
   const body = $("account-body");
   body.replaceChildren();
@@ -337,6 +349,7 @@ function showAccount(panel) {
     ["Payments", panel.payments.map((p) => `${p.at.slice(0, 10)}: ${money(p.amount_minor, p.currency)} · ${p.status}`)],
     ["Promises to pay", (panel.promises ?? []).map(promiseLine)],
     ["Payment plans", (panel.plans ?? []).map(planLine)],
+    ["Reminders", reminderLines(panel.reminders)],
     ["Past calls", panel.recent_calls.map((c) => `${c.at.slice(0, 16).replace("T", " ")} · ${c.outcome ?? "-"} · ${c.disposition ?? ""}`)],
   ];
   for (const [title, lines] of sections) {
