@@ -1,9 +1,9 @@
 """The pure rules: the step an account has reached, quiet hours on the wall clock across
-both DST changes, the customer's zone from their number, templates refused and filled."""
+both DST changes (Vilnius, Jerusalem), the customer's zone from their number, templates refused and filled."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,6 +37,40 @@ def test_an_account_is_at_the_last_step_it_has_reached(days: int, day: int | Non
 def test_quiet_hours_are_on_the_wall_clock_across_dst(moment: datetime, quiet: bool) -> None:
     local = moment.astimezone(VILNIUS).time()
     assert rules.is_quiet(moment, VILNIUS, "21:00", "08:00") is quiet, local
+
+
+JERUSALEM = ZoneInfo("Asia/Jerusalem")  # +03:00 from Friday 26 March 2027 to 31 October
+
+
+@pytest.mark.parametrize(("moment", "quiet"), [
+    (datetime(2027, 3, 25, 5, 59, tzinfo=UTC), True),   # 07:59 IST
+    (datetime(2027, 3, 25, 6, 0, tzinfo=UTC), False),   # 08:00 IST
+    (datetime(2027, 3, 26, 4, 59, tzinfo=UTC), True),   # 07:59 IDT, the day clocks go on
+    (datetime(2027, 3, 26, 5, 0, tzinfo=UTC), False),   # 08:00 IDT
+    (datetime(2027, 3, 26, 18, 0, tzinfo=UTC), True),   # 21:00 IDT
+    (datetime(2027, 10, 31, 5, 0, tzinfo=UTC), True),   # 07:00 IST, clocks back at 23:00 UTC
+    (datetime(2027, 10, 31, 6, 0, tzinfo=UTC), False),  # 08:00 IST
+    (datetime(2027, 10, 31, 18, 59, tzinfo=UTC), False),  # 20:59 IST
+    (datetime(2027, 10, 31, 19, 0, tzinfo=UTC), True),  # 21:00 IST
+], ids=["before-8-winter", "8-winter", "before-8-spring", "8-spring", "21-spring",
+        "before-8-autumn", "8-autumn", "before-21-autumn", "21-autumn"])  # fmt: skip
+def test_quiet_hours_in_jerusalem_move_with_its_friday_and_autumn_changes(
+    moment: datetime, quiet: bool
+) -> None:
+    local = moment.astimezone(JERUSALEM).time()
+    assert rules.is_quiet(moment, JERUSALEM, "21:00", "08:00") is quiet, local
+
+
+def test_a_holiday_is_the_customers_local_date_across_the_autumn_change() -> None:
+    """23:30 UTC on 30 October is already 31 October in Vilnius (02:30, still summer time)
+    and in Jerusalem (01:30, winter time since 23:00 UTC): a holiday on the 31st holds on
+    both clocks, not on UTC's."""
+    schedule = rules.Schedule(steps=(), holidays=frozenset({date(2027, 10, 31)}),
+                              quiet_from="23:59", quiet_until="00:00")  # fmt: skip
+    moment = datetime(2027, 10, 30, 23, 30, tzinfo=UTC)
+    assert not rules.may_send(moment, VILNIUS, schedule)
+    assert not rules.may_send(moment, JERUSALEM, schedule)
+    assert rules.may_send(moment, ZoneInfo("UTC"), schedule)
 
 
 def test_quiet_hours_within_one_day_are_read_too() -> None:
