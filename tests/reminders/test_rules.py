@@ -1,5 +1,6 @@
 """The pure rules: the step an account has reached, quiet hours on the wall clock across
-both DST changes (Vilnius, Jerusalem), the customer's zone from their number, templates refused and filled."""
+both DST changes (Vilnius, Jerusalem), the customer's zone from their number, templates
+refused and filled."""
 
 from __future__ import annotations
 
