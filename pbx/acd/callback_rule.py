@@ -44,6 +44,19 @@ class CallbackRule:
         return cls(data["attempts"], data["spacing_s"], CallingWindow(start, end))
 
 
+def rule_of(
+    attempts: int | None, spacing_s: int | None, start: str | None, end: str | None
+) -> CallbackRule:
+    """A queue's rule as an admin sets it: each setting left unset (None) is the default's;
+    the window's ends as HH:MM. ValueError names what is wrong."""
+    default = CallbackRule()
+    window = CallingWindow(
+        time.fromisoformat(start) if start else default.window.start,
+        time.fromisoformat(end) if end else default.window.end,
+    )
+    return CallbackRule(attempts or default.attempts, spacing_s or default.spacing_s, window)
+
+
 def next_attempt(
     rule: CallbackRule, made: int, failed_at: datetime, zone: ZoneInfo
 ) -> datetime | None:

@@ -40,6 +40,11 @@ class QueueSettings:
     autopause: bool = True
     music_class: str = "ledgerline"
     recording_policy: str | None = None  # None: as the caller's inbound route says
+    # A callback's retries (`pbx.acd.callback_rule`); None: the default's.
+    callback_attempts: int | None = None
+    callback_spacing_seconds: int | None = None
+    callback_window_start: str | None = None  # HH:MM on the customer's clock
+    callback_window_end: str | None = None
 
 
 async def all_queues(session: AsyncSession) -> list[Queue]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import time
 from typing import Any
 
 from sqlalchemy import select
 
-from billing_bridge.calling_window import CallingWindow
 from pbx.acd.agents import Membership
-from pbx.acd.callback_rule import CallbackRule
+from pbx.acd.callback_rule import CallbackRule, rule_of
 from pbx.acd.queues import QueueConfig
 from pbx.callflow.config import (
     AgentProfile,
@@ -124,21 +122,14 @@ def _acd_config(tenant_id: int, row: Queue) -> QueueConfig:
 
 def callback_rule_of(row: Queue) -> CallbackRule:
     """The queue's callback retry rule: each setting it leaves unset is the default's."""
-    default = CallbackRule()
-    start, end = row.callback_window_start, row.callback_window_end
     try:
-        window = CallingWindow(
-            time.fromisoformat(start) if start else default.window.start,
-            time.fromisoformat(end) if end else default.window.end,
-        )
-        return CallbackRule(
-            row.callback_attempts or default.attempts,
-            row.callback_spacing_seconds or default.spacing_s,
-            window,
-        )
+        return rule_of(
+            row.callback_attempts, row.callback_spacing_seconds,
+            row.callback_window_start, row.callback_window_end,
+        )  # fmt: skip
     except ValueError as exc:  # checked on the way in; a bad row must not stop every queue
         log.error("queue %s: callback rule unreadable (%s): the default applies", row.id, exc)
-        return default
+        return CallbackRule()
 
 
 def _route(

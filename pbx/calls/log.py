@@ -31,6 +31,7 @@ class CallQuery:
     arrived_before: datetime | None = None
     before_id: int | None = None  # the page after the one that ended with this id
     limit: int = PAGE  # at most PAGE
+    callback_of: int | None = None  # the attempts of this call's callback
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ async def set_disposition(database: Database, who: Principal, change: Dispositio
 def _matching(query: CallQuery) -> Select[tuple[Call]]:
     statement = select(Call).order_by(Call.id.desc())
     equal = ((Call.queue_id, query.queue_id), (Call.agent_id, query.agent_id),
-             (Call.customer_id, query.customer_id), (Call.outcome, query.outcome))  # fmt: skip
+             (Call.customer_id, query.customer_id), (Call.outcome, query.outcome),
+             (Call.callback_of, query.callback_of))  # fmt: skip
     for column, value in equal:
         if value is not None:
             statement = statement.where(column == value)

@@ -135,6 +135,7 @@ def _register_call_log(api: Api) -> None:
             QueryParam("agent_id", {"type": "integer"}),
             QueryParam("customer_id", {"type": "integer"}),
             QueryParam("outcome", {"type": "string"}),
+            QueryParam("callback_of", {"type": "integer"}, "the attempts of this call's callback"),
             QueryParam("before_id", {"type": "integer"}, "the next page after this id"),
             QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": PAGE}),
         ),
@@ -332,8 +333,9 @@ def _call_query(params: Mapping[str, str]) -> CallQuery:
     limit = min(PAGE, _int(params.get("limit", str(PAGE)), "limit"))
     if limit < 1:
         raise invalid("limit", "must be at least 1")
+    callback_of = _int(params["callback_of"], "callback_of") if "callback_of" in params else None
     return CallQuery(queue_id, agent_id, customer_id, params.get("outcome"), arrived_from,
-                     arrived_before, before_id, limit)  # fmt: skip
+                     arrived_before, before_id, limit, callback_of)  # fmt: skip
 
 
 def _call_out(row: Call) -> CallOut:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from pbx.acd.callback_rule import rule_of
 from pbx.acd.queues import QueueConfig
 from pbx.callflow.hours import HoursError, OpeningHours
 from pbx.free_text import clean_name, clean_text, email_problem, mask_card_numbers
@@ -105,6 +106,9 @@ class LoginOut(BaseModel):
 
 # --- queues ----------------------------------------------------------------------------------
 
+# A wall-clock time, HH:MM.
+ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
 
 class QueueIn(_In):
     name: Name
@@ -121,6 +125,12 @@ class QueueIn(_In):
     music_class: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "ledgerline"
     # None: as the caller's inbound route says.
     recording_policy: Literal["all", "none", "on_demand"] | None = None
+    # A callback whose customer does not answer is tried again by this rule; unset: 3
+    # attempts, 600 seconds apart, 08:00-21:00 on the customer's clock.
+    callback_attempts: Annotated[int, Field(strict=True, ge=1, le=10)] | None = None
+    callback_spacing_seconds: Annotated[int, Field(strict=True, ge=60, le=604_800)] | None = None
+    callback_window_start: ClockTime | None = None
+    callback_window_end: ClockTime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> QueueIn:
@@ -133,6 +143,10 @@ class QueueIn(_In):
         )
         if self.overflow_kind in ("queue", "voicemail") and not self.overflow_target:
             raise ValueError("overflow_target is required for this overflow_kind")
+        rule_of(  # the callback window ends after it starts (and so on)
+            self.callback_attempts, self.callback_spacing_seconds,
+            self.callback_window_start, self.callback_window_end,
+        )  # fmt: skip
         return self
 
 
@@ -353,6 +367,15 @@ class CallOut(BaseModel):
     recording_notice: str | None = Field(
         None, description="whether the caller heard that the call is recorded: played (to "
         "its end), failed (not played, or hung up during it), none (not recorded on arrival)"
+    )
+    callback_of: int | None = Field(
+        None, description="an attempt at calling a customer back: the id of the call that "
+        "asked for the callback"
+    )
+    callback_attempt: int | None = Field(None, description="which attempt: 1, 2, ...")
+    callback_state: str | None = Field(
+        None, description="on a call that asked for a callback, how it ended: pending, "
+        "answered, failed (no attempt answered) or cancelled (the customer called in)"
     )
 
 
