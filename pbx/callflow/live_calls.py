@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pbx.acd.errors import AcdError, UnknownAgent
 from pbx.ari import AriError, AriUnavailable
-from pbx.callflow import control, outbound
+from pbx.callflow import caller, control, outbound
 from pbx.callflow.app import CallFlow
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest
@@ -229,6 +229,10 @@ class FlowLiveCalls:
                            if agent.is_member(settings.acd.name))  # fmt: skip
             found.append(QueueSnapshot(settings.queue_id, settings.name, waiting, states))
         return found
+
+    async def attach_customer(self, call_id: str, customer_id: int) -> None:
+        with refusals():
+            await caller.attach_customer(self.flow, call_id, customer_id)
 
     def _call(self, call_id: str) -> FlowCall:
         """The live call a handler has just checked; gone meanwhile: not found."""

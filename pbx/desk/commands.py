@@ -15,6 +15,7 @@ from pbx.desk.typed import check_fields
 AgentStateName = Literal["available", "paused", "logged_out"]
 TransferMode = Literal["blind", "attended"]
 Channel = Literal["sms", "email"]
+CustomerVia = Literal["household", "search"]  # how the agent knows who the caller is
 
 
 class Command:
@@ -194,9 +195,23 @@ class SendMandateLink(Command):
     recipient: str | None = None
 
 
+# --- who is calling -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttachCustomer(Command):
+    """The caller is this customer: a member of the household sharing the number, picked
+    on the pop, or one the agent found by search (`billing_bridge.call_customer` says whom
+    each allows)."""
+
+    call_id: str
+    customer_id: int
+    via: CustomerVia = "household"
+
+
 COMMANDS: tuple[type[Command], ...] = (
     AgentStates, AgentStateOf, SetAgentState, ClickToCall, QueueStats, Hold, Resume, HangUp,
     Transfer, CompleteTransfer, CancelTransfer, PauseRecording, ResumeRecording,
     StartRecording, StopRecording, TakeCardPayment, SendPayLink, VerifyCaller,
-    CallWithAccount, GrantCreditInCall, SetUpMandateByPhone, SendMandateLink,
+    CallWithAccount, GrantCreditInCall, SetUpMandateByPhone, SendMandateLink, AttachCustomer,
 )  # fmt: skip

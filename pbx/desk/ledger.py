@@ -9,6 +9,14 @@ from datetime import datetime
 from billing_bridge import call_verification, mandate_links
 from billing_bridge.business_days import BusinessDays
 from billing_bridge.call_credits import CallCredit, CreditView, grant_in_call
+from billing_bridge.call_customer import (
+    Attached,
+    Attachment,
+    CallNotLogged,
+    CustomerNotFound,
+    NotOfHousehold,
+    attach_customer,
+)
 from billing_bridge.call_verification import CallerNotVerified, CallNotFound
 from billing_bridge.credits import CreditError
 from billing_bridge.mandate_links import MandateLinkOrder, MandateLinkSent, MandateParty
@@ -146,6 +154,14 @@ class LedgerMoney:
             )
         except ProviderError as exc:
             raise _provider_refused(f"the provider refused: {exc}") from None
+
+    async def attach_customer(self, order: Attachment) -> Attached:
+        try:
+            return await attach_customer(self.database, order)
+        except (CustomerNotFound, CallNotLogged) as exc:
+            raise errors.NotFound(str(exc)) from None
+        except NotOfHousehold as exc:
+            raise errors.Invalid(str(exc), code="not_of_household") from None
 
 
 def _provider_refused(message: str) -> errors.Unavailable:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from billing_bridge.call_credits import CallCredit, CreditView
+from billing_bridge.call_customer import Attached, Attachment
 from billing_bridge.mandate_links import MandateLinkOrder, MandateLinkSent, MandateParty
 from pbx.desk.commands import Actor, AgentStateName, TransferMode
 from pbx.desk.results import AgentStateView
@@ -116,6 +117,8 @@ class LiveCalls(Protocol):
         self, tenant_id: int, user_id: int, number: str, customer_id: int | None
     ) -> str: ...
     def queues(self, tenant_id: int) -> Sequence[QueueSnapshot]: ...
+    # The live call is now this customer's (logged already): its desks get the panel.
+    async def attach_customer(self, call_id: str, customer_id: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +185,4 @@ class Money(Protocol):
         self, tenant_id: int, account_id: int, customer_id: int | None
     ) -> MandateParty: ...
     async def send_mandate_link(self, order: MandateLinkOrder) -> MandateLinkSent: ...
+    async def attach_customer(self, order: Attachment) -> Attached: ...

@@ -82,12 +82,22 @@ class MandateStarted:
     status: Literal["started"] = "started"
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerAttached:
+    """The call is now the customer's; the desks on it get the panel (`account.updated`)."""
+
+    call_id: str
+    customer_id: int
+    previous_customer_id: int | None
+
+
 Result = (
     AgentStateView | AgentStateList | QueueStatList | CallStarted | CardPaymentStarted
     | PayLinkSent | CallerVerified | CallOfAccount | CreditView | MandateStarted
-    | MandateLinkSent | None
+    | MandateLinkSent | CustomerAttached | None
 )  # fmt: skip
 RESULTS: tuple[type, ...] = (
     AgentStateView, AgentStateList, QueueStatList, CallStarted, CardPaymentStarted,
     PayLinkSent, CallerVerified, CallOfAccount, CreditView, MandateStarted, MandateLinkSent,
+    CustomerAttached,
 )  # fmt: skip

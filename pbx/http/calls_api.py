@@ -37,12 +37,14 @@ from pbx.http.schemas import (
     AgentStateIn,
     AgentStateList,
     AgentStateOut,
+    AttachCustomerIn,
     CallList,
     CallOut,
     CallStarted,
     CardPaymentIn,
     CardPaymentStarted,
     ClickToCallIn,
+    CustomerAttached,
     CustomerHit,
     CustomerHits,
     DispositionIn,
@@ -195,6 +197,18 @@ def _register_call_control(api: Api) -> None:
     async def pause_recording(call: ApiCall) -> None:
         body: RecordingPauseIn = call.body
         await run_on_desk(call, desk.PauseRecording(call.path("call_id"), body.reason))
+
+    @api.operation("POST", "/calls/{call_id}/customer", summary="Attach the caller to the "
+                   "call: a member of the household sharing the number, picked on the pop "
+                   "(via household), or a customer found by search (via search); logged, "
+                   "audited, and the desk gets their panel (account.updated)",
+                   body=AttachCustomerIn, response=CustomerAttached, tag="calls",
+                   errors=(422,))  # fmt: skip
+    async def attach_customer(call: ApiCall) -> CustomerAttached:
+        body: AttachCustomerIn = call.body
+        attached = await run_on_desk(call, desk.AttachCustomer(
+            call.path("call_id"), body.customer_id, body.via))  # fmt: skip
+        return CustomerAttached.model_validate(_out(attached))
 
 
 def _register_money_in_calls(api: Api) -> None:

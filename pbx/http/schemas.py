@@ -476,6 +476,19 @@ class CallStarted(BaseModel):
     call_id: str
 
 
+class AttachCustomerIn(_In):
+    customer_id: Id
+    # household: one of the customers sharing the number calling; search: any customer of
+    # the business, found by the desk's search (`billing_bridge.call_customer`)
+    via: Literal["household", "search"] = "household"
+
+
+class CustomerAttached(BaseModel):
+    call_id: str
+    customer_id: int
+    previous_customer_id: int | None
+
+
 class DispositionIn(_In):
     disposition: line_text(64, min_length=1)  # type: ignore[valid-type]
     notes: note_text(4000) = ""  # type: ignore[valid-type]

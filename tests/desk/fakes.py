@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from itertools import count
 
 from billing_bridge.call_credits import CallCredit, CreditView
+from billing_bridge.call_customer import Attached, Attachment
 from billing_bridge.mandate_links import MandateLinkOrder, MandateLinkSent, MandateParty
 from billing_bridge.payments.pay_links import mask
 from billing_bridge.verification_gate import gate
@@ -144,6 +145,10 @@ class FakeLiveCalls:
     def queues(self, tenant_id: int) -> Sequence[QueueSnapshot]:
         return self.snapshots
 
+    async def attach_customer(self, call_id: str, customer_id: int) -> None:
+        self.live[call_id] = replace(self.live[call_id], customer_id=customer_id)
+        self.done.append(("attach_customer", customer_id))
+
 
 @dataclass
 class FakeMoney:
@@ -162,6 +167,11 @@ class FakeMoney:
     links: list[PayLinkOrder] = field(default_factory=list)
     credits: list[CallCredit] = field(default_factory=list)
     mandate_links: list[MandateLinkOrder] = field(default_factory=list)
+    # The business's customers by the numbers they call from (7 and 9 share the caller's).
+    phones: dict[int, set[str]] = field(default_factory=lambda: {
+        7: {CALLER}, 8: {"+972501111111"}, 9: {CALLER}})  # fmt: skip
+    call_customers: dict[int, int | None] = field(default_factory=dict)  # call log rows
+    attachments: list[Attachment] = field(default_factory=list)  # the audited picks
     _ids: count = field(default_factory=lambda: count(1))
 
     async def amount_due(self, tenant_id: int, account_id: int, customer_id: int | None) -> Due:
@@ -219,6 +229,16 @@ class FakeMoney:
         self.mandate_links.append(order)
         return MandateLinkSent(next(self._ids), order.scheme, "pending",
                                "https://pay.example/m/1", "sent", mask(order.recipient))
+
+    async def attach_customer(self, order: Attachment) -> Attached:
+        if order.tenant_id != BUSINESS or order.customer_id not in self.phones:
+            raise errors.NotFound("customer not found")
+        if order.via == "household" and order.caller_number not in self.phones[order.customer_id]:
+            raise errors.Invalid("not of the household", code="not_of_household")
+        previous = self.call_customers.get(order.call_record_id)
+        self.call_customers[order.call_record_id] = order.customer_id
+        self.attachments.append(order)
+        return Attached(order.customer_id, previous)
 
     def _theirs(self, account_id: int, customer_id: int | None) -> None:
         if self.owners.get(account_id) != customer_id:

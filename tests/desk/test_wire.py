@@ -44,6 +44,7 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     c.GrantCreditInCall: c.GrantCreditInCall("c-1", 70, 500, "goodwill", "ILS", "sorry"),
     c.SetUpMandateByPhone: c.SetUpMandateByPhone("c-1", 70, "IL"),
     c.SendMandateLink: c.SendMandateLink("c-1", 70, "masav", "sms", None),
+    c.AttachCustomer: c.AttachCustomer("c-1", 9, "search"),
 }
 RESULTS: list[results.Result] = [
     None,
@@ -60,6 +61,7 @@ RESULTS: list[results.Result] = [
     CreditView(1, 70, 500, "ILS", "goodwill", "granted", None, 100, 11, None, NOW, None),
     results.MandateStarted("masav"),
     MandateLinkSent(3, "bacs", "pending", None, "failed", "d•••@example.com"),
+    results.CustomerAttached("c-1", 9, None),
 ]
 
 

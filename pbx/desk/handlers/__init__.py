@@ -4,7 +4,7 @@ handler function in the module of its kind, and one line here."""
 from __future__ import annotations
 
 from pbx.desk import commands as c
-from pbx.desk.handlers import agents, control, credits, mandates, payments, recording
+from pbx.desk.handlers import agents, callers, control, credits, mandates, payments, recording
 from pbx.desk.handlers.common import Handler, Ports
 
 HANDLERS: dict[type[c.Command], Handler] = {
@@ -30,6 +30,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.GrantCreditInCall: credits.grant_credit_in_call,
     c.SetUpMandateByPhone: mandates.set_up_mandate_by_phone,
     c.SendMandateLink: mandates.send_mandate_link,
+    c.AttachCustomer: callers.attach_customer,
 }
 
 __all__ = ["HANDLERS", "Handler", "Ports"]
