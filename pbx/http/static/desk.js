@@ -253,6 +253,38 @@ function offered(call) {
   const owed = panel ? panel.accounts.map((a) => `${a.ref}: ${money(a.balance_minor, a.currency)} (${a.status}${a.vip ? ", VIP" : ""})`).join(" · ") : "";
   text($("call-summary"), [owed, verified, notice, inTheIvr(call)].filter(Boolean).join(" — "));
   showAccount(panel);
+  if (!panel && call.household) showHousehold(call.household);
+}
+
+// A number several customers share (billing_bridge/household.py): the agent asks who is
+// calling and picks them; the server attaches them to the call and sends their panel
+// (account.updated). Someone not listed is found by search and attached from there.
+function showHousehold(household) {
+  const body = $("account-body");
+  body.replaceChildren();
+  const heading = Object.assign(document.createElement("h3"), { textContent: "Who is calling? They share this number:" });
+  const list = Object.assign(document.createElement("ul"), { id: "household" });
+  for (const member of household.members) {
+    const li = item(list, `${member.name} · ${member.ref} · owes ${money(member.balance_minor, member.currency)} `);
+    li.append(attachButton(member, "household"));
+  }
+  if (household.more) item(list, `… and ${household.more} more: find them by search`);
+  body.append(heading, list);
+}
+
+function attachButton(customer, via) {
+  const id = customer.customer_id ?? customer.id;
+  const button = Object.assign(document.createElement("button"), { type: "button", textContent: "This is the caller" });
+  button.setAttribute("aria-label", `Attach ${customer.name} to this call`);
+  button.addEventListener("click", async () => {
+    if (!current) return;
+    try {
+      await api("POST", `/calls/${encodeURIComponent(current.call_id)}/customer`, { customer_id: id, via });
+    } catch (error) {
+      text($("call-status"), `Attach: ${error.message}`);
+    }
+  });
+  return button;
 }
 
 // What the caller already did in the IVR's self-service (pbx/callflow/self_service.py Step).
@@ -271,9 +303,14 @@ function inTheIvr(call) {
 }
 
 // The billing system changed the caller's customer, accounts or invoices during the call.
+// Or the agent attached the caller to the call (a household's member, or one found by search).
 function accountUpdated(update) {
-  current = { ...current, panel: update.panel };
+  current = { ...current, panel: update.panel, customer_id: update.customer_id };
+  text($("call-name"), update.panel.customer.name);
   showAccount(update.panel);
+  if (!$("call-controls").hidden) {
+    for (const id of ["take-payment", "pay-link", "mandate-phone"]) $(id).hidden = !update.panel.accounts.length;
+  }
 }
 
 function connected() {
@@ -331,6 +368,17 @@ function reminderLines(reminders) {
   return [...paused, ...recent];
 }
 
+// A past call: when, how it ended, the disposition, the notes' excerpt (screened by the
+// server), and the promises and payments taken in it.
+function pastCallLine(c) {
+  const taken = [
+    ...(c.promises ?? []).map((p) => `promised ${money(p.amount_minor, p.currency)} by ${p.due_on} (${p.status})`),
+    ...(c.payments ?? []).map((p) => `paid ${money(p.amount_minor, p.currency)} by ${p.method} (${p.status})`),
+  ];
+  return [c.at.slice(0, 16).replace("T", " "), c.outcome ?? "-", c.disposition ?? "", c.notes ? `“${c.notes}”` : "", ...taken]
+    .filter(Boolean).join(" · ");
+}
+
 function showAccount(panel) {
   const body = $("account-body");
   body.replaceChildren();
@@ -350,7 +398,7 @@ function showAccount(panel) {
     ["Promises to pay", (panel.promises ?? []).map(promiseLine)],
     ["Payment plans", (panel.plans ?? []).map(planLine)],
     ["Reminders", reminderLines(panel.reminders)],
-    ["Past calls", panel.recent_calls.map((c) => `${c.at.slice(0, 16).replace("T", " ")} · ${c.outcome ?? "-"} · ${c.disposition ?? ""}`)],
+    ["Past calls", panel.recent_calls.map(pastCallLine)],
   ];
   for (const [title, lines] of sections) {
     const h = document.createElement("h4");
@@ -522,6 +570,7 @@ $("search-form").addEventListener("submit", async (event) => {
         button.addEventListener("click", () => api("POST", `/agents/${me.user_id}/calls`, { number: phone, customer_id: customer.id }).catch((error) => text($("call-status"), error.message)));
         li.append(button);
       }
+      if (current && !$("call-controls").hidden) li.append(attachButton(customer, "search")); // on a call
     }
   } catch (error) {
     item(list, error.message);
