@@ -10,10 +10,12 @@ function node(name, attributes = {}, text = undefined) {
   return element;
 }
 
+// The axis' top: four equal steps of 1, 2 or 5 times a power of ten, at or above `value`.
 function niceMax(value) {
-  if (value <= 0) return 1;
-  const step = 10 ** Math.floor(Math.log10(value));
-  return Math.ceil(value / step) * step;
+  const quarter = Math.max(1, value / 4);
+  const power = 10 ** Math.floor(Math.log10(quarter));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= quarter);
+  return step * 4;
 }
 
 // Grouped bars per category (one per series), and an optional line in percent (0-100) on

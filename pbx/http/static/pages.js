@@ -12,8 +12,9 @@ export class SignedOut extends Error {}
 export async function api(path) {
   const response = await fetch(API + path, { credentials: "same-origin" });
   if (response.status === 401) throw new SignedOut("signed out");
-  const data = await response.json();
-  if (!response.ok) throw new Error(data?.error?.message || response.statusText);
+  const json = (response.headers.get("Content-Type") || "").startsWith("application/json");
+  const data = json ? await response.json() : null;
+  if (!response.ok) throw new Error(data?.error?.message || `${response.status} ${response.statusText}`);
   return data;
 }
 
