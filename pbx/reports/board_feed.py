@@ -49,6 +49,10 @@ class BoardFeed:
         await asyncio.gather(*self._reading.values(), return_exceptions=True)
         self._reading.clear()
 
+    def reading(self, tenant_id: int) -> asyncio.Task[None] | None:
+        """The business's reading under way (with any it folded in), if one is."""
+        return self._reading.get(tenant_id)
+
     def seen(self, tenant_id: int, event: DeskEvent) -> None:
         """An event of the business's log (the hub's watcher: never blocks)."""
         if event.type in MOVES_THE_BOARD and self.hub.supervisors_watching(tenant_id):

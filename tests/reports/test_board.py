@@ -5,6 +5,7 @@ are not what the board sends."""
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
@@ -22,9 +23,11 @@ LIMITS = Thresholds(wait_amber_seconds=20, wait_red_seconds=60)
 
 def _today(queue_id: int, offered: int, answered: int, abandoned: int,
            level: float | None) -> QueueFigures:  # fmt: skip
-    return QueueFigures(None, queue_id, "q", offered, offered, answered, abandoned, 0,
-                        abandoned, 0, 0, 0, 0, 0, answered, level, None, None, None, None,
-                        None)  # fmt: skip
+    """A queue's figures for today: those the board reads, the rest left empty."""
+    empty = dict.fromkeys(field.name for field in fields(QueueFigures))
+    return QueueFigures(**empty | {"queue_id": queue_id, "offered": offered,
+                                   "answered": answered, "abandoned": abandoned,
+                                   "service_level_pct": level})  # fmt: skip
 
 
 def _money(queue_id: int | None, currency: str, minor: int, kind: str = "collected") -> MoneyFigure:
