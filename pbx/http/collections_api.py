@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing_bridge.collections import plans, promises, rules, views
 from billing_bridge.collections.access import Staff
 from billing_bridge.collections.errors import CollectionsError
+from billing_bridge.events.objects import refs
 from pbx.auth.roles import Principal, Role
 from pbx.db.models import PaymentPlan, PlanInstalment, Promise
+from pbx.http import account_updates
 from pbx.http.api import Api, ApiCall, ApiError, invalid
 from pbx.http.context import context
 from pbx.http.schemas import Id, note_text
@@ -206,6 +208,14 @@ async def _collections(call: ApiCall) -> AsyncIterator[AsyncSession]:
         raise _error(exc) from None
 
 
+async def _show_on_panels(call: ApiCall, customer_id: int | None) -> None:
+    """Committed: agents on a call with the customer get its panel again (`account.updated`),
+    the promise or plan on it as it now stands."""
+    if customer_id is not None:
+        await account_updates.announce(context(call.request), call.principal.tenant_id,
+                                       [customer_id], ())  # fmt: skip
+
+
 def _promise_order(body: PromiseIn) -> promises.PromiseOrder:
     return promises.PromiseOrder(body.account_id, body.amount_minor, body.due_on, body.method)
 
@@ -229,7 +239,9 @@ def _register_promises(api: Api) -> None:
                 session, call.principal.tenant_id, _promise_order(call.body),
                 staff=_staff(call.principal), now=datetime.now(UTC), call_id=call_id,
             )  # fmt: skip
-            return _promise_out(made)
+            out, owner = _promise_out(made), await refs(session, made.account_id)
+        await _show_on_panels(call, owner.customer_id)
+        return out
 
     @api.operation("POST", "/calls/{call_id}/promises", summary="Record the caller's promise "
                    "to pay (within the business's caps; one open promise an account)",
@@ -253,7 +265,9 @@ def _register_promises(api: Api) -> None:
                 session, call.principal.tenant_id, promise_id, call.body.reason,
                 staff=_staff(call.principal), now=datetime.now(UTC),
             )  # fmt: skip
-            return _promise_out(cancelled)
+            out, owner = _promise_out(cancelled), await refs(session, cancelled.account_id)
+        await _show_on_panels(call, owner.customer_id)
+        return out
 
 
 def _register_plans(api: Api) -> None:
@@ -263,7 +277,9 @@ def _register_plans(api: Api) -> None:
                 session, call.principal.tenant_id, _plan_order(call.body),
                 staff=_staff(call.principal), now=datetime.now(UTC), call_id=call_id,
             )  # fmt: skip
-            return _plan_out(plan, instalments)
+            out, owner = _plan_out(plan, instalments), await refs(session, plan.account_id)
+        await _show_on_panels(call, owner.customer_id)
+        return out
 
     @api.operation("POST", "/calls/{call_id}/plans", summary="Set up a payment plan for the "
                    "caller's overdue amount, their consent recorded with the call's recording "
@@ -288,7 +304,9 @@ def _register_plans(api: Api) -> None:
                 session, call.principal.tenant_id, plan_id, call.body.reason,
                 staff=_staff(call.principal), now=datetime.now(UTC),
             )  # fmt: skip
-            return _plan_out(plan, instalments)
+            out, owner = _plan_out(plan, instalments), await refs(session, plan.account_id)
+        await _show_on_panels(call, owner.customer_id)
+        return out
 
 
 def _register_history(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from billing_bridge.payments.sandbox import SandboxProvider
 from pbx.bootstrap import take_payments
-from pbx.db.models import Call, Customer, QueueMember
+from pbx.db.models import Call, Customer, Promise, QueueMember
 from pbx.events.hub import Hub
 from pbx.events.log import RedisEventLog
 from pbx.events.payloads import RecordingStored
@@ -240,3 +240,30 @@ async def test_the_agent_sets_up_a_direct_debit_by_phone_and_sees_the_outcome(
     status = page.locator("#payment-status")
     await expect(status).to_contain_text("Direct debit: active (masav); confirmation sent")
     assert "41116" not in await page.content()
+
+
+async def test_the_agent_records_a_promise_from_the_pop_and_sees_it_on_the_panel(
+    site: Site, agent_desk: Page
+) -> None:
+    page, world = agent_desk, site.world
+    await page.get_by_role("button", name="Available").click()
+    call = await world.call("0502345678")
+    await expect(page.get_by_role("button", name="Hold")).to_be_visible()  # answered
+    due = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
+
+    form = page.locator("#promise-form")
+    await form.get_by_label("Amount").fill("200")
+    await form.get_by_label("Pay by").fill(due)
+    await form.get_by_label("Method").select_option("bank_transfer")
+    await form.get_by_role("button", name="Record promise").click()
+
+    status = page.locator("#promise-status")
+    await expect(status).to_contain_text(f"Promise recorded: ₪200.00 by {due}")
+    panel = page.locator("#account-body")  # the panel sent again by the server
+    await expect(panel).to_contain_text(f"₪200.00 by {due} (bank_transfer) · open")
+    await expect(panel).to_contain_text(f"Paused: promise to pay until {due}")
+    async with world.database.tenant_session(world.tenant_id) as session:
+        promise = await session.scalar(select(Promise))
+        record = await session.scalar(select(Call.id).where(Call.channel_id == call.channel_id))
+    assert promise is not None and (promise.amount_minor, promise.call_id) == (20_000, record)
+    await call.hangup()

@@ -319,6 +319,7 @@ function connected() {
   $("take-payment").hidden = !current?.panel?.accounts?.length;
   $("pay-link").hidden = !current?.panel?.accounts?.length;
   $("mandate-phone").hidden = !current?.panel?.accounts?.length;
+  $("promise-form").hidden = !current?.panel?.accounts?.length;
   showInvoicePayments(true);
   text($("payment-status"), "");
   $("hold").hidden = false;
@@ -328,6 +329,7 @@ function connected() {
 function ended(call) {
   text($("call-status"), `Ended (${call.outcome ?? "over"})`);
   $("call-controls").hidden = true;
+  $("promise-form").hidden = true;
   showInvoicePayments(false);
   if (current.agent_id === me.user_id || call.agent_id === me.user_id) {
     $("wrapup").hidden = false;
@@ -505,6 +507,38 @@ $("pay-link").addEventListener("click", async () => {
     text($("payment-status"), `Pay link for ${money(sent.amount_minor, sent.currency)} ${sent.status} to ${sent.to}`);
   } catch (error) {
     text($("payment-status"), `Pay link: ${error.message}`);
+  }
+});
+
+// "12.5" in a currency of two decimals is 1250 minor units; null: not a sum of money.
+function toMinor(value, currency) {
+  const digits = new Intl.NumberFormat(undefined, { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  const match = /^(\d{1,9})(?:[.,](\d+))?$/.exec(value.trim());
+  if (!match || (match[2] ?? "").length > digits) return null;
+  return Number(match[1]) * 10 ** digits + Number((match[2] ?? "").padEnd(digits, "0") || "0");
+}
+
+// The caller's promise to pay, recorded in this call; the server checks its caps and sends
+// the panel again (account.updated), which shows the promise under "Promises to pay".
+$("promise-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const account = current?.panel?.accounts?.[0];
+  if (!account) return;
+  const fields = event.target.elements;
+  const amount = toMinor(fields.namedItem("amount").value, account.currency);
+  if (amount === null) {
+    text($("promise-status"), "Promise: the amount is not a sum of money");
+    return;
+  }
+  try {
+    const made = await api("POST", `/calls/${encodeURIComponent(current.call_id)}/promises`, {
+      account_id: account.id, amount_minor: amount, due_on: fields.namedItem("due_on").value,
+      method: fields.namedItem("promise_method").value,
+    });
+    text($("promise-status"), `Promise recorded: ${money(made.amount_minor, made.currency)} by ${made.due_on}`);
+    event.target.reset();
+  } catch (error) {
+    text($("promise-status"), `Promise: ${error.message}`);
   }
 });
 
