@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -187,8 +188,6 @@ async def pay_invoice(
     this payment, delivered late, cannot reopen it; an integer version a billing system
     counts must never be overtaken by a clock's."""
     settles = Invoice.outstanding_minor <= amount_minor
-    stripe_now = case((Invoice.provider == "stripe", _now_version()),
-                      else_=Invoice.source_version)  # fmt: skip
     await session.execute(
         update(Invoice)
         .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
@@ -196,9 +195,47 @@ async def pay_invoice(
         .values(outstanding_minor=case((settles, 0),
                                        else_=Invoice.outstanding_minor - amount_minor),
                 status=case((settles, "paid"), else_=Invoice.status),
-                source_version=stripe_now)
+                source_version=_stripe_now())
         .execution_options(synchronize_session=False)
     )  # fmt: skip
+
+
+async def settle_invoice(
+    session: AsyncSession, invoice_id: int, account_id: int, balance_change_minor: int
+) -> None:
+    """The invoice a payment named moves as its account's balance does with the payment's
+    entry (`balance_change_minor`, signed as the balance): a payment or a won chargeback pays
+    it (`pay_invoice`); a refund, a chargeback or a reversed payment puts the amount back on
+    it (`reopen_invoice`). In the entry's transaction, so balance and invoice agree."""
+    if balance_change_minor < 0:
+        await pay_invoice(session, invoice_id, account_id, -balance_change_minor)
+    elif balance_change_minor > 0:
+        await reopen_invoice(session, invoice_id, account_id, balance_change_minor)
+
+
+async def reopen_invoice(
+    session: AsyncSession, invoice_id: int, account_id: int, amount_minor: int
+) -> None:
+    """What the invoice still owes goes up by the amount a payment of it no longer pays,
+    never above the invoice's amount; a paid invoice is open again. A void invoice is left
+    as the billing system set it. Computed from the row as the update finds it (locked),
+    as `pay_invoice` is, with the same version rule."""
+    owes = Invoice.outstanding_minor + amount_minor
+    await session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.account_id == account_id,
+               Invoice.status.in_(("open", "paid")))
+        .values(outstanding_minor=case((owes > Invoice.amount_minor, Invoice.amount_minor),
+                                       else_=owes),
+                status="open", source_version=_stripe_now())
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+
+
+def _stripe_now() -> Any:
+    """The version an invoice a payment moved takes: a Stripe invoice's moves to now, any
+    other keeps the billing system's (see `pay_invoice`)."""
+    return case((Invoice.provider == "stripe", _now_version()), else_=Invoice.source_version)
 
 
 def _now_version() -> int:

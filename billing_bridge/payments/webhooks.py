@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.events import changes
 from billing_bridge.payments import transitions
-from billing_bridge.payments.ledger import pay_invoice, post_account_entry
+from billing_bridge.payments.ledger import post_account_entry, settle_invoice
 from billing_bridge.payments.port import MandateStatus, PaymentStatus, WebhookEvent
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
@@ -166,9 +166,10 @@ async def apply_move(
         payment.status_at = occurred_at
     if failure is not None:
         payment.failure_reason = failure
-    if move.kind == "payment" and payment.invoice_id is not None:
-        # A charge that came back pending pays the invoice it named when it succeeds.
-        await pay_invoice(session, payment.invoice_id, payment.account_id, payment.amount_minor)
+    if payment.invoice_id is not None:
+        # A charge that came back pending pays the invoice it named when it succeeds; a
+        # refund, chargeback or reversal puts what it takes back on that invoice.
+        await settle_invoice(session, payment.invoice_id, payment.account_id, move.amount_minor)
     if move.kind is not None:
         entry = await post_account_entry(
             session, payment.tenant_id, account_id=payment.account_id, kind=move.kind,

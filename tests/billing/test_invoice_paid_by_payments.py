@@ -1,10 +1,11 @@
 """A payment that names an invoice pays it when it succeeds, whether at once or later by the
-provider's event; the invoice stays the billing system's: its next version is taken as it
-comes, never refused as older than Ledgerline's payment."""
+provider's event; a refund, a chargeback or a reversal puts what it takes back on that
+invoice with its ledger entry. The invoice stays the billing system's: its next version is
+taken as it comes, never refused as older than Ledgerline's payment."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -19,11 +20,11 @@ from billing_bridge.ingest.records import (
 )
 from billing_bridge.payments import transitions
 from billing_bridge.payments.ledger import record_card_payment
-from billing_bridge.payments.port import ChargeResult, PaymentStatus
-from billing_bridge.payments.webhooks import apply_move
+from billing_bridge.payments.port import ChargeResult, PaymentStatus, WebhookEvent
+from billing_bridge.payments.webhooks import apply_events, apply_move
 from pbx.audit import By
 from pbx.db.database import Database
-from pbx.db.models import Account, Invoice, Payment
+from pbx.db.models import Account, AccountEntry, BillingEvent, Invoice, Payment
 from tests.factories import make_tenant
 
 ERP = By("key:erp")
@@ -103,3 +104,81 @@ async def test_a_pending_charge_pays_its_invoice_when_the_provider_says_it_succe
 
     paid = await _invoice(database, tenant)
     assert (paid.status, paid.outstanding_minor) == ("paid", 0)
+
+
+async def _event(database: Database, status: str, number: int, **details: str) -> str:
+    """The provider's event about the paid charge (`pi_1`), `number` seconds after now; its
+    outcome."""
+    at = datetime.now(UTC) + timedelta(seconds=number)
+    event = WebhookEvent(f"evt_{number}", f"charge.{status}", "payment", "pi_1", status, at,
+                         details=details)  # fmt: skip
+    [applied] = await apply_events(database, "sandbox", [event], now=at)
+    return applied.outcome
+
+
+async def _owed(database: Database, tenant: int) -> tuple[str, int, int, int]:
+    """The invoice's status and outstanding, the account's balance and its entries' sum."""
+    async with database.tenant_session(tenant) as session:
+        bill = await session.scalar(select(Invoice))
+        balance = await session.scalar(select(Account.balance_minor))
+        entries = list(await session.scalars(select(AccountEntry.amount_minor)))
+    assert bill is not None and balance is not None
+    return bill.status, bill.outstanding_minor, balance, sum(entries)
+
+
+async def test_a_refund_puts_the_amount_back_on_the_invoice_it_paid(database: Database) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+    assert await _owed(database, tenant) == ("paid", 0, 0, 0)
+
+    assert await _event(database, "partially_refunded", 1, refunded_minor="5050") == "applied"
+    assert await _owed(database, tenant) == ("open", 5_050, 5_050, 5_050)
+    assert await _event(database, "refunded", 2) == "applied"
+    assert await _owed(database, tenant) == ("open", 45_050, 45_050, 45_050)
+    assert await _event(database, "refunded", 3) == "unchanged"  # counted once
+    assert await _owed(database, tenant) == ("open", 45_050, 45_050, 45_050)
+
+    async with database.tenant_session(tenant) as session:
+        told = (await session.scalars(
+            select(BillingEvent).where(BillingEvent.type == "payment.refunded")
+            .order_by(BillingEvent.seq)
+        )).all()  # fmt: skip
+    assert [e.data["invoice_id"] for e in told] == [bill, bill]
+    assert all(e.entry_id is not None for e in told)
+
+
+async def test_a_chargeback_reopens_the_invoice_and_a_won_dispute_pays_it_again(
+    database: Database,
+) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+
+    assert await _event(database, "charged_back", 1) == "applied"
+    assert await _owed(database, tenant) == ("open", 45_050, 45_050, 45_050)
+    assert await _event(database, "succeeded", 2) == "applied"
+    assert await _owed(database, tenant) == ("paid", 0, 0, 0)
+
+
+async def _billing_sets(database: Database, tenant: int, status: str, outstanding: int) -> None:
+    async with database.tenant_session(tenant) as session, session.begin():
+        found = await session.get_one(Invoice, (await _invoice(database, tenant)).id)
+        found.status, found.outstanding_minor = status, outstanding
+
+
+async def test_a_refund_never_raises_the_invoice_above_its_amount(database: Database) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+    await _billing_sets(database, tenant, "open", 40_000)  # billing asks for most of it again
+
+    assert await _event(database, "partially_refunded", 1, refunded_minor="6000") == "applied"
+    assert (await _invoice(database, tenant)).outstanding_minor == 45_050
+
+
+async def test_a_refund_leaves_a_void_invoice_void(database: Database) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+    await _billing_sets(database, tenant, "void", 0)
+
+    assert await _event(database, "refunded", 1) == "applied"
+    voided = await _invoice(database, tenant)
+    assert (voided.status, voided.outstanding_minor) == ("void", 0)
