@@ -22,7 +22,7 @@ from pbx.http.context import context
 from pbx.http.csv_answers import csv_response, wants_csv
 from pbx.reports.agents import AgentQuery, agent_report
 from pbx.reports.csv_export import agents_csv, money_csv, queues_csv
-from pbx.reports.money import CHANNELS, MoneyQuery, money_report
+from pbx.reports.money import CHANNELS, COLLECTIONS_KINDS, MoneyQuery, money_report
 from pbx.reports.periods import (
     BadFilter,
     Interval,
@@ -91,8 +91,9 @@ class AgentFiguresOut(BaseModel):
 
 
 class MoneyFigureOut(BaseModel):
-    kind: str = Field(description="collected or credited")
-    channel: str | None = Field(description="collected: " + ", ".join(CHANNELS))
+    kind: str = Field(description="collected, credited, " + ", ".join(COLLECTIONS_KINDS))
+    channel: str | None = Field(description="collected: " + ", ".join(CHANNELS) + "; a "
+                                "promise's or plan's: its method; credited: null")  # fmt: skip
     agent_id: int | None
     queue_id: int | None
     currency: str

@@ -11,19 +11,39 @@ reversals are the reconciliation report's), in the period by the entry's time. I
 queue of the call it was granted in. Amounts are integer minor units, per currency, never
 added across currencies. Mandates belong to no agent or queue in the data: they are listed
 only when the report is not narrowed to agents or queues.
+
+Promises and payment plans (`billing_bridge/collections/`), per the agent who took them
+and the queue of the call they were taken in, `channel` their method: `promise_made` (by
+its creation, the amount promised), `promise_kept` and `promise_broken` (by the moment it
+was decided, the amount promised), `plan_created` (by its creation, the plan's total),
+`instalment_collected` and `instalment_failed` (an instalment kept or broken, by the moment
+it was decided, the instalment's amount; the plan's agent and call).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import ColumnElement, case, func, literal, select
 
 from pbx.db.database import Database
-from pbx.db.models import AccountEntry, Call, Credit, Mandate, Payment
+from pbx.db.models import (
+    AccountEntry,
+    Call,
+    Credit,
+    Mandate,
+    Payment,
+    PaymentPlan,
+    PlanInstalment,
+    Promise,
+)
 from pbx.reports.periods import Period
 
 CHANNELS = ("card_in_call", "ivr_self_service", "pay_link", "recurring", "other")
+COLLECTIONS_KINDS = ("promise_made", "promise_kept", "promise_broken", "plan_created",
+                     "instalment_collected", "instalment_failed")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -35,8 +55,8 @@ class MoneyQuery:
 
 @dataclass(frozen=True)
 class MoneyFigure:
-    kind: str  # collected | credited
-    channel: str | None  # a collection's (CHANNELS); None for credits
+    kind: str  # collected | credited | COLLECTIONS_KINDS
+    channel: str | None  # a collection's (CHANNELS); a promise's or plan's method; None: credits
     agent_id: int | None
     queue_id: int | None
     currency: str
@@ -94,17 +114,17 @@ async def money_report(database: Database, tenant_id: int, query: MoneyQuery) ->
         .where(AccountEntry.kind == "credit", in_period)
         .group_by(Credit.granted_by_id, Call.queue_id, AccountEntry.currency)
     )  # fmt: skip
+    statements = [(collected, _COLLECTING_AGENT), (credited, Credit.granted_by_id),
+                  *_collections(start, end)]  # fmt: skip
     if query.agents:
-        collected = collected.where(_COLLECTING_AGENT.in_(query.agents))
-        credited = credited.where(Credit.granted_by_id.in_(query.agents))
+        statements = [(s.where(agent.in_(query.agents)), agent) for s, agent in statements]
     if query.queues:
-        collected = collected.where(Call.queue_id.in_(query.queues))
-        credited = credited.where(Call.queue_id.in_(query.queues))
+        statements = [(s.where(Call.queue_id.in_(query.queues)), a) for s, a in statements]
     async with database.tenant_session(tenant_id) as session:
         figures = [
             MoneyFigure(row.kind, row.channel, row.agent_id, row.queue_id, row.currency,
                         int(row.count), int(row.amount_minor))
-            for statement in (collected, credited)
+            for statement, _ in statements
             for row in await session.execute(statement)
         ]  # fmt: skip
         mandates: list[MandatesSetUp] = []
@@ -118,3 +138,45 @@ async def money_report(database: Database, tenant_id: int, query: MoneyQuery) ->
     figures.sort(key=lambda f: (f.kind, f.channel or "", f.agent_id or 0, f.queue_id or 0,
                                 f.currency))  # fmt: skip
     return MoneyReport(query, figures, mandates)
+
+
+def _collections(start: datetime, end: datetime) -> list[tuple[Any, ColumnElement[Any]]]:
+    """Promises and plans made, and decided, in the period: each statement with the column
+    naming its agent (for the agents filter)."""
+    promise, plan = (Promise.created_by_id, Promise.call_id), (
+        PaymentPlan.consent_by_id, PaymentPlan.consent_call_id)  # fmt: skip
+    return [
+        _tally("promise_made", Promise, promise, Promise.amount_minor, Promise.created_at,
+               start, end),
+        *(_tally(f"promise_{status}", Promise, promise, Promise.amount_minor,
+                 Promise.decided_at, start, end, Promise.status == status)
+          for status in ("kept", "broken")),
+        _tally("plan_created", PaymentPlan, plan, PaymentPlan.total_minor,
+               PaymentPlan.created_at, start, end),
+        *(_tally(kind, PaymentPlan, plan, PlanInstalment.amount_minor,
+                 PlanInstalment.decided_at, start, end, PlanInstalment.status == status)
+          for kind, status in (("instalment_collected", "kept"),
+                               ("instalment_failed", "broken"))),
+    ]  # fmt: skip
+
+
+def _tally(kind: str, source: type[Promise] | type[PaymentPlan],
+           by: tuple[ColumnElement[Any], ColumnElement[Any]], amount: ColumnElement[int],
+           when: ColumnElement[Any], start: datetime, end: datetime,
+           *conditions: ColumnElement[bool]) -> tuple[Any, ColumnElement[Any]]:  # fmt: skip
+    """Count and sum `amount` of `source`'s rows with `when` in the period, per method,
+    agent (`by[0]`), the queue of its call (`by[1]`) and currency."""
+    agent, call_id = by
+    statement = select(
+        literal(kind).label("kind"), source.method.label("channel"), agent.label("agent_id"),
+        Call.queue_id.label("queue_id"), source.currency.label("currency"),
+        func.count().label("count"), func.sum(amount).label("amount_minor"),
+    ).select_from(source)  # fmt: skip
+    if kind.startswith("instalment_"):
+        statement = statement.join(PlanInstalment, PlanInstalment.plan_id == PaymentPlan.id)
+    statement = (
+        statement.outerjoin(Call, Call.id == call_id)
+        .where(when >= start, when < end, *conditions)
+        .group_by(source.method, agent, Call.queue_id, source.currency)
+    )
+    return statement, agent
