@@ -295,12 +295,14 @@ class Executor:
             return
         now = self.clock()
         if command.kind is OverflowKind.QUEUE:
+            left = self.config().queues.get(call.queue or "")
             call.queue = command.target
             settings = self.config().queues.get(command.target)
             if settings is not None:
                 await self.call_log.update(
-                    call.tenant_id, call.record_id, queue_id=settings.queue_id
-                )
+                    call.tenant_id, call.record_id, queue_id=settings.queue_id, overflow="queue",
+                    overflow_from_queue_id=left.queue_id if left else None,
+                )  # fmt: skip
             return
         waited = int((now - (call.queued_at or now)).total_seconds())
         if command.kind is OverflowKind.VOICEMAIL:
@@ -308,7 +310,8 @@ class Executor:
             await self.stop_music(call)
             await self.destroy_bridges(call)
             await self.call_log.update(call.tenant_id, call.record_id, outcome="voicemail",
-                                       wait_seconds=waited, ended_at=now)  # fmt: skip
+                                       overflow="voicemail", wait_seconds=waited,
+                                       ended_at=now)  # fmt: skip
             if call.caller_channel:
                 await self.client.continue_in_dialplan(
                     call.caller_channel, context=VOICEMAIL_CONTEXT, extension=command.target,
@@ -318,7 +321,7 @@ class Executor:
         # A callback: the place in the queue is kept; the caller hears it confirmed and goes.
         call.phase, call.outcome = Phase.CALLBACK, "callback"
         await self.call_log.update(call.tenant_id, call.record_id, outcome="callback",
-                                   wait_seconds=waited,
+                                   overflow="callback", wait_seconds=waited,
                                    callback_state=callbacks.PENDING)  # fmt: skip
         if call.caller_channel:
             await self.play_then_hang_up(call, prompts.CALLBACK_CONFIRMED)

@@ -832,6 +832,10 @@ class Call(TenantOwned, Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Sent on by its queue's overflow rule: "queue" (to `queue_id`, from the queue
+    # `overflow_from_queue_id`: the last such move), "voicemail" or "callback"; None: not.
+    overflow: Mapped[str | None] = mapped_column(String(16))
+    overflow_from_queue_id: Mapped[int | None] = mapped_column(BigIntId)
     # Seconds from queued to answered (or to abandoned), and from answered to ended.
     wait_seconds: Mapped[int | None]
     talk_seconds: Mapped[int | None]
@@ -1340,6 +1344,7 @@ QUEUE_INTERVAL_COUNTS = (
     "talk_sum",
     *(f"{kind}_{band}" for kind in ("waited", "answered", "abandoned")
       for band in WAIT_BAND_NAMES),
+    "overflowed_queue", "overflowed_voicemail", "overflowed_callback",
 )  # fmt: skip
 AGENT_INTERVAL_COUNTS = ("handled", "inbound", "outbound", "talk_sum", "answer_wait_sum")
 

@@ -48,7 +48,10 @@ class QueueFiguresOut(BaseModel):
     abandoned: int = Field(description="callers who hung up while waiting in the queue")
     abandoned_short: int = Field(description="abandoned within short_abandon_seconds")
     abandoned_long: int
-    overflowed: int = Field(description="sent on from the queue to voicemail")
+    overflowed: int = Field(description="sent on by the queue's overflow rule: the three below")
+    overflowed_queue: int = Field(description="sent on to another queue (counted in this one)")
+    overflowed_voicemail: int = Field(description="sent on to voicemail")
+    overflowed_callback: int = Field(description="sent on to a callback (also in callbacks)")
     closed: int = Field(description="arrived out of hours")
     callbacks: int = Field(description="left the queue asking to be called back")
     voicemail: int = Field(description="sent to voicemail by the route (no queue)")

@@ -3,7 +3,8 @@ business's clock), read from `report_queue_intervals`, never from the call log i
 
 Figures, for the calls that arrived in the interval (`docs/reports.md` defines each):
 offered (reached the queue), answered, abandoned (short: within `short_abandon_seconds`,
-long: the rest), overflowed (out of the queue to voicemail), closed (out of hours, no queue),
+long: the rest), overflowed (sent on by the queue's overflow rule: to another queue, to
+voicemail or to a callback, each also counted apart), closed (out of hours, no queue),
 callbacks, service level (answered within `service_level_seconds` over offered less short
 abandons), average and 90th-percentile wait, average speed of answer, longest wait.
 """
@@ -48,6 +49,9 @@ class QueueFigures:
     abandoned_short: int
     abandoned_long: int
     overflowed: int
+    overflowed_queue: int
+    overflowed_voicemail: int
+    overflowed_callback: int
     closed: int
     callbacks: int
     voicemail: int
@@ -135,7 +139,9 @@ def _figures(query: QueueQuery, start: datetime | None, queue: int, names: dict[
         interval_start=start, queue_id=None if queue == NO_QUEUE else queue,
         queue_name=names.get(queue), calls=c["calls"], offered=c["offered"],
         answered=c["answered"], abandoned=c["abandoned"], abandoned_short=short,
-        abandoned_long=c["abandoned"] - short, overflowed=c["overflowed"], closed=c["closed"],
+        abandoned_long=c["abandoned"] - short, overflowed=c["overflowed"],
+        overflowed_queue=c["overflowed_queue"], overflowed_voicemail=c["overflowed_voicemail"],
+        overflowed_callback=c["overflowed_callback"], closed=c["closed"],
         callbacks=c["callbacks"], voicemail=c["voicemail"], failed=c["failed"],
         answered_within=answered_within,
         service_level_pct=_pct(answered_within, c["offered"] - short),

@@ -24,6 +24,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +47,12 @@ _WAITED = and_(_QUEUED, Call.wait_seconds.is_not(None))
 _ANSWERED = and_(_QUEUED, Call.outcome == "answered")
 _ABANDONED = and_(_QUEUED, Call.outcome == "abandoned")
 _WAIT = func.coalesce(Call.wait_seconds, 0)
+# Overflows: a queued call sent to voicemail (outcome, so calls summed before the overflow
+# column count too) or to a callback by its queue's rule, counted in its last queue; one
+# sent to another queue counts in the queue it left (`_OVERFLOW_SOURCES`).
+_TO_VOICEMAIL = and_(_QUEUED, Call.outcome.in_(("overflowed", "voicemail")))
+_TO_CALLBACK = and_(_QUEUED, Call.overflow == "callback")
+_OVERFLOWED = or_(_TO_VOICEMAIL, _TO_CALLBACK)
 
 
 def _one_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -75,7 +82,9 @@ _QUEUE_FIGURES: dict[str, ColumnElement[int]] = {
     "offered": _one_if(_QUEUED),
     "answered": _one_if(_ANSWERED),
     "abandoned": _one_if(_ABANDONED),
-    "overflowed": _one_if(and_(_QUEUED, Call.outcome.in_(("overflowed", "voicemail")))),
+    "overflowed": _one_if(_OVERFLOWED),
+    "overflowed_voicemail": _one_if(_TO_VOICEMAIL),
+    "overflowed_callback": _one_if(_TO_CALLBACK),
     "closed": _one_if(Call.outcome == "closed"),
     "callbacks": _one_if(Call.outcome == "callback"),
     "voicemail": _one_if(and_(Call.queued_at.is_(None), Call.outcome == "voicemail")),
@@ -165,13 +174,20 @@ class _Target:
 
 
 _QUEUES = _Target(report_queue_intervals, _QUEUE_KEY, _QUEUE_FIGURES, _QUEUE_MAXIMA, _INBOUND)
+# A call its queue sent on to another adds to the queue it left: offered there, overflowed.
+_OVERFLOW_SOURCES = _Target(
+    report_queue_intervals,
+    {"queue_id": Call.overflow_from_queue_id, "did": _QUEUE_KEY["did"]},
+    {"offered": literal(1), "overflowed": literal(1), "overflowed_queue": literal(1)}, {},
+    and_(_INBOUND, Call.overflow_from_queue_id.is_not(None)),
+)  # fmt: skip
 _AGENTS = _Target(report_agent_intervals, _AGENT_KEY, _AGENT_FIGURES, _AGENT_MAXIMA, _HANDLED)
 _BUILT: dict[tuple[str, str], Scoped] = {}
 
 
 def _statement(target: _Target, name: str, dialect: str) -> Scoped:
     """Built once per database kind; the tenant is the session's (`Scoped`)."""
-    key = (f"{target.table.name}:{name}", dialect)
+    key = (f"{target.table.name}:{id(target)}:{name}", dialect)
     if key not in _BUILT:
         _BUILT[key] = Scoped(getattr(target, name)(dialect), Call)
     return _BUILT[key]
@@ -190,11 +206,15 @@ def _both(dialect: str) -> Scoped:
 async def call_ended(session: AsyncSession, call: Call) -> None:
     """Add an ended call to its quarter hour: its queue's row (an inbound call) and its
     agent's (a call an agent answered), in the caller's transaction: one statement (two
-    on SQLite for a call both inbound and answered)."""
+    on SQLite for a call both inbound and answered), and one more for a call its queue
+    sent on to another (the row of the queue it left)."""
     connection = await session_connection(session)
     dialect = session.bind.dialect.name
     inbound = call.direction == "inbound"
     handled = call.agent_id is not None and call.answered_at is not None
+    if inbound and call.overflow_from_queue_id is not None:
+        await connection.execute(_statement(_OVERFLOW_SOURCES, "one_call", dialect),
+                                 {"call": call.id})  # fmt: skip
     if inbound and handled and dialect == "postgresql":
         await connection.execute(_both(dialect), {"call": call.id})
         return
@@ -226,7 +246,7 @@ async def rebuild(database: Database, tenant_id: int, span: Period | None) -> in
             ))  # fmt: skip
         values = {"start": bucket_start(lo), "end": bucket_start(hi)}
         connection = await session_connection(session)
-        for target in (_QUEUES, _AGENTS):
+        for target in (_QUEUES, _OVERFLOW_SOURCES, _AGENTS):
             await connection.execute(_statement(target, "range_of_calls", dialect), values)
         counted = await session.scalar(
             select(func.count(Call.id)).where(

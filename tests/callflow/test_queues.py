@@ -149,6 +149,7 @@ async def test_a_call_waiting_too_long_overflows_to_another_queue(world: World) 
     assert await _answered_by(world, call) == "dov"
     row = await world.record(call)
     assert row.queue_id == world.queues["overflow"]
+    assert (row.overflow, row.overflow_from_queue_id) == ("queue", world.queues["support"])
 
 
 async def test_overflow_to_voicemail_leaves_stasis_for_the_voicemail_context(world: World) -> None:
@@ -160,7 +161,7 @@ async def test_overflow_to_voicemail_leaves_stasis_for_the_voicemail_context(wor
     call = await world.call()
 
     row = await world.record_when(call, lambda r: r.outcome is not None, "voicemail logged")
-    assert row.outcome == "voicemail" and row.wait_seconds >= 1
+    assert row.outcome == "voicemail" and row.wait_seconds >= 1 and row.overflow == "voicemail"
     await world.until(lambda: call.channel.context == "ledgerline-voicemail", "in voicemail")
     assert call.channel.exten == "2000"
 
@@ -179,7 +180,7 @@ async def test_a_callback_request_keeps_its_place_and_is_served_when_an_agent_fr
     await world.until(lambda: call.state == "Hungup", "caller told and let go")
     assert "sound:ledgerline-callback-requested" in call.heard
     row = await world.record(call)
-    assert row.outcome == "callback"
+    assert row.outcome == "callback" and row.overflow == "callback"
 
     await world.login("avi")  # an agent frees up: the agent rings first, then the customer
 

@@ -77,7 +77,22 @@ async def log_calls(database: Database, business: Business, start: datetime, hou
             end["outcome"] = kind
         elif kind == "arriving":
             end |= {"outcome": "abandoned", "wait_seconds": 0}
+        end |= _overflow(kind, n, queue, business.queues)
         await log.update(business.tenant_id, record, **end)
+
+
+def _overflow(kind: str, n: int, queue: int, queues: list[int]) -> dict[str, Any]:
+    """Overflows by their queue's rule, chosen by the call's number (the random draws of
+    the other figures stay as they were): every voicemail of a queued call, every second
+    callback, every seventh answered or abandoned call (from the business's other queue)."""
+    if kind == "overflowed":
+        return {"overflow": "voicemail"}
+    if kind == "callback" and n % 2 == 0:
+        return {"overflow": "callback"}
+    others = [q for q in queues if q != queue]
+    if kind in ("answered", "abandoned") and n % 7 == 0 and others:
+        return {"overflow": "queue", "overflow_from_queue_id": others[0]}
+    return {}
 
 
 async def raw_calls(database: Database, tenant_id: int) -> list[Call]:
@@ -94,6 +109,7 @@ def expected_queue_rows(calls: list[Call], zone: ZoneInfo, sl: int,
     """By (local hour start as ISO text with its offset, queue id): each figure from the
     raw rows. Whole-hour zones only (the hour is the arrival less its local minutes)."""
     grouped: dict[tuple[str, int | None], list[Call]] = defaultdict(list)
+    left: dict[tuple[str, int | None], list[Call]] = defaultdict(list)  # overflowed out
     for call in calls:
         if call.direction != "inbound":
             continue
@@ -101,16 +117,23 @@ def expected_queue_rows(calls: list[Call], zone: ZoneInfo, sl: int,
         hour = (call.arrived_at - timedelta(minutes=local.minute, seconds=local.second,
                                             microseconds=local.microsecond))  # fmt: skip
         grouped[(hour.astimezone(zone).isoformat(), call.queue_id)].append(call)
-    return {key: _figures(rows, sl, short) for key, rows in grouped.items()}
+        if call.overflow_from_queue_id is not None:
+            left[(hour.astimezone(zone).isoformat(), call.overflow_from_queue_id)].append(call)
+    return {key: _figures(grouped.get(key, []), sl, short, len(left.get(key, [])))
+            for key in grouped.keys() | left.keys()}  # fmt: skip
 
 
-def _figures(rows: list[Call], sl: int, short: int) -> dict[str, Any]:
+def _figures(rows: list[Call], sl: int, short: int, sent_on: int = 0) -> dict[str, Any]:
+    """`sent_on`: calls that left this queue for another (offered and overflowed here)."""
     queued = [c for c in rows if c.queued_at is not None]
     answered = [c for c in queued if c.outcome == "answered"]
     abandoned = [c for c in queued if c.outcome == "abandoned"]
     waits = sorted(c.wait_seconds for c in queued if c.wait_seconds is not None)
     short_count = sum(1 for c in abandoned if (c.wait_seconds or 0) <= short)
     within = sum(1 for c in answered if (c.wait_seconds or 0) <= sl)
+    to_voicemail = sum(1 for c in queued if c.outcome in ("overflowed", "voicemail"))
+    to_callback = sum(1 for c in queued if c.overflow == "callback")
+    offered = len(queued) + sent_on
     p90 = None
     if waits:
         exact = waits[math.ceil(0.9 * len(waits)) - 1]
@@ -122,17 +145,18 @@ def _figures(rows: list[Call], sl: int, short: int) -> dict[str, Any]:
         return round(sum(values) / len(values), 1) if values else None
 
     return {
-        "calls": len(rows), "offered": len(queued), "answered": len(answered),
+        "calls": len(rows), "offered": offered, "answered": len(answered),
         "abandoned": len(abandoned), "abandoned_short": short_count,
         "abandoned_long": len(abandoned) - short_count,
-        "overflowed": sum(1 for c in queued if c.outcome in ("overflowed", "voicemail")),
+        "overflowed": to_voicemail + to_callback + sent_on, "overflowed_queue": sent_on,
+        "overflowed_voicemail": to_voicemail, "overflowed_callback": to_callback,
         "closed": sum(1 for c in rows if c.outcome == "closed"),
         "callbacks": sum(1 for c in rows if c.outcome == "callback"),
         "voicemail": sum(1 for c in rows if c.outcome == "voicemail" and c.queued_at is None),
         "failed": sum(1 for c in rows if c.outcome == "failed"),
         "answered_within": within,
-        "service_level_pct": (round(100 * within / (len(queued) - short_count), 1)
-                              if len(queued) - short_count > 0 else None),
+        "service_level_pct": (round(100 * within / (offered - short_count), 1)
+                              if offered - short_count > 0 else None),
         "average_wait_seconds": average(waits),
         "p90_wait_seconds": p90,
         "average_speed_of_answer_seconds": average([c.wait_seconds or 0 for c in answered]),

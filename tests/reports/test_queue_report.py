@@ -61,15 +61,19 @@ async def test_a_dialled_number_and_a_queue_narrow_the_report(database: Database
     calls = await raw_calls(database, tenant)
     queue = business.queues[0]  # type: ignore[attr-defined]
     span = period(VILNIUS, DST_DAY, DST_DAY, Interval.DAY)
-    chosen = [c for c in calls if span.start <= c.arrived_at < span.end
-              and c.dialed_number == DIDS[0] and c.queue_id == queue]  # fmt: skip
+    in_day = [c for c in calls if span.start <= c.arrived_at < span.end
+              and c.dialed_number == DIDS[0]]  # fmt: skip
+    chosen = [c for c in in_day if c.queue_id == queue]
+    sent_on = [c for c in in_day if c.overflow_from_queue_id == queue]
+    assert sent_on  # some calls left this queue for the other
 
     report = await queue_report(database, tenant, QueueQuery(
         span, Interval.DAY, queues=(queue,), dids=(DIDS[0],)))  # fmt: skip
 
-    assert [(r.queue_id, r.calls, r.offered, r.answered) for r in report.rows] == [(
-        queue, len(chosen), len(chosen),
-        sum(1 for c in chosen if c.outcome == "answered"))]  # fmt: skip
+    assert [(r.queue_id, r.calls, r.offered, r.answered, r.overflowed_queue)
+            for r in report.rows] == [(
+        queue, len(chosen), len(chosen) + len(sent_on),
+        sum(1 for c in chosen if c.outcome == "answered"), len(sent_on))]  # fmt: skip
 
 
 async def test_the_agents_report_equals_the_raw_call_log(database: Database) -> None:

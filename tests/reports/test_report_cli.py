@@ -52,7 +52,7 @@ async def test_rebuild_then_the_queue_csv_equals_the_reports_own(database: Datab
     assert out == before and out.startswith("\ufeffinterval_start,queue_id,")
     code, out, err = await _ledgerline(database, "report", "agents", "--tenant", "vilnius",
                                        "--from", "2026-10-25")  # fmt: skip
-    assert code == 0 and "handled=" in out, err
+    assert code == 0 and "handled=" in out and "login_seconds=" in out, err
 
     code, _, err = await _ledgerline(database, "report", "queues", "--tenant", "vilnius",
                                      "--service-level-seconds", "21")  # fmt: skip

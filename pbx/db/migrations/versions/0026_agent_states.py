@@ -1,6 +1,7 @@
 """Agents' state history: agent_state_spans (each stretch of time an agent spent in one ACD
 state, a pause with its reason, a caller on hold) and report_agent_state_intervals (its
-seconds per quarter hour, agent, state and reason), for the agents report
+seconds per quarter hour, agent, state and reason), for the agents report; a call's overflow
+(calls.overflow, calls.overflow_from_queue_id) and the queue intervals' overflows by target
 
 Revision ID: 0026
 Revises: 0025
@@ -23,6 +24,7 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TIME = pbx.db.types.UtcDateTime(timezone=True)
 # As pbx.db.models has them at this revision (a migration never follows later changes).
 STATES = ("available", "ringing", "on_call", "wrap_up", "paused", "on_hold")
+OVERFLOWS = ("overflowed_queue", "overflowed_voicemail", "overflowed_callback")
 
 
 def upgrade() -> None:
@@ -68,6 +70,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "bucket", "agent_id", "state", "reason",
                                 name=op.f("pk_report_agent_state_intervals")),
     )  # fmt: skip
+    op.add_column("calls", sa.Column("overflow", sa.String(length=16), nullable=True))
+    op.add_column("calls", sa.Column("overflow_from_queue_id", _ID, nullable=True))
+    for name in OVERFLOWS:
+        op.add_column("report_queue_intervals", sa.Column(name, sa.BigInteger(), nullable=False,
+                                                          server_default="0"))  # fmt: skip
 
 
 def downgrade() -> None:
@@ -75,3 +82,7 @@ def downgrade() -> None:
     op.drop_index("ix_agent_state_spans_tenant_ended", table_name="agent_state_spans")
     op.drop_index("ix_agent_state_spans_open", table_name="agent_state_spans")
     op.drop_table("agent_state_spans")
+    for name in OVERFLOWS:
+        op.drop_column("report_queue_intervals", name)
+    op.drop_column("calls", "overflow_from_queue_id")
+    op.drop_column("calls", "overflow")
