@@ -103,7 +103,8 @@ function connect() {
     if (event.type === "hello") {
       retryMs = 1000;
       $("connection").textContent = t("connected");
-      await load().catch(() => {}); // what moved while the socket was away
+      // What moved while the socket was away; without Asterisk, say so (503).
+      await load().catch((error) => { $("connection").textContent = error.message; });
     }
     if (event.type === "board.tile") show(event.data);
     if (event.type === "board.total") showTotal(event.data);
