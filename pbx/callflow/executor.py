@@ -196,7 +196,7 @@ class Executor:
             if profile is not None:
                 self.history.record(StateChange(
                     profile.tenant_id, profile.user_id, move.state.value, move.at,
-                    reason=move.pause_reason or "",
+                    reason=(move.pause_reason or "")[:64],  # the column's width
                 ))  # fmt: skip
 
     def record_hold(self, call: FlowCall, on_hold: bool) -> None:

@@ -32,7 +32,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.db.database import Database
@@ -198,7 +198,8 @@ class AgentStateHistory:
 
     async def flush(self) -> None:
         """Write what is pending; what a database error (or a cancelled flush) left
-        unwritten stays pending, first in line for the next try."""
+        unwritten stays pending, first in line for the next try, but for a business's
+        changes the database refuses as such (an agent deleted): those are dropped."""
         async with self._lock:
             pending, self._pending = self._pending, []
             by_tenant: dict[int, list[StateChange]] = defaultdict(list)
@@ -213,6 +214,10 @@ class AgentStateHistory:
                             session.begin(),
                         ):
                             await apply_changes(session, tenant_id, changes)
+                    except (IntegrityError, DataError) as exc:
+                        # Never writable (an agent deleted meanwhile): if kept, it would hold
+                        # back every later change of the business.
+                        log.error("agents' state history refused, dropped: %s", exc)
                     except SQLAlchemyError as exc:
                         log.error("agents' state history not written (kept): %s", exc)
                         unwritten += changes

@@ -112,7 +112,7 @@ async def _shifts(database: Database, tenant: int, agents: list[int], start: dat
 
 async def _spans(database: Database, tenant: int) -> list[AgentStateSpan]:
     async with database.tenant_session(tenant) as session:
-        return list(await session.scalars(select(AgentStateSpan)))
+        return list(await session.scalars(select(AgentStateSpan).order_by(AgentStateSpan.id)))
 
 
 def _hours_of(day: date) -> list[datetime]:
@@ -259,3 +259,24 @@ async def test_the_agents_csv_carries_the_state_figures_after_a_bom(database: Da
                            "occupancy_pct,ring_no_answer")  # fmt: skip
     assert row.endswith(",3000,2400,lunch=1800; training=600,0,0,0,,0.0,0")
     assert total.startswith(",") and total.endswith(row[row.index(",3000,"):])
+
+
+async def test_a_change_the_database_refuses_is_dropped_and_holds_back_nothing_after_it(
+    database: Database,
+) -> None:
+    tenant = await make_tenant(database, "vilnius", "LT", "EUR", [], timezone="Europe/Vilnius")
+    other = await make_tenant(database, "kaunas", "LT", "EUR", [], timezone="Europe/Vilnius")
+    agent = (await staff(database, other, agents=1)).agents[0]
+    history, t0 = AgentStateHistory(database, every=0), utc(2026, 3, 2, 8)
+    history.record(StateChange(tenant, 10**12, "available", t0))  # no such agent
+    history.record(StateChange(other, agent, "available", t0))
+    await history.flush()
+    history.record(StateChange(other, agent, "paused", t0 + timedelta(minutes=1),
+                               reason="lunch"))  # fmt: skip
+    await history.flush()
+
+    assert [s.state for s in await _spans(database, tenant)] == []
+    assert [(s.state, s.ended_at) for s in await _spans(database, other)] == [
+        ("available", t0 + timedelta(minutes=1)), ("paused", None)]  # fmt: skip
+    await history.flush()  # nothing left pending to try again
+    assert len(await _spans(database, other)) == 2
