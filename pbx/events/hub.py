@@ -136,7 +136,10 @@ class Hub:
                 for subscriber in self._audience(tenant, event):
                     subscriber.offer((event_id, event))
                 for watcher in self._watchers:
-                    watcher(tenant, event)
+                    try:
+                        watcher(tenant, event)
+                    except Exception:  # a watcher's fault must not stop the desks' events
+                        log.exception("desk event watcher failed on %s", event.type)
 
     def _audience(self, tenant: int, event: DeskEvent) -> list[Subscriber]:
         users = self._by_user.get(tenant, {})

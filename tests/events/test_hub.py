@@ -117,3 +117,24 @@ async def test_the_last_desk_leaving_as_an_event_arrives_stops_the_tenants_reade
         leaving.cancel()
         reader.cancel()
     assert done and reader.cancelled() and hub.connections() == 0
+
+
+async def test_watchers_see_every_event_followed_and_a_failing_one_stops_no_delivery() -> None:
+    hub = Hub(MemoryEventLog(100), wait_s=0.05)
+    seen: list[tuple[int, str]] = []
+
+    def failing(tenant: int, event: DeskEvent) -> None:
+        raise RuntimeError("a watcher's bug")
+
+    hub.watch(failing)
+    hub.watch(lambda tenant, event: seen.append((tenant, event.type)))
+    dana = Subscriber(Viewer(7, TENANT, False))
+    await hub.attach(dana)
+    try:
+        await deliver(hub, sample("call.offered", TENANT, Audience(agents=(8,))),
+                      sample("agent.state", TENANT, Audience(agents=(7,))))  # fmt: skip
+    finally:
+        await hub.close()
+
+    assert seen == [(TENANT, "call.offered"), (TENANT, "agent.state"), (TENANT, MARKER)]
+    assert received(dana) == ["agent.state"]  # delivered despite the failing watcher
