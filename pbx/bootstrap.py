@@ -361,6 +361,8 @@ def build_call_flow(
         client, connection, services.database, services.identification,
         node=node, dial_out=ari.dial_out, notify=publisher.notify, prefetch=publisher.prefetch,
         payments=payments, sender=sender,
+        timing=FlowTiming(keypad_first_digit=ari.keypad_first_digit_seconds,
+                          keypad_between_digits=ari.keypad_between_digits_seconds),
     )  # fmt: skip
 
 
@@ -395,7 +397,8 @@ def call_flow(
                             player=player)  # fmt: skip
     sessions = KeypadSessions(
         client, keypads, recorder, saver, executor.notify,
-        first_digit_s=10.0, between_digits_s=5.0, player=player,
+        first_digit_s=timing.keypad_first_digit,
+        between_digits_s=timing.keypad_between_digits, player=player,
     )  # fmt: skip
     parts = FlowParts(
         config, state, lanes, lock, keypads, call_log, saver, recorder, executor, sessions,

@@ -126,6 +126,10 @@ class AriSettings(_Section):
     lease_seconds: float = Field(ge=1, le=300)
     drain_seconds: float = Field(ge=0, le=300)
     other_nodes: dict[str, str]
+    # How long a caller keying card or bank details on the keypad in a call has to start,
+    # and between digits, before the entry times out.
+    keypad_first_digit_seconds: float = Field(gt=0, le=120)
+    keypad_between_digits_seconds: float = Field(gt=0, le=60)
 
     @field_validator("other_nodes", mode="before")
     @classmethod

@@ -69,6 +69,9 @@ class FlowTiming:
     save_every: float = 0.5  # the saved state trails the live one by at most this
     first_digit: float = 10.0  # IVR: seconds to start keying
     between_digits: float = 5.0
+    # Card or bank details keyed in a call (`ari.keypad_*_seconds`).
+    keypad_first_digit: float = 10.0
+    keypad_between_digits: float = 5.0
 
 
 def utc_now() -> datetime:

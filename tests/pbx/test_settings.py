@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from pbx.bootstrap import build_call_flow
+from pbx.callflow.app import utc_now
+from pbx.db.database import Database
+from pbx.metrics.prometheus import ProcessMetrics
 from pbx.settings import SettingsError, load_settings, redact_url
 
 
@@ -106,6 +111,16 @@ def test_the_config_file_can_be_named_by_the_environment(tmp_path: Path) -> None
         ("", {"LEDGERLINE_ARI_OTHER_NODES": "w e=http://h/ari"}, "ari.other_nodes", "node name"),
         ("", {"LEDGERLINE_ARI_OTHER_NODES": "w=http://u:p@h/ari"}, "ari.other_nodes", "password"),
         ("", {"LEDGERLINE_ARI_DRAIN_SECONDS": "-1"}, "ari.drain_seconds", "greater than"),
+        ("[ari]\nkeypad_first_digit_seconds = 0\n", {}, "ari.keypad_first_digit_seconds",
+         "greater than 0"),
+        ("", {"LEDGERLINE_ARI_KEYPAD_FIRST_DIGIT_SECONDS": "121"},
+         "ari.keypad_first_digit_seconds", "less than or equal to 120"),
+        ("", {"LEDGERLINE_ARI_KEYPAD_BETWEEN_DIGITS_SECONDS": "-5"},
+         "ari.keypad_between_digits_seconds", "greater than 0"),
+        ("", {"LEDGERLINE_ARI_KEYPAD_BETWEEN_DIGITS_SECONDS": "61"},
+         "ari.keypad_between_digits_seconds", "less than or equal to 60"),
+        ("[ari]\nkeypad_between_digits_seconds = \"soon\"\n", {},
+         "ari.keypad_between_digits_seconds", "number"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_the_setting(
@@ -118,6 +133,28 @@ def test_a_bad_setting_is_refused_naming_the_setting(
     assert caught.value.setting.endswith(setting)
     assert problem in caught.value.problem
     assert "\n" not in str(caught.value)
+
+
+async def test_the_keypad_timeouts_reach_the_call_flow_from_the_settings() -> None:
+    defaults = load_settings(environ={}).ari
+    assert (defaults.keypad_first_digit_seconds, defaults.keypad_between_digits_seconds) == (
+        10.0, 5.0)  # fmt: skip
+    settings = load_settings(environ={
+        "LEDGERLINE_ARI_URL": "http://127.0.0.1:8088/ari",
+        "LEDGERLINE_ARI_KEYPAD_FIRST_DIGIT_SECONDS": "7.5",
+        "LEDGERLINE_ARI_KEYPAD_BETWEEN_DIGITS_SECONDS": "2",
+    })  # fmt: skip
+    database = Database("sqlite+aiosqlite:///:memory:")  # built, never connected
+    services = SimpleNamespace(settings=settings, database=database, identification=None,
+                               metrics=ProcessMetrics(utc_now))  # fmt: skip
+    publisher = SimpleNamespace(notify=lambda *_: None, prefetch=lambda *_: None)
+    try:
+        flow = build_call_flow(services, publisher)  # type: ignore[arg-type]
+    finally:
+        await database.close()
+    assert flow is not None
+    assert (flow.keypad_sessions.first_digit_s, flow.keypad_sessions.between_digits_s) == (
+        7.5, 2.0)  # fmt: skip
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
