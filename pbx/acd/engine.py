@@ -103,7 +103,9 @@ class Engine:
         else:
             self._available.pop(agent_id, None)
 
-    def _drop_agent(self, agent_id: str) -> None:
+    def _drop_agent(self, agent_id: str, now: datetime) -> None:
+        if self.agents[agent_id].state is not AgentState.LOGGED_OUT:  # gone: logged out
+            self._moves.append(AgentMove(agent_id, AgentState.LOGGED_OUT, None, now))
         del self.agents[agent_id]
         self._available.pop(agent_id, None)
         self._free.forget_agent(agent_id)
@@ -153,7 +155,7 @@ class Engine:
         if agent.state is AgentState.ON_CALL:
             self.retiring.add(agent_id)
         else:
-            self._drop_agent(agent_id)
+            self._drop_agent(agent_id, now)
         return commands + self._dispatch(now)
 
     def remove_queue(self, name: str) -> bool:
@@ -536,7 +538,7 @@ class Engine:
         commands: list[Command] = [StartWrapUp(call.agent_id, until)] if until else []
         if call.agent_id in self.retiring:
             self.retiring.discard(call.agent_id)
-            self._drop_agent(call.agent_id)
+            self._drop_agent(call.agent_id, now)
             commands = []
         return commands + self._dispatch(now)
 

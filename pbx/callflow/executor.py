@@ -34,7 +34,7 @@ from pbx.ari import AriClient, AriError, AriNotFound, AriUnavailable
 from pbx.callflow import callbacks, prompts
 from pbx.callflow.call_log import CallLog
 from pbx.callflow.calls import FlowCall, Phase
-from pbx.callflow.config import FlowConfig
+from pbx.callflow.config import AgentProfile, FlowConfig
 from pbx.callflow.lanes import Lanes
 from pbx.callflow.state import FlowState
 from pbx.reports.agent_states import OFF_HOLD, ON_HOLD, AgentStateHistory, StateChange
@@ -75,6 +75,9 @@ class Executor:
         # Where every agent's moves and holds are kept over time (set by the composition
         # root); None: not kept.
         self.history: AgentStateHistory | None = None
+        # Each agent's profile as last seen: an agent an admin removed has none any more,
+        # yet their last move (out of the roster) is theirs.
+        self._profiles_seen: dict[str, AgentProfile] = {}
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)
@@ -192,8 +195,9 @@ class Executor:
             return
         agents = self.config().agents
         for move in moves:
-            profile = agents.get(move.agent_id)
+            profile = agents.get(move.agent_id) or self._profiles_seen.get(move.agent_id)
             if profile is not None:
+                self._profiles_seen[move.agent_id] = profile
                 self.history.record(StateChange(
                     profile.tenant_id, profile.user_id, move.state.value, move.at,
                     reason=(move.pause_reason or "")[:64],  # the column's width

@@ -79,6 +79,17 @@ def test_the_engine_journals_every_state_an_agent_enters_even_a_wrap_up_of_no_ti
     assert engine.state_moves() == []
 
 
+def test_an_agent_an_admin_removes_is_journalled_logged_out() -> None:
+    engine = Engine(random.Random(1))
+    engine.add_agent(Agent("7", "PJSIP/7"))
+    now = utc(2026, 3, 2, 9)
+    engine.agent_available("7", now)
+    later = now + timedelta(minutes=5)
+    engine.remove_agent("7", later)
+    assert [(m.state, m.at) for m in engine.state_moves()] == [
+        (AgentState.AVAILABLE, now), (AgentState.LOGGED_OUT, later)]  # fmt: skip
+
+
 # --- over the database -------------------------------------------------------------------------
 
 _WEIGHTS = {"available": 3, "ringing": 2, "on_call": 4, "wrap_up": 2, "paused": 2,
