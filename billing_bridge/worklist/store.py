@@ -318,3 +318,11 @@ async def set_customer_do_not_call(
 def refused(refusal: rules.Refusal) -> Conflict:
     """A compliance refusal as the collections services raise it (409 with the rule's code)."""
     return Conflict(refusal.message, code=refusal.code)
+
+
+async def entries(session: AsyncSession, status: str | None, limit: int) -> Sequence[WorklistEntry]:
+    """The worklist, highest score first (then oldest entry)."""
+    query = select(WorklistEntry).order_by(WorklistEntry.score.desc(), WorklistEntry.id)
+    if status is not None:
+        query = query.where(WorklistEntry.status == status)
+    return (await session.scalars(query.limit(limit))).all()

@@ -30,6 +30,7 @@ from pbx.http import (
     reports_api,
     webhook_subscriptions_api,
     webhooks_api,
+    worklist_api,
 )
 from pbx.http.api import PREFIX, SECURE_COOKIES, Api, ApiError, error_response
 from pbx.http.context import CONTEXT, ApiContext, origin_allowed
@@ -70,7 +71,8 @@ def build_api() -> Api:
     for module in (auth_api, admin_api, calls_api, recordings_api, credits_api,
                    webhook_subscriptions_api, webhooks_api, links_api, platform_api,
                    api_keys_api, billing_api, reconciliation_api, events_api,
-                   collections_api, reminders_api, reports_api, board_api):  # fmt: skip
+                   collections_api, reminders_api, reports_api, board_api,
+                   worklist_api):  # fmt: skip
         module.register(api)
     return api
 
