@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import select
 
 from billing_bridge.money import format_minor
-from billing_bridge.payments.port import PaymentProvider
+from billing_bridge.payments.port import PayLink, PaymentProvider
 from pbx.audit import By, Target, record
 from pbx.db.database import Database
 from pbx.db.models import OutboxMessage, Payment
@@ -51,6 +51,22 @@ class LinkSent:
     message_id: int
     url: str
     status: str  # sent, failed
+
+
+async def pay_link_or_none(
+    provider: PaymentProvider, *, amount_minor: int, currency: str, idempotency_key: str,
+    description: str, customer_ref: str, about: str,
+) -> PayLink | None:  # fmt: skip
+    """The provider's link, or None when the provider failed (logged with `about`, never the
+    customer's details): the caller tries again on its next pass, under the same key."""
+    try:
+        return await provider.create_pay_link(
+            amount_minor=amount_minor, currency=currency, idempotency_key=idempotency_key,
+            description=description, customer_ref=customer_ref,
+        )  # fmt: skip
+    except Exception as exc:  # any provider failure: nothing was written yet
+        log.warning("%s: no pay link (%s)", about, type(exc).__name__)
+        return None
 
 
 async def send_pay_link(

@@ -15,7 +15,6 @@ date is broken by the sweep like any other.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.collection.rules import instalment_link_key
 from billing_bridge.collections.rules import local_day, zone_named
 from billing_bridge.money import format_minor
-from billing_bridge.payments.pay_links import MessageSender, deliver, mask
+from billing_bridge.payments.pay_links import MessageSender, deliver, mask, pay_link_or_none
 from billing_bridge.payments.port import PayLink, PaymentProvider
 from billing_bridge.reminders import rules, store
 from billing_bridge.reminders.links import OptOutLinks
@@ -45,7 +44,6 @@ from pbx.db.models import (
     Tenant,
 )
 
-log = logging.getLogger(__name__)
 LINK_DAYS_BEFORE = 3
 BATCH = 200
 
@@ -179,15 +177,13 @@ class InstalmentLinks:
         if not recipient or due.owed <= 0:
             report.skipped += 1
             return
-        try:
-            link = await self.provider.create_pay_link(
-                amount_minor=due.owed, currency=due.currency,
-                idempotency_key=f"{due.key}-{due.owed}",
-                description=f"Instalment {due.number} of {due.count}, account {due.account_id}",
-                customer_ref=due.customer_ref,
-            )  # fmt: skip
-        except Exception as exc:  # the provider's failure: the next pass tries again
-            log.warning("instalment %s: no pay link (%s)", due.instalment_id, type(exc).__name__)
+        link = await pay_link_or_none(
+            self.provider, amount_minor=due.owed, currency=due.currency,
+            idempotency_key=f"{due.key}-{due.owed}",
+            description=f"Instalment {due.number} of {due.count}, account {due.account_id}",
+            customer_ref=due.customer_ref, about=f"instalment {due.instalment_id}",
+        )  # fmt: skip
+        if link is None:  # the next pass tries again
             report.failed += 1
             return
         try:

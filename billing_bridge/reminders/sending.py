@@ -13,7 +13,6 @@ commit; its outcome is on the outbox row (`pay_links.deliver`)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_bridge.collection.instalments import retrying
 from billing_bridge.collections.rules import local_day, zone_named
 from billing_bridge.money import format_minor
-from billing_bridge.payments.pay_links import MessageSender, deliver, mask
+from billing_bridge.payments.pay_links import MessageSender, deliver, mask, pay_link_or_none
 from billing_bridge.payments.port import PayLink, PaymentProvider
 from billing_bridge.reminders import rules, store
 from billing_bridge.reminders.instalment_links import InstalmentLinks, LinkReport
@@ -44,7 +43,6 @@ from pbx.db.models import (
     Tenant,
 )
 
-log = logging.getLogger(__name__)
 BATCH = 200
 
 
@@ -148,15 +146,13 @@ class ReminderSender:
     ) -> None:  # fmt: skip
         link: PayLink | None = None
         if candidate.channel != "worklist" and candidate.overdue_minor > 0:
-            try:
-                link = await self.provider.create_pay_link(
-                    amount_minor=candidate.overdue_minor, currency=candidate.currency,
-                    idempotency_key=f"reminder-{candidate.id}-{candidate.overdue_minor}",
-                    description=f"Overdue payment, account {candidate.account_id}",
-                    customer_ref=candidate.customer_ref,
-                )  # fmt: skip
-            except Exception as exc:  # the provider's failure: the reminder waits for a pass
-                log.warning("reminder %s: no pay link (%s)", candidate.id, type(exc).__name__)
+            link = await pay_link_or_none(
+                self.provider, amount_minor=candidate.overdue_minor, currency=candidate.currency,
+                idempotency_key=f"reminder-{candidate.id}-{candidate.overdue_minor}",
+                description=f"Overdue payment, account {candidate.account_id}",
+                customer_ref=candidate.customer_ref, about=f"reminder {candidate.id}",
+            )  # fmt: skip
+            if link is None:  # the reminder waits for a pass
                 report.failed += 1
                 return
         try:

@@ -5,12 +5,13 @@ dispute, an open promise, a plan in good standing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from billing_bridge.reminders import planner, store
 from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
 from pbx.db.models import Promise
-from tests.reminders.support import ADMIN, DUE, at, open_shop
+from tests.reminders.support import ADMIN, DUE, Shop, at, open_shop
 
 DAY1 = DUE + timedelta(days=1)
 
@@ -20,14 +21,20 @@ class Down:
         raise ConnectionError("gateway down")
 
 
-async def test_the_pop_shows_reminders_sent_delivered_or_failed_and_stopped(
-    database: Database,
-) -> None:
+async def _reminded(database: Database, sender: Any = None) -> tuple[Shop, int, int]:
+    """(shop, customer, account): dana's day-1 email reminder sent (by `sender`)."""
     shop = await open_shop(database)
     customer, account = await shop.customer("dana")
     await planner.plan(database, at(DAY1, 9))
-    shop.sender = Down()  # type: ignore[assignment]
-    await shop.reminders().send_due(at(DAY1, 9))  # day 1: email, the sender fails
+    shop.sender = sender or shop.sender
+    await shop.reminders().send_due(at(DAY1, 9))
+    return shop, customer, account
+
+
+async def test_the_pop_shows_reminders_sent_delivered_or_failed_and_stopped(
+    database: Database,
+) -> None:
+    shop, customer, account = await _reminded(database, Down())  # the sender fails
     await shop.customer("dana-2")  # another customer's reminders are not on dana's pop
     await planner.plan(database, at(DUE + timedelta(days=5), 9))
     async with database.tenant_session(shop.tenant_id) as session, session.begin():
@@ -51,10 +58,7 @@ async def test_the_pop_shows_reminders_sent_delivered_or_failed_and_stopped(
 async def test_the_pop_says_reminders_are_paused_by_an_opt_out_and_an_open_promise(
     database: Database,
 ) -> None:
-    shop = await open_shop(database)
-    customer, account = await shop.customer("dana")
-    await planner.plan(database, at(DAY1, 9))
-    await shop.reminders().send_due(at(DAY1, 9))
+    shop, customer, account = await _reminded(database)
     panel = await customer_panel(database, shop.tenant_id, customer, DAY1)
     assert panel is not None and panel["reminders"]["paused"] == []
     [sent] = panel["reminders"]["recent"]
