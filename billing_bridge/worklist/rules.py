@@ -1,7 +1,8 @@
 """The worklist's rules, pure: an entry's score from its parts, why an account is listed,
 and compliance — whether a collection call to this customer may be placed now, and if not,
-which rule refuses it. Times are judged on the customer's wall clock (zoneinfo), so the
-calling window follows a DST change."""
+which rule refuses it. Times are judged on the customer's wall clock
+(`billing_bridge.calling_window`, which callback retries ask too), so the calling window
+follows a DST change."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from billing_bridge import calling_window
+from billing_bridge.calling_window import CallingWindow
 from billing_bridge.collections.errors import Invalid
 
 REASONS = ("broken_promise", "failed_collection", "overdue_no_contact", "reminder_step",
@@ -98,10 +101,18 @@ def clock(value: str, name: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
+def window_of(policy: Policy) -> CallingWindow:
+    """The policy's calling window (the one callback retries are judged by, too)."""
+    start, end = clock(policy.call_from, "call_from"), clock(policy.call_until, "call_until")
+    try:
+        return CallingWindow(start, end)
+    except ValueError:
+        raise Invalid("call_until", "after call_from (the window is within one day)") from None
+
+
 def check_policy(policy: Policy) -> Policy:
     """A policy every part of which holds, or `Invalid` naming the part."""
-    if clock(policy.call_from, "call_from") >= clock(policy.call_until, "call_until"):
-        raise Invalid("call_until", "after call_from (the window is within one day)")
+    window_of(policy)
     return policy
 
 
@@ -128,11 +139,9 @@ class Refusal:
 
 def in_window(moment: datetime, zone: ZoneInfo, policy: Policy) -> bool:
     """Within the calling window on the wall clock of `zone`, and not a holiday there."""
-    local = moment.astimezone(zone)
-    if local.date() in policy.holidays:
+    if moment.astimezone(zone).date() in policy.holidays:
         return False
-    start, end = clock(policy.call_from, "call_from"), clock(policy.call_until, "call_until")
-    return start <= local.time().replace(tzinfo=None) < end
+    return calling_window.allows(moment, zone, window_of(policy))
 
 
 def refusal(facts: Facts, policy: Policy, now: datetime) -> Refusal | None:
@@ -163,7 +172,7 @@ def refusal(facts: Facts, policy: Policy, now: datetime) -> Refusal | None:
 def callback_allowed(at: datetime, zone: ZoneInfo, policy: Policy, now: datetime) -> None:
     """A callback time the customer asked for: in the future and within the window on their
     clock; `Invalid` naming `callback_at` otherwise."""
-    if at.tzinfo is None:
+    if at.tzinfo is None or at.utcoffset() is None:
         raise Invalid("callback_at", "needs a time zone offset")
     if at <= now:
         raise Invalid("callback_at", "in the future")
