@@ -611,6 +611,69 @@ $("search-form").addEventListener("submit", async (event) => {
   }
 });
 
+// --- collections mode: the worklist -----------------------------------------------------------
+// The next account is claimed for this agent and shown (its pop) before any call is placed;
+// "Call" places it with click-to-call; the outcome closes it or books a callback.
+
+let worklist = null; // {entry, record_id}
+
+function worklistWhy(entry) {
+  const parts = entry.score_parts;
+  return `Why: ${entry.reasons.join(", ")} · score ${entry.score} (amount ${parts.amount}, ` +
+    `days overdue ${parts.days_overdue}, no contact ${parts.no_contact}, broken promises ${parts.broken_promises})`;
+}
+
+$("worklist-next").addEventListener("click", async () => {
+  $("collections-outcome").hidden = true;
+  try {
+    const next = await api("POST", "/worklist/next");
+    const passed = next.passed.map((p) => `${p.code}: ${p.message}`).join("; ");
+    if (!next.entry) {
+      worklist = null;
+      $("worklist-why").hidden = true;
+      $("worklist-call").hidden = true;
+      text($("worklist-status"), `Nothing to call now.${passed ? ` Passed over: ${passed}` : ""}`);
+      return;
+    }
+    worklist = { entry: next.entry, record_id: null };
+    text($("worklist-status"), `Preview: ${next.pop?.customer?.name ?? "account " + next.entry.account_id}`);
+    text($("worklist-why"), worklistWhy(next.entry));
+    $("worklist-why").hidden = false;
+    $("worklist-call").hidden = false;
+    showAccount(next.pop);
+  } catch (error) {
+    text($("worklist-status"), error.message);
+  }
+});
+
+$("worklist-call").addEventListener("click", async () => {
+  try {
+    const placed = await api("POST", `/worklist/entries/${worklist.entry.id}/call`);
+    worklist.record_id = placed.record_id;
+    text($("worklist-status"), "Calling: your phone rings first.");
+    $("worklist-call").hidden = true;
+    $("collections-outcome").hidden = false;
+  } catch (error) {
+    text($("worklist-status"), error.message); // the rule that refused it, or why it failed
+  }
+});
+
+$("collections-outcome").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = { outcome: form.get("outcome") };
+  if (body.outcome === "callback" && form.get("callback_at")) body.callback_at = new Date(form.get("callback_at")).toISOString();
+  if (form.get("notes")) body.notes = form.get("notes");
+  try {
+    await api("PUT", `/calls/${worklist.record_id}/collections-outcome`, body);
+    text($("worklist-status"), "Outcome saved.");
+    event.target.reset();
+    event.target.hidden = true;
+  } catch (error) {
+    text($("worklist-status"), error.message);
+  }
+});
+
 // --- supervisor ------------------------------------------------------------------------------
 
 async function superviseLoop() {
