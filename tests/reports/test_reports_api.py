@@ -13,6 +13,7 @@ from sqlalchemy import select
 from pbx.auth.passwords import hash_password
 from pbx.db.models import Account, AccountEntry, Call, Credit, Mandate, Payment, Tenant, User
 from pbx.http.api import PREFIX
+from pbx.reports.agent_states import AgentStateHistory, StateChange
 from pbx.reports.csv_export import QUEUE_HEADER
 from tests.factories import make_customer
 from tests.http.support import ApiClient
@@ -119,6 +120,16 @@ async def test_the_csv_is_utf8_with_a_bom_and_a_header_by_accept_or_format(
                                         **{"from": "2026-05-04"})  # fmt: skip
         assert (status, kind) == (200, "text/csv") and body.startswith(b"\xef\xbb\xbf")
         assert "Agentė" in body.decode("utf-8-sig") or path == "/reports/money"
+
+    # The agents' JSON carries the state history's figures, a pause by its reason.
+    history, at = AgentStateHistory(platform.database, every=0), datetime(2026, 5, 4, 6, tzinfo=UTC)
+    history.record(StateChange(tenant, business.agents[0], "paused", at, reason="lunch"))
+    history.record(StateChange(tenant, business.agents[0], "logged_out",
+                               at + timedelta(minutes=30)))  # fmt: skip
+    await history.flush()
+    _, agents = await admin.call("GET", "/reports/agents", **{"from": "2026-05-04"})
+    mine = next(t for t in agents["totals"] if t["agent_id"] == business.agents[0])
+    assert (mine["login_seconds"], mine["pause_by_reason"]) == (1800, {"lunch": 1800})
 
 
 HOSTILE = [
