@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -110,47 +110,53 @@ async def _add_intervals(session: AsyncSession, tenant_id: int,
 
 
 async def apply_changes(session: AsyncSession, tenant_id: int,
-                        changes: Iterable[StateChange]) -> None:  # fmt: skip
-    """One business's changes, in order, in the caller's transaction."""
+                        changes: Sequence[StateChange]) -> None:  # fmt: skip
+    """One business's changes, in order, in the caller's transaction: the open spans of
+    their agents read in one statement, the new and closed ones written in one flush."""
+    agents = {change.agent_id for change in changes}
+    opened: dict[tuple[int, bool], list[AgentStateSpan]] = defaultdict(list)  # (agent, hold)
+    for span in await session.scalars(
+        select(AgentStateSpan).where(AgentStateSpan.agent_id.in_(agents),
+                                     AgentStateSpan.ended_at.is_(None))
+        .order_by(AgentStateSpan.id)
+    ):  # fmt: skip
+        opened[(span.agent_id, span.state == ON_HOLD)].append(span)
     closed: list[AgentStateSpan] = []
     for change in changes:
+        holds = opened[(change.agent_id, True)]
         if change.state in (ON_HOLD, OFF_HOLD):
-            holds = await _open(session, change.agent_id, holds=True)
             closed += _close(holds, change.at)
             if change.state == ON_HOLD:
-                session.add(AgentStateSpan(
-                    agent_id=change.agent_id, state=ON_HOLD, call_id=change.call_id,
-                    started_at=change.at,
-                ))  # fmt: skip
+                holds.append(_start(session, change, ON_HOLD, change.at))
             continue
-        spans = await _open(session, change.agent_id, holds=False)
+        spans = opened[(change.agent_id, False)]
         if any(s.state == change.state and s.reason == change.reason for s in spans):
             continue  # the state it is known to be in (a restored one)
         since = max([change.at, *(s.started_at for s in spans)])
         closed += _close(spans, since)
         if change.state != ON_CALL:
-            closed += _close(await _open(session, change.agent_id, holds=True), since)
+            closed += _close(holds, since)
         if change.state != LOGGED_OUT:
-            session.add(AgentStateSpan(agent_id=change.agent_id, state=change.state,
-                                       reason=change.reason, started_at=since))  # fmt: skip
-        await session.flush()
+            spans.append(_start(session, change, change.state, since))
     await session.flush()
     await _add_intervals(session, tenant_id, interval_sums(closed))
 
 
-async def _open(session: AsyncSession, agent_id: int, *, holds: bool) -> list[AgentStateSpan]:
-    kind = AgentStateSpan.state == ON_HOLD if holds else AgentStateSpan.state != ON_HOLD
-    return list(await session.scalars(
-        select(AgentStateSpan).where(AgentStateSpan.agent_id == agent_id,
-                                     AgentStateSpan.ended_at.is_(None), kind)
-        .order_by(AgentStateSpan.id)
-    ))  # fmt: skip
+def _start(session: AsyncSession, change: StateChange, state: str,
+           since: datetime) -> AgentStateSpan:  # fmt: skip
+    span = AgentStateSpan(agent_id=change.agent_id, state=state, reason=change.reason,
+                          call_id=change.call_id, started_at=since)  # fmt: skip
+    session.add(span)
+    return span
 
 
 def _close(spans: list[AgentStateSpan], at: datetime) -> list[AgentStateSpan]:
-    for span in spans:
+    """End every span of the list at `at` (none before its start); the list is left empty."""
+    ended = list(spans)
+    for span in ended:
         span.ended_at = max(at, span.started_at)
-    return spans
+    spans.clear()
+    return ended
 
 
 async def rebuild(session: AsyncSession, tenant_id: int, lo: int | None, hi: int | None) -> None:
