@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from billing_bridge.collections import sweep
 from billing_bridge.payments.sandbox import SandboxProvider
 from billing_bridge.payments.webhooks import apply_events
-from billing_bridge.reminders import store
+from billing_bridge.reminders import instalment_links, rules, store
 from pbx.db.database import Database
 from pbx.db.models import (
     Account,
@@ -23,6 +24,7 @@ from pbx.db.models import (
     PlanInstalment,
     PromiseSettlement,
 )
+from pbx.free_text import has_hidden_characters
 from tests.reminders.support import Shop, at, open_shop
 
 FIRST = date(2027, 5, 10)  # a Monday in Vilnius (+03:00)
@@ -165,3 +167,16 @@ async def test_an_unpaid_date_breaks_the_instalment_and_its_link_paid_late_fills
         settled = (await session.execute(select(PromiseSettlement.amount_minor,
                                                 PromiseSettlement.late))).all()  # fmt: skip
     assert [tuple(row) for row in settled] == [(5001, True)]
+
+
+@pytest.mark.parametrize("language", ["en", "he", "lt", "fr"])
+def test_every_languages_text_carries_the_instalment_and_both_links(language: str) -> None:
+    due = instalment_links._Due(1, 7, 2, 3, SECOND, 5000, "EUR", 1, 1, "dana", language,
+                                "d@example.com", "+37060000001")  # fmt: skip
+    for channel in ("sms", "email"):
+        text = instalment_links.message_for(due, "Ofek", channel, "https://p/L", "https://p/O")
+        assert "https://p/L" in text.body and "https://p/O" in text.body
+        assert "Ofek" in text.body and "50.00 EUR" in text.body and "2027-05-17" in text.body
+        assert (channel == "email") == bool(text.subject)
+        assert len(text.body) <= rules.MAX_BODY[channel]
+        assert not has_hidden_characters(text.body.replace("\n", ""))
