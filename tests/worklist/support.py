@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 
 from billing_bridge.collections.access import Staff
+from billing_bridge.worklist import claims, rules
 from pbx.db.database import Database
 from pbx.db.models import Account, AuditEntry, Call, User, WorklistEntry
 from tests.factories import make_customer, make_tenant
@@ -51,6 +52,23 @@ class Shop:
                              arrived_at=NOW))  # fmt: skip
         self.placed.append((number, customer_id))
         return channel
+
+    async def called(self, policy: rules.Policy, now: datetime) -> int:
+        """The agent claims the next entry and places its call: the call log row's id."""
+        claimed = await claims.claim_next(self.database, self.tenant_id, self.agent, policy, now)
+        assert claimed.entry is not None, claimed.passed
+        _, _, record_id = await claims.place_call(self.database, self.tenant_id,
+                                                  claimed.entry.id, self.agent, policy, now,
+                                                  self.place)  # fmt: skip
+        assert record_id is not None
+        return record_id
+
+    async def outcome(self, change: claims.Outcome, staff: Staff, now: datetime,
+                      policy: rules.Policy | None = None) -> Call:  # fmt: skip
+        async with self.database.tenant_session(self.tenant_id) as session, session.begin():
+            call, _ = await claims.record_outcome(session, self.tenant_id, change, staff,
+                                                  policy or rules.Policy(), now)  # fmt: skip
+            return call
 
     async def entries(self) -> dict[int, WorklistEntry]:
         async with self.database.tenant_session(self.tenant_id) as session:

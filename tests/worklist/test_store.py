@@ -158,16 +158,9 @@ async def test_the_attempts_cap_refuses_the_call_after_the_last_allowed_in_seven
     policy = rules.Policy(max_attempts=2)
     for n in range(2):
         moment = NOW + timedelta(minutes=40 * n)
-        claimed = await claims.claim_next(database, shop.tenant_id, shop.agent, policy, moment)
-        assert claimed.entry is not None
-        _, _, record_id = await claims.place_call(
-            database, shop.tenant_id, claimed.entry.id, shop.agent, policy, moment, shop.place)
-        assert record_id is not None
-        async with database.tenant_session(shop.tenant_id) as session, session.begin():
-            await claims.record_outcome(
-                session, shop.tenant_id, claims.Outcome(record_id, "callback",
-                                                        moment + timedelta(minutes=30)),
-                shop.agent, policy, moment)  # fmt: skip
+        record_id = await shop.called(policy, moment)
+        await shop.outcome(claims.Outcome(record_id, "callback", moment + timedelta(minutes=30)),
+                           shop.agent, moment, policy)  # fmt: skip
     later = NOW + timedelta(hours=2)
     claimed = await claims.claim_next(database, shop.tenant_id, shop.agent, policy, later)
     assert claimed.entry is None and [p.code for p in claimed.passed] == ["attempts"]
@@ -179,23 +172,13 @@ async def test_a_callback_outside_the_window_is_refused_and_one_inside_requeues(
     shop = await open_shop(database)
     _, account = await shop.customer("dana", TODAY - timedelta(days=40))
     await store.build(database, shop.tenant_id, NOW)
-    claimed = await claims.claim_next(database, shop.tenant_id, shop.agent, POLICY, NOW)
-    assert claimed.entry is not None
-    _, _, record_id = await claims.place_call(database, shop.tenant_id, claimed.entry.id,
-                                              shop.agent, POLICY, NOW, shop.place)  # fmt: skip
-    assert record_id is not None
+    record_id = await shop.called(POLICY, NOW)
     late = NOW.replace(hour=19, minute=30)  # 21:30 in Vilnius
     with pytest.raises(Invalid):
-        async with database.tenant_session(shop.tenant_id) as session, session.begin():
-            await claims.record_outcome(session, shop.tenant_id,
-                                        claims.Outcome(record_id, "callback", late),
-                                        shop.agent, POLICY, NOW)  # fmt: skip
+        await shop.outcome(claims.Outcome(record_id, "callback", late), shop.agent, NOW)
     back = NOW + timedelta(hours=3)
-    async with database.tenant_session(shop.tenant_id) as session, session.begin():
-        call, _ = await claims.record_outcome(session, shop.tenant_id,
-                                              claims.Outcome(record_id, "callback", back),
-                                              shop.agent, POLICY, NOW)  # fmt: skip
-        assert call.disposition == "callback"
+    call = await shop.outcome(claims.Outcome(record_id, "callback", back), shop.agent, NOW)
+    assert call.disposition == "callback"
     entry = (await shop.entries())[account]
     assert (entry.status, entry.due_at) == ("queued", back)
     early = await claims.claim_next(database, shop.tenant_id, shop.other_agent, POLICY, NOW)
@@ -208,20 +191,11 @@ async def test_a_dispute_outcome_holds_the_account(database: Database) -> None:
     shop = await open_shop(database)
     _, account = await shop.customer("dana", TODAY - timedelta(days=40))
     await store.build(database, shop.tenant_id, NOW)
-    claimed = await claims.claim_next(database, shop.tenant_id, shop.agent, POLICY, NOW)
-    assert claimed.entry is not None
-    _, _, record_id = await claims.place_call(database, shop.tenant_id, claimed.entry.id,
-                                              shop.agent, POLICY, NOW, shop.place)  # fmt: skip
-    assert record_id is not None
+    record_id = await shop.called(POLICY, NOW)
     with pytest.raises(Forbidden):  # another agent's call
-        async with database.tenant_session(shop.tenant_id) as session, session.begin():
-            await claims.record_outcome(session, shop.tenant_id,
-                                        claims.Outcome(record_id, "dispute"),
-                                        shop.other_agent, POLICY, NOW)  # fmt: skip
-    async with database.tenant_session(shop.tenant_id) as session, session.begin():
-        await claims.record_outcome(session, shop.tenant_id,
-                                    claims.Outcome(record_id, "dispute", notes="never ordered"),
-                                    shop.agent, POLICY, NOW)  # fmt: skip
+        await shop.outcome(claims.Outcome(record_id, "dispute"), shop.other_agent, NOW)
+    await shop.outcome(claims.Outcome(record_id, "dispute", notes="never ordered"), shop.agent,
+                       NOW)  # fmt: skip
     entry = (await shop.entries())[account]
     assert (entry.status, entry.outcome) == ("done", "dispute")
     assert "account.collections_hold" in await shop.audit()
@@ -238,3 +212,19 @@ async def test_a_customer_flagged_do_not_call_leaves_the_queue(database: Databas
     assert await shop.entries() == {}
     await store.build(database, shop.tenant_id, NOW + timedelta(minutes=1))
     assert await shop.entries() == {}
+
+
+async def test_two_placements_of_one_claimed_entry_at_once_place_one_call(
+    database: Database,
+) -> None:
+    shop = await open_shop(database)
+    await shop.customer("dana", TODAY - timedelta(days=40))
+    await store.build(database, shop.tenant_id, NOW)
+    claimed = await claims.claim_next(database, shop.tenant_id, shop.agent, POLICY, NOW)
+    assert claimed.entry is not None
+    outcomes = await asyncio.gather(*(
+        claims.place_call(database, shop.tenant_id, claimed.entry.id, shop.agent, POLICY, NOW,
+                          shop.place) for _ in range(2)), return_exceptions=True)  # fmt: skip
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(shop.placed) == 1 and len(refused) == 1
+    assert isinstance(refused[0], Conflict) and refused[0].code == "not_claimed"
