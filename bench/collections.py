@@ -15,7 +15,6 @@ accounts, memory flat.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import resource
 import time
@@ -25,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bench.common import machine
-from bench.reminders import NOW, URL, reuse, seed
+from bench.reminders import NOW, URL, arguments, reuse, seed
 from billing_bridge.reminders import planner
 from billing_bridge.worklist import store
 from pbx.db.database import Database
@@ -71,12 +70,7 @@ async def measure(accounts: int, overdue_share: int, seeded_before: bool) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--overdue-share", type=int, default=10, help="percent overdue")
-    parser.add_argument("--seeded", action="store_true",
-                        help="reuse the database of the last run (its reminders removed)")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     asyncio.run(measure(args.accounts, args.overdue_share, args.seeded))
 
 

@@ -116,13 +116,18 @@ async def measure(accounts: int, overdue_share: int, seeded_before: bool) -> Non
           f"{again_s:.1f} ({again.planned}) | {peak:.0f} ({rss_before:.0f}) |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.Namespace:
+    """The business's size (this bench's and bench/collections')."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--accounts", type=int, default=1_000_000)
     parser.add_argument("--overdue-share", type=int, default=10, help="percent overdue")
     parser.add_argument("--seeded", action="store_true",
                         help="reuse the database of the last run (its reminders removed)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
     asyncio.run(measure(args.accounts, args.overdue_share, args.seeded))
 
 
