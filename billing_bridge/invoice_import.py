@@ -36,6 +36,7 @@ from billing_bridge.csv_import import (
 from billing_bridge.money import MoneyError, to_minor
 from pbx.db.models import INVOICE_STATUSES
 from pbx.free_text import cap, clean_text
+from pbx.instants import NotAnInstant, parse_instant
 
 REQUIRED = (
     "invoice_ref", "account_ref", "currency", "amount", "outstanding", "issued_on", "due_on",
@@ -308,11 +309,8 @@ def _version(values: Mapping[str, str], reasons: list[str]) -> int | None:
     if not updated:
         return None
     try:
-        moment = datetime.fromisoformat(updated) if len(updated) <= 40 else None
-        utc = moment.astimezone(UTC) if moment and moment.tzinfo else None
-    except (ValueError, OverflowError):
-        utc = None
-    if utc is None:
+        utc = parse_instant(updated, max_length=40)
+    except NotAnInstant:
         reasons.append(f"updated_at '{updated[:40]}' is not an ISO 8601 time with its offset")
         return None
     delta = utc - _EPOCH

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pbx.instants import parse_instant
+
 Pauses = Sequence[Mapping[str, Any]]
 
 
@@ -109,4 +111,4 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse(value: str) -> datetime:
-    return _utc(datetime.fromisoformat(value))
+    return parse_instant(value)

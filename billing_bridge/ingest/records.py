@@ -31,6 +31,7 @@ from pbx.free_text import (
     has_hidden_characters,
     mask_card_numbers,
 )
+from pbx.instants import NotAnInstant, parse_instant
 
 BIGINT_MAX = 2**63 - 1
 # The largest amount or balance taken, in minor units (10 trillion in a currency of cents):
@@ -215,15 +216,9 @@ class Fields:
         if text is None:
             return None
         try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise RecordInvalid(name, "must be an ISO 8601 date-time") from None
-        if parsed.tzinfo is None:
-            raise RecordInvalid(name, "must include a UTC offset (e.g. Z)")
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise RecordInvalid(name, "is out of the range of dates") from None
+            return parse_instant(text)
+        except NotAnInstant as exc:
+            raise RecordInvalid(name, str(exc)) from None
 
     def one_of(self, name: str, values: tuple[str, ...], default: str) -> str:
         value = self.text(name, 32) or default

@@ -23,6 +23,7 @@ from typing import Any
 
 from billing_bridge.payments.port import WebhookMalformed
 from pbx.free_text import cap, clean_text
+from pbx.instants import NotAnInstant, parse_instant
 
 MAX_ID = 128  # the columns that keep them (webhook_events.event_id, payments.provider_ref)
 MAX_TYPE = 64
@@ -112,15 +113,10 @@ def unix_time(container: Mapping[str, Any], key: str, where: str) -> datetime:
 
 def iso_time(container: Mapping[str, Any], key: str, where: str) -> datetime:
     value = container.get(key)
-    if not isinstance(value, str) or len(value) > 40:
-        raise WebhookMalformed(f"{where}{key}")
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_instant(value, max_length=40)
+    except NotAnInstant:
         raise WebhookMalformed(f"{where}{key}") from None
-    if when.tzinfo is None:
-        raise WebhookMalformed(f"{where}{key}")
-    return when.astimezone(UTC)
 
 
 def amount(container: Mapping[str, Any], key: str, where: str) -> int | None:

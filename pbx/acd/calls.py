@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pbx.acd.serial import dump_time, require_utc
+from pbx.acd.serial import dump_time
+from pbx.instants import parse_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,5 +42,5 @@ class ActiveCall:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ActiveCall:
-        answered_at = require_utc(datetime.fromisoformat(data["answered_at"]))
+        answered_at = parse_instant(data["answered_at"])
         return cls(data["call_id"], data["queue"], data["agent_id"], answered_at)

@@ -28,7 +28,8 @@ from typing import Any
 
 from pbx.acd.callback_rule import CallbackRule
 from pbx.acd.commands import Announce
-from pbx.acd.serial import dump_time, load_time, require_utc
+from pbx.acd.serial import dump_time, load_time
+from pbx.instants import parse_instant
 
 RECENT_HANDLE_TIMES = 20
 # The call log (through the CallAbandoned command) is the permanent record; the queue keeps a
@@ -325,4 +326,4 @@ class Queue:
 
 
 def _time(value: str) -> datetime:
-    return require_utc(datetime.fromisoformat(value))
+    return parse_instant(value)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pbx.instants import parse_instant
+
 
 def require_utc(now: datetime) -> datetime:
     """Reject naive times at the boundary: comparing naive and aware times fails much later."""
@@ -17,4 +19,4 @@ def dump_time(value: datetime | None) -> str | None:
 
 
 def load_time(value: str | None) -> datetime | None:
-    return require_utc(datetime.fromisoformat(value)) if value is not None else None
+    return parse_instant(value) if value is not None else None

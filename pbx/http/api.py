@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from pbx import refusals as refused
 from pbx.auth.roles import Principal, Role
+from pbx.instants import NotAnInstant, parse_instant
 
 PREFIX = "/api/v1"
 PRINCIPAL = "principal"
@@ -106,15 +107,9 @@ def parse_query_time(text: str, name: str) -> datetime:
     """An ISO 8601 date-time with its UTC offset, as UTC. Year 1 at +14:00 is before year 1
     in UTC, which Python cannot represent: refused, like any text that is not a time."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise invalid(name, "must be an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise invalid(name, "must include a UTC offset (e.g. Z)")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise invalid(name, "is out of the range of dates") from None
+        return parse_instant(text)
+    except NotAnInstant as exc:
+        raise invalid(name, str(exc)) from None
 
 
 class ErrorBody(BaseModel):
