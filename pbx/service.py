@@ -17,6 +17,7 @@ from billing_bridge.collection.job import run_collection
 from billing_bridge.collections import sweep as promise_sweep
 from billing_bridge.ingest import idempotency
 from billing_bridge.reminders import planner as reminder_planner
+from billing_bridge.worklist import store as worklist_store
 from pbx.bootstrap import Application
 from pbx.callflow.app import utc_now
 from pbx.desk.remote import topic as desk_topic
@@ -100,6 +101,9 @@ class Ledgerline:
             remind = self._every(config.messages.reminders_every_minutes, "reminders",
                                  self._remind, at_start=True)  # fmt: skip
             self._background.append(asyncio.create_task(remind, name="reminders"))
+        worklists = self._every(worklist_store.EVERY_MINUTES, "worklists", self._build_worklists,
+                                at_start=True)  # fmt: skip
+        self._background.append(asyncio.create_task(worklists, name="worklists"))
         keys = self._every(60, "idempotency keys purge", self._purge_keys, at_start=True)
         self._background.append(asyncio.create_task(keys, name="idempotency-keys-purge"))
         if self.webhooks is not None and self.services.settings.webhooks.enabled:
@@ -178,6 +182,13 @@ class Ledgerline:
         """Promises and plan instalments unpaid at the end of their date: broken."""
         report = await promise_sweep.sweep(self.services.database, utc_now())
         return str(report) if report.promises_broken or report.instalments_failed else None
+
+    async def _build_worklists(self) -> str | None:
+        """Every business's collections worklist built again from its rules."""
+        built = await worklist_store.build_all(self.services.database, utc_now())
+        listed = sum(report.listed for report in built.values())
+        removed = sum(report.removed for report in built.values())
+        return f"{listed} listed, {removed} removed" if listed or removed else None
 
     async def _remind(self) -> str | None:
         """The day's reminders planned, then those that may go now sent, and the pay links of

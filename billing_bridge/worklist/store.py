@@ -44,6 +44,7 @@ RECENT_DAYS = 30  # a broken promise or a failed collection this recent lists th
 BROKEN_COUNTED_DAYS = 180  # broken promises counted in the score
 CALLBACK_DAYS = 7  # a callback asked for this recently and not yet served
 BATCH = 2_000
+EVERY_MINUTES = 15  # `serve` builds every business's worklist this often
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
@@ -243,7 +244,8 @@ async def build(database: Database, tenant_id: int, now: datetime) -> BuildRepor
 
 
 async def build_all(database: Database, now: datetime) -> dict[int, BuildReport]:
-    """Every enabled business's worklist."""
+    """Every enabled business's worklist (`serve` runs it every EVERY_MINUTES; a build is
+    an upsert by account, so two processes building at once agree)."""
     async with database.system_session() as session:
         ids = (await session.scalars(
             select(Tenant.id).where(Tenant.disabled.is_(False)).order_by(Tenant.id)

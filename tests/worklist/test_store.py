@@ -228,3 +228,14 @@ async def test_two_placements_of_one_claimed_entry_at_once_place_one_call(
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(shop.placed) == 1 and len(refused) == 1
     assert isinstance(refused[0], Conflict) and refused[0].code == "not_claimed"
+
+
+async def test_serve_builds_every_businesss_worklist_each_within_its_own(
+    database: Database,
+) -> None:
+    vilnius, kaunas = await open_shop(database), await open_shop(database, "kaunas")
+    _, here = await vilnius.customer("here", TODAY - timedelta(days=40))
+    _, there = await kaunas.customer("there", TODAY - timedelta(days=40))
+    built = await store.build_all(database, NOW)
+    assert built[vilnius.tenant_id].listed == 1 and built[kaunas.tenant_id].listed == 1
+    assert set(await vilnius.entries()) == {here} and set(await kaunas.entries()) == {there}
