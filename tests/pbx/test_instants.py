@@ -25,23 +25,25 @@ def test_fractions_of_a_second_are_kept() -> None:
     assert parse_instant("2026-12-07T02:21:16.250000Z").microsecond == 250_000
 
 
-@pytest.mark.parametrize("text", ["2026-12-07T02:21:16", "2026-12-07"])
-def test_a_time_with_no_offset_is_refused_not_guessed(text: str) -> None:
-    with pytest.raises(NotAnInstant) as refused:
-        parse_instant(text)
-    assert refused.value.reason == "zone"
-    assert str(refused.value) == "must include a UTC offset (e.g. Z)"
-
-
 @pytest.mark.parametrize(
-    "text", ["", "yesterday", "2026-13-01T00:00:00Z", "2026-12-07T25:00:00Z", "12/07/2026",
-             "2026-12-07T02:21:16+24:00", "\x00", "٢٠٢٦-١٢-٠٧T02:21:16Z"],
+    ("text", "reason"),
+    [("2026-12-07T02:21:16", "zone"), ("2026-12-07", "zone"),  # no offset: never guessed
+     ("", "format"), ("yesterday", "format"), ("2026-13-01T00:00:00Z", "format"),
+     ("2026-12-07T25:00:00Z", "format"), ("12/07/2026", "format"),
+     ("2026-12-07T02:21:16+24:00", "format"), ("\x00", "format"),
+     ("٢٠٢٦-١٢-٠٧T02:21:16Z", "format"),
+     # No UTC time can hold these: year 1 at +14:00 is before year 1 in UTC.
+     ("0001-01-01T00:00:00+14:00", "range"), ("9999-12-31T23:59:59-14:00", "range")],
 )  # fmt: skip
-def test_text_that_is_no_time_is_refused(text: str) -> None:
+def test_text_that_is_no_instant_is_refused_with_its_reason(text: str, reason: str) -> None:
     with pytest.raises(NotAnInstant) as refused:
         parse_instant(text)
-    assert refused.value.reason == "format"
-    assert str(refused.value) == "must be an ISO 8601 date-time"
+    assert refused.value.reason == reason
+    assert str(refused.value) == {
+        "zone": "must include a UTC offset (e.g. Z)",
+        "format": "must be an ISO 8601 date-time",
+        "range": "is out of the range of dates",
+    }[reason]
 
 
 @pytest.mark.parametrize("value", [None, 1_765_000_000, b"2026-12-07T02:21:16Z"])
@@ -59,14 +61,6 @@ def test_huge_text_is_refused_before_it_is_parsed() -> None:
     assert parse_instant("2026-12-07T02:21:16.123456+05:30", max_length=40)
     with pytest.raises(NotAnInstant):
         parse_instant("2026-12-07T02:21:16.123456789012+05:30", max_length=32)
-
-
-@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
-def test_an_instant_no_utc_time_can_hold_is_refused(text: str) -> None:
-    with pytest.raises(NotAnInstant) as refused:
-        parse_instant(text)
-    assert refused.value.reason == "range"
-    assert str(refused.value) == "is out of the range of dates"
 
 
 def test_the_refusal_is_a_value_error_for_callers_that_catch_those() -> None:
