@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import struct
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from pbx.settings import load_settings
 from pbx.voice import build, store
 from pbx.voice.build import MANIFEST, Sound
 from pbx.voice.catalog import Business, consent_name, load
-from tests.conftest import _migrate_once, wipe
 from tests.factories import make_tenant
 from tests.voice.prompts_support import require_espeak, wav_header
 
@@ -29,22 +27,6 @@ FEW = ("ledgerline-card-number", "ledgerline-payment-accepted", "ledgerline-call
 @pytest.fixture(autouse=True)
 def _espeak() -> None:
     require_espeak()
-
-
-@pytest.fixture
-def migrated_sqlite_url(sqlite_url: str, migrated: dict[str, bool]) -> str:
-    _migrate_once(sqlite_url, migrated)
-    return sqlite_url
-
-
-@pytest.fixture
-async def database(migrated_sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(migrated_sqlite_url)
-    try:
-        yield database
-    finally:
-        await wipe(database)
-        await database.close()
 
 
 def _few(

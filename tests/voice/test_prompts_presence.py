@@ -4,12 +4,10 @@ healthy, asked of Asterisk at most once per interval however often /healthz is p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlalchemy import select, update
 
 from pbx.bootstrap import bootstrap, build_services
@@ -21,7 +19,7 @@ from pbx.simulator.ari import AsteriskSimulator
 from pbx.voice import store
 from pbx.voice.catalog import Business, consent_name, load
 from pbx.voice.presence import PromptsOnAsterisk, missing
-from tests.conftest import REDIS_TEST_URL, _migrate_once, wipe
+from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_tenant
 
 
@@ -32,22 +30,6 @@ class FakeSound:
 
     def in_language(self, language: str) -> bool:
         return language in self.languages
-
-
-@pytest.fixture
-def migrated_sqlite_url(sqlite_url: str, migrated: dict[str, bool]) -> str:
-    _migrate_once(sqlite_url, migrated)
-    return sqlite_url
-
-
-@pytest.fixture
-async def database(migrated_sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(migrated_sqlite_url)
-    try:
-        yield database
-    finally:
-        await wipe(database)
-        await database.close()
 
 
 def test_missing_names_each_prompt_word_and_consent_a_language_in_use_lacks() -> None:
