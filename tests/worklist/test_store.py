@@ -59,7 +59,9 @@ async def test_a_recent_contact_a_dispute_or_a_promise_keeps_an_account_off(
     assert talked_account not in await shop.entries()
 
 
-async def test_a_callback_requested_and_not_served_lists_the_account(database: Database) -> None:
+async def test_a_callback_requested_lists_the_account_until_it_is_served(
+    database: Database,
+) -> None:
     shop = await open_shop(database)
     customer, account = await shop.customer("caller", TODAY - timedelta(days=2))
     async with database.tenant_session(shop.tenant_id) as session, session.begin():
@@ -68,6 +70,12 @@ async def test_a_callback_requested_and_not_served_lists_the_account(database: D
                          arrived_at=NOW - timedelta(hours=5)))  # fmt: skip
     await store.build(database, shop.tenant_id, NOW)
     assert (await shop.entries())[account].reasons == ["callback"]
+    async with database.tenant_session(shop.tenant_id) as session, session.begin():
+        session.add(Call(channel_id="in-2", caller_raw="x", match="unique",
+                         customer_id=customer, arrived_at=NOW - timedelta(hours=1),
+                         answered_at=NOW - timedelta(hours=1)))  # fmt: skip
+    await store.build(database, shop.tenant_id, NOW + timedelta(minutes=1))
+    assert await shop.entries() == {}  # served: they called again and were answered
 
 
 async def test_an_account_paid_since_the_last_build_leaves_the_queue(database: Database) -> None:
