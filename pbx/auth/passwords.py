@@ -1,5 +1,11 @@
 """Password hashing with argon2id (argon2-cffi's defaults, RFC 9106's second choice).
 
+The cost is `STANDARD` everywhere Ledgerline runs; no setting lowers it. `PasswordCost` exists
+so that a test suite's own throwaway users can be made and checked at a trivial cost (a
+stored hash carries its own parameters, and a sign-in against `STANDARD` workers rehashes a
+cheaper hash to `STANDARD`, so a cheap hash that reached a real database would be upgraded at
+its user's next sign-in).
+
 A hash or a check costs tens to hundreds of milliseconds of CPU on purpose, so it never runs
 on the event loop: `PasswordWorkers` runs it in a few worker processes at the lowest CPU
 priority, each in a scheduling group of its own, so that a flood of sign-ins cannot take the
@@ -24,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -32,7 +38,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 log = logging.getLogger(__name__)
 
-_hasher = PasswordHasher()
 MIN_LENGTH = 10
 LOWEST_PRIORITY = 19  # nice value of the worker processes
 # Their own autogroup's nice (Linux): low enough that the server's group wins the CPU at once
@@ -42,33 +47,52 @@ GROUP_NICE = 5
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordCost:
+    """argon2id's parameters: passes, memory in KiB, lanes."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+STANDARD = PasswordCost(time_cost=3, memory_kib=65536, parallelism=4)  # RFC 9106, 2nd choice
+
+
+@lru_cache(maxsize=4)
+def _hasher(cost: PasswordCost) -> PasswordHasher:
+    return PasswordHasher(time_cost=cost.time_cost, memory_cost=cost.memory_kib,
+                          parallelism=cost.parallelism)  # fmt: skip
+
+
 class PasswordsBusy(Exception):
     """More password checks are waiting than the workers' queue holds: try again shortly."""
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, cost: PasswordCost = STANDARD) -> str:
     if len(password) < MIN_LENGTH:
         raise ValueError(f"a password needs at least {MIN_LENGTH} characters")
-    return _hasher.hash(password)
+    return _hasher(cost).hash(password)
 
 
 @cache
-def _dummy() -> str:
+def _dummy(cost: PasswordCost) -> str:
     """Checked against when the user does not exist: as long as a real check, so the answer's
     time does not tell which usernames exist. Made once per worker (at its start), not at
     import: the process AGI script imports this module for every call."""
-    return _hasher.hash("not-a-real-password")
+    return _hasher(cost).hash("not-a-real-password")
 
 
-def password_matches(stored: str | None, password: str) -> bool:
+def password_matches(stored: str | None, password: str, cost: PasswordCost = STANDARD) -> bool:
+    """Checked with the parameters `stored` carries; `cost` is the dummy's when no user."""
     try:
-        return _hasher.verify(stored or _dummy(), password) and stored is not None
+        return _hasher(cost).verify(stored or _dummy(cost), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-def needs_rehash(stored: str) -> bool:
-    return _hasher.check_needs_rehash(stored)
+def needs_rehash(stored: str, cost: PasswordCost = STANDARD) -> bool:
+    return _hasher(cost).check_needs_rehash(stored)
 
 
 class PasswordWorkers:
@@ -84,10 +108,10 @@ class PasswordWorkers:
     milliseconds. A process that serves no HTTP (the process AGI script) spawns none.
     """
 
-    def __init__(self, workers: int, queue: int) -> None:
+    def __init__(self, workers: int, queue: int, cost: PasswordCost = STANDARD) -> None:
         if workers < 1 or queue < 0:
             raise ValueError("at least one worker and a queue of zero or more")
-        self.workers, self.queue = workers, queue
+        self.workers, self.queue, self.cost = workers, queue, cost
         self._admitted = 0
         self._executor: ProcessPoolExecutor | None = None
 
@@ -97,7 +121,7 @@ class PasswordWorkers:
             return
         self._executor = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_set_apart,
+            initializer=_set_apart, initargs=(self.cost,),
         )  # fmt: skip
         for _ in range(self.workers):  # each submission with no idle worker spawns one
             self._executor.submit(_conditions)
@@ -119,12 +143,16 @@ class PasswordWorkers:
             self._admitted -= 1
 
     async def matches(self, stored: str | None, password: str) -> bool:
-        return await self._run(password_matches, stored, password)
+        return await self._run(password_matches, stored, password, self.cost)
+
+    def needs_rehash(self, stored: str) -> bool:
+        """Whether `stored` was made at another cost than these workers' (a quick parse)."""
+        return needs_rehash(stored, self.cost)
 
     async def hash(self, password: str) -> str:
         if len(password) < MIN_LENGTH:  # no worker needed to say so
             raise ValueError(f"a password needs at least {MIN_LENGTH} characters")
-        return await self._run(hash_password, password)
+        return await self._run(hash_password, password, self.cost)
 
     async def worker_conditions(self) -> WorkerConditions:
         """Where the password work runs, as seen from a worker (for operators and tests)."""
@@ -151,7 +179,7 @@ def _conditions() -> WorkerConditions:
     return WorkerConditions(os.getpid(), os.getsid(0), os.getpriority(os.PRIO_PROCESS, 0))
 
 
-def _set_apart() -> None:
+def _set_apart(cost: PasswordCost) -> None:
     """A worker process's start: a session of its own (so, on Linux, a scheduling autogroup
     of its own, niced too) and the lowest priority within it (what counts where autogroups
     are off), so the process serving calls gets the CPU first. What the platform does not
@@ -173,4 +201,4 @@ def _set_apart() -> None:
                 group.write(str(GROUP_NICE))
         except OSError:  # autogroups off, or none: the nice value above is what counts
             pass
-    _dummy()
+    _dummy(cost)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from pbx.auth.passwords import PasswordWorkers, needs_rehash
+from pbx.auth.passwords import PasswordWorkers
 from pbx.auth.roles import Principal, Role
 from pbx.db.database import Database
 from pbx.db.models import Tenant, User, UserSession
@@ -70,7 +70,7 @@ class SessionStore:
         if not matches or user is None or not user.active:
             raise LoginFailed("unknown user or wrong password")
         assert tenant_id is not None and stored is not None
-        if needs_rehash(stored):
+        if self.passwords.needs_rehash(stored):
             await self._rehash(tenant_id, user.id, password)
         token = secrets.token_urlsafe(32)
         now = self.clock()

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from pbx.auth.passwords import hash_password
 from pbx.db.models import Account, AuditEntry, BillingEvent, Call, Customer, Promise, User
 from pbx.http.app import build_api
-from tests.http.conftest import PASSWORD
+from tests.http.conftest import PASSWORD, password_hash
 from tests.http.support import ApiClient
 from tests.ingest.conftest import OFEK_DID, OTHER_DID, Door, Machine
 
@@ -41,7 +40,7 @@ class Desk:
 async def _user(door: Door, tenant: int, name: str, role: str) -> None:
     async with door.database.tenant_session(tenant) as session, session.begin():
         session.add(User(username=name, display_name=name.title(), role=role,
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
 
 
 async def _signed_in(door: Door, slug: str, *names: str) -> dict[str, ApiClient]:

@@ -8,7 +8,7 @@ from functools import cache
 import pytest
 from aiohttp import web
 
-from pbx.auth.passwords import PasswordWorkers, hash_password
+from pbx.auth.passwords import PasswordCost, PasswordWorkers, hash_password
 from pbx.auth.ratelimit import MemorySignInLimits, SignInPolicy
 from pbx.auth.sessions import SessionStore
 from pbx.bootstrap import desk_for
@@ -24,18 +24,22 @@ from tests.callflow.world import World, make_world
 from tests.http.support import ApiClient
 
 PASSWORD = "correct horse battery"
+# The tests' throwaway users are hashed and checked at argon2id's least cost: at the real cost
+# (`STANDARD`, which `tests/pbx/test_passwords.py` and the sign-ins through `serve` use) every
+# sign-in of the thousands here took a tenth of a second of a core, seconds on a busy machine.
+QUICK = PasswordCost(time_cost=1, memory_kib=64, parallelism=1)
 # One pool of password workers for every site the tests start (threads are not per test).
-PASSWORDS = PasswordWorkers(workers=2, queue=64)
+PASSWORDS = PasswordWorkers(workers=2, queue=64, cost=QUICK)
 # Five wrong passwords per user and address a minute; per user, delays after eight.
 SIGN_IN_POLICY = SignInPolicy(pair_failures=5, window_s=60, user_free_failures=8,
                               user_delay_s=1, user_delay_max_s=8)  # fmt: skip
 
 
 @cache
-def password_hash() -> str:
-    """PASSWORD's argon2id hash, made once per test process: every user the tests make has
-    that password, and each hash costs a tenth of a second of CPU (seconds on a busy machine)."""
-    return hash_password(PASSWORD)
+def password_hash(password: str = PASSWORD) -> str:
+    """A password's argon2id hash at the tests' cost, made once per test process (most users
+    the tests make have PASSWORD)."""
+    return hash_password(password, QUICK)
 
 
 @dataclass
@@ -164,3 +168,13 @@ async def desk(site: Site):
     yield clients
     for client in clients.values():
         await client.close()
+
+
+@pytest.fixture
+async def admin(site: Site) -> AsyncIterator[ApiClient]:
+    """The business's admin (boss), signed in."""
+    await site.user("boss", "admin")
+    api = site.client()
+    await api.login("ofek", "boss", PASSWORD)
+    yield api
+    await api.close()

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from pbx.admin import api_keys
 from pbx.audit import By
-from pbx.auth.passwords import hash_password
 from pbx.auth.ratelimit import MemorySignInLimits
 from pbx.auth.sessions import SessionStore
 from pbx.bus import MemoryBus
@@ -29,7 +28,7 @@ from pbx.http.api import PREFIX
 from pbx.http.app import build_api
 from pbx.http.context import ApiContext
 from pbx.platform import tenants
-from tests.http.conftest import PASSWORD, PASSWORDS, SIGN_IN_POLICY, _serve
+from tests.http.conftest import PASSWORD, PASSWORDS, SIGN_IN_POLICY, _serve, password_hash
 from tests.http.support import ApiClient
 
 OPERATOR = By("cli:tester")
@@ -71,7 +70,7 @@ class Door:
     async def agent(self, tenant_id: int, username: str) -> int:
         async with self.database.tenant_session(tenant_id) as session, session.begin():
             user = User(username=username, display_name=username.title(), role="agent",
-                        password_hash=hash_password(PASSWORD))  # fmt: skip
+                        password_hash=password_hash(PASSWORD))  # fmt: skip
             session.add(user)
             await session.flush()
             return user.id

@@ -9,7 +9,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pbx.auth.passwords import LOWEST_PRIORITY, PasswordsBusy, PasswordWorkers, hash_password
+from pbx.auth.passwords import (
+    LOWEST_PRIORITY,
+    STANDARD,
+    PasswordCost,
+    PasswordsBusy,
+    PasswordWorkers,
+    hash_password,
+    password_matches,
+)
+from pbx.bootstrap import build_services
+from pbx.settings import load_settings
 
 
 @pytest.fixture
@@ -55,3 +65,19 @@ async def test_a_sign_in_beyond_the_workers_and_queue_is_refused_before_any_work
 async def test_a_too_short_new_password_is_refused(workers: PasswordWorkers) -> None:
     with pytest.raises(ValueError, match="at least"):
         await workers.hash("short")
+
+
+def test_a_hash_made_at_another_cost_is_checked_at_its_own_and_due_for_a_rehash() -> None:
+    """What lets the test suite's users be cheap without a way for a deployment to be: the
+    served workers hash at `STANDARD` (no setting changes it), a stored hash is checked with
+    the parameters it carries, and one made at another cost is rehashed at the next sign-in."""
+    quick = PasswordCost(time_cost=1, memory_kib=64, parallelism=1)
+    cheap = hash_password("correct horse battery", quick)
+    assert password_matches(cheap, "correct horse battery")
+    assert not password_matches(cheap, "wrong password")
+    standard = PasswordWorkers(workers=1, queue=0)
+    assert standard.cost == STANDARD and standard.needs_rehash(cheap)
+    assert not PasswordWorkers(workers=1, queue=0, cost=quick).needs_rehash(cheap)
+    assert not standard.needs_rehash(hash_password("correct horse battery"))
+    settings = load_settings(None, {})
+    assert build_services(settings).sessions.passwords.cost == STANDARD

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from pbx.auth.passwords import hash_password
 from pbx.db.models import Tenant, User
 from pbx.http.api import PREFIX
 from tests.factories import make_customer
+from tests.http.conftest import password_hash
 from tests.http.support import ApiClient
 from tests.http.test_hostile_input import HOSTILE_PATH_IDS
 from tests.platform.conftest import PASSWORD, Platform
@@ -154,7 +154,7 @@ async def test_an_agent_cannot_create_a_key_and_a_name_is_taken_once(
     tenant = await _tenant_id(platform, "ofek")
     async with platform.database.tenant_session(tenant) as session, session.begin():
         session.add(User(username="amir", display_name="Amir", role="agent",
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
     agent = platform.client()
     await agent.login("ofek", "amir", PASSWORD)
     body = {"name": "x", "scopes": ["events:read"]}

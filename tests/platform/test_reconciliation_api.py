@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from sqlalchemy import select
 
-from pbx.auth.passwords import hash_password
 from pbx.db.models import Account, AuditEntry, Tenant, User
 from pbx.http.api import PREFIX
 from tests.billing.test_reconciliation import Rows
 from tests.factories import make_customer
+from tests.http.conftest import password_hash
 from tests.http.support import ApiClient
 from tests.platform.conftest import PASSWORD, Platform
 
@@ -43,7 +43,7 @@ async def _rows(platform: Platform, slug: str, account_ref: str) -> Rows:
 async def _user(platform: Platform, rows: Rows, slug: str, username: str, role: str) -> ApiClient:
     async with platform.database.tenant_session(rows.tenant_id) as session, session.begin():
         session.add(User(username=username, display_name=username.title(), role=role,
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
     client = platform.client()
     await client.login(slug, username, PASSWORD)
     return client

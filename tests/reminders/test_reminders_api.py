@@ -5,7 +5,6 @@ Every answer is checked against the OpenAPI document."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import func, select
 
 from billing_bridge.reminders import planner
-from pbx.auth.passwords import hash_password
 from pbx.auth.ratelimit import MemorySignInLimits
 from pbx.auth.sessions import SessionStore
 from pbx.bus import MemoryBus
@@ -25,7 +23,7 @@ from pbx.db.models import AuditEntry, Customer, OutboxMessage, ReminderSettings,
 from pbx.http.api import PREFIX
 from pbx.http.app import build_api
 from pbx.http.context import ApiContext
-from tests.http.conftest import PASSWORD, PASSWORDS, SIGN_IN_POLICY, _serve
+from tests.http.conftest import PASSWORD, PASSWORDS, SIGN_IN_POLICY, _serve, password_hash
 from tests.http.support import ApiClient
 from tests.reminders.support import DUE, Shop, at, open_shop
 
@@ -54,17 +52,12 @@ class Office:
         return self.clients[name]
 
 
-@functools.cache
-def _hash() -> str:
-    return hash_password(PASSWORD)
-
-
 @pytest.fixture
 async def office(database: Database) -> AsyncIterator[Office]:
     shop = await open_shop(database)
     async with database.tenant_session(shop.tenant_id) as session, session.begin():
         session.add_all(User(username=n, display_name=n, role=r,
-                             password_hash=_hash())
+                             password_hash=password_hash())
                         for n, r in (("ada", "admin"), ("sam", "supervisor"), ("avi", "agent")))
     context = ApiContext(
         database, SessionStore(database, passwords=PASSWORDS, lifetime_s=3600, idle_s=600),
@@ -175,7 +168,7 @@ async def test_another_business_cannot_hold_or_read_this_ones_account(
     other = await open_shop(database, slug="kaunas")
     async with database.tenant_session(other.tenant_id) as session, session.begin():
         session.add(User(username="kim", display_name="kim", role="admin",
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
     client = ApiClient(office.url, build_api().document())
     await client.login("kaunas", "kim", PASSWORD)
     try:

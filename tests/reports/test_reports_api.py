@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from sqlalchemy import select
 
-from pbx.auth.passwords import hash_password
 from pbx.db.models import Account, AccountEntry, Call, Credit, Mandate, Payment, Tenant, User
 from pbx.http.api import PREFIX
 from pbx.reports.agent_states import AgentStateHistory, StateChange
 from pbx.reports.csv_export import QUEUE_HEADER
 from tests.factories import make_customer
+from tests.http.conftest import password_hash
 from tests.http.support import ApiClient
 from tests.platform.conftest import PASSWORD, Platform, platform  # noqa: F401
 from tests.reports.calls import Business, expected_queue_rows, log_calls, raw_calls, staff
@@ -35,7 +35,7 @@ async def _user(platform: Platform, tenant: int, slug: str, name: str,  # noqa: 
                 role: str) -> ApiClient:  # fmt: skip
     async with platform.database.tenant_session(tenant) as session, session.begin():
         session.add(User(username=name, display_name=name.title(), role=role,
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
     client = platform.client()
     await client.login(slug, name, PASSWORD)
     return client

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pbx.auth.passwords import hash_password
 from pbx.db.models import AuditEntry, Tenant, User, WebhookSubscription
+from tests.http.conftest import password_hash
 from tests.http.support import ApiClient
 from tests.http.test_hostile_input import HOSTILE_PATH_IDS
 from tests.platform.conftest import PASSWORD, Platform
@@ -38,7 +38,7 @@ async def _user(platform: Platform, slug: str, username: str, role: str) -> ApiC
     tenant = await _tenant_id(platform, slug)
     async with platform.database.tenant_session(tenant) as session, session.begin():
         session.add(User(username=username, display_name=username.title(), role=role,
-                         password_hash=hash_password(PASSWORD)))  # fmt: skip
+                         password_hash=password_hash(PASSWORD)))  # fmt: skip
     client = platform.client()
     await client.login(slug, username, PASSWORD)
     return client
