@@ -17,15 +17,6 @@ from tests.http.support import ApiClient
 SUPPORT = {"name": "support", "strategy": "linear", "ring_timeout_seconds": 5}
 
 
-@pytest.fixture
-async def admin(site: Site):
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
-
-
 def test_the_openapi_document_is_well_formed() -> None:
     document = build_api().document()
     assert document["openapi"].startswith("3.1")

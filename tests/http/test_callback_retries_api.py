@@ -22,15 +22,6 @@ RULE = {
 }  # fmt: skip
 
 
-@pytest.fixture
-async def admin(site: Site):
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
-
-
 async def test_a_queues_callback_rule_is_kept_and_reaches_the_acd(
     site: Site, admin: ApiClient
 ) -> None:

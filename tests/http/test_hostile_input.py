@@ -5,7 +5,6 @@ database can hold; free text is stored screened (no card numbers, no bidi overri
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from pbx.db.models import Call, Credit, User
 from pbx.http.api import BIGINT_MAX, PREFIX
 from pbx.http.app import build_api
 from tests.factories import make_customer
-from tests.http.conftest import PASSWORD, Site
+from tests.http.conftest import Site
 from tests.http.support import ApiClient
 
 DEEP_LIST = b"[" * 100_000
@@ -57,15 +56,6 @@ BASE_BODIES: dict[str, dict[str, Any]] = {
     "LegalHoldIn": {"call_id": 999999, "reason": "fuzzing"},
     "VerificationIn": {"questions": ["date_of_birth"]},
 }
-
-
-@pytest.fixture
-async def admin(site: Site) -> AsyncIterator[ApiClient]:
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
 
 
 # --- the walk over the OpenAPI document ------------------------------------------------------

@@ -3,24 +3,14 @@ read by the call flow, which sets the caller channel's language from it."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from pbx.db.models import AuditEntry
-from tests.http.conftest import PASSWORD, Site
+from tests.http.conftest import Site
 from tests.http.support import ApiClient
 
 SUPPORT = {"name": "support", "strategy": "linear", "ring_timeout_seconds": 5}
 DID = "+97235550100"
-
-
-@pytest.fixture
-async def admin(site: Site):
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
 
 
 async def test_a_route_language_is_stored_audited_and_read_by_the_call_flow(

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from pbx.callflow.self_service import OPTION_AGENT
 from pbx.callflow.self_service_config import Identify, SelfServiceMenu
 from pbx.db.models import AuditEntry
 from tests.factories import make_customer
-from tests.http.conftest import PASSWORD, Site
+from tests.http.conftest import Site
 from tests.http.support import ApiClient
 
 SUPPORT = {"name": "support", "strategy": "linear", "ring_timeout_seconds": 5}
 DID = "+97235550100"
-
-
-@pytest.fixture
-async def admin(site: Site):
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
 
 
 async def test_a_route_offers_self_service_and_the_call_flow_reads_it(

@@ -7,19 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from pbx.db.models import AuditEntry, User
-from tests.http.conftest import PASSWORD, Site
+from tests.http.conftest import Site
 from tests.http.support import ApiClient
 
 DANA = {"username": "dana", "display_name": "Dana Levi", "role": "admin"}
-
-
-@pytest.fixture
-async def admin(site: Site):
-    await site.user("boss", "admin")
-    api = site.client()
-    await api.login("ofek", "boss", PASSWORD)
-    yield api
-    await api.close()
 
 
 async def test_an_admin_sets_a_user_s_address_and_it_is_listed_and_audited(
