@@ -69,8 +69,9 @@ def upgrade() -> None:
         sa.Column("decided_at", _TIME, nullable=True),
         sa.Column("built_at", _TIME, nullable=False),
         sa.Column("tenant_id", _ID, nullable=False),
-        sa.CheckConstraint(f"status IN ({listed})",
-                           name=op.f("ck_worklist_entries_status_known")),  # fmt: skip
+        sa.CheckConstraint(
+            f"status IN ({listed})", name=op.f("ck_worklist_entries_status_known")
+        ),
         _fk("worklist_entries", "account_id", "accounts", "CASCADE"),
         _fk("worklist_entries", "customer_id", "customers", "CASCADE"),
         _fk("worklist_entries", "claimed_by_id", "users", "SET NULL"),
@@ -116,7 +117,9 @@ def upgrade() -> None:
         _fk("do_not_call_numbers", "added_by_id", "users", "SET NULL"),
         _fk("do_not_call_numbers", "tenant_id", "tenants", "CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_do_not_call_numbers")),
-        sa.UniqueConstraint("tenant_id", "e164", name=op.f("uq_do_not_call_numbers_tenant_id_e164")),
+        sa.UniqueConstraint(
+            "tenant_id", "e164", name=op.f("uq_do_not_call_numbers_tenant_id_e164")
+        ),
     )
 
 
