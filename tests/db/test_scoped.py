@@ -9,7 +9,6 @@ from pbx.db.database import Database
 from pbx.db.models import Account, Customer
 from pbx.db.scoped import Scoped, ScopedUnion
 from pbx.db.tenancy import CrossTenantAccess
-from tests.factories import make_customer, make_tenant
 
 NAMES = Scoped(select(Customer.name).order_by(Customer.name), Customer)
 BALANCES = Scoped(
@@ -19,18 +18,6 @@ BALANCES = Scoped(
 )
 ZERO = Scoped(update(Account).values(balance_minor=0), Account)
 ADD = Scoped(insert(Customer), Customer)
-
-
-@pytest.fixture
-async def two_tenants(database: Database) -> tuple[int, int]:
-    first = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
-    second = await make_tenant(database, "saule", "LT", "EUR", ["+37052550100"])
-    for tenant, name in ((first, "Avi"), (second, "Ona")):
-        await make_customer(
-            database, tenant, "C-1", name, ["+97235551234"],
-            accounts=[{"ref": "A-1", "currency": "EUR", "balance_minor": 100}],
-        )  # fmt: skip
-    return first, second
 
 
 def test_a_statement_reaching_a_tenant_table_it_does_not_scope_cannot_be_built() -> None:

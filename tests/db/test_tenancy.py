@@ -8,19 +8,6 @@ from sqlalchemy import delete, func, insert, select, update
 from pbx.db.database import Database
 from pbx.db.models import Account, Customer, CustomerPhone, Tenant
 from pbx.db.tenancy import CrossTenantAccess
-from tests.factories import make_customer, make_tenant
-
-
-@pytest.fixture
-async def two_tenants(database: Database) -> tuple[int, int]:
-    first = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
-    second = await make_tenant(database, "saule", "LT", "EUR", ["+37052550100"])
-    for tenant, name in ((first, "Avi"), (second, "Ona")):
-        await make_customer(
-            database, tenant, "C-1", name, ["+97235551234"],
-            accounts=[{"ref": "A-1", "currency": "EUR", "balance_minor": 100}],
-        )  # fmt: skip
-    return first, second
 
 
 async def test_a_tenant_session_sees_only_its_own_rows(
