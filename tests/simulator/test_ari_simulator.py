@@ -10,7 +10,7 @@ import json
 import re
 import wave
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -100,20 +100,6 @@ def _subject(event: Event) -> str | None:
         if key in event:
             return event[key]["id"]
     return None
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[AsteriskSimulator]:
-    simulator = AsteriskSimulator(timing=FAST)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def ari(sim: AsteriskSimulator) -> AsyncIterator[Ari]:
-    async with aiohttp.ClientSession(headers=basic_auth()) as session:
-        yield Ari(session, sim)
 
 
 # --- replays of the captures ------------------------------------------------------------

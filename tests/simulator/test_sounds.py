@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
 import pytest
 
 from pbx.ari import AriClient
 from pbx.ari.errors import AriNotFound
 from pbx.simulator.ari import AsteriskSimulator
-from tests.simulator.test_ari_simulator import FAST, Ari, _bridge_with, basic_auth
+from tests.simulator.test_ari_simulator import Ari, _bridge_with
 from tests.simulator.test_ari_spec import MODELS, OPERATIONS, check_value
 
 DID, CALLER = "+97235550100", "+972502345678"
@@ -19,20 +16,6 @@ DID, CALLER = "+97235550100", "+972502345678"
 PLAYBACK_STATES = frozenset(
     MODELS["Playback"]["properties"]["state"]["allowableValues"]["values"]
 )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[AsteriskSimulator]:
-    simulator = AsteriskSimulator(timing=FAST)
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def ari(sim: AsteriskSimulator) -> AsyncIterator[Ari]:
-    async with aiohttp.ClientSession(headers=basic_auth()) as session:
-        yield Ari(session, sim)
 
 
 async def test_sounds_lists_the_installed_files_per_language_as_the_sound_model_says(
