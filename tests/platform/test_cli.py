@@ -4,9 +4,6 @@ bad input is one clear line per problem, a non-zero exit, and nothing created.""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ from sqlalchemy import func, select
 from pbx.cli import _parser
 from pbx.db.models import InboundNumber, Tenant, User
 from pbx.settings import load_settings
+from tests.cli_process import run_ledgerline
 from tests.platform.conftest import PASSWORD, Platform, token_of
 
 CREATE = ["tenant", "create", "acme", "--name", "Acme Energy", "--region", "IL",
@@ -24,16 +22,7 @@ CREATE = ["tenant", "create", "acme", "--name", "Acme Energy", "--region", "IL",
 
 async def _ledgerline(platform: Platform, *argv: str) -> tuple[int, str, str]:
     """The command in a process of its own, as an operator runs it."""
-    # Only this installation's settings: every LEDGERLINE_* variable is read as one.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEDGERLINE_")}
-    env["LEDGERLINE_DATABASE_URL"] = platform.database.url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pbx.cli", *argv, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_ledgerline(platform.database.url, *argv)
 
 
 async def _in_process(platform: Platform, *argv: str) -> int:

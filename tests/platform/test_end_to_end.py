@@ -8,10 +8,7 @@ its acknowledgement and the reconciliation report."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +42,7 @@ from pbx.simulator.fastagi_peer import run_fastagi_call
 from tests.agi_scripts.conftest import KeptSecret
 from tests.callflow.test_card_capture import AMEX, AMEX_CVC, EXPIRY
 from tests.callflow.world import WAIT_S, World, make_world
+from tests.cli_process import run_ledgerline
 from tests.http.conftest import PASSWORDS, SIGN_IN_POLICY, _serve
 from tests.http.support import ApiClient
 from tests.http.test_desk_socket import open_desk
@@ -135,15 +133,7 @@ async def centre(database: Database) -> AsyncIterator[Centre]:
 
 async def ledgerline(database: Database, *argv: str) -> tuple[int, str, str]:
     """The `ledgerline` command in a process of its own, as an operator runs it."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEDGERLINE_")}
-    env["LEDGERLINE_DATABASE_URL"] = database.url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pbx.cli", *argv, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_ledgerline(database.url, *argv)
 
 
 class BillingSystem:

@@ -4,10 +4,6 @@ land in the business. And the payment provider `serve` builds takes the same set
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import pytest
 from sqlalchemy import select
 
@@ -16,24 +12,17 @@ from pbx.bootstrap import payment_provider
 from pbx.db.database import Database
 from pbx.db.models import Customer, Invoice
 from pbx.settings import SettingsError, load_settings
+from tests.cli_process import run_ledgerline
 from tests.payments import fake_stripe
 from tests.payments.fake_stripe import FakeStripe
 from tests.payments.test_stripe_provider import charge
 
 
 async def _ledgerline(database: Database, stripe_url: str, *argv: str) -> tuple[int, str, str]:
-    # Only this installation's settings: every LEDGERLINE_* variable is read as one.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEDGERLINE_")}
-    env |= {"LEDGERLINE_DATABASE_URL": database.url,
-            "LEDGERLINE_PAYMENTS_STRIPE_API_KEY": fake_stripe.API_KEY,
-            "LEDGERLINE_PAYMENTS_STRIPE_API_BASE": stripe_url}  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pbx.cli", *argv, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_ledgerline(database.url, *argv, env={
+        "LEDGERLINE_PAYMENTS_STRIPE_API_KEY": fake_stripe.API_KEY,
+        "LEDGERLINE_PAYMENTS_STRIPE_API_BASE": stripe_url,
+    })  # fmt: skip
 
 
 async def test_the_sync_command_imports_the_fake_stripe_s_customers_and_open_invoices(
