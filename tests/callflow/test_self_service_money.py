@@ -48,6 +48,15 @@ async def menu_then(world: World, call: SimCall, key: str, times: int = 1) -> No
     await call.press(key)
 
 
+async def paying_by_card(world: World) -> tuple[Events, SimCall]:
+    """The line's menu offers only paying by card, and a caller has picked it."""
+    events = Events()
+    await centre(world, events, {"card": True})
+    call = await world.call()
+    await menu_then(world, call, "2")
+    return events, call
+
+
 async def payments(world: World) -> list[Payment]:
     async with world.database.tenant_session(world.tenant_id) as session:
         return list(await session.scalars(select(Payment)))
@@ -117,10 +126,7 @@ async def test_the_caller_pays_by_card_in_the_ivr_then_the_agent_sees_it_on_the_
 async def test_a_caller_who_hangs_up_mid_capture_is_charged_nothing_and_leaves_nothing(
     world: World,
 ) -> None:
-    events = Events()
-    await centre(world, events, {"card": True})
-    call = await world.call()
-    await menu_then(world, call, "2")
+    _, call = await paying_by_card(world)
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked the card")
     await call.press(AMEX[:8])
     await call.hangup()
@@ -138,10 +144,7 @@ async def test_a_caller_who_hangs_up_mid_capture_is_charged_nothing_and_leaves_n
 async def test_a_caller_who_keys_garbage_is_asked_again_then_the_payment_is_abandoned(
     world: World,
 ) -> None:
-    events = Events()
-    await centre(world, events, {"card": True})
-    call = await world.call()
-    await menu_then(world, call, "2")
+    _, call = await paying_by_card(world)
     for attempt in range(3):
         await world.until(
             lambda n=attempt: call.heard.count("sound:ledgerline-card-number") > n, "asked"
@@ -189,10 +192,7 @@ def _gone(call: SimCall) -> Any:
 async def test_a_restart_mid_capture_in_the_ivr_resumes_the_recording_and_charges_nothing(
     world: World,
 ) -> None:
-    events = Events()
-    await centre(world, events, {"card": True})
-    call = await world.call()
-    await menu_then(world, call, "2")
+    events, call = await paying_by_card(world)
     await world.until(lambda: "sound:ledgerline-card-number" in call.heard, "asked the card")
 
     await world.stop_ledgerline()  # the process goes while the caller is keying
