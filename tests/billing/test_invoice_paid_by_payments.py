@@ -21,10 +21,11 @@ from billing_bridge.ingest.records import (
 from billing_bridge.payments import transitions
 from billing_bridge.payments.ledger import record_card_payment
 from billing_bridge.payments.port import ChargeResult, PaymentStatus, WebhookEvent
+from billing_bridge.payments.reviews import decide_review, open_reviews
 from billing_bridge.payments.webhooks import apply_events, apply_move
 from pbx.audit import By
 from pbx.db.database import Database
-from pbx.db.models import Account, AccountEntry, BillingEvent, Invoice, Payment
+from pbx.db.models import Account, AccountEntry, BillingEvent, Invoice, Payment, User
 from tests.factories import make_tenant
 
 ERP = By("key:erp")
@@ -182,3 +183,21 @@ async def test_a_refund_leaves_a_void_invoice_void(database: Database) -> None:
     assert await _event(database, "refunded", 1) == "applied"
     voided = await _invoice(database, tenant)
     assert (voided.status, voided.outstanding_minor) == ("void", 0)
+
+
+async def test_a_paid_charge_failed_on_a_supervisor_s_word_reopens_its_invoice(
+    database: Database,
+) -> None:
+    tenant, account, bill = await _billed(database)
+    await _pay(database, tenant, account, bill, PaymentStatus.SUCCEEDED)
+    assert await _event(database, "failed", 1) == "held"  # nothing moves on the event alone
+    assert await _owed(database, tenant) == ("paid", 0, 0, 0)
+    async with database.tenant_session(tenant) as session, session.begin():
+        sam = User(username="sam", display_name="Sam", role="supervisor")
+        session.add(sam)
+    [held] = await open_reviews(database, tenant)
+
+    await decide_review(database, tenant, held.review_id, apply=True, actor_id=sam.id,
+                        actor_label="supervisor:sam", now=datetime.now(UTC))  # fmt: skip
+
+    assert await _owed(database, tenant) == ("open", 45_050, 45_050, 45_050)
