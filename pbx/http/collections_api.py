@@ -186,18 +186,18 @@ def _plan_out(row: PaymentPlan, instalments: list[PlanInstalment]) -> PlanOut:
     )  # type: ignore[arg-type]  # fmt: skip
 
 
-def _staff(principal: Principal) -> Staff:
+def staff_of(principal: Principal) -> Staff:
     return Staff(principal.user_id, principal.label, principal.at_least(Role.SUPERVISOR))
 
 
-def _error(exc: CollectionsError) -> ApiError:
+def collections_error(exc: CollectionsError) -> ApiError:
     if exc.code == "invalid":
         return invalid(exc.field or "(body)", exc.message)
     return ApiError(STATUS.get(exc.code, 409), exc.code, exc.message)
 
 
 @asynccontextmanager
-async def _collections(call: ApiCall) -> AsyncIterator[AsyncSession]:
+async def collections_session(call: ApiCall) -> AsyncIterator[AsyncSession]:
     """A tenant session in a transaction; the service's refusals become status codes here."""
     try:
         async with context(call.request).database.tenant_session(
@@ -205,7 +205,7 @@ async def _collections(call: ApiCall) -> AsyncIterator[AsyncSession]:
         ) as session, session.begin():  # fmt: skip
             yield session
     except CollectionsError as exc:
-        raise _error(exc) from None
+        raise collections_error(exc) from None
 
 
 async def _show_on_panels(call: ApiCall, customer_id: int | None) -> None:
@@ -234,10 +234,10 @@ def register(api: Api) -> None:
 
 def _register_promises(api: Api) -> None:
     async def make(call: ApiCall, call_id: str | None) -> PromiseOut:
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             made = await promises.make_promise(
                 session, call.principal.tenant_id, _promise_order(call.body),
-                staff=_staff(call.principal), now=datetime.now(UTC), call_id=call_id,
+                staff=staff_of(call.principal), now=datetime.now(UTC), call_id=call_id,
             )  # fmt: skip
             out, owner = _promise_out(made), await refs(session, made.account_id)
         await _show_on_panels(call, owner.customer_id)
@@ -260,10 +260,10 @@ def _register_promises(api: Api) -> None:
                    tag="collections")  # fmt: skip
     async def cancel_promise(call: ApiCall) -> PromiseOut:
         promise_id = call.path_int("promise_id")
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             cancelled = await promises.cancel_promise(
                 session, call.principal.tenant_id, promise_id, call.body.reason,
-                staff=_staff(call.principal), now=datetime.now(UTC),
+                staff=staff_of(call.principal), now=datetime.now(UTC),
             )  # fmt: skip
             out, owner = _promise_out(cancelled), await refs(session, cancelled.account_id)
         await _show_on_panels(call, owner.customer_id)
@@ -272,10 +272,10 @@ def _register_promises(api: Api) -> None:
 
 def _register_plans(api: Api) -> None:
     async def make(call: ApiCall, call_id: str | None) -> PlanOut:
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             plan, instalments = await plans.make_plan(
                 session, call.principal.tenant_id, _plan_order(call.body),
-                staff=_staff(call.principal), now=datetime.now(UTC), call_id=call_id,
+                staff=staff_of(call.principal), now=datetime.now(UTC), call_id=call_id,
             )  # fmt: skip
             out, owner = _plan_out(plan, instalments), await refs(session, plan.account_id)
         await _show_on_panels(call, owner.customer_id)
@@ -299,10 +299,10 @@ def _register_plans(api: Api) -> None:
                    tag="collections")  # fmt: skip
     async def cancel_plan(call: ApiCall) -> PlanOut:
         plan_id = call.path_int("plan_id")
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             plan, instalments = await plans.cancel_plan(
                 session, call.principal.tenant_id, plan_id, call.body.reason,
-                staff=_staff(call.principal), now=datetime.now(UTC),
+                staff=staff_of(call.principal), now=datetime.now(UTC),
             )  # fmt: skip
             out, owner = _plan_out(plan, instalments), await refs(session, plan.account_id)
         await _show_on_panels(call, owner.customer_id)
@@ -315,8 +315,8 @@ def _register_history(api: Api) -> None:
                    response=AccountPromisesOut, tag="collections")  # fmt: skip
     async def list_account_promises(call: ApiCall) -> AccountPromisesOut:
         account_id = call.path_int("account_id")
-        async with _collections(call) as session:
-            history = await views.account_history(session, account_id, _staff(call.principal))
+        async with collections_session(call) as session:
+            history = await views.account_history(session, account_id, staff_of(call.principal))
             return AccountPromisesOut(
                 account_id=account_id, counts=HistoryCounts(**history.counts()),
                 promises=[_promise_out(p) for p in history.promises],
@@ -329,7 +329,7 @@ def _register_settings(api: Api) -> None:
                    "promises to pay", role=Role.SUPERVISOR, response=CollectionsSettingsOut,
                    tag="collections")  # fmt: skip
     async def get_collections_settings(call: ApiCall) -> CollectionsSettingsOut:
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             tenant = await views.tenant_of(session, call.principal.tenant_id)
             return CollectionsSettingsOut(**asdict(views.settings_of(tenant)))
 
@@ -338,7 +338,7 @@ def _register_settings(api: Api) -> None:
                    response=CollectionsSettingsOut, tag="collections")  # fmt: skip
     async def set_collections_settings(call: ApiCall) -> CollectionsSettingsOut:
         settings = views.CollectionsSettings(**call.body.model_dump())
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             tenant = await views.change_settings(session, call.principal.tenant_id, settings,
                                                  by=call.principal)  # fmt: skip
             return CollectionsSettingsOut(**asdict(views.settings_of(tenant)))

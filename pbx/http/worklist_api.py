@@ -27,7 +27,7 @@ from pbx.db.models import WorklistEntry
 from pbx.desk import commands as desk
 from pbx.desk.results import CallStarted as CallStartedResult
 from pbx.http.api import Api, ApiCall, QueryParam, invalid, parse_query_int
-from pbx.http.collections_api import _collections, _error, _staff
+from pbx.http.collections_api import collections_error, collections_session, staff_of
 from pbx.http.context import context
 from pbx.http.desk_access import run_on_desk
 from pbx.http.schemas import E164, line_text, note_text
@@ -189,11 +189,11 @@ def _refused() -> Iterator[None]:
     try:
         yield
     except CollectionsError as exc:
-        raise _error(exc) from None
+        raise collections_error(exc) from None
 
 
 async def _policy(call: ApiCall) -> rules.Policy:
-    async with _collections(call) as session:
+    async with collections_session(call) as session:
         return await store.policy_of(session)
 
 
@@ -228,7 +228,7 @@ def _register_list(api: Api) -> None:
             raise invalid("limit", f"between 1 and {PAGE}")
         if status not in (None, "queued", "claimed", "called", "done"):
             raise invalid("status", "queued, claimed, called or done")
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             rows = await store.entries(session, status, limit)
             return EntryList(items=[_entry_out(row) for row in rows])
 
@@ -242,7 +242,7 @@ def _register_dialing(api: Api) -> None:
         tenant_id = call.principal.tenant_id
         policy = await _policy(call)
         with _refused():
-            claimed = await claims.claim_next(database, tenant_id, _staff(call.principal),
+            claimed = await claims.claim_next(database, tenant_id, staff_of(call.principal),
                                               policy, now)  # fmt: skip
         passed = [PassedOut(entry_id=p.entry_id, account_id=p.account_id, code=p.code,
                             message=p.message) for p in claimed.passed]  # fmt: skip
@@ -269,7 +269,7 @@ def _register_dialing(api: Api) -> None:
         with _refused():
             placing, call_id, record_id = await claims.place_call(
                 context(call.request).database, call.principal.tenant_id, entry_id,
-                _staff(call.principal), policy, datetime.now(UTC), place,
+                staff_of(call.principal), policy, datetime.now(UTC), place,
             )  # fmt: skip
         return CallPlaced(call_id=call_id, record_id=record_id, attempt_id=placing.attempt_id)
 
@@ -279,7 +279,7 @@ def _register_dialing(api: Api) -> None:
     async def release_worklist_entry(call: ApiCall) -> None:
         with _refused():
             await claims.release(context(call.request).database, call.principal.tenant_id,
-                                 call.path_int("entry_id"), _staff(call.principal))  # fmt: skip
+                                 call.path_int("entry_id"), staff_of(call.principal))  # fmt: skip
 
     @api.operation("PUT", "/calls/{record_id}/collections-outcome", summary="The collections "
                    "outcome of a worklist call (audited, shown as the call's disposition); a "
@@ -289,10 +289,10 @@ def _register_dialing(api: Api) -> None:
         body: OutcomeIn = call.body
         change = claims.Outcome(call.path_int("record_id"), body.outcome, body.callback_at,
                                 body.notes or None)  # fmt: skip
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             policy = await store.policy_of(session)
             _, entry = await claims.record_outcome(
-                session, call.principal.tenant_id, change, _staff(call.principal), policy,
+                session, call.principal.tenant_id, change, staff_of(call.principal), policy,
                 datetime.now(UTC),
             )  # fmt: skip
             return OutcomeOut(record_id=change.record_id, outcome=body.outcome,
@@ -314,7 +314,7 @@ def _register_settings(api: Api) -> None:
         body: SettingsIn = call.body
         policy = rules.Policy(body.call_from, body.call_until, body.max_attempts,
                               body.no_contact_days, body.claim_minutes)  # fmt: skip
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             changed = await store.change_policy(
                 session, call.principal.tenant_id, policy, actor=call.principal,
                 now=datetime.now(UTC),
@@ -330,7 +330,7 @@ def _register_do_not_call(api: Api) -> None:
     @api.operation("GET", "/admin/do-not-call", summary="The business's do-not-call numbers",
                    role=Role.SUPERVISOR, response=DoNotCallList, tag="worklist")  # fmt: skip
     async def list_do_not_call(call: ApiCall) -> DoNotCallList:
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             return DoNotCallList(items=[out(r) for r in await store.do_not_call_numbers(session)])
 
     @api.operation("POST", "/admin/do-not-call", summary="Put a number on the do-not-call "
@@ -338,7 +338,7 @@ def _register_do_not_call(api: Api) -> None:
                    status=201, tag="worklist")  # fmt: skip
     async def add_do_not_call(call: ApiCall) -> DoNotCallOut:
         body: DoNotCallIn = call.body
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             row = await store.add_do_not_call(session, call.principal.tenant_id, body.number,
                                               body.reason or None, actor=call.principal,
                                               now=datetime.now(UTC))  # fmt: skip
@@ -348,7 +348,7 @@ def _register_do_not_call(api: Api) -> None:
                    "do-not-call list (audited)", role=Role.ADMIN, status=204,
                    tag="worklist")  # fmt: skip
     async def remove_do_not_call(call: ApiCall) -> None:
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             await store.remove_do_not_call(
                 session, call.principal.tenant_id, call.path("number"), actor=call.principal,
                 now=datetime.now(UTC),
@@ -361,7 +361,7 @@ def _register_do_not_call(api: Api) -> None:
     async def set_customer_do_not_call(call: ApiCall) -> CustomerDoNotCallOut:
         body: CustomerDoNotCallIn = call.body
         customer_id = call.path_int("customer_id")
-        async with _collections(call) as session:
+        async with collections_session(call) as session:
             row = await store.set_customer_do_not_call(
                 session, call.principal.tenant_id, customer_id, body.do_not_call,
                 actor=call.principal, now=datetime.now(UTC),
