@@ -82,10 +82,10 @@ from pbx.events.publisher import DeskPublisher
 from pbx.http.context import ApiContext
 from pbx.http.proxies import parse_networks
 from pbx.installation_secret import FileSecret, InstallationSecret, RedisSecret, SecretError
-from pbx.reports.board_feed import BoardFeed
 from pbx.metrics.backlog import BacklogCache
 from pbx.metrics.prometheus import ProcessMetrics
 from pbx.reports.agent_states import AgentStateHistory
+from pbx.reports.board_feed import BoardFeed
 from pbx.settings import (
     MessagesSettings,
     PaymentsSettings,
