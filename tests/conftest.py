@@ -12,6 +12,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -124,12 +125,8 @@ def database_url(request: pytest.FixtureRequest, migrated: dict[str, bool]) -> s
 
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    try:
+    async with opened(database_url) as database:
         yield database
-    finally:
-        await wipe(database)
-        await database.close()
 
 
 @pytest.fixture
@@ -141,7 +138,14 @@ def migrated_postgresql_url(postgresql_url: str, migrated: dict[str, bool]) -> s
 @pytest.fixture
 async def postgres_database(migrated_postgresql_url: str) -> AsyncIterator[Database]:
     """For behaviour only a database server has (dropped connections, concurrency)."""
-    database = Database(migrated_postgresql_url)
+    async with opened(migrated_postgresql_url) as database:
+        yield database
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Database]:
+    """A test's database at a migrated `url`, emptied and closed after the test."""
+    database = Database(url)
     try:
         yield database
     finally:

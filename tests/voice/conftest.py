@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from pbx.db.database import Database
-from tests.conftest import _migrate_once, wipe
+from tests.conftest import _migrate_once, opened
 
 
 @pytest.fixture
@@ -19,9 +19,5 @@ def migrated_sqlite_url(sqlite_url: str, migrated: dict[str, bool]) -> str:
 
 @pytest.fixture
 async def database(migrated_sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(migrated_sqlite_url)
-    try:
+    async with opened(migrated_sqlite_url) as database:
         yield database
-    finally:
-        await wipe(database)
-        await database.close()
