@@ -325,10 +325,11 @@ class Engine:
         return commands + self._dispatch(now)
 
     def callback_not_answered(self, call_id: str, zone: ZoneInfo, now: datetime) -> list[Command]:
-        """The customer of a callback being dialled did not answer (no answer, busy, failed):
-        the agent's part ends, and by the queue's rule (`callback_rule`, on the wall clock
-        of the customer's `zone`) the request waits for its next attempt, keeping its place
-        (`CallbackRetry`), or it is over (`CallbackFailed`)."""
+        """The customer of a callback being dialled did not answer (no answer, busy, failed),
+        or the agent hung up before they did: the agent's part ends, and by the queue's rule
+        (`callback_rule`, on the wall clock of the customer's `zone`) the request waits for
+        its next attempt, keeping its place (`CallbackRetry`), or it is over
+        (`CallbackFailed`)."""
         now = require_utc(now)
         entry = self.callbacks.get(call_id)
         if entry is None or call_id not in self.active:

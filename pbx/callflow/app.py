@@ -402,6 +402,9 @@ class CallFlow:
             await self._end(call, engine.caller_hung_up(call.call_id, now))
         elif leg.role == "agent":
             call.agent_channel = None
+            if call.callback_of is not None and not call.customer_answered:
+                await callbacks.not_answered(self, call)  # as if the customer had not answered
+                return
             await self._end(call, engine.agent_hung_up(leg.agent_id or "", now))
         elif leg.role == "third":
             call.third_channel = None

@@ -6,9 +6,10 @@ The call that asked for the callback keeps its row (outcome "callback", `callbac
 a row of its own (outbound, `callback_of` the asking call's row, `callback_attempt` n),
 which is the live call's `record_id` while the attempt lasts, so that its recording,
 disposition and end are the attempt's. An attempt the customer does not answer (no answer,
-busy, failed) ends "failed": the ACD puts the request back in its queue for the next attempt
-by the queue's rule (`pbx.acd.callback_rule`, on the customer's clock), and the live call
-waits again with no channel, saved like any other, so a restart keeps the schedule. After
+busy, failed), or whose agent hangs up before the customer answers, ends "failed": the ACD
+puts the request back in its queue for the next attempt by the queue's rule
+(`pbx.acd.callback_rule`, on the customer's clock), and the live call waits again with no
+channel, saved like any other, so a restart keeps the schedule. After
 the last attempt the request is over: the asking call's row ends with `callback_state`
 "failed", and the queue's supervisors hear `call.ended` with the outcome "callback_failed".
 An attempt the customer answers ends the request "answered"; a customer who calls in
@@ -76,8 +77,9 @@ async def attempt_ended(executor: Executor, call: FlowCall) -> None:
 
 
 async def not_answered(flow: CallWork, call: FlowCall) -> None:
-    """The customer's leg ended unanswered (in the call's lane): the attempt ends, the
-    agent's leg goes, and the request waits for its next attempt or is over."""
+    """The customer's leg ended unanswered, or the agent's before the customer answered (in
+    the call's lane): the attempt ends, the legs left go, and the request waits for its next
+    attempt or is over."""
     now = flow.clock()
     try:
         commands = flow.state.engine.callback_not_answered(call.call_id, _zone(flow, call), now)

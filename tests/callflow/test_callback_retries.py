@@ -156,3 +156,41 @@ async def test_a_customer_who_calls_in_meanwhile_cancels_the_pending_retries(
     assert _waiting_retry(world, call) is None
     assert call.channel_id not in world.flow.state.calls
     await world.until(lambda: world.connected_to(again) is not None, "the new call served")
+
+
+async def test_an_agent_who_hangs_up_before_the_customer_answers_is_an_unanswered_attempt(
+    world: World,
+) -> None:
+    await _callback_centre(world, callback_attempts=2)
+    customer = world.sim.agent(CUSTOMER, answer_after=None)  # rings on, unanswered
+    events, clock = Events(), Clock()
+    await world.start_ledgerline(notify=events, clock=clock)
+    call = await world.call()
+    await world.until(lambda: call.state == "Hungup", "caller told and let go")
+    await world.login("avi")
+
+    await _agent_hangs_up_while_the_customer_rings(world, call, customer, attempt=1)
+    await world.until(lambda: _waiting_retry(world, call) is not None, "attempt 2 scheduled")
+    entry = _waiting_retry(world, call)
+    assert entry is not None and entry.retry_at is not None and entry.attempts == 1
+    _to(clock, entry.retry_at)
+    await _agent_hangs_up_while_the_customer_rings(world, call, customer, attempt=2)
+
+    rows = await _callback_state(world, call, "failed")
+    tried = [rows[f"{call.channel_id}-callback-{n}"] for n in (1, 2)]
+    assert [(r.callback_attempt, r.outcome) for r in tried] == [(1, "failed"), (2, "failed")]
+    assert all(r.ended_at is not None and r.answered_at is None for r in tried)
+    assert call.channel_id not in world.flow.state.calls
+    ended = [p["call"] for kind, p in events if kind == "call.ended"]
+    assert any(c["call_id"] == call.channel_id and c["outcome"] == "callback_failed" for c in ended)
+
+
+async def _agent_hangs_up_while_the_customer_rings(
+    world: World, call: SimCall, customer: SimPhone, attempt: int
+) -> None:
+    await world.until(lambda: len(customer.channel_ids) == attempt, f"dial {attempt} rings")
+    agent_leg = world.flow.state.calls[call.channel_id].agent_channel
+    assert agent_leg is not None
+    world.sim.model.hangup(world.sim.model.channels[agent_leg], 16, by_ari=False)
+    dialled = world.sim.model.channels[customer.channel_ids[-1]]
+    await world.until(lambda: dialled.gone, f"the customer's ringing {attempt} stopped")
