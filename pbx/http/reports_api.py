@@ -21,7 +21,7 @@ from pbx.http.api import Api, ApiCall, QueryParam, invalid
 from pbx.http.context import context
 from pbx.http.csv_answers import csv_response, wants_csv
 from pbx.reports.agents import AgentQuery, agent_report
-from pbx.reports.csv_export import agents_csv, money_csv, queues_csv
+from pbx.reports.csv_export import agents_csv, money_csv, per_call_csv, queues_csv
 from pbx.reports.money import CHANNELS, COLLECTIONS_KINDS, MoneyQuery, money_report
 from pbx.reports.periods import (
     BadFilter,
@@ -104,6 +104,15 @@ class MoneyFigureOut(BaseModel):
     amount_minor: int = Field(description="positive, in minor units of the currency")
 
 
+class CollectedPerCallOut(BaseModel):
+    agent_id: int | None = Field(description="null, with queue_id null: the total")
+    queue_id: int | None = Field(description="the calls' queue; null: calls in no queue")
+    currency: str | None = Field(description="null: the calls handled collected nothing")
+    calls: int = Field(description="calls answered by an agent that arrived in the period")
+    amount_minor: int = Field(description="payments taken in those calls once answered")
+    per_call_minor: int = Field(description="amount_minor // calls (rounded down)")
+
+
 class MandatesOut(BaseModel):
     scheme: str
     status: str
@@ -136,6 +145,9 @@ class MoneyReportOut(ReportPeriodOut):
     figures: list[MoneyFigureOut]
     mandates: list[MandatesOut] = Field(
         description="mandates set up in the period (not when narrowed to agents or queues)")
+    per_call: list[CollectedPerCallOut] = Field(
+        description="amount collected per call handled, per agent, queue and currency; "
+        "the total last")  # fmt: skip
 
 
 _EDGES = ", ".join(map(str, WAIT_BANDS))
@@ -209,7 +221,9 @@ def register(api: Api) -> None:
         "GET", "/reports/money", summary="Money collected and credited per agent, queue and "
         "channel, and mandates set up (CSV with Accept: text/csv or format=csv)",
         role=Role.SUPERVISOR, response=MoneyReportOut, tag="reports",
-        query=(*DAYS, AGENTS, QUEUES, FORMAT),
+        query=(*DAYS, AGENTS, QUEUES, FORMAT,
+               QueryParam("part", {"type": "string", "enum": ["figures", "per_call"]},
+                          "with CSV: the figures and mandates (default) or per_call")),
     )  # fmt: skip
     async def get_money_report(call: ApiCall) -> MoneyReportOut | web.Response:
         span, _, zone = await _span(call)
@@ -217,10 +231,15 @@ def register(api: Api) -> None:
         report = await money_report(context(call.request).database,
                                     call.principal.tenant_id, query)  # fmt: skip
         if wants_csv(call):
+            if call.query.get("part") == "per_call":
+                return csv_response(per_call_csv(report), f"per-call-{span.first}-{span.last}")
             return csv_response(money_csv(report), f"money-{span.first}-{span.last}")
-        return MoneyReportOut(**_period_out(span, zone),
-                              figures=[_out(MoneyFigureOut, f) for f in report.figures],
-                              mandates=[_out(MandatesOut, m) for m in report.mandates])  # fmt: skip
+        return MoneyReportOut(
+            **_period_out(span, zone),
+            figures=[_out(MoneyFigureOut, f) for f in report.figures],
+            mandates=[_out(MandatesOut, m) for m in report.mandates],
+            per_call=[_out(CollectedPerCallOut, r) for r in report.per_call],
+        )
 
 
 async def _span(call: ApiCall) -> tuple[Period, Interval, ZoneInfo]:

@@ -1,4 +1,5 @@
-"""`ledgerline report queues|agents|money --tenant SLUG [filters] [--csv]` and `ledgerline
+"""`ledgerline report queues|agents|money --tenant SLUG [filters] [--csv]` (money
+`--part per_call`: the amount collected per call handled) and `ledgerline
 report rebuild --tenant SLUG [--from DAY --to DAY]`: the call and money reports for
 scripts, and the report intervals summed again from the call log. Parsers only at import
 (every `ledgerline` command builds them); the reports are imported by the handlers."""
@@ -26,6 +27,9 @@ def add_commands(kinds: argparse._SubParsersAction) -> None:  # type: ignore[typ
         command.add_argument("--queue", help="queue ids, comma-separated")
         if name != "queues":
             command.add_argument("--agent", help="agent (user) ids, comma-separated")
+        if name == "money":
+            command.add_argument("--part", choices=("figures", "per_call"), default="figures",
+                                 help="per_call: amount collected per call handled")  # fmt: skip
         if name == "queues":
             command.add_argument("--did", help="dialled numbers (E.164), comma-separated")
             command.add_argument("--service-level-seconds", default="20")
@@ -83,6 +87,8 @@ async def _run_report(database: Any, args: argparse.Namespace) -> str:
             span, Interval(args.interval), agents=agents, queues=queues))  # fmt: skip
         return csv_export.agents_csv(report) if args.csv else _table(report.rows + report.totals)
     report = await money_report(database, tenant_id, MoneyQuery(span, agents, queues))
+    if args.part == "per_call":
+        return csv_export.per_call_csv(report) if args.csv else _table(report.per_call)
     return csv_export.money_csv(report) if args.csv else _table(report.figures + report.mandates)
 
 

@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from pbx.reports.agents import AgentFigures, AgentReport
-from pbx.reports.money import MoneyFigure, MoneyReport
+from pbx.reports.money import CollectedPerCall, MoneyFigure, MoneyReport
 from pbx.reports.queues import QueueFigures, QueueReport
 
 BOM = "\ufeff"
 QUEUE_HEADER = tuple(f.name for f in fields(QueueFigures))
 AGENT_HEADER = tuple(f.name for f in fields(AgentFigures))
 MONEY_HEADER = tuple(f.name for f in fields(MoneyFigure))
+PER_CALL_HEADER = tuple(f.name for f in fields(CollectedPerCall))
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -36,6 +37,11 @@ def money_csv(report: MoneyReport) -> str:
     mandates = (("mandate_set_up", f"{m.scheme}:{m.status}", None, None, "", m.count, 0)
                 for m in report.mandates)  # fmt: skip
     return _document(MONEY_HEADER, (*(astuple(f) for f in report.figures), *mandates))
+
+
+def per_call_csv(report: MoneyReport) -> str:
+    """The money report's amount collected per call handled (`format=csv&part=per_call`)."""
+    return _document(PER_CALL_HEADER, (astuple(r) for r in report.per_call))
 
 
 def _document(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

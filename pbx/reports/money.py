@@ -18,10 +18,20 @@ its creation, the amount promised), `promise_kept` and `promise_broken` (by the 
 was decided, the amount promised), `plan_created` (by its creation, the plan's total),
 `instalment_collected` and `instalment_failed` (an instalment kept or broken, by the moment
 it was decided, the instalment's amount; the plan's agent and call).
+
+Collected per call handled (`per_call`), per agent and the call's queue: `calls`, the calls
+handled (answered by an agent, inbound or outbound, arrived in the period by
+`calls.arrived_at`); `amount_minor`, the `payment` entries whose payment names one of those
+calls and was taken once the agent had answered it (at any time, so a call that arrived
+before midnight and paid after counts in its own day), per currency; `per_call_minor`,
+`amount_minor // calls`: integer minor units rounded down. Handled calls that collected
+nothing give one row with no currency and 0. The total over every agent and queue (after
+the filters) has no agent and no queue (a handled call always has its agent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,10 +82,21 @@ class MandatesSetUp:
 
 
 @dataclass(frozen=True)
+class CollectedPerCall:
+    agent_id: int | None  # None with queue_id None: the total
+    queue_id: int | None
+    currency: str | None  # None: the handled calls collected nothing
+    calls: int
+    amount_minor: int
+    per_call_minor: int  # amount_minor // calls, rounded down
+
+
+@dataclass(frozen=True)
 class MoneyReport:
     query: MoneyQuery
     figures: list[MoneyFigure]
     mandates: list[MandatesSetUp]
+    per_call: list[CollectedPerCall]
 
 
 _WITH_AGENT = (Call.answered_at.is_not(None)) & (Payment.created_at >= Call.answered_at)
@@ -135,9 +156,65 @@ async def money_report(database: Database, tenant_id: int, query: MoneyQuery) ->
                 .group_by(Mandate.scheme, Mandate.status)
             )  # fmt: skip
             mandates = sorted(MandatesSetUp(s, st, int(n)) for s, st, n in rows)
+        handled, collected = await _handled_calls(session, query)
     figures.sort(key=lambda f: (f.kind, f.channel or "", f.agent_id or 0, f.queue_id or 0,
                                 f.currency))  # fmt: skip
-    return MoneyReport(query, figures, mandates)
+    return MoneyReport(query, figures, mandates, per_call_of(handled, collected))
+
+
+HandledKey = tuple[int | None, int | None]  # agent, queue
+
+
+def per_call_of(
+    handled: Mapping[HandledKey, int], collected: Mapping[HandledKey, Mapping[str, int]]
+) -> list[CollectedPerCall]:
+    """The per-call rows (pure): each agent and queue's, then the total."""
+    total_calls = sum(handled.values())
+    total: dict[str, int] = {}
+    for amounts in collected.values():
+        for currency, minor in amounts.items():
+            total[currency] = total.get(currency, 0) + minor
+    ordered = sorted(handled, key=lambda k: (k[0] or 0, k[1] is not None, k[1] or 0))
+    rows = [row for key in ordered for row in _rows(key, handled[key], collected.get(key, {}))]
+    return rows + _rows((None, None), total_calls, total) if total_calls else rows
+
+
+def _rows(key: HandledKey, calls: int, amounts: Mapping[str, int]) -> list[CollectedPerCall]:
+    if not amounts:
+        return [CollectedPerCall(*key, None, calls, 0, 0)]
+    return [CollectedPerCall(*key, currency, calls, minor, minor // calls)
+            for currency, minor in sorted(amounts.items())]  # fmt: skip
+
+
+async def _handled_calls(
+    session: Any, query: MoneyQuery
+) -> tuple[dict[HandledKey, int], dict[HandledKey, dict[str, int]]]:
+    """Calls handled in the period per agent and queue, and what was collected in them."""
+    handled_in_period = [
+        Call.answered_at.is_not(None), Call.agent_id.is_not(None),
+        Call.arrived_at >= query.period.start, Call.arrived_at < query.period.end,
+        *([Call.agent_id.in_(query.agents)] if query.agents else []),
+        *([Call.queue_id.in_(query.queues)] if query.queues else []),
+    ]  # fmt: skip
+    rows = await session.execute(
+        select(Call.agent_id, Call.queue_id, func.count(Call.id))
+        .where(*handled_in_period).group_by(Call.agent_id, Call.queue_id)
+    )  # fmt: skip
+    handled = {(agent, queue): int(n) for agent, queue, n in rows}
+    rows = await session.execute(
+        select(Call.agent_id, Call.queue_id, AccountEntry.currency,
+               func.sum(-AccountEntry.amount_minor))
+        .select_from(AccountEntry)
+        .join(Payment, Payment.id == AccountEntry.payment_id)
+        .join(Call, Call.id == Payment.call_id)
+        .where(AccountEntry.kind == "payment", Payment.created_at >= Call.answered_at,
+               *handled_in_period)
+        .group_by(Call.agent_id, Call.queue_id, AccountEntry.currency)
+    )  # fmt: skip
+    collected: dict[HandledKey, dict[str, int]] = {}
+    for agent, queue, currency, minor in rows:
+        collected.setdefault((agent, queue), {})[currency] = int(minor)
+    return handled, collected
 
 
 def _collections(start: datetime, end: datetime) -> list[tuple[Any, ColumnElement[Any]]]:

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pbx.db.database import Database
 from pbx.db.models import report_agent_intervals, report_queue_intervals
-from pbx.reports.csv_export import queues_csv
+from pbx.reports.csv_export import per_call_csv, queues_csv
+from pbx.reports.money import MoneyQuery, money_report
 from pbx.reports.periods import Interval, period
 from pbx.reports.queues import QueueQuery, queue_report
 from tests.factories import make_tenant
@@ -53,6 +54,10 @@ async def test_rebuild_then_the_queue_csv_equals_the_reports_own(database: Datab
     code, out, err = await _ledgerline(database, "report", "agents", "--tenant", "vilnius",
                                        "--from", "2026-10-25")  # fmt: skip
     assert code == 0 and "handled=" in out and "login_seconds=" in out, err
+    code, out, err = await _ledgerline(database, "report", "money", "--tenant", "vilnius",
+                                       "--from", "2026-10-25", "--part", "per_call", "--csv")
+    money = await money_report(database, tenant, MoneyQuery(span))
+    assert code == 0 and out == per_call_csv(money) and money.per_call[-1].calls > 0, err
 
     code, _, err = await _ledgerline(database, "report", "queues", "--tenant", "vilnius",
                                      "--service-level-seconds", "21")  # fmt: skip

@@ -206,6 +206,15 @@ async def test_money_is_collected_per_channel_agent_and_queue_and_credited_per_g
         ("credited", None, business.agents[1], queue, 1, 150),
     ]  # fmt: skip
     assert report["mandates"] == [{"scheme": "sepa_core", "status": "active", "count": 1}]
+    per_call = (agent, queue, "ILS", 2, 1300, 650)  # 700 was paid before the agent answered
+    assert [tuple(r.values()) for r in report["per_call"]] == [per_call,
+                                                               (None, None, *per_call[2:])]
+    status, kind, body = await _raw(platform, admin, "/reports/money", format="csv",
+                                    part="per_call", **{"from": "2026-05-04"})  # fmt: skip
+    assert (status, kind) == (200, "text/csv")
+    assert body.decode("utf-8-sig").splitlines() == [
+        "agent_id,queue_id,currency,calls,amount_minor,per_call_minor",
+        f"{agent},{queue},ILS,2,1300,650", ",,ILS,2,1300,650"]
     status, mine = await admin.call("GET", "/reports/money", agent=str(agent),
                                     **{"from": "2026-05-04"})  # fmt: skip
     assert [f["amount_minor"] for f in mine["figures"]] == [1300] and mine["mandates"] == []
