@@ -45,6 +45,11 @@ class QueueSettings:
     callback_spacing_seconds: int | None = None
     callback_window_start: str | None = None  # HH:MM on the customer's clock
     callback_window_end: str | None = None
+    # The wall board's thresholds (`pbx.reports.board`); None: derived.
+    board_wait_amber_seconds: int | None = None
+    board_wait_red_seconds: int | None = None
+    board_service_level_amber_pct: int | None = None
+    board_service_level_red_pct: int | None = None
 
 
 async def all_queues(session: AsyncSession) -> list[Queue]:

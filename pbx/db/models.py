@@ -632,6 +632,12 @@ class Queue(TenantOwned, Base):
     callback_spacing_seconds: Mapped[int | None]
     callback_window_start: Mapped[str | None] = mapped_column(String(5))  # HH:MM
     callback_window_end: Mapped[str | None] = mapped_column(String(5))
+    # The wall board turns this queue's tile amber / red past these (None: derived as
+    # `pbx.reports.board.thresholds_for` says).
+    board_wait_amber_seconds: Mapped[int | None]
+    board_wait_red_seconds: Mapped[int | None]
+    board_service_level_amber_pct: Mapped[int | None]
+    board_service_level_red_pct: Mapped[int | None]
 
 
 class QueueMember(TenantOwned, Base):

@@ -8,7 +8,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pbx.acd.callback_rule import rule_of
 from pbx.acd.queues import QueueConfig
@@ -108,6 +117,9 @@ class LoginOut(BaseModel):
 
 # A wall-clock time, HH:MM.
 ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+# A wall-board threshold: a wait in seconds, a service level in percent.
+BoardWait = Annotated[int, Field(strict=True, ge=1, le=86_400)]
+BoardPercent = Annotated[int, Field(strict=True, ge=0, le=100)]
 
 
 class QueueIn(_In):
@@ -131,6 +143,28 @@ class QueueIn(_In):
     callback_spacing_seconds: Annotated[int, Field(strict=True, ge=60, le=604_800)] | None = None
     callback_window_start: ClockTime | None = None
     callback_window_end: ClockTime | None = None
+    # The wall board's tile turns amber / red past these waits and below these service
+    # levels; each unset is derived (`pbx.reports.board.thresholds_for`).
+    board_wait_amber_seconds: BoardWait | None = None
+    board_wait_red_seconds: BoardWait | None = None
+    board_service_level_amber_pct: BoardPercent | None = None
+    board_service_level_red_pct: BoardPercent | None = None
+
+    @field_validator("board_wait_red_seconds")
+    @classmethod
+    def _red_wait_not_before_amber(cls, red: int | None, info: ValidationInfo) -> int | None:
+        amber = info.data.get("board_wait_amber_seconds")
+        if red is not None and amber is not None and red < amber:
+            raise ValueError("must be at least board_wait_amber_seconds")
+        return red
+
+    @field_validator("board_service_level_red_pct")
+    @classmethod
+    def _red_level_not_above_amber(cls, red: int | None, info: ValidationInfo) -> int | None:
+        amber = info.data.get("board_service_level_amber_pct")
+        if red is not None and amber is not None and red > amber:
+            raise ValueError("must be at most board_service_level_amber_pct")
+        return red
 
     @model_validator(mode="after")
     def _consistent(self) -> QueueIn:

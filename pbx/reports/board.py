@@ -3,10 +3,13 @@ the longest wait, agents by state, from the desk's `QueueStats`) beside today's 
 business's midnight: offered, answered, abandoned, the service level, from the report
 intervals; collected, from the ledger), and the thresholds that turn a tile amber or red.
 
-The colour is a pure rule (`status`). The thresholds are derived, not stored: a wait is
-amber past the service level's threshold (20 s, the report's default) and red past the
-queue's `max_wait_seconds` (when it has one above that) or else three times the threshold;
-the service level is amber below 80 % and red below 60 % (the issue's "80 % in 20 s").
+The colour is a pure rule (`status`). An admin may set a queue's thresholds (the queue's
+`board_*` settings, checked by the admin API: amber wait <= red wait, amber level >= red
+level); each one unset is derived (`thresholds_for`): a wait is amber past the service
+level's threshold (20 s, the report's default) and red past the queue's `max_wait_seconds`
+(when it has one above the amber) or else three times the amber; the service level is
+amber below 80 % and red below 60 % (the issue's "80 % in 20 s"). A derived bound never
+crosses the one the admin set: with only a red wait of 15 s, amber is 15 s too.
 """
 
 from __future__ import annotations
@@ -46,13 +49,32 @@ class Board:
     total: BoardTotal
 
 
-def thresholds_for(max_wait_seconds: int | None) -> Thresholds:
-    """A queue's thresholds, from its longest allowed wait (None: it has none)."""
-    amber = SERVICE_LEVEL_SECONDS
-    red = amber * RED_WAIT_TIMES
-    if max_wait_seconds is not None and max_wait_seconds > amber:
-        red = max_wait_seconds
-    return Thresholds(amber, red)
+@dataclass(frozen=True, slots=True)
+class BoardSettings:
+    """What a queue says about its tile's colours (None: not set)."""
+
+    max_wait_seconds: int | None = None
+    wait_amber_seconds: int | None = None
+    wait_red_seconds: int | None = None
+    service_level_amber_pct: int | None = None
+    service_level_red_pct: int | None = None
+
+
+def thresholds_for(queue: BoardSettings) -> Thresholds:
+    """A queue's thresholds: those it sets, the others derived (the module's docstring)."""
+    amber = queue.wait_amber_seconds
+    if amber is None:
+        amber = min(SERVICE_LEVEL_SECONDS, queue.wait_red_seconds or SERVICE_LEVEL_SECONDS)
+    red = queue.wait_red_seconds
+    if red is None:
+        max_wait = queue.max_wait_seconds
+        red = max_wait if max_wait is not None and max_wait > amber else amber * RED_WAIT_TIMES
+    level_amber, level_red = queue.service_level_amber_pct, queue.service_level_red_pct
+    if level_amber is None:
+        level_amber = max(SERVICE_LEVEL_AMBER_PCT, level_red or 0)
+    if level_red is None:
+        level_red = min(SERVICE_LEVEL_RED_PCT, level_amber)
+    return Thresholds(amber, red, level_amber, level_red)
 
 
 def status(limits: Thresholds, longest_wait_seconds: int, service_level_pct: int | None) -> str:
@@ -84,7 +106,7 @@ def board_of(
     live: Iterable[QueueStat],
     today: Mapping[int, QueueFigures],
     collected: Mapping[int | None, Mapping[str, int]],
-    max_waits: Mapping[int, int | None],
+    settings: Mapping[int, BoardSettings],
 ) -> Board:
     """The board from what was read (pure)."""
     tiles = []
@@ -92,7 +114,7 @@ def board_of(
         figures = today.get(queue.queue_id)
         level = figures.service_level_pct if figures is not None else None
         pct = None if level is None else int(level)  # whole percent, never rounded up
-        limits = thresholds_for(max_waits.get(queue.queue_id))
+        limits = thresholds_for(settings.get(queue.queue_id, BoardSettings()))
         tiles.append(BoardTile(
             queue_id=queue.queue_id, name=queue.name, at=at.isoformat(),
             waiting=queue.waiting, longest_wait_seconds=queue.longest_wait_seconds,
@@ -128,7 +150,11 @@ async def read_board(
         today, Interval.DAY, service_level_seconds=SERVICE_LEVEL_SECONDS))  # fmt: skip
     money = await money_report(database, tenant_id, MoneyQuery(today))
     async with database.tenant_session(tenant_id) as session:
-        rows = await session.execute(select(Queue.id, Queue.max_wait_seconds))
-        max_waits = {queue_id: max_wait for queue_id, max_wait in rows}
+        rows = await session.execute(select(
+            Queue.id, Queue.max_wait_seconds, Queue.board_wait_amber_seconds,
+            Queue.board_wait_red_seconds, Queue.board_service_level_amber_pct,
+            Queue.board_service_level_red_pct,
+        ))  # fmt: skip
+        settings = {queue_id: BoardSettings(*rest) for queue_id, *rest in rows}
     by_queue = {f.queue_id: f for f in queues.totals if f.queue_id is not None}
-    return board_of(at, live.items, by_queue, collected_by_queue(money.figures), max_waits)
+    return board_of(at, live.items, by_queue, collected_by_queue(money.figures), settings)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from pbx.db.models import Queue, User
+from pbx.db.models import AuditEntry, Queue, User
 from pbx.events.hub import Subscriber
 from pbx.events.log import Entry
 from pbx.events.model import Audience, DeskEvent, Viewer
@@ -108,3 +108,38 @@ async def test_a_queued_caller_and_their_abandon_reach_the_supervisors_board_and
     assert not [e for _, e in other_log.entries if e.type.startswith("board.")]
     for subscriber in (supervisor, agent, elsewhere):
         await hub.detach(subscriber)
+
+
+async def test_an_admin_sets_a_queue_s_board_thresholds_audited_and_the_board_shows_them(
+    site: Site, desk: dict[str, ApiClient], admin: ApiClient
+) -> None:
+    queue = f"/queues/{site.world.queues['support']}"
+    _, settings = await admin.call("GET", queue)
+    settings.pop("id")
+    for wrong, field in [
+        ({"board_wait_amber_seconds": 40, "board_wait_red_seconds": 30}, "board_wait_red_seconds"),
+        ({"board_service_level_amber_pct": 70, "board_service_level_red_pct": 80},
+         "board_service_level_red_pct"),
+        ({"board_wait_amber_seconds": "30"}, "board_wait_amber_seconds"),
+        ({"board_wait_red_seconds": 10**20}, "board_wait_red_seconds"),
+        ({"board_service_level_amber_pct": 101}, "board_service_level_amber_pct"),
+        ({"board_service_level_red_pct": 50.5}, "board_service_level_red_pct"),
+    ]:  # fmt: skip
+        status, error = await admin.call("PUT", queue, settings | wrong)
+        assert status == 422 and field in [d["field"] for d in error["error"]["details"]], wrong
+    assert (await admin.call("GET", queue))[1]["board_wait_amber_seconds"] is None
+
+    own = {"board_wait_amber_seconds": 30, "board_wait_red_seconds": 45,
+           "board_service_level_amber_pct": 90, "board_service_level_red_pct": 90}  # fmt: skip
+    status, updated = await admin.call("PUT", queue, settings | own)
+    assert status == 200 and updated | own == updated
+
+    async with site.world.database.tenant_session(site.world.tenant_id) as session:
+        entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "queue.update"))
+    assert entry is not None and entry.actor_label == "admin:boss"
+    assert entry.details["before"]["board_wait_red_seconds"] is None
+    assert entry.details["after"]["board_wait_red_seconds"] == 45
+    status, board = await desk["sam"].call("GET", "/board")
+    (tile,) = board["tiles"]
+    assert (tile["wait_amber_seconds"], tile["wait_red_seconds"], tile["service_level_amber_pct"],
+            tile["service_level_red_pct"]) == (30, 45, 90, 90)  # fmt: skip

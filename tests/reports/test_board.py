@@ -12,7 +12,14 @@ import pytest
 
 from pbx.desk.results import QueueStat
 from pbx.events.codec import MalformedDeskEvent, decode_payload
-from pbx.reports.board import Thresholds, board_of, collected_by_queue, status, thresholds_for
+from pbx.reports.board import (
+    BoardSettings,
+    Thresholds,
+    board_of,
+    collected_by_queue,
+    status,
+    thresholds_for,
+)
 from pbx.reports.money import MoneyFigure
 from pbx.reports.queues import QueueFigures
 from tests.events.samples import BOARD_TILE
@@ -36,12 +43,34 @@ def _money(queue_id: int | None, currency: str, minor: int, kind: str = "collect
 
 
 def test_a_queue_without_a_longest_wait_is_red_at_three_times_the_service_level_threshold() -> None:
-    assert thresholds_for(None) == Thresholds(20, 60)
+    assert thresholds_for(BoardSettings()) == Thresholds(20, 60)
 
 
 def test_a_queue_s_own_longest_wait_is_where_its_tile_turns_red() -> None:
-    assert thresholds_for(120) == Thresholds(20, 120)
-    assert thresholds_for(15) == Thresholds(20, 60)  # below amber: the default red
+    assert thresholds_for(BoardSettings(120)) == Thresholds(20, 120)
+    assert thresholds_for(BoardSettings(15)) == Thresholds(20, 60)  # below amber: the default
+
+
+def test_the_thresholds_an_admin_sets_win_over_the_derived_ones() -> None:
+    assert thresholds_for(BoardSettings(120, 30, 45, 90, 70)) == Thresholds(30, 45, 90, 70)
+    assert thresholds_for(BoardSettings(120, wait_amber_seconds=50)) == Thresholds(50, 120)
+    assert thresholds_for(BoardSettings(None, wait_amber_seconds=50)) == Thresholds(50, 150)
+
+
+def test_a_derived_threshold_never_crosses_the_one_an_admin_set() -> None:
+    assert thresholds_for(BoardSettings(wait_red_seconds=15)) == Thresholds(15, 15)
+    assert thresholds_for(BoardSettings(service_level_red_pct=90)) == Thresholds(20, 60, 90, 90)
+    assert thresholds_for(BoardSettings(service_level_amber_pct=50)) == Thresholds(20, 60, 50, 50)
+
+
+@pytest.mark.parametrize(("wait", "level", "expected"), [
+    (0, None, "ok"), (30, 90, "ok"), (31, None, "amber"), (0, 89, "amber"), (45, 70, "amber"),
+    (46, None, "red"), (0, 69, "red"),
+])  # fmt: skip
+def test_a_tile_turns_amber_and_red_at_the_thresholds_an_admin_set(
+    wait: int, level: int | None, expected: str
+) -> None:
+    assert status(thresholds_for(BoardSettings(None, 30, 45, 90, 70)), wait, level) == expected
 
 
 @pytest.mark.parametrize(("wait", "level", "expected"), [
@@ -67,10 +96,12 @@ def test_the_board_has_a_tile_per_live_queue_by_name_and_the_business_s_total() 
     today = {1: _today(1, 10, 9, 1, 90.0), 2: _today(2, 4, 2, 2, 49.9)}
     collected = {1: {"ILS": 350}, None: {"ILS": 5, "EUR": 10}}
 
-    board = board_of(AT, live, today, collected, {2: 90})
+    own = BoardSettings(service_level_amber_pct=95, service_level_red_pct=85)
+    board = board_of(AT, live, today, collected, {1: own, 2: BoardSettings(90)})
 
     first, second = board.tiles
-    assert (first.name, first.status, first.service_level_pct) == ("collections", "ok", 90)
+    assert (first.name, first.status, first.service_level_pct) == ("collections", "amber", 90)
+    assert (first.service_level_amber_pct, first.service_level_red_pct) == (95, 85)
     assert first.collected == {"ILS": 350}
     assert (second.name, second.waiting, second.longest_wait_seconds) == ("sales", 3, 75)
     assert (second.service_level_pct, second.wait_red_seconds, second.status) == (49, 90, "red")
