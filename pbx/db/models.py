@@ -752,7 +752,8 @@ class UserToken(Base):
 
 class PlatformToken(Base):
     """A platform operator's API token (`/api/v1/platform`): only its SHA-256 is kept. It
-    manages businesses and reaches nothing inside one. Revoked, never deleted."""
+    manages businesses and reaches nothing inside one. Revoked, never deleted: the rows are
+    the record of who made each token and who stopped it, and when."""
 
     __tablename__ = "platform_tokens"
 
@@ -763,6 +764,7 @@ class PlatformToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApiKey(TenantOwned, Base):

@@ -183,8 +183,10 @@ async def _token_list(settings: Settings, args: argparse.Namespace) -> int:
     async with args.open_database(settings) as database:
         for view in await tokens.list_tokens(database):
             used = f"{view.last_used_at:%Y-%m-%d %H:%M}" if view.last_used_at else "never"
-            state = f"revoked {view.revoked_at:%Y-%m-%d %H:%M}" if view.revoked_at else "active"
-            print(f"{view.name}\t{state}\tlast used {used}\tcreated by {view.created_by}")
+            state = (f"revoked {view.revoked_at:%Y-%m-%d %H:%M} by {view.revoked_by}"
+                     if view.revoked_at else "active")  # fmt: skip
+            made = f"created {view.created_at:%Y-%m-%d %H:%M} by {view.created_by}"
+            print(f"{view.name}\t{state}\tlast used {used}\t{made}")
     return 0
 
 

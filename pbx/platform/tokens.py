@@ -1,6 +1,7 @@
 """The platform operator's API tokens: random, shown once, kept as their SHA-256 (a token has
 256 bits of entropy: a fast hash is enough, unlike a password), listed with when each was
-last used, revoked (never deleted, so the list is the record). A token manages businesses
+last used, revoked (never deleted, so the list is the record: who made each token and when,
+who revoked it and when). A token manages businesses
 only: it is no user's session, so nothing under a business's API accepts it."""
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class TokenView:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    revoked_by: str | None
 
 
 async def create_token(database: Database, name: str, created_by: str, now: datetime
@@ -71,7 +73,7 @@ async def revoke_token(database: Database, name: str, by: str, now: datetime) ->
             PlatformToken.name == name, PlatformToken.revoked_at.is_(None)))  # fmt: skip
         if row is None:
             raise UnknownToken(name)
-        row.revoked_at = now
+        row.revoked_at, row.revoked_by = now, by
     log.info("platform token %r revoked by %s", name, by)
     return _view(row)
 
@@ -96,4 +98,5 @@ async def caller_for(database: Database, secret: str, now: datetime) -> Platform
 
 
 def _view(row: PlatformToken) -> TokenView:
-    return TokenView(row.name, row.created_by, row.created_at, row.last_used_at, row.revoked_at)
+    return TokenView(row.name, row.created_by, row.created_at, row.last_used_at, row.revoked_at,
+                     row.revoked_by)  # fmt: skip

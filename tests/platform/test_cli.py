@@ -4,6 +4,7 @@ bad input is one clear line per problem, a non-zero exit, and nothing created.""
 
 from __future__ import annotations
 
+import getpass
 from typing import Any
 
 import pytest
@@ -86,9 +87,15 @@ async def test_a_platform_token_is_shown_once_listed_and_revoked(platform: Platf
     assert code == 0 and secret not in out
     listed = {line.split("\t")[0]: line for line in out.strip().splitlines()}
     assert "last used never" in listed["ops"] and "last used never" not in listed["billing-team"]
+    assert "\tactive\tlast used" in listed["billing-team"]
+    assert f"by cli:{getpass.getuser()}" in listed["billing-team"]
     code, _, _ = await _ledgerline(platform, "platform", "token", "revoke", "billing-team")
     assert code == 0
     assert (await api.call("GET", "/platform/tenants"))[0] == 401
+    code, out, _ = await _ledgerline(platform, "platform", "token", "list")
+    revoked = next(line for line in out.splitlines() if line.startswith("billing-team\t"))
+    assert "\trevoked 2" in revoked  # the moment, then who
+    assert f"by cli:{getpass.getuser()}\tlast used" in revoked
     await api.close()
 
 

@@ -106,9 +106,13 @@ async def test_token_names_are_unique_and_checked_and_only_active_ones_are_revok
     for bad in ("Ops", "", "a b", "x" * 65):
         with pytest.raises(Invalid):
             await tokens.create_token(platform.database, bad, "cli:tester", now)
-    await tokens.revoke_token(platform.database, "ops", "cli:tester", now)
+    revoked = await tokens.revoke_token(platform.database, "ops", "cli:noa", now)
+    assert (revoked.revoked_at, revoked.revoked_by) == (now, "cli:noa")
     with pytest.raises(UnknownToken):
         await tokens.revoke_token(platform.database, "ops", "cli:tester", now)
+    (listed,) = [view for view in await tokens.list_tokens(platform.database)
+                 if view.name == "ops"]  # fmt: skip
+    assert listed.revoked_by == "cli:noa" and listed.created_by == "cli:tester"
 
 
 async def test_a_platform_change_with_a_session_cookie_and_no_origin_is_refused_as_cross_site(
