@@ -77,23 +77,38 @@ class CustomerProfile:
     @property
     def balance_minor(self) -> int:
         """What the customer owes in the headline currency."""
-        return self.balances.get(self.headline_currency, 0)
+        return self.headline()[2]
 
     @property
     def account_status(self) -> str:
         """The status that matters most across the customer's accounts ('' with none)."""
-        if not self.accounts:
-            return ""
-        return max((a.status for a in self.accounts), key=lambda s: _STATUS_WEIGHT.get(s, 0))
+        return self.headline()[0]
 
     @property
     def priority(self) -> int:
-        if self.vip:
-            return PRIORITY_VIP
-        in_arrears = self.account_status in IN_ARREARS
-        if in_arrears or any(v > 0 for v in self.overdue.values()):
-            return PRIORITY_COLLECTIONS
-        return PRIORITY_NORMAL
+        return self.headline()[1]
+
+    def headline(self) -> tuple[str, int, int]:
+        """(account_status, priority, balance_minor) in one pass over the accounts: every
+        caller-lookup needs all three (the properties, each on its own, cost three times)."""
+        status, weight, vip = "", -1, False
+        overdue: dict[str, int] = {}
+        balance = 0
+        for account in self.accounts:
+            # The first of the weightiest statuses, as max() would choose.
+            if (rank := _STATUS_WEIGHT.get(account.status, 0)) > weight:
+                status, weight = account.status, rank
+            vip = vip or (account.vip and account.status != "closed")
+            overdue[account.currency] = overdue.get(account.currency, 0) + account.overdue_minor
+            if account.currency == self.headline_currency:
+                balance += account.balance_minor
+        if vip:
+            priority = PRIORITY_VIP
+        elif status in IN_ARREARS or any(v > 0 for v in overdue.values()):
+            priority = PRIORITY_COLLECTIONS
+        else:
+            priority = PRIORITY_NORMAL
+        return status, priority, balance
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +162,10 @@ class Identification:
                 self.match, priority=self.priority, candidates=len(self.candidates),
                 reason=self.reason,
             )  # fmt: skip
+        status, priority, balance = customer.headline()
         return CallerIdentity(
-            self.match, customer.customer_id, self.priority, customer.account_status,
-            customer.name, customer.balance_minor, customer.headline_currency,
-            len(self.candidates), self.reason,
+            self.match, customer.customer_id, priority, status, customer.name, balance,
+            customer.headline_currency, len(self.candidates), self.reason,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:

@@ -57,6 +57,25 @@ def test_balances_are_summed_per_currency_never_across_them() -> None:
     assert customer.balance_minor == 350
 
 
+def test_an_unknown_status_ties_with_closed_and_the_first_listed_leads() -> None:
+    assert profile(account("closed"), account("dormant")).account_status == "closed"
+    assert profile(account("dormant"), account("closed")).account_status == "dormant"
+
+
+def test_the_identity_carries_the_headline_figures_of_the_profile() -> None:
+    customer = profile(
+        account("active", balance_minor=100, currency="EUR", overdue_minor=300),
+        account("closed", vip=True, balance_minor=250),
+        account("active", balance_minor=-40),
+    )
+    identity = Identification(Match.UNIQUE, "+972502345678", 1, customer=customer).identity()
+
+    assert customer.headline() == ("active", PRIORITY_COLLECTIONS, 210)
+    assert (identity.account_status, identity.priority, identity.balance_minor) == (
+        customer.account_status, customer.priority, customer.balance_minor,
+    )  # fmt: skip
+
+
 def test_an_identification_survives_the_cache_round_trip() -> None:
     unique = Identification(
         Match.UNIQUE,

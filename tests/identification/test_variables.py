@@ -33,6 +33,15 @@ def test_an_identified_caller_comes_back_as_the_same_identity() -> None:
     assert decoded is not None and decoded.in_arrears
 
 
+def test_only_control_characters_in_a_name_are_replaced() -> None:
+    for name, sent in [
+        ("דנה כהן", "דנה כהן"), ("Jonas\u00a0Petraitis", "Jonas\u00a0Petraitis"),
+        ("Sara\t\x7fCohen", "Sara Cohen"), ("Ona\r\n", "Ona "),
+    ]:  # fmt: skip
+        identity = CallerIdentity(Match.UNIQUE, 42, customer_name=name)
+        assert dict(variables.encode(identity))[variables.CUSTOMER_NAME] == sent
+
+
 def test_a_shared_number_comes_back_ambiguous_with_its_candidate_count() -> None:
     both = (Candidate(1, "C1", "Dana"), Candidate(2, "C2", "Dan"))
     identity = Identification(Match.AMBIGUOUS, "+972502345678", 1, candidates=both).identity()
