@@ -51,6 +51,9 @@ class ProcessMetrics:
             "FastAGI sessions from their environment read to their end.",
             ["script", "outcome", "role"], buckets=AGI_BUCKETS, registry=registry,
         )  # fmt: skip
+        # One child per (script, outcome, role), a handful: labels() validates the values
+        # and takes a lock on every call, observing a child found here does neither.
+        self._agi_series: dict[tuple[str, str, str], Histogram] = {}
         self._reconnects = Counter(
             "ledgerline_ari_reconnects", "ARI events socket drops and failed connections.",
             ["role"], registry=registry,
@@ -67,7 +70,11 @@ class ProcessMetrics:
         self._pop.labels(str(tenant_id), self.role()).observe(seconds)
 
     def agi_session(self, script: str, outcome: AgiOutcome, seconds: float) -> None:
-        self._agi.labels(script, outcome, self.role()).observe(seconds)
+        key = (script, outcome, self.role())
+        series = self._agi_series.get(key)
+        if series is None:
+            series = self._agi_series[key] = self._agi.labels(*key)
+        series.observe(seconds)
 
     def ari_reconnect(self) -> None:
         self._reconnects.labels(self.role()).inc()
