@@ -3,7 +3,6 @@ the customer import checks a customer's, audited with the change, shown in the l
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from pbx.db.models import AuditEntry, User
@@ -42,19 +41,25 @@ async def test_a_user_changed_without_an_address_has_none(admin: ApiClient) -> N
     assert status == 200 and changed["email"] is None
 
 
-@pytest.mark.parametrize("address", [
+BAD_ADDRESSES = [
     "dana", "dana@ofek", "dana@@ofek.example", "dana levi@ofek.example", " dana@ofek.example",
     "dana@ofek.example\u202e", "dana\x00@ofek.example", "d" * 250 + "@ofek.example", "",
     5, True,
-])  # fmt: skip
+]  # fmt: skip
+
+
 async def test_a_bad_address_is_a_422_naming_the_field_and_changes_nothing(
-    admin: ApiClient, site: Site, address: object
+    admin: ApiClient, site: Site
 ) -> None:
-    status, error = await admin.call("POST", "/agents", DANA | {"email": address})
-    assert status == 422
-    assert [d["field"] for d in error["error"]["details"]] == ["email"]
     _, made = await admin.call("POST", "/agents", DANA | {"email": "dana@ofek.example"})
-    status, _ = await admin.call("PUT", f"/agents/{made['id']}", DANA | {"email": address})
-    assert status == 422
-    _, read = await admin.call("GET", f"/agents/{made['id']}")
-    assert read["email"] == "dana@ofek.example"
+    for address in BAD_ADDRESSES:
+        another = DANA | {"username": "dana2", "email": address}
+        status, error = await admin.call("POST", "/agents", another)
+        assert status == 422, address
+        assert [d["field"] for d in error["error"]["details"]] == ["email"], address
+        status, _ = await admin.call("PUT", f"/agents/{made['id']}", DANA | {"email": address})
+        assert status == 422, address
+        _, read = await admin.call("GET", f"/agents/{made['id']}")
+        assert read["email"] == "dana@ofek.example", address
+    _, listed = await admin.call("GET", "/agents")
+    assert "dana2" not in {u["username"] for u in listed["items"]}
