@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 ON_HOLD, OFF_HOLD, LOGGED_OUT, ON_CALL = "on_hold", "off_hold", "logged_out", "on_call"
 _T = report_agent_state_intervals.c
 Key = tuple[int, int, str, str]  # bucket, agent, state, reason
+# 7 values a row: within the 32,767 bound values of a statement (asyncpg, SQLite).
+_ROWS_A_STATEMENT = 4_000
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,14 @@ async def _add_intervals(session: AsyncSession, tenant_id: int,
     rows = [{"tenant_id": tenant_id, "bucket": b, "agent_id": a, "state": s, "reason": r,
              "seconds": seconds, "entered": entered}
             for (b, a, s, r), (seconds, entered) in sums.items()]  # fmt: skip
-    statement = insert(report_agent_state_intervals).values(rows)
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[c.name for c in report_agent_state_intervals.primary_key],
-        set_={"seconds": _T.seconds + statement.excluded.seconds,
-              "entered": _T.entered + statement.excluded.entered},
-    ))  # fmt: skip
+    for first in range(0, len(rows), _ROWS_A_STATEMENT):
+        statement = insert(report_agent_state_intervals).values(
+            rows[first:first + _ROWS_A_STATEMENT])  # fmt: skip
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=[c.name for c in report_agent_state_intervals.primary_key],
+            set_={"seconds": _T.seconds + statement.excluded.seconds,
+                  "entered": _T.entered + statement.excluded.entered},
+        ))  # fmt: skip
 
 
 async def apply_changes(session: AsyncSession, tenant_id: int,

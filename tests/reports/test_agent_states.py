@@ -291,3 +291,25 @@ async def test_a_change_the_database_refuses_is_dropped_and_holds_back_nothing_a
         ("available", t0 + timedelta(minutes=1)), ("paused", None)]  # fmt: skip
     await history.flush()  # nothing left pending to try again
     assert len(await _spans(database, other)) == 2
+
+
+async def test_a_rebuild_of_more_rows_than_one_statement_binds_keeps_every_one(
+    database: Database,
+) -> None:
+    tenant = await make_tenant(database, "busy", "LT", "EUR", [], timezone="Europe/Vilnius")
+    business = await staff(database, tenant, queues=1, agents=1)
+    start, quarter = utc(2027, 3, 1, 0), timedelta(minutes=15)
+    quarters = 5_000  # 35,000 values: more than a statement may bind
+    async with database.tenant_session(tenant) as session, session.begin():
+        session.add_all([AgentStateSpan(
+            agent_id=business.agents[0], state="available", started_at=start + q * quarter,
+            ended_at=start + q * quarter + timedelta(seconds=60 + q % 7),
+        ) for q in range(quarters)])  # fmt: skip
+    await rebuild(database, tenant, None)
+    async with database.engine.connect() as connection:
+        rows = (await connection.execute(select(
+            report_agent_state_intervals.c.seconds, report_agent_state_intervals.c.entered
+        ).where(report_agent_state_intervals.c.tenant_id == tenant))).all()  # fmt: skip
+    assert len(rows) == quarters
+    assert sum(r.seconds for r in rows) == sum(60 + q % 7 for q in range(quarters))
+    assert sum(r.entered for r in rows) == quarters
