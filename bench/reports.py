@@ -7,13 +7,19 @@ A fresh database is seeded in SQL (one INSERT ... SELECT over generate_series, a
 calls a statement): one business in Vilnius, its queues and agents, N inbound calls spread
 evenly over March 2027 (the month the clocks go forward), of every outcome (60 % answered,
 25 % abandoned, 5 % overflowed to voicemail, 3 % callbacks, 4 % closed, 3 % failed), waits
-0 to 600 s skewed short, answered calls shared round the agents. Then:
+0 to 600 s skewed short, answered calls shared round the agents; and the agents' state
+history for the month (one INSERT ... SELECT, ~160 spans an agent-day): every agent logs in
+8 hours a day (one in ten overnight from 22:00, so the night the clocks go forward, 28 March,
+is crossed), its shift 40 cycles of 12 minutes (available, ringing, on a call, some with a
+caller on hold, wrap-up; 5 a day a pause of a reason instead), edges off the quarter hours.
+Then:
 
 - the call-end upsert, as `pbx/callflow/call_log.py` runs it in each call end's
   transaction (`pbx.reports.store.call_ended`), timed over 2,000 calls (one transaction
   each), p50 and p99;
 - `ledgerline report rebuild` of the whole month (`pbx.reports.store.rebuild`: set-based,
-  grouped by quarter hour), which also replaces what the timed call ends added;
+  grouped by quarter hour, and the state spans split again into the state intervals), which
+  also replaces what the timed call ends added;
 - the month's queue report by hour, by day, and the agents report by hour
   (`pbx.reports.queues.queue_report`, `agents.agent_report`, as the API calls them), each
   `--runs` times: best and median wall time, and the rows read and returned.
@@ -33,7 +39,13 @@ from sqlalchemy import func, select
 
 from bench.common import ADMIN_URL, fresh_database, machine, percentile
 from pbx.db.database import Database
-from pbx.db.models import Call, Tenant, report_queue_intervals
+from pbx.db.models import (
+    AgentStateSpan,
+    Call,
+    Tenant,
+    report_agent_state_intervals,
+    report_queue_intervals,
+)
 from pbx.reports.agents import AgentQuery, agent_report
 from pbx.reports.periods import Interval, period
 from pbx.reports.queues import QueueQuery, queue_report
@@ -79,6 +91,47 @@ FROM (
 ) AS chosen
 """
 
+# One statement: per agent and day a shift of 40 cycles of 720 s from its start (local time;
+# the offsets are real seconds, so a shift crossing the spring change lasts 8 hours all the
+# same). A cycle's draws come from its (agent, day, cycle) numbers: ringing 3-22 s, talk
+# 60-479 s, wrap-up 10-89 s, the rest available before the ring; every third call has a hold
+# of 20-79 s from a third of the way into it (over by the call's end at the latest); cycles
+# 3, 11, 19, 27 and 35 are a pause instead.
+SEED_SPANS = """
+INSERT INTO agent_state_spans (tenant_id, agent_id, state, reason, call_id, started_at,
+                               ended_at)
+SELECT $1, agent, part.state, part.reason, NULL, shift + (k * 720 + part.low) * interval '1 s',
+       shift + (k * 720 + part.high) * interval '1 s'
+FROM (
+    SELECT agent, k, shift, ring, talk, wrap, 720 - ring - talk - wrap AS waiting,
+           (agent + day + k) % 3 = 0 AS held, 20 + (agent * 13 + day * 7 + k) % 60 AS hold,
+           CASE WHEN k % 8 = 3 THEN (ARRAY['break', 'lunch', 'training', 'ring-no-answer',
+                                           'after-call-work'])[1 + (agent + day + k / 8) % 5]
+           END AS pause
+    FROM (
+        SELECT agent, day, k,
+               ((($5::date + day) + CASE WHEN agent % 10 = 9 THEN time '22:00'
+                                        ELSE time '08:00' END) AT TIME ZONE $4)
+               + ((agent % 8) * 420 + 13) * interval '1 s' AS shift,
+               3 + (agent * 7 + day * 11 + k * 13) % 20 AS ring,
+               60 + (agent * 7919 + day * 104729 + k * 31337) % 420 AS talk,
+               10 + (agent * 31 + day * 17 + k * 7) % 80 AS wrap
+        FROM generate_series($2::bigint, $2::bigint + $3::int - 1) AS agent,
+             generate_series(0, $6::int) AS day, generate_series(0, 39) AS k
+    ) AS drawn
+) AS cycle
+CROSS JOIN LATERAL (VALUES
+    ('paused', pause, 0, 720),
+    ('available', '', 0, waiting),
+    ('ringing', '', waiting, waiting + ring),
+    ('on_call', '', waiting + ring, waiting + ring + talk),
+    ('on_hold', '', waiting + ring + talk / 3, waiting + ring + least(talk / 3 + hold, talk)),
+    ('wrap_up', '', waiting + ring + talk, 720)
+) AS part(state, reason, low, high)
+WHERE CASE WHEN pause IS NOT NULL THEN part.state = 'paused'
+           ELSE part.state <> 'paused' AND (part.state <> 'on_hold' OR held) END
+"""
+
 
 async def seed(calls: int, queues: int, agents: int) -> float:
     started = time.perf_counter()
@@ -114,6 +167,10 @@ async def seed(calls: int, queues: int, agents: int) -> float:
                               agents, start, seconds, calls, low, high)  # fmt: skip
             print(f"  seeded {high:,} calls ({time.perf_counter() - started:.0f} s)",
                   flush=True)  # fmt: skip
+        spans = await raw.execute(SEED_SPANS, tenant, first_agent, agents, ZONE.key, FIRST,
+                                  (LAST - FIRST).days)  # fmt: skip
+        print(f"  seeded {int(spans.split()[-1]):,} agent state spans "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
         await raw.execute("VACUUM ANALYZE")
     finally:
         await raw.close()
@@ -154,8 +211,10 @@ async def measure(calls: int, queues: int, agents: int, seeded_before: bool, run
         summed = await rebuild(database, tenant, None)
         rebuild_s = time.perf_counter() - started
         async with database.engine.connect() as connection:
-            interval_rows = await connection.scalar(
-                select(func.count()).select_from(report_queue_intervals))
+            interval_rows, spans, state_rows = [
+                await connection.scalar(select(func.count()).select_from(table))
+                for table in (report_queue_intervals, AgentStateSpan, report_agent_state_intervals)
+            ]
         month_hours = period(ZONE, FIRST, LAST, Interval.HOUR)
         month_days = period(ZONE, FIRST, LAST, Interval.DAY)
         results = [
@@ -172,6 +231,7 @@ async def measure(calls: int, queues: int, agents: int, seeded_before: bool, run
     print(f"PostgreSQL on 127.0.0.1 (same machine); {summed:,} calls in the month (last id "
           f"{logged}), {queues} queues, {agents} agents; seeded in {seeded_s:.0f} s; "
           f"{interval_rows:,} queue interval rows")  # fmt: skip
+    print(f"agents' state history: {spans:,} spans, {state_rows:,} state interval rows")
     print(f"call-end upsert ({len(ends):,} calls, one transaction each): "
           f"p50 {percentile(ends, 0.5) * 1000:.2f} ms, p99 {percentile(ends, 0.99) * 1000:.2f} ms")
     print(f"rebuild of the month: {rebuild_s:.1f} s")
