@@ -79,7 +79,7 @@ async def test_an_agent_takes_a_call_from_pop_to_wrap_up(site: Site, agent_desk:
     await call.hangup()
 
     await page.get_by_label("Disposition").select_option("promise-to-pay")
-    await page.get_by_label("Notes").fill("ישלם ביום חמישי")
+    await page.get_by_label("Notes", exact=True).fill("ישלם ביום חמישי")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#wrapup-done")).to_have_text("Saved.")
     async with world.database.tenant_session(world.tenant_id) as session:

@@ -45,8 +45,8 @@ async def test_the_agent_previews_the_next_account_calls_it_and_records_the_outc
     await world.until(lambda: len(sara.channel_ids) == 1, "Sara dialled")
 
     form = page.locator("#collections-outcome")
-    await form.get_by_label("Outcome").select_option("right_party_contact")
-    await form.get_by_label("Notes").fill("תשלום בשבוע הבא")
+    await form.get_by_role("combobox", name="Outcome").select_option("right_party_contact")
+    await form.get_by_label("Outcome notes").fill("תשלום בשבוע הבא")
     await form.get_by_role("button", name="Save outcome").click()
     await expect(page.locator("#worklist-status")).to_have_text("Outcome saved.")
     async with world.database.tenant_session(world.tenant_id) as session:

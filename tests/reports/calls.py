@@ -30,7 +30,7 @@ class Business:
 
 async def staff(database: Database, tenant_id: int, queues: int = 2, agents: int = 3) -> Business:
     async with database.tenant_session(tenant_id) as session, session.begin():
-        queue_rows = [Queue(name=f"Queue {i}") for i in range(queues)]
+        queue_rows = [Queue(name=f"queue-{i}") for i in range(queues)]
         agent_rows = [User(username=f"agent{i}", display_name=f"Agentė {i}", role="agent")
                       for i in range(agents)]  # fmt: skip
         session.add_all([*queue_rows, *agent_rows])
