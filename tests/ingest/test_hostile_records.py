@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import func, select
 
 from pbx.db.models import Customer, Invoice
@@ -29,7 +28,7 @@ async def _invoices(door: Door) -> int:
         return int(await session.scalar(select(func.count()).select_from(Invoice)) or 0)
 
 
-@pytest.mark.parametrize(("change", "field"), [
+BAD_FIELDS = [
     ({"amount": 2**63}, "amount"),
     ({"amount": 10**15 + 1}, "amount"),
     ({"amount": -1}, "amount"),
@@ -51,15 +50,18 @@ async def _invoices(door: Door) -> int:
     ({"line_summary": {"text": "x"}}, "line_summary"),
     ({"currency": "XXX"}, "currency"),
     ({"colour": "red"}, "colour"),
-])  # fmt: skip
-async def test_a_bad_field_is_refused_naming_it(door: Door, change: dict, field: str) -> None:
+]  # fmt: skip
+
+
+async def test_a_bad_field_is_refused_naming_it(door: Door) -> None:
+    """Every change of BAD_FIELDS, one after another against one business and key."""
     machine = await _machine(door)
+    for change, field in BAD_FIELDS:
+        reply = await machine.send("PUT", "/billing/invoices/I-1", INVOICE | change)
 
-    reply = await machine.send("PUT", "/billing/invoices/I-1", INVOICE | change)
-
-    assert reply.status == 422, reply.body
-    assert reply.body["error"]["details"][0]["field"] == field
-    assert await _invoices(door) == 0
+        assert reply.status == 422, (change, reply.body)
+        assert reply.body["error"]["details"][0]["field"] == field, (change, reply.body)
+        assert await _invoices(door) == 0, change
 
 
 async def test_deep_json_and_nul_and_non_json_are_refused(door: Door) -> None:
