@@ -125,6 +125,15 @@ async def in_call(
     return InCall(call.id, recording.id if recording is not None else None)
 
 
+async def callers_own(session: AsyncSession, call_record_id: int, account: Account) -> None:
+    """The live call (its log row) is the account owner's: the IVR acts only for its caller."""
+    customer_id = await session.scalar(
+        select(Call.customer_id).where(Call.id == call_record_id, Call.ended_at.is_(None))
+    )
+    if customer_id is None or customer_id != account.customer_id:
+        raise Forbidden("the account is not the caller's on a live call")
+
+
 async def overdue_of(session: AsyncSession, account: Account, today: date) -> tuple[int, int]:
     """(overdue, owed): what is overdue on the account (its open invoices due before today,
     never more than its balance; with none overdue, the balance), and its balance owed."""

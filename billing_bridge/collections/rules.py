@@ -37,6 +37,12 @@ def least_promise(overdue_minor: int, caps: Caps) -> int:
     return max(1, -(-overdue_minor * caps.min_share_pct // 100))
 
 
+def default_promise(overdue_minor: int, *, today: date, caps: Caps) -> tuple[int, date]:
+    """The promise offered without an agent (the IVR): the whole overdue amount, so never
+    below the business's minimum share, by the latest date the business allows."""
+    return overdue_minor, today + timedelta(days=caps.max_days)
+
+
 def check_promise(
     amount_minor: int, due_on: date, *, today: date, overdue_minor: int, owed_minor: int,
     caps: Caps,

@@ -85,3 +85,10 @@ def test_the_end_of_a_date_is_local_midnight_across_a_dst_change() -> None:
     assert rules.is_late(day, datetime(2026, 3, 29, 21, 0, tzinfo=UTC), vilnius)  # 00:00 +03
     # A fixed +02:00 would still call 21:30 UTC the 29th (23:30).
     assert rules.is_late(day, datetime(2026, 3, 29, 21, 30, tzinfo=UTC), vilnius)
+
+
+def test_the_promise_offered_without_an_agent_is_all_overdue_by_the_latest_date_allowed() -> None:
+    amount, due_on = rules.default_promise(10_001, today=TODAY, caps=CAPS)
+    assert (amount, due_on) == (10_001, date(2026, 4, 9))
+    rules.check_promise(amount, due_on, today=TODAY, overdue_minor=10_001, owed_minor=10_001,
+                        caps=CAPS)  # within the caps it is checked against  # fmt: skip
