@@ -1,17 +1,20 @@
 """Self-service in the IVR, the decisions (pure): what the menu offers and says, what a key
 chooses, what the caller hears of their balance, and what the call log keeps of it.
 
-The menu's keys are fixed: 1 the balance, 2 pay by card, 3 a direct debit, 0 or 9 an agent.
+The menu's keys are fixed: 1 the balance, 2 pay by card, 3 a direct debit, 4 a promise to pay
+(offered to an identified caller with something overdue), 0 or 9 an agent.
 What the caller did is kept as steps, in order, on the call (and the call log); a call is
 *resolved* by self-service when its last step was a completed action (the balance heard, a
-payment taken, a mandate set up) and the caller never asked for an agent: hanging up then
-is a satisfied caller. The effects (prompts, keys, captures) are in `self_service_run.py`.
+payment taken, a mandate set up, a promise recorded) and the caller never asked for an
+agent: hanging up then is a satisfied caller. The effects (prompts, keys, captures) are in
+`self_service_run.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from pbx.callflow.self_service_config import SelfServiceMenu
@@ -20,6 +23,7 @@ from pbx.callflow.self_service_config import SelfServiceMenu
 OPTION_BALANCE = "sound:ledgerline-self-service-balance"
 OPTION_CARD = "sound:ledgerline-self-service-card"
 OPTION_MANDATE = "sound:ledgerline-self-service-mandate"
+OPTION_PROMISE = "sound:ledgerline-self-service-promise"
 OPTION_AGENT = "sound:ledgerline-self-service-agent"
 BALANCE_IS = "sound:ledgerline-balance-is"
 OVERDUE_IS = "sound:ledgerline-overdue-is"
@@ -28,17 +32,26 @@ NOTHING_OVERDUE = "sound:ledgerline-nothing-overdue"
 YOU_WILL_PAY = "sound:ledgerline-you-will-pay"
 ENTER_ACCOUNT = "sound:ledgerline-enter-account-number"
 NOT_IDENTIFIED = "sound:ledgerline-not-identified"
+PROMISE_OFFER = "sound:ledgerline-promise-offer"  # "You can promise to pay" <amount>
+PROMISE_BY = "sound:ledgerline-promise-by"  # "by" <date>
+PROMISE_CONFIRM = "sound:ledgerline-promise-confirm"  # "To confirm this promise, press 1."
+PROMISE_RECORDED = "sound:ledgerline-promise-recorded"
+PROMISE_REFUSED = "sound:ledgerline-promise-refused"
+CONFIRM_KEY = "1"
 
 MAX_ACTIONS = 6  # a caller going round the menu this often is put through to an agent
 
 # A money read-out: `pbx.voice.saying.money(amount_minor, currency, language)`.
 SayMoney = Callable[[int, str, str], tuple[str, ...]]
+# A date read-out: `pbx.voice.saying.day(date, language)`.
+SayDay = Callable[[date, str], tuple[str, ...]]
 
 
 class Choice(StrEnum):
     BALANCE = "1"
     CARD = "2"
     MANDATE = "3"
+    PROMISE = "4"
     AGENT = "0"
 
 
@@ -56,28 +69,50 @@ class Step(StrEnum):
     MANDATE = "mandate"  # a direct debit set up
     MANDATE_FAILED = "mandate_failed"
     MANDATE_ABANDONED = "mandate_abandoned"  # not keyed, not agreed, or consent not heard
+    PROMISED = "promised"  # a promise to pay recorded
+    PROMISE_DECLINED = "promise_declined"  # heard the promise offered, did not confirm it
+    PROMISE_REFUSED = "promise_refused"  # the business's rules allow none now (said why in log)
     AGENT = "agent"  # asked for an agent
     NO_CHOICE = "no_choice"  # made no valid choice: the queue serves them
 
 
 # The steps that leave the caller with what they called for.
-_COMPLETED = frozenset({Step.BALANCE, Step.PAID, Step.PAYMENT_PENDING, Step.MANDATE})
+_COMPLETED = frozenset({Step.BALANCE, Step.PAID, Step.PAYMENT_PENDING, Step.MANDATE,
+                        Step.PROMISED})  # fmt: skip
 _OPTION_MEDIA = {
     Choice.BALANCE: OPTION_BALANCE, Choice.CARD: OPTION_CARD, Choice.MANDATE: OPTION_MANDATE,
-    Choice.AGENT: OPTION_AGENT,
+    Choice.PROMISE: OPTION_PROMISE, Choice.AGENT: OPTION_AGENT,
 }  # fmt: skip
 
 
 def offered(
-    menu: SelfServiceMenu, *, takes_cards: bool, takes_mandates: bool
+    menu: SelfServiceMenu, *, takes_cards: bool, takes_mandates: bool, promise: bool = False
 ) -> tuple[Choice, ...]:
-    """The choices the menu offers on this line now (cards and mandates need a provider)."""
+    """The choices the menu offers on this line now (cards and mandates need a provider;
+    a promise, `promise_due` for this caller)."""
     choices = [Choice.BALANCE] if menu.balance else []
     if menu.card and takes_cards:
         choices.append(Choice.CARD)
     if menu.mandate and takes_mandates:
         choices.append(Choice.MANDATE)
+    if menu.promise and promise:
+        choices.append(Choice.PROMISE)
     return (*choices, Choice.AGENT) if choices else ()
+
+
+def promise_due(owed: Sequence[Owed], steps: Sequence[str]) -> bool:
+    """Whether to offer this caller a promise: something overdue, and none offered on this
+    call yet (recorded, declined or refused: once is enough)."""
+    asked = {Step.PROMISED, Step.PROMISE_DECLINED, Step.PROMISE_REFUSED}
+    return any(each.overdue_minor > 0 for each in owed) and not asked.intersection(steps)
+
+
+def promise_media(amount_minor: int, currency: str, due_on: date, language: str,
+                  say_money: SayMoney, say_day: SayDay) -> tuple[str, ...]:  # fmt: skip
+    """The offer read out: "You can promise to pay <amount> by <date>. To confirm this
+    promise, press 1." """
+    return (PROMISE_OFFER, *say_money(amount_minor, currency, language), PROMISE_BY,
+            *say_day(due_on, language), PROMISE_CONFIRM)  # fmt: skip
 
 
 def menu_media(choices: Sequence[Choice]) -> tuple[str, ...]:

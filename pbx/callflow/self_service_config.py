@@ -2,8 +2,9 @@
 
 Stored as JSON on the route (`inbound_routes.self_service`):
 `{"balance": true, "card": true, "mandate": false, "identify": "pin", "attempts": 2,
-"identify_attempts": 3}`. The menu's keys are fixed, so a caller's habit works on every line:
-1 the balance, 2 pay by card, 3 a direct debit, 0 or 9 an agent.
+"identify_attempts": 3, "promise": false}`. The menu's keys are fixed, so a caller's habit
+works on every line: 1 the balance, 2 pay by card, 3 a direct debit, 4 a promise to pay, 0 or
+9 an agent.
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ class SelfServiceMenu:
     identify: Identify = Identify.NONE
     attempts: int = 2  # a choice not made (or not valid) is asked again, then an agent
     identify_attempts: int = 3  # tries at the account number and PIN/date of birth, per call
+    promise: bool = False  # a promise to pay, to an identified caller with something overdue
 
     @property
     def offers_anything(self) -> bool:
-        return self.balance or self.card or self.mandate
+        return self.balance or self.card or self.mandate or self.promise
 
     def to_json(self) -> dict[str, Any]:
         return {"balance": self.balance, "card": self.card, "mandate": self.mandate,
                 "identify": self.identify.value, "attempts": self.attempts,
-                "identify_attempts": self.identify_attempts}  # fmt: skip
+                "identify_attempts": self.identify_attempts,
+                "promise": self.promise}  # fmt: skip
 
 
 def menu_from_json(stored: Mapping[str, Any] | None) -> SelfServiceMenu | None:
@@ -52,5 +55,6 @@ def menu_from_json(stored: Mapping[str, Any] | None) -> SelfServiceMenu | None:
         identify=Identify(stored.get("identify", "none")),
         attempts=int(stored.get("attempts", 2)),
         identify_attempts=int(stored.get("identify_attempts", 3)),
+        promise=bool(stored.get("promise", False)),
     )  # fmt: skip
     return menu if menu.offers_anything else None

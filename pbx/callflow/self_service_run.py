@@ -1,6 +1,6 @@
 """Self-service in the IVR, the effects: identify the caller if the line could not, offer the
-menu, read the balance out, take a payment or a mandate, and say on the call (and the call
-log) what the caller did, until they hang up or ask for an agent.
+menu, read the balance out, take a payment or a mandate, record a promise to pay, and say on
+the call (and the call log) what the caller did, until they hang up or ask for an agent.
 
 Runs inside admission's task for the call, before the queue; the caller may hang up at any
 await (the requests then raise `AriNotFound`, which admission settles). The decisions are
@@ -22,10 +22,13 @@ from pbx.callflow import keypad, prompts
 from pbx.callflow.call_work import AdmissionWork
 from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.self_service import (
+    CONFIRM_KEY,
     ENTER_ACCOUNT,
     MAX_ACTIONS,
     NOT_IDENTIFIED,
     NOTHING_OWED,
+    PROMISE_RECORDED,
+    PROMISE_REFUSED,
     Choice,
     SayMoney,
     Step,
@@ -34,11 +37,15 @@ from pbx.callflow.self_service import (
     menu_media,
     offered,
     owed_by_currency,
+    promise_due,
+    promise_media,
     resolved,
 )
 from pbx.callflow.self_service_config import Identify, SelfServiceMenu
 from pbx.callflow.self_service_money import IvrMoneyDesk
+from pbx.callflow.self_service_promise import IvrPromises
 from pbx.db.models import Customer
+from pbx.voice.saying import day as say_day
 from pbx.voice.saying import money as say_money
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,7 @@ class _Run:
         self.flow, self.call, self.settings = flow, call, menu
         self.say_money, self.money, self.language = say_money, money, language
         self.identified_account: int | None = None
+        self.promises = IvrPromises(flow.database, flow.clock)
         assert call.caller_channel is not None
         self.channel: str = call.caller_channel
 
@@ -154,12 +162,10 @@ class _Run:
     # --- the menu ----------------------------------------------------------------------------
 
     async def menu(self) -> None:
-        money = self.money
-        choices = offered(self.settings, takes_cards=bool(money and money.takes_cards),
-                          takes_mandates=bool(money and money.takes_mandates))  # fmt: skip
-        if not choices:
-            return
         for _ in range(MAX_ACTIONS):
+            choices = await self._offered()
+            if not choices:
+                return
             choice = await self._choose(choices)
             if self.call.phase is Phase.ENDED:
                 return
@@ -174,25 +180,38 @@ class _Run:
                 return
         await self._step(Step.NO_CHOICE)
 
+    async def _offered(self) -> tuple[Choice, ...]:
+        """The menu now: a promise only to a caller with something overdue who has not been
+        offered one on this call."""
+        money, promise = self.money, False
+        if self.settings.promise:
+            owed, _ = await self._owed()
+            promise = promise_due(owed, self.call.self_service)
+        return offered(self.settings, takes_cards=bool(money and money.takes_cards),
+                       takes_mandates=bool(money and money.takes_mandates),
+                       promise=promise)  # fmt: skip
+
     async def _choose(self, choices: tuple[Choice, ...]) -> Choice | None:
+        for _ in range(self.settings.attempts):
+            pressed = await self._key(menu_media(choices))
+            if self.call.phase is Phase.ENDED:
+                return None
+            choice = choice_of(pressed, choices)
+            if choice is not None:
+                return choice
+            await self.flow.client.play(self.channel, prompts.INVALID_CHOICE)
+        return None
+
+    async def _key(self, media: tuple[str, ...]) -> str:
+        """One key pressed during or after `media` ("" for none in time)."""
         flow = self.flow
         digits = flow.keypads.listen(self.channel)
         try:
-            for _ in range(self.settings.attempts):
-                while not digits.empty():
-                    digits.get_nowait()
-                await flow.client.play(self.channel, menu_media(choices))
-                pressed = await keypad.collect(
-                    digits, max_digits=1, first_timeout=flow.timing.first_digit,
-                    between_timeout=flow.timing.between_digits, terminator="",
-                )  # fmt: skip
-                if self.call.phase is Phase.ENDED:
-                    return None
-                choice = choice_of(pressed, choices)
-                if choice is not None:
-                    return choice
-                await flow.client.play(self.channel, prompts.INVALID_CHOICE)
-            return None
+            await flow.client.play(self.channel, media)
+            return await keypad.collect(
+                digits, max_digits=1, first_timeout=flow.timing.first_digit,
+                between_timeout=flow.timing.between_digits, terminator="",
+            )  # fmt: skip
         finally:
             flow.keypads.stop(self.channel)
 
@@ -202,6 +221,9 @@ class _Run:
             await self.flow.client.play(self.channel,
                                         balance_media(owed, language, self.say_money))  # fmt: skip
             await self._step(Step.BALANCE)
+            return
+        if choice is Choice.PROMISE:
+            await self._step(await self._promise(owed, language))
             return
         assert self.money is not None
         account = self._account_to_pay(owed)
@@ -219,6 +241,26 @@ class _Run:
         account_id, amount, currency = account
         step = await self.money.pay(self.call, account_id, amount, currency, language)
         await self._step(Step(step))
+
+    async def _promise(self, owed: Any, language: str) -> Step:
+        """The business's promise read out; made on "1", refused by the rules as said."""
+        account = self._account_to_pay(owed)
+        offer = await self.promises.offer(self.call, account[0]) if account else "nothing_owed"
+        if isinstance(offer, str):
+            await self.flow.client.play(self.channel, (PROMISE_REFUSED,))
+            return Step.PROMISE_REFUSED
+        assert account is not None
+        media = promise_media(offer.amount_minor, account[2], offer.due_on, language,
+                              self.say_money, say_day)  # fmt: skip
+        if await self._key(media) != CONFIRM_KEY or self.call.phase is Phase.ENDED:
+            return Step.PROMISE_DECLINED
+        if isinstance(await self.promises.make(self.call, offer), str):
+            await self.flow.client.play(self.channel, (PROMISE_REFUSED,))
+            return Step.PROMISE_REFUSED
+        await self.flow.client.play(self.channel, (PROMISE_RECORDED,))
+        if self.flow.prefetch is not None and self.call.customer_id is not None:
+            self.flow.prefetch(self.call.tenant_id, self.call.customer_id)  # the pop shows it
+        return Step.PROMISED
 
     # --- what the caller owes ----------------------------------------------------------------
 

@@ -73,10 +73,10 @@ class DeskPublisher:
 
     def prefetch(self, tenant_id: int, customer_id: int) -> None:
         """Read the customer's panel now; the pop that follows uses it (if it is no older
-        than the call, which it cannot be: it was read after the call arrived)."""
+        than the call, which it cannot be: it was read after the call arrived). Asked again
+        (the caller changed their account in the IVR: a promise), it is read again, and the
+        pop uses the newer read."""
         key = (tenant_id, customer_id)
-        if key in self._panels:
-            return
         if len(self._panels) > 10_000:
             self._panels.clear()
         task = asyncio.get_running_loop().create_task(self._read_panel(tenant_id, customer_id))

@@ -302,8 +302,10 @@ class MenuIn(_In):
 
 class SelfServiceIn(_In):
     """The route's self-service menu before the queue: 1 the balance, 2 pay by card, 3 a
-    direct debit, 0 or 9 an agent. `identify`: how a caller not known by their number proves
-    who they are (account number, then a PIN or date of birth); none: they go to the queue."""
+    direct debit, 4 a promise to pay (`promise`, off unless turned on: offered to an
+    identified caller with something overdue), 0 or 9 an agent. `identify`: how a caller not
+    known by their number proves who they are (account number, then a PIN or date of birth);
+    none: they go to the queue."""
 
     balance: bool = True
     card: bool = False
@@ -311,11 +313,13 @@ class SelfServiceIn(_In):
     identify: Literal["none", "pin", "date_of_birth"] = "none"
     attempts: Annotated[int, Field(ge=1, le=5)] = 2
     identify_attempts: Annotated[int, Field(ge=1, le=5)] = 3
+    promise: bool = False
 
     @model_validator(mode="after")
     def _offers_something(self) -> SelfServiceIn:
-        if not (self.balance or self.card or self.mandate):
-            raise ValueError("self_service offers nothing: turn on balance, card or mandate")
+        if not (self.balance or self.card or self.mandate or self.promise):
+            raise ValueError("self_service offers nothing: turn on balance, card, mandate or "
+                             "promise")  # fmt: skip
         return self
 
 

@@ -1,7 +1,10 @@
 """The self-service menu's decisions (pure): what it offers, what a key chooses, what the
-caller hears of their balance, and when a call counts as resolved."""
+caller hears of their balance and of the promise offered, and when a call counts as
+resolved."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pytest
 
@@ -85,3 +88,54 @@ def test_a_stored_menu_that_offers_nothing_is_no_menu() -> None:
     menu = menu_from_json({"card": True, "identify": "date_of_birth", "identify_attempts": 2})
     assert menu == SelfServiceMenu(True, True, False, Identify.DATE_OF_BIRTH, 2, 2)
     assert menu_from_json(menu.to_json()) == menu
+
+
+def day(due_on: date, language: str) -> tuple[str, ...]:
+    return (f"{language}:{due_on.isoformat()}",)
+
+
+def test_a_promise_is_offered_only_where_the_route_enables_it_and_the_caller_may_make_one(
+) -> None:  # fmt: skip
+    menu = SelfServiceMenu(balance=True, promise=True)
+    assert ss.offered(menu, takes_cards=False, takes_mandates=False, promise=True) == (
+        Choice.BALANCE, Choice.PROMISE, Choice.AGENT)  # fmt: skip
+    assert ss.offered(menu, takes_cards=False, takes_mandates=False, promise=False) == (
+        Choice.BALANCE, Choice.AGENT)  # fmt: skip
+    off = SelfServiceMenu(balance=True)  # the route's default: no promises
+    assert Choice.PROMISE not in ss.offered(off, takes_cards=True, takes_mandates=True,
+                                            promise=True)  # fmt: skip
+    assert ss.choice_of("4", (Choice.BALANCE, Choice.PROMISE, Choice.AGENT)) is Choice.PROMISE
+    assert ss.choice_of("4", (Choice.BALANCE, Choice.AGENT)) is None
+
+
+def test_a_promise_is_due_with_something_overdue_once_a_call() -> None:
+    late = (Owed("EUR", 0, 0), Owed("ILS", 45_050, 20_000))
+    assert ss.promise_due(late, ["identified", "balance"]) is True
+    assert ss.promise_due((Owed("ILS", 45_050, 0),), []) is False  # owes, nothing overdue
+    assert ss.promise_due((), []) is False
+    for asked in ("promised", "promise_declined", "promise_refused"):
+        assert ss.promise_due(late, ["balance", asked]) is False, asked
+
+
+def test_the_promise_offered_is_said_as_amount_and_date_then_how_to_confirm() -> None:
+    assert ss.promise_media(20_000, "ILS", date(2026, 2, 9), "he", say, day) == (
+        ss.PROMISE_OFFER, "he:20000:ILS", ss.PROMISE_BY, "he:2026-02-09", ss.PROMISE_CONFIRM)
+    assert ss.CONFIRM_KEY == "1"
+
+
+@pytest.mark.parametrize(("steps", "resolved"), [
+    (["promised"], True), (["identified", "balance", "promised"], True),
+    (["promise_refused"], False), (["balance", "promise_declined"], False),
+    (["promised", "agent"], False),
+])  # fmt: skip
+def test_a_promise_recorded_resolves_the_call_and_a_refused_one_does_not(
+    steps: list[str], resolved: bool
+) -> None:
+    assert ss.resolved(steps) is resolved
+
+
+def test_a_stored_menu_offering_only_promises_is_a_menu_and_promises_are_off_by_default() -> None:
+    assert menu_from_json({"balance": True}) == SelfServiceMenu(promise=False)
+    only = menu_from_json({"balance": False, "promise": True})
+    assert only is not None and only.promise and not only.balance
+    assert menu_from_json(only.to_json()) == only

@@ -37,3 +37,19 @@ async def test_a_notice_the_codec_refuses_is_one_logged_line_and_the_next_is_pub
     assert [event.data["agent_id"] for event in hub.published] == [8]
     [line] = [r for r in caplog.records if "not built" in r.getMessage()]
     assert line.exc_info is None and "agent_id" in line.getMessage()
+
+
+async def test_a_panel_read_ahead_again_is_the_one_the_pop_shows() -> None:
+    """The caller made a promise in the IVR after their panel was read ahead."""
+    publisher = DeskPublisher(RecordingHub(), None, lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    reads = iter(({"promises": [], "recent_calls": []},
+                  {"promises": [{"id": 1}], "recent_calls": []}))  # fmt: skip
+
+    async def read_panel(tenant_id: int, customer_id: int) -> dict[str, object]:
+        return next(reads)
+
+    publisher._read_panel = read_panel  # type: ignore[method-assign]
+    publisher.prefetch(1, 5)  # as the call arrived
+    publisher.prefetch(1, 5)  # after the promise
+    panel = await publisher._panel(1, {"customer_id": 5, "record_id": 9})
+    assert panel is not None and panel["promises"] == [{"id": 1}]

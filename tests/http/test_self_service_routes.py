@@ -1,4 +1,5 @@
-"""A route's self-service menu through /api/v1/routes: checked, stored, audited, and live."""
+"""A route's self-service menu through /api/v1/routes: checked, stored, audited, and live
+(the promise to pay among its options, off unless turned on)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ async def test_a_route_offers_self_service_and_the_call_flow_reads_it(
 ) -> None:
     _, queue = await admin.call("POST", "/queues", SUPPORT)
     menu = {"balance": True, "card": True, "mandate": False, "identify": "pin",
-            "attempts": 2, "identify_attempts": 3}  # fmt: skip
+            "attempts": 2, "identify_attempts": 3, "promise": True}  # fmt: skip
     status, created = await admin.call(
         "POST", "/routes", {"did": DID, "queue_id": queue["id"], "self_service": menu}
     )
@@ -28,7 +29,8 @@ async def test_a_route_offers_self_service_and_the_call_flow_reads_it(
 
     await site.world.until(lambda: site.world.flow.config.routes.get(DID) is not None, "loaded")
     route = site.world.flow.config.routes[DID]
-    assert route.self_service == SelfServiceMenu(True, True, False, Identify.PIN, 2, 3)
+    assert route.self_service == SelfServiceMenu(True, True, False, Identify.PIN, 2, 3,
+                                                 promise=True)  # fmt: skip
 
     status, updated = await admin.call(
         "PUT", f"/routes/{created['id']}", {"did": DID, "queue_id": queue["id"]}
@@ -41,7 +43,7 @@ async def test_a_route_offers_self_service_and_the_call_flow_reads_it(
     assert entries[0].details["self_service"] == menu  # the change is in the audit log
 
 
-async def test_a_self_service_menu_that_offers_nothing_or_bad_values_is_a_422(
+async def test_a_bad_self_service_menu_is_a_422_and_a_good_one_offers_no_promise_unasked(
     admin: ApiClient,
 ) -> None:
     _, queue = await admin.call("POST", "/queues", SUPPORT)
@@ -52,12 +54,17 @@ async def test_a_self_service_menu_that_offers_nothing_or_bad_values_is_a_422(
         {"attempts": 0},
         {"identify_attempts": 9},
         {"card": "yes"},
+        {"promise": 1},
+        {"balance": False, "promise": False},
     ):
         status, error = await admin.call("POST", "/routes", route | {"self_service": bad})
         assert status == 422 and error["error"]["details"][0]["field"].startswith(
             "self_service"), bad
     status, listed = await admin.call("GET", "/routes")
     assert status == 200 and listed["items"] == []  # nothing half-made
+    status, created = await admin.call("POST", "/routes", route | {
+        "self_service": {"balance": True}})  # fmt: skip
+    assert status == 201 and created["self_service"]["promise"] is False  # off by default
 
 
 async def test_queue_stats_count_the_calls_self_service_resolved_today(

@@ -295,6 +295,8 @@ const IVR_STEPS = {
   nothing_owed: "tried to pay, owed nothing", mandate: "set up a direct debit",
   mandate_failed: "direct debit failed", mandate_abandoned: "direct debit abandoned",
   agent: "asked for an agent", no_choice: "made no choice",
+  promised: "promised to pay", promise_declined: "heard a promise offered, did not confirm",
+  promise_refused: "promise refused by the rules",
 };
 
 function inTheIvr(call) {
