@@ -101,8 +101,10 @@ class Ledgerline:
             remind = self._every(config.messages.reminders_every_minutes, "reminders",
                                  self._remind, at_start=True)  # fmt: skip
             self._background.append(asyncio.create_task(remind, name="reminders"))
+        # Not at start: a process taking over the calls spends its first seconds on them, and
+        # the worklists it would build are in the database already (a supervisor can ask).
         worklists = self._every(worklist_store.EVERY_MINUTES, "worklists", self._build_worklists,
-                                at_start=True)  # fmt: skip
+                                at_start=False)  # fmt: skip
         self._background.append(asyncio.create_task(worklists, name="worklists"))
         keys = self._every(60, "idempotency keys purge", self._purge_keys, at_start=True)
         self._background.append(asyncio.create_task(keys, name="idempotency-keys-purge"))
