@@ -147,7 +147,15 @@ class DeskPublisher:
             return DeskEvent.of(tenant, Audience(tuple(p["agents"]), queues), payload)
         if kind == "agent.state":
             return DeskEvent(kind, tenant, Audience((p["agent_id"],), supervisors=True), p)
+        if kind == "call.ended":  # a panel read ahead and never popped (no agent was offered
+            self._forget_panel(tenant, p["call"].get("customer_id"))  # the call) goes with it
         return DeskEvent(kind, tenant, Audience(tuple(p["agents"]), queues), dict(p["call"]))
+
+    def _forget_panel(self, tenant: int, customer: int | None) -> None:
+        """Without this, the customer's next call would pop the panel read for this one."""
+        ahead = self._panels.pop((tenant, customer), None) if customer is not None else None
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
 
     async def offer_ringing(self, ringing: Ringing) -> bool:
         """Pop the desks of the business's active agents at that phone (False when none is):

@@ -53,3 +53,24 @@ async def test_a_panel_read_ahead_again_is_the_one_the_pop_shows() -> None:
     publisher.prefetch(1, 5)  # after the promise
     panel = await publisher._panel(1, {"customer_id": 5, "record_id": 9})
     assert panel is not None and panel["promises"] == [{"id": 1}]
+
+
+async def test_a_panel_read_ahead_for_a_call_that_ends_unoffered_is_not_a_later_calls_pop() -> None:
+    """The caller hung up in the IVR or the queue: their next call pops a panel read for it."""
+    publisher = DeskPublisher(RecordingHub(), None, lambda: datetime.now(UTC))  # type: ignore[arg-type]
+    account = {"balance": "then"}
+
+    async def read_panel(tenant_id: int, customer_id: int) -> dict[str, object]:
+        return {"balance": account["balance"], "recent_calls": []}
+
+    publisher._read_panel = read_panel  # type: ignore[method-assign]
+    publisher.prefetch(1, 5)  # the first call arrived
+    await publisher._panels[(1, 5)]  # its panel is read
+    account["balance"] = "now"  # paid since, say
+    ended = {"call_id": "c-1", "record_id": 8, "direction": "inbound", "caller_number": None,
+             "did": None, "match": "unique", "customer_id": 5, "priority": 0, "verified": None,
+             "queue": None, "waited_seconds": 3, "agent_id": None, "outcome": "abandoned"}
+    await publisher._event("call.ended", {"tenant_id": 1, "queue": None, "agents": [],
+                                          "call": ended})  # fmt: skip
+    panel = await publisher._panel(1, {"customer_id": 5, "record_id": 9})  # the next call
+    assert panel is not None and panel["balance"] == "now"
