@@ -138,6 +138,12 @@ async def test_a_report_page_shows_the_figures_the_reports_api_gives(
                            f"₪{by_channel[key]['amount_minor'] / 100:,.2f}")
         for key, label in (("card_in_call", "Card in a call"), ("pay_link", "Pay link"))
     }  # fmt: skip
+    per_call = [await row.locator("td").all_text_contents()
+                for row in await page.locator("#per-call-table tbody tr").all()]  # fmt: skip
+    totals = [r for r in collected["per_call"] if r["agent_id"] is None and r["queue_id"] is None]
+    assert per_call == [[str(r["calls"]), f"₪{r['amount_minor'] / 100:,.2f}",
+                         f"₪{r['per_call_minor'] / 100:,.2f}"] for r in totals]  # fmt: skip
+    assert totals[0]["amount_minor"] == 1000  # the card payment taken in the answered call
     bars = page.locator("#queue-chart svg rect.series-0")
     assert await bars.count() == len({r["interval_start"] for r in queues["rows"]}) + 1  # + its key
     await page.close()

@@ -18,6 +18,7 @@ export const TEXTS = {
     channel: "Method", amount: "Amount", count: "Payments", nothing: "Nothing in this period.",
     card_in_call: "Card in a call", ivr_self_service: "IVR self-service", pay_link: "Pay link",
     recurring: "Recurring", other: "Other", hour: "Hour", day: "Day", week: "Week", "15m": "15 minutes",
+    per_call_title: "Collected per call handled", per_call: "Per call",
   },
   he: {
     board_title: "לוח קיר – Ledgerline", reports_title: "דוחות – Ledgerline",
@@ -36,6 +37,7 @@ export const TEXTS = {
     channel: "אמצעי", amount: "סכום", count: "תשלומים", nothing: "אין נתונים בתקופה זו.",
     card_in_call: "כרטיס בשיחה", ivr_self_service: "שירות עצמי במענה קולי", pay_link: "קישור לתשלום",
     recurring: "חיוב חוזר", other: "אחר", hour: "שעה", day: "יום", week: "שבוע", "15m": "רבע שעה",
+    per_call_title: "נגבה לכל שיחה שטופלה", per_call: "לשיחה",
   },
   lt: {
     board_title: "Ledgerline sienų lenta", reports_title: "Ledgerline ataskaitos",
@@ -55,5 +57,6 @@ export const TEXTS = {
     nothing: "Šiuo laikotarpiu nieko nėra.", card_in_call: "Kortele skambučio metu",
     ivr_self_service: "Savitarna IVR", pay_link: "Mokėjimo nuoroda", recurring: "Periodinis",
     other: "Kita", hour: "Valanda", day: "Diena", week: "Savaitė", "15m": "15 minučių",
+    per_call_title: "Surinkta vienam aptarnautam skambučiui", per_call: "Vienam skambučiui",
   },
 };

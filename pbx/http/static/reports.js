@@ -103,6 +103,15 @@ function moneyReport(report) {
     cell(tr, String(m.count), true);
     cell(tr, money(m.amount, m.currency, lang), true).dir = "ltr";
   });
+  // The business's total (no agent, no queue), a row per currency ("–": nothing collected).
+  const totals = report.per_call.filter((row) => row.agent_id === null && row.queue_id === null);
+  rows($("per-call-table").tBodies[0], totals, (tr, row) => {
+    tr.dataset.currency = row.currency ?? "";
+    const amount = (minor) => (row.currency ? money(minor, row.currency, lang) : "–");
+    cell(tr, String(row.calls), true);
+    cell(tr, amount(row.amount_minor), true).dir = "ltr";
+    cell(tr, amount(row.per_call_minor), true).dir = "ltr";
+  });
 }
 
 function agentReport(report) {
