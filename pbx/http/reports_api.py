@@ -108,7 +108,7 @@ class CollectedPerCallOut(BaseModel):
     agent_id: int | None = Field(description="null, with queue_id null: the total")
     queue_id: int | None = Field(description="the calls' queue; null: calls in no queue")
     currency: str | None = Field(description="null: the calls handled collected nothing")
-    calls: int = Field(description="calls answered by an agent that arrived in the period")
+    calls: int = Field(description="calls answered by an agent, ended, arrived in the period")
     amount_minor: int = Field(description="payments taken in those calls once answered")
     per_call_minor: int = Field(description="amount_minor // calls (rounded down)")
 

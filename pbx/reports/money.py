@@ -20,13 +20,14 @@ was decided, the amount promised), `plan_created` (by its creation, the plan's t
 it was decided, the instalment's amount; the plan's agent and call).
 
 Collected per call handled (`per_call`), per agent and the call's queue: `calls`, the calls
-handled (answered by an agent, inbound or outbound, arrived in the period by
-`calls.arrived_at`); `amount_minor`, the `payment` entries whose payment names one of those
-calls and was taken once the agent had answered it (at any time, so a call that arrived
-before midnight and paid after counts in its own day), per currency; `per_call_minor`,
-`amount_minor // calls`: integer minor units rounded down. Handled calls that collected
-nothing give one row with no currency and 0. The total over every agent and queue (after
-the filters) has no agent and no queue (a handled call always has its agent).
+handled (answered by an agent and ended, inbound or outbound, arrived in the period by
+`calls.arrived_at`: a call still going counts once it ends, as in the agents report);
+`amount_minor`, the `payment` entries whose payment names one of those calls and was taken
+once the agent had answered it (at any time, so a call that arrived before midnight and paid
+after counts in its own day), per currency; `per_call_minor`, `amount_minor // calls`:
+integer minor units rounded down. Handled calls that collected nothing give one row with no
+currency and 0. The total over every agent and queue (after the filters) has no agent and
+no queue (a handled call always has its agent).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ async def _handled_calls(
 ) -> tuple[dict[HandledKey, int], dict[HandledKey, dict[str, int]]]:
     """Calls handled in the period per agent and queue, and what was collected in them."""
     handled_in_period = [
-        Call.answered_at.is_not(None), Call.agent_id.is_not(None),
+        Call.answered_at.is_not(None), Call.agent_id.is_not(None), Call.ended_at.is_not(None),
         Call.arrived_at >= query.period.start, Call.arrived_at < query.period.end,
         *([Call.agent_id.in_(query.agents)] if query.agents else []),
         *([Call.queue_id.in_(query.queues)] if query.queues else []),
