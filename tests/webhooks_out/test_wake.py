@@ -3,6 +3,7 @@ whatever its poll interval; other commits tell nobody."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -90,6 +91,12 @@ async def test_a_commit_wakes_the_served_worker_idling_at_a_long_poll_interval(
     try:
         event_id = await business.emit("payment.succeeded", business.accounts[0])
         await receiver.wait_for(lambda: event_id in receiver.ids(), within_s=30)
+        # The receiver has it; the worker writes its answer next (a stop before that leaves
+        # the delivery pending, to be sent again: at least once, as promised).
+        deadline = asyncio.get_running_loop().time() + 30
+        while [d.status for d in await business.deliveries()] != ["delivered"]:
+            assert asyncio.get_running_loop().time() < deadline, "never marked delivered"
+            await asyncio.sleep(0.05)
     finally:
         await worker.stop()
     [delivery] = await business.deliveries()
