@@ -205,6 +205,8 @@ class CallFlow:
                 await task
         self.prompts_player.close()  # a wait its cancelled task did not end
         await self.saver.settle()  # a snapshot being written when the saver was stopped
+        if self.executor.history is not None:
+            await self.executor.history.settle()  # and the agents' states being written
         await self.lanes.cancel()
         await self.connection.stop()
         self._synced.clear()

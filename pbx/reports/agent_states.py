@@ -24,6 +24,7 @@ would have carried them; what the agent did then counts in the state restored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -188,6 +189,7 @@ class AgentStateHistory:
         self._pending: list[StateChange] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one writer at a time: changes stay in order
+        self._writing: asyncio.Future[None] | None = None
 
     def record(self, change: StateChange) -> None:
         self._pending.append(change)
@@ -204,7 +206,17 @@ class AgentStateHistory:
             await self._wake.wait()
             await asyncio.sleep(self._every)  # changes in this window: one write
             self._wake.clear()
-            await self.flush()
+            # Shielded: cancelling `run` (a stop) lets a write in flight finish; cut in the
+            # middle, its SQLite connection would keep the database's one write lock.
+            self._writing = asyncio.ensure_future(self.flush())
+            await asyncio.shield(self._writing)
+
+    async def settle(self) -> None:
+        """The write that was in flight when `run` was cancelled, finished."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            with contextlib.suppress(Exception):  # flush logs its own failures
+                await writing
 
     async def flush(self) -> None:
         """Write what is pending; what a database error (or a cancelled flush) left

@@ -5,6 +5,8 @@ what the last owner left open."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -313,3 +315,28 @@ async def test_a_rebuild_of_more_rows_than_one_statement_binds_keeps_every_one(
     assert len(rows) == quarters
     assert sum(r.seconds for r in rows) == sum(60 + q % 7 for q in range(quarters))
     assert sum(r.entered for r in rows) == quarters
+
+
+async def test_a_stop_lets_a_write_in_flight_finish_instead_of_cutting_it() -> None:
+    """Cancelling `run` mid-write (the call flow stopping) must not cut the transaction: on
+    SQLite a cut one keeps the database's write lock, and the state snapshot written next
+    waited on it until it gave up."""
+    history = AgentStateHistory(None, every=0)  # type: ignore[arg-type]
+    started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_flush() -> None:
+        started.set()
+        await release.wait()
+        finished.set()
+
+    history.flush = slow_flush  # type: ignore[method-assign]
+    history.record(StateChange(1, 1, "available", datetime.now(UTC)))
+    running = asyncio.ensure_future(history.run())
+    await started.wait()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert not finished.is_set()  # the write goes on after its task was cancelled
+    release.set()
+    await history.settle()
+    assert finished.is_set()
