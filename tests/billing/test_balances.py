@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import date
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.balances import UnknownEvents, pending_in_billing, state_balance
@@ -18,6 +17,7 @@ from billing_bridge.screen_pop import customer_panel
 from pbx.db.database import Database
 from pbx.db.models import Account, AccountEntry, BillingEvent
 from tests.factories import make_customer, make_tenant
+from tests.locks import until_a_statement_waits_on_a_lock
 
 _SEQ = itertools.count(1)
 
@@ -275,7 +275,8 @@ async def test_a_payment_committing_during_a_statement_is_never_lost(
         await _lock_for_update(session, books.account)
         await _post_and_tell(session, books.tenant, books.account, "payment", -3_000)
         statement = asyncio.create_task(books.state(10_000))
-        await _until_a_lock_is_awaited(postgres_database, statement)
+        await until_a_statement_waits_on_a_lock(postgres_database, statement,
+                                                within_s=30, what="the account's lock")
     stated = await statement
 
     assert stated == 7_000
@@ -292,28 +293,11 @@ async def test_a_payment_arriving_while_a_statement_holds_the_account_lands_on_t
         assert account is not None
         await state_balance(session, account, 10_000)
         payment = asyncio.create_task(books.take("payment", -3_000))
-        await _until_a_lock_is_awaited(postgres_database, payment)
+        await until_a_statement_waits_on_a_lock(postgres_database, payment,
+                                                within_s=30, what="the account's lock")
     await payment
 
     assert await books.shown() == (7_000, 10_000, -3_000)
-
-
-async def _until_a_lock_is_awaited(
-    database: Database, waiter: asyncio.Task[Any], within_s: float = 30.0
-) -> None:
-    async with database.engine.connect() as connection:
-        for _ in range(int(within_s / 0.01)):
-            if waiter.done():  # it did not wait: say why
-                raise AssertionError(f"it did not wait for the lock: {waiter.result()!r}")
-            waiting = await connection.scalar(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"
-            ))  # fmt: skip
-            await connection.rollback()  # a transaction sees one snapshot of the activity
-            if waiting:
-                return
-            await asyncio.sleep(0.01)
-    raise AssertionError("nobody waited for the account's lock")
 
 
 async def test_the_screen_pop_shows_each_accounts_balance_stated_and_pending_in_billing(

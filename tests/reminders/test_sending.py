@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from billing_bridge.reminders import planner, replies, store
 from billing_bridge.reminders.links import OptOutTokenError
@@ -25,6 +25,7 @@ from pbx.db.models import (
     PaymentPlan,
     PlanInstalment,
 )
+from tests.locks import until_a_statement_waits_on_a_lock
 from tests.reminders.support import ADMIN, DST_DAY, DUE, STEPS, Shop, at, open_shop
 
 DAY1 = DUE + timedelta(days=1)
@@ -378,21 +379,10 @@ async def test_an_opt_out_in_flight_when_the_claim_comes_is_waited_for_and_wins(
     async with database.tenant_session(shop.tenant_id) as session, session.begin():
         await store.opt_out(session, shop.tenant_id, customer, via="link", now=at(DAY1, 9))
         sending = asyncio.create_task(shop.reminders().send_due(at(DAY1, 9)))
-        await _until_a_statement_waits_on_a_lock(database)
+        await until_a_statement_waits_on_a_lock(database, sending,
+                                                what="the opt-out's lock")
     report = await sending
     assert (report.sent, report.stopped) == (0, 0)
     [row] = await shop.rows(account)
     assert (row.status, row.stop_reason) == ("stopped", "opted_out")
     assert shop.sender.sent == [] and await shop.messages() == []
-
-
-async def _until_a_statement_waits_on_a_lock(database: Database) -> None:
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                 "AND datname = current_database()")  # fmt: skip
-    deadline = asyncio.get_running_loop().time() + 60
-    async with database.engine.connect() as connection:
-        while asyncio.get_running_loop().time() < deadline:
-            if await connection.scalar(query):
-                return
-            await asyncio.sleep(0.02)
-    raise AssertionError("the claim never waited on the opt-out's lock")
