@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing_bridge.ingest.sql import among, insert_rows
+from billing_bridge.ingest.sql import among, cached_plans, insert_rows
 from pbx.db.models import Account, AccountEntry, BillingEvent
 from pbx.db.types import utcnow
 
@@ -124,8 +124,9 @@ async def state_balances(
             **columns, "id": account_id, "balance_minor": balances[account_id],
             "reported_balance_minor": stated[account_id], "reported_at": now,
         })  # fmt: skip
-    if accounts:  # ORM bulk UPDATE by primary key: one executemany
-        await session.execute(update(Account), accounts)
+    if accounts:  # ORM bulk UPDATE by primary key: one executemany, one plan
+        async with cached_plans(session):
+            await session.execute(update(Account), accounts)
     await insert_rows(session, AccountEntry, tenant_id, entries)
     return balances
 

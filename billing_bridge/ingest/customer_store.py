@@ -22,7 +22,7 @@ from billing_bridge.ingest.outcomes import (
     unknown_parent,
 )
 from billing_bridge.ingest.records import AccountRecord, Business, CustomerRecord
-from billing_bridge.ingest.sql import any_of, copy_rows, insert_rows
+from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows, insert_rows
 from pbx.db.models import Account, BillingEvent, Customer, CustomerPhone
 from pbx.db.types import utcnow
 
@@ -50,10 +50,11 @@ async def write_customers(
     ids = await _insert_customers(session, business.tenant_id, new, now)
     changed.sort(key=lambda change: change[0])  # locked in id order (see invoice_store)
     if changed:
-        await session.execute(update(Customer), [
-            {"id": customer_id, **_customer_fields(record), "updated_at": now}
-            for customer_id, record in changed
-        ])  # fmt: skip
+        async with cached_plans(session):  # one plan for the executemany's rows
+            await session.execute(update(Customer), [
+                {"id": customer_id, **_customer_fields(record), "updated_at": now}
+                for customer_id, record in changed
+            ])  # fmt: skip
     removed = await _replace_phones(session, business.tenant_id, changed, new, ids)
     for record in new:
         results[record.ref] = Result(record.ref, Outcome.CREATED, customer_ids=(ids[record.ref],))
@@ -179,11 +180,12 @@ async def write_accounts(
         )).all())  # fmt: skip
     changed.sort(key=lambda change: change[0])  # locked in id order
     if changed:
-        await session.execute(update(Account), [
-            {"id": account_id, "customer_id": customers[record.customer_ref],
-             **_account_fields(record), "updated_at": now}
-            for account_id, _, record in changed
-        ])  # fmt: skip
+        async with cached_plans(session):
+            await session.execute(update(Account), [
+                {"id": account_id, "customer_id": customers[record.customer_ref],
+                 **_account_fields(record), "updated_at": now}
+                for account_id, _, record in changed
+            ])  # fmt: skip
     written = [(ids[r.ref], r) for r in new] + [(i, r) for i, _, r in changed]
     await _state_balances(session, business.tenant_id, written)
     for record in new:

@@ -29,7 +29,7 @@ from billing_bridge.ingest.records import (
     ExternalPaymentRecord,
     InvoiceRecord,
 )
-from billing_bridge.ingest.sql import any_of, copy_rows
+from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows
 from pbx.audit import Actor, Target, record
 from pbx.db.models import Account, AccountEntry, Invoice
 from pbx.db.types import utcnow
@@ -85,7 +85,8 @@ async def write_invoices(
         # In id order: requests updating the same rows at the same moment lock them in one
         # order, so they wait for each other instead of deadlocking.
         changed.sort(key=lambda row: row["id"])
-        await session.execute(update(Invoice), changed)
+        async with cached_plans(session):  # one plan for the executemany's rows
+            await session.execute(update(Invoice), changed)
     return results
 
 

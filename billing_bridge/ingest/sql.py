@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from asyncpg import IntegrityConstraintViolationError, PostgresError
@@ -16,6 +17,10 @@ from pbx.db.tenancy import CrossTenantAccess
 
 # For the rest of a batch's transaction: each statement planned for the values it is given.
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# For one write: the transaction's plan mode before, and cached plans again meanwhile.
+_CACHED_PLANS = text("SELECT current_setting('plan_cache_mode'), "
+                     "set_config('plan_cache_mode', 'auto', true)")  # fmt: skip
+_RESTORE_PLANS = text("SELECT set_config('plan_cache_mode', :mode, true)")
 
 
 def among(column: InstrumentedAttribute[Any], values: Collection[Any]) -> ColumnElement[bool]:
@@ -36,6 +41,24 @@ async def plan_for_values(session: AsyncSession) -> None:
     rendered into SQL text one by one (a twentieth of the CPU for a thousand refs)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(_CUSTOM_PLANS)
+
+
+@asynccontextmanager
+async def cached_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """For the writes inside: PostgreSQL's plan cache as usual, then the transaction's mode
+    again (`plan_for_values`).
+
+    A foreign key is checked by a trigger running a prepared query for each row written;
+    under `force_custom_plan` that query is planned again for every row, which made three
+    fifths of PostgreSQL's CPU in a batch of new invoices (the check, a primary-key read, has
+    one plan whatever the key). After a failed write the mode is left as it is: the
+    statement aborted the transaction, whose savepoint's rollback restores the mode."""
+    if session.bind.dialect.name != "postgresql":
+        yield
+        return
+    mode = (await session.execute(_CACHED_PLANS)).scalar_one()
+    yield
+    await session.execute(_RESTORE_PLANS, {"mode": mode})
 
 
 def any_of(
@@ -82,9 +105,10 @@ async def copy_rows(
     raw = await connection.get_raw_connection()
     statement = f"COPY {model.__tablename__}"
     try:
-        await raw.driver_connection.copy_records_to_table(
-            model.__tablename__, records=rows, columns=list(columns)
-        )
+        async with cached_plans(session):  # the foreign keys' checks, a row each
+            await raw.driver_connection.copy_records_to_table(
+                model.__tablename__, records=rows, columns=list(columns)
+            )
     except IntegrityConstraintViolationError as exc:
         raise IntegrityError(statement, None, exc) from exc
     except PostgresError as exc:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from billing_bridge.ingest.sql import any_of, copy_rows, plan_for_values
+from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows, plan_for_values
 from pbx.db.database import Database
 from pbx.db.models import Customer
 from pbx.db.tenancy import CrossTenantAccess
@@ -74,3 +74,32 @@ async def test_refs_are_found_by_any_of_as_written_and_only_the_tenants_own(
 
     assert found == dict.fromkeys(refs, "Dana")
 
+
+
+async def test_writes_run_with_cached_plans_and_the_transaction_gets_its_mode_back(
+    postgres_database: Database,
+) -> None:
+    """Under `plan_for_values` every statement is planned for its values, the foreign keys'
+    per-row checks included (a plan a row): a copy runs with PostgreSQL's plan cache, and
+    after it, or after a copy refused inside a savepoint, the batch's mode is back."""
+    database = postgres_database
+    tenant_id = await make_tenant(database, "ofek", "IL", "ILS", ["+97237630100"])
+    await make_customer(database, tenant_id, "C-1", "Dana", [])
+    mode = text("SELECT current_setting('plan_cache_mode')")
+
+    async with database.tenant_session(tenant_id) as session, session.begin():
+        await plan_for_values(session)
+        async with cached_plans(session):
+            assert await session.scalar(mode) == "auto"
+        assert await session.scalar(mode) == "force_custom_plan"
+        await copy_rows(session, Customer, tenant_id, COLUMNS, [_row(tenant_id, "C-2")])
+        assert await session.scalar(mode) == "force_custom_plan"
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                await copy_rows(session, Customer, tenant_id, COLUMNS,
+                                [_row(tenant_id, "C-3"), _row(tenant_id, "C-1")])  # fmt: skip
+        assert await session.scalar(mode) == "force_custom_plan"
+
+    async with database.tenant_session(tenant_id) as session:
+        refs = set(await session.scalars(select(Customer.customer_ref)))
+    assert refs == {"C-1", "C-2"}
