@@ -1,6 +1,19 @@
 """The per-process fan-out: one reader per tenant follows the event log and hands each
 event to the WebSockets of this process whose viewer may see it.
 
+The events this process publishes (the call flow's, in the process that owns it) reach its
+own desks without the round trip back through the log: once appended, an event is handed out
+at once when the entry just before it in the log has been handed out already (the log says
+which entry that is, read in the same atomic step as the append); otherwise (another
+process's entry came between, not read yet) it waits for the reader to reach it, so the
+desks see the log's order. The reader takes this process's own entries from memory instead
+of decoding them, and hands out nothing it has handed out already: each event once, in the
+log's order, with the log's id. Other processes get everything through the log.
+
+When the log cannot be written (Redis away), the event still reaches this process's own desks,
+with an id past the last one handed out (so a desk does not drop it as already seen); it is
+not in the log, so a reconnecting desk does not get it again, and no other process gets it.
+
 A socket that cannot keep up (its buffer full) is closed rather than allowed to grow without
 bound; the browser reconnects with its last event id and the log replays what it missed.
 """
@@ -13,11 +26,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pbx.events.log import Entry, EventLog
-from pbx.events.model import DeskEvent, Viewer
+from pbx.events.log import Appended, Entry, EventLog
+from pbx.events.model import DeskEvent, Viewer, id_key
 
 log = logging.getLogger(__name__)
 BUFFER = 1000
+OWN_HELD = 10_000  # own events kept for the reader, a tenant; past it the reader decodes them
 Watcher = Callable[[int, DeskEvent], None]  # a tenant and an event of its log; never blocks
 
 
@@ -48,6 +62,12 @@ class Hub:
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._ready: dict[int, asyncio.Event] = {}
         self._watchers: list[Watcher] = []
+        # By tenant followed: every entry of its log up to this id has been handed out here
+        # (or was older than the reader's start); the own events appended and not yet read
+        # back, by id; the last id given to an event the log could not take.
+        self._handed: dict[int, str] = {}
+        self._own: dict[int, dict[str, DeskEvent]] = {}
+        self._unlogged: dict[int, str] = {}
 
     def watch(self, watcher: Watcher) -> None:
         """Show `watcher` every event of each tenant this process follows (one whose desks
@@ -59,10 +79,22 @@ class Hub:
         return bool(self._supervisors.get(tenant))
 
     async def publish(self, event: DeskEvent) -> str:
-        return await self.events.append(event)
+        return (await self.publish_all([event]))[0]
 
     async def publish_all(self, events: Sequence[DeskEvent]) -> list[str]:
-        return await self.events.append_all(events)
+        """Append `events` in this order and hand them to this process's desks (see above).
+        Raises when the log cannot be written, once this process's desks have them."""
+        if not events:
+            return []
+        try:
+            appended = await self.events.append_linked(events)
+        except Exception:
+            for event in events:
+                self._hand_unlogged(event)
+            raise
+        for event, at in zip(events, appended, strict=True):
+            self._hand_own(event, at)
+        return [at.event_id for at in appended]
 
     async def attach(self, subscriber: Subscriber) -> None:
         """Deliver live events to `subscriber` from now on (returns once the tenant's reader
@@ -96,6 +128,9 @@ class Hub:
             self._supervisors.pop(tenant, None)
             reader = self._readers.pop(tenant, None)
             self._ready.pop(tenant, None)
+            self._handed.pop(tenant, None)
+            self._own.pop(tenant, None)
+            self._unlogged.pop(tenant, None)
             if reader is not None:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -120,11 +155,14 @@ class Hub:
                 await self.detach(subscriber)
 
     async def _follow(self, tenant: int) -> None:
-        last = await self.events.newest(tenant)
+        last = self._handed[tenant] = await self.events.newest(tenant)
+        own = self._own[tenant] = {}
         self._ready[tenant].set()
         while True:
+            # From past what was handed out: the own events handed out at once are not read.
+            start = max(last, self._handed[tenant], key=id_key)
             try:
-                page = await self.events.wait(tenant, last, self.wait_s)
+                page = await self.events.wait(tenant, start, self.wait_s, own)
             except Exception as exc:  # Redis away: keep trying; replay covers the gap
                 log.warning("desk events of tenant %s unavailable: %s", tenant, exc)
                 await asyncio.sleep(1)
@@ -133,13 +171,47 @@ class Hub:
             # logged once and skipped, not read again for ever.
             last = page.last_id
             for event_id, event in page.entries:
-                for subscriber in self._audience(tenant, event):
-                    subscriber.offer((event_id, event))
-                for watcher in self._watchers:
-                    try:
-                        watcher(tenant, event)
-                    except Exception:  # a watcher's fault must not stop the desks' events
-                        log.exception("desk event watcher failed on %s", event.type)
+                own.pop(event_id, None)
+                if id_key(event_id) > id_key(self._handed[tenant]):
+                    self._hand_out(tenant, event_id, event)
+
+    def _hand_own(self, event: DeskEvent, at: Appended) -> None:
+        """An event this process appended: to its desks now if the entry before it has been
+        handed out, else kept for the reader, which reaches it after that entry."""
+        tenant = event.tenant_id
+        handed = self._handed.get(tenant)
+        if handed is None or id_key(at.event_id) <= id_key(handed):
+            return  # no desk of the tenant followed here yet, or the reader got there first
+        own = self._own[tenant]
+        if len(own) >= OWN_HELD:  # the reader is not reading: it decodes them when it does
+            own.clear()
+        own[at.event_id] = event
+        if id_key(at.previous) <= id_key(handed):
+            self._hand_out(tenant, at.event_id, event)
+
+    def _hand_unlogged(self, event: DeskEvent) -> None:
+        """An event the log did not take: to this process's desks, with an id past the last
+        handed out (the log's next ids are later still: its clock has moved on by then)."""
+        tenant = event.tenant_id
+        handed = self._handed.get(tenant)
+        if handed is None:
+            return
+        ms, seq = max(id_key(handed), id_key(self._unlogged.get(tenant, "0-0")))
+        event_id = self._unlogged[tenant] = f"{ms}-{seq + 1}"
+        self._deliver(tenant, event_id, event)
+
+    def _hand_out(self, tenant: int, event_id: str, event: DeskEvent) -> None:
+        self._handed[tenant] = event_id
+        self._deliver(tenant, event_id, event)
+
+    def _deliver(self, tenant: int, event_id: str, event: DeskEvent) -> None:
+        for subscriber in self._audience(tenant, event):
+            subscriber.offer((event_id, event))
+        for watcher in self._watchers:
+            try:
+                watcher(tenant, event)
+            except Exception:  # a watcher's fault must not stop the desks' events
+                log.exception("desk event watcher failed on %s", event.type)
 
     def _audience(self, tenant: int, event: DeskEvent) -> list[Subscriber]:
         users = self._by_user.get(tenant, {})

@@ -7,6 +7,12 @@ every process, so a browser that reconnects to any process gets what it missed.
 Entries cross the bus through the codec (`wire.py`): an entry that does not decode (written
 by hand, or by a version that sends what this one does not know) is logged as one line and
 dropped, and reading goes on after it: a `Page` says how far was read, dropped ones included.
+A reader may hand in the events its own process appended (`own`, by id): those entries are
+taken from it instead of being decoded again.
+
+An append says, for each event, the entry just before it in its tenant's log (`Appended`),
+read in the same atomic step: the hub hands its own events to its process's desks at once
+when nothing of another process's came between (see `hub.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
@@ -35,6 +41,14 @@ class Page(NamedTuple):
     read: int  # how many entries were read, dropped ones included
 
 
+class Appended(NamedTuple):
+    event_id: str
+    previous: str  # the entry just before it in its tenant's log; "0-0" when there was none
+
+
+NOTHING_OWN: Mapping[str, DeskEvent] = {}
+
+
 def _page(entries: list[Entry], last_id: str) -> Page:
     return Page(entries, entries[-1][0] if entries else last_id, len(entries))
 
@@ -46,9 +60,16 @@ class EventLog(Protocol):
         """Append in this order, in one round trip where the log is remote."""
         ...
 
+    async def append_linked(self, events: Sequence[DeskEvent]) -> list[Appended]:
+        """As `append_all`, each id with the entry just before it (one atomic step)."""
+        ...
+
     async def after(self, tenant_id: int, last_id: str, limit: int) -> Page: ...
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page: ...
+    async def wait(
+        self, tenant_id: int, last_id: str, timeout_s: float,
+        own: Mapping[str, DeskEvent] = ...,
+    ) -> Page: ...  # fmt: skip
 
     async def newest(self, tenant_id: int) -> str: ...
 
@@ -61,26 +82,36 @@ class MemoryEventLog:
         self._last = (0, 0)
 
     async def append(self, event: DeskEvent) -> str:
+        return (await self._append(event)).event_id
+
+    async def append_all(self, events: Sequence[DeskEvent]) -> list[str]:
+        return [(await self._append(event)).event_id for event in events]
+
+    async def append_linked(self, events: Sequence[DeskEvent]) -> list[Appended]:
+        return [await self._append(event) for event in events]
+
+    async def _append(self, event: DeskEvent) -> Appended:
         ms = int(time.time() * 1000)
         seq = self._last[1] + 1 if ms <= self._last[0] else 0
         self._last = (max(ms, self._last[0]), seq)
         event_id = f"{self._last[0]}-{seq}"
         entries = self._entries.setdefault(event.tenant_id, deque(maxlen=self.retention))
+        previous = entries[-1][0] if entries else "0-0"
         entries.append((event_id, event))
         condition = self._condition(event.tenant_id)
         async with condition:
             condition.notify_all()
-        return event_id
-
-    async def append_all(self, events: Sequence[DeskEvent]) -> list[str]:
-        return [await self.append(event) for event in events]
+        return Appended(event_id, previous)
 
     async def after(self, tenant_id: int, last_id: str, limit: int) -> Page:
         start = id_key(last_id) if last_id else (-1, -1)
         entries = self._entries.get(tenant_id, ())
         return _page([(i, e) for i, e in entries if id_key(i) > start][:limit], last_id)
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page:
+    async def wait(
+        self, tenant_id: int, last_id: str, timeout_s: float,
+        own: Mapping[str, DeskEvent] = NOTHING_OWN,
+    ) -> Page:  # fmt: skip
         found = await self.after(tenant_id, last_id, 1000)
         if found.read:
             return found
@@ -103,47 +134,77 @@ class MemoryEventLog:
         return self._changed.setdefault(tenant_id, asyncio.Condition())
 
 
+# Each event appended after the entry last in its tenant's stream, all in one atomic step (a
+# reader blocked in XREAD wakes once for all of it): [previous, id, previous, id, ...].
+_APPEND_LINKED = """
+local appended, last = {}, {}
+for i, key in ipairs(KEYS) do
+  local previous = last[key]
+  if not previous then
+    local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    previous = newest[1] and newest[1][1] or '0-0'
+  end
+  local id = redis.call('XADD', key, 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
+  last[key] = id
+  appended[#appended + 1] = previous
+  appended[#appended + 1] = id
+end
+return appended
+"""
+
+
 class RedisEventLog:
     def __init__(self, redis: Redis, retention: int, prefix: str = "ll:desk:") -> None:
         """`redis` must have no read timeout: `wait` blocks in XREAD."""
         self._redis, self.retention, self._prefix = redis, retention, prefix
+        self._append_linked = redis.register_script(_APPEND_LINKED)
 
     def _key(self, tenant_id: int) -> str:
         return f"{self._prefix}{tenant_id}"
 
     async def append(self, event: DeskEvent) -> str:
-        return (await self.append_all([event]))[0]
+        return (await self.append_linked([event]))[0].event_id
 
     async def append_all(self, events: Sequence[DeskEvent]) -> list[str]:
-        # One round trip for a burst (a call offered and its agent ringing); in MULTI/EXEC
-        # so that a reader blocked in XREAD wakes once for all of it, not after the first.
-        pipe = self._redis.pipeline(transaction=True)
-        for event in events:
-            fields = {"e": to_bus(event)}
-            pipe.xadd(self._key(event.tenant_id), fields, maxlen=self.retention, approximate=True)
-        ids = await pipe.execute()
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return [appended.event_id for appended in await self.append_linked(events)]
+
+    async def append_linked(self, events: Sequence[DeskEvent]) -> list[Appended]:
+        keys = [self._key(event.tenant_id) for event in events]
+        args = [self.retention, *(to_bus(event) for event in events)]
+        answer = [_id(i) for i in await self._append_linked(keys=keys, args=args)]
+        return [Appended(answer[i + 1], answer[i]) for i in range(0, len(answer), 2)]
 
     async def after(self, tenant_id: int, last_id: str, limit: int) -> Page:
         start = f"({last_id}" if last_id else "-"
         rows = await self._redis.xrange(self._key(tenant_id), min=start, count=limit)
-        return _decoded(tenant_id, rows, last_id)
+        return _decoded(tenant_id, rows, last_id, NOTHING_OWN)
 
-    async def wait(self, tenant_id: int, last_id: str, timeout_s: float) -> Page:
+    async def wait(
+        self, tenant_id: int, last_id: str, timeout_s: float,
+        own: Mapping[str, DeskEvent] = NOTHING_OWN,
+    ) -> Page:  # fmt: skip
         answer = await self._redis.xread(
             {self._key(tenant_id): last_id or "$"}, count=1000, block=int(timeout_s * 1000)
         )
-        return _decoded(tenant_id, [row for _, rows in answer or () for row in rows], last_id)
+        rows = [row for _, rows in answer or () for row in rows]
+        return _decoded(tenant_id, rows, last_id, own)
 
     async def newest(self, tenant_id: int) -> str:
         rows = await self._redis.xrevrange(self._key(tenant_id), count=1)
         return _id(rows[0][0]) if rows else "0-0"
 
 
-def _decoded(tenant_id: int, rows: Sequence[tuple[bytes | str, dict]], last_id: str) -> Page:
+def _decoded(
+    tenant_id: int, rows: Sequence[tuple[bytes | str, dict]], last_id: str,
+    own: Mapping[str, DeskEvent],
+) -> Page:  # fmt: skip
     entries: list[Entry] = []
     for raw_id, fields in rows:
         event_id = _id(raw_id)
+        mine = own.get(event_id)
+        if mine is not None:  # appended by this process: it has the event already
+            entries.append((event_id, mine))
+            continue
         try:
             entries.append((event_id, from_bus(fields.get(b"e") or fields.get("e") or b"")))
         except DeskCodecError as exc:

@@ -124,3 +124,57 @@ async def test_a_replay_passes_over_malformed_entries_even_a_whole_page_of_them(
 
     assert replayed == [(first, before), (last, after)]
     assert len([r for r in caplog.records if "dropped" in r.getMessage()]) == 600
+
+
+async def test_an_append_names_the_entry_just_before_each_event_in_its_businesss_stream(
+    bus: Redis,
+) -> None:
+    try:
+        events = RedisEventLog(bus, retention=100, prefix="ll:test-linked:")
+        theirs = await RedisEventLog(bus, retention=100, prefix="ll:test-linked:").append(
+            sample("agent.state", 1, Audience(agents=(7,)))
+        )  # another process's entry, last in the stream
+
+        mine = await events.append_linked([
+            sample("call.offered", 1, Audience(agents=(7,))),
+            sample("call.offered", 2, Audience(agents=(9,))),  # a stream of its own, empty
+            sample("call.ended", 1, Audience(agents=(7,))),
+        ])  # fmt: skip
+
+        assert [m.previous for m in mine] == [theirs, "0-0", mine[0].event_id]
+        assert id_key(theirs) < id_key(mine[0].event_id) < id_key(mine[2].event_id)
+    finally:
+        await bus.delete("ll:test-linked:1", "ll:test-linked:2")
+
+
+async def test_desks_on_both_processes_get_the_owners_and_the_others_events_once_in_order(
+    bus: Redis,
+) -> None:
+    # The owner's desks get its events in process; the other process's through the stream.
+    owner = Hub(RedisEventLog(bus, retention=1000, prefix="ll:test-two:"), wait_s=0.5)
+    other = Hub(RedisEventLog(bus, retention=1000, prefix="ll:test-two:"), wait_s=0.5)
+    here, there = Subscriber(Viewer(7, 1, False)), Subscriber(Viewer(7, 1, False))
+    await owner.attach(here)
+    await other.attach(there)
+    audience = Audience(agents=(7,))
+    published: list[str] = []
+    try:
+        for _ in range(5):
+            published += await owner.publish_all([sample("call.offered", 1, audience),
+                                                  sample("agent.state", 1, audience)])  # fmt: skip
+            published.append(await other.publish(sample("agent.state", 1, audience)))
+            published.append(await owner.publish(sample("call.ended", 1, audience)))
+        received: dict[str, list[str]] = {"here": [], "there": []}
+        for name, desk in (("here", here), ("there", there)):
+            while len(received[name]) < len(published):
+                received[name].append((await asyncio.wait_for(desk.queue.get(), 5))[0])
+        # One more of the other's, read by the owner's reader after all of the above.
+        final = await other.publish(sample("recording.stored", 1, audience))
+        received["here"].append((await asyncio.wait_for(here.queue.get(), 5))[0])
+    finally:
+        await owner.close()
+        await other.close()
+        await bus.delete("ll:test-two:1")
+
+    assert received["there"] == published
+    assert received["here"] == [*published, final] and here.queue.empty()
