@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # A request refreshes `last_seen_at` at most this often, so reads stay reads.
 _TOUCH_EVERY = timedelta(seconds=60)
+_TOKENS_A_READ = 1000  # sessions checked together, bound in one statement
 
 
 class LoginFailed(Exception):
@@ -113,6 +114,44 @@ class SessionStore:
                 .values(last_seen_at=now)
             )
         return Principal(user.id, row.tenant_id, user.username, Role(user.role))
+
+    async def still_signed_in(self, tokens: Collection[str]) -> set[str]:
+        """Which of `tokens` still hold, as `principal` decides each (the desks' sockets of a
+        process, checked together): one read for up to a thousand, then the ended ones
+        deleted and the others' `last_seen_at` refreshed, each one statement (`_bookkeeping`)."""
+        now = self.clock()
+        by_digest = {token_digest(token): token for token in tokens}
+        digests = list(by_digest)
+        held: set[str] = set()
+        expired: list[str] = []
+        seen: list[str] = []
+        for start in range(0, len(digests), _TOKENS_A_READ):
+            async with self._database.system_session() as session:
+                rows = await session.execute(
+                    select(UserSession.token_sha256, UserSession.expires_at,
+                           UserSession.last_seen_at, User.active)
+                    .outerjoin(User, (User.id == UserSession.user_id)
+                               & (User.tenant_id == UserSession.tenant_id))
+                    .where(UserSession.token_sha256.in_(digests[start:start + _TOKENS_A_READ]))
+                )  # fmt: skip
+            for digest, expires_at, last_seen_at, active in rows:
+                if expires_at <= now or last_seen_at + self.idle <= now:
+                    expired.append(digest)
+                elif active:
+                    held.add(by_digest[digest])
+                    if now - last_seen_at >= _TOUCH_EVERY:
+                        seen.append(digest)
+        if expired:
+            await self._bookkeeping(
+                delete(UserSession).where(UserSession.token_sha256.in_(expired))
+            )
+        if seen:
+            await self._bookkeeping(
+                update(UserSession)
+                .where(UserSession.token_sha256.in_(seen), UserSession.last_seen_at < now)
+                .values(last_seen_at=now)
+            )
+        return held
 
     async def _bookkeeping(self, statement: Executable) -> None:
         """A session's expired row deleted or its `last_seen_at` refreshed: one short

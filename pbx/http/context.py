@@ -21,6 +21,7 @@ from pbx.bus.port import Bus
 from pbx.db.database import Database
 from pbx.desk.local import Desk
 from pbx.events.hub import Hub
+from pbx.http.desk_sessions import DeskSessions
 from pbx.http.proxies import Network
 from recordings.store import ObjectStore
 
@@ -61,6 +62,12 @@ class ApiContext:
     # customer's STOP); empty: no inbound endpoint.
     reminder_links: OptOutLinks | None = None
     sms_inbound_token: str = ""
+    # The desk sockets' sessions, checked together (built from `sessions` unless given).
+    desk_sessions: DeskSessions | None = None
+
+    def __post_init__(self) -> None:
+        if self.desk_sessions is None:
+            self.desk_sessions = DeskSessions(self.sessions)
 
     async def config_changed(self, tenant_id: int, what: str) -> None:
         """Tell every process (this one included) to reload the call flow's configuration."""

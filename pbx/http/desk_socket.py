@@ -8,17 +8,14 @@ queues (`desk_messages.py` reads what a desk sends: a malformed message, a binar
 a queue the supervisor may not see is answered with an error that repeats no id, and the
 socket stays open; a frame over 1 MiB closes it with 1009). Every frame sent is written by a
 codec: events by `pbx.events.wire.desk_frame`, replies by `desk_messages.encode_reply`. The
-session is checked again about every minute (spread at random, so desks that connected
-together do not all check at once): a signed-out or deactivated user's socket closes with
-code 4401.
+session is checked again with every other desk's of the process (`desk_sessions.py`: one read
+about every half minute): a signed-out or deactivated user's socket closes with code 4401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import time
 
 from aiohttp import WSMsgType, web
 
@@ -44,18 +41,10 @@ from pbx.http.desk_messages import (
     parse_message,
 )
 
-RECHECK_SESSION_S = 60.0
 SESSION_ENDED = 4401
 # Frames up to this are read and answered (the codec refuses anything over 4 KiB with an
 # error); a larger one is closed with 1009 by aiohttp before it is buffered whole.
 MAX_FRAME_BYTES = 1024 * 1024
-
-
-def session_check_in(rng: random.Random | None = None) -> float:
-    """Seconds until a socket checks its session again: about a minute, spread at random.
-    Desks that connected together (every desk after a restart) would otherwise all check at
-    once, each minute: a thousand session reads and writes in one burst stalled the pops."""
-    return RECHECK_SESSION_S * (rng or random).uniform(0.5, 1.5)
 
 
 async def desk_socket(request: web.Request) -> web.StreamResponse:
@@ -104,38 +93,37 @@ async def _serve(
     await socket.send_str(encode_reply(Hello(sent or None)))
     reader = asyncio.create_task(_read(socket, ctx, subscriber, principal))
     getter: asyncio.Task[Entry] | None = None
-    check_at = time.monotonic() + session_check_in()
+    token = bearer_token(request) or ""  # none: not a session's, ended at the first check
+    assert ctx.desk_sessions is not None
+    ended = ctx.desk_sessions.watch(token)
+    session_ended = asyncio.ensure_future(ended.wait())
     try:
         while not socket.closed and not reader.done():
+            if ended.is_set():
+                await socket.close(code=SESSION_ENDED, message=b"session ended")
+                return
             if subscriber.overflowed.is_set():
                 await socket.close(code=4408, message=b"too slow: reconnect with last_event_id")
                 return
             entry: Entry | None = None
             if getter is None and not subscriber.queue.empty():  # a burst, sent at once
                 entry = subscriber.queue.get_nowait()
-            else:  # wait for an event, the desk leaving, or the next session check
-                # A getter left waiting holds the oldest event once done (it may finish while
-                # the session is checked): nothing is taken from the queue before it.
+            else:  # wait for an event, the desk leaving, or its session ending
+                # A getter left waiting holds the oldest event once done (it may finish as
+                # the session ends): nothing is taken from the queue before it.
                 getter = getter or asyncio.ensure_future(subscriber.queue.get())
                 if not getter.done():
-                    until_check = check_at - time.monotonic()
                     await asyncio.wait(
-                        (getter, reader), timeout=max(0.0, until_check),
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )  # fmt: skip
+                        (getter, reader, session_ended), return_when=asyncio.FIRST_COMPLETED
+                    )
                 if getter.done():
                     entry, getter = getter.result(), None
             if entry is not None and (not sent or id_key(entry[0]) > id_key(sent)):
                 await _send(socket, entry)
                 sent = entry[0]
-            if time.monotonic() >= check_at:
-                check_at = time.monotonic() + session_check_in()
-                token = bearer_token(request)
-                if token is None or await ctx.sessions.principal(token) is None:
-                    await socket.close(code=SESSION_ENDED, message=b"session ended")
-                    return
     finally:
-        for task in (reader, getter):
+        ctx.desk_sessions.unwatch(token, ended)
+        for task in (reader, getter, session_ended):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

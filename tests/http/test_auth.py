@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from argon2 import PasswordHasher
 from multidict import CIMultiDictProxy
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pbx.auth.passwords import PasswordWorkers
+from pbx.auth.sessions import SessionStore, token_digest
 from pbx.db.models import AuditEntry, User, UserSession
 from pbx.http.api import PREFIX
 from pbx.http.proxies import parse_networks
@@ -263,3 +265,40 @@ async def test_sign_ins_beyond_the_password_workers_queue_are_answered_503_with_
         assert (await raw_login(site, "dana", PASSWORD))[0] == 200
     finally:
         workers.close()
+
+
+async def test_desk_sessions_checked_together_end_and_refresh_as_each_would_alone(
+    site: Site,
+) -> None:
+    for name in ("avi", "bella", "carmel"):
+        await site.user(name, "agent")
+    tokens = {}
+    for name in ("avi", "bella", "carmel"):
+        api = site.client()
+        try:
+            tokens[name] = (await api.login("ofek", name, PASSWORD))["token"]
+        finally:
+            await api.close()
+    database, store = site.world.database, site.context.sessions
+    async with database.system_session() as session, session.begin():
+        await session.execute(update(User).where(User.username == "carmel").values(active=False))
+
+    def later_by(seconds: int) -> SessionStore:
+        moment = datetime.now(UTC) + timedelta(seconds=seconds)
+        return SessionStore(database, passwords=store.passwords, lifetime_s=3600,
+                            idle_s=600, clock=lambda: moment)  # fmt: skip
+
+    all_tokens = [*tokens.values(), "not-a-session"]
+    a_while_later = await later_by(120).still_signed_in(all_tokens)
+    async with database.system_session() as session:
+        seen = {row.token_sha256: row.last_seen_at for row in await session.scalars(
+            select(UserSession))}  # fmt: skip
+    idle_too_long = await later_by(120 + 601).still_signed_in(all_tokens)
+    async with database.system_session() as session:
+        left = set(await session.scalars(select(UserSession.token_sha256)))
+
+    assert a_while_later == {tokens["avi"], tokens["bella"]}  # carmel deactivated
+    refreshed = datetime.now(UTC) + timedelta(seconds=60)
+    assert all(seen[token_digest(tokens[n])] > refreshed for n in ("avi", "bella"))
+    assert idle_too_long == set()
+    assert not left & {token_digest(t) for t in tokens.values()}  # ended: deleted

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -21,7 +20,6 @@ from pbx.events.log import RedisEventLog
 from pbx.events.model import Audience, DeskEvent, id_key
 from pbx.events.payloads import AgentState, CallOffered
 from pbx.http import desk_socket as desk_socket_module
-from pbx.http.desk_socket import session_check_in
 from tests.callflow.world import WAIT_S
 from tests.conftest import REDIS_TEST_URL
 from tests.events.samples import SAMPLES, sample
@@ -259,34 +257,62 @@ async def test_a_desk_that_stops_answering_pings_is_closed(site: Site, centre) -
         await site.world.until(lambda: site.context.hub.connections() == 0, "forgotten")
 
 
-def test_desks_check_their_sessions_about_every_minute_but_not_all_at_once() -> None:
-    rng = random.Random(7)
-    waits = [session_check_in(rng) for _ in range(1000)]
-
-    assert min(waits) >= 30 and max(waits) <= 90
-    assert 55 <= sum(waits) / len(waits) <= 65
-    assert max(waits) - min(waits) > 50  # a thousand desks spread over most of a minute
-
-
-async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_desk_in_order(
-    site: Site, centre, monkeypatch: pytest.MonkeyPatch
+async def test_a_signed_out_users_desk_closes_with_4401_at_the_next_check_and_others_stay(
+    site: Site, centre
 ) -> None:
-    # The socket waits for its next event; its session check comes due and takes a while;
-    # meanwhile a pop and the agent's ringing arrive together. Both must be sent, in order
-    # (a pending wait took the first while the second was taken straight from the queue,
-    # and the first was then dropped as older than what had been sent).
-    monkeypatch.setattr(desk_socket_module, "session_check_in", lambda: 0.1)
     sessions = site.context.sessions
-    check = sessions.principal
+    reads: list[int] = []
+    check = sessions.still_signed_in
+
+    async def counted(tokens):  # type: ignore[no-untyped-def]
+        reads.append(len(tokens))
+        return await check(tokens)
+
+    avi_token, bella_token = await token_for(site, "avi"), await token_for(site, "bella")
+    avi, bella = await open_desk(site.url, avi_token), await open_desk(site.url, bella_token)
+    avi_again = await open_desk(site.url, avi_token)  # a second tab, the same session
+    desk_sessions = site.context.desk_sessions
+    assert desk_sessions is not None
+    sessions.still_signed_in = counted  # type: ignore[method-assign]
+    try:
+        await desk_sessions.check()  # all still signed in: nothing closes
+        await sessions.sign_out(avi_token)
+        await desk_sessions.check()
+        async with asyncio.timeout(WAIT_S):
+            while avi.ended is None or avi_again.ended is None:
+                await avi._wait_any()
+        hub = site.context.hub
+        assert hub is not None
+        await hub.publish(DeskEvent.of(site.world.tenant_id, Audience((centre["bella"],)), RINGING))
+        assert (await bella.next("agent.state"))["data"]["state"] == "ringing"
+    finally:
+        del sessions.still_signed_in
+        for desk in (avi, avi_again, bella):
+            await desk.close()
+
+    assert reads == [2, 2]  # one read for every desk of the process, each session once
+    assert avi.ended.type is aiohttp.WSMsgType.CLOSE and avi.ended.data == 4401
+    assert avi_again.ended is not None and avi_again.ended.data == 4401
+    assert bella.ended is None
+
+
+async def test_events_that_arrive_while_the_sessions_are_checked_all_reach_the_desk_in_order(
+    site: Site, centre
+) -> None:
+    sessions = site.context.sessions
+    check = sessions.still_signed_in
     checking, published = asyncio.Event(), asyncio.Event()
 
-    async def slow_check(token: str):  # type: ignore[no-untyped-def]
+    async def slow_check(tokens):  # type: ignore[no-untyped-def]
         checking.set()
         await published.wait()  # the check lasts until both events are in
-        return await check(token)
+        return await check(tokens)
 
     desk = await open_desk(site.url, await token_for(site, "avi"))
-    monkeypatch.setattr(sessions, "principal", slow_check)
+    desk_sessions = site.context.desk_sessions
+    assert desk_sessions is not None
+    sessions.still_signed_in = slow_check  # type: ignore[method-assign]
+    checked = asyncio.create_task(desk_sessions.check())
     try:
         await asyncio.wait_for(checking.wait(), 5)  # the check is under way
         hub = site.context.hub
@@ -294,15 +320,14 @@ async def test_events_that_arrive_while_the_session_is_rechecked_all_reach_the_d
         tenant, avi = site.world.tenant_id, (centre["avi"],)
         pop = DeskEvent.of(tenant, Audience(avi), replace(OFFERED, call_id="c-9"))
         await hub.publish_all([pop, DeskEvent.of(tenant, Audience(avi), RINGING)])
-        # The hub's reader hands both to the socket's queue; the socket's waiting getter
-        # takes the first, and the second waits there, while the check still runs.
-        (subscriber,) = hub._subscribers[tenant]
-        await site.world.until(lambda: subscriber.queue.qsize() == 1, "the pop taken")
         published.set()
+        await checked
 
         assert (await desk.next("call.offered"))["data"]["call_id"] == "c-9"
         assert (await desk.next("agent.state"))["data"]["state"] == "ringing"
+        assert desk.ended is None
     finally:
+        del sessions.still_signed_in
         await desk.close()
 
 
