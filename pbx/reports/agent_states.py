@@ -30,8 +30,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +63,21 @@ class StateChange:
     call_id: int | None = None  # on_hold: calls.id
 
 
+@dataclass
+class Span:
+    """A span as a write of changes holds it: read open (`id` set), or opened by one of the
+    changes (`id` None: inserted at the end of the write, already closed if a later change
+    of the same write closed it)."""
+
+    agent_id: int
+    state: str
+    reason: str
+    call_id: int | None
+    started_at: datetime
+    ended_at: datetime | None = None
+    id: int | None = None
+
+
 def split(started: datetime, ended: datetime) -> list[tuple[int, int]]:
     """A span's whole seconds per quarter hour of UTC (`bucket`), from its start's second
     to its end's: the parts add up to the span, however many edges it crosses."""
@@ -75,7 +91,7 @@ def split(started: datetime, ended: datetime) -> list[tuple[int, int]]:
     return parts
 
 
-def interval_sums(spans: Iterable[AgentStateSpan], lo: int | None = None,
+def interval_sums(spans: Iterable[AgentStateSpan | Span], lo: int | None = None,
                   hi: int | None = None) -> dict[Key, list[int]]:  # fmt: skip
     """[seconds, entered] per quarter hour of closed spans, within buckets [lo, hi) when
     given; a span is entered in the quarter hour it started in."""
@@ -97,42 +113,58 @@ def interval_sums(spans: Iterable[AgentStateSpan], lo: int | None = None,
 
 async def _add_intervals(session: AsyncSession, tenant_id: int,
                          sums: dict[Key, list[int]]) -> None:  # fmt: skip
+    """Add the sums to their rows: one statement of fixed shape run for every row (compiled
+    once; the driver sends the rows together), not one built with every row's values in it,
+    which SQLAlchemy compiled anew for every write of the call flow's changes."""
     if not sums:
         return
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows = [{"tenant_id": tenant_id, "bucket": b, "agent_id": a, "state": s, "reason": r,
              "seconds": seconds, "entered": entered}
             for (b, a, s, r), (seconds, entered) in sums.items()]  # fmt: skip
-    for first in range(0, len(rows), _ROWS_A_STATEMENT):
-        statement = insert(report_agent_state_intervals).values(
-            rows[first:first + _ROWS_A_STATEMENT])  # fmt: skip
-        await session.execute(statement.on_conflict_do_update(
+    await session.execute(_upsert(session.bind.dialect.name), rows)
+
+
+def _upsert(dialect: str) -> Any:
+    if dialect not in _UPSERTS:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(report_agent_state_intervals)
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
             index_elements=[c.name for c in report_agent_state_intervals.primary_key],
             set_={"seconds": _T.seconds + statement.excluded.seconds,
                   "entered": _T.entered + statement.excluded.entered},
-        ))  # fmt: skip
+        )  # fmt: skip
+    return _UPSERTS[dialect]
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+_S = AgentStateSpan
+_OPEN = select(_S.id, _S.agent_id, _S.state, _S.reason, _S.call_id, _S.started_at).where(
+    _S.ended_at.is_(None)
+)
 
 
 async def apply_changes(session: AsyncSession, tenant_id: int,
                         changes: Sequence[StateChange]) -> None:  # fmt: skip
     """One business's changes, in order, in the caller's transaction: the open spans of
-    their agents read in one statement, the new and closed ones written in one flush."""
+    their agents read in one statement, then the ones closed written in one (an UPDATE by
+    id for each row) and the new ones in another, as plain rows: at a call's few changes
+    for each of its agents, ORM objects and their flush cost the call flow's process more
+    than the statements."""
     agents = {change.agent_id for change in changes}
-    opened: dict[tuple[int, bool], list[AgentStateSpan]] = defaultdict(list)  # (agent, hold)
-    for span in await session.scalars(
-        select(AgentStateSpan).where(AgentStateSpan.agent_id.in_(agents),
-                                     AgentStateSpan.ended_at.is_(None))
-        .order_by(AgentStateSpan.id)
-    ):  # fmt: skip
+    opened: dict[tuple[int, bool], list[Span]] = defaultdict(list)  # (agent, hold)
+    for row in await session.execute(_OPEN.where(_S.agent_id.in_(agents)).order_by(_S.id)):
+        span = Span(row.agent_id, row.state, row.reason, row.call_id, row.started_at, id=row.id)
         opened[(span.agent_id, span.state == ON_HOLD)].append(span)
-    closed: list[AgentStateSpan] = []
+    started: list[Span] = []
+    closed: list[Span] = []
     for change in changes:
         holds = opened[(change.agent_id, True)]
         if change.state in (ON_HOLD, OFF_HOLD):
             closed += _close(holds, change.at)
             if change.state == ON_HOLD:
-                holds.append(_start(session, change, ON_HOLD, change.at))
+                holds.append(_start(started, change, ON_HOLD, change.at))
             continue
         spans = opened[(change.agent_id, False)]
         if any(s.state == change.state and s.reason == change.reason for s in spans):
@@ -142,20 +174,27 @@ async def apply_changes(session: AsyncSession, tenant_id: int,
         if change.state != ON_CALL:
             closed += _close(holds, since)
         if change.state != LOGGED_OUT:
-            spans.append(_start(session, change, change.state, since))
-    await session.flush()
+            spans.append(_start(started, change, change.state, since))
+    ended = [{"id": s.id, "ended_at": s.ended_at} for s in closed if s.id is not None]
+    if ended:  # by primary key (the session's tenant added to each row's WHERE)
+        await session.execute(update(_S), ended)
+    if started:
+        await session.execute(insert(_S).execution_options(render_nulls=True), [
+            {"tenant_id": tenant_id, "agent_id": s.agent_id, "state": s.state,
+             "reason": s.reason, "call_id": s.call_id, "started_at": s.started_at,
+             "ended_at": s.ended_at}
+            for s in started
+        ])  # fmt: skip
     await _add_intervals(session, tenant_id, interval_sums(closed))
 
 
-def _start(session: AsyncSession, change: StateChange, state: str,
-           since: datetime) -> AgentStateSpan:  # fmt: skip
-    span = AgentStateSpan(agent_id=change.agent_id, state=state, reason=change.reason,
-                          call_id=change.call_id, started_at=since)  # fmt: skip
-    session.add(span)
+def _start(started: list[Span], change: StateChange, state: str, since: datetime) -> Span:
+    span = Span(change.agent_id, state, change.reason, change.call_id, since)
+    started.append(span)
     return span
 
 
-def _close(spans: list[AgentStateSpan], at: datetime) -> list[AgentStateSpan]:
+def _close(spans: list[Span], at: datetime) -> list[Span]:
     """End every span of the list at `at` (none before its start); the list is left empty."""
     ended = list(spans)
     for span in ended:
