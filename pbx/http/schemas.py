@@ -184,8 +184,32 @@ class QueueIn(_In):
         return self
 
 
-class QueueOut(QueueIn):
+class QueueOut(BaseModel):
+    """A queue as stored: plain types, not `QueueIn`'s rules (a row made before a rule, or
+    by the seeder, is still answered; a change to it is held to them)."""
+
     id: int
+    name: str
+    strategy: str
+    ring_timeout_seconds: int
+    retry_seconds: int
+    wrapup_seconds: int
+    max_wait_seconds: int | None
+    overflow_kind: str | None
+    overflow_target: str
+    announce_every_seconds: int | None
+    required_skills: dict[str, int]
+    autopause: bool
+    music_class: str
+    recording_policy: str | None
+    callback_attempts: int | None
+    callback_spacing_seconds: int | None
+    callback_window_start: str | None
+    callback_window_end: str | None
+    board_wait_amber_seconds: int | None
+    board_wait_red_seconds: int | None
+    board_service_level_amber_pct: int | None
+    board_service_level_red_pct: int | None
 
 
 class QueueList(BaseModel):
