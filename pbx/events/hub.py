@@ -7,8 +7,10 @@ at once when the entry just before it in the log has been handed out already (th
 which entry that is, read in the same atomic step as the append); otherwise (another
 process's entry came between, not read yet) it waits for the reader to reach it, so the
 desks see the log's order. The reader takes this process's own entries from memory instead
-of decoding them, and hands out nothing it has handed out already: each event once, in the
-log's order, with the log's id. Other processes get everything through the log.
+of decoding them (Redis often answers the reader's XREAD before the append it woke on: the
+reader lets the appends under way finish first), and hands out nothing it has handed out
+already: each event once, in the log's order, with the log's id. Other processes get
+everything through the log.
 
 When the log cannot be written (Redis away), the event still reaches this process's own desks,
 with an id past the last one handed out (so a desk does not drop it as already seen); it is
@@ -67,6 +69,7 @@ class Hub:
         # back, by id; the last id given to an event the log could not take.
         self._handed: dict[int, str] = {}
         self._own: dict[int, dict[str, DeskEvent]] = {}
+        self._appending: dict[int, set[asyncio.Future[None]]] = {}  # appends under way
         self._unlogged: dict[int, str] = {}
 
     def watch(self, watcher: Watcher) -> None:
@@ -86,14 +89,27 @@ class Hub:
         Raises when the log cannot be written, once this process's desks have them."""
         if not events:
             return []
+        done = asyncio.get_running_loop().create_future()
+        tenants = {event.tenant_id for event in events}
+        for tenant in tenants:
+            self._appending.setdefault(tenant, set()).add(done)
         try:
             appended = await self.events.append_linked(events)
         except Exception:
             for event in events:
                 self._hand_unlogged(event)
             raise
-        for event, at in zip(events, appended, strict=True):
-            self._hand_own(event, at)
+        else:
+            for event, at in zip(events, appended, strict=True):
+                self._hand_own(event, at)
+        finally:
+            for tenant in tenants:
+                under_way = self._appending.get(tenant)
+                if under_way is not None:
+                    under_way.discard(done)
+                    if not under_way:
+                        del self._appending[tenant]
+            done.set_result(None)
         return [at.event_id for at in appended]
 
     async def attach(self, subscriber: Subscriber) -> None:
@@ -158,11 +174,20 @@ class Hub:
         last = self._handed[tenant] = await self.events.newest(tenant)
         own = self._own[tenant] = {}
         self._ready[tenant].set()
+
+        async def settled_own() -> dict[str, DeskEvent]:
+            """This process's own events, once the appends under way now have finished: an
+            entry just read may be theirs, its append's answer not in yet."""
+            under_way = list(self._appending.get(tenant, ()))
+            if under_way:
+                await asyncio.wait(under_way)
+            return own
+
         while True:
             # From past what was handed out: the own events handed out at once are not read.
             start = max(last, self._handed[tenant], key=id_key)
             try:
-                page = await self.events.wait(tenant, start, self.wait_s, own)
+                page = await self.events.wait(tenant, start, self.wait_s, settled_own)
             except Exception as exc:  # Redis away: keep trying; replay covers the gap
                 log.warning("desk events of tenant %s unavailable: %s", tenant, exc)
                 await asyncio.sleep(1)

@@ -7,8 +7,9 @@ every process, so a browser that reconnects to any process gets what it missed.
 Entries cross the bus through the codec (`wire.py`): an entry that does not decode (written
 by hand, or by a version that sends what this one does not know) is logged as one line and
 dropped, and reading goes on after it: a `Page` says how far was read, dropped ones included.
-A reader may hand in the events its own process appended (`own`, by id): those entries are
-taken from it instead of being decoded again.
+A reader may hand in a way to get the events its own process appended (`own`: asked once
+the entries are read, before any is decoded, so that appends under way can finish first):
+those entries are taken from it instead of being decoded again.
 
 An append says, for each event, the entry just before it in its tenant's log (`Appended`),
 read in the same atomic step: the hub hands its own events to its process's desks at once
@@ -21,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
@@ -46,7 +47,11 @@ class Appended(NamedTuple):
     previous: str  # the entry just before it in its tenant's log; "0-0" when there was none
 
 
-NOTHING_OWN: Mapping[str, DeskEvent] = {}
+Own = Callable[[], Awaitable[Mapping[str, DeskEvent]]]  # this process's appended events, by id
+
+
+async def nothing_own() -> Mapping[str, DeskEvent]:
+    return {}
 
 
 def _page(entries: list[Entry], last_id: str) -> Page:
@@ -68,7 +73,7 @@ class EventLog(Protocol):
 
     async def wait(
         self, tenant_id: int, last_id: str, timeout_s: float,
-        own: Mapping[str, DeskEvent] = ...,
+        own: Own = ...,
     ) -> Page: ...  # fmt: skip
 
     async def newest(self, tenant_id: int) -> str: ...
@@ -110,7 +115,7 @@ class MemoryEventLog:
 
     async def wait(
         self, tenant_id: int, last_id: str, timeout_s: float,
-        own: Mapping[str, DeskEvent] = NOTHING_OWN,
+        own: Own = nothing_own,
     ) -> Page:  # fmt: skip
         found = await self.after(tenant_id, last_id, 1000)
         if found.read:
@@ -177,17 +182,17 @@ class RedisEventLog:
     async def after(self, tenant_id: int, last_id: str, limit: int) -> Page:
         start = f"({last_id}" if last_id else "-"
         rows = await self._redis.xrange(self._key(tenant_id), min=start, count=limit)
-        return _decoded(tenant_id, rows, last_id, NOTHING_OWN)
+        return _decoded(tenant_id, rows, last_id, {})
 
     async def wait(
         self, tenant_id: int, last_id: str, timeout_s: float,
-        own: Mapping[str, DeskEvent] = NOTHING_OWN,
+        own: Own = nothing_own,
     ) -> Page:  # fmt: skip
         answer = await self._redis.xread(
             {self._key(tenant_id): last_id or "$"}, count=1000, block=int(timeout_s * 1000)
         )
         rows = [row for _, rows in answer or () for row in rows]
-        return _decoded(tenant_id, rows, last_id, own)
+        return _decoded(tenant_id, rows, last_id, await own() if rows else {})
 
     async def newest(self, tenant_id: int) -> str:
         rows = await self._redis.xrevrange(self._key(tenant_id), count=1)

@@ -13,9 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from pbx.bootstrap import _bus_redis
+from pbx.events import log as log_module
 from pbx.events.hub import Hub, Subscriber
 from pbx.events.log import RedisEventLog
-from pbx.events.model import Audience, Viewer, id_key
+from pbx.events.model import Audience, DeskEvent, Viewer, id_key
+from pbx.events.wire import from_bus
 from pbx.settings import load_settings
 from tests.conftest import REDIS_TEST_URL
 from tests.events.samples import sample
@@ -178,3 +180,36 @@ async def test_desks_on_both_processes_get_the_owners_and_the_others_events_once
 
     assert received["there"] == published
     assert received["here"] == [*published, final] and here.queue.empty()
+
+
+async def test_the_owners_reader_takes_its_own_entries_from_memory_not_decoding_them_again(
+    bus: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redis answers the reader's XREAD before the append that woke it: the reader waits for
+    # the append's answer rather than decode what its process has in memory already.
+    decoded: list[str] = []
+
+    def counted(raw: str | bytes) -> DeskEvent:
+        event = from_bus(raw)
+        decoded.append(event.type)
+        return event
+
+    monkeypatch.setattr(log_module, "from_bus", counted)
+    owner = Hub(RedisEventLog(bus, retention=1000, prefix="ll:test-own:"), wait_s=5)
+    other = Hub(RedisEventLog(bus, retention=1000, prefix="ll:test-own:"), wait_s=5)
+    desk = Subscriber(Viewer(7, 1, False))
+    await owner.attach(desk)
+    audience = Audience(agents=(7,))
+    try:
+        for _ in range(10):
+            await blocked_in_xread(bus)
+            await owner.publish_all([sample("call.offered", 1, audience),
+                                     sample("call.ended", 1, audience)])  # fmt: skip
+        await other.publish(sample("recording.stored", 1, audience))
+        kinds = [(await asyncio.wait_for(desk.queue.get(), 5))[1].type for _ in range(21)]
+    finally:
+        await owner.close()
+        await bus.delete("ll:test-own:1")
+
+    assert kinds == ["call.offered", "call.ended"] * 10 + ["recording.stored"]
+    assert decoded == ["recording.stored"]  # the other process's entry only
