@@ -3,9 +3,11 @@ installation, stored, the same in every process, never a shipped constant."""
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from redis.asyncio import Redis
 from agi_scripts import pop_token
 from agi_scripts.pop_token import (
     PURPOSE,
+    Keyed,
     PopTokenError,
     PopTokenMismatch,
     PopTokens,
@@ -42,6 +45,15 @@ SARA = VouchedCaller(tenant_id=7, uniqueid="1795430000.42", customer_id=1234)
 def test_a_token_says_which_business_vouched_for_the_caller_and_customer() -> None:
     token = sign(KEY, SARA, int(NOW.timestamp()) + 60)
     assert check(KEY, token, SARA.uniqueid, SARA.customer_id, NOW) == 7
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, os.urandom(65), os.urandom(200)])
+def test_the_mac_with_the_key_prepared_once_is_hmac_sha256_of_the_fields(key: bytes) -> None:
+    expires = int(NOW.timestamp()) + 60
+    fields = f"7\x00{SARA.uniqueid}\x001234\x00{expires}".encode()
+    assert Keyed(key).hexdigest(fields) == hmac.new(key, fields, sha256).hexdigest()
+    mac = hmac.new(key, fields, sha256).hexdigest()[:32]
+    assert sign(key, SARA, expires) == sign(Keyed(key), SARA, expires) == f"7.{expires}.{mac}"
 
 
 @pytest.mark.parametrize(
