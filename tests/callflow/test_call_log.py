@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from pbx.callflow.call_log import CallLog
 from pbx.db.database import Database
-from pbx.db.models import Call
+from pbx.db.models import BillingEvent, Call, report_queue_intervals
 from tests.factories import make_tenant
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -67,3 +67,31 @@ async def test_deferred_columns_are_written_on_leaving_when_nothing_else_wrote(
 
     call = await written(database, row)
     assert (call.queued_at, call.offered_at) == (T0 + timedelta(seconds=2), None)
+
+
+async def test_a_calls_end_is_announced_once_with_the_row_as_closed_and_keeps_the_first_offer(
+    database: Database, opened: tuple[CallLog, int, int]
+) -> None:
+    log, tenant, row = opened
+    await log.update(tenant, row, offered_at=T0 + timedelta(seconds=3))
+    ended = T0 + timedelta(seconds=40)
+    await log.update(tenant, row, outcome="abandoned", wait_seconds=5, ended_at=ended,
+                     offered_at=T0 + timedelta(seconds=9))  # fmt: skip
+    await log.update(tenant, row, outcome="failed", ended_at=ended + timedelta(seconds=1))
+
+    call = await written(database, row)
+    assert (call.outcome, call.ended_at, call.offered_at) == (
+        "failed", ended + timedelta(seconds=1), T0 + timedelta(seconds=3),
+    )  # fmt: skip
+    async with database.system_session() as session:
+        events = (await session.execute(
+            select(BillingEvent.type, BillingEvent.data).where(BillingEvent.tenant_id == tenant)
+        )).all()  # fmt: skip
+        sums = (await session.execute(
+            select(report_queue_intervals.c.calls)
+            .where(report_queue_intervals.c.tenant_id == tenant)
+        )).all()  # fmt: skip
+    assert [(kind, data["outcome"], data["ended_at"]) for kind, data in events] == [
+        ("call.ended", "abandoned", ended.isoformat().replace("+00:00", "Z")),
+    ]
+    assert sums == [(1,)]  # the end counted once
