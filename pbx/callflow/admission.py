@@ -10,6 +10,7 @@ also change; the caller may hang up at any await, and every step after one check
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable
 
@@ -79,7 +80,7 @@ async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
     told = await _told(flow, channel)
     caller = await flow.identification.identify_caller(tenant, channel.caller.number, told)
     who = caller.identity
-    did_e164 = to_e164(did, tenant.default_region) or did
+    did_e164 = _did_e164(did, tenant.default_region)
     if who.customer_id is not None and flow.prefetch is not None:
         flow.prefetch(tenant.tenant_id, who.customer_id)  # the screen-pop's panel, meanwhile
     record_id = await flow.call_log.open(
@@ -105,6 +106,14 @@ async def _arrive(flow: AdmissionWork, channel: Channel) -> None:
         await flow.save()
     await callbacks.cancel_for_caller(flow, call)  # they called us first
     await _route(flow, call, channel.language)
+
+
+@functools.lru_cache(maxsize=1024)
+def _did_e164(did: str, region: str) -> str:
+    """The dialled number in E.164 (as dialled when it is not a valid number). A business's
+    calls come in on its few numbers: each is parsed once, not on every call (a parse of a
+    national form costs about 50 µs)."""
+    return to_e164(did, region) or did
 
 
 async def _route(flow: AdmissionWork, call: FlowCall, speaks: str | None = None) -> None:
