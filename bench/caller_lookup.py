@@ -2,6 +2,7 @@
 
     ./dev bench caller_lookup [--customers N] [--seconds S] [--concurrency 1,16,64]
                               [--rounds 2] [--modes redis,none,floor]
+                              [--redis-url redis://127.0.0.1:6379/14] [--pool-size 20]
 
 `ledgerline serve` runs in its own process (as in production); this process plays Asterisk:
 each session connects, sends the AGI environment exactly as Asterisk 22 does, answers every
@@ -398,10 +399,16 @@ def main() -> None:
     parser.add_argument(
         "--modes", default="redis,none,floor", help="redis, none (no cache), floor (no lookup)"
     )
+    parser.add_argument(
+        "--redis-url", default=REDIS_URL, help="the Redis database the cache uses (flushed first)"
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=20, help="each server's database pool (and direct pool)"
+    )
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     url = run_loop(ensure_seeded(args.customers))
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(args.redis_url).flushdb()
     rng = random.Random(7)
     hot = [caller_number(rng.randrange(args.customers)) for _ in range(args.hot_callers)]
     anyone = [caller_number(rng.randrange(args.customers)) for _ in range(200_000)]
@@ -418,11 +425,11 @@ def main() -> None:
         "| errors |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": "20"}
+    common = {"LEDGERLINE_DATABASE_URL": url, "LEDGERLINE_DATABASE_POOL_SIZE": str(args.pool_size)}
     available = {
         "redis": Mode(
             "redis", f"Redis + in-process ({args.hot_callers:,} callers, warmed)",
-            common | {"LEDGERLINE_REDIS_URL": REDIS_URL}, hot,
+            common | {"LEDGERLINE_REDIS_URL": args.redis_url}, hot,
         ),
         "none": Mode(
             "none", "none (random of all customers)",
