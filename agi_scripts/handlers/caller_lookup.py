@@ -9,7 +9,7 @@ from datetime import datetime
 
 from agi_scripts.fastagi.server import Handler
 from agi_scripts.fastagi.session import AGISession
-from agi_scripts.lookup import dialed_number, lookup_variables
+from agi_scripts.lookup import EncodedVariables, dialed_number
 from agi_scripts.pop_token import PopTokens, VouchedCaller
 from billing_bridge.identification.model import Match
 from billing_bridge.identification.service import CallerIdentification
@@ -20,12 +20,14 @@ POP_TOKEN_VARIABLE = "LL_POP_TOKEN"
 def caller_lookup(
     identification: CallerIdentification, tokens: PopTokens, clock: Callable[[], datetime]
 ) -> Handler:
+    encoded = EncodedVariables()
+
     async def handle(session: AGISession) -> None:
         env = session.env
         result = await identification.identify(
             env.callerid, dialed_number(env.args, env.dnid, env.extension), env.callingpres
         )
-        for name, value in lookup_variables(result):
+        for name, value in encoded(result):
             await session.set_variable(name, value)
         token = ""
         if result.tenant_id is not None:
