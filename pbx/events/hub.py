@@ -33,6 +33,7 @@ from pbx.events.model import DeskEvent, Viewer, id_key
 
 log = logging.getLogger(__name__)
 BUFFER = 1000
+SETTLE_S = 1.0  # the longest the reader waits for this process's appends under way
 OWN_HELD = 10_000  # own events kept for the reader, a tenant; past it the reader decodes them
 Watcher = Callable[[int, DeskEvent], None]  # a tenant and an event of its log; never blocks
 
@@ -177,10 +178,12 @@ class Hub:
 
         async def settled_own() -> dict[str, DeskEvent]:
             """This process's own events, once the appends under way now have finished: an
-            entry just read may be theirs, its append's answer not in yet."""
+            entry just read may be theirs, its append's answer not in yet. An append still
+            unanswered after `SETTLE_S` does not hold the desks' events: what is not in
+            memory by then is decoded."""
             under_way = list(self._appending.get(tenant, ()))
             if under_way:
-                await asyncio.wait(under_way)
+                await asyncio.wait(under_way, timeout=SETTLE_S)
             return own
 
         while True:

@@ -213,3 +213,35 @@ async def test_the_owners_reader_takes_its_own_entries_from_memory_not_decoding_
 
     assert kinds == ["call.offered", "call.ended"] * 10 + ["recording.stored"]
     assert decoded == ["recording.stored"]  # the other process's entry only
+
+
+class AnswerLost(RedisEventLog):
+    """Appends, and the answer never comes back (a connection that hangs after the write)."""
+
+    async def append_linked(self, events):  # type: ignore[no-untyped-def]
+        await super().append_linked(events)
+        await asyncio.Event().wait()
+
+
+async def test_an_append_whose_answer_never_comes_holds_no_desk_event_back_for_long(
+    bus: Redis,
+) -> None:
+    owner = Hub(AnswerLost(bus, retention=100, prefix="ll:test-lost:"), wait_s=5)
+    other = Hub(RedisEventLog(bus, retention=100, prefix="ll:test-lost:"), wait_s=5)
+    desk = Subscriber(Viewer(7, 1, False))
+    await owner.attach(desk)
+    audience = Audience(agents=(7,))
+    hanging = asyncio.create_task(owner.publish(sample("call.offered", 1, audience)))
+    try:
+        async with asyncio.timeout(5):  # the owner's entry is in the stream, its answer not
+            while await bus.xlen("ll:test-lost:1") < 1:  # noqa: ASYNC110 - Redis's view
+                await asyncio.sleep(0.01)
+        await other.publish(sample("call.ended", 1, audience))
+        # Read from the stream after the reader has waited out the append: in order, once.
+        kinds = [(await asyncio.wait_for(desk.queue.get(), 5))[1].type for _ in range(2)]
+    finally:
+        hanging.cancel()
+        await owner.close()
+        await bus.delete("ll:test-lost:1")
+
+    assert kinds == ["call.offered", "call.ended"] and desk.queue.empty()
