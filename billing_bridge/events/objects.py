@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.db.models import (
@@ -196,20 +196,27 @@ async def credit_object(session: AsyncSession, credit: Credit) -> CreditObject:
     )  # fmt: skip
 
 
+_LATEST = (
+    select(Recording.id, Recording.status).where(Recording.call_id == bindparam("call"))
+    .order_by(Recording.id.desc()).limit(1)
+)  # fmt: skip
+# Built once: a call's end runs it for every call.
+_CALL_NAMES = select(
+    select(Customer.customer_ref).where(Customer.id == bindparam("customer")).scalar_subquery(),
+    select(Queue.name).where(Queue.id == bindparam("queue")).scalar_subquery(),
+    select(User.username).where(User.id == bindparam("agent")).scalar_subquery(),
+    _LATEST.with_only_columns(Recording.id).scalar_subquery(),
+    _LATEST.with_only_columns(Recording.status).scalar_subquery(),
+)
+
+
 async def call_object(session: AsyncSession, call: Call) -> CallObject:
     """The call as it is, with the names its ids stand for and its latest recording, read in
     one statement (a call's end writes this for every call)."""
-    latest = (
-        select(Recording.id, Recording.status).where(Recording.call_id == call.id)
-        .order_by(Recording.id.desc()).limit(1)
-    )  # fmt: skip
-    names = (await session.execute(select(
-        select(Customer.customer_ref).where(Customer.id == call.customer_id).scalar_subquery(),
-        select(Queue.name).where(Queue.id == call.queue_id).scalar_subquery(),
-        select(User.username).where(User.id == call.agent_id).scalar_subquery(),
-        latest.with_only_columns(Recording.id).scalar_subquery(),
-        latest.with_only_columns(Recording.status).scalar_subquery(),
-    ))).one()  # fmt: skip
+    names = (await session.execute(_CALL_NAMES, {
+        "customer": call.customer_id, "queue": call.queue_id, "agent": call.agent_id,
+        "call": call.id,
+    })).one()  # fmt: skip
     customer_ref, queue, agent, recording_id, recording_status = names
     return CallObject(
         id=call.id, direction=call.direction, caller_number=call.caller_number,
