@@ -98,7 +98,7 @@ class SessionStore:
             row = await session.get(UserSession, digest)
             if row is None:
                 return None
-            expired = row.expires_at <= now or row.last_seen_at + self.idle <= now
+            expired = self._ended(row.expires_at, row.last_seen_at, now)
             user = await session.scalar(
                 select(User).where(User.id == row.user_id, User.tenant_id == row.tenant_id)
             )
@@ -135,7 +135,7 @@ class SessionStore:
                     .where(UserSession.token_sha256.in_(digests[start:start + _TOKENS_A_READ]))
                 )  # fmt: skip
             for digest, expires_at, last_seen_at, active in rows:
-                if expires_at <= now or last_seen_at + self.idle <= now:
+                if self._ended(expires_at, last_seen_at, now):
                     expired.append(digest)
                 elif active:
                     held.add(by_digest[digest])
@@ -152,6 +152,10 @@ class SessionStore:
                 .values(last_seen_at=now)
             )
         return held
+
+    def _ended(self, expires_at: datetime, last_seen_at: datetime, now: datetime) -> bool:
+        """A session past its lifetime or idle too long (its row is deleted when read)."""
+        return expires_at <= now or last_seen_at + self.idle <= now
 
     async def _bookkeeping(self, statement: Executable) -> None:
         """A session's expired row deleted or its `last_seen_at` refreshed: one short
