@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 ON_HOLD, OFF_HOLD, LOGGED_OUT, ON_CALL = "on_hold", "off_hold", "logged_out", "on_call"
 _T = report_agent_state_intervals.c
 Key = tuple[int, int, str, str]  # bucket, agent, state, reason
-# 7 values a row: within the 32,767 bound values of a statement (asyncpg, SQLite).
-_ROWS_A_STATEMENT = 4_000
 
 
 @dataclass(frozen=True)
