@@ -7,9 +7,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Row, Select, and_, bindparam, cast, func, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Date,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.exc import DBAPIError
 
+from billing_bridge.identification.batching import Batches
 from billing_bridge.identification.model import AccountSummary, Candidate, CustomerProfile
 from billing_bridge.phones import to_e164
 from pbx.db.database import Database
@@ -27,9 +40,24 @@ class TenantInfo:
     language: str = "en"  # what its callers hear (the call flow sets the channel's)
 
 
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """What lookups must share to go in one statement: the business, the cap on holders and
+    the business's today (overdue is counted from it, and time zones differ)."""
+
+    tenant_id: int
+    limit: int
+    today: date
+
+
+# A holder and one of their accounts (all None when they have none), as `_LOOKUP` gives them.
+_Row = Sequence[Any]
+
+
 class CustomerDirectory:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, batch_size: int = 64) -> None:
         self._database = database
+        self._lookups: Batches[_Asked, str, list[_Row]] = Batches(self._look_up, batch_size)
 
     async def tenant_for_did(self, dialed: str, fallback_region: str) -> TenantInfo | None:
         """The business that owns the dialed number, however the trunk wrote it: E.164, digits
@@ -63,26 +91,13 @@ class CustomerDirectory:
             ).scalar_one_or_none()
         return _tenant_info(row) if row else None
 
-    async def _read(self, tenant: TenantInfo, params: dict[str, object]) -> Sequence[Row]:
-        # A prebuilt statement on a bare connection: the ORM session's per-statement work
-        # (re-scoping, compiling, result objects) cost ten times the query on this path.
-        async with self._database.tenant_connection(tenant.tenant_id) as connection:
-            return await connection.rows(_LOOKUP, params)
-
     async def owners_of(
         self, tenant: TenantInfo, e164: str, limit: int, today: date
     ) -> tuple[list[Candidate], CustomerProfile | None]:
-        """The customers who hold a number, and the profile when exactly one does. One
-        statement: a lookup is on the call's critical path."""
-        params = {"e164": e164, "limit": limit, "today": today}
-        try:
-            rows = await self._read(tenant, params)
-        except DBAPIError as exc:
-            # The pool does not ping before each use (a round trip per call): a connection
-            # the database dropped (restart, failover) fails once and is replaced.
-            if not exc.connection_invalidated:
-                raise
-            rows = await self._read(tenant, params)
+        """The customers who hold a number, and the profile when exactly one does. A lookup
+        is on the call's critical path: it goes out at once, or, while another of the same
+        business is in flight, in one statement with the others that arrive meanwhile."""
+        rows = await self._lookups.ask(_Asked(tenant.tenant_id, limit, today), e164)
         holders: dict[int, tuple[Candidate, list[AccountSummary]]] = {}
         for row in rows:
             candidate = Candidate(*row[:4])
@@ -94,6 +109,30 @@ class CustomerDirectory:
             return candidates, None
         candidate, accounts = next(iter(holders.values()))
         return candidates, _profile(tenant, candidate, tuple(accounts))
+
+    async def _look_up(self, asked: _Asked, numbers: list[str]) -> dict[str, list[_Row]]:
+        try:
+            return await self._read(asked, numbers)
+        except DBAPIError as exc:
+            # The pool does not ping before each use (a round trip per call): a connection
+            # the database dropped (restart, failover) fails once and is replaced.
+            if not exc.connection_invalidated:
+                raise
+            return await self._read(asked, numbers)
+
+    async def _read(self, asked: _Asked, numbers: list[str]) -> dict[str, list[_Row]]:
+        # A prebuilt statement on a bare connection: the ORM session's per-statement work
+        # (re-scoping, compiling, result objects) cost ten times the query on this path.
+        found: dict[str, list[_Row]] = {number: [] for number in numbers}
+        params: dict[str, object] = {"limit": asked.limit, "today": asked.today}
+        async with self._database.tenant_connection(asked.tenant_id) as connection:
+            if self._database.dialect == "postgresql":
+                for row in await connection.rows(_LOOKUP_MANY, params | {"numbers": numbers}):
+                    found[row[0]].append(row[1:])
+            else:  # SQLite has no arrays: one statement a number, on one connection
+                for number in numbers:
+                    found[number] = list(await connection.rows(_LOOKUP, params | {"e164": number}))
+        return found
 
 
 def _tenant_info(row: Tenant) -> TenantInfo:
@@ -149,6 +188,45 @@ _LOOKUP = _ScopedInParts(
         and_(Account.customer_id == _HOLDERS.c.id, Account.tenant_id == bindparam(SCOPE)),
     )
     .order_by(_HOLDERS.c.name, _HOLDERS.c.id, Account.id)
+)
+
+# `_LOOKUP` for many numbers at once (PostgreSQL): each number's holders with its own LIMIT
+# and order, then their accounts as above; the number leads each row. An array, not an IN
+# list: its statement is the same for any count of numbers, so it is prepared once.
+_NUMBERS = (
+    func.unnest(bindparam("numbers", type_=ARRAY(String)))
+    .table_valued("e164")
+    .render_derived()
+    .alias("numbers")
+)
+_EACH_HOLDERS = Scoped(
+    select(Customer.id, Customer.customer_ref, Customer.name, Customer.last_contact_at)
+    .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+    .where(CustomerPhone.e164 == _NUMBERS.c.e164)
+    .order_by(Customer.name, Customer.id)
+    .limit(bindparam("limit")),
+    Customer, CustomerPhone,
+).statement.lateral("holders")  # fmt: skip
+_LOOKUP_MANY = _ScopedInParts(
+    select(
+        _NUMBERS.c.e164,
+        _EACH_HOLDERS,
+        Account.id,
+        Account.account_ref,
+        Account.currency,
+        Account.balance_minor,
+        Account.status,
+        Account.vip,
+        Scoped(_OVERDUE_SUM.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
+        Scoped(_OVERDUE_COUNT.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
+    )
+    .select_from(_NUMBERS)
+    .join(_EACH_HOLDERS, true())
+    .outerjoin(
+        Account,
+        and_(Account.customer_id == _EACH_HOLDERS.c.id, Account.tenant_id == bindparam(SCOPE)),
+    )
+    .order_by(_EACH_HOLDERS.c.name, _EACH_HOLDERS.c.id, Account.id)
 )
 
 
