@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from billing_bridge.ingest.outcomes import IngestRefused, Result
 from billing_bridge.ingest.records import READERS, Business, Record, RecordInvalid
@@ -25,8 +24,9 @@ _NUL_TEXT = "\\u0000"  # how JSON writes a NUL: it cannot be in the text as it i
 _NUL = _NUL_TEXT.encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
+    """One line as read (a named tuple: a batch makes one per line)."""
+
     number: int  # 1-based, as an editor counts
     type: str | None
     ref: str | None
@@ -78,8 +78,9 @@ def _flat_json(raw: str | bytes) -> Any:
     take no value nested deeper than a list of strings, so the request layer's walk of
     every value (`parse_json`) would find nothing more. What is not JSON is refused alike."""
     try:
-        return _DECODER.decode(raw) if isinstance(raw, str) else json.loads(
-            raw, parse_constant=_no_constant)  # fmt: skip
+        if isinstance(raw, str):
+            return _object(raw) if raw[0] == "{" else _DECODER.decode(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
         raise ApiError(400, "bad_json", "the line nests too deeply") from None
     except ValueError:
@@ -92,6 +93,21 @@ def _no_constant(name: str) -> Any:
 
 # json.loads with an option builds a decoder per call; a batch's lines share this one.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_SCAN = _DECODER.scan_once
+_TRAILING_SPACE = frozenset(" \t\n\r")
+
+
+def _object(raw: str) -> Any:
+    """What `_DECODER.decode` reads from a line that starts with its object: its scanner
+    called at once, without the two Python calls and the regex around it (a tenth of the
+    time of reading an invoice line). Only JSON's white space may follow, as there."""
+    try:
+        value, end = _SCAN(raw, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(raw) and not _TRAILING_SPACE.issuperset(raw[end:]):
+        raise ValueError("extra data")
+    return value
 
 
 def answer(lines: list[Line], results: list[Result]) -> dict[str, Any]:
@@ -108,8 +124,9 @@ def answer(lines: list[Line], results: list[Result]) -> dict[str, Any]:
                 error = refusal(result.refused)
             else:
                 assert result.outcome is not None
-                entry["outcome"] = result.outcome.value
-                counts[result.outcome.value] += 1
+                outcome = str(result.outcome)  # its value, without Enum's slow `.value`
+                entry["outcome"] = outcome
+                counts[outcome] += 1
         if error is not None:
             entry["error"] = error
             counts["failed"] += 1
