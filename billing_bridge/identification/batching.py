@@ -21,7 +21,8 @@ Answer = TypeVar("Answer")
 
 @dataclass(eq=False)
 class _Lane(Generic[Item, Answer]):
-    """One key's lookups: those waiting, and the task that sends them batch after batch."""
+    """One key's lookups in flight (the lane exists while any is) and those waiting behind
+    them, with the task that sends those batch after batch."""
 
     waiting: list[tuple[Item, asyncio.Future[Answer]]] = field(default_factory=list)
     sender: asyncio.Task[None] | None = None
@@ -32,9 +33,10 @@ class Batches(Generic[Key, Item, Answer]):
     key at once. Per key one batch is in flight at a time, of at most `most` items; an item
     asked twice in a batch is sent once.
 
-    Batches are sent by a task of their own, not by the first asker: a caller that hangs up
-    (its lookup cancelled) leaves the batch running for the others. A batch that fails fails
-    each of its askers with the same exception."""
+    A lookup with none of its key in flight is sent by its own caller (no task to start, no
+    wait); the ones that arrive meanwhile are sent by a task of their own, so a caller that
+    hangs up (its lookup cancelled) leaves their batch running for the others. A batch that
+    fails fails each of its askers with the same exception."""
 
     def __init__(
         self, send: Callable[[Key, list[Item]], Awaitable[Mapping[Item, Answer]]], most: int = 64
@@ -46,18 +48,26 @@ class Batches(Generic[Key, Item, Answer]):
 
     async def ask(self, key: Key, item: Item) -> Answer:
         lane = self._lanes.get(key)
-        if lane is None:
+        if lane is None:  # none of this key in flight: this one goes at once, alone
             lane = self._lanes[key] = _Lane()
+            try:
+                return _answer_for(item, await self._send(key, [item]))
+            finally:  # answered, failed or hung up: those that arrived meanwhile go next
+                self._hand_on(key, lane)
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         lane.waiting.append((item, answer))
-        if lane.sender is None:
-            lane.sender = asyncio.create_task(self._drain(key, lane))
         return await answer
 
     def waiting(self, key: Key) -> int:
         """How many lookups of `key` wait for a batch (not counting the one in flight)."""
         lane = self._lanes.get(key)
         return len(lane.waiting) if lane else 0
+
+    def _hand_on(self, key: Key, lane: _Lane[Item, Answer]) -> None:
+        if lane.waiting:
+            lane.sender = asyncio.create_task(self._drain(key, lane))
+        else:
+            del self._lanes[key]
 
     async def _drain(self, key: Key, lane: _Lane[Item, Answer]) -> None:
         try:
@@ -86,7 +96,13 @@ class Batches(Generic[Key, Item, Answer]):
         for item, answer in batch:
             if answer.done():  # its caller hung up
                 continue
-            if item in answers:
-                answer.set_result(answers[item])
-            else:
-                answer.set_exception(LookupError(f"the batch gave no answer for {item!r}"))
+            try:
+                answer.set_result(_answer_for(item, answers))
+            except LookupError as exc:
+                answer.set_exception(exc)
+
+
+def _answer_for(item: Item, answers: Mapping[Item, Answer]) -> Answer:
+    if item not in answers:
+        raise LookupError(f"the batch gave no answer for {item!r}")
+    return answers[item]

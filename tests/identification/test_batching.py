@@ -11,23 +11,23 @@ from billing_bridge.identification.batching import Batches
 
 
 class Sender:
-    """Answers each item with its upper case, records each batch, and holds a batch in flight
-    while `held` is set."""
+    """Answers each item with its upper case and records each batch; when `held`, each batch
+    stays in flight until its gate (`gates[n]` for the n-th batch) opens."""
 
-    def __init__(self, fails: Exception | None = None) -> None:
+    def __init__(self, held: bool = False, fails: Exception | None = None) -> None:
         self.batches: list[tuple[str, list[str]]] = []
-        self.held = asyncio.Event()
-        self.release = asyncio.Event()
-        self.release.set()
+        self.gates: list[asyncio.Event] = []
+        self.held = held
         self.fails = fails
-
-    def hold(self) -> None:
-        self.release.clear()
 
     async def __call__(self, key: str, items: list[str]) -> Mapping[str, str]:
         self.batches.append((key, items))
-        self.held.set()
-        await self.release.wait()
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        if self.held:
+            await gate.wait()
+        else:
+            await asyncio.sleep(0)  # as any real sender, it gives way while it waits
         if self.fails is not None:
             raise self.fails
         return {item: item.upper() for item in items}
@@ -49,27 +49,28 @@ async def test_a_lookup_with_none_in_flight_goes_out_at_once_alone() -> None:
 
 
 async def test_lookups_arriving_while_one_is_in_flight_go_together_in_the_next_batch() -> None:
-    sender = Sender()
+    sender = Sender(held=True)
     batches = Batches(sender)
-    sender.hold()
     first = asyncio.create_task(batches.ask("ofek", "a"))
-    await sender.held.wait()
+    await until(lambda: len(sender.batches) == 1)
     later = [asyncio.create_task(batches.ask("ofek", item)) for item in "bcd"]
     await until(lambda: batches.waiting("ofek") == 3)
-    sender.release.set()
+    sender.gates[0].set()
+    await until(lambda: len(sender.batches) == 2)
+    sender.gates[1].set()
     assert await first == "A"
     assert [await task for task in later] == ["B", "C", "D"]
     assert sender.batches == [("ofek", ["a"]), ("ofek", ["b", "c", "d"])]
 
 
 async def test_each_business_has_its_own_batch_in_flight() -> None:
-    sender = Sender()
+    sender = Sender(held=True)
     batches = Batches(sender)
-    sender.hold()
     ofek = asyncio.create_task(batches.ask("ofek", "a"))
     saule = asyncio.create_task(batches.ask("saule", "b"))
     await until(lambda: len(sender.batches) == 2)
-    sender.release.set()
+    for gate in sender.gates:
+        gate.set()
     assert (await ofek, await saule) == ("A", "B")
     assert sender.batches == [("ofek", ["a"]), ("saule", ["b"])]
 
@@ -77,25 +78,28 @@ async def test_each_business_has_its_own_batch_in_flight() -> None:
 async def test_a_batch_holds_at_most_its_cap_and_the_rest_go_in_the_next() -> None:
     sender = Sender()
     batches = Batches(sender, most=2)
-    answers = await asyncio.gather(*(batches.ask("ofek", item) for item in "abcde"))
-    assert answers == ["A", "B", "C", "D", "E"]
-    assert [items for _, items in sender.batches] == [["a", "b"], ["c", "d"], ["e"]]
+    answers = await asyncio.gather(*(batches.ask("ofek", item) for item in "abcdef"))
+    assert answers == ["A", "B", "C", "D", "E", "F"]
+    assert [items for _, items in sender.batches] == [["a"], ["b", "c"], ["d", "e"], ["f"]]
 
 
 async def test_a_number_asked_twice_in_a_batch_is_sent_once_and_both_are_answered() -> None:
     sender = Sender()
     batches = Batches(sender)
-    assert await asyncio.gather(batches.ask("ofek", "a"), batches.ask("ofek", "a")) == ["A", "A"]
-    assert sender.batches == [("ofek", ["a"])]
+    answers = await asyncio.gather(*(batches.ask("ofek", item) for item in "abb"))
+    assert answers == ["A", "B", "B"]
+    assert sender.batches == [("ofek", ["a"]), ("ofek", ["b"])]
 
 
 async def test_a_failed_batch_fails_every_lookup_in_it_with_its_exception() -> None:
     broken = ConnectionError("database gone")
-    batches = Batches(Sender(fails=broken))
+    sender = Sender(fails=broken)
+    batches = Batches(sender)
     results = await asyncio.gather(
-        *(batches.ask("ofek", item) for item in "abc"), return_exceptions=True
+        *(batches.ask("ofek", item) for item in "abcd"), return_exceptions=True
     )
-    assert results == [broken, broken, broken]
+    assert results == [broken, broken, broken, broken]
+    assert [items for _, items in sender.batches] == [["a"], ["b", "c", "d"]]
 
 
 async def test_lookups_after_a_failed_batch_are_sent_again() -> None:
@@ -108,27 +112,46 @@ async def test_lookups_after_a_failed_batch_are_sent_again() -> None:
 
 
 async def test_a_caller_hanging_up_mid_batch_leaves_the_batch_to_the_others() -> None:
-    sender = Sender()
+    sender = Sender(held=True)
     batches = Batches(sender)
-    sender.hold()
-    asked = [asyncio.create_task(batches.ask("ofek", item)) for item in "abc"]
-    await sender.held.wait()
-    asked[0].cancel()
-    sender.release.set()
-    assert [await task for task in asked[1:]] == ["B", "C"]
-    assert asked[0].cancelled()
-    assert sender.batches == [("ofek", ["a", "b", "c"])]
+    first = asyncio.create_task(batches.ask("ofek", "a"))
+    await until(lambda: len(sender.batches) == 1)
+    asked = [asyncio.create_task(batches.ask("ofek", item)) for item in "bcd"]
+    await until(lambda: batches.waiting("ofek") == 3)
+    sender.gates[0].set()
+    await until(lambda: len(sender.batches) == 2)
+    asked[1].cancel()
+    sender.gates[1].set()
+    assert (await first, await asked[0], await asked[2]) == ("A", "B", "D")
+    with pytest.raises(asyncio.CancelledError):
+        await asked[1]
+    assert sender.batches == [("ofek", ["a"]), ("ofek", ["b", "c", "d"])]
+
+
+async def test_the_first_caller_hanging_up_lets_the_lookups_behind_it_go() -> None:
+    sender = Sender(held=True)
+    batches = Batches(sender)
+    first = asyncio.create_task(batches.ask("ofek", "a"))
+    await until(lambda: len(sender.batches) == 1)
+    behind = asyncio.create_task(batches.ask("ofek", "b"))
+    await until(lambda: batches.waiting("ofek") == 1)
+    first.cancel()
+    await until(lambda: len(sender.batches) == 2)
+    sender.gates[1].set()
+    assert await behind == "B"
+    assert first.cancelled()
 
 
 async def test_a_caller_hanging_up_while_waiting_is_left_out_of_the_next_batch() -> None:
-    sender = Sender()
+    sender = Sender(held=True)
     batches = Batches(sender)
-    sender.hold()
     first = asyncio.create_task(batches.ask("ofek", "a"))
-    await sender.held.wait()
+    await until(lambda: len(sender.batches) == 1)
     waiting = [asyncio.create_task(batches.ask("ofek", item)) for item in "bc"]
     await until(lambda: batches.waiting("ofek") == 2)
     waiting[0].cancel()
-    sender.release.set()
+    sender.gates[0].set()
+    await until(lambda: len(sender.batches) == 2)
+    sender.gates[1].set()
     assert (await first, await waiting[1]) == ("A", "C")
     assert sender.batches == [("ofek", ["a"]), ("ofek", ["c"])]
