@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.events import objects
-from billing_bridge.events.outbox import emit
+from billing_bridge.events.outbox import Staged, emit, stage
+from pbx.db.direct import DirectConnection
 from pbx.db.models import Call, Credit, Mandate, Payment, Recording
 
 # A payment's status -> the event it is (pending is none: nothing has happened yet).
@@ -71,6 +72,13 @@ async def credit_decided(
 async def call_ended(session: AsyncSession, call: Call) -> str:
     obj = objects.as_dict(await objects.call_object(session, call))
     return emit(session, call.tenant_id, "call.ended", obj)
+
+
+async def call_ended_direct(connection: DirectConnection, call: Call) -> Staged:
+    """call.ended in a direct transaction (the call's end on PostgreSQL), for its
+    `outbox.write_direct`."""
+    obj = objects.as_dict(await objects.call_object_direct(connection, call))
+    return stage(call.tenant_id, "call.ended", obj)
 
 
 async def call_updated(session: AsyncSession, call: Call) -> str | None:

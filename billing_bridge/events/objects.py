@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbx.db.direct import DirectConnection
 from pbx.db.models import (
     Account,
     Call,
@@ -28,6 +29,7 @@ from pbx.db.models import (
     Recording,
     User,
 )
+from pbx.db.scoped import Scoped, ScopedValues
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,27 +198,44 @@ async def credit_object(session: AsyncSession, credit: Credit) -> CreditObject:
     )  # fmt: skip
 
 
-_LATEST = (
-    select(Recording.id, Recording.status).where(Recording.call_id == bindparam("call"))
-    .order_by(Recording.id.desc()).limit(1)
-)  # fmt: skip
-# Built once: a call's end runs it for every call.
-_CALL_NAMES = select(
-    select(Customer.customer_ref).where(Customer.id == bindparam("customer")).scalar_subquery(),
-    select(Queue.name).where(Queue.id == bindparam("queue")).scalar_subquery(),
-    select(User.username).where(User.id == bindparam("agent")).scalar_subquery(),
-    _LATEST.with_only_columns(Recording.id).scalar_subquery(),
-    _LATEST.with_only_columns(Recording.status).scalar_subquery(),
+def _latest(column: Any) -> Scoped:
+    """A column of the call's latest recording."""
+    return Scoped(
+        select(column).where(Recording.call_id == bindparam("call"))
+        .order_by(Recording.id.desc()).limit(1),
+        Recording,
+    )  # fmt: skip
+
+
+# Built once: a call's end runs it for every call, in a session or on a direct connection.
+_CALL_NAMES = ScopedValues(
+    Scoped(select(Customer.customer_ref).where(Customer.id == bindparam("customer")), Customer),
+    Scoped(select(Queue.name).where(Queue.id == bindparam("queue")), Queue),
+    Scoped(select(User.username).where(User.id == bindparam("agent")), User),
+    _latest(Recording.id),
+    _latest(Recording.status),
 )
 
 
 async def call_object(session: AsyncSession, call: Call) -> CallObject:
     """The call as it is, with the names its ids stand for and its latest recording, read in
-    one statement (a call's end writes this for every call)."""
-    names = (await session.execute(_CALL_NAMES, {
-        "customer": call.customer_id, "queue": call.queue_id, "agent": call.agent_id,
-        "call": call.id,
-    })).one()  # fmt: skip
+    one statement (a call's end writes this for every call), as the session sees them
+    (its changes flushed first)."""
+    values = _CALL_NAMES.parameters(_names_of(call), call.tenant_id)
+    return _call_object(call, (await session.execute(_CALL_NAMES.statement, values)).one())
+
+
+async def call_object_direct(connection: DirectConnection, call: Call) -> CallObject:
+    """`call_object` read on a direct connection (the call's end on PostgreSQL)."""
+    return _call_object(call, (await connection.rows(_CALL_NAMES, _names_of(call)))[0])
+
+
+def _names_of(call: Call) -> dict[str, Any]:
+    return {"customer": call.customer_id, "queue": call.queue_id, "agent": call.agent_id,
+            "call": call.id}  # fmt: skip
+
+
+def _call_object(call: Call, names: Any) -> CallObject:
     customer_ref, queue, agent, recording_id, recording_status = names
     return CallObject(
         id=call.id, direction=call.direction, caller_number=call.caller_number,

@@ -12,23 +12,30 @@ A transaction that rolls back forgets what it staged.
 Once a transaction that wrote deliveries has committed, the listeners registered for its
 database (`when_deliveries_committed`) are told, so a delivery worker in the same process
 looks at once instead of at its next poll; other processes' workers find them when they poll.
+
+A transaction on a direct connection (`Database.tenant_transaction`, the call's end on
+PostgreSQL) stages its events itself (`stage`), writes them last with `write_direct` and,
+once committed, tells the listeners with `deliveries_committed`: the same rows by the same
+rules (`_numbered`, `_takes`) and the same statements, without the session.
 """
 
 from __future__ import annotations
 
 import secrets
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from pbx.db.direct import DirectConnection
 from pbx.db.models import BillingEvent, BillingEventCounter, WebhookDelivery, WebhookSubscription
+from pbx.db.scoped import SCOPE, TENANT, Scoped
 
 API_VERSION = "2026-12-01"
 EVENT_TYPES = (
@@ -51,7 +58,9 @@ _LISTENERS: weakref.WeakKeyDictionary[Engine, list[weakref.ref[Callable[[], None
 
 
 @dataclass(frozen=True, slots=True)
-class _Staged:
+class Staged:
+    """An event added to a transaction, written when it commits."""
+
     tenant_id: int
     public_id: str
     type: str
@@ -77,13 +86,24 @@ def emit(
 ) -> str:
     """Add an event about `obj` to the session's transaction; its public id. Written when
     the transaction commits, never if it rolls back."""
+    item = stage(tenant_id, type, obj, account_id=account_id, entry_id=entry_id)
+    session.sync_session.info.setdefault(_STAGED, []).append(item)
+    return item.public_id
+
+
+def stage(
+    tenant_id: int,
+    type: str,
+    obj: Mapping[str, Any],
+    *,
+    account_id: int | None = None,
+    entry_id: int | None = None,
+) -> Staged:
+    """An event about `obj`, for a direct transaction to write (`write_direct`)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown billing event type {type!r}")
-    staged = session.sync_session.info.setdefault(_STAGED, [])
-    public_id = new_event_id()
-    staged.append(_Staged(tenant_id, public_id, type, dict(obj), account_id, entry_id,
-                          datetime.now(UTC)))  # fmt: skip
-    return public_id
+    return Staged(tenant_id, new_event_id(), type, dict(obj), account_id, entry_id,
+                  datetime.now(UTC))  # fmt: skip
 
 
 def when_deliveries_committed(engine: AsyncEngine, listener: Callable[[], None]) -> None:
@@ -107,36 +127,101 @@ def envelope(row: BillingEvent) -> dict[str, Any]:
     }
 
 
+# The statements of the write, shared by the session's hook and the direct path.
+_ADVANCE = Scoped(
+    update(BillingEventCounter).where(BillingEventCounter.tenant_id == bindparam(SCOPE))
+    .values(last_seq=BillingEventCounter.last_seq + bindparam("count"))
+    .returning(BillingEventCounter.last_seq)
+)  # fmt: skip
+_COUNTER_ROW = {
+    dialect.dialect.name: Scoped(
+        dialect.insert(BillingEventCounter)
+        .values(tenant_id=bindparam(TENANT), last_seq=0).on_conflict_do_nothing()
+    )
+    for dialect in (postgresql, sqlite)
+}  # fmt: skip
+_SUBSCRIPTIONS = Scoped(
+    select(WebhookSubscription.id, WebhookSubscription.event_types)
+    .where(WebhookSubscription.enabled.is_(True)),
+    WebhookSubscription,
+)  # fmt: skip
+# Every column named, defaults included: statements that go straight to PostgreSQL.
+_EVENT_COLUMNS = (
+    "seq", "public_id", "type", "version", "account_id", "entry_id", "data", "created_at",
+)  # fmt: skip
+_DELIVERY_COLUMNS = (
+    "subscription_id", "event_id", "account_id", "status", "attempts", "next_attempt_at",
+    "created_at",
+)  # fmt: skip
+_EVENT = Scoped(
+    insert(BillingEvent).values({name: bindparam(name) for name in (TENANT, *_EVENT_COLUMNS)})
+    .returning(BillingEvent.id),
+    BillingEvent,
+)  # fmt: skip
+_DELIVERY = Scoped(
+    insert(WebhookDelivery).values(
+        {name: bindparam(name) for name in (TENANT, *_DELIVERY_COLUMNS)}
+    ),
+    WebhookDelivery,
+)
+
+
 @event.listens_for(Session, "before_commit")
 def _write_staged(session: Session) -> None:
-    staged: list[_Staged] | None = session.info.pop(_STAGED, None)
+    staged: list[Staged] | None = session.info.pop(_STAGED, None)
     if not staged:
         return
     session.flush()  # the change's own rows first: the counter's lock is the last taken
     for tenant_id in dict.fromkeys(item.tenant_id for item in staged):
         events = [item for item in staged if item.tenant_id == tenant_id]
         last = _take_sequence(session, tenant_id, len(events))
-        rows = [
-            BillingEvent(
-                tenant_id=tenant_id, seq=last - len(events) + number, public_id=item.public_id,
-                type=item.type, version=API_VERSION, account_id=item.account_id,
-                entry_id=item.entry_id, data=item.data, created_at=item.created_at,
-            )
-            for number, item in enumerate(events, start=1)
-        ]  # fmt: skip
+        rows = [BillingEvent(tenant_id=tenant_id, **row) for row in _numbered(events, last)]
         session.add_all(rows)
         session.flush()
-        deliveries = _deliveries(session, tenant_id, rows)
-        session.add_all(deliveries)
+        subscriptions = session.execute(
+            _SUBSCRIPTIONS.statement, _SUBSCRIPTIONS.parameters(None, tenant_id)
+        ).all()
+        written = [(row.id, row.type, row.account_id) for row in rows]
+        deliveries = _deliveries(subscriptions, written)
+        session.add_all(WebhookDelivery(tenant_id=tenant_id, **row) for row in deliveries)
         if deliveries:
             session.info[_DELIVERIES_WRITTEN] = True
 
 
+async def write_direct(connection: DirectConnection, staged: Sequence[Staged]) -> bool:
+    """Write `staged` (events of the connection's business) as the session's hook writes
+    them, as the last statements of the connection's transaction (`Database.
+    tenant_transaction`); whether it wrote deliveries (then, once committed,
+    `deliveries_committed`)."""
+    if not staged:
+        return False
+    if any(item.tenant_id != connection.tenant_id for item in staged):
+        raise ValueError("a direct transaction writes its own business's events only")
+    last = await _take_sequence_direct(connection, len(staged))
+    rows = _numbered(staged, last)
+    ids = [(await connection.execute(_EVENT, row)).scalar_one() for row in rows]
+    subscriptions = await connection.rows(_SUBSCRIPTIONS)
+    written = [(id, row["type"], row["account_id"]) for id, row in zip(ids, rows, strict=True)]
+    deliveries = _deliveries(subscriptions, written)
+    for delivery in deliveries:
+        await connection.execute(_DELIVERY, delivery)
+    return bool(deliveries)
+
+
+def deliveries_committed(engine: AsyncEngine) -> None:
+    """Tell `engine`'s listeners (`when_deliveries_committed`) that a direct transaction
+    which wrote deliveries (`write_direct`) has committed."""
+    _tell_listeners_of(engine.sync_engine)
+
+
 @event.listens_for(Session, "after_commit")
 def _tell_listeners(session: Session) -> None:
-    if not session.info.pop(_DELIVERIES_WRITTEN, False):
-        return
-    references = _LISTENERS.get(session.get_bind().engine, [])  # type: ignore[union-attr]
+    if session.info.pop(_DELIVERIES_WRITTEN, False):
+        _tell_listeners_of(session.get_bind().engine)  # type: ignore[union-attr]
+
+
+def _tell_listeners_of(engine: Engine) -> None:
+    references = _LISTENERS.get(engine, [])
     references[:] = [reference for reference in references if reference() is not None]
     for reference in references:
         listener = reference()
@@ -150,46 +235,55 @@ def _forget_staged(session: Session) -> None:
     session.info.pop(_DELIVERIES_WRITTEN, None)
 
 
+def _numbered(events: Sequence[Staged], last: int) -> list[dict[str, Any]]:
+    """One business's events as `billing_events` rows (without the business), numbered in
+    the order they were staged up to `last`, the counter's number after them."""
+    first = last - len(events) + 1
+    return [
+        {"seq": first + number, "public_id": item.public_id, "type": item.type,
+         "version": API_VERSION, "account_id": item.account_id, "entry_id": item.entry_id,
+         "data": item.data, "created_at": item.created_at}
+        for number, item in enumerate(events)
+    ]  # fmt: skip
+
+
 def _take_sequence(session: Session, tenant_id: int, count: int) -> int:
     """Advance the business's counter by `count` under its row lock; the last number taken.
     The row is made on first use (ON CONFLICT DO NOTHING, so two first events at once
     cannot both make it), then advanced by the one UPDATE that locks it."""
-    advance = (
-        update(BillingEventCounter)
-        .where(BillingEventCounter.tenant_id == tenant_id)
-        .values(last_seq=BillingEventCounter.last_seq + count)
-        .returning(BillingEventCounter.last_seq)
-        # Nothing of the counter is loaded in the session: no objects to bring up to date
-        # (their search by the WHERE's criteria cost as much as the statement, every call).
-        .execution_options(synchronize_session=False)
-    )
-    last = session.execute(advance).scalar_one_or_none()
+    # Nothing of the counter is loaded in the session: no objects to bring up to date
+    # (their search by the WHERE's criteria cost as much as the statement, every call).
+    options = {"synchronize_session": False}
+    advance = _ADVANCE.statement, _ADVANCE.parameters({"count": count}, tenant_id)
+    last = session.execute(*advance, execution_options=options).scalar_one_or_none()
     if last is None:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        session.execute(
-            dialect.insert(BillingEventCounter)
-            .values(tenant_id=tenant_id, last_seq=0)
-            .on_conflict_do_nothing()
-        )
-        last = session.execute(advance).scalar_one()
+        row = _COUNTER_ROW[session.get_bind().dialect.name]
+        session.execute(row.statement, row.parameters(None, tenant_id))
+        last = session.execute(*advance, execution_options=options).scalar_one()
     return int(last)
 
 
+async def _take_sequence_direct(connection: DirectConnection, count: int) -> int:
+    """`_take_sequence` on a direct connection (PostgreSQL)."""
+    taken = await connection.rows(_ADVANCE, {"count": count})
+    if not taken:
+        await connection.execute(_COUNTER_ROW["postgresql"])
+        taken = await connection.rows(_ADVANCE, {"count": count})
+    return int(taken[0][0])
+
+
 def _deliveries(
-    session: Session, tenant_id: int, events: list[BillingEvent]
-) -> list[WebhookDelivery]:
-    subscriptions = session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.event_types).where(
-            WebhookSubscription.tenant_id == tenant_id, WebhookSubscription.enabled.is_(True)
-        )
-    ).all()
+    subscriptions: Sequence[Any], events: Sequence[tuple[int, str, int | None]]
+) -> list[dict[str, Any]]:
+    """A pending `webhook_deliveries` row (without the business) for each event, as
+    (id, type, account id), and each enabled subscription that takes its type."""
     now = datetime.now(UTC)
     return [
-        WebhookDelivery(tenant_id=tenant_id, subscription_id=subscription.id, event_id=row.id,
-                        account_id=row.account_id, status="pending", next_attempt_at=now)
-        for row in events
+        {"subscription_id": subscription.id, "event_id": event_id, "account_id": account_id,
+         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for event_id, type, account_id in events
         for subscription in subscriptions
-        if _takes(subscription.event_types, row.type)
+        if _takes(subscription.event_types, type)
     ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
-from billing_bridge.events import changes
+from billing_bridge.events import changes, outbox
 from pbx.db.database import Database
 from pbx.db.models import Call, Customer, Tenant
 from pbx.db.scoped import TENANT, Scoped, session_connection
@@ -117,7 +117,11 @@ class CallLog:
         announced once: a call closed already is updated, not announced again. The row is
         closed and read back in one prebuilt statement (its lock held to the commit), as
         plain columns: the ORM's handling of an UPDATE that returns its entity cost more
-        than the statement, on every call."""
+        than the statement, on every call. On PostgreSQL the whole transaction is prebuilt
+        statements on a direct connection (`_close_direct`)."""
+        if self._database.direct:
+            await self._close_direct(tenant_id, record_id, fields)
+            return
         values = {f"new_{name}": value for name, value in fields.items()}
         async with self._database.tenant_session(tenant_id) as session, session.begin():
             connection = await session_connection(session)
@@ -130,6 +134,23 @@ class CallLog:
                 await report_intervals.call_ended(session, closed)  # its quarter hour's sums
                 return
             await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
+
+    async def _close_direct(self, tenant_id: int, record_id: int, fields: dict[str, Any]) -> None:
+        """`_close` as one asyncpg transaction: the same statements and rows (the event by
+        the outbox's rules, `outbox.write_direct`) without SQLAlchemy's execution, which
+        cost about four times the statements' own CPU on every call's end."""
+        values = {f"new_{name}": value for name, value in fields.items()} | {"row": record_id}
+        async with self._database.tenant_transaction(tenant_id) as connection:
+            rows = await connection.rows(self._closing(frozenset(fields)), values)
+            if not rows:
+                await connection.execute(self._update(frozenset(fields)), values)
+                return
+            closed = Call(**dict(zip(_COLUMNS, rows[0], strict=True)))
+            ended = await changes.call_ended_direct(connection, closed)
+            await report_intervals.call_ended_on(connection, "postgresql", closed)
+            delivering = await outbox.write_direct(connection, [ended])  # the counter last
+        if delivering:
+            outbox.deliveries_committed(self._database.engine)
 
     def _closing(self, columns: frozenset[str]) -> Scoped:
         """`_update` for a call not ended yet, returning the whole row."""

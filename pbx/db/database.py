@@ -3,11 +3,13 @@ as system sessions (see `pbx.db.tenancy`)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -83,6 +85,44 @@ class Database:
             finally:
                 await connection.close()
 
+    @property
+    def direct(self) -> bool:
+        """Whether `tenant_transaction` is available (PostgreSQL through asyncpg)."""
+        return self._direct is not None
+
+    @asynccontextmanager
+    async def tenant_transaction(self, tenant_id: int) -> AsyncIterator[DirectConnection]:
+        """A direct connection (`direct`) inside one transaction, committed when the block
+        ends and rolled back if it raises: several prebuilt `Scoped` statements that must
+        stand or fall together on the path of every call (the call's end). Its statements
+        must all run directly (a statement handed to SQLAlchemy would run outside the
+        transaction: it is refused). The commit waits for the disk, as SQLAlchemy's do
+        (this pool's single statements do not, `DirectPool`)."""
+        if self._direct is None:
+            raise RuntimeError("direct transactions need PostgreSQL through asyncpg")
+        pool = await self._direct.pool()
+        async with pool.acquire() as raw:
+            connection = DirectConnection(raw, tenant_id, self.engine.dialect, _no_fallback)
+            try:
+                # One round trip: the transaction and its durable commit.
+                await raw.execute("BEGIN; SET LOCAL synchronous_commit TO on")
+                yield connection
+            except BaseException as exc:  # cancelled too: nothing of it may commit
+                with contextlib.suppress(Exception):  # the block's error is the one to raise
+                    if not raw.is_closed():
+                        await raw.execute("ROLLBACK")  # else released, the pool rolls back
+                if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                    await pool.expire_connections()
+                raise
+            try:
+                await raw.execute("COMMIT")
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                    OSError) as exc:  # fmt: skip
+                lost = raw.is_closed()
+                if lost:
+                    await pool.expire_connections()
+                raise DBAPIError("COMMIT", None, exc, connection_invalidated=lost) from exc
+
     @asynccontextmanager
     async def _sqlalchemy_connection(self, tenant_id: int) -> AsyncIterator[TenantConnection]:
         async with self._autocommit_engine.connect() as connection:
@@ -105,6 +145,12 @@ class Database:
         if self._direct is not None:
             await self._direct.close()
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _no_fallback(_tenant_id: int) -> AsyncIterator[TenantConnection]:
+    raise TypeError("a statement SQLAlchemy must run cannot join a direct transaction")
+    yield  # an async generator, as `DirectConnection` opens it
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -7,7 +7,8 @@ asyncpg, with SQLAlchemy's own bind and result processors applied, costs about 0
 
 Only what runs exactly as SQLAlchemy would run it goes this way: statements with expanding
 IN lists or Python-side column defaults, and inserts that do not name their columns, are
-handed to SQLAlchemy. SQLite always uses it.
+handed to SQLAlchemy. SQLite always uses it. A `Database.tenant_transaction` runs several
+such statements as one transaction (the call's end).
 Errors come out as SQLAlchemy's `StatementError` (a value refused) and `DBAPIError` (the
 database's), as they would through SQLAlchemy.
 """
@@ -82,7 +83,8 @@ def _compile(scoped: Scoped, dialect: Dialect) -> Prepared | None:
         or compiled.literal_execute_params
         or compiled.insert_prefetch  # Python-side defaults for columns left out
         or compiled.update_prefetch  # `onupdate` columns
-        or (scoped.inserts and not compiled.statement._values)  # columns as the call has them
+        # Columns as the call has them (an INSERT ... SELECT names its own).
+        or (scoped.inserts and not compiled.statement._values and compiled.statement.select is None)
         or compiled.positiontup is None
     ):
         return None
@@ -135,9 +137,9 @@ class DirectResult:
 
 
 class DirectConnection:
-    """`TenantConnection`'s interface on an asyncpg connection, outside any transaction;
-    statements it cannot run go to a SQLAlchemy connection opened when first needed (and
-    closed by `close`)."""
+    """`TenantConnection`'s interface on an asyncpg connection, outside any transaction
+    (or in one of `Database.tenant_transaction`); statements it cannot run go to a
+    SQLAlchemy connection opened when first needed (and closed by `close`)."""
 
     def __init__(
         self,
@@ -150,6 +152,11 @@ class DirectConnection:
         self._open_fallback = fallback
         self._fallback: TenantConnection | None = None
         self._opened = AsyncExitStack()
+
+    @property
+    def tenant_id(self) -> int:
+        """The business whose rows it reads and writes."""
+        return self._tenant_id
 
     async def execute(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None

@@ -80,6 +80,19 @@ class ScopedUnion(Scoped):
         self.inserts = False
 
 
+class ScopedValues(Scoped):
+    """Several scoped one-column SELECTs read as one row of their values (each a scalar
+    subquery, scoped alone, None where it finds no row): the names a row's ids stand for in
+    one round trip."""
+
+    def __init__(self, *branches: Scoped) -> None:
+        if any(branch.inserts or not isinstance(branch.statement, Select) for branch in branches):
+            raise TypeError("a row of values takes SELECTs")
+        self.statement = select(*(branch.statement.scalar_subquery() for branch in branches))
+        self.compiled = {}
+        self.inserts = False
+
+
 class TenantConnection:
     """A connection that runs `Scoped` statements for one tenant, and nothing else."""
 

@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.db.database import Database
+from pbx.db.direct import DirectConnection
 from pbx.db.models import (
     WAIT_BAND_NAMES,
     WAIT_BANDS,
@@ -38,7 +39,7 @@ from pbx.db.models import (
     report_agent_intervals,
     report_queue_intervals,
 )
-from pbx.db.scoped import TENANT, Scoped, session_connection
+from pbx.db.scoped import TENANT, Scoped, TenantConnection, session_connection
 from pbx.reports import agent_states
 from pbx.reports.periods import QUARTER_S, Period, bucket_start
 
@@ -50,7 +51,8 @@ _WAIT = func.coalesce(Call.wait_seconds, 0)
 # Overflows: a queued call sent to voicemail (outcome, so calls summed before the overflow
 # column count too) or to a callback by its queue's rule, counted in its last queue; one
 # sent to another queue counts in the queue it left (`_OVERFLOW_SOURCES`).
-_TO_VOICEMAIL = and_(_QUEUED, Call.outcome.in_(("overflowed", "voicemail")))
+# (Two comparisons, not IN: an IN list is rendered per execution, `pbx/db/direct.py`.)
+_TO_VOICEMAIL = and_(_QUEUED, or_(Call.outcome == "overflowed", Call.outcome == "voicemail"))
 _TO_CALLBACK = and_(_QUEUED, Call.overflow == "callback")
 _OVERFLOWED = or_(_TO_VOICEMAIL, _TO_CALLBACK)
 
@@ -136,8 +138,13 @@ class _Target:
         )
 
     def one_call(self, dialect: str) -> Any:
-        """INSERT ... SELECT of one call's figures, added to what its row holds."""
+        """INSERT ... SELECT of one call's figures, added to what its row holds. Every
+        column is named (0 for those the target does not add to): a column left to its
+        default is filled in per execution, and the call's end sends the statement
+        straight to PostgreSQL (`pbx/db/direct.py`)."""
         columns = {"bucket": _bucket(dialect), **self.key, **self.figures, **self.maxima}
+        named = {"tenant_id", *columns}
+        columns |= {c.name: literal(0, BigInteger) for c in self.table.c if c.name not in named}
         chosen = select(Call.tenant_id, *(c.label(n) for n, c in columns.items())).where(
             Call.tenant_id == bindparam(TENANT), Call.id == bindparam("call"), self.where
         )
@@ -208,8 +215,14 @@ async def call_ended(session: AsyncSession, call: Call) -> None:
     agent's (a call an agent answered), in the caller's transaction: one statement (two
     on SQLite for a call both inbound and answered), and one more for a call its queue
     sent on to another (the row of the queue it left)."""
-    connection = await session_connection(session)
-    dialect = session.bind.dialect.name
+    await call_ended_on(await session_connection(session), session.bind.dialect.name, call)
+
+
+async def call_ended_on(
+    connection: TenantConnection | DirectConnection, dialect: str, call: Call
+) -> None:
+    """`call_ended` on a connection inside the call end's transaction: a session's, or a
+    direct one (`Database.tenant_transaction`, PostgreSQL)."""
     inbound = call.direction == "inbound"
     handled = call.agent_id is not None and call.answered_at is not None
     if inbound and call.overflow_from_queue_id is not None:
