@@ -206,13 +206,13 @@ class DirectPool:
     """A small asyncpg pool beside SQLAlchemy's, for `DirectConnection`s; made on first use
     (it belongs to the event loop that uses it).
 
-    Its writes (the call log's) commit asynchronously: they do not wait for the WAL to
-    reach the disk, so a disk's slow fsync (hundreds of ms on a busy VM) does not hold up
-    every call behind it. A PostgreSQL crash (not Ledgerline's) can lose the last fraction
-    of a second of call-log updates (3 x wal_writer_delay at most), never corrupt them; a
-    later synchronous commit (a payment, the audit log, anything through SQLAlchemy)
-    makes every earlier one durable with it, so nothing that refers to a call row outlives
-    it.
+    Its single statements (the call log's) commit asynchronously: they do not wait for the
+    WAL to reach the disk, so a disk's slow fsync (hundreds of ms on a busy VM) does not
+    hold up every call behind it. A PostgreSQL crash (not Ledgerline's) can lose the last
+    fraction of a second of call-log updates (3 x wal_writer_delay at most), never corrupt
+    them; a later synchronous commit (a payment, the audit log, anything through
+    SQLAlchemy, a call's end with its billing event, `Database.tenant_transaction`) makes
+    every earlier one durable with it, so nothing that refers to a call row outlives it.
 
     All its connections open with the pool: one opened when a burst of calls needs it (a
     connect, the codecs' type lookups, each statement prepared anew) held up the calls
@@ -240,8 +240,10 @@ class DirectPool:
 
 
 class _Unreset(asyncpg.Connection):  # type: ignore[misc]
-    """Released without a reset query (a round trip each time): these connections only run
-    single statements outside transactions, so there is no session state to undo."""
+    """Released without a reset query (a round trip each time): these connections run
+    single statements, or a transaction that ends before release (its settings with it:
+    `SET LOCAL`), so there is no session state to undo; asyncpg still rolls back one left
+    open (a task cancelled in its COMMIT)."""
 
     def get_reset_query(self) -> str:
         return ""
