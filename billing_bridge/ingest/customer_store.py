@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from billing_bridge.ingest.outcomes import (
     unknown_parent,
 )
 from billing_bridge.ingest.records import AccountRecord, Business, CustomerRecord
-from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows, insert_rows
+from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows, insert_rows, rows_among
 from pbx.db.models import Account, BillingEvent, Customer, CustomerPhone
 from pbx.db.types import utcnow
 
@@ -30,10 +30,8 @@ from pbx.db.types import utcnow
 async def write_customers(
     session: AsyncSession, business: Business, records: Sequence[CustomerRecord]
 ) -> list[Result]:
-    rows = await session.execute(
-        select(Customer.customer_ref, Customer.id, Customer.source_version)
-        .where(any_of(session, Customer.customer_ref, [r.ref for r in records]))
-    )  # fmt: skip
+    rows = await rows_among(session, (Customer.customer_ref, Customer.id, Customer.source_version),
+                            Customer.customer_ref, [r.ref for r in records])  # fmt: skip
     stored = {ref: (customer_id, version) for ref, customer_id, version in rows}
     results: dict[str, Result] = {}
     new: list[CustomerRecord] = []
@@ -90,10 +88,9 @@ async def _insert_customers(
             address.postal_code, address.country, record.source_version, now, now,
         ))  # fmt: skip
     await copy_rows(session, Customer, tenant_id, _CUSTOMER_COLUMNS, rows)
-    return dict((await session.execute(
-        select(Customer.customer_ref, Customer.id)
-        .where(any_of(session, Customer.customer_ref, [record.ref for record in records]))
-    )).all())  # fmt: skip
+    rows = await rows_among(session, (Customer.customer_ref, Customer.id), Customer.customer_ref,
+                            [record.ref for record in records])  # fmt: skip
+    return {ref: customer_id for ref, customer_id in rows}
 
 
 _CUSTOMER_COLUMNS = (
@@ -115,9 +112,9 @@ async def _replace_phones(
     customer."""
     held: dict[int, dict[str, int]] = {customer_id: {} for customer_id, _ in changed}
     if changed:
-        rows = await session.execute(
-            select(CustomerPhone.customer_id, CustomerPhone.e164, CustomerPhone.id)
-            .where(any_of(session, CustomerPhone.customer_id, list(held)))
+        rows = await rows_among(
+            session, (CustomerPhone.customer_id, CustomerPhone.e164, CustomerPhone.id),
+            CustomerPhone.customer_id, list(held),
         )  # fmt: skip
         for customer_id, e164, phone_id in rows:
             held[customer_id][e164] = phone_id
@@ -141,16 +138,16 @@ async def _replace_phones(
 async def write_accounts(
     session: AsyncSession, business: Business, records: Sequence[AccountRecord]
 ) -> list[Result]:
-    customers = dict((await session.execute(
-        select(Customer.customer_ref, Customer.id)
-        .where(any_of(session, Customer.customer_ref, {r.customer_ref for r in records}))
-    )).all())  # fmt: skip
-    rows = await session.execute(
-        select(Account.account_ref, Account.id, Account.source_version, Account.customer_id,
-               Account.currency)
-        .where(any_of(session, Account.account_ref, [r.ref for r in records]))
+    owners = await rows_among(session, (Customer.customer_ref, Customer.id), Customer.customer_ref,
+                              {r.customer_ref for r in records})  # fmt: skip
+    customers = {ref: customer_id for ref, customer_id in owners}
+    rows = await rows_among(
+        session, (Account.account_ref, Account.id, Account.source_version, Account.customer_id,
+                  Account.currency),
+        Account.account_ref, [r.ref for r in records],
     )  # fmt: skip
-    stored = {row.account_ref: row for row in rows}
+    stored = {ref: _StoredAccount(account_id, version, customer_id, currency)
+              for ref, account_id, version, customer_id, currency in rows}  # fmt: skip
     unknown_events = await _unknown_events(session, records)
     results: dict[str, Result] = {}
     new: list[AccountRecord] = []
@@ -174,10 +171,9 @@ async def write_accounts(
              record.currency, record.status, record.vip, record.source_version, now, now)
             for record in new
         ])  # fmt: skip
-        ids = dict((await session.execute(
-            select(Account.account_ref, Account.id)
-            .where(any_of(session, Account.account_ref, [record.ref for record in new]))
-        )).all())  # fmt: skip
+        made = await rows_among(session, (Account.account_ref, Account.id), Account.account_ref,
+                                [record.ref for record in new])  # fmt: skip
+        ids = {ref: account_id for ref, account_id in made}
     changed.sort(key=lambda change: change[0])  # locked in id order
     if changed:
         async with cached_plans(session):
@@ -200,7 +196,14 @@ async def write_accounts(
 _ACCOUNT_COLUMNS = (
     "tenant_id", "account_ref", "customer_id", "balance_minor", "currency", "status", "vip",
     "source_version", "created_at", "updated_at",
-)
+)  # fmt: skip
+
+
+class _StoredAccount(NamedTuple):
+    id: int
+    source_version: int | None
+    customer_id: int
+    currency: str
 
 
 def _account_fields(record: AccountRecord) -> dict[str, Any]:

@@ -10,7 +10,7 @@ content again is `unchanged`, with other content a refusal (`conflict`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +29,7 @@ from billing_bridge.ingest.records import (
     ExternalPaymentRecord,
     InvoiceRecord,
 )
-from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows
+from billing_bridge.ingest.sql import cached_plans, copy_rows, rows_among
 from pbx.audit import Actor, Target, record
 from pbx.db.models import Account, AccountEntry, Invoice
 from pbx.db.types import utcnow
@@ -38,14 +38,15 @@ from pbx.db.types import utcnow
 async def write_invoices(
     session: AsyncSession, business: Business, records: Sequence[InvoiceRecord]
 ) -> list[Result]:
-    accounts = {row.account_ref: row for row in await session.execute(
-        select(Account.account_ref, Account.id, Account.currency, Account.customer_id)
-        .where(any_of(session, Account.account_ref, {r.account_ref for r in records}))
-    )}  # fmt: skip
-    stored = {row.invoice_ref: row for row in await session.execute(
-        select(Invoice.invoice_ref, Invoice.id, Invoice.source_version)
-        .where(any_of(session, Invoice.invoice_ref, [r.ref for r in records]))
-    )}  # fmt: skip
+    parents = await rows_among(
+        session, (Account.account_ref, Account.id, Account.currency, Account.customer_id),
+        Account.account_ref, {r.account_ref for r in records},
+    )  # fmt: skip
+    accounts = {ref: _Parent(account_id, currency, customer_id)
+                for ref, account_id, currency, customer_id in parents}  # fmt: skip
+    held = await rows_among(session, (Invoice.invoice_ref, Invoice.id, Invoice.source_version),
+                            Invoice.invoice_ref, [r.ref for r in records])  # fmt: skip
+    stored = {ref: _Stored(invoice_id, version) for ref, invoice_id, version in held}
     results: list[Result] = []
     new: list[tuple[Any, ...]] = []  # _NEW_COLUMNS
     changed: list[dict[str, Any]] = []
@@ -88,6 +89,17 @@ async def write_invoices(
         async with cached_plans(session):  # one plan for the executemany's rows
             await session.execute(update(Invoice), changed)
     return results
+
+
+class _Parent(NamedTuple):
+    id: int
+    currency: str
+    customer_id: int
+
+
+class _Stored(NamedTuple):
+    id: int
+    source_version: int | None
 
 
 # A new invoice's columns, in the order `write_invoices` builds its rows (tuples, for COPY).

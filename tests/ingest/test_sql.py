@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from billing_bridge.ingest.sql import any_of, cached_plans, copy_rows, plan_for_values
+from billing_bridge.ingest.sql import (
+    any_of,
+    cached_plans,
+    copy_rows,
+    plan_for_values,
+    rows_among,
+)
 from pbx.db.database import Database
 from pbx.db.models import Customer
 from pbx.db.tenancy import CrossTenantAccess
@@ -74,6 +80,30 @@ async def test_refs_are_found_by_any_of_as_written_and_only_the_tenants_own(
 
     assert found == dict.fromkeys(refs, "Dana")
 
+
+async def test_rows_among_reads_the_sessions_business_only_before_and_after_its_first_statement(
+    database: Database,
+) -> None:
+    """On asyncpg, once the transaction has begun, `rows_among` sends its own SELECT on the
+    session's connection; before, it is SQLAlchemy's: both find the refs as written, and
+    neither another business's row of the same ref."""
+    tenant_id = await make_tenant(database, "ofek", "IL", "ILS", ["+97237630100"])
+    other = await make_tenant(database, "other", "IL", "ILS", ["+97237630199"])
+    refs = ["C-O'Brien", "C-\\x27", "C-%", 'C-"{,}"', "C-1"]
+    for ref in refs:
+        await make_customer(database, tenant_id, ref, "Dana", [])
+    await make_customer(database, other, "C-1", "Not ours", [])
+    wanted = [*refs, "C-missing"]
+
+    async with database.tenant_session(tenant_id) as session, session.begin():
+        first = await rows_among(session, (Customer.customer_ref, Customer.name),
+                                 Customer.customer_ref, wanted)  # fmt: skip
+        await plan_for_values(session)
+        async with session.begin_nested():
+            then = await rows_among(session, (Customer.customer_ref, Customer.name),
+                                    Customer.customer_ref, wanted)  # fmt: skip
+
+    assert dict(first) == dict(then) == dict.fromkeys(refs, "Dana")  # type: ignore[arg-type]
 
 
 async def test_writes_run_with_cached_plans_and_the_transaction_gets_its_mode_back(
