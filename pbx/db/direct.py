@@ -202,6 +202,12 @@ class DirectConnection:
         return self._fallback
 
 
+# Statements longer than this are prepared again on every execution (asyncpg's own limit is
+# 15 KB): the report's quarter-hour upsert at a call's end is about 20 KB of SQL, and each
+# prepare is a round trip and a plan on the server, as SQLAlchemy's cache never made it.
+_LARGEST_STATEMENT = 64 * 1024
+
+
 class DirectPool:
     """A small asyncpg pool beside SQLAlchemy's, for `DirectConnection`s; made on first use
     (it belongs to the event loop that uses it).
@@ -230,6 +236,7 @@ class DirectPool:
                     self._pool = await asyncpg.create_pool(
                         self._dsn, min_size=self._size, max_size=self._size, init=_codecs,
                         connection_class=_Unreset, server_settings={"synchronous_commit": "off"},
+                        max_cacheable_statement_size=_LARGEST_STATEMENT,
                     )  # fmt: skip
         return self._pool
 

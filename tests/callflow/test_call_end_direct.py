@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from billing_bridge.events import outbox
 from pbx.callflow.call_log import CallLog
+from pbx.db import direct
 from pbx.db.database import Database
 from pbx.db.models import (
     BillingEvent,
@@ -27,6 +28,7 @@ from pbx.db.models import (
     report_agent_intervals,
     report_queue_intervals,
 )
+from pbx.reports import store as report_store
 from tests.factories import make_customer, make_tenant
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -226,3 +228,20 @@ async def test_an_end_that_fails_part_way_leaves_the_call_open_and_no_event(
     assert [event["seq"] for event in written["events"]] == [1]
     assert len(written["deliveries"]) == 1
     assert listener.told == 1
+
+
+async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
+    postgres_database: Database,
+) -> None:
+    """asyncpg prepares a statement longer than its pool's limit again on every execution
+    (a round trip and a plan): the report's upsert, the longest, must fit."""
+    one_call = [
+        report_store._statement(target, "one_call", "postgresql")
+        for target in (report_store._QUEUES, report_store._OVERFLOW_SOURCES, report_store._AGENTS)
+    ]
+    prepared = [
+        direct.prepare(scoped, postgres_database.engine.dialect)
+        for scoped in (report_store._both("postgresql"), *one_call)
+    ]
+    assert all(prepared)  # each goes straight to PostgreSQL
+    assert max(len(each.sql) for each in prepared if each) <= direct._LARGEST_STATEMENT
