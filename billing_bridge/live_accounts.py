@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from billing_bridge.ingest.sql import any_of, plan_for_values
+from billing_bridge.ingest.sql import any_of, plan_for_values, rows_among
 from pbx.db.database import Database
 from pbx.db.models import Call, CustomerPhone
 
@@ -51,9 +51,9 @@ async def live_change(
         await plan_for_values(session)
         for start in range(0, len(ids), _IN):
             chunk = ids[start : start + _IN]
-            found.update(await session.scalars(
-                select(CustomerPhone.e164).where(any_of(session, CustomerPhone.customer_id, chunk))
-            ))  # fmt: skip
+            phones = await rows_among(session, (CustomerPhone.e164,), CustomerPhone.customer_id,
+                                      chunk)  # fmt: skip
+            found.update(e164 for (e164,) in phones)
             rows = await session.execute(
                 select(Call.customer_id, Call.channel_id, Call.id, Call.agent_id)
                 .where(any_of(session, Call.customer_id, chunk), Call.ended_at.is_(None),
