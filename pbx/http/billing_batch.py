@@ -10,12 +10,13 @@ Blank lines are skipped (their numbers still count).
 from __future__ import annotations
 
 import json
-from collections import Counter
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from billing_bridge.ingest.outcomes import IngestRefused, Result
 from billing_bridge.ingest.records import READERS, Business, Record, RecordInvalid
 from pbx.http.api import ApiError, parse_json
+from pbx.http.idempotency import JsonText
 
 MAX_LINES = 10_000
 MAX_BYTES = 16 * 1024 * 1024
@@ -110,28 +111,37 @@ def _object(raw: str) -> Any:
     return value
 
 
-def answer(lines: list[Line], results: list[Result]) -> dict[str, Any]:
-    """One result per line sent (`results` are the records' own, in order), and the counts."""
+def answer(lines: list[Line], results: list[Result]) -> JsonText:
+    """One result per line sent (`results` are the records' own, in order), and the counts,
+    written as JSON in one pass: building a dict a line for `json.dumps` to walk again took
+    twice the CPU."""
     applied = iter(results)
-    out: list[dict[str, Any]] = []
-    counts: Counter[str] = Counter()
+    out: list[str] = []
+    counts: dict[str, int] = {}
     for line in lines:
-        entry: dict[str, Any] = {"line": line.number, "type": line.type, "ref": line.ref}
+        head = f'{{"line":{line.number},"type":{_string(line.type)},"ref":{_string(line.ref)}'
         error = line.error
         if error is None:
             result = next(applied)
-            if result.refused is not None:
-                error = refusal(result.refused)
-            else:
+            if result.refused is None:
                 assert result.outcome is not None
                 outcome = str(result.outcome)  # its value, without Enum's slow `.value`
-                entry["outcome"] = outcome
-                counts[outcome] += 1
-        if error is not None:
-            entry["error"] = error
-            counts["failed"] += 1
-        out.append(entry)
-    return {"results": out, "counts": dict(counts)}
+                counts[outcome] = counts.get(outcome, 0) + 1
+                out.append(f'{head},"outcome":"{outcome}"}}')
+                continue
+            error = refusal(result.refused)
+        counts["failed"] = counts.get("failed", 0) + 1
+        out.append(f'{head},"error":{_dumps(error)}}}')
+    return JsonText(f'{{"results":[{",".join(out)}],"counts":{_dumps(counts)}}}')
+
+
+def _string(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _dumps(value: Any) -> str:
+    """As the API writes JSON (`pbx.http.idempotency`): compact, not ASCII-escaped."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def refusal(refused: IngestRefused) -> dict[str, Any]:

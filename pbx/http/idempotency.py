@@ -29,14 +29,22 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 
 
+class JsonText(str):
+    """A body already written as JSON (a batch's answer, written in one pass): sent as it
+    is, and read back only to be stored under an idempotency key."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
-    body: Any
+    body: Any  # what `_dumps` writes as JSON, or `JsonText`
     replayed: bool = False
 
     def response(self) -> web.Response:
         headers = {REPLAYED: "true"} if self.replayed else {}
+        if isinstance(self.body, JsonText):
+            return web.Response(text=self.body, status=self.status, headers=headers,
+                                content_type="application/json")  # fmt: skip
         return web.json_response(self.body, status=self.status, headers=headers, dumps=_dumps)
 
 
@@ -83,7 +91,9 @@ async def _run(database: Database, tenant_id: int, work: Work, claim_id: int | N
     async with database.tenant_session(tenant_id) as session, session.begin():
         answer = await work(session)
         if claim_id is not None:
-            await idempotency.complete(session, claim_id, answer.status, answer.body)
+            body = answer.body
+            stored = json.loads(body) if isinstance(body, JsonText) else body
+            await idempotency.complete(session, claim_id, answer.status, stored)
     return answer
 
 

@@ -47,6 +47,24 @@ async def test_the_same_key_and_request_get_the_same_answer_replayed(door: Door)
     assert await _entries(door) == 1
 
 
+async def test_a_batch_sent_again_with_its_key_gets_its_answer_replayed(door: Door) -> None:
+    """A batch's answer is written as JSON text: the key keeps it as the JSON it is."""
+    machine = await _machine(door)
+    lines = [{"type": "customer", "ref": 'C-"\u05d3', "name": "Dana", "version": 1},
+             "{not json", PAYMENT | {"type": "external_payment"}]  # fmt: skip
+
+    first = await machine.batch(lines, key="batch-1")
+    second = await machine.batch(lines, key="batch-1")
+
+    assert first.status == 200 and first.body["counts"] == {"created": 2, "failed": 1}
+    assert first.body["results"][0]["ref"] == 'C-"\u05d3'
+    assert [r.get("outcome") or r["error"]["code"] for r in first.body["results"]] == [
+        "created", "bad_json", "created"]  # fmt: skip
+    assert (second.status, second.body) == (first.status, first.body)
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert await _entries(door) == 1
+
+
 async def test_the_same_key_with_another_body_is_refused(door: Door) -> None:
     machine = await _machine(door)
     await machine.send("POST", "/billing/external-payments", PAYMENT, key="pay-1")
