@@ -102,6 +102,9 @@ _ACCOUNTS = Scoped(
     })).where(Account.customer_id == _CUSTOMER),
     Account,
 )  # fmt: skip
+# Each kind a value of its own in the statement: an expanding IN list is rendered anew at every
+# run, which kept the whole panel off the direct path to PostgreSQL (`pbx/db/direct.py`).
+_OWN_KIND = AccountEntry.kind.in_([literal(kind, String()) for kind in OWN_KINDS])
 _PENDING = Scoped(  # per account, what billing has not acknowledged (billing_bridge.balances)
     select(*_part("pending", AccountEntry.account_id, {
         "ref_id": AccountEntry.account_id,
@@ -110,8 +113,7 @@ _PENDING = Scoped(  # per account, what billing has not acknowledged (billing_br
     }))
     .join(BillingEvent, BillingEvent.entry_id == AccountEntry.id)
     .join(Account, AccountEntry.account_id == Account.id)
-    .where(Account.customer_id == _CUSTOMER, AccountEntry.kind.in_(OWN_KINDS),
-           BillingEvent.acknowledged_at.is_(None))
+    .where(Account.customer_id == _CUSTOMER, _OWN_KIND, BillingEvent.acknowledged_at.is_(None))
     .group_by(AccountEntry.account_id),
     AccountEntry, BillingEvent, Account,
 )  # fmt: skip

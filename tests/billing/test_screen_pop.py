@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
-from billing_bridge.screen_pop import customer_panel
+from billing_bridge.payments.ledger import post_entry
+from billing_bridge.screen_pop import _PANEL, customer_panel
 from pbx.db.database import Database
-from pbx.db.models import Account, Call, Mandate, Payment, Recording
+from pbx.db.direct import prepare
+from pbx.db.models import Account, AccountEntry, BillingEvent, Call, Mandate, Payment, Recording
 from tests.factories import make_customer, make_tenant
 
 TODAY = date(2026, 3, 10)
@@ -97,3 +101,45 @@ async def test_another_businesss_customer_is_not_found(database: Database) -> No
     elsewhere = await make_tenant(database, "other", "IL", "ILS", ["+97237630199"])
 
     assert await customer_panel(database, elsewhere, customer, TODAY) is None
+
+
+def test_the_panel_is_one_statement_prepared_once_for_postgresql() -> None:
+    """Sent straight through asyncpg (`pbx/db/direct.py`): a part it refused (an expanding IN
+    list) sent every pop through SQLAlchemy, at several times the CPU."""
+    assert prepare(_PANEL, asyncpg_dialect()) is not None
+
+
+async def test_the_panel_read_directly_is_the_panel_sqlalchemy_reads(
+    postgres_database: Database,
+) -> None:
+    tenant, customer, _, ils = await seed(postgres_database)
+    async with postgres_database.tenant_session(tenant) as session, session.begin():
+        for seq, (kind, amount) in enumerate((("payment", -700), ("statement", 250)), 1):
+            await post_entry(session, tenant, account_id=ils, kind=kind, amount_minor=amount,
+                             currency="ILS")  # fmt: skip
+            await session.flush()
+            entry = await session.scalar(select(func.max(AccountEntry.id)))
+            session.add(BillingEvent(tenant_id=tenant, seq=seq, public_id=f"evt_pop{seq}",
+                                     type="payment.succeeded", version="2026-12-01",
+                                     account_id=ils, entry_id=entry, data={}))  # fmt: skip
+    through_sqlalchemy: list[str] = []
+
+    def heard(*args: Any) -> None:
+        through_sqlalchemy.append(args[2])
+
+    parameters = {"customer_id": customer, "today": TODAY}
+    event.listen(postgres_database.engine.sync_engine, "before_cursor_execute", heard)
+    try:
+        async with postgres_database.tenant_connection(tenant) as connection:
+            direct = await connection.rows(_PANEL, parameters)
+        panel = await customer_panel(postgres_database, tenant, customer, TODAY)
+    finally:
+        event.remove(postgres_database.engine.sync_engine, "before_cursor_execute", heard)
+    async with postgres_database._sqlalchemy_connection(tenant) as connection:
+        expected = await connection.rows(_PANEL, parameters)
+
+    assert through_sqlalchemy == []
+    assert [tuple(row) for row in direct] == [tuple(row) for row in expected]
+    assert panel is not None
+    # Only the payment is Ledgerline's own change pending in billing, not the statement.
+    assert [a["pending_in_billing_minor"] for a in panel["accounts"]] == [-700, 0]
