@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Awaitable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from billing_bridge.identification import variables
 from billing_bridge.identification.model import CallerIdentity
@@ -39,10 +39,18 @@ from pbx.callflow.routing import (
     route_call,
 )
 from pbx.db.models import Customer
+from pbx.db.scoped import Scoped
 from recordings.pauses import PauseError
 from recordings.policy import announcement, effective_policy
 
 log = logging.getLogger(__name__)
+
+# What a caller's keyed identity is checked against, built once (`pbx.db.scoped`): read for
+# every call on a verifying route, it goes straight to PostgreSQL (`pbx/db/direct.py`).
+_ON_FILE = Scoped(
+    select(Customer.pin_hash, Customer.date_of_birth).where(Customer.id == bindparam("customer")),
+    Customer,
+)
 
 
 async def admit(flow: AdmissionWork, channel: Channel) -> None:
@@ -225,15 +233,9 @@ async def _verify(flow: AdmissionWork, call: FlowCall, route: Route) -> None:
     """PIN or date of birth on the keypad, `route.verification_attempts` tries. The result
     goes on the call; a caller who fails still reaches an agent, who sees it."""
     assert call.customer_id is not None and call.caller_channel is not None
-    async with flow.database.tenant_autocommit(call.tenant_id) as session:
-        row = (
-            await session.execute(
-                select(Customer.pin_hash, Customer.date_of_birth).where(
-                    Customer.id == call.customer_id
-                )
-            )
-        ).one_or_none()
-    pin_hash, born = row if row is not None else (None, None)
+    async with flow.database.tenant_connection(call.tenant_id) as connection:
+        rows = await connection.rows(_ON_FILE, {"customer": call.customer_id})
+    pin_hash, born = rows[0] if rows else (None, None)
     by_pin = route.verification is Verification.PIN
     if (by_pin and not pin_hash) or (not by_pin and born is None):
         return  # nothing on file to check against: the agent verifies by questions

@@ -7,9 +7,12 @@ from datetime import date
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from billing_bridge.verification import hash_pin
 from pbx.acd.agents import AgentState
+from pbx.callflow.admission import _ON_FILE
+from pbx.db.direct import prepare
 from pbx.db.models import BusinessHours, Customer, InboundRoute
 from tests.callflow.world import World
 from tests.factories import make_customer
@@ -47,6 +50,11 @@ async def test_the_caller_keys_their_pin_and_the_call_log_says_verified(world: W
     assert "sound:auth-thankyou" in call.heard
     await world.until(lambda: world.phase_of(call) == "queued", "then queued")
     assert "2468" not in str(world.flow.state.to_dict())
+
+
+def test_what_the_keyed_identity_is_checked_against_is_read_straight_from_postgresql() -> None:
+    """One prebuilt statement through asyncpg (`pbx/db/direct.py`), not an ORM session."""
+    assert prepare(_ON_FILE, asyncpg_dialect()) is not None
 
 
 async def test_a_caller_who_fails_verification_still_reaches_the_queue(world: World) -> None:
