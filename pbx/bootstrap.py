@@ -30,6 +30,7 @@ from billing_bridge.identification.cache import (
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.near_cache import NearCache
 from billing_bridge.identification.service import CallerIdentification
+from billing_bridge.ingest.turns import WriteTurns
 from billing_bridge.messaging.routing import ByChannel
 from billing_bridge.messaging.sms_gateway import SmsGatewayOptions, SmsGatewaySender
 from billing_bridge.messaging.smtp import SmtpOptions, SmtpSender
@@ -237,6 +238,7 @@ def api_context(application: Application) -> ApiContext:
         trusted_proxies=parse_networks(settings.service.trusted_proxies),
         force_secure_cookie=settings.service.force_secure_cookie,
         webhooks=application.webhooks,
+        batch_writes=WriteTurns(settings.billing.batch_writes_at_once),
     )  # fmt: skip
 
 

@@ -191,6 +191,21 @@ class IdentificationSettings(_Section):
         return region
 
 
+class BillingSettings(_Section):
+    """The billing system's door (`/api/v1/billing/...`).
+
+    `batch_writes_at_once`: how many NDJSON batches write at the same time in one process;
+    the others wait their turn, already read (`billing_bridge.ingest.turns`). Each batch
+    writing keeps a PostgreSQL backend busy at the database's priority, whatever the
+    process's. On two cores, four clients' sync of 350,000 records with callers looked up
+    meanwhile: unbounded, the lookups' p99 was 44 ms (median of 8 runs); 2 at once, 36 ms
+    with the sync 3% longer; 1 at once, 16 ms with the sync 25% longer. Lower it where the
+    lookups share a small database with the syncs; raise it where the database has cores
+    to spare."""
+
+    batch_writes_at_once: int = Field(ge=1, le=64)
+
+
 class AuthSettings(_Section):
     session_hours: float = Field(gt=0, le=24 * 30)
     idle_minutes: float = Field(gt=0)
@@ -357,6 +372,7 @@ class Settings(_Section):
     redis: RedisSettings
     ari: AriSettings
     identification: IdentificationSettings
+    billing: BillingSettings
     recordings: RecordingsSettings
     payments: PaymentsSettings
     webhooks: WebhooksSettings

@@ -4,7 +4,8 @@ reads them back, with an API key (`billing:write` to write, `billing:read` to re
 
 Handlers read the body, turn it into a typed record (`billing_bridge.ingest.records`), hand
 it to `billing_bridge.ingest.service` in one transaction under the request's
-`Idempotency-Key` (`pbx.http.idempotency`), and map refusals to statuses. Once a change has
+`Idempotency-Key` (`pbx.http.idempotency`), and map refusals to statuses. A batch writes in
+its turn (`billing_bridge.ingest.turns`), once its lines are read. Once a change has
 committed, the caller lookup forgets the changed customers' numbers and the desks of agents
 on a call with one of them get `account.updated` with the panel as it is now.
 """
@@ -144,8 +145,9 @@ def register(api: Api) -> None:
             business = await reads.business_of(session, _caller(call).tenant_id)
             lines = billing_batch.read_lines(body, business)
             wanted = [line.record for line in lines if line.record is not None]
-            applied.extend(await service.apply_records(session, business, wanted,
-                                                       _caller(call)))  # fmt: skip
+            async with context(call.request).batch_writes.turn():  # read, then write
+                applied.extend(await service.apply_records(session, business, wanted,
+                                                           _caller(call)))  # fmt: skip
             return Answer(200, billing_batch.answer(lines, applied))
 
         return await _write(call, body, work, applied)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from billing_bridge.ingest.turns import WriteTurns
 from billing_bridge.payments.pay_links import MessageSender
 from billing_bridge.payments.port import PaymentProvider
 from billing_bridge.reminders.links import OptOutLinks
@@ -64,6 +65,8 @@ class ApiContext:
     sms_inbound_token: str = ""
     # The desk sockets' sessions, checked together (built from `sessions` unless given).
     desk_sessions: DeskSessions | None = None
+    # The billing system's batches taking turns to write (`billing.batch_writes_at_once`).
+    batch_writes: WriteTurns = field(default_factory=lambda: WriteTurns(2))
 
     def __post_init__(self) -> None:
         if self.desk_sessions is None:
