@@ -38,11 +38,16 @@ class Database:
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._autocommit = async_sessionmaker(self._autocommit_engine, expire_on_commit=False)
         # Hot-path statements on PostgreSQL skip SQLAlchemy's execution (`direct.py`).
-        self._direct = (
-            DirectPool(self.engine.url.set(drivername="postgresql").render_as_string(False),
-                       pool_size)
-            if self.engine.dialect.driver == "asyncpg" else None
-        )  # fmt: skip
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(False)
+        asyncpg_driver = self.engine.dialect.driver == "asyncpg"
+        self._direct = DirectPool(dsn, pool_size) if asyncpg_driver else None
+        # The direct transactions (a call's end) on connections of their own: while they wait
+        # on their row locks (the business's event counter, the quarter hour's row) or the
+        # disk, the single statements of the calls arriving (the call log, the screen-pop)
+        # do not wait behind them for a connection.
+        self._direct_transactions = (
+            DirectPool(dsn, max(2, pool_size // 4), durable=True) if asyncpg_driver else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -96,16 +101,15 @@ class Database:
         ends and rolled back if it raises: several prebuilt `Scoped` statements that must
         stand or fall together on the path of every call (the call's end). Its statements
         must all run directly (a statement handed to SQLAlchemy would run outside the
-        transaction: it is refused). The commit waits for the disk, as SQLAlchemy's do
-        (this pool's single statements do not, `DirectPool`)."""
-        if self._direct is None:
+        transaction: it is refused). It runs on a small pool of its own whose commits wait
+        for the disk, as SQLAlchemy's do (the single statements' pool does not, `DirectPool`)."""
+        if self._direct_transactions is None:
             raise RuntimeError("direct transactions need PostgreSQL through asyncpg")
-        pool = await self._direct.pool()
+        pool = await self._direct_transactions.pool()
         async with pool.acquire() as raw:
             connection = DirectConnection(raw, tenant_id, self.engine.dialect, _no_fallback)
             try:
-                # One round trip: the transaction and its durable commit.
-                await raw.execute("BEGIN; SET LOCAL synchronous_commit TO on")
+                await raw.execute("BEGIN")
                 yield connection
             except BaseException as exc:  # cancelled too: nothing of it may commit
                 with contextlib.suppress(Exception):  # the block's error is the one to raise
@@ -142,8 +146,9 @@ class Database:
         return (time.perf_counter() - started) * 1000
 
     async def close(self) -> None:
-        if self._direct is not None:
-            await self._direct.close()
+        for pool in (self._direct, self._direct_transactions):
+            if pool is not None:
+                await pool.close()
         await self.engine.dispose()
 
 

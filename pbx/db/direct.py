@@ -224,8 +224,11 @@ class DirectPool:
     connect, the codecs' type lookups, each statement prepared anew) held up the calls
     behind it for a hundred milliseconds and more."""
 
-    def __init__(self, dsn: str, size: int) -> None:
+    def __init__(self, dsn: str, size: int, *, durable: bool = False) -> None:
         self._dsn, self._size = dsn, size
+        # A pool for transactions that must reach the disk (`Database.tenant_transaction`)
+        # commits as PostgreSQL is configured to; the single statements' pool does not wait.
+        self._settings = {} if durable else {"synchronous_commit": "off"}
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()  # a burst of first calls opens one pool, not one each
 
@@ -235,7 +238,7 @@ class DirectPool:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
                         self._dsn, min_size=self._size, max_size=self._size, init=_codecs,
-                        connection_class=_Unreset, server_settings={"synchronous_commit": "off"},
+                        connection_class=_Unreset, server_settings=self._settings,
                         max_cacheable_statement_size=_LARGEST_STATEMENT,
                     )  # fmt: skip
         return self._pool

@@ -158,6 +158,27 @@ async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_as
         assert (await connection.exec_driver_sql(setting)).scalar() is True
 
 
+async def test_direct_transactions_have_connections_of_their_own_that_commit_as_the_server_says(
+    postgres_database: Database, tenant: int
+) -> None:
+    assert postgres_database._direct is not None
+    direct = await postgres_database._direct.pool()
+    held = [await direct.acquire() for _ in range(direct.get_max_size())]
+    try:
+        # every single-statement connection busy: a call's end still gets its transaction,
+        # and while ends wait on their locks the arriving calls' statements do not wait on them
+        async def end() -> bool:
+            async with postgres_database.tenant_transaction(tenant) as connection:
+                assert connection.tenant_id == tenant
+                setting = "SELECT setting = reset_val FROM pg_settings WHERE name = $1"
+                return await connection._connection.fetchval(setting, "synchronous_commit")
+
+        assert await asyncio.wait_for(end(), 30) is True  # not the single statements' "off"
+    finally:
+        for connection in held:
+            await direct.release(connection)
+
+
 async def test_every_connection_is_open_before_the_first_statement_needs_one(
     postgres_database: Database,
 ) -> None:
