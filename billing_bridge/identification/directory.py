@@ -170,26 +170,34 @@ _OVERDUE = and_(
 _OVERDUE_SUM = select(cast(func.coalesce(func.sum(Invoice.outstanding_minor), 0), BigInteger))
 _OVERDUE_COUNT = select(func.count())
 
+
+def _with_accounts(holders: Any, source: Any, *leading: Any) -> _ScopedInParts:
+    """`holders` (read from `source`), each with each account's balance and overdue amount,
+    after the `leading` columns."""
+    return _ScopedInParts(
+        select(
+            *leading,
+            holders,
+            Account.id,
+            Account.account_ref,
+            Account.currency,
+            Account.balance_minor,
+            Account.status,
+            Account.vip,
+            Scoped(_OVERDUE_SUM.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
+            Scoped(_OVERDUE_COUNT.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
+        )
+        .select_from(source)
+        .outerjoin(
+            Account,
+            and_(Account.customer_id == holders.c.id, Account.tenant_id == bindparam(SCOPE)),
+        )
+        .order_by(holders.c.name, holders.c.id, Account.id)
+    )
+
+
 # The holders of a number, each with each account's balance and overdue amount.
-_LOOKUP = _ScopedInParts(
-    select(
-        _HOLDERS,
-        Account.id,
-        Account.account_ref,
-        Account.currency,
-        Account.balance_minor,
-        Account.status,
-        Account.vip,
-        Scoped(_OVERDUE_SUM.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
-        Scoped(_OVERDUE_COUNT.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
-    )
-    .select_from(_HOLDERS)
-    .outerjoin(
-        Account,
-        and_(Account.customer_id == _HOLDERS.c.id, Account.tenant_id == bindparam(SCOPE)),
-    )
-    .order_by(_HOLDERS.c.name, _HOLDERS.c.id, Account.id)
-)
+_LOOKUP = _with_accounts(_HOLDERS, _HOLDERS)
 
 # `_LOOKUP` for many numbers at once (PostgreSQL): each number's holders with its own LIMIT
 # and order, then their accounts as above; the number leads each row. One parameter, not an
@@ -211,27 +219,7 @@ _EACH_HOLDERS = Scoped(
     .limit(bindparam("limit")),
     Customer, CustomerPhone,
 ).statement.lateral("holders")  # fmt: skip
-_LOOKUP_MANY = _ScopedInParts(
-    select(
-        _NUMBERS.c.e164,
-        _EACH_HOLDERS,
-        Account.id,
-        Account.account_ref,
-        Account.currency,
-        Account.balance_minor,
-        Account.status,
-        Account.vip,
-        Scoped(_OVERDUE_SUM.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
-        Scoped(_OVERDUE_COUNT.where(_OVERDUE), Invoice, Account).statement.scalar_subquery(),
-    )
-    .select_from(_NUMBERS)
-    .join(_EACH_HOLDERS, true())
-    .outerjoin(
-        Account,
-        and_(Account.customer_id == _EACH_HOLDERS.c.id, Account.tenant_id == bindparam(SCOPE)),
-    )
-    .order_by(_EACH_HOLDERS.c.name, _EACH_HOLDERS.c.id, Account.id)
-)
+_LOOKUP_MANY = _with_accounts(_EACH_HOLDERS, _NUMBERS.join(_EACH_HOLDERS, true()), _NUMBERS.c.e164)
 
 
 def _profile(
