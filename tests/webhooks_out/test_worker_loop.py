@@ -18,7 +18,9 @@ async def test_the_running_worker_delivers_an_event_soon_after_its_commit(
     worker.start()
     try:
         event_id = await business.emit("payment.succeeded", business.accounts[0])
-        await receiver.wait_for(lambda: event_id in receiver.ids(), within_s=5)
+        # Nothing but the worker's own loop sends it (no claim by the test); the bound is
+        # only for a worker that never does: a fully loaded machine once took over 5 s.
+        await receiver.wait_for(lambda: event_id in receiver.ids(), within_s=30)
     finally:
         await worker.stop()
     [delivery] = await business.deliveries()
