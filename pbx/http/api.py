@@ -280,7 +280,7 @@ class Api:
                 payload = (
                     result.model_dump(mode="json") if isinstance(result, BaseModel) else result
                 )
-                response = web.json_response(payload, status=op.status, dumps=_dumps)
+                response = web.json_response(payload, status=op.status, dumps=dumps)
             for name, (value, max_age) in call.response_cookies.items():
                 response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
                                     samesite="Strict",
@@ -510,5 +510,6 @@ def error_response(exc: ApiError) -> web.Response:
     return web.json_response(body, status=exc.status, headers=exc.headers)
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """JSON as the API writes it: compact, not ASCII-escaped."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from billing_bridge.ingest.outcomes import IngestRefused, Result
 from billing_bridge.ingest.records import READERS, Business, Record, RecordInvalid
-from pbx.http.api import ApiError, parse_json
+from pbx.http.api import ApiError, dumps, parse_json
 from pbx.http.idempotency import JsonText
 
 MAX_LINES = 10_000
@@ -131,17 +131,12 @@ def answer(lines: list[Line], results: list[Result]) -> JsonText:
                 continue
             error = refusal(result.refused)
         counts["failed"] = counts.get("failed", 0) + 1
-        out.append(f'{head},"error":{_dumps(error)}}}')
-    return JsonText(f'{{"results":[{",".join(out)}],"counts":{_dumps(counts)}}}')
+        out.append(f'{head},"error":{dumps(error)}}}')
+    return JsonText(f'{{"results":[{",".join(out)}],"counts":{dumps(counts)}}}')
 
 
 def _string(value: str | None) -> str:
     return "null" if value is None else encode_basestring(value)
-
-
-def _dumps(value: Any) -> str:
-    """As the API writes JSON (`pbx.http.idempotency`): compact, not ASCII-escaped."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def refusal(refused: IngestRefused) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.ingest import idempotency
 from pbx.db.database import Database
-from pbx.http.api import ApiError, invalid
+from pbx.http.api import ApiError, dumps, invalid
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -37,7 +37,7 @@ class JsonText(str):
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
-    body: Any  # what `_dumps` writes as JSON, or `JsonText`
+    body: Any  # what `pbx.http.api.dumps` writes as JSON, or `JsonText`
     replayed: bool = False
 
     def response(self) -> web.Response:
@@ -45,7 +45,7 @@ class Answer:
         if isinstance(self.body, JsonText):
             return web.Response(text=self.body, status=self.status, headers=headers,
                                 content_type="application/json")  # fmt: skip
-        return web.json_response(self.body, status=self.status, headers=headers, dumps=_dumps)
+        return web.json_response(self.body, status=self.status, headers=headers, dumps=dumps)
 
 
 Work = Callable[[AsyncSession], Awaitable[Answer]]
@@ -95,7 +95,3 @@ async def _run(database: Database, tenant_id: int, work: Work, claim_id: int | N
             stored = json.loads(body) if isinstance(body, JsonText) else body
             await idempotency.complete(session, claim_id, answer.status, stored)
     return answer
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
