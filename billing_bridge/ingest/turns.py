@@ -26,7 +26,6 @@ class WriteTurns:
     def __init__(self, at_once: int) -> None:
         if at_once < 1:
             raise ValueError("at least one batch must be able to write")
-        self.at_once = at_once
         self._turns = asyncio.Semaphore(at_once)
         self.writing = 0  # batches in their turn now
         self.waiting = 0  # batches waiting for one
