@@ -9,12 +9,13 @@ Part A: a fresh PostgreSQL database with one business and an API key (billing:wr
 `ledgerline serve` in its own process (PostgreSQL, Redis; the lookups below go to a second
 one on the same database unless `--lookups-served-by same`; the process the batches go to
 then runs at CPU priority `--batch-nice` during part A, 10 by default, as a deployment would
-run it). C HTTP clients push NDJSON batches of L lines to `POST /api/v1/billing/batch`:
-first every customer (one phone each) with its account, then the invoices spread over the
-accounts; meanwhile this process plays Asterisk at a steady rate of FastAGI caller lookups
-of customers already ingested (connect to last reply, as `bench.caller_lookup`). Records/s
-per phase, the total, lookup p50/p99 and errors, and where the CPU went (the server process,
-PostgreSQL's processes, this one; in seconds and in µs a record).
+run it). C HTTP clients push NDJSON batches of L lines to `POST /api/v1/billing/batch`
+from a process of their own (the billing system): first every customer (one phone each)
+with its account, then the invoices spread over the accounts; meanwhile this process plays
+Asterisk at a steady rate of FastAGI caller lookups of customers already ingested (connect
+to last reply, as `bench.caller_lookup`). Records/s per phase, the total, lookup p50/p99
+and errors, and where the CPU went (the server process, PostgreSQL's processes, this one
+and the billing system's; in seconds and in µs a record).
 
 Part B: a local receiver in its own process, subscribed to every event type. This process
 emits events as the services do (`billing_bridge.events.emit`, a few per transaction) at a
@@ -33,6 +34,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
 import random
 import time
 from collections import Counter, defaultdict
@@ -190,8 +192,9 @@ def postgres_cpu_seconds() -> float:
 
 
 async def push(url: str, key: str, batches: Iterator[tuple[int, bytes]], clients: int,
-               phase: Phase, done: Callable[[int], None]) -> None:  # fmt: skip
-    """`clients` clients, each posting the next batch as soon as its last is answered."""
+               answered: Callable[[tuple[Any, ...]], None]) -> None:  # fmt: skip
+    """`clients` clients, each posting the next batch as soon as its last is answered; each
+    answer told to `answered`: ("done", tag, counts, results) or ("failed", status)."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
     timeout = aiohttp.ClientTimeout(total=600)
 
@@ -199,16 +202,46 @@ async def push(url: str, key: str, batches: Iterator[tuple[int, bytes]], clients
         for tag, body in batches:
             async with http.post(url, data=body, headers=headers, timeout=timeout) as response:
                 if response.status != 200:
-                    phase.errors[str(response.status)] += 1
                     await response.read()
+                    answered(("failed", str(response.status)))
                     continue
                 answer = await response.json()
-            phase.counts.update(answer["counts"])
-            phase.records += len(answer["results"])
-            done(tag)
+            answered(("done", tag, answer["counts"], len(answer["results"])))
 
     async with aiohttp.ClientSession() as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
+
+
+def billing_system(args: argparse.Namespace, url: str, key: str, out: Any) -> None:
+    """In its own process, the billing system: each phase's batches pushed (`push`), its
+    answers sent on `out` as they come, then ("phase", CPU seconds of this process in it)
+    after each phase and None at the end.
+
+    Not in the process that plays Asterisk: reading a batch's answer (5,000 results) holds
+    an event loop some 10 ms, and a caller lookup measured on that loop waited for it."""
+    per_batch_customers = max(1, args.batch_lines // 2)
+    sources = [
+        ((first, customer_batch(first, min(first + per_batch_customers, args.customers)))
+         for first in range(0, args.customers, per_batch_customers)),
+        ((first, invoice_batch(first, min(first + args.batch_lines, args.invoices),
+                               args.customers))
+         for first in range(0, args.invoices, args.batch_lines)),
+    ]  # fmt: skip
+    for batches in sources:
+        started = time.process_time()
+        run_loop(push(url, key, batches, args.clients, out.put))
+        out.put(("phase", time.process_time() - started))
+    out.put(None)
+
+
+def told_by(pusher: Any, answers: Any) -> tuple[Any, ...] | None:
+    """The billing system's next message (`billing_system`); raises if it died without."""
+    while True:
+        try:
+            return answers.get(timeout=5)  # type: ignore[no-any-return]
+        except queue.Empty:
+            if not pusher.is_alive():
+                raise RuntimeError("the billing system's process ended early") from None
 
 
 @dataclass
@@ -272,32 +305,42 @@ async def ingest(args: argparse.Namespace, http_port: int, agi_port: int, key: s
         Phase("customers + accounts (1 phone each)"),
         Phase(f"invoices ({args.invoices / args.customers:g} per account)"),
     ]
-    sources = [
-        ((first, customer_batch(r.start, r.stop)) for first, r in customer_ranges.items()),
-        ((first, invoice_batch(first, min(first + args.batch_lines, args.invoices),
-                               args.customers))
-         for first in range(0, args.invoices, args.batch_lines)),
-    ]  # fmt: skip
     finished, lookups = asyncio.Event(), Lookups()
     generator = asyncio.create_task(
         lookups_until(agi_port, args.lookups_per_second, finished, caller, lookups)
     )
+    context = multiprocessing.get_context("spawn")
+    answers = context.Queue()
+    pusher = context.Process(target=billing_system, args=(args, url, key, answers))
+    loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    for number, (phase, batches) in enumerate(zip(phases, sources, strict=True)):
-        marks = (cpu_seconds(server_pid), postgres_cpu_seconds(), time.process_time())
-        phase_started = time.perf_counter()
-
-        def done(tag: int, number: int = number) -> None:
-            if number == 0:
-                ingested.append(customer_ranges[tag])
-
-        await push(url, key, batches, args.clients, phase, done)
-        phase.seconds = time.perf_counter() - phase_started
-        phase.server_cpu_s = cpu_seconds(server_pid) - marks[0]
-        phase.postgres_cpu_s = postgres_cpu_seconds() - marks[1]
-        phase.bench_cpu_s = time.process_time() - marks[2]
-        print(phase.row(), flush=True)
-    total = time.perf_counter() - started
+    pusher.start()
+    try:
+        for number, phase in enumerate(phases):
+            marks = (cpu_seconds(server_pid), postgres_cpu_seconds(), time.process_time())
+            phase_started = time.perf_counter()
+            while (told := await loop.run_in_executor(None, told_by, pusher, answers)) is not None:
+                if told[0] == "phase":
+                    phase.bench_cpu_s = told[1]  # the billing system's, with this one's below
+                    break
+                if told[0] == "failed":
+                    phase.errors[told[1]] += 1
+                    continue
+                _, tag, counts, results = told
+                phase.counts.update(counts)
+                phase.records += results
+                if number == 0:
+                    ingested.append(customer_ranges[tag])
+            phase.seconds = time.perf_counter() - phase_started
+            phase.server_cpu_s = cpu_seconds(server_pid) - marks[0]
+            phase.postgres_cpu_s = postgres_cpu_seconds() - marks[1]
+            phase.bench_cpu_s += time.process_time() - marks[2]
+            print(phase.row(), flush=True)
+        total = time.perf_counter() - started
+    finally:
+        pusher.join(60)
+        if pusher.is_alive():
+            pusher.terminate()
     finished.set()
     await generator
     return phases, lookups, total
