@@ -9,6 +9,7 @@ Blank lines are skipped (their numbers still count).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -38,12 +39,39 @@ class Line(NamedTuple):
 def read_lines(body: bytes, business: Business) -> list[Line]:
     """Each non-blank line, read into its record or its error. The body is decoded once (a
     body that is not UTF-8 is read line by line, so only its bad lines are refused)."""
+    return _read(_split(body), 0, None, business)
+
+
+async def read_lines_sharing(body: bytes, business: Business) -> list[Line]:
+    """`read_lines`, handing the event loop on after every `SLICE_LINES` lines. Reading a
+    batch of 5,000 invoices takes some 30 ms of CPU; done in one go it held up every other
+    request of the process as long, among them the batch whose turn it is to write
+    (`billing_bridge.ingest.turns`), whose database then waited for its next statement."""
+    split = _split(body)
+    lines: list[Line] = []
+    for start in range(0, len(split), SLICE_LINES):
+        if start:
+            await asyncio.sleep(0)
+        lines += _read(split, start, start + SLICE_LINES, business)
+    return lines
+
+
+SLICE_LINES = 500
+
+
+def _split(body: bytes) -> list[str] | list[bytes]:
     try:
-        split: list[str] | list[bytes] = body.decode("utf-8").split("\n")
+        return body.decode("utf-8").split("\n")
     except UnicodeDecodeError:
-        split = body.split(b"\n")
+        return body.split(b"\n")
+
+
+def _read(
+    split: list[str] | list[bytes], start: int, stop: int | None, business: Business
+) -> list[Line]:
     return [_line(number, raw, business)
-            for number, raw in enumerate(split, start=1) if raw.strip()]  # fmt: skip
+            for number, raw in enumerate(split[start:stop], start=start + 1)
+            if raw.strip()]  # fmt: skip
 
 
 def line_count(body: bytes) -> int:
