@@ -7,7 +7,11 @@ from tests.callflow.world import World
 
 
 async def _support(world: World, *agents: tuple[str, str]) -> None:
-    await world.add_queue("support", strategy="linear", ring_timeout_seconds=2)
+    # The default ring timeout (15 s), not a short one: no test here lets a ring time out,
+    # and one that did would pause the agent (autopause) and leave the callers unserved. A
+    # ring's deadline runs from the ACD's decision, so a loaded machine's stall before the
+    # originate or the answer's handling counts against it: 2 s was seen running out.
+    await world.add_queue("support", strategy="linear")
     for name, extension in agents:
         await world.add_agent(name, extension, "support")
     await world.add_route("support")
