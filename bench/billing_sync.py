@@ -212,10 +212,10 @@ async def push(url: str, key: str, batches: Iterator[tuple[int, bytes]], clients
         await asyncio.gather(*(client(http) for _ in range(clients)))
 
 
-def billing_system(args: argparse.Namespace, url: str, key: str, out: Any) -> None:
-    """In its own process, the billing system: each phase's batches pushed (`push`), its
-    answers sent on `out` as they come, then ("phase", CPU seconds of this process in it)
-    after each phase and None at the end.
+def billing_system(args: argparse.Namespace, url: str, key: str, out: Any, go: Any) -> None:
+    """In its own process, the billing system: ("ready",) once started, then on `go` each
+    phase's batches pushed (`push`), its answers sent on `out` as they come, then ("phase",
+    CPU seconds of this process in it) after each phase and None at the end.
 
     Not in the process that plays Asterisk: reading a batch's answer (5,000 results) holds
     an event loop some 10 ms, and a caller lookup measured on that loop waited for it."""
@@ -227,6 +227,8 @@ def billing_system(args: argparse.Namespace, url: str, key: str, out: Any) -> No
                                args.customers))
          for first in range(0, args.invoices, args.batch_lines)),
     ]  # fmt: skip
+    out.put(("ready",))
+    go.wait()
     for batches in sources:
         started = time.process_time()
         run_loop(push(url, key, batches, args.clients, out.put))
@@ -310,12 +312,14 @@ async def ingest(args: argparse.Namespace, http_port: int, agi_port: int, key: s
         lookups_until(agi_port, args.lookups_per_second, finished, caller, lookups)
     )
     context = multiprocessing.get_context("spawn")
-    answers = context.Queue()
-    pusher = context.Process(target=billing_system, args=(args, url, key, answers))
+    answers, go = context.Queue(), context.Event()
+    pusher = context.Process(target=billing_system, args=(args, url, key, answers, go))
     loop = asyncio.get_running_loop()
-    started = time.perf_counter()
     pusher.start()
     try:
+        await loop.run_in_executor(None, told_by, pusher, answers)  # ("ready",): started
+        started = time.perf_counter()
+        go.set()
         for number, phase in enumerate(phases):
             marks = (cpu_seconds(server_pid), postgres_cpu_seconds(), time.process_time())
             phase_started = time.perf_counter()
