@@ -315,12 +315,14 @@ async def _enqueue(flow: AdmissionWork, call: FlowCall, queue: str) -> None:
             commands = None
         if commands is not None:
             call.phase, call.queue, call.queued_at = Phase.QUEUED, queue, now
-            flow.executor.announce("call.queued", call, [])  # its supervisors, the board
+            # Its supervisors and the board hear of it with the pop, when an agent is rung
+            # at once (one append to the desks' bus); the call log's row with the offer.
             async with flow.call_log.deferred(
                 call.tenant_id, call.record_id, queued_at=now,
                 queue_id=settings.queue_id if settings else None,
             ):  # fmt: skip
-                await flow.executor.run(commands)  # ringing an agent writes the offer
+                with flow.executor.announced_with_next("call.queued", call, []):
+                    await flow.executor.run(commands)  # ringing an agent writes the offer
             await flow.save()
     if commands is None:
         await _finish(flow, call, "failed", prompts.NO_SERVICE)

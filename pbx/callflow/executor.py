@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +79,8 @@ class Executor:
         # Each agent's profile as last seen: an agent an admin removed has none any more,
         # yet their last move (out of the roster) is theirs.
         self._profiles_seen: dict[str, AgentProfile] = {}
+        # Desk events about a call held to go out with its next one (`announced_with_next`).
+        self._held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     async def run(self, commands: Iterable[Command]) -> None:
         work = deque(commands)
@@ -154,22 +157,49 @@ class Executor:
         return more
 
     def announce(self, kind: str, call: FlowCall, agents: list[str]) -> None:
-        """A desk event about `call` for these agents (and its queue's supervisors)."""
-        self.notify(kind, {
-            "tenant_id": call.tenant_id, "queue": call.queue,
-            "agents": [int(a) for a in agents if a.isdigit()],
-            "call": call_view(call, self.config(), self.clock()),
-        })  # fmt: skip
+        """A desk event about `call` for these agents (and its queue's supervisors), after
+        any of the call's held for it (`announced_with_next`)."""
+        for held_kind, payload in self._held.pop(call.call_id, ()):
+            self.notify(held_kind, payload)
+        self.notify(kind, self._about(call, agents))
         # The agents' changes that came with it go out in the same burst (they would
         # otherwise wait for the next save): one round trip to the desks' bus, and one
         # wake-up of each process's reader, instead of two.
         self.announce_agent_changes()
 
+    @contextmanager
+    def announced_with_next(self, kind: str, call: FlowCall, agents: list[str]) -> Iterator[None]:
+        """Announce `kind` about `call` (with the agents' changes that came with it, as
+        `announce` does) together with the call's next desk event inside the block, or on
+        leaving it if there was none: a caller queued and offered at once is one append to
+        the desks' bus, not two. The events and their order are those of two announces."""
+        held = self._held.setdefault(call.call_id, [])
+        held.append((kind, self._about(call, agents)))
+        held.extend(self._agent_changes())
+        try:
+            yield
+        finally:
+            for held_kind, payload in self._held.pop(call.call_id, ()):
+                self.notify(held_kind, payload)
+
+    def _about(self, call: FlowCall, agents: list[str]) -> dict[str, Any]:
+        return {
+            "tenant_id": call.tenant_id, "queue": call.queue,
+            "agents": [int(a) for a in agents if a.isdigit()],
+            "call": call_view(call, self.config(), self.clock()),
+        }  # fmt: skip
+
     def announce_agent_changes(self) -> None:
         """An `agent.state` desk event for each agent whose state, pause reason or call
         changed since the last one told."""
+        for kind, payload in self._agent_changes():
+            self.notify(kind, payload)
+
+    def _agent_changes(self) -> list[tuple[str, dict[str, Any]]]:
+        """The `agent.state` events `announce_agent_changes` sends, marked as told."""
         self.record_agent_moves()
         engine = self.state.engine
+        changes: list[tuple[str, dict[str, Any]]] = []
         for agent_id in engine.changed_agents():
             agent = engine.agents.get(agent_id)
             if agent is None:
@@ -182,11 +212,12 @@ class Executor:
             if profile is None:
                 continue
             since = agent.state_since.isoformat() if agent.state_since else None
-            self.notify("agent.state", {
+            changes.append(("agent.state", {
                 "tenant_id": profile.tenant_id, "agent_id": profile.user_id,
                 "state": agent.state.value, "pause_reason": agent.pause_reason,
                 "since": since, "call_id": agent.call_id,
-            })  # fmt: skip
+            }))  # fmt: skip
+        return changes
 
     def record_agent_moves(self) -> None:
         """Every state the agents entered since the last call, into the state history."""

@@ -3,6 +3,7 @@ callback requests."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -275,3 +276,55 @@ async def test_wrap_up_keeps_the_agent_from_the_next_call_until_it_ends(world: W
     assert len(phone.channel_ids) == 2
     rung_again = world.sim.model.channels[phone.channel_ids[1]].created
     assert rung_again - hung_up >= 1.0  # nothing was offered to avi before the wrap-up ended
+
+
+class Bursts(list[tuple[str, int]]):
+    """The desk events the call flow hands over (its `notify`), each with the number of the
+    burst it came in: the events handed over between two turns of the event loop, which
+    the publisher appends to the desks' bus together."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.burst, self._open = 0, False
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        if not self._open:
+            self._open = True
+            asyncio.get_running_loop().call_soon(self._close)
+        self.append((kind, self.burst))
+
+    def _close(self) -> None:
+        self._open, self.burst = False, self.burst + 1
+
+    def burst_of(self, kind: str) -> int:
+        return next(burst for k, burst in self if k == kind)
+
+
+async def test_a_caller_queued_and_rung_at_once_is_announced_queued_then_offered_together(
+    world: World,
+) -> None:
+    await _centre(world, "linear")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    bursts = Bursts()
+    await world.start_ledgerline(notify=bursts)
+    await world.login("avi")
+
+    call = await world.call()
+    await world.until(lambda: any(k == "call.offered" for k, _ in bursts), "the pop")
+
+    kinds = [k for k, _ in bursts if k.startswith("call.")]
+    assert kinds[:2] == ["call.queued", "call.offered"]
+    assert bursts.burst_of("call.queued") == bursts.burst_of("call.offered")
+    await call.hangup()
+
+
+async def test_a_caller_queued_with_nobody_to_ring_is_announced_queued(world: World) -> None:
+    await _centre(world, "linear")
+    bursts = Bursts()
+    await world.start_ledgerline(notify=bursts)
+
+    call = await world.call()
+    await world.until(lambda: any(k == "call.queued" for k, _ in bursts), "queued")
+
+    assert not any(k == "call.offered" for k, _ in bursts)
+    await call.hangup()
