@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
+from phonenumbers.phonenumberutil import _is_number_matching_desc
 
 # Words switches and carriers put where a number was not given.
 _NO_NUMBER_WORDS = frozenset(
@@ -108,8 +109,30 @@ def _valid_as_written(text: str) -> bool:
     prefix = metadata.national_prefix_for_parsing
     if prefix and re.match(prefix, national):
         return False
+    if len(COUNTRY_CODE_TO_REGION_CODE[code]) == 1:
+        return _of_some_kind(national, metadata)
     number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
     return phonenumbers.is_valid_number(number)
+
+
+def _of_some_kind(national: str, metadata: PhoneMetadata) -> bool:
+    """`phonenumbers.is_valid_number` for `national` (no leading zero) after a calling code
+    of one region, `metadata` being that region's: the library then reads the same metadata
+    and the same digits, and calls the number valid when it matches one kind of number. To
+    name the kind it tries up to ten in turn (premium rate, toll free, ..., fixed line,
+    mobile); here the kinds callers' numbers usually are go first and the first match
+    answers, and the number is not built again. A test holds it to the library's answer
+    for every calling code of one region."""
+    matches = _is_number_matching_desc
+    if not matches(national, metadata.general_desc):
+        return False
+    return (
+        matches(national, metadata.mobile) or matches(national, metadata.fixed_line)
+        or matches(national, metadata.toll_free) or matches(national, metadata.premium_rate)
+        or matches(national, metadata.shared_cost) or matches(national, metadata.voip)
+        or matches(national, metadata.personal_number) or matches(national, metadata.pager)
+        or matches(national, metadata.uan) or matches(national, metadata.voicemail)
+    )  # fmt: skip
 
 
 def _is_hidden(presentation: int | str | None) -> bool:

@@ -54,11 +54,11 @@ def example_numbers() -> list[str]:
 def variants(e164: str, rng: random.Random) -> list[str]:
     """A number, and numbers near it that are often not valid, or read as another."""
     number = phonenumbers.parse(e164)
-    code, national = str(number.country_code), e164[1 + len(str(number.country_code)):]
+    code, national = str(number.country_code), e164[1 + len(str(number.country_code)) :]
     near = [e164, e164[:-1], e164 + "5", e164[:-2] + "00", f"+{code}0{national}",
             f"+{code}1{national}", f"+{code}9{national}", f"+{code}00{national}",
             f"+{code}{national[1:]}"]  # fmt: skip
-    near += [f"+{code}{rng.randrange(10**(n - 1), 10**n)}" for n in (4, 7, 9, 10, 11, 13)]
+    near += [f"+{code}{rng.randrange(10 ** (n - 1), 10**n)}" for n in (4, 7, 9, 10, 11, 13)]
     return near
 
 
@@ -78,8 +78,12 @@ def test_example_numbers_of_every_country_and_type_and_numbers_near_them_read_al
 def test_random_digits_after_every_calling_code_and_unknown_codes_read_alike() -> None:
     rng = random.Random(20)
     codes = [*sorted(COUNTRY_CODE_TO_REGION_CODE), 0, 28, 42, 83, 89, 210, 999]
-    numbers = [f"+{code}{rng.randrange(10**(n - 1), 10**n)}"
-               for code in codes for n in (1, 2, 5, 8, 9, 10, 12, 15) for _ in range(4)]
+    numbers = [
+        f"+{code}{rng.randrange(10 ** (n - 1), 10**n)}"
+        for code in codes
+        for n in (1, 2, 5, 8, 9, 10, 12, 15)
+        for _ in range(4)
+    ]
     numbers += [f"+0{rng.randrange(10**8, 10**9)}", "+123", "+1234", "+" + "9" * 20]
     for text in numbers:
         for region in ("IL", "US", "IT"):
@@ -88,8 +92,18 @@ def test_random_digits_after_every_calling_code_and_unknown_codes_read_alike() -
 
 @pytest.mark.parametrize(
     "text",
-    ["+390612345678", "+3906123456", "+9720501234567", "+4402079460958", "+5491123456789",
-     "+541123456789", "+5215512345678", "+525512345678", "+79123456789", "+8801812345678"],
+    [
+        "+390612345678",
+        "+3906123456",
+        "+9720501234567",
+        "+4402079460958",
+        "+5491123456789",
+        "+541123456789",
+        "+5215512345678",
+        "+525512345678",
+        "+79123456789",
+        "+8801812345678",
+    ],
 )
 def test_leading_zeros_trunk_prefixes_and_mobile_tokens_read_alike(text: str) -> None:
     for region in REGIONS:
@@ -103,3 +117,35 @@ def test_a_valid_number_as_written_skips_the_full_reading(monkeypatch: pytest.Mo
     monkeypatch.setattr(phonenumbers, "parse", not_called)
     assert to_e164("+972530000001", "IL") == "+972530000001"
     assert to_e164("+442079460958", "IL") == "+442079460958"
+
+
+def test_the_kind_check_answers_as_phonenumbers_for_every_calling_code_of_one_region() -> None:
+    """`to_e164` falls back to the full reading when the shortcut says no, so the other tests
+    would not see the shortcut wrongly refusing a valid number: this one compares the kind
+    check with `phonenumbers.is_valid_number` itself, valid and invalid numbers alike."""
+    rng = random.Random(25)
+    examples = [phonenumbers.parse(e164) for e164 in example_numbers()]
+    nationals: dict[int, set[str]] = {}
+    for number in examples:
+        national = str(number.national_number)
+        near = [national, national[:-1], national + "5", national[:-2] + "00", national[1:]]
+        nationals.setdefault(number.country_code, set()).update(near)
+    for code in COUNTRY_CODE_TO_REGION_CODE:
+        nationals.setdefault(code, set()).update(
+            str(rng.randrange(10 ** (n - 1), 10**n)) for n in (2, 5, 7, 8, 9, 10, 11, 13)
+        )
+    checked = valid = 0
+    for code, numbers in nationals.items():
+        regions = COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+        if len(regions) != 1:
+            continue  # several regions share the code: the library itself answers
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+        for national in numbers:
+            if len(national) < 2 or national[0] == "0":
+                continue  # never given to the kind check
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            expected = phonenumbers.is_valid_number(number)
+            assert phones._of_some_kind(national, metadata) == expected, (code, national)
+            checked += 1
+            valid += expected
+    assert checked > 5_000 and valid > 1_500
