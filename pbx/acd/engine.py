@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -400,9 +400,14 @@ class Engine:
 
     # -- time ----------------------------------------------------------------------------
 
-    def tick(self, now: datetime) -> list[Command]:
+    def tick(
+        self, now: datetime, answering: Container[tuple[str, str]] = frozenset()
+    ) -> list[Command]:
+        """`answering`: (call id, agent id) of answers that have arrived and wait to be
+        handled (`answered`): their rings do not time out, whatever the deadline; the
+        answer wins over a timeout it only lost to by waiting its turn."""
         now = require_utc(now)
-        commands = self._expire_wrap_ups(now) + self._expire_rings(now)
+        commands = self._expire_wrap_ups(now) + self._expire_rings(now, answering)
         # Dispatch before overflow: a caller who reaches the limit just as an agent frees up
         # is better served by the agent than by voicemail.
         commands += self._dispatch(now)
@@ -480,11 +485,13 @@ class Engine:
         entry.ringing, entry.ring_deadline = [], None
         return [stop]
 
-    def _expire_rings(self, now: datetime) -> list[Command]:
+    def _expire_rings(self, now: datetime, answering: Container[tuple[str, str]]) -> list[Command]:
         commands: list[Command] = []
         for queue in self.queues.values():
             for entry in queue.waiting:
                 if entry.ringing and entry.ring_deadline and entry.ring_deadline <= now:
+                    if any((entry.call_id, agent_id) in answering for agent_id in entry.ringing):
+                        continue  # answered in time: the answer is handled next
                     rung = [self.agents[agent_id] for agent_id in entry.ringing]
                     commands.append(StopRinging(entry.call_id, tuple(entry.ringing)))
                     commands += self._ring_failed(queue, rung, now)

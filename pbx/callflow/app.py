@@ -145,6 +145,9 @@ class CallFlow:
         self._synced = asyncio.Event()  # set once resynchronised after a connect
         self._tasks: set[asyncio.Task[Any]] = set()
         self._routing: set[str] = set()  # caller channels an admission task is working on
+        # Agents' legs whose answer has arrived and waits its turn in the call's lane:
+        # channel id -> (call id, agent id). Their rings do not time out meanwhile.
+        self._answers: dict[str, tuple[str, str]] = {}
         connection.on_event(self._on_event, *HANDLED_EVENTS)
         connection.on_connected(self._resync)
 
@@ -208,6 +211,7 @@ class CallFlow:
         if self.executor.history is not None:
             await self.executor.history.settle()  # and the agents' states being written
         await self.lanes.cancel()
+        self._answers.clear()  # answers cancelled before their turn: the next owner's resync
         await self.connection.stop()
         self._synced.clear()
         if save:
@@ -239,7 +243,8 @@ class CallFlow:
     async def _apply_pending(self) -> None:
         config, self._pending_config = self._pending_config, None
         if config is not None:
-            await self.executor.run(apply_config(self.state.engine, config, self.clock()))
+            commands = apply_config(self.state.engine, config, self.clock(), self.answering)
+            await self.executor.run(commands)
 
     # --- agents -------------------------------------------------------------------------
 
@@ -309,6 +314,7 @@ class CallFlow:
             return  # a call's recorder (a snoop channel): nothing to route
         kind = args[0] if args else ""
         if kind == "agent" and len(args) == 3:
+            self._answers[channel.id] = (args[1], args[2])  # answered: no ring timeout now
             work = partial(self._agent_answered, channel.id, args[1], args[2])
         elif kind == "customer" and len(args) == 2:
             work = partial(self._customer_answered, channel.id, args[1])
@@ -336,7 +342,18 @@ class CallFlow:
         self._routing.add(channel.id)
         self._spawn(admission.admit(self, channel), f"admit-{channel.id}", channel.id)
 
+    @property
+    def answering(self) -> set[tuple[str, str]]:
+        """(call id, agent id) of the answers that arrived and wait to be handled."""
+        return set(self._answers.values())
+
     async def _agent_answered(self, channel_id: str, call_id: str, agent_id: str) -> None:
+        try:
+            await self._take_answer(channel_id, call_id, agent_id)
+        finally:
+            self._answers.pop(channel_id, None)
+
+    async def _take_answer(self, channel_id: str, call_id: str, agent_id: str) -> None:
         leg = self.state.leg(channel_id)
         if leg is None or leg.role != "ringing" or leg.call.call_id != call_id:
             await self.executor.hangup(channel_id)  # the offer was withdrawn meanwhile
@@ -466,13 +483,18 @@ class CallFlow:
             if not self.ready:
                 continue
             try:
-                async with self.lock:
-                    commands = self.state.engine.tick(self.clock())
-                    if commands:
-                        await self.executor.run(commands)
-                        await self.save()
+                await self.tick()
             except Exception:  # the ticker must outlive any one bad tick
                 log.exception("ACD tick failed")
+
+    async def tick(self) -> None:
+        """Drive the ACD's timers once (the ticker does every `timing.tick`). A ring whose
+        answer has arrived does not time out while the answer waits its turn."""
+        async with self.lock:
+            commands = self.state.engine.tick(self.clock(), self.answering)
+            if commands:
+                await self.executor.run(commands)
+                await self.save()
 
     # --- resynchronisation --------------------------------------------------------------
 
@@ -498,7 +520,7 @@ class CallFlow:
             await self._destroy_orphan_bridges([bridge.id for bridge in bridges])
             self._synced.set()
             await self._apply_pending()
-            await self.executor.run(self.state.engine.tick(self.clock()))
+            await self.executor.run(self.state.engine.tick(self.clock(), self.answering))
             await self.save()
         for call in self.state:
             if call.phase is Phase.ARRIVING and call.caller_channel not in self._routing:

@@ -7,7 +7,7 @@ their user id as a string, so one engine can serve every business on an Asterisk
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -86,9 +86,14 @@ class CurrentConfig:
         return self.value
 
 
-def apply_config(engine: Engine, config: FlowConfig, now: datetime) -> list[Command]:
+def apply_config(
+    engine: Engine,
+    config: FlowConfig,
+    now: datetime,
+    answering: Container[tuple[str, str]] = frozenset(),
+) -> list[Command]:
     """Bring the engine's queues and roster in line with `config`; waiting callers, agent
-    states and calls in progress carry on."""
+    states and calls in progress carry on (`answering`: as `Engine.tick` takes it)."""
     commands: list[Command] = []
     for settings in config.queues.values():
         engine.configure_queue(settings.acd)
@@ -110,4 +115,4 @@ def apply_config(engine: Engine, config: FlowConfig, now: datetime) -> list[Comm
             )
     for key in [k for k in engine.queues if k not in config.queues]:
         engine.remove_queue(key)  # kept until its last caller is served
-    return commands + engine.tick(now)
+    return commands + engine.tick(now, answering)

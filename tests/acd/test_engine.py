@@ -72,6 +72,28 @@ def test_ring_no_answer_pauses_the_agent_and_rings_the_next() -> None:
     assert (engine.agents["a"].state, engine.agents["a"].pause_reason) == (S.PAUSED, RING_NO_ANSWER)
 
 
+def test_a_ring_whose_answer_has_arrived_does_not_time_out_and_the_answer_connects() -> None:
+    engine = engine_with(linear(), agents=(agent("a"), agent("b")))
+    engine.enqueue(InboundCall("c1"), "sales", T0)
+
+    # The answer arrived in time and waits its turn past the deadline: the answer wins.
+    assert engine.tick(at(15), answering={("c1", "a")}) == []
+    assert engine.agents["a"].state is S.RINGING
+    assert engine.answered("c1", "a", at(16)) == [Connect("c1", "a")]
+    assert engine.agents["a"].state is S.ON_CALL
+
+
+def test_an_answer_waiting_for_another_call_or_agent_does_not_hold_a_ring_back() -> None:
+    engine = engine_with(linear(), agents=(agent("a"), agent("b")))
+    engine.enqueue(InboundCall("c1"), "sales", T0)
+
+    assert engine.tick(at(15), answering={("c2", "a"), ("c1", "b")}) == [
+        StopRinging("c1", ("a",)),
+        PauseAgent("a", RING_NO_ANSWER),
+        ring("c1", "b"),
+    ]
+
+
 def test_after_a_ring_timeout_the_call_waits_the_retry_seconds_before_ringing_again() -> None:
     engine = engine_with(linear(retry_s=5), agents=(agent("a"), agent("b")))
     engine.enqueue(InboundCall("c1"), "sales", T0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import update
 from pbx.acd.agents import RING_NO_ANSWER, AgentState
 from pbx.db.models import Tenant
 from pbx.voice import saying
-from tests.callflow.world import World
+from tests.callflow.world import Clock, World
 
 CALLERS = ("0502345678", "0523456789", "0544567890")
 
@@ -104,6 +105,33 @@ async def test_ring_no_answer_pauses_the_agent_and_rings_the_next(world: World) 
     assert await _answered_by(world, call) == "bella"
     avi = world.flow.state.engine.agents[world.agents["avi"]]
     assert (avi.state, avi.pause_reason) == (AgentState.PAUSED, RING_NO_ANSWER)
+
+
+async def test_an_answer_waiting_its_turn_wins_over_the_ring_timeout(world: World) -> None:
+    """The agent answered in time, but the call's lane was busy when the ring's deadline
+    passed: the ticker leaves that ring alone, and the agent takes the call."""
+    await world.add_queue("support", strategy="linear", ring_timeout_seconds=15)
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=None)  # answered below, by the test
+    clock = Clock()
+    flow = await world.start_ledgerline(clock=clock)
+    await world.login("avi")
+    call = await world.call()
+    phone = world.sim.agents["PJSIP/1001"]
+    await world.until(lambda: bool(phone.channel_ids), "avi's phone ringing")
+    avi = world.agents["avi"]
+
+    async with flow.lanes.call(call.channel_id):  # the call's lane busy with other work
+        world.sim.model.far_end_answered(world.sim.model.channels[phone.channel_ids[0]])
+        await world.until(lambda: (call.channel_id, avi) in flow.answering, "answer arrived")
+        clock.ahead = timedelta(seconds=60)  # far past the ring's deadline
+        await flow.tick()
+        assert world.state_of("avi") is AgentState.RINGING  # not timed out, not paused
+
+    await world.until(lambda: world.connected_to(call) == avi, "avi takes the call")
+    assert world.state_of("avi") is AgentState.ON_CALL
+    assert flow.answering == set()
 
 
 async def test_a_rejected_call_goes_to_the_next_agent(world: World) -> None:
