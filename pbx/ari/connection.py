@@ -10,8 +10,10 @@ back-off (initial, doubling, capped, with jitter). Each (re)connect puts a marke
 queue, so the `on_connected` callbacks run after every event of the old socket and before
 any of the new one: that is where the call flow resynchronises (lists channels and bridges,
 reconciles what it missed). `connected` (and `wait_connected`) means the socket is open and
-those callbacks have run: the call flow is in sync. Malformed or unknown frames are logged
-and skipped, never fatal.
+those callbacks have run: the call flow is in sync. A callback that fails (Asterisk too slow
+to list its channels, say) leaves that socket out of sync, so it is closed and the supervisor
+connects again, with the back-off growing until a connect is followed by a resync that works.
+Malformed or unknown frames are logged and skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class AriConnection:
         self._connected = asyncio.Event()  # socket open and its callbacks have run
         self._generation = 0  # which socket is current: counts successful connects
         self._socket_open = False
+        self._socket: aiohttp.ClientWebSocketResponse | None = None  # the one being read
         # Said once when the handlers fall behind and once when they catch up: a warning
         # per event would add logging to an overloaded process.
         self._behind = False
@@ -181,7 +184,7 @@ class AriConnection:
             except AriError as exc:
                 await self._retry_later(exc)
                 continue
-            self._backoff.reset()
+            self._socket = socket
             try:
                 await self._filter_events()
                 await self._read(socket)
@@ -191,6 +194,7 @@ class AriConnection:
                 reason = f"reader failed ({type(exc).__name__})"
             finally:
                 self._socket_open = False
+                self._socket = None
                 self._connected.clear()
                 await socket.close()
             await self._retry_later(reason)
@@ -260,18 +264,27 @@ class AriConnection:
             self._behind = False
             log.info("ARI event handlers caught up: %d events waiting", self._queue.qsize())
         if isinstance(item, _Connected):
-            await self._run_connected_callbacks()
-            if item.generation == self._generation and self._socket_open:
+            synced = await self._run_connected_callbacks()
+            current = item.generation == self._generation and self._socket_open
+            if current and synced:
+                self._backoff.reset()  # only a connect that ends in sync starts it afresh
                 self._connected.set()
+            elif current and self._socket is not None:
+                log.warning("ARI events out of sync after connecting: closing to connect again")
+                await self._socket.close()
         else:
             await self._deliver(item)
 
-    async def _run_connected_callbacks(self) -> None:
+    async def _run_connected_callbacks(self) -> bool:
+        """Run every callback (one failing does not skip the others); True if all worked."""
+        synced = True
         for callback in list(self._connected_callbacks):
             try:
                 await callback()
             except Exception:
                 log.exception("ARI on_connected callback %s failed", _name(callback))
+                synced = False
+        return synced
 
     async def _deliver(self, event: Event) -> None:
         for handler, wanted in list(self._handlers):

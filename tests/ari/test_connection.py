@@ -360,6 +360,34 @@ async def test_a_dropped_socket_reconnects_within_the_back_off_and_resyncs_befor
     assert seen_at_resync == [[], [call.channel_id]]
 
 
+async def test_a_resync_that_fails_closes_the_socket_and_connects_again_with_growing_back_off(
+    sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pbx.ari.connection")
+    log: Log = []
+    connection = connect(log, initial=0.05, maximum=0.4)
+    failures = 2
+
+    async def slow_asterisk() -> None:  # listing channels timed out, say
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise AriUnavailable("timed out listing channels", path="/channels")
+
+    connection.on_connected(slow_asterisk)
+    await connection.start()
+    with pytest.raises(AriUnavailable):  # never in sync while the resync fails
+        await connection.wait_connected(0.05)
+    await connection.wait_connected(10)
+
+    assert failures == 0 and log.count("connected") == 3  # the other callback ran each time
+    assert "out of sync after connecting: closing to connect again" in caplog.text
+    first, second = retry_delays(caplog)
+    assert 0.04 <= first <= 0.05 and 0.08 <= second <= 0.1  # not reset by a connect alone
+    call = await sim.incoming_call(DID, CALLER)
+    assert (await eventually(lambda: of(log, StasisStart)))[0].channel.id == call.channel_id
+
+
 async def test_an_asterisk_restart_is_retried_with_growing_back_off_then_reconnects(
     sim: AsteriskSimulator, connect: Callable[..., AriConnection], caplog: pytest.LogCaptureFixture
 ) -> None:
