@@ -73,8 +73,50 @@ async def _guarded(flow: AdmissionWork, channel_id: str, work: Awaitable[None]) 
         log.warning("inbound call %s could not be routed: %s", channel_id, exc)
         await flow.channel_gone(channel_id)
         await flow.executor.hangup(channel_id)
+    except Exception as exc:  # the database, a bug: the caller must not stay in Stasis
+        log.error("inbound call %s could not be admitted (%s): %s", channel_id,
+                  type(exc).__name__, "left queued" if _queued(flow, channel_id) else
+                  "handed back to the dialplan's fallback", exc_info=exc)  # fmt: skip
+        await _fall_back(flow, channel_id)
     finally:
         flow.keypads.stop(channel_id)
+
+
+def _queued(flow: AdmissionWork, channel_id: str) -> bool:
+    call = flow.state.calls.get(channel_id)
+    return call is not None and call.phase is not Phase.ARRIVING
+
+
+async def _fall_back(flow: AdmissionWork, channel_id: str) -> None:
+    """Admission failed on an error that is not Asterisk's. A caller queued already stays
+    queued and is served from there; otherwise the call ends here as failed, and the caller
+    goes back to the dialplan, whose fallback queue serves them (`ledgerline-after-stasis`
+    in extensions.conf), or is hung up if even that cannot be asked."""
+    call = flow.state.calls.get(channel_id)
+    if call is not None:
+        async with flow.lanes.call(call.call_id):
+            if call.phase is not Phase.ARRIVING:
+                return  # queued (the ACD has them), or ended meanwhile
+            flow.state.drop(call.call_id)
+            call.phase, call.outcome = Phase.ENDED, "failed"
+            await flow.executor.stop_music(call)
+            await flow.executor.destroy_bridges(call)
+            await flow.save()
+    try:
+        await flow.client.continue_in_dialplan(channel_id)
+    except AriNotFound:
+        pass  # the caller hung up meanwhile
+    except AriError as exc:
+        log.warning("inbound call %s not handed back to the dialplan (%s): hung up", channel_id,
+                    exc)  # fmt: skip
+        await flow.executor.hangup(channel_id)
+    if call is not None:
+        try:
+            await flow.call_log.update(
+                call.tenant_id, call.record_id, outcome="failed", ended_at=flow.clock()
+            )
+        except Exception as exc:
+            log.error("call %s: its end not logged: %s", channel_id, type(exc).__name__)
 
 
 async def _arrive(flow: AdmissionWork, channel: Channel) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pbx.acd.agents import AgentState
+from pbx.callflow import admission
+from pbx.simulator.ari.dialplan import Step
 from tests.callflow.world import World
 from tests.factories import make_customer
 
@@ -77,3 +81,89 @@ async def test_a_call_whose_work_is_stalled_does_not_hold_up_the_next(world: Wor
     await world.until(lambda: world.phase_of(first) is None, "first call settled")
     row = await world.record_when(first, lambda r: r.ended_at is not None, "first call ended")
     assert row.outcome == "answered"
+
+
+# --- admission failing on an error that is not Asterisk's ----------------------------
+
+
+async def _broken(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("database unavailable")
+
+
+def _broken_now(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("desks' bus unavailable")
+
+
+def _fallback_after_stasis(world: World) -> None:
+    """As extensions.conf's ledgerline-after-stasis: a caller handed back to the dialplan
+    waits in app_queue's fallback queue (music, here)."""
+    steps = world.sim.dialplan["from-pstn"]
+    world.sim.dialplan["from-pstn"] = (*steps, Step("MusicOnHold", "fallback"))
+
+
+def _error_logged(caplog: pytest.LogCaptureFixture, channel_id: str, says: str) -> bool:
+    return any(
+        r.levelname == "ERROR" and channel_id in r.getMessage() and says in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_a_caller_whose_admission_fails_goes_to_the_dialplans_fallback_logged_as_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await world.add_queue("support")
+    await world.add_route("support")
+    _fallback_after_stasis(world)
+    await world.start_ledgerline()
+    monkeypatch.setattr(admission.callbacks, "cancel_for_caller", _broken)  # after the row
+
+    call = await world.call()
+
+    await world.until(lambda: not call.channel.in_stasis, "the caller left Stasis")
+    assert not call.channel.gone and call.channel.app_name == "MusicOnHold"  # the fallback
+    assert world.flow.state.calls == {}
+    row = await world.record_when(call, lambda r: r.ended_at is not None, "call logged ended")
+    assert row.outcome == "failed" and row.queued_at is None
+    assert _error_logged(caplog, call.channel_id, "handed back to the dialplan's fallback")
+
+
+async def test_a_caller_whose_row_cannot_be_written_goes_to_the_dialplans_fallback(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await world.add_queue("support")
+    await world.add_route("support")
+    _fallback_after_stasis(world)
+    flow = await world.start_ledgerline()
+    monkeypatch.setattr(flow.call_log, "open", _broken)
+
+    call = await world.call()
+
+    await world.until(lambda: not call.channel.in_stasis, "the caller left Stasis")
+    assert not call.channel.gone and call.channel.app_name == "MusicOnHold"
+    assert flow.state.calls == {} and await world._row(call) is None
+    assert _error_logged(caplog, call.channel_id, "RuntimeError")
+
+
+async def test_a_caller_queued_before_admission_fails_stays_queued_and_is_served(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await world.add_queue("support")
+    await world.add_agent("avi", "1001", "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    flow = await world.start_ledgerline()
+    announced = flow.executor.announced_with_next
+    monkeypatch.setattr(flow.executor, "announced_with_next", _broken_now)  # once queued
+
+    call = await world.call()
+
+    await world.until(lambda: _error_logged(caplog, call.channel_id, "left queued"), "error")
+    assert _error_logged(caplog, call.channel_id, "RuntimeError")
+    assert world.phase_of(call) == "queued" and call.channel.in_stasis
+    waiting = flow.state.engine.queues[f"{world.tenant_id}:support"].waiting
+    assert [entry.call_id for entry in waiting] == [call.channel_id]
+    monkeypatch.setattr(flow.executor, "announced_with_next", announced)
+    await world.login("avi")
+    await world.until(lambda: world.connected_to(call) == world.agents["avi"], "served")
+    row = await world.record_when(call, lambda r: r.answered_at is not None, "answer logged")
+    assert row.queued_at is not None
