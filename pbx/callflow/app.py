@@ -179,6 +179,7 @@ class CallFlow:
                 log.error("saved call flow state unreadable (%s): starting empty", exc)
         self._pending_config = await load_flow_config(self.database)
         self.config = self._pending_config
+        await self._complete_call_log()
         history = self.executor.history
         if history is not None:  # spans left open by the last owner: `agent_states.py`
             agents = self.state.engine.agents
@@ -189,6 +190,42 @@ class CallFlow:
         await self.connection.start()
         self._spawn(self._ticker(), "acd-ticker")
         self._spawn(self.saver.run(), "acd-saver")
+
+    async def _complete_call_log(self) -> None:
+        """A stop can cut a call's work short between a change and its call-log write (the
+        caller queued, the talk bridge made): each restored call's row gets what the state
+        says and it lacks. Reports and audits read these rows."""
+        for call in self.state:
+            fields = self._logged_fields(call)
+            if not fields:
+                continue
+            try:
+                await self.call_log.fill_in(call.tenant_id, call.record_id, **fields)
+            except Exception as exc:  # the calls are served all the same
+                log.error("call %s: call log not completed (%s): %s", call.call_id,
+                          sorted(fields), type(exc).__name__)  # fmt: skip
+
+    def _logged_fields(self, call: FlowCall) -> dict[str, Any]:
+        """The call-log columns an inbound call's queueing, offer and answer write."""
+        if call.direction != "inbound" or call.callback_of is not None:
+            return {}  # an outbound call's or a callback attempt's row: written otherwise
+        fields: dict[str, Any] = {}
+        if call.queued_at is not None:
+            settings = self.config.queues.get(call.queue or "")
+            fields["queued_at"] = call.queued_at
+            if settings is not None:
+                fields["queue_id"] = settings.queue_id
+        if call.offered_at is not None:
+            fields["offered_at"] = call.offered_at
+        if call.phase is Phase.CONNECTED and call.answered_at is not None:
+            profile = self.config.agents.get(call.agent_id or "")
+            fields["answered_at"] = call.answered_at
+            fields["wait_seconds"] = int(
+                (call.answered_at - (call.queued_at or call.answered_at)).total_seconds()
+            )
+            if profile is not None:
+                fields["agent_id"] = profile.user_id
+        return fields
 
     async def stop(self, *, save: bool = True, drain_s: float = 0.0) -> None:
         """Stop serving. `save=False` when another process has taken over: its state is

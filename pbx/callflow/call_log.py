@@ -112,6 +112,13 @@ class CallLog:
             values = {f"new_{name}": value for name, value in fields.items()}
             await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
 
+    async def fill_in(self, tenant_id: int, record_id: int, **fields: Any) -> None:
+        """Set these columns where the row has none yet; a column already set keeps its
+        value. For a restart completing the writes a stop cut short (`CallFlow.start`)."""
+        async with self._database.tenant_connection(tenant_id) as connection:
+            values = {f"new_{name}": value for name, value in fields.items()}
+            await connection.execute(self._filling(frozenset(fields)), values | {"row": record_id})
+
     async def _close(self, tenant_id: int, record_id: int, fields: dict[str, Any]) -> None:
         """The call's end, in one transaction with the billing system's `call.ended`,
         announced once: a call closed already is updated, not announced again. The row is
@@ -161,6 +168,21 @@ class CallLog:
                 .values(_new_values(columns)).returning(*_COLUMNS.values()),
                 Call,
             )  # fmt: skip
+        return self._updates[key]
+
+    def _filling(self, columns: frozenset[str]) -> Scoped:
+        """`_update` of only the columns still NULL."""
+        key = columns | {"-filling"}
+        if key not in self._updates:
+            values = {
+                name: func.coalesce(
+                    _COLUMNS[name], bindparam(f"new_{name}", type_=_COLUMNS[name].type)
+                )
+                for name in columns
+            }
+            self._updates[key] = Scoped(
+                update(Call).where(Call.id == bindparam("row")).values(values), Call
+            )
         return self._updates[key]
 
     def _update(self, columns: frozenset[str]) -> Scoped:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from pbx.acd.agents import AgentState
 from tests.callflow.world import World
 
@@ -118,3 +121,65 @@ async def test_a_restart_over_an_agent_held_by_a_call_that_never_existed_frees_t
     world.sim.agent("PJSIP/1001", answer_after=0.05)
     call = await world.call()
     await world.until(lambda: world.connected_to(call) is not None, "avi takes calls again")
+
+
+def _write_cut_short(world: World, column: str) -> asyncio.Event:
+    """The running flow's call-log write that sets `column` never finishes (a stop then
+    cancels it); the event is set once it is under way."""
+    call_log, reached = world.flow.call_log, asyncio.Event()
+    update = call_log.update
+
+    async def stalled(tenant_id: int, record_id: int, **fields: Any) -> None:
+        if column in fields:
+            reached.set()
+            await asyncio.Event().wait()
+        await update(tenant_id, record_id, **fields)
+
+    call_log.update = stalled  # type: ignore[method-assign]
+    return reached
+
+
+async def test_a_restart_completes_the_row_of_a_caller_queued_when_its_write_was_cut_short(
+    world: World,
+) -> None:
+    await _support(world, ("avi", "1001"))
+    await world.start_ledgerline()
+    reached = _write_cut_short(world, "queued_at")
+    call = await world.call()
+    await reached.wait()
+    assert world.phase_of(call) == "queued"
+    await world.stop_ledgerline()  # no drain: the admission's write is cancelled
+    assert (await world.record(call)).queued_at is None
+
+    await world.start_ledgerline()
+
+    restored = world.flow.state.calls[call.channel_id]
+    assert restored.phase.value == "queued" and restored.queued_at is not None
+    row = await world.record(call)  # completed as the flow starts
+    assert row.queued_at is not None and row.queue_id == world.queues["support"]
+    assert row.ended_at is None and row.outcome is None
+
+
+async def test_a_restart_completes_the_row_of_a_call_answered_when_its_write_was_cut_short(
+    world: World,
+) -> None:
+    await _support(world, ("avi", "1001"))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    await world.start_ledgerline()
+    await world.login("avi")
+    reached = _write_cut_short(world, "answered_at")
+    call = await world.call()
+    await reached.wait()
+    await world.stop_ledgerline()
+    before = await world.record(call)
+    assert before.answered_at is None and before.agent_id is None and before.queued_at
+
+    await world.start_ledgerline()
+
+    restored = world.flow.state.calls[call.channel_id]
+    assert restored.phase.value == "connected" and restored.answered_at is not None
+    row = await world.record(call)
+    assert row.answered_at is not None and row.agent_id == int(world.agents["avi"])
+    assert row.wait_seconds is not None and row.queued_at == before.queued_at
+    assert row.queue_id == world.queues["support"] and row.offered_at is not None
+    assert world.connected_to(call) == world.agents["avi"]  # and the call carries on
