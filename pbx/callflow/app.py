@@ -127,7 +127,10 @@ class CallFlow:
         self.clock = clock
         self.timing = timing or FlowTiming()
         self._config, self.state, self.lanes, self.lock = (
-            parts.config, parts.state, parts.lanes, parts.lock
+            parts.config,
+            parts.state,
+            parts.lanes,
+            parts.lock,
         )
         self.keypads, self.call_log, self.saver = parts.keypads, parts.call_log, parts.saver
         self.snapshots = parts.saver.snapshots
@@ -392,6 +395,8 @@ class CallFlow:
 
     async def _take_answer(self, channel_id: str, call_id: str, agent_id: str) -> None:
         leg = self.state.leg(channel_id)
+        if leg is not None and leg.role == "agent" and leg.call.call_id == call_id:
+            return  # already taken: a resync found this leg answered while the answer waited
         if leg is None or leg.role != "ringing" or leg.call.call_id != call_id:
             await self.executor.hangup(channel_id)  # the offer was withdrawn meanwhile
             return
@@ -547,8 +552,10 @@ class CallFlow:
                 for channel_id in call.channels():
                     if channel_id not in channels:
                         await self._gone(channel_id, lost=True)
-                if call.call_id in self.state.calls and not call.channels() and (
-                    call.phase is not Phase.CALLBACK
+                if (
+                    call.call_id in self.state.calls
+                    and not call.channels()
+                    and (call.phase is not Phase.CALLBACK)
                 ):
                     log.warning("call %s has no channel left: ended", call.call_id)
                     await self.end_call(call)

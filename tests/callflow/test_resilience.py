@@ -183,3 +183,34 @@ async def test_a_restart_completes_the_row_of_a_call_answered_when_its_write_was
     assert row.wait_seconds is not None and row.queued_at == before.queued_at
     assert row.queue_id == world.queues["support"] and row.offered_at is not None
     assert world.connected_to(call) == world.agents["avi"]  # and the call carries on
+
+
+async def test_an_answer_waiting_behind_a_resync_that_took_it_does_not_hang_the_agent_up(
+    world: World,
+) -> None:
+    """The agent answers as the events socket reconnects: the answer's StasisStart waits
+    for the resync, which finds the leg up and connects it. The answer's own turn then
+    finds the leg already the call's agent's: nothing to do, and above all no hangup."""
+    await _support(world, ("avi", "1001"))
+    world.sim.agent("PJSIP/1001", answer_after=None)  # answered below, by the test
+    flow = await world.start_ledgerline()
+    await world.login("avi")
+    call = await world.call()
+    phone = world.sim.agents["PJSIP/1001"]
+    await world.until(lambda: bool(phone.channel_ids), "avi's phone ringing")
+    leg, avi = phone.channel_ids[0], world.agents["avi"]
+
+    async with flow.lanes.exclusive():  # as a resync under way: the answer waits for it
+        world.sim.model.far_end_answered(world.sim.model.channels[leg])
+        await world.until(lambda: (call.channel_id, avi) in flow.answering, "answer arrived")
+        await world.sim.drop_event_sockets()  # the reconnect's resync finds the leg up
+        restored = flow.state.calls[call.channel_id]
+        await world.until(lambda: leg not in restored.ringing, "the resync took the answer")
+    await world.until(lambda: flow.ready, "in sync again")
+    assert await flow.lanes.settle(20.0)  # the waiting answer has had its turn
+
+    channel = world.sim.model.channels.get(leg)
+    assert channel is not None and not channel.gone  # avi's leg was not hung up
+    assert world.connected_to(call) == avi
+    assert world.state_of("avi") is AgentState.ON_CALL
+    assert flow.answering == set()
