@@ -95,6 +95,10 @@ class Executor:
             except AriError as exc:
                 log.warning("%s for call %s failed: %s", type(command).__name__,
                             getattr(command, "call_id", "-"), exc)  # fmt: skip
+            except Exception as exc:  # a bug, the database: the commands after it still run
+                log.error("%s for call %s failed (%s: %s); the commands after it still run",
+                          type(command).__name__, call_id or "-", type(exc).__name__,
+                          exc)  # fmt: skip
 
     async def _one(self, command: Command) -> list[Command]:
         match command:
@@ -147,13 +151,24 @@ class Executor:
                 log.warning("cannot ring agent %s at %s: %s", agent_id, endpoint, exc)
                 call.ringing.pop(leg, None)
                 more += self._ring_failed(call, agent_id)
+            except Exception as exc:  # not Asterisk's answer: as a ring that failed
+                log.error("cannot ring agent %s at %s for call %s: %s: %s", agent_id,
+                          endpoint, call.call_id, type(exc).__name__, exc)  # fmt: skip
+                call.ringing.pop(leg, None)
+                more += self._ring_failed(call, agent_id)
             else:
                 offered.append(agent_id)
         if offered:  # first the pop (the agent's phone is ringing), then the call log
             self.announce("call.offered", call, offered)
         if call.offered_at is None:
             call.offered_at = self.clock()
-            await self.call_log.update(call.tenant_id, call.record_id, offered_at=call.offered_at)
+            try:  # what the failed rings led to must run all the same
+                await self.call_log.update(
+                    call.tenant_id, call.record_id, offered_at=call.offered_at
+                )
+            except Exception as exc:
+                log.error("call %s: offered_at not logged: %s: %s", call.call_id,
+                          type(exc).__name__, exc)  # fmt: skip
         return more
 
     def announce(self, kind: str, call: FlowCall, agents: list[str]) -> None:

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from pbx.acd.agents import RING_NO_ANSWER, AgentState
+from pbx.ari import AriError
+from pbx.callflow.app import CallFlow
 from pbx.db.models import Tenant
 from pbx.voice import saying
 from tests.callflow.world import Clock, World
@@ -260,7 +262,7 @@ async def test_a_waiting_caller_hears_their_place_in_the_business_language(
 def _heard(call: Any, media: tuple[str, ...]) -> bool:
     """Whether `media` was played to the caller in that order, one after the other."""
     heard, size = list(call.heard), len(media)
-    return any(tuple(heard[i:i + size]) == media for i in range(len(heard) - size + 1))
+    return any(tuple(heard[i : i + size]) == media for i in range(len(heard) - size + 1))
 
 
 async def test_a_waiting_callers_music_comes_back_after_each_announcement_and_stops_for_the_agent(
@@ -356,3 +358,66 @@ async def test_a_caller_queued_with_nobody_to_ring_is_announced_queued(world: Wo
 
     assert not any(k == "call.offered" for k, _ in bursts)
     await call.hangup()
+
+
+async def _two_agents(world: World, strategy: str) -> CallFlow:
+    """avi (rung first) and bella, who answers; the default ring timeout (none runs out)."""
+    await world.add_queue("support", strategy=strategy)
+    for name, extension in (("avi", "1001"), ("bella", "1002")):
+        await world.add_agent(name, extension, "support")
+    await world.add_route("support")
+    world.sim.agent("PJSIP/1001", answer_after=None)
+    world.sim.agent("PJSIP/1002", answer_after=0.05)
+    flow = await world.start_ledgerline()
+    await world.login("avi", "bella")
+    return flow
+
+
+def _originate_failing(flow: CallFlow, endpoint: str, error: Exception) -> None:
+    originate = flow.executor.client.originate
+
+    async def failing(to: str, **options: Any) -> Any:
+        if to == endpoint:
+            raise error
+        return await originate(to, **options)
+
+    flow.executor.client.originate = failing  # type: ignore[method-assign]
+
+
+async def test_a_failed_log_write_after_a_failed_ring_still_rings_the_next_agent(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """avi cannot be rung (Asterisk refuses); the offer's call-log write then fails (the
+    database away): the ring of bella that avi's failure led to still goes out."""
+    flow = await _two_agents(world, "linear")
+    _originate_failing(flow, "PJSIP/1001", AriError("no such endpoint", status=400))
+    update = flow.call_log.update
+
+    async def database_away(tenant_id: int, record_id: int, **fields: Any) -> None:
+        if "offered_at" in fields:
+            raise RuntimeError("database away")
+        await update(tenant_id, record_id, **fields)
+
+    flow.call_log.update = database_away  # type: ignore[method-assign]
+
+    call = await world.call()
+
+    await world.until(lambda: world.connected_to(call) == world.agents["bella"], "bella's")
+    assert any("offered_at not logged" in r.message for r in caplog.records)
+
+
+async def test_a_ring_failing_with_an_error_not_asterisks_still_rings_the_others(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ring-all: ringing avi raises an error that is not Asterisk's; bella is rung all the
+    same, and avi is not left counted as ringing with no phone ringing."""
+    flow = await _two_agents(world, "ringall")
+    _originate_failing(flow, "PJSIP/1001", RuntimeError("a bug"))
+
+    call = await world.call()
+
+    await world.until(lambda: world.connected_to(call) == world.agents["bella"], "bella's")
+    assert world.state_of("avi") is not AgentState.RINGING
+    assert flow.state.calls[call.channel_id].ringing == {}
+    assert any("cannot ring agent" in r.message and "a bug" in r.message
+               for r in caplog.records)  # fmt: skip
