@@ -31,6 +31,7 @@ from pbx.acd.commands import Command
 from pbx.acd.repair import repair
 from pbx.ari import AriClient, AriConnection, AriError
 from pbx.ari.events import (
+    Bridge,
     Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
@@ -48,7 +49,7 @@ from pbx.callflow.calls import FlowCall, Phase
 from pbx.callflow.card_capture import CaptureRequest, CardCapture
 from pbx.callflow.config import CurrentConfig, FlowConfig, apply_config
 from pbx.callflow.config_store import load_flow_config
-from pbx.callflow.executor import Executor
+from pbx.callflow.executor import Executor, bridge_id
 from pbx.callflow.fencing import Fence
 from pbx.callflow.keypad import Keypads
 from pbx.callflow.keypad_session import KeypadSessions
@@ -559,6 +560,8 @@ class CallFlow:
                 ):
                     log.warning("call %s has no channel left: ended", call.call_id)
                     await self.end_call(call)
+            # before the answers found here, which `_connect` bridges itself
+            await self._bridge_answered(channels, {bridge.id: bridge for bridge in bridges})
             await self._answered_while_away(channels)
             await self._release_lost_offers()
             await self._destroy_orphan_bridges([bridge.id for bridge in bridges])
@@ -624,6 +627,49 @@ class CallFlow:
                 channel = channels.get(leg_id)
                 if channel is not None and channel.state == "Up" and self._waiting_for_us(channel):
                     await self._agent_answered(leg_id, call.call_id, agent_id)
+
+    async def _bridge_answered(
+        self, channels: dict[str, Channel], bridges: dict[str, Bridge]
+    ) -> None:
+        """A call answered (counted connected) whose caller and agent were never put together:
+        a stop cut `Executor._connect` short between the two. With both still on the line
+        they are bridged now, as the answer would have; if Asterisk refuses, the call ends
+        (logged as answered, the agent to wrap-up) rather than stay connected and silent."""
+        cut = [call for call in self.state if self._unbridged(call, channels, bridges)]
+        if not cut:
+            return
+        # Bridges as they are now: a call's connect may have finished since they were listed.
+        bridges = {bridge.id: bridge for bridge in await self.client.list_bridges()}
+        for call in cut:
+            if call.call_id not in self.state.calls or not self._unbridged(call, channels, bridges):
+                continue
+            made = bridge_id("talk", call.call_id) in bridges
+            log.warning("call %s: answered but never bridged (cut short): bridging now",
+                        call.call_id)  # fmt: skip
+            try:
+                await self.executor.bridge_parties(call, made=made)
+            except AriError as exc:
+                log.warning("call %s: caller and agent cannot be bridged (%s): ended",
+                            call.call_id, exc)  # fmt: skip
+                await self.end_call(call)
+                continue
+            self.executor.announce("call.connected", call, [call.agent_id or ""])
+
+    @staticmethod
+    def _unbridged(
+        call: FlowCall, channels: dict[str, Channel], bridges: dict[str, Bridge]
+    ) -> bool:
+        """Connected, caller and agent on the line, and neither in the call's talk bridge
+        (and not on purpose: on hold, keying details, in a transfer)."""
+        caller, agent = call.caller_channel, call.agent_channel
+        if (
+            call.phase is not Phase.CONNECTED or caller not in channels or agent not in channels
+            or call.on_hold or call.keying is not None or call.third_agent is not None
+            or call.consult_bridge is not None
+        ):  # fmt: skip
+            return False
+        talk = bridges.get(bridge_id("talk", call.call_id))
+        return talk is None or (caller not in talk.channels and agent not in talk.channels)
 
     def _repair(self) -> None:
         """A restored state never stops a start: an agent held by a call that does not

@@ -283,15 +283,7 @@ class Executor:
         call = self.state.calls[command.call_id]
         now = self.clock()
         call.phase, call.answered_at = Phase.CONNECTED, now
-        talk = bridge_id("talk", call.call_id)
-        await self.client.create_bridge("mixing", bridge_id=talk)
-        call.bridge = talk
-        await self.stop_music(call)
-        if call.holding_bridge:  # destroying it lets the caller go (ARI's bridges.destroy)
-            await self.destroy_bridge(call.holding_bridge)
-            call.holding_bridge = None
-        channels = [c for c in (call.caller_channel, call.agent_channel) if c]
-        await self.client.add_channel(talk, channels)
+        await self.bridge_parties(call)
         profile = self.config().agents.get(command.agent_id)
         waited = int((now - (call.queued_at or now)).total_seconds())
         self.announce("call.connected", call, [command.agent_id])
@@ -302,6 +294,20 @@ class Executor:
             agent_id=profile.user_id if profile else None,
             wait_seconds=waited,
         )
+
+    async def bridge_parties(self, call: FlowCall, *, made: bool = False) -> None:
+        """Put the caller and the agent together in the call's talk bridge (`made`: it
+        exists in Asterisk already), the caller's music and holding bridge gone."""
+        talk = bridge_id("talk", call.call_id)
+        if not made:
+            await self.client.create_bridge("mixing", bridge_id=talk)
+        call.bridge = talk
+        await self.stop_music(call)
+        if call.holding_bridge:  # destroying it lets the caller go (ARI's bridges.destroy)
+            await self.destroy_bridge(call.holding_bridge)
+            call.holding_bridge = None
+        channels = [c for c in (call.caller_channel, call.agent_channel) if c]
+        await self.client.add_channel(talk, channels)
 
     async def _dial_callback(self, command: DialCallback) -> list[Command]:
         """The agent answered a callback request: hold them in a bridge, dial the customer."""

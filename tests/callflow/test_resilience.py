@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from pbx.acd.agents import AgentState
 from tests.callflow.world import World
 
@@ -214,3 +216,49 @@ async def test_an_answer_waiting_behind_a_resync_that_took_it_does_not_hang_the_
     assert world.connected_to(call) == avi
     assert world.state_of("avi") is AgentState.ON_CALL
     assert flow.answering == set()
+
+
+@pytest.mark.parametrize("cut", ["after the bridge was made", "before the parties were added"])
+async def test_a_restart_bridges_a_call_answered_whose_bridging_was_cut_short(
+    world: World, cut: str
+) -> None:
+    """The answer is counted (the call connected) before caller and agent are bridged: a
+    stop in between restored a connected call nobody hears. The restart puts them together."""
+    await _support(world, ("avi", "1001"))
+    world.sim.agent("PJSIP/1001", answer_after=0.05)
+    flow = await world.start_ledgerline()
+    await world.login("avi")
+    client, reached = flow.client, asyncio.Event()
+    create_bridge, add_channel = client.create_bridge, client.add_channel
+
+    async def stall() -> None:
+        reached.set()
+        await asyncio.Event().wait()  # until the stop cancels it
+
+    async def creating(*args: Any, bridge_id: str | None = None, **options: Any) -> Any:
+        made = await create_bridge(*args, bridge_id=bridge_id, **options)
+        if cut == "after the bridge was made" and (bridge_id or "").startswith("ll-talk-"):
+            await stall()
+        return made
+
+    async def adding(bridge: str, *args: Any, **options: Any) -> None:
+        if cut == "before the parties were added" and bridge.startswith("ll-talk-"):
+            await stall()
+        await add_channel(bridge, *args, **options)
+
+    client.create_bridge = creating  # type: ignore[method-assign]
+    client.add_channel = adding  # type: ignore[method-assign]
+    call = await world.call()
+    await reached.wait()
+    assert world.phase_of(call) == "connected" and world.connected_to(call) is None
+    await world.stop_ledgerline()  # no drain: the connect is cut short
+
+    await world.start_ledgerline()
+
+    avi = world.agents["avi"]
+    await world.until(lambda: world.connected_to(call) == avi, "caller and avi bridged")
+    assert world.talk_bridge_size(call) == 2
+    assert world.state_of("avi") is AgentState.ON_CALL
+    restored = world.flow.state.calls[call.channel_id]
+    assert restored.holding_bridge is None and not restored.music
+    assert list(world.sim.model.bridges) == [restored.bridge]  # one talk bridge, no other
