@@ -143,7 +143,7 @@ def register(api: Api) -> None:
 
         async def work(session: AsyncSession) -> Answer:
             business = await reads.business_of(session, _caller(call).tenant_id)
-            lines = await billing_batch.read_lines_sharing(body, business)
+            lines = await billing_batch.read_lines(body, business)
             wanted = [line.record for line in lines if line.record is not None]
             async with context(call.request).batch_writes.turn():  # read, then write
                 applied.extend(await service.apply_records(session, business, wanted,

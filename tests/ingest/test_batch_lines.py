@@ -1,4 +1,4 @@
-"""A batch's lines read while handing the event loop on (`read_lines_sharing`) are exactly
+"""A batch's lines read while handing the event loop on (`read_lines`' slices) are exactly
 the lines read in one go, numbered as sent across the slices, whatever the body holds."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from billing_bridge.ingest.records import Business
-from pbx.http.billing_batch import SLICE_LINES, read_lines, read_lines_sharing
+from pbx.http.billing_batch import SLICE_LINES, read_lines
 
 BUSINESS = Business(1, "IL", "ILS")
 
@@ -31,9 +31,9 @@ def _body() -> list[str]:
 async def test_lines_read_in_slices_are_the_lines_read_at_once() -> None:
     body = ("\n".join(_body()) + "\n").encode()
 
-    shared = await read_lines_sharing(body, BUSINESS)
+    shared = await read_lines(body, BUSINESS)
 
-    assert shared == read_lines(body, BUSINESS)
+    assert shared == await read_lines(body, BUSINESS, slice_lines=len(body))  # in one go
     assert len(shared) == 2 * SLICE_LINES + 37 - 5
     numbers = [line.number for line in shared]
     assert SLICE_LINES not in numbers and SLICE_LINES + 1 not in numbers  # blank, counted
@@ -47,8 +47,8 @@ async def test_a_body_that_is_not_utf8_is_read_alike_line_by_line() -> None:
     lines[SLICE_LINES + 5] = '{"type": "invoice", "ref": "\xff"}'
     body = "\n".join(lines).encode("utf-8").replace(b"\xc3\xbf", b"\xff")
 
-    shared = await read_lines_sharing(body, BUSINESS)
+    shared = await read_lines(body, BUSINESS)
 
-    assert shared == read_lines(body, BUSINESS)
+    assert shared == await read_lines(body, BUSINESS, slice_lines=len(body))  # in one go
     assert shared[-1].number == 2 * SLICE_LINES + 37
     assert any(line.number == SLICE_LINES + 6 and line.error for line in shared)
