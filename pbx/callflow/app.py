@@ -224,9 +224,7 @@ class CallFlow:
         if call.phase is Phase.CONNECTED and call.answered_at is not None:
             profile = self.config.agents.get(call.agent_id or "")
             fields["answered_at"] = call.answered_at
-            fields["wait_seconds"] = int(
-                (call.answered_at - (call.queued_at or call.answered_at)).total_seconds()
-            )
+            fields["wait_seconds"] = call.waited(call.answered_at)
             if profile is not None:
                 fields["agent_id"] = profile.user_id
         return fields

@@ -88,6 +88,11 @@ class FlowCall:
     callback_attempt: int = 0
     customer_answered: bool = False
 
+    def waited(self, until: datetime) -> int:
+        """Whole seconds in the queue up to `until` (the call log's `wait_seconds`); 0 for
+        a call never queued."""
+        return int((until - (self.queued_at or until)).total_seconds())
+
     def channels(self) -> list[str]:
         """Every channel of this call that Ledgerline placed or holds."""
         ids = [

@@ -94,7 +94,7 @@ class Executor:
                 work.extend(await self._one(command))
             except AriError as exc:
                 log.warning("%s for call %s failed: %s", type(command).__name__,
-                            getattr(command, "call_id", "-"), exc)  # fmt: skip
+                            call_id or "-", exc)  # fmt: skip
             except Exception as exc:  # a bug, the database: the commands after it still run
                 log.error("%s for call %s failed (%s: %s); the commands after it still run",
                           type(command).__name__, call_id or "-", type(exc).__name__,
@@ -285,7 +285,7 @@ class Executor:
         call.phase, call.answered_at = Phase.CONNECTED, now
         await self.bridge_parties(call)
         profile = self.config().agents.get(command.agent_id)
-        waited = int((now - (call.queued_at or now)).total_seconds())
+        waited = call.waited(now)
         self.announce("call.connected", call, [command.agent_id])
         await self.call_log.update(
             call.tenant_id,
@@ -360,7 +360,7 @@ class Executor:
                     overflow_from_queue_id=left.queue_id if left else None,
                 )  # fmt: skip
             return
-        waited = int((now - (call.queued_at or now)).total_seconds())
+        waited = call.waited(now)
         if command.kind is OverflowKind.VOICEMAIL:
             self.state.drop(call.call_id)
             await self.stop_music(call)
