@@ -31,6 +31,7 @@ from pbx.voice.presence import PromptsOnAsterisk
 from recordings.retention import purge_expired
 
 log = logging.getLogger(__name__)
+WARM_SECONDS = 10.0  # at most this long at start readying the caller lookup's connections
 GC_YOUNG_EVERY = 20_000  # allocations between young collections (CPython's default: 700)
 
 
@@ -113,6 +114,7 @@ class Ledgerline:
         if self.ownership is not None:
             await self.ownership.start()
         await self.services.bus.start()
+        await self._warm_lookups()
         await self.agi.start()
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, settings.http_host, settings.http_port)
@@ -124,6 +126,17 @@ class Ledgerline:
             settings.http_host,
             self.http_port,
         )
+
+    async def _warm_lookups(self) -> None:
+        """The caller lookup's connections and statements ready before FastAGI listens. It
+        is only a head start: with the database away or slow now, the first lookups open
+        what they need as before, and this process starts all the same."""
+        try:
+            async with asyncio.timeout(WARM_SECONDS):
+                await self.services.identification.warm()
+        except Exception as exc:  # anything the database may raise at start, or the timeout
+            log.warning("caller lookup not warmed at start (%s: %s); the first lookups will "
+                        "open their connections", type(exc).__name__, exc)  # fmt: skip
 
     async def stop(self) -> None:
         for task in self._background:

@@ -109,6 +109,14 @@ class CustomerDirectory:
         candidate, accounts = next(iter(holders.values()))
         return candidates, _profile(tenant, candidate, tuple(accounts))
 
+    async def warm(self) -> None:
+        """Connections open and the lookups prepared on each before the first caller."""
+        params = {"limit": 1, "today": date(2000, 1, 1)}
+        statements = [(_LOOKUP, params | {"e164": "+0"})]
+        if self._database.dialect == "postgresql":
+            statements.append((_LOOKUP_MANY, params | {"numbers": ["+0", "+1"]}))
+        await self._database.warm(statements)
+
     async def _look_up(self, asked: _Asked, numbers: list[str]) -> dict[str, list[_Row]]:
         try:
             return await self._read(asked, numbers)

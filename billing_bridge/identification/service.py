@@ -95,6 +95,15 @@ class CallerIdentification:
         await self._cache.put(tenant.tenant_id, caller.e164, result)
         return result
 
+    async def warm(self) -> None:
+        """Before the first caller: what a first lookup would set up, done. The database
+        connections open with the lookups' statements prepared on each
+        (`CustomerDirectory.warm`), the dialled number's statement compiled, and the
+        cache's connection open (for a number no business has)."""
+        await self._directory.warm()
+        await self._directory.tenant_for_did("+0", self._fallback_region)
+        await self._cache.get(0, "+0")
+
     async def forget_numbers(self, tenant_id: int, numbers: Iterable[str]) -> None:
         """Call after a customer's numbers, accounts or invoices change."""
         await self._cache.forget(tenant_id, numbers)

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from sqlalchemy import update
 
+from billing_bridge.identification.service import CallerIdentification
 from pbx.bootstrap import bootstrap, build_services
 from pbx.db.models import Tenant
 from pbx.http.context import CONFIG_TOPIC
@@ -112,6 +113,34 @@ async def test_a_configuration_change_makes_fastagi_resolve_the_business_number_
         while (variables := await lookup())["LL_MATCH"] != "none":  # noqa: ASYNC110 - polling FastAGI
             await asyncio.sleep(0.02)
     assert variables["LL_REASON"] == "unknown-did"
+
+
+async def test_a_process_whose_lookup_warm_up_fails_starts_and_identifies_all_the_same(
+    database_url: str, database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """Readying the caller lookup at start is a head start only: the database refusing it
+    then is one warning line, and the first caller's lookup opens what it needs. (A number
+    of its own: the identification cache in Redis is shared with the other tests.)"""
+    tenant = await make_tenant(database, "ofek", "IL", "ILS", ["+97235550100"])
+    await make_customer(database, tenant, "C-1", "Sara Cohen", ["+972502345999"])
+
+    async def refused(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(CallerIdentification, "warm", refused)
+    service = _ledgerline(settings_for(database_url, REDIS_TEST_URL))
+    await service.start()
+    try:
+        record = await run_fastagi_call(
+            "127.0.0.1", service.agi.port, "caller_lookup",
+            callerid="0502345999", dnid="035550100",
+        )  # fmt: skip
+    finally:
+        await service.stop()
+    assert record.variables["LL_CUSTOMER_NAME"] == "Sara Cohen"
+    warnings = [r.getMessage() for r in caplog.records if "not warmed" in r.getMessage()]
+    assert warnings == ["caller lookup not warmed at start (OSError: connection refused); the "
+                        "first lookups will open their connections"]  # fmt: skip
 
 
 async def test_an_unknown_script_is_told_to_asterisk(ledgerline: Ledgerline) -> None:
