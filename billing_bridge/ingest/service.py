@@ -91,15 +91,19 @@ def _one(results: list[Result]) -> Result:
 
 
 async def apply_records(
-    session: AsyncSession, business: Business, records: Sequence[Record], actor: Actor
-) -> list[Result]:
+    session: AsyncSession, business: Business, records: Sequence[Record], actor: Actor,
+    *, fresh_statistics: bool = True,
+) -> list[Result]:  # fmt: skip
     """Each record's result, in the order given. The session's transaction is the caller's.
+    Without `fresh_statistics` (`statistics.refresh_statistics` failed) its reads are
+    planned for their values (`sql.plan_for_values`), not by plans made from old figures.
 
     Records are applied by type, parents first (customers, accounts, invoices, then external
     payments and adjustments), each type in the order given: a record may name a parent sent
     anywhere in the same call, and the records of a type are written in long chunks however
     the types were interleaved."""
-    await plan_for_values(session)
+    if not fresh_statistics:
+        await plan_for_values(session)
     order = sorted(range(len(records)), key=lambda index: _RANK[type(records[index])])
     ranked = [records[index] for index in order]
     applied: list[Result] = []

@@ -17,8 +17,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 from pbx.db.models import Base, TenantOwned
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess
 
-# For the rest of a batch's transaction: each statement planned for the values it is given.
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+# For the rest of a transaction: each statement planned for the values it is given, and
+# looked up through an index rather than by reading a whole table.
+_CUSTOM_PLANS = text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                     "set_config('enable_seqscan', 'off', true)")  # fmt: skip
 # For one write: the transaction's plan mode before, and cached plans again meanwhile.
 _CACHED_PLANS = text("SELECT current_setting('plan_cache_mode'), "
                      "set_config('plan_cache_mode', 'auto', true)")  # fmt: skip
@@ -38,13 +40,29 @@ def among(column: InstrumentedAttribute[Any], values: Collection[Any]) -> Column
     return column.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
 
 
+# In a session's `info`: the transaction plans each statement for its values (`plan_for_values`).
+_CUSTOM = "ledgerline.custom_plans"
+
+
 async def plan_for_values(session: AsyncSession) -> None:
     """On PostgreSQL, the transaction's statements are planned for the values bound to each
     run (never a prepared statement's generic plan), so `any_of` may bind its values as one
     array: PostgreSQL sees the same constant array as `among` writes, without the values
-    rendered into SQL text one by one (a twentieth of the CPU for a thousand refs)."""
+    rendered into SQL text one by one (a twentieth of the CPU for a thousand refs). No
+    sequential scan either: knowing a thousand values, the planner estimated a thousand
+    index descents dearer than reading the whole table (a parallel scan of 200,000 customers,
+    26-40 ms, for each chunk), so the cost grew with the table.
+
+    For reads whose generic plan may not be trusted: the open calls of some customers
+    (`live_accounts`), and a batch whose tables' statistics could not be refreshed. With
+    fresh statistics the ingest's reads by reference do without it: each has a unique index
+    on (tenant_id, ref), which a generic plan uses for both conditions once the table is more
+    than a few thousand rows (below that it filters the refs row by row, a cost bounded by
+    the table's size), and there is then no planning of a thousand values a statement, nor a
+    switch to cached plans and back around each write (`cached_plans`: two round trips)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(_CUSTOM_PLANS)
+        session.info[_CUSTOM] = True
 
 
 @asynccontextmanager
@@ -56,8 +74,9 @@ async def cached_plans(session: AsyncSession) -> AsyncIterator[None]:
     under `force_custom_plan` that query is planned again for every row, which made three
     fifths of PostgreSQL's CPU in a batch of new invoices (the check, a primary-key read, has
     one plan whatever the key). After a failed write the mode is left as it is: the
-    statement aborted the transaction, whose savepoint's rollback restores the mode."""
-    if session.bind.dialect.name != "postgresql":
+    statement aborted the transaction, whose savepoint's rollback restores the mode. In a
+    transaction that did not ask for custom plans there is nothing to switch."""
+    if session.bind.dialect.name != "postgresql" or not session.info.get(_CUSTOM):
         yield
         return
     raw = await _asyncpg(session)
@@ -75,8 +94,9 @@ async def cached_plans(session: AsyncSession) -> AsyncIterator[None]:
 def any_of(
     session: AsyncSession, column: InstrumentedAttribute[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
-    """`column = ANY($1)`, the values bound as one array, in a transaction that ran
-    `plan_for_values` (PostgreSQL); elsewhere `among`."""
+    """`column = ANY($1)`, the values bound as one array (PostgreSQL: planned for them in a
+    transaction that ran `plan_for_values`, else by the plan cache's rules); elsewhere
+    `among`."""
     if session.bind.dialect.name != "postgresql":
         return among(column, values)
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))

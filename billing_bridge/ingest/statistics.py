@@ -28,18 +28,23 @@ _CHANGED = text(
 )
 
 
-async def refresh_statistics(database: Database) -> None:
-    """Analyze the ingest's tables that changed much since their statistics (PostgreSQL)."""
+async def refresh_statistics(database: Database) -> bool:
+    """Analyze the ingest's tables that changed much since their statistics (PostgreSQL).
+    Whether their statistics are now fresh: False when an ANALYZE failed (not the tables'
+    owner, or another one running), and the batch's reads should then be planned for their
+    values (`ingest.sql.plan_for_values`) rather than trust plans made from old figures."""
     if database.dialect != "postgresql":
-        return
+        return True
     try:
         async with database.engine.connect() as connection:
             stale = list(await connection.scalars(_CHANGED, {"tables": list(TABLES)}))
             if not stale:
-                return
+                return True
             # An ANALYZE or VACUUM already running on a table must not stall the answer.
             await connection.execute(text("SET LOCAL lock_timeout = '1s'"))
             await connection.execute(text("ANALYZE " + ", ".join(sorted(stale))))
             await connection.commit()
+            return True
     except SQLAlchemyError as exc:  # not the tables' owner, or busy: slower, still correct
         log.warning("billing ingest: table statistics not refreshed: %s", exc)
+        return False

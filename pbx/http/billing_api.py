@@ -139,7 +139,7 @@ def register(api: Api) -> None:
         if billing_batch.line_count(body) > billing_batch.MAX_LINES:
             raise ApiError(413, "too_large", f"over {billing_batch.MAX_LINES:,} lines")
         applied: list[Result] = []
-        await refresh_statistics(context(call.request).database)
+        fresh = await refresh_statistics(context(call.request).database)
 
         async def work(session: AsyncSession) -> Answer:
             business = await reads.business_of(session, _caller(call).tenant_id)
@@ -147,7 +147,8 @@ def register(api: Api) -> None:
             wanted = [line.record for line in lines if line.record is not None]
             async with context(call.request).batch_writes.turn():  # read, then write
                 applied.extend(await service.apply_records(session, business, wanted,
-                                                           _caller(call)))  # fmt: skip
+                                                           _caller(call),
+                                                           fresh_statistics=fresh))  # fmt: skip
             return Answer(200, billing_batch.answer(lines, applied))
 
         return await _write(call, body, work, applied)
