@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     MetaData,
     String,
@@ -87,7 +88,11 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
-def _tenant_id(*, index: bool = True) -> Mapped[int]:
+def _tenant_id(*, index: bool = True, foreign_key: bool = True) -> Mapped[int]:
+    """The owning business's id; without `foreign_key` where the table's key to its parent
+    carries the business (`Invoice`: the parent's own key to tenants then holds it)."""
+    if not foreign_key:
+        return mapped_column(BigIntId, index=index, nullable=False)
     return mapped_column(
         BigIntId, ForeignKey("tenants.id", ondelete="CASCADE"), index=index, nullable=False
     )
@@ -227,6 +232,8 @@ class Account(TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_ref"),
         _one_of("status", ACCOUNT_STATUSES),
+        # What an invoice's key to its account names: the account and its business.
+        Index("uq_accounts_tenant_id_id", "tenant_id", "id", unique=True),
     )
 
     tenant_id: Mapped[int] = _tenant_id(index=False)  # the unique reference leads with it
@@ -279,11 +286,17 @@ class Invoice(TenantOwned, Base):
         UniqueConstraint("tenant_id", "invoice_ref"),
         _one_of("status", INVOICE_STATUSES),
         Index("ix_invoices_account_open", "account_id", "status", "due_on"),
+        # An account of the invoice's own business: one check a row written, the business's
+        # own existence held by the account's key to tenants (migration 0029).
+        ForeignKeyConstraint(
+            ["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"], ondelete="CASCADE"
+        ),
     )
 
-    tenant_id: Mapped[int] = _tenant_id(index=False)  # the unique reference leads with it
+    # The unique reference leads with it; the key to the account carries it.
+    tenant_id: Mapped[int] = _tenant_id(index=False, foreign_key=False)
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    account_id: Mapped[int] = mapped_column(BigIntId, ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(BigIntId)
     invoice_ref: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
