@@ -15,7 +15,9 @@ with its account, then the invoices spread over the accounts; meanwhile this pro
 Asterisk at a steady rate of FastAGI caller lookups of customers already ingested (connect
 to last reply, as `bench.caller_lookup`). Records/s per phase, the total, lookup p50/p99
 and errors, and where the CPU went (the server process, PostgreSQL's processes, this one
-and the billing system's; in seconds and in µs a record).
+and the billing system's; in seconds and in µs a record). With BILLING_SYNC_TRACE=FILE each
+lookup is also written to FILE as "start_s latency_ms" (seconds from the first), to see when
+the slow ones come.
 
 Part B: a local receiver in its own process, subscribed to every event type. This process
 emits events as the services do (`billing_bridge.events.emit`, a few per transaction) at a
@@ -249,6 +251,7 @@ def told_by(pusher: Any, answers: Any) -> tuple[Any, ...] | None:
 @dataclass
 class Lookups:
     latencies: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)  # each session's start, monotonic s
     errors: int = 0
 
     def cells(self) -> str:
@@ -268,7 +271,9 @@ async def lookups_until(port: int, rate: float, finished: asyncio.Event,
 
     async def one(number: str, index: int) -> None:
         try:
+            began = time.perf_counter()
             lookups.latencies.append(await one_session(port, number, index))
+            lookups.starts.append(began)
         except (OSError, RuntimeError, TimeoutError):
             lookups.errors += 1
 
@@ -643,6 +648,12 @@ def main() -> None:
               "| lookup errors |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|")
         print(f"| {records:,} | {total:.1f} | {records / total:,.0f} | {lookups.cells()} |")
+        if trace := os.environ.get("BILLING_SYNC_TRACE"):  # each lookup: "start_s latency_ms"
+            first = min(lookups.starts, default=0.0)
+            Path(trace).write_text("".join(
+                f"{start - first:.3f} {latency * 1000:.2f}\n"
+                for start, latency in zip(lookups.starts, lookups.latencies, strict=True)
+            ))  # fmt: skip
         print(f"load average after part A: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
               flush=True)  # fmt: skip
         if not args.skip_webhooks:
