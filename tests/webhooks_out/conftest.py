@@ -177,12 +177,14 @@ def clock() -> Clock:
 
 
 def make_worker(database: Database, clock: Callable[[], datetime] | None = None,
-                **settings: Any) -> DeliveryWorker:  # fmt: skip
+                timeout_s: float = 2.0, **settings: Any) -> DeliveryWorker:  # fmt: skip
+    """A worker whose attempts give up after `timeout_s` (a timed-out attempt is a failure,
+    tried again 30 s later)."""
     options = WorkerSettings(allow_private=True, **settings)
     kwargs: dict[str, Any] = {"rng": random.Random(7)}
     if clock is not None:
         kwargs["clock"] = clock
-    sender = Sender(timeout_s=2.0, allow_private=True)
+    sender = Sender(timeout_s=timeout_s, allow_private=True)
     return DeliveryWorker(database, sender, envelope, options, **kwargs)
 
 

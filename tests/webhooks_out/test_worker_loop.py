@@ -38,8 +38,13 @@ async def test_two_workers_never_send_the_same_delivery_at_once_and_keep_account
         for account in business.accounts:
             emitted[account].append(await business.emit("credit.granted", account, n=n))
     second = Database(migrated_postgresql_url)  # another process's own connections
-    workers = [make_worker(postgres_database, concurrency=8),
-               make_worker(second, concurrency=8)]  # fmt: skip
+    # Attempts wait as long as the test does. On a loaded machine an event loop can stall
+    # for seconds (2-4.9 s seen), an answer then takes over 2 s, that attempt fails and its
+    # retry comes 30 s later, after the test has given up: the likely cause of the one time
+    # this test timed out, in a full run with both cores held. It is about overlaps and
+    # order, not timeouts.
+    workers = [make_worker(postgres_database, timeout_s=30, concurrency=8),
+               make_worker(second, timeout_s=30, concurrency=8)]  # fmt: skip
     for worker in workers:
         worker.start()
     try:
