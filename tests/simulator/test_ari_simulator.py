@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -492,6 +493,10 @@ async def test_recording_pause_cuts_paused_time_and_mute_keeps_silence_in_the_fi
 async def test_bridge_recording_of_a_name_that_exists_fails_unless_overwritten(
     sim: AsteriskSimulator, ari: Ari
 ) -> None:
+    # The recorder waits for media before it starts: long enough here that the refusals of
+    # a queued recording below come before it starts however slow the machine (with FAST's
+    # 10 ms, a loaded machine had started it before the pause and got 204).
+    sim.timing = dataclasses.replace(FAST, media_wait=2.0)
     await ari.events()
     call = await sim.incoming_call(DID, CALLER)
     bridge_id = await _bridge_with(ari, call.channel_id)
