@@ -197,11 +197,10 @@ class BillingSettings(_Section):
     `batch_writes_at_once`: how many NDJSON batches write at the same time in one process;
     the others wait their turn, already read (`billing_bridge.ingest.turns`). Each batch
     writing keeps a PostgreSQL backend busy at the database's priority, whatever the
-    process's. On two cores, four clients' sync of 350,000 records with callers looked up
-    meanwhile: unbounded, the lookups' p99 was 44 ms (median of 8 runs); 2 at once, 36 ms
-    with the sync 3% longer; 1 at once, 16 ms with the sync 25% longer. Lower it where the
-    lookups share a small database with the syncs; raise it where the database has cores
-    to spare."""
+    process's. On two cores, `bench/billing_sync.py` at full size (1,400,000 records, four
+    clients, 50 caller lookups a second meanwhile): 2 at once, the lookups' p99 23.5-24.0 ms
+    and the sync 45-47 s; 1 at once (the default), 13.4-15.0 ms and 53-55 s. Raise it where
+    the database has cores to spare."""
 
     batch_writes_at_once: int = Field(ge=1, le=64)
 

@@ -1,11 +1,12 @@
 """How many of the billing system's batches write at once in one process.
 
 A batch's writes keep a PostgreSQL backend busy for their whole length, and that backend runs
-at the database's priority however low the process sending the batches runs. On two cores,
-four batches writing together left the callers' lookups, answered by the same database, a
-p99 of 44 ms (median of 8 runs of `bench/billing_sync.py`, 350,000 records); two at a time,
-36 ms with the sync 3% longer; one at a time, 16 ms but the sync 25% longer (the process's
-own work and the database's no longer overlap). `billing.batch_writes_at_once` chooses.
+at the database's priority however low the process sending the batches runs. On two cores
+(`bench/billing_sync.py`, 1,400,000 records from four clients, 50 caller lookups a second
+answered by the same database), two batches writing at a time left the lookups a p99 of
+23.5-24.0 ms with the sync in 45-47 s; one at a time, 13.4-15.0 ms and 53-55 s (the
+process's own work and the database's no longer overlap). `billing.batch_writes_at_once`
+chooses; one by default: the callers first.
 
 A batch waits for its turn inside its transaction, after its lines are read, so a waiting
 batch holds the connection it would hold anyway while writing; it is answered once its

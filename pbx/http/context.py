@@ -66,7 +66,7 @@ class ApiContext:
     # The desk sockets' sessions, checked together (built from `sessions` unless given).
     desk_sessions: DeskSessions | None = None
     # The billing system's batches taking turns to write (`billing.batch_writes_at_once`).
-    batch_writes: WriteTurns = field(default_factory=lambda: WriteTurns(2))
+    batch_writes: WriteTurns = field(default_factory=lambda: WriteTurns(1))
 
     def __post_init__(self) -> None:
         if self.desk_sessions is None:

@@ -78,8 +78,8 @@ async def one_at_a_time(database: Database) -> AsyncIterator[tuple[Door, Machine
         yield door, machine, turns
 
 
-async def test_the_setting_allows_two_batches_writing_at_a_time_by_default() -> None:
-    assert load_settings(environ={}).billing.batch_writes_at_once == 2
+async def test_the_setting_lets_one_batch_write_at_a_time_by_default() -> None:
+    assert load_settings(environ={}).billing.batch_writes_at_once == 1
     overridden = load_settings(environ={"LEDGERLINE_BILLING_BATCH_WRITES_AT_ONCE": "3"})
     assert overridden.billing.batch_writes_at_once == 3
 
