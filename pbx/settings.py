@@ -198,8 +198,8 @@ class BillingSettings(_Section):
     the others wait their turn, already read (`billing_bridge.ingest.turns`). Each batch
     writing keeps a PostgreSQL backend busy at the database's priority, whatever the
     process's. On two cores, `bench/billing_sync.py` at full size (1,400,000 records, four
-    clients, 50 caller lookups a second meanwhile): 2 at once, the lookups' p99 23.5-24.0 ms
-    and the sync 45-47 s; 1 at once (the default), 13.4-15.0 ms and 53-55 s. Raise it where
+    clients, 50 caller lookups a second meanwhile): 2 at once, the lookups' p99 23.5-28.3 ms
+    and the sync 45-58 s; 1 at once (the default), 13.4-18.1 ms and 53-68 s. Raise it where
     the database has cores to spare."""
 
     batch_writes_at_once: int = Field(ge=1, le=64)

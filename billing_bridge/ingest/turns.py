@@ -4,7 +4,7 @@ A batch's writes keep a PostgreSQL backend busy for their whole length, and that
 at the database's priority however low the process sending the batches runs. On two cores
 (`bench/billing_sync.py`, 1,400,000 records from four clients, 50 caller lookups a second
 answered by the same database), two batches writing at a time left the lookups a p99 of
-23.5-24.0 ms with the sync in 45-47 s; one at a time, 13.4-15.0 ms and 53-55 s (the
+23.5-28.3 ms with the sync in 45-58 s; one at a time, 13.4-18.1 ms and 53-68 s (the
 process's own work and the database's no longer overlap). `billing.batch_writes_at_once`
 chooses; one by default: the callers first.
 
