@@ -4,6 +4,7 @@ array (PostgreSQL) or an IN list (SQLite) alike, whatever characters they hold."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -243,6 +244,7 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
             " SELECT :t, 'C' || g, 'Customer ' || g, now(), now() FROM generate_series(1, 2000) g"
         ), {"t": tenant_id})  # fmt: skip
         await writer.commit()
+    await _until_counted_as_changed(database, "customers")
     async with database.engine.connect() as holder:
         await holder.execute(text("LOCK TABLE customers IN SHARE UPDATE EXCLUSIVE MODE"))
         assert await refresh_statistics(database) is False
@@ -259,6 +261,22 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
                                             fresh_statistics=fresh)  # fmt: skip
             assert result.refused is None
             assert tuple((await session.execute(settings)).one()) == expected
+
+
+async def _until_counted_as_changed(database: Database, table: str, within: float = 30.0) -> None:
+    """PostgreSQL counts a backend's changes once that backend reports them, up to a second
+    after it goes idle: wait for the count, not for a moment."""
+    changed = text(
+        "SELECT n_mod_since_analyze > 1000 FROM pg_stat_user_tables WHERE relname = :table"
+    )
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with database.engine.connect() as connection:
+            if await connection.scalar(changed, {"table": table}):
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{table}'s changes were never counted")
+        await asyncio.sleep(0.05)
 
 
 def _array_type(key: str) -> str:
