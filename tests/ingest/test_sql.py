@@ -22,7 +22,7 @@ from billing_bridge.ingest.sql import (
     plan_for_values,
     rows_among,
 )
-from billing_bridge.ingest.statistics import refresh_statistics
+from billing_bridge.ingest.statistics import refresh_statistics, stale_tables
 from pbx.audit import By
 from pbx.db.database import Database
 from pbx.db.models import Customer
@@ -244,7 +244,7 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
             " SELECT :t, 'C' || g, 'Customer ' || g, now(), now() FROM generate_series(1, 2000) g"
         ), {"t": tenant_id})  # fmt: skip
         await writer.commit()
-    await _until_counted_as_changed(database, "customers")
+    await _until_stale(database, "customers")
     async with database.engine.connect() as holder:
         await holder.execute(text("LOCK TABLE customers IN SHARE UPDATE EXCLUSIVE MODE"))
         assert await refresh_statistics(database) is False
@@ -263,16 +263,14 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
             assert tuple((await session.execute(settings)).one()) == expected
 
 
-async def _until_counted_as_changed(database: Database, table: str, within: float = 30.0) -> None:
-    """PostgreSQL counts a backend's changes once that backend reports them, up to a second
-    after it goes idle: wait for the count, not for a moment."""
-    changed = text(
-        "SELECT n_mod_since_analyze > 1000 FROM pg_stat_user_tables WHERE relname = :table"
-    )
+async def _until_stale(database: Database, table: str, within: float = 30.0) -> None:
+    """Until PostgreSQL has counted enough of the table's changes for `refresh_statistics`
+    to want an ANALYZE (a backend reports them up to a second after it goes idle): wait for
+    the count, not for a moment."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         async with database.engine.connect() as connection:
-            if await connection.scalar(changed, {"table": table}):
+            if table in await stale_tables(connection):
                 return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{table}'s changes were never counted")
