@@ -2,6 +2,11 @@
 chunk's stored rows, a decision per record without I/O, then one executemany per kind of write.
 Every ref in a chunk is distinct (`service` splits a chunk where a ref comes again), and every
 id written was read through the business's session in this transaction.
+
+The stored rows are read locked, in id order (`sql.rows_among`'s `lock`): a request writing the
+same records at the same moment is waited for and its versions compared with, so an older
+version never overwrites a newer one committed meanwhile; two such requests lock in one order
+and wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ async def write_customers(
     session: AsyncSession, business: Business, records: Sequence[CustomerRecord]
 ) -> list[Result]:
     rows = await rows_among(session, (Customer.customer_ref, Customer.id, Customer.source_version),
-                            Customer.customer_ref, [r.ref for r in records])  # fmt: skip
+                            Customer.customer_ref, [r.ref for r in records], lock=True)  # fmt: skip
     stored = {ref: (customer_id, version) for ref, customer_id, version in rows}
     results: dict[str, Result] = {}
     new: list[CustomerRecord] = []
@@ -46,7 +51,6 @@ async def write_customers(
             changed.append((found[0], record))
     now = utcnow()
     ids = await _insert_customers(session, business.tenant_id, new, now)
-    changed.sort(key=lambda change: change[0])  # locked in id order (see invoice_store)
     if changed:
         async with cached_plans(session):  # one plan for the executemany's rows
             await session.execute(update(Customer), [
@@ -144,7 +148,7 @@ async def write_accounts(
     rows = await rows_among(
         session, (Account.account_ref, Account.id, Account.source_version, Account.customer_id,
                   Account.currency),
-        Account.account_ref, [r.ref for r in records],
+        Account.account_ref, [r.ref for r in records], lock=True,
     )  # fmt: skip
     stored = {ref: _StoredAccount(account_id, version, customer_id, currency)
               for ref, account_id, version, customer_id, currency in rows}  # fmt: skip
@@ -174,7 +178,6 @@ async def write_accounts(
         made = await rows_among(session, (Account.account_ref, Account.id), Account.account_ref,
                                 [record.ref for record in new])  # fmt: skip
         ids = {ref: account_id for ref, account_id in made}
-    changed.sort(key=lambda change: change[0])  # locked in id order
     if changed:
         async with cached_plans(session):
             await session.execute(update(Account), [

@@ -45,7 +45,7 @@ async def write_invoices(
     accounts = {ref: _Parent(account_id, currency, customer_id)
                 for ref, account_id, currency, customer_id in parents}  # fmt: skip
     held = await rows_among(session, (Invoice.invoice_ref, Invoice.id, Invoice.source_version),
-                            Invoice.invoice_ref, [r.ref for r in records])  # fmt: skip
+                            Invoice.invoice_ref, [r.ref for r in records], lock=True)  # fmt: skip
     stored = {ref: _Stored(invoice_id, version) for ref, invoice_id, version in held}
     results: list[Result] = []
     new: list[tuple[Any, ...]] = []  # _NEW_COLUMNS
@@ -83,9 +83,6 @@ async def write_invoices(
         results.append(Result(invoice.ref, updated, customer_ids=(account.customer_id,)))
     await copy_rows(session, Invoice, tenant_id, _NEW_COLUMNS, new)
     if changed:
-        # In id order: requests updating the same rows at the same moment lock them in one
-        # order, so they wait for each other instead of deadlocking.
-        changed.sort(key=lambda row: row["id"])
         async with cached_plans(session):  # one plan for the executemany's rows
             await session.execute(update(Invoice), changed)
     return results

@@ -104,10 +104,16 @@ def any_of(
 
 async def rows_among(
     session: AsyncSession, columns: Sequence[InstrumentedAttribute[Any]],
-    key: InstrumentedAttribute[Any], values: Collection[Any],
+    key: InstrumentedAttribute[Any], values: Collection[Any], *, lock: bool = False,
 ) -> Sequence[Sequence[Any]]:  # fmt: skip
     """The session's business's rows whose `key` is one of `values`, each the values of
     `columns` in order (a tuple to unpack), in the session's transaction.
+
+    With `lock`, the rows found are locked for update until the transaction ends, in id
+    order (`FOR NO KEY UPDATE`: a foreign key's check of them still goes on): for a
+    decision taken on what they hold (a record's version against the stored one). A
+    request writing the same rows at the same moment is waited for, and what it committed
+    is read, not the version before it.
 
     On PostgreSQL through asyncpg, once the transaction has begun (`plan_for_values`, a
     savepoint), a SELECT written once per shape is sent on the session's connection with
@@ -116,17 +122,20 @@ async def rows_among(
     SQLAlchemy's select, scoped by the session as any other."""
     raw = await _asyncpg(session)
     if raw is None:
-        return (await session.execute(select(*columns).where(any_of(session, key, values)))).all()
+        query = select(*columns).where(any_of(session, key, values))
+        if lock:
+            query = query.order_by(key.class_.id).with_for_update(key_share=True)
+        return (await session.execute(query)).all()
     tenant_id = session.info.get(TENANT_KEY)
     if tenant_id is None:
         raise CrossTenantAccess("rows_among needs a tenant session")
-    sql = _select_among(tuple(columns), key)
+    sql = _select_among(tuple(columns), key, lock)
     return await _run(raw.fetch, sql, tenant_id, list(values))  # type: ignore[no-any-return]
 
 
 @cache
 def _select_among(columns: tuple[InstrumentedAttribute[Any], ...],
-                  key: InstrumentedAttribute[Any]) -> str:  # fmt: skip
+                  key: InstrumentedAttribute[Any], lock: bool) -> str:  # fmt: skip
     """`rows_among`'s statement, its tenant filter written in: $1 the tenant, $2 the values
     (typed by PostgreSQL as an array of the key column's type)."""
     entity = key.class_
@@ -134,7 +143,8 @@ def _select_among(columns: tuple[InstrumentedAttribute[Any], ...],
         raise CrossTenantAccess("rows_among reads the columns of one tenant-owned entity")
     names = ", ".join(column.expression.name for column in columns)  # type: ignore[attr-defined]
     table, name = entity.__tablename__, key.expression.name  # type: ignore[attr-defined]
-    return f"SELECT {names} FROM {table} WHERE tenant_id = $1 AND {name} = ANY($2)"
+    locked = " ORDER BY id FOR NO KEY UPDATE" if lock else ""
+    return f"SELECT {names} FROM {table} WHERE tenant_id = $1 AND {name} = ANY($2){locked}"
 
 
 async def _asyncpg(session: AsyncSession) -> asyncpg.Connection | None:
