@@ -5,11 +5,11 @@ A batch is cut into chunks of consecutive records of one type with distinct refs
 that names a ref again starts a new chunk, so a later version meets the earlier one as
 stored), and each chunk is written with set-based SQL under one savepoint. Should a chunk
 fail in the database (a ref inserted by another request at the same moment), its savepoint
-is rolled back and its records are written again one by one, each under its own savepoint:
-a record that still fails is refused alone. A refusal decided from what is stored (an
-unknown parent) never needs the fallback. Every change is audited, with the key's name as
-the actor: one entry per chunk and type naming the refs created and updated; an external
-payment or adjustment (money) one entry each.
+is rolled back and it is written again in two halves, each under its own savepoint, and so
+on down to single records: a record that still fails alone is refused alone. A refusal
+decided from what is stored (an unknown parent) never needs the fallback. Every change is
+audited, with the key's name as the actor: one entry per chunk and type naming the refs
+created and updated; an external payment or adjustment (money) one entry each.
 """
 
 from __future__ import annotations
@@ -40,10 +40,15 @@ from pbx.audit import Actor, Target, record
 
 log = logging.getLogger(__name__)
 
-# What refuses one record (or, in a chunk, sends its records one by one): a ref written by
+# What refuses one record (or, in a chunk, splits it in halves): a ref written by
 # another request at the same moment, an acknowledged event unknown, a value out of range.
 _REFUSED = (IntegrityError, DataError, UnknownEvents, IngestRefused)
-CHUNK_SIZE = 1000  # records per set-based write: well under every driver's parameter limit
+# Records per set-based write (a batch holds at most 10,000 lines). Each value is bound in an
+# array or copied, never as a parameter of its own, so no driver's parameter limit applies.
+# 5,000 rather than 1,000: the full billing sync (`bench/billing_sync.py`) 38 s instead of 44,
+# the batch's turn (`turns.py`) spent on five times fewer round trips and chunk set-ups, with
+# the same database CPU a record.
+CHUNK_SIZE = 5000
 # PostgreSQL's deadlock_detected and serialization_failure: two requests writing the same rows
 # at once. The loser's savepoint is rolled back and its records written again.
 _CONTENTION = ("40P01", "40001")
@@ -134,18 +139,17 @@ async def _write_chunk(
     session: AsyncSession, business: Business, actor: Actor, writer: Writer,
     chunk: Sequence[Record],
 ) -> list[Result]:  # fmt: skip
+    """The chunk's results. A chunk the database refuses is split in two and each half
+    written again, down to the single record that fails: one bad record among 5,000 costs
+    about 25 writes of shrinking halves, not 5,000 of one record each."""
     try:
         return await _under_savepoint(session, business, actor, writer, chunk)
     except _REFUSED as exc:
         if len(chunk) == 1:
             return [Result(ref_of(chunk[0]), refused=_refusal(exc))]
-    results = []
-    for item in chunk:  # one by one: only the record that fails is refused
-        try:
-            results += await _under_savepoint(session, business, actor, writer, [item])
-        except _REFUSED as exc:
-            results.append(Result(ref_of(item), refused=_refusal(exc)))
-    return results
+    middle = len(chunk) // 2
+    first = await _write_chunk(session, business, actor, writer, chunk[:middle])
+    return first + await _write_chunk(session, business, actor, writer, chunk[middle:])
 
 
 async def _under_savepoint(

@@ -36,7 +36,10 @@ class Line(NamedTuple):
     error: dict[str, Any] | None = None  # {"code", "message", "field"}
 
 
-SLICE_LINES = 500
+# Lines read between hand-overs of the event loop: about 0.6 ms of invoices, the longest the
+# batch whose turn it is to write waits behind another batch's reading after each statement
+# (500 lines a slice, 3 ms: the full billing sync 43-46 s; 50 lines, 41-42 s).
+SLICE_LINES = 100
 
 
 async def read_lines(

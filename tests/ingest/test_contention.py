@@ -1,6 +1,7 @@
 """A chunk that loses a deadlock or a serialization conflict to another request is written
 again under a fresh savepoint, and refused as a conflict (never a server error) if it keeps
-losing; other database errors are not retried."""
+losing; other database errors are not retried. A chunk the database refuses is halved until
+only the records that fail alone are refused."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from billing_bridge.ingest import service
 from billing_bridge.ingest.outcomes import IngestRefused, Outcome, Result
@@ -85,3 +86,29 @@ async def test_other_database_errors_are_not_retried(database: Database) -> None
         with pytest.raises(ProgrammingError):
             await service._write_chunk(session, business, ACTOR, broken, [customer("c-1")])
     assert calls["n"] == 1
+
+
+async def test_a_refused_chunk_is_halved_until_only_its_bad_records_are_refused(
+    database: Database,
+) -> None:
+    tenant_id = await make_tenant(database, "ofek", "IL", "ILS", ["+97237630100"])
+    bad, writes = {"c-137", "c-4000"}, []
+
+    async def writer(session, business, actor, chunk: Sequence[Any]) -> list[Result]:
+        writes.append(len(chunk))
+        if any(item.ref in bad for item in chunk):
+            raise IntegrityError("COPY customers", {}, Lost("23505"))
+        return [Result(item.ref, Outcome.CREATED) for item in chunk]
+
+    chunk = [customer(f"c-{n}") for n in range(5000)]
+    business = Business(tenant_id, "IL", "ILS")
+    async with database.tenant_session(tenant_id) as session, session.begin():
+        results = await service._write_chunk(session, business, ACTOR, writer, chunk)
+
+    assert [r.ref for r in results] == [item.ref for item in chunk]
+    refused = {r.ref for r in results if r.refused is not None}
+    assert refused == bad
+    assert all(r.outcome is Outcome.CREATED for r in results if r.ref not in bad)
+    # Each bad record costs two writes a halving (about 2 x 13), not one write a record.
+    assert len(writes) <= 4 * 13 + 1
+    assert sum(1 for size in writes if size == 1) <= 2 * len(bad)  # a bad one, a neighbour
