@@ -45,10 +45,12 @@ log = logging.getLogger(__name__)
 _REFUSED = (IntegrityError, DataError, UnknownEvents, IngestRefused)
 # Records per set-based write (a batch holds at most 10,000 lines). Each value is bound in an
 # array or copied, never as a parameter of its own, so no driver's parameter limit applies.
-# 5,000 rather than 1,000: the full billing sync (`bench/billing_sync.py`) 38 s instead of 44,
-# the batch's turn (`turns.py`) spent on five times fewer round trips and chunk set-ups, with
-# the same database CPU a record.
-CHUNK_SIZE = 5000
+# Larger chunks write faster, not cheaper: at 5,000 the full billing sync
+# (`bench/billing_sync.py`) took 35-40 s instead of 41-46 with the same CPU a record on both
+# sides, the batch's turn (`turns.py`) spending fewer round trips, and the caller lookups
+# running meanwhile had a p99 over 20 ms in 2 of 10 runs (at 1,000: in none of 10). The
+# callers first.
+CHUNK_SIZE = 1000
 # PostgreSQL's deadlock_detected and serialization_failure: two requests writing the same rows
 # at once. The loser's savepoint is rolled back and its records written again.
 _CONTENTION = ("40P01", "40001")
@@ -140,8 +142,8 @@ async def _write_chunk(
     chunk: Sequence[Record],
 ) -> list[Result]:  # fmt: skip
     """The chunk's results. A chunk the database refuses is split in two and each half
-    written again, down to the single record that fails: one bad record among 5,000 costs
-    about 25 writes of shrinking halves, not 5,000 of one record each."""
+    written again, down to the single record that fails: one bad record among 1,000 costs
+    about 20 writes of shrinking halves, not 1,000 of one record each."""
     try:
         return await _under_savepoint(session, business, actor, writer, chunk)
     except _REFUSED as exc:
