@@ -6,6 +6,7 @@ names the customer. A number shared by a household is `ambiguous`, not a guess.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,8 +56,12 @@ class CallerIdentification:
         self._default_tenant = default_tenant
         self._did_ttl = did_ttl_seconds
         self._clock = clock
-        # DIDs change rarely and are read on every call: keep them briefly in process.
+        # DIDs change rarely and are read on every call: keep them briefly in process. When
+        # one expires, the calls arriving meanwhile share one read of it (`_resolving`), not
+        # one each; `_generation` keeps a read begun before `forget_dids` from being kept.
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
+        self._resolving: dict[str, asyncio.Future[TenantInfo | None]] = {}
+        self._generation = 0
 
     @property
     def keeps_results(self) -> bool:
@@ -113,22 +118,39 @@ class CallerIdentification:
 
     def forget_dids(self) -> None:
         self._tenants.clear()
+        self._resolving.clear()  # reads begun before this are neither shared nor kept
+        self._generation += 1
 
     async def tenant_for(self, dialed: str | None) -> TenantInfo | None:
         key = (dialed or "").strip()
-        now = time.monotonic()
         hit = self._tenants.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        reading = self._resolving.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._resolve(key, self._generation))
+            self._resolving[key] = reading
+            reading.add_done_callback(lambda done: self._finished(key, done))
+        # Shielded: a call that hangs up cancels its own wait, not the read the others share.
+        return await asyncio.shield(reading)
+
+    async def _resolve(self, key: str, generation: int) -> TenantInfo | None:
         tenant = None
         if key and key.lower() != "unknown":
             tenant = await self._directory.tenant_for_did(key, self._fallback_region)
         if tenant is None and self._default_tenant:
             tenant = await self._directory.tenant_by_slug(self._default_tenant)
-        if len(self._tenants) > 10_000:  # garbage DIDs must not grow this without bound
-            self._tenants.clear()
-        self._tenants[key] = (now + self._did_ttl, tenant)
+        if generation == self._generation:
+            if len(self._tenants) > 10_000:  # garbage DIDs must not grow this without bound
+                self._tenants.clear()
+            self._tenants[key] = (time.monotonic() + self._did_ttl, tenant)
         return tenant
+
+    def _finished(self, key: str, reading: asyncio.Future[TenantInfo | None]) -> None:
+        if self._resolving.get(key) is reading:
+            del self._resolving[key]
+        if not reading.cancelled():
+            reading.exception()  # a failed read is each waiter's error, never "never retrieved"
 
     async def _look_up(self, tenant: TenantInfo, e164: str) -> Identification:
         candidates, profile = await self._directory.owners_of(
