@@ -22,9 +22,11 @@ autogroup, niced) is scheduled apart from the process that serves calls.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -121,7 +123,7 @@ class PasswordWorkers:
             return
         self._executor = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_set_apart, initargs=(self.cost,),
+            initializer=_set_apart, initargs=(self.cost, os.getpid()),
         )  # fmt: skip
         for _ in range(self.workers):  # each submission with no idle worker spawns one
             self._executor.submit(_conditions)
@@ -168,6 +170,28 @@ class PasswordWorkers:
             self._executor = None
 
 
+def _end_with(server_pid: int) -> None:
+    """Linux: the kernel sends this worker SIGTERM when the server that spawned it ends,
+    however it ends (`PR_SET_PDEATHSIG`). A worker waits for work on a queue it holds both
+    ends of, so it never sees the server go: a server killed with SIGKILL left its workers
+    behind for ever, in sessions of their own that a signal to the server's process group
+    does not reach. A server gone before this was set is seen by the parent's pid."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) refused")
+    except (AttributeError, OSError) as exc:
+        log.warning("password workers may outlive their server: %s", exc)
+        return
+    if os.getppid() != server_pid:  # the server ended before the signal was asked for
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerConditions:
     pid: int
@@ -179,11 +203,12 @@ def _conditions() -> WorkerConditions:
     return WorkerConditions(os.getpid(), os.getsid(0), os.getpriority(os.PRIO_PROCESS, 0))
 
 
-def _set_apart(cost: PasswordCost) -> None:
+def _set_apart(cost: PasswordCost, server_pid: int) -> None:
     """A worker process's start: a session of its own (so, on Linux, a scheduling autogroup
     of its own, niced too) and the lowest priority within it (what counts where autogroups
-    are off), so the process serving calls gets the CPU first. What the platform does not
-    allow is logged and skipped."""
+    are off), so the process serving calls gets the CPU first; on Linux, ended with the
+    server (`_end_with`). What the platform does not allow is logged and skipped."""
+    _end_with(server_pid)
     try:
         os.setsid()
         os.nice(LOWEST_PRIORITY - os.nice(0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -81,3 +83,51 @@ def test_a_hash_made_at_another_cost_is_checked_at_its_own_and_due_for_a_rehash(
     assert not standard.needs_rehash(hash_password("correct horse battery"))
     settings = load_settings(None, {})
     assert build_services(settings).sessions.passwords.cost == STANDARD
+
+
+_KILLED_SERVER = """
+import asyncio, os, signal
+from pbx.auth.passwords import PasswordCost, PasswordWorkers
+
+async def main():
+    pool = PasswordWorkers(workers=1, queue=0, cost=PasswordCost(1, 64, 1))
+    print((await pool.worker_conditions()).pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no exit handlers
+
+asyncio.run(main())
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def _until_ended(pid: int, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while _running(pid):
+        assert loop.time() < deadline, f"{what} {pid} is still running"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_the_workers_end_when_their_server_is_killed() -> None:
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_SERVER, stdout=asyncio.subprocess.PIPE
+    )
+    assert server.stdout is not None
+    worker = int(await asyncio.wait_for(server.stdout.readline(), 120))
+    try:
+        await _until_ended(server.pid, "the server")
+        # The kernel's signal ends the worker once it is scheduled.
+        await _until_ended(worker, "password worker, outliving its server,")
+    finally:
+        if _running(worker):
+            os.kill(worker, signal.SIGKILL)
+    # Reaped only now: asyncio waits for the pipes too, and the worker held the server's.
+    assert await asyncio.wait_for(server.wait(), 60) == -signal.SIGKILL
