@@ -5,8 +5,8 @@ at the database's priority however low the process sending the batches runs. On 
 (`bench/billing_sync.py`, 1,400,000 records from four clients, 50 caller lookups a second
 answered by the same database), two batches writing at a time left the lookups a p99 of
 23.5-28.3 ms with the sync in 45-58 s; one at a time, 13.4-18.1 ms and 53-68 s (the
-process's own work and the database's no longer overlap). `billing.batch_writes_at_once`
-chooses; one by default: the callers first.
+process's own work and the database's no longer overlap; on a faster day 11.9-15.9 ms and
+41-46 s). `billing.batch_writes_at_once` chooses; one by default: the callers first.
 
 A batch waits for its turn inside its transaction, after its lines are read, so a waiting
 batch holds the connection it would hold anyway while writing; it is answered once its
