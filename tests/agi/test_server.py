@@ -25,6 +25,7 @@ from agi_scripts.fastagi.errors import (
 from agi_scripts.fastagi.server import FastAGIServer, Handler
 from agi_scripts.fastagi.session import AGISession
 from pbx.simulator.fastagi_peer import run_fastagi_call, send_raw
+from tests.waiting import until
 
 HOST = "127.0.0.1"
 SERVER_LOG = "agi_scripts.fastagi.server"
@@ -372,7 +373,7 @@ async def test_a_disconnect_mid_session_ends_the_handler_with_connection_lost() 
     handler, raised = recording(three_commands)
     async with serving({"h": handler}) as server:
         record = await run_fastagi_call(HOST, server.port, "h", disconnect_after_commands=2)
-        await _until(lambda: server.sessions_served == 1)
+        await until(lambda: server.sessions_served == 1)
 
     assert isinstance(raised[0], AGIConnectionLost)
     assert record.commands == ['SET VARIABLE "A" "1"', 'SET VARIABLE "B" "1"']
@@ -430,7 +431,7 @@ async def test_calls_beyond_max_sessions_are_told_busy_at_once_and_counted() -> 
     # however slowly a busy machine makes the exchange itself.
     async with serving({"h": hold}, max_sessions=1, idle_timeout=10.0) as server:
         first = asyncio.create_task(run_fastagi_call(HOST, server.port, "h"))
-        await _until(lambda: server.active_sessions == 1)
+        await until(lambda: server.active_sessions == 1)
         started = time.monotonic()
         rejected = await run_fastagi_call(HOST, server.port, "h")  # the first is still held
         elapsed = time.monotonic() - started
@@ -476,7 +477,7 @@ async def test_stop_while_calls_are_running_cancels_them_and_closes_their_connec
     server = FastAGIServer({"h": forever}, HOST, 0, 1.0, 10)
     await server.start()
     calls = [asyncio.create_task(run_fastagi_call(HOST, server.port, "h")) for _ in range(5)]
-    await _until(lambda: server.active_sessions == 5)
+    await until(lambda: server.active_sessions == 5)
 
     started = time.monotonic()
     await server.stop()
@@ -523,10 +524,3 @@ def test_two_handlers_with_the_same_normalised_name_are_refused() -> None:
 
     with pytest.raises(ValueError, match="caller-lookup"):
         FastAGIServer({"caller_lookup": handler, "Caller-Lookup": handler})
-
-
-async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)

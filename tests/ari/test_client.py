@@ -28,6 +28,7 @@ from pbx.ari.errors import (
 from pbx.ari.events import Bridge, Channel, Event, LiveRecording, Playback, StasisStart
 from pbx.simulator.ari import AsteriskSimulator
 from tests.ari import captured, serve
+from tests.waiting import until
 
 DID, CALLER = "+15550100", "+15551234567"
 
@@ -46,14 +47,6 @@ async def events(client: AriClient) -> AsyncIterator[list[Event]]:
     await connection.wait_connected(2)
     yield received
     await connection.stop()
-
-
-async def eventually(check: Callable[[], Any], within: float = 2.0) -> Any:
-    """Poll `check` until it gives something truthy (the simulator has no hook to await)."""
-    async with asyncio.timeout(within):
-        while not (result := check()):  # noqa: ASYNC110 - polling another component's state
-            await asyncio.sleep(0.01)
-    return result
 
 
 # --- failures ---------------------------------------------------------------------------
@@ -214,7 +207,7 @@ async def test_originate_to_an_agent_rings_then_the_answered_leg_enters_stasis_w
     )
 
     assert isinstance(leg, Channel) and leg.state == "Down"
-    start = await eventually(lambda: next((e for e in events if isinstance(e, StasisStart)), None))
+    start = await until(lambda: next((e for e in events if isinstance(e, StasisStart)), None))
     assert start.channel.id == leg.id and start.args == ("agent-leg",)
     assert await client.get_variable(leg.id, "CALL") == "c-7"
     assert [c.id for c in await client.list_channels()] == [leg.id]

@@ -28,6 +28,7 @@ from pbx.ari.events import (
 from pbx.metrics import NoMetrics
 from pbx.simulator.ari import AsteriskSimulator
 from tests.ari import captured, serve
+from tests.waiting import until
 
 DID, CALLER = "+15550100", "+15551234567"
 Log = list[Any]
@@ -57,15 +58,6 @@ async def connect(client: AriClient) -> AsyncIterator[Callable[..., AriConnectio
     yield make
     for connection in made:
         await connection.stop()
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    """Poll `check` until it gives something truthy (the simulator has no hook to await);
-    `within` only bounds a failing test, so it is generous for a busy machine."""
-    async with asyncio.timeout(within):
-        while not (result := check()):  # noqa: ASYNC110 - polling another component's state
-            await asyncio.sleep(0.005)
-    return result
 
 
 def of(log: Log, cls: type) -> list[Any]:
@@ -98,7 +90,7 @@ async def test_events_arrive_typed_and_in_the_order_asterisk_sent_them(
     call = await sim.incoming_call(DID, CALLER, "Ann", args=("inbound",))
     await call.press("1234")
     await call.hangup()
-    await eventually(lambda: of(log, StasisEnd))
+    await until(lambda: of(log, StasisEnd))
 
     assert log[0] == "connected"
     start = of(log, StasisStart)[0]
@@ -123,7 +115,7 @@ async def test_a_slow_handler_delays_later_events_but_never_reorders_or_overlaps
         overlapped |= running > 1
         if not held:  # the first event is held until the small queue has filled up behind it
             held = True
-            await eventually(lambda: "ARI event handlers are behind" in caplog.text)
+            await until(lambda: "ARI event handlers are behind" in caplog.text)
         await asyncio.sleep(0.03)  # slower than the caller presses keys
         if isinstance(event, ChannelDtmfReceived):
             digits.append(event.digit)
@@ -136,7 +128,7 @@ async def test_a_slow_handler_delays_later_events_but_never_reorders_or_overlaps
         await connection.wait_connected(2)
         call = await sim.incoming_call(DID, CALLER)
         await call.press("9876543210")
-        await eventually(lambda: len(digits) == 10)
+        await until(lambda: len(digits) == 10)
     finally:
         await connection.stop()
 
@@ -163,7 +155,7 @@ async def test_a_failing_handler_neither_stops_delivery_nor_starves_the_other_ha
     call = await sim.incoming_call(DID, CALLER)
     await call.press("12")
 
-    await eventually(lambda: len(of(log, ChannelDtmfReceived)) == 2)
+    await until(lambda: len(of(log, ChannelDtmfReceived)) == 2)
     assert connection.connected
     assert "ARI event handler" in caplog.text and "bug in a handler" in caplog.text
 
@@ -200,7 +192,7 @@ async def test_a_frame_that_is_not_json_or_lacks_fields_is_skipped_and_the_next_
         connection.on_event(lambda event: _append(log, event))
         await connection.start()
         try:
-            await eventually(lambda: of(log, StasisEnd))
+            await until(lambda: of(log, StasisEnd))
             assert connection.connected
         finally:
             await connection.stop()
@@ -226,7 +218,7 @@ async def _one_call_with_keys(
         call = await sim.incoming_call(DID, CALLER)
         await call.press("12")
         await call.hangup()
-        await eventually(seen_end)
+        await until(seen_end)
     finally:
         await connection.stop()
 
@@ -279,12 +271,12 @@ async def test_asterisk_sends_only_the_wanted_types_and_is_told_again_after_it_r
         call = await sim.incoming_call(DID, CALLER)
         await call.press("12")
         await call.hangup()
-        await eventually(lambda: of(log, StasisEnd))
+        await until(lambda: of(log, StasisEnd))
         assert sorted(set(sent)) == ["StasisEnd", "StasisStart"]  # no varsets, keys, states
 
         await sim.restart()  # a restarted Asterisk has forgotten the filter
         assert "ledgerline" not in sim.model.filters
-        await eventually(lambda: "ledgerline" in sim.model.filters)
+        await until(lambda: "ledgerline" in sim.model.filters)
         assert sim.model.filters["ledgerline"].allowed == wanted
     finally:
         await connection.stop()
@@ -319,7 +311,7 @@ async def test_a_second_socket_taking_the_app_over_is_reported_to_the_first(
     await second.start()
     await second.wait_connected(2)
 
-    replaced = await eventually(lambda: of(first_log, ApplicationReplaced))
+    replaced = await until(lambda: of(first_log, ApplicationReplaced))
     assert replaced[0].application == "ledgerline"
     assert "another ARI socket took over app ledgerline" in caplog.text
 
@@ -343,13 +335,13 @@ async def test_a_dropped_socket_reconnects_within_the_back_off_and_resyncs_befor
     await connection.start()
     await connection.wait_connected(2)
     call = await sim.incoming_call(DID, CALLER)
-    await eventually(lambda: of(log, StasisStart))
+    await until(lambda: of(log, StasisStart))
 
     await sim.drop_event_sockets()
-    await eventually(lambda: log.count("connected") == 2)
+    await until(lambda: log.count("connected") == 2)
     assert 0.08 <= retry_delays(caplog)[0] <= 0.1  # the first delay is `initial`, less jitter
     await call.press("5")
-    await eventually(lambda: of(log, ChannelDtmfReceived))
+    await until(lambda: of(log, ChannelDtmfReceived))
 
     assert [x if isinstance(x, str) else x.type for x in log] == [
         "connected",
@@ -385,7 +377,7 @@ async def test_a_resync_that_fails_closes_the_socket_and_connects_again_with_gro
     first, second = retry_delays(caplog)
     assert 0.04 <= first <= 0.05 and 0.08 <= second <= 0.1  # not reset by a connect alone
     call = await sim.incoming_call(DID, CALLER)
-    assert (await eventually(lambda: of(log, StasisStart)))[0].channel.id == call.channel_id
+    assert (await until(lambda: of(log, StasisStart)))[0].channel.id == call.channel_id
 
 
 async def test_an_asterisk_restart_is_retried_with_growing_back_off_then_reconnects(
@@ -402,10 +394,10 @@ async def test_an_asterisk_restart_is_retried_with_growing_back_off_then_reconne
     # for its back-off to reach the maximum (however long those tries take on a busy machine).
     await sim.stop()
     sim.model.reset()
-    await eventually(lambda: len(retry_delays(caplog)) >= 5, within=10)
+    await until(lambda: len(retry_delays(caplog)) >= 5, within=10)
     await sim.start(*sim_address(sim))
     await connection.wait_connected(5.0)
-    await eventually(lambda: log.count("connected") == 2)
+    await until(lambda: log.count("connected") == 2)
 
     delays = retry_delays(caplog)
     # the drop, then refusals: 0.05, 0.1, 0.2, 0.4, 0.4 ... each shortened by <= 20 % jitter
@@ -414,7 +406,7 @@ async def test_an_asterisk_restart_is_retried_with_growing_back_off_then_reconne
     assert all(0.32 <= delay <= 0.4 for delay in delays[3:])
     assert "Asterisk unavailable" in caplog.text
     fresh = await sim.incoming_call(DID, CALLER)
-    await eventually(lambda: any(e.channel.id == fresh.channel_id for e in of(log, StasisStart)))
+    await until(lambda: any(e.channel.id == fresh.channel_id for e in of(log, StasisStart)))
 
 
 async def test_wrong_credentials_are_logged_as_an_error_and_retried_without_the_password(
@@ -424,7 +416,7 @@ async def test_wrong_credentials_are_logged_as_an_error_and_retried_without_the_
     connection = connect([], via=wrong)
     await connection.start()
 
-    await eventually(lambda: len([r for r in caplog.records if r.levelno == logging.ERROR]) >= 2)
+    await until(lambda: len([r for r in caplog.records if r.levelno == logging.ERROR]) >= 2)
     await connection.stop()
     await wrong.close()
 
@@ -455,14 +447,14 @@ async def test_stop_closes_the_socket_and_leaves_no_task_running(
     await connection.start()
     await connection.wait_connected(2)
     await sim.incoming_call(DID, CALLER)
-    await eventually(lambda: of(log, StasisStart))
+    await until(lambda: of(log, StasisStart))
 
     await connection.stop()
     await client.close()  # its kept-alive REST connection (the event filter) is the client's
 
     assert not connection.connected
-    await eventually(lambda: "ledgerline" not in sim.hub.apps)  # Asterisk saw the socket go
-    await eventually(lambda: asyncio.all_tasks() <= before)  # the server's side ends too
+    await until(lambda: "ledgerline" not in sim.hub.apps)  # Asterisk saw the socket go
+    await until(lambda: asyncio.all_tasks() <= before)  # the server's side ends too
 
 
 async def test_stop_while_waiting_to_reconnect_returns_at_once_and_leaves_no_task(
@@ -473,7 +465,7 @@ async def test_stop_while_waiting_to_reconnect_returns_at_once_and_leaves_no_tas
     caplog.set_level(logging.WARNING, logger="pbx.ari.connection")
     connection = connect([], initial=5.0, maximum=5.0)
     await connection.start()
-    await eventually(lambda: retry_delays(caplog))  # refused, now sleeping 4-5 s before the next
+    await until(lambda: retry_delays(caplog))  # refused, now sleeping 4-5 s before the next
 
     started = time.monotonic()
     await connection.stop()
@@ -544,6 +536,6 @@ async def test_each_drop_is_told_to_the_metrics_once_and_a_steady_socket_never(
     assert metrics.reconnects == 0
 
     await sim.drop_event_sockets()
-    await eventually(lambda: log.count("connected") == 2)
+    await until(lambda: log.count("connected") == 2)
 
     assert metrics.reconnects == 1

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from pbx.bus import MemoryBus, Message, RedisBus
 from pbx.bus.port import RESYNC
 from tests.conftest import REDIS_TEST_URL
+from tests.waiting import until
 
 # Pub/sub channels are server-wide: a topic of this run's own, so a test process using
 # another database of the same server (a parallel worker) cannot add to what is heard here.
@@ -23,13 +24,6 @@ def collector() -> tuple[list[Message], object]:
         seen.append(message)
 
     return seen, handler
-
-
-async def until(predicate, what: str, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_message_published_by_one_process_reaches_the_others(redis: Redis) -> None:

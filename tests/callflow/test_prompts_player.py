@@ -19,6 +19,7 @@ from pbx.ari.events import (
 )
 from pbx.callflow.prompts_player import PlayOutcome, PromptsPlayer
 from pbx.simulator.ari import AsteriskSimulator, Call, Timing
+from tests.waiting import until
 
 DID, CALLER = "+97235550100", "+972502345678"
 
@@ -114,7 +115,7 @@ async def test_play_and_wait_resolves_hung_up_when_the_caller_hangs_up_mid_promp
     line.sim.timing = Timing(media_wait=0.01, playback=30.0, dtmf_scale=0.02)
     call = await line.caller()
     playing = asyncio.create_task(line.player.play(call.channel_id, "sound:ledgerline-consent"))
-    await _until(lambda: "sound:ledgerline-consent" in call.heard)
+    await until(lambda: "sound:ledgerline-consent" in call.heard)
 
     await call.hangup()
 
@@ -134,7 +135,7 @@ async def test_a_stopped_prompt_is_stopped_not_done(line: Line) -> None:
     line.sim.timing = Timing(media_wait=0.01, playback=30.0, dtmf_scale=0.02)
     call = await line.caller()
     playing = asyncio.create_task(line.player.play(call.channel_id, "sound:ledgerline-consent"))
-    await _until(lambda: line.player.waiting == 1 and bool(line.sim.model.playbacks))
+    await until(lambda: line.player.waiting == 1 and bool(line.sim.model.playbacks))
 
     await line.player.stop(call.channel_id)
 
@@ -147,7 +148,7 @@ async def test_a_cancelled_wait_and_a_closed_player_leave_no_waiter(line: Line) 
     call = await line.caller()
     cancelled = asyncio.create_task(line.player.play(call.channel_id, "sound:one"))
     closed = asyncio.create_task(line.player.play(call.channel_id, "sound:two"))
-    await _until(lambda: line.player.waiting == 2)
+    await until(lambda: line.player.waiting == 2)
 
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -164,16 +165,10 @@ async def test_after_a_reconnect_a_playback_asterisk_no_longer_has_does_not_coun
     line.sim.timing = Timing(media_wait=0.01, playback=30.0, dtmf_scale=0.02)
     call = await line.caller()
     playing = asyncio.create_task(line.player.play(call.channel_id, "sound:one"))
-    await _until(lambda: bool(line.sim.model.playbacks))
+    await until(lambda: bool(line.sim.model.playbacks))
     line.sim.model.playbacks.clear()  # it ended while no socket was there to say so
 
     await line.player.resync({call.channel_id})
 
     assert await asyncio.wait_for(playing, 5.0) is PlayOutcome.FAILED
     assert line.player.waiting == 0
-
-
-async def _until(condition: object, within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - a test's poll
-            await asyncio.sleep(0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -18,6 +18,7 @@ from billing_bridge.identification.service import CallerIdentification
 from pbx.db.database import Database
 from tests.conftest import REDIS_TEST_URL
 from tests.factories import make_customer, make_tenant
+from tests.waiting import until
 
 NUMBER = "+972502345678"
 AVI = Identification(Match.AMBIGUOUS, NUMBER, 1, candidates=(Candidate(7, "C-7", "Avi"),))
@@ -31,13 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
-        await asyncio.sleep(0.01)
 
 
 RUN = uuid.uuid4().hex  # names this run's connections among everyone's on the server

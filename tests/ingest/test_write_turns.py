@@ -5,7 +5,7 @@ has had it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -24,6 +24,7 @@ from pbx.http.context import ApiContext
 from pbx.settings import load_settings
 from tests.http.conftest import PASSWORDS, SIGN_IN_POLICY, _serve
 from tests.ingest.conftest import OFEK_DID, Door, Machine
+from tests.waiting import until
 
 
 class CountedTurns(WriteTurns):
@@ -38,14 +39,6 @@ class CountedTurns(WriteTurns):
         async with super().turn():
             self.most_writing = max(self.most_writing, self.writing)
             yield
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the condition never held")
-        await asyncio.sleep(0.01)
 
 
 def _customers(first: int, count: int) -> list[dict]:
