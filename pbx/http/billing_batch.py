@@ -37,8 +37,9 @@ class Line(NamedTuple):
 
 
 # Lines read between hand-overs of the event loop: about 0.6 ms of invoices, the longest the
-# batch whose turn it is to write waits behind another batch's reading after each statement
-# (500 lines a slice, 3 ms: the full billing sync 43-46 s; 50 lines, 41-42 s).
+# batch whose turn it is to write waits behind another batch's reading after each statement.
+# The full billing sync took 43-46 s at 500 lines a slice (3 ms), 41-42 s at 50 and 43-45 s
+# at 100: two to six runs each, differences within this machine's spread.
 SLICE_LINES = 100
 
 
