@@ -58,10 +58,9 @@ class CallerIdentification:
         self._clock = clock
         # DIDs change rarely and are read on every call: keep them briefly in process. When
         # one expires, the calls arriving meanwhile share one read of it (`_resolving`), not
-        # one each; `_generation` keeps a read begun before `forget_dids` from being kept.
+        # one each; only the read registered there is kept (`forget_dids` empties it).
         self._tenants: dict[str, tuple[float, TenantInfo | None]] = {}
         self._resolving: dict[str, asyncio.Future[TenantInfo | None]] = {}
-        self._generation = 0
 
     @property
     def keeps_results(self) -> bool:
@@ -119,7 +118,6 @@ class CallerIdentification:
     def forget_dids(self) -> None:
         self._tenants.clear()
         self._resolving.clear()  # reads begun before this are neither shared nor kept
-        self._generation += 1
 
     async def tenant_for(self, dialed: str | None) -> TenantInfo | None:
         key = (dialed or "").strip()
@@ -128,19 +126,19 @@ class CallerIdentification:
             return hit[1]
         reading = self._resolving.get(key)
         if reading is None:
-            reading = asyncio.ensure_future(self._resolve(key, self._generation))
+            reading = asyncio.ensure_future(self._resolve(key))
             self._resolving[key] = reading
             reading.add_done_callback(lambda done: self._finished(key, done))
         # Shielded: a call that hangs up cancels its own wait, not the read the others share.
         return await asyncio.shield(reading)
 
-    async def _resolve(self, key: str, generation: int) -> TenantInfo | None:
+    async def _resolve(self, key: str) -> TenantInfo | None:
         tenant = None
         if key and key.lower() != "unknown":
             tenant = await self._directory.tenant_for_did(key, self._fallback_region)
         if tenant is None and self._default_tenant:
             tenant = await self._directory.tenant_by_slug(self._default_tenant)
-        if generation == self._generation:
+        if self._resolving.get(key) is asyncio.current_task():  # not forgotten meanwhile
             if len(self._tenants) > 10_000:  # garbage DIDs must not grow this without bound
                 self._tenants.clear()
             self._tenants[key] = (time.monotonic() + self._did_ttl, tenant)
