@@ -4,7 +4,6 @@ array (PostgreSQL) or an IN list (SQLite) alike, whatever characters they hold."
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from pbx.db.database import Database
 from pbx.db.models import Customer
 from pbx.db.tenancy import CrossTenantAccess
 from tests.factories import make_customer, make_tenant
+from tests.waiting import until
 
 ACTOR = By("key:erp")
 COLUMNS = ("tenant_id", "customer_ref", "name", "created_at", "updated_at")
@@ -244,7 +244,9 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
             " SELECT :t, 'C' || g, 'Customer ' || g, now(), now() FROM generate_series(1, 2000) g"
         ), {"t": tenant_id})  # fmt: skip
         await writer.commit()
-    await _until_stale(database, "customers")
+    # A backend reports its changes up to a second after it goes idle: wait for the count.
+    await until(lambda: _stale(database, "customers"), "customers' changes to be counted",
+                within=30)  # fmt: skip
     async with database.engine.connect() as holder:
         await holder.execute(text("LOCK TABLE customers IN SHARE UPDATE EXCLUSIVE MODE"))
         assert await refresh_statistics(database) is False
@@ -263,18 +265,11 @@ async def test_a_batch_whose_statistics_are_stale_plans_its_reads_for_their_valu
             assert tuple((await session.execute(settings)).one()) == expected
 
 
-async def _until_stale(database: Database, table: str, within: float = 30.0) -> None:
-    """Until PostgreSQL has counted enough of the table's changes for `refresh_statistics`
-    to want an ANALYZE (a backend reports them up to a second after it goes idle): wait for
-    the count, not for a moment."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        async with database.engine.connect() as connection:
-            if table in await stale_tables(connection):
-                return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{table}'s changes were never counted")
-        await asyncio.sleep(0.05)
+async def _stale(database: Database, table: str) -> bool:
+    """Whether PostgreSQL has counted enough of the table's changes for `refresh_statistics`
+    to want an ANALYZE."""
+    async with database.engine.connect() as connection:
+        return table in await stale_tables(connection)
 
 
 def _array_type(key: str) -> str:

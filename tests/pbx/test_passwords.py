@@ -22,6 +22,7 @@ from pbx.auth.passwords import (
 )
 from pbx.bootstrap import build_services
 from pbx.settings import load_settings
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -107,14 +108,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-async def _until_ended(pid: int, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while _running(pid):
-        assert loop.time() < deadline, f"{what} {pid} is still running"
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 async def test_the_workers_end_when_their_server_is_killed() -> None:
     server = await asyncio.create_subprocess_exec(
@@ -123,9 +116,10 @@ async def test_the_workers_end_when_their_server_is_killed() -> None:
     assert server.stdout is not None
     worker = int(await asyncio.wait_for(server.stdout.readline(), 120))
     try:
-        await _until_ended(server.pid, "the server")
+        await until(lambda: not _running(server.pid), "the server to end", within=60)
         # The kernel's signal ends the worker once it is scheduled.
-        await _until_ended(worker, "password worker, outliving its server,")
+        await until(lambda: not _running(worker), f"password worker {worker} to end with its "
+                    "server", within=60)  # fmt: skip
     finally:
         if _running(worker):
             os.kill(worker, signal.SIGKILL)
