@@ -77,18 +77,21 @@ class Database:
                 yield connection
             return
         pool = await self._direct.pool()
-        async with pool.acquire() as raw:
-            connection = DirectConnection(
-                raw, tenant_id, self.engine.dialect, self._sqlalchemy_connection
-            )
+        raw = await pool.acquire()
+        connection = DirectConnection(
+            raw, tenant_id, self.engine.dialect, self._sqlalchemy_connection
+        )
+        try:
+            yield connection
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # as SQLAlchemy's pool does after a drop:
+                await pool.expire_connections()  # the others, as old, are replaced on checkout
+            raise
+        finally:
             try:
-                yield connection
-            except DBAPIError as exc:
-                if exc.connection_invalidated:  # as SQLAlchemy's pool does after a drop:
-                    await pool.expire_connections()  # the others, as old, are replaced on checkout
-                raise
-            finally:
                 await connection.close()
+            finally:
+                pool.release(raw)
 
     async def warm(self, statements: Sequence[tuple[Scoped, Mapping[str, Any]]] = ()) -> None:
         """Open now the connections the first calls after a start would otherwise wait for:
@@ -112,7 +115,7 @@ class Database:
                     await connection.rows(scoped, parameters)
         finally:
             for raw in held:
-                await pool.release(raw)
+                pool.release(raw)
 
     @property
     def direct(self) -> bool:
@@ -130,7 +133,8 @@ class Database:
         if self._direct_transactions is None:
             raise RuntimeError("direct transactions need PostgreSQL through asyncpg")
         pool = await self._direct_transactions.pool()
-        async with pool.acquire() as raw:
+        raw = await pool.acquire()
+        try:
             connection = DirectConnection(raw, tenant_id, self.engine.dialect, _no_fallback)
             try:
                 await raw.execute("BEGIN")
@@ -138,7 +142,7 @@ class Database:
             except BaseException as exc:  # cancelled too: nothing of it may commit
                 with contextlib.suppress(Exception):  # the block's error is the one to raise
                     if not raw.is_closed():
-                        await raw.execute("ROLLBACK")  # else released, the pool rolls back
+                        await raw.execute("ROLLBACK")  # else its return closes it: rolled back
                 if isinstance(exc, DBAPIError) and exc.connection_invalidated:
                     await pool.expire_connections()
                 raise
@@ -150,6 +154,8 @@ class Database:
                 if lost:
                     await pool.expire_connections()
                 raise DBAPIError("COMMIT", None, exc, connection_invalidated=lost) from exc
+        finally:
+            pool.release(raw)
 
     @asynccontextmanager
     async def _sqlalchemy_connection(self, tenant_id: int) -> AsyncIterator[TenantConnection]:

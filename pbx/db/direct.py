@@ -28,6 +28,7 @@ import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
+from pbx.db.pool import ConnectionPool
 from pbx.db.scoped import Scoped, TenantConnection
 
 
@@ -209,8 +210,8 @@ _LARGEST_STATEMENT = 64 * 1024
 
 
 class DirectPool:
-    """A small asyncpg pool beside SQLAlchemy's, for `DirectConnection`s; made on first use
-    (it belongs to the event loop that uses it).
+    """A small pool of asyncpg connections (`pbx/db/pool.py`) beside SQLAlchemy's, for
+    `DirectConnection`s; made on first use (it belongs to the event loop that uses it).
 
     Its single statements (the call log's) commit asynchronously: they do not wait for the
     WAL to reach the disk, so a disk's slow fsync (hundreds of ms on a busy VM) does not
@@ -229,18 +230,14 @@ class DirectPool:
         # A pool for transactions that must reach the disk (`Database.tenant_transaction`)
         # commits as PostgreSQL is configured to; the single statements' pool does not wait.
         self._settings = {} if durable else {"synchronous_commit": "off"}
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._opening = asyncio.Lock()  # a burst of first calls opens one pool, not one each
 
-    async def pool(self) -> asyncpg.Pool:
+    async def pool(self) -> ConnectionPool:
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=self._size, max_size=self._size, init=_codecs,
-                        connection_class=_Unreset, server_settings=self._settings,
-                        max_cacheable_statement_size=_LARGEST_STATEMENT,
-                    )  # fmt: skip
+                    self._pool = await ConnectionPool.open(self._connect, self._size)
         return self._pool
 
     async def close(self) -> None:
@@ -248,15 +245,22 @@ class DirectPool:
         if pool is not None:
             await pool.close()
 
+    async def _connect(self) -> asyncpg.Connection:
+        connection = await asyncpg.connect(
+            self._dsn, server_settings=self._settings, connection_class=Pooled,
+            max_cacheable_statement_size=_LARGEST_STATEMENT,
+        )  # fmt: skip
+        try:
+            await _codecs(connection)
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
 
-class _Unreset(asyncpg.Connection):  # type: ignore[misc]
-    """Released without a reset query (a round trip each time): these connections run
-    single statements, or a transaction that ends before release (its settings with it:
-    `SET LOCAL`), so there is no session state to undo; asyncpg still rolls back one left
-    open (a task cancelled in its COMMIT)."""
 
-    def get_reset_query(self) -> str:
-        return ""
+class Pooled(asyncpg.Connection):  # type: ignore[misc]
+    """The direct path's connections: a class of their own, so that what is sent through
+    them can be told from SQLAlchemy's."""
 
 
 async def _codecs(connection: asyncpg.Connection) -> None:

@@ -152,7 +152,11 @@ async def test_its_writes_commit_without_waiting_for_the_disk_and_sqlalchemys_as
 ) -> None:
     assert postgres_database._direct is not None
     direct = await postgres_database._direct.pool()
-    assert await direct.fetchval("SHOW synchronous_commit") == "off"
+    connection = await direct.acquire()
+    try:
+        assert await connection.fetchval("SHOW synchronous_commit") == "off"
+    finally:
+        direct.release(connection)
     async with postgres_database.engine.connect() as connection:  # the server's own setting
         setting = "SELECT setting = reset_val FROM pg_settings WHERE name = 'synchronous_commit'"
         assert (await connection.exec_driver_sql(setting)).scalar() is True
@@ -176,7 +180,7 @@ async def test_direct_transactions_have_connections_of_their_own_that_commit_as_
         assert await asyncio.wait_for(end(), 30) is True  # not the single statements' "off"
     finally:
         for connection in held:
-            await direct.release(connection)
+            direct.release(connection)
 
 
 async def test_every_connection_is_open_before_the_first_statement_needs_one(

@@ -10,7 +10,7 @@ import pytest
 
 from billing_bridge.identification.directory import CustomerDirectory, TenantInfo
 from pbx.db.database import Database
-from pbx.db.direct import _Unreset
+from pbx.db.direct import Pooled
 from tests.factories import make_customer, make_tenant
 
 TODAY = date(2026, 11, 23)
@@ -110,13 +110,13 @@ async def test_lookups_waiting_at_the_same_moment_share_one_statement(
     directory = CustomerDirectory(postgres_database)
     await directory.owners_of(ofek, SARA, 10, TODAY)  # the pool opened, the statement prepared
     sent: list[str] = []
-    fetch = _Unreset.fetch
+    fetch = Pooled.fetch
 
-    async def counted(self: _Unreset, query: str, *args: Any, **kwargs: Any) -> Any:
+    async def counted(self: Pooled, query: str, *args: Any, **kwargs: Any) -> Any:
         sent.append(query)
         return await fetch(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(_Unreset, "fetch", counted)
+    monkeypatch.setattr(Pooled, "fetch", counted)
     numbers = [SARA, HOME, *UNKNOWN, AVI, ELSEWHERE]
     answers = await asyncio.gather(*(directory.owners_of(ofek, n, 10, TODAY) for n in numbers))
     assert len(sent) == 2  # the first alone, at once; all the others behind it together

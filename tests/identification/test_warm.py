@@ -12,7 +12,7 @@ import pytest
 
 from billing_bridge.identification.directory import CustomerDirectory
 from pbx.db.database import Database
-from pbx.db.direct import _Unreset
+from pbx.db.direct import Pooled
 from tests.factories import make_customer, make_tenant
 
 TODAY = date(2026, 11, 23)
@@ -25,13 +25,13 @@ async def test_warming_runs_the_lookups_once_on_every_direct_connection(
     tenant = await make_tenant(postgres_database, "ofek", "IL", "ILS", ["+97235550100"])
     await make_customer(postgres_database, tenant, "C-1", "Sara Cohen", [SARA])
     ran: dict[int, list[str]] = defaultdict(list)  # connection -> the queries it ran
-    fetch = _Unreset.fetch
+    fetch = Pooled.fetch
 
-    async def recorded(self: _Unreset, query: str, *args: Any, **kwargs: Any) -> Any:
+    async def recorded(self: Pooled, query: str, *args: Any, **kwargs: Any) -> Any:
         ran[id(self)].append(query)
         return await fetch(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(_Unreset, "fetch", recorded)
+    monkeypatch.setattr(Pooled, "fetch", recorded)
     directory = CustomerDirectory(postgres_database)
     await directory.warm()
 
