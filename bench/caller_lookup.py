@@ -13,7 +13,10 @@ cache (every session reads PostgreSQL), each against the floor
 (bench/noop_fastagi.py: the same AGI commands, no lookup) measured in the same run, just
 before and just after it at the same concurrency; the table of ratios says whether issue
 16's goals are met (with the cache >= 90% of the floor's sessions/s and p99 <= 1.25× the
-floor's; without a cache >= 75% of its sessions/s).
+floor's; without a cache >= 75% of its sessions/s). A third server, "logic"
+(bench/lookup_logic.py), runs the lookup without a cache whose database answers from
+memory: between the floor and "none", it splits the lookup's cost into our own Python and
+the database's round trip.
 """
 
 from __future__ import annotations
@@ -284,7 +287,7 @@ async def measure(
 
 @dataclass(frozen=True)
 class Mode:
-    key: str  # redis | none | floor
+    key: str  # redis | none | logic | floor
     label: str
     environ: dict[str, str]
     callers: list[str]
@@ -340,6 +343,18 @@ def ratios_row(block: Block) -> str:
         cells.append(f" {share:.0%} | {'met' if share >= NO_CACHE_SHARE else 'NOT met'} |")
     else:
         cells.append(" - | - |")
+    logic_cell = block.cells.get("logic")
+    if logic_cell is not None:
+        share = logic_cell.sessions / logic_cell.seconds / floor_rate
+        cpu = logic_cell.server_cpu_s / logic_cell.sessions / block.floor_cpu_per_session()
+        cells.append(f" {share:.0%} | {cpu:.2f}× |")
+    else:
+        cells.append(" - | - |")
+    if none_cell is not None:
+        cpu = none_cell.server_cpu_s / none_cell.sessions / block.floor_cpu_per_session()
+        cells.append(f" {cpu:.2f}× |")
+    else:
+        cells.append(" - |")
     return "".join(cells)
 
 
@@ -397,7 +412,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="each cell measured this often")
     parser.add_argument("--hot-callers", type=int, default=5_000)
     parser.add_argument(
-        "--modes", default="redis,none,floor", help="redis, none (no cache), floor (no lookup)"
+        "--modes", default="redis,none,logic,floor",
+        help="redis, none (no cache), logic (no cache, no database), floor (no lookup)",
     )
     parser.add_argument(
         "--redis-url", default=REDIS_URL, help="the Redis database the cache uses (flushed first)"
@@ -435,6 +451,10 @@ def main() -> None:
             "none", "none (random of all customers)",
             common | {"LEDGERLINE_IDENTIFICATION_CACHE_TTL_SECONDS": "0"}, anyone,
         ),
+        "logic": Mode(
+            "logic", "none, its database answering from memory", common, anyone,
+            "bench.lookup_logic",
+        ),
         "floor": Mode(
             "floor", "floor: same AGI commands, no lookup", {}, hot, "bench.noop_fastagi"
         ),
@@ -451,9 +471,10 @@ def main() -> None:
     print(
         "| clients | round | floor sessions/s (before → after) | Redis % of floor "
         "| Redis p99 × floor | cache goal | Redis CPU/session × floor | none % of floor "
-        "| no-cache goal |"
+        "| no-cache goal | logic % of floor | logic CPU/session × floor "
+        "| none CPU/session × floor |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for block in sorted(blocks, key=lambda b: (b.concurrency, b.round)):
         print(ratios_row(block))
 

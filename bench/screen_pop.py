@@ -315,9 +315,13 @@ async def main(args: argparse.Namespace) -> None:
               "2 s, not recorded (bench/recordings measures that), "
               f"{args.ari_delay_ms:g} ms added to each ARI request")  # fmt: skip
         pids = {"owner": owner.pid, "standby": standby.pid, "benchmark": os.getpid()}
+        # This process's work a call is the same in every run (the simulator's exchanges, the
+        # desks' sockets): its CPU a call says how fast the machine ran, and the owner's
+        # divided by it compares runs on a VM whose speed drifts by a third from run to run.
         print("| new calls/s | calls | pops | p50 ms | p99 ms | max ms | missing | "
-              + " | ".join(f"{name} CPU ms/call" for name in pids) + " |")  # fmt: skip
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(pids))
+              + " | ".join(f"{name} CPU ms/call" for name in pids)
+              + " | owner CPU ÷ benchmark CPU |")  # fmt: skip
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * (len(pids) + 1))
         cpu_rows = []
         for rate in args.rates:
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -338,9 +342,11 @@ async def main(args: argparse.Namespace) -> None:
             # Each process's CPU over the rate's whole run (calls placed, answered, ended)
             # divided by the calls placed: what one call costs it, whatever the rate.
             per_call = " | ".join(f"{cpu * 1000 / calls:.2f}" for cpu in spent.values())
+            relative = spent["owner"] / spent["benchmark"] if spent["benchmark"] else float("nan")
             print(f"| {rate} | {calls} | {len(latencies)} | "
                   f"{percentile(latencies, 0.5):.1f} | {percentile(latencies, 0.99):.1f} | "
-                  f"{worst:.1f} | {missing} | {per_call} |", flush=True)  # fmt: skip
+                  f"{worst:.1f} | {missing} | {per_call} | {relative:.2f} |",
+                  flush=True)  # fmt: skip
         print("\nCPU used during each rate, in cores (2 on this machine):")
         for rate, used in cpu_rows:
             print(f"  {rate} calls/s: " + ", ".join(f"{n} {c:.2f}" for n, c in used.items()))
