@@ -12,7 +12,9 @@ What it keeps of asyncpg's pool: a connection that was lost, or is handed back i
 transaction (its task cancelled mid-COMMIT), is closed (PostgreSQL rolls back what it had
 open) and its place opened again by the next loan; `expire_connections` closes every
 connection as it comes back (after the database dropped one, the others are as old); the
-callers waiting for a connection are served in turn. What it leaves: connections are not
+callers waiting for a connection are served in turn; a connection whose statement was
+cancelled (its caller hung up) is lent again, asyncpg finishing the cancellation before the
+next statement starts (tested). What it leaves: connections are not
 recycled after a count of queries or a time idle (these connections are always in use and
 their statement caches are bounded), and no reset query runs (a connection is handed back
 with no session state: single statements, or a transaction ended before the return).

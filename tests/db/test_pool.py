@@ -253,3 +253,30 @@ async def test_callers_waiting_for_room_get_the_connect_error_not_a_hang(
         pool.release(again)
     finally:
         await pool.close()
+
+
+async def test_a_connection_whose_statement_was_cancelled_is_lent_again_in_working_order(
+    pool: ConnectionPool, connect: Callable[[], Awaitable[asyncpg.Connection]]
+) -> None:
+    connection = await pool.acquire()
+    statement = asyncio.create_task(connection.fetchval("SELECT pg_sleep(30)"))
+    watcher = await connect()
+    sleeping = (
+        "SELECT count(*) > 0 FROM pg_stat_activity"
+        " WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
+    )
+    try:
+        await until(lambda: watcher.fetchval(sleeping), "the statement running at the server")
+        statement.cancel()  # a call hung up mid-statement
+        with pytest.raises(asyncio.CancelledError):
+            await statement
+        pool.release(connection)
+
+        for _ in range(3):  # every connection lent next runs a statement at once
+            lent = [await pool.acquire(), await pool.acquire()]
+            assert [await asyncio.wait_for(one.fetchval("SELECT 1"), 10) for one in lent] == [1, 1]
+            for one in lent:
+                pool.release(one)
+        assert await watcher.fetchval(sleeping) is False  # cancelled there, not left running
+    finally:
+        await watcher.close()
