@@ -53,6 +53,7 @@ async def run_process_agi(
             command = line.decode().rstrip("\n")
             commands.append(command)
             process.stdin.write((channel.execute(command) + "\n").encode())
+        process.stdin.close()  # every pipe closed in this loop's life, not by the collector's
         await process.wait()
     return channel, commands, process.returncode or 0
 

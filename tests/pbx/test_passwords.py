@@ -123,5 +123,7 @@ async def test_the_workers_end_when_their_server_is_killed() -> None:
     finally:
         if _running(worker):
             os.kill(worker, signal.SIGKILL)
-    # Reaped only now: asyncio waits for the pipes too, and the worker held the server's.
-    assert await asyncio.wait_for(server.wait(), 60) == -signal.SIGKILL
+    # Reaped only now (the worker held the server's pipe), its output read to the end so
+    # that the pipe is closed in this loop's life, not by the collector's after it.
+    await asyncio.wait_for(server.communicate(), 60)
+    assert server.returncode == -signal.SIGKILL
