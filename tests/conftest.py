@@ -224,8 +224,13 @@ async def redis() -> AsyncIterator[Redis]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium through Playwright (never a browser Playwright downloads)."""
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    # Playwright's 5 s default for `expect` is a delay the code never promised: a sign-in's
+    # password check runs on niced workers that a loaded machine starves (it took longer in
+    # a run with both cores held). As in tests/waiting.py, the bound only ends a failing
+    # test; a passing one waits as long as the page takes.
+    expect.set_options(timeout=30_000)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield browser

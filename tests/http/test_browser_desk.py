@@ -100,7 +100,7 @@ async def test_the_page_reconnects_after_a_restart_and_shows_the_missed_pop_once
     await world.until(lambda: world.phase_of(call) == "queued", "queued")
     await site.restart()
 
-    await expect(page.locator("#connection")).to_have_text("Connected", timeout=15_000)
+    await expect(page.locator("#connection")).to_have_text("Connected")
     await expect(page.locator("#call-card")).to_contain_text("שרה כהן")
     await expect(page.locator("#history li")).to_have_count(1)  # the missed pop, once
 
