@@ -312,6 +312,10 @@ class Block:
         floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
         return sum(c.server_cpu_s for c in floors) / sum(c.sessions for c in floors)
 
+    def cpu_against_floor(self, cell: Cell) -> float:
+        """`cell`'s server CPU a session over the floor's."""
+        return cell.server_cpu_s / cell.sessions / self.floor_cpu_per_session()
+
     def floor_p99(self) -> float:
         floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
         return percentile(sorted(x for c in floors for x in c.latencies), 0.99)
@@ -333,7 +337,7 @@ def ratios_row(block: Block) -> str:
         share = redis_cell.sessions / redis_cell.seconds / floor_rate
         p99 = percentile(sorted(redis_cell.latencies), 0.99) / floor_p99
         met = share >= CACHE_SHARE and p99 <= CACHE_P99
-        cpu = redis_cell.server_cpu_s / redis_cell.sessions / block.floor_cpu_per_session()
+        cpu = block.cpu_against_floor(redis_cell)
         cells.append(f" {share:.0%} | {p99:.2f}× | {'met' if met else 'NOT met'} | {cpu:.2f}× |")
     else:
         cells.append(" - | - | - | - |")
@@ -346,15 +350,12 @@ def ratios_row(block: Block) -> str:
     logic_cell = block.cells.get("logic")
     if logic_cell is not None:
         share = logic_cell.sessions / logic_cell.seconds / floor_rate
-        cpu = logic_cell.server_cpu_s / logic_cell.sessions / block.floor_cpu_per_session()
+        cpu = block.cpu_against_floor(logic_cell)
         cells.append(f" {share:.0%} | {cpu:.2f}× |")
     else:
         cells.append(" - | - |")
-    if none_cell is not None:
-        cpu = none_cell.server_cpu_s / none_cell.sessions / block.floor_cpu_per_session()
-        cells.append(f" {cpu:.2f}× |")
-    else:
-        cells.append(" - |")
+    none_cpu = "-" if none_cell is None else f"{block.cpu_against_floor(none_cell):.2f}×"
+    cells.append(f" {none_cpu} |")
     return "".join(cells)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 from datetime import UTC, date, datetime
 
@@ -26,7 +25,7 @@ from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
 from pbx.cli import run_loop
 from pbx.db.database import Database
-from pbx.service import GC_YOUNG_EVERY
+from pbx.service import tune_collector_for_serving
 
 SAMPLE = 1_000  # customers whose rows answer every number
 TENANT_ID = 1  # the bench database's one business
@@ -67,9 +66,7 @@ async def serve(port: int, database_url: str) -> None:
     handler = caller_lookup(identification, tokens, lambda: datetime.now(UTC))
     server = FastAGIServer({"caller-lookup": handler}, "127.0.0.1", port, 10.0, 1000)
     await server.start()
-    gc.collect()  # as `serve` does once started (pbx/service.py)
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_EVERY, 10, 10)
+    tune_collector_for_serving()  # as `serve` does once started
     await asyncio.Event().wait()
 
 

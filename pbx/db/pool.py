@@ -14,10 +14,10 @@ open) and its place opened again by the next loan; `expire_connections` closes e
 connection as it comes back (after the database dropped one, the others are as old); the
 callers waiting for a connection are served in turn; a connection whose statement was
 cancelled (its caller hung up) is lent again, asyncpg finishing the cancellation before the
-next statement starts (tested). What it leaves: connections are not
-recycled after a count of queries or a time idle (these connections are always in use and
-their statement caches are bounded), and no reset query runs (a connection is handed back
-with no session state: single statements, or a transaction ended before the return).
+next statement starts (tested). What it leaves: connections are not recycled after a count
+of queries or a time idle (these connections are always in use and their statement caches
+are bounded), and no reset query runs (a connection is handed back with no session state:
+single statements, or a transaction ended before the return).
 """
 
 from __future__ import annotations
@@ -85,19 +85,22 @@ class ConnectionPool:
 
     async def acquire(self) -> asyncpg.Connection:
         """A connection of this pool, to `release` when done with it."""
+        connection = await self._take()
+        self._lent.add(id(connection))
+        return connection
+
+    async def _take(self) -> asyncpg.Connection:
+        """An idle connection, a new one while there is room, or the next one handed back."""
         while True:
             if self._closed:
                 raise PoolClosed("the connection pool is closed")
             while self._idle:
                 connection = self._idle.pop()
                 if self._usable(connection):
-                    self._lent.add(id(connection))
                     return connection
                 self._discard(connection)
             if len(self._opened) + self._opening < self._size:
-                connection = await self._new()
-                self._lent.add(id(connection))
-                return connection
+                return await self._new()
             waiter: asyncio.Future[asyncpg.Connection | None]
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -111,7 +114,6 @@ class ConnectionPool:
                     self._idle_or_close(waiter.result())
                 raise
             if handed is not None:
-                self._lent.add(id(handed))
                 return handed
 
     def release(self, connection: asyncpg.Connection) -> None:
