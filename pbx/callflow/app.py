@@ -344,8 +344,8 @@ class CallFlow:
                 self.prompts_player.finished(event.playback.id, event.playback.state)
                 await self._playback_finished(event.playback.id)
             case RecordingFinished() | RecordingFailed():
-                failed = isinstance(event, RecordingFailed)
-                await self.recorder.finished(event.recording.name, failed=failed)
+                failed, name = isinstance(event, RecordingFailed), event.recording.name
+                self._spawn(self.recorder.finish(name, failed=failed), f"recording-{name}")
 
     async def _stasis_start(self, event: StasisStart) -> None:
         channel, args = event.channel, event.args

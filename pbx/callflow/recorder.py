@@ -19,14 +19,16 @@ audio is never written, and are kept as intervals on the recording's row and aud
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from pbx.ari import AriClient, AriError, AriNotFound
 from pbx.callflow.calls import FlowCall
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 RECORDER_PREFIX = "ll-rec-"
 RECORDER_ARGS = "ledgerline-recorder"
+# How long `finish` waits before each new try when the database refused the file's hand-over
+# (busy, away): about ten minutes in all, then the next connect's `settle` takes it.
+FINISH_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 120.0, 300.0)
 
 
 def recorder_channel(call_id: str) -> str:
@@ -66,10 +71,12 @@ class CallRecorder:
         *,
         node: str,
         player: PromptsPlayer,
+        retry_s: Sequence[float] = FINISH_RETRY_S,
     ) -> None:
         self.client, self.database, self.jobs, self.clock = client, database, jobs, clock
         self.node = node  # kept on each row: the pipeline fetches the file from this node
         self.player = player
+        self.retry_s = retry_s
 
     async def start(self, call: FlowCall, announcement: str | None) -> None:
         """Tell the caller (if `announcement`), keep whether they heard it, and start
@@ -148,6 +155,23 @@ class CallRecorder:
         query = select(Recording.pauses).where(Recording.id == recording_id)
         async with self.database.tenant_autocommit(call.tenant_id) as session:
             return list(await session.scalar(query) or [])
+
+    async def finish(self, name: str, *, failed: bool = False) -> None:
+        """`finished`, tried again while the database refuses it (locked, restarting, away):
+        without this the file waited in "recording" until the next ARI connect's `settle`.
+        Run in a task of its own, so the call flow's events do not wait for the database."""
+        for delay in (*self.retry_s, None):
+            try:
+                await self.finished(name, failed=failed)
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                if delay is None:
+                    log.error("recording %s not handed to the pipeline (%s): the next ARI "
+                              "connect settles it", name, exc)  # fmt: skip
+                    return
+                log.warning("recording %s not handed to the pipeline yet (%s); again in %g s",
+                            name, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
 
     async def finished(self, name: str, *, failed: bool = False) -> None:
         """Asterisk finished (or failed) writing the file `name`: queue it for the pipeline

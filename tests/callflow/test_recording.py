@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from billing_bridge.verification import hash_pin
 from pbx.db.models import AuditEntry, Customer, Recording, RecordingJob
@@ -310,6 +311,64 @@ async def test_a_recording_that_ended_while_ledgerline_was_down_goes_to_the_pipe
 
     row = await recording_when(world, lambda r: r.status == "pending", "settled after restart")
     assert row.asterisk_name in world.sim.model.stored
+    assert (await job_of(world, row.id)).step == "fetch"
+
+
+async def test_a_recording_the_database_refused_at_its_end_goes_to_the_pipeline_without_a_reconnect(
+    world: World,
+) -> None:
+    await centre(world)
+    recorder = world.flow.recorder
+    handed, refused = recorder.finished, []
+
+    async def refused_twice(name: str, *, failed: bool = False) -> None:
+        if len(refused) < 2:  # as SQLite's busy timeout or PostgreSQL restarting answers
+            refused.append(name)
+            raise OperationalError("UPDATE recordings", {}, Exception("database is locked"))
+        await handed(name, failed=failed)
+
+    settled = recorder.settle
+    settles: list[set[str]] = []
+
+    async def settle(live: set[str]) -> None:
+        settles.append(live)
+        await settled(live)
+
+    recorder.finished = refused_twice  # type: ignore[method-assign]
+    recorder.settle = settle  # type: ignore[method-assign]
+    recorder.retry_s = (0.01, 0.01, 0.01)
+
+    _, row = await talk_and_hang_up(world)
+
+    assert refused == [row.asterisk_name] * 2
+    assert (await job_of(world, row.id)).step == "fetch"
+    assert settles == []  # handed over by the retries, not by a reconnect's settle
+
+
+async def test_a_recording_the_database_keeps_refusing_is_left_for_the_next_connect(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    await centre(world)
+    recorder = world.flow.recorder
+    tries: list[str] = []
+
+    async def refused(name: str, *, failed: bool = False) -> None:
+        tries.append(name)
+        raise OperationalError("UPDATE recordings", {}, Exception("database is locked"))
+
+    recorder.finished = refused  # type: ignore[method-assign]
+    recorder.retry_s = (0.01, 0.01)
+    call = await world.call()
+    await world.until(lambda: world.connected_to(call) is not None, "connected")
+    await call.hangup()
+    await world.until(lambda: "the next ARI connect settles it" in caplog.text, "given up")
+    assert len(tries) == 3  # the first try and one for each delay
+    await recording_when(world, lambda r: r.status == "recording", "still recording")
+
+    await world.stop_ledgerline()
+    await world.start_ledgerline()
+
+    row = await recording_when(world, lambda r: r.status == "pending", "settled after restart")
     assert (await job_of(world, row.id)).step == "fetch"
 
 
