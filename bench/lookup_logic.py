@@ -25,20 +25,11 @@ from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
 from pbx.cli import run_loop
 from pbx.db.database import Database
+from pbx.installation_secret import MemorySecret
 from pbx.service import tune_collector_for_serving
 
 SAMPLE = 1_000  # customers whose rows answer every number
 TENANT_ID = 1  # the bench database's one business
-
-
-class _FixedSecret:
-    """The installation secret, as `InstallationSecret` hands it out (no file, no Redis)."""
-
-    async def get(self) -> bytes:
-        return b"\x07" * 32
-
-    async def reload(self) -> bytes:
-        return await self.get()
 
 
 class _FromMemory(CustomerDirectory):
@@ -62,7 +53,7 @@ async def serve(port: int, database_url: str) -> None:
     identification = CallerIdentification(
         _FromMemory(database, answers), NoCache(), fallback_region="IL"
     )
-    tokens = PopTokens(_FixedSecret())  # type: ignore[arg-type]
+    tokens = PopTokens(MemorySecret(b"\x07" * 32))
     handler = caller_lookup(identification, tokens, lambda: datetime.now(UTC))
     server = FastAGIServer({"caller-lookup": handler}, "127.0.0.1", port, 10.0, 1000)
     await server.start()

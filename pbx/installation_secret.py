@@ -62,6 +62,20 @@ def _decode(text: str, where: str) -> bytes:
     return value
 
 
+class MemorySecret:
+    """A secret held by one process alone, random for each unless given: for a process whose
+    tokens no other process checks (a benchmark's server, a test). `serve` never uses it."""
+
+    def __init__(self, value: bytes | None = None) -> None:
+        self.value = value if value is not None else secrets.token_bytes(SECRET_BYTES)
+
+    async def get(self) -> bytes:
+        return self.value
+
+    async def reload(self) -> bytes:
+        return self.value
+
+
 class FileSecret:
     """The secret in a file, created with mode 0600 the first time (atomically: two processes
     starting together end up with the same one)."""

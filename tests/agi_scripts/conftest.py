@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
@@ -13,6 +12,7 @@ from billing_bridge.identification.cache import NoCache
 from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.service import CallerIdentification
 from pbx.db.database import Database
+from pbx.installation_secret import MemorySecret
 from tests.factories import make_customer, make_tenant
 
 TEL_AVIV_DID = "+97235550100"
@@ -20,25 +20,10 @@ VILNIUS_DID = "+37052550100"
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
-class KeptSecret:
-    """The installation secret port, kept in memory (the stores have their own tests)."""
-
-    def __init__(self) -> None:
-        self.value = secrets.token_bytes(32)
-        self.reloads = 0
-
-    async def get(self) -> bytes:
-        return self.value
-
-    async def reload(self) -> bytes:
-        self.reloads += 1
-        return self.value
-
-
 @pytest.fixture
 def pop_tokens() -> PopTokens:
     """Shared by the lookup and the screen-pop servers, as one installation's processes are."""
-    return PopTokens(KeptSecret())
+    return PopTokens(MemorySecret())
 
 
 @pytest.fixture

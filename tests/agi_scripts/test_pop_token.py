@@ -30,12 +30,12 @@ from pbx.installation_secret import (
     REDIS_KEY,
     RELOAD_EVERY_S,
     FileSecret,
+    MemorySecret,
     RedisSecret,
     SecretError,
     derive,
 )
 from pbx.settings import SettingsError, load_settings
-from tests.agi_scripts.conftest import KeptSecret
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 KEY = b"k" * 32
@@ -89,10 +89,12 @@ def test_an_expired_or_malformed_token_is_refused() -> None:
 
 
 async def test_a_token_from_a_secret_another_process_made_verifies_after_one_reload() -> None:
-    issuer = KeptSecret()
+    issuer = MemorySecret()
     token = await PopTokens(issuer).issue(SARA, NOW)
 
-    class Outdated(KeptSecret):  # cached an older secret; the store now holds the issuer's
+    class Outdated(MemorySecret):  # cached an older secret; the store now holds the issuer's
+        reloads = 0
+
         async def reload(self) -> bytes:
             self.reloads += 1
             self.value = issuer.value
@@ -104,7 +106,7 @@ async def test_a_token_from_a_secret_another_process_made_verifies_after_one_rel
 
 
 async def test_tokens_are_signed_with_the_secret_as_it_is_now_when_it_changes() -> None:
-    secret = KeptSecret()
+    secret = MemorySecret()
     tokens = PopTokens(secret)
     before = await tokens.issue(SARA, NOW)
     secret.value = os.urandom(32)  # a Redis that lost its data: a new installation secret
@@ -123,7 +125,7 @@ async def test_the_key_is_derived_once_per_secret_not_once_per_lookup(
         return derive(secret, purpose)
 
     monkeypatch.setattr(pop_token, "derive", counting)
-    tokens = PopTokens(KeptSecret())
+    tokens = PopTokens(MemorySecret())
     issued = [await tokens.issue(SARA, NOW) for _ in range(3)]
     assert await tokens.verify(issued[0], SARA.uniqueid, SARA.customer_id, NOW) == 7
     assert len(derived) == 1

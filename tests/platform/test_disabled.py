@@ -16,9 +16,9 @@ from billing_bridge.identification.directory import CustomerDirectory
 from billing_bridge.identification.model import Match, NoMatchReason
 from billing_bridge.identification.service import CallerIdentification
 from pbx.db.models import Customer, InboundNumber, User
+from pbx.installation_secret import MemorySecret
 from pbx.platform import tenants
 from pbx.simulator.fastagi_peer import run_fastagi_call
-from tests.agi_scripts.conftest import KeptSecret
 from tests.factories import make_customer
 from tests.platform.conftest import OPERATOR, PASSWORD, Platform
 
@@ -50,7 +50,7 @@ async def test_caller_lookup_over_fastagi_finds_no_business_behind_a_disabled_nu
     done = await platform.business("ofek", DID)
     await make_customer(platform.database, done.tenant.id, "C-1", "Sara", ["+972502345678"])
     await tenants.set_disabled(platform.database, "ofek", True, actor=OPERATOR)
-    lookup = caller_lookup(_identification(platform), PopTokens(KeptSecret()),
+    lookup = caller_lookup(_identification(platform), PopTokens(MemorySecret()),
                            lambda: datetime.now(UTC))  # fmt: skip
     server = FastAGIServer({"caller-lookup": lookup}, host="127.0.0.1", port=0,
                            idle_timeout=2.0, max_sessions=10)  # fmt: skip

@@ -36,10 +36,10 @@ from pbx.events.publisher import DeskPublisher
 from pbx.http.api import PREFIX
 from pbx.http.app import build_api
 from pbx.http.context import CONFIG_TOPIC, ApiContext
+from pbx.installation_secret import MemorySecret
 from pbx.settings import load_settings
 from pbx.simulator.ari.scripts import Call as SimCall
 from pbx.simulator.fastagi_peer import run_fastagi_call
-from tests.agi_scripts.conftest import KeptSecret
 from tests.callflow.test_card_capture import AMEX, AMEX_CVC, EXPIRY
 from tests.callflow.world import WAIT_S, World, make_world
 from tests.cli_process import run_ledgerline
@@ -107,7 +107,7 @@ async def centre(database: Database) -> AsyncIterator[Centre]:
     runner, port = await _serve(context, 0)
     identification = CallerIdentification(CustomerDirectory(database), NoCache(), "IL")
     agi = FastAGIServer(
-        {"caller-lookup": caller_lookup(identification, PopTokens(KeptSecret()),
+        {"caller-lookup": caller_lookup(identification, PopTokens(MemorySecret()),
                                         lambda: datetime.now(UTC))},
         host="127.0.0.1", port=0, idle_timeout=2.0, max_sessions=10,
     )  # fmt: skip

@@ -24,6 +24,7 @@ from pbx.db.models import (
     OutboxMessage,
     Reminder,
 )
+from pbx.installation_secret import MemorySecret
 from tests.factories import make_customer, make_tenant
 
 DUE = date(2027, 3, 23)  # day 1 overdue: 24 March; day 5: 28 March, the DST change
@@ -47,24 +48,14 @@ class KeptSender:
         self.sent.append((channel, recipient, subject, body))
 
 
-class FixedSecret:
-    def __init__(self, secret: bytes = b"s" * 32) -> None:
-        self.secret = secret
-
-    async def get(self) -> bytes:
-        return self.secret
-
-    async def reload(self) -> bytes:
-        return self.secret
-
-
 @dataclass
 class Shop:
     database: Database
     tenant_id: int
     sender: KeptSender = field(default_factory=KeptSender)
-    links: OptOutLinks = field(default_factory=lambda: OptOutLinks(FixedSecret(),
-                                                                    "https://pay.example"))
+    links: OptOutLinks = field(
+        default_factory=lambda: OptOutLinks(MemorySecret(b"s" * 32), "https://pay.example")
+    )
     provider: Any = field(default_factory=lambda: SandboxProvider(webhook_secret="w" * 32))
 
     def reminders(self) -> ReminderSender:
