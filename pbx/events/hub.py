@@ -12,6 +12,14 @@ reader lets the appends under way finish first), and hands out nothing it has ha
 already: each event once, in the log's order, with the log's id. Other processes get
 everything through the log.
 
+Every append wakes the reader, this process's own too: in the process that owns the call
+flow that was one read of the log for each batch of its own events, all handed out already
+(about a twentieth of its CPU a call). So after a read that brought only its own events the
+reader pauses (`own_pause_s`) before reading on, unless an own event is held for it (another
+process's entry came first, unread): then it reads at once. Own events are never delayed
+by the pause; another process's event reaches the desks here up to `own_pause_s` later
+while this process is publishing, and as soon as it is appended otherwise.
+
 When the log cannot be written (Redis away), the event still reaches this process's own desks,
 with an id past the last one handed out (so a desk does not drop it as already seen); it is
 not in the log, so a reconnecting desk does not get it again, and no other process gets it.
@@ -34,6 +42,7 @@ from pbx.events.model import DeskEvent, Viewer, id_key
 log = logging.getLogger(__name__)
 BUFFER = 1000
 SETTLE_S = 1.0  # the longest the reader waits for this process's appends under way
+OWN_PAUSE_S = 0.05  # the reader's pause after reading only this process's own events
 OWN_HELD = 10_000  # own events kept for the reader, a tenant; past it the reader decodes them
 Watcher = Callable[[int, DeskEvent], None]  # a tenant and an event of its log; never blocks
 
@@ -54,9 +63,11 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, events: EventLog, *, wait_s: float = 5.0) -> None:
+    def __init__(
+        self, events: EventLog, *, wait_s: float = 5.0, own_pause_s: float = OWN_PAUSE_S
+    ) -> None:
         self.events = events
-        self.wait_s = wait_s
+        self.wait_s, self.own_pause_s = wait_s, own_pause_s
         self._subscribers: dict[int, set[Subscriber]] = {}
         # Indexes by tenant: an event reaches its few agents without a scan of every desk
         # this process holds (supervisors, fewer, are checked one by one).
@@ -72,6 +83,7 @@ class Hub:
         self._own: dict[int, dict[str, DeskEvent]] = {}
         self._appending: dict[int, set[asyncio.Future[None]]] = {}  # appends under way
         self._unlogged: dict[int, str] = {}
+        self._held: dict[int, asyncio.Event] = {}  # set: an own event waits for the reader
 
     def watch(self, watcher: Watcher) -> None:
         """Show `watcher` every event of each tenant this process follows (one whose desks
@@ -124,6 +136,7 @@ class Hub:
             self._supervisors.setdefault(tenant, set()).add(subscriber)
         if tenant not in self._readers:
             self._ready[tenant] = asyncio.Event()
+            self._held[tenant] = asyncio.Event()
             self._readers[tenant] = asyncio.create_task(self._follow(tenant), name=f"hub-{tenant}")
         await self._ready[tenant].wait()
 
@@ -145,6 +158,7 @@ class Hub:
             self._supervisors.pop(tenant, None)
             reader = self._readers.pop(tenant, None)
             self._ready.pop(tenant, None)
+            self._held.pop(tenant, None)
             self._handed.pop(tenant, None)
             self._own.pop(tenant, None)
             self._unlogged.pop(tenant, None)
@@ -174,6 +188,7 @@ class Hub:
     async def _follow(self, tenant: int) -> None:
         last = self._handed[tenant] = await self.events.newest(tenant)
         own = self._own[tenant] = {}
+        held = self._held[tenant]
         self._ready[tenant].set()
 
         async def settled_own() -> dict[str, DeskEvent]:
@@ -198,10 +213,16 @@ class Hub:
             # Past what was read, entries the codec dropped included: a malformed one is
             # logged once and skipped, not read again for ever.
             last = page.last_id
+            only_own = page.read == len(page.entries) > 0  # none dropped by the codec either
             for event_id, event in page.entries:
-                own.pop(event_id, None)
+                only_own = own.pop(event_id, None) is not None and only_own
                 if id_key(event_id) > id_key(self._handed[tenant]):
                     self._hand_out(tenant, event_id, event)
+            if only_own and not held.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.own_pause_s):
+                        await held.wait()
+            held.clear()
 
     def _hand_own(self, event: DeskEvent, at: Appended) -> None:
         """An event this process appended: to its desks now if the entry before it has been
@@ -216,6 +237,8 @@ class Hub:
         own[at.event_id] = event
         if id_key(at.previous) <= id_key(handed):
             self._hand_out(tenant, at.event_id, event)
+        else:  # another process's entry came first: the reader reads on now, not after a pause
+            self._held[tenant].set()
 
     def _hand_unlogged(self, event: DeskEvent) -> None:
         """An event the log did not take: to this process's desks, with an id past the last
