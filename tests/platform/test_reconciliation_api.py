@@ -5,9 +5,6 @@ which an unacknowledged change is flagged are the business's own money setting."
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +14,7 @@ from sqlalchemy import select
 from pbx.db.models import Account, AuditEntry, Tenant, User
 from pbx.http.api import PREFIX
 from tests.billing.test_reconciliation import Rows
+from tests.cli_process import run_ledgerline
 from tests.factories import make_customer
 from tests.http.conftest import password_hash
 from tests.http.support import ApiClient
@@ -248,17 +246,6 @@ async def test_the_unacknowledged_list_spans_days_with_the_admin_s_hours(
     await supervisor.close()
 
 
-async def _ledgerline(platform: Platform, *argv: str) -> tuple[int, str, str]:
-    """The command in a process of its own, as an operator runs it."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEDGERLINE_")}
-    env["LEDGERLINE_DATABASE_URL"] = platform.database.url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pbx.cli", *argv, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode("utf-8"), err.decode("utf-8")
 
 
 async def test_the_cli_prints_the_day_as_a_table_or_csv_and_refuses_a_bad_day(
@@ -270,7 +257,7 @@ async def test_the_cli_prints_the_day_as_a_table_or_csv_and_refuses_a_bad_day(
     await rows.payment(4_200, _local(day, 10))
     command = ("report", "reconciliation", "--tenant", "ofek", "--date", day.isoformat())
 
-    code, table, err = await _ledgerline(platform, *command)
+    code, table, err = await run_ledgerline(platform.database.url, *command)
     assert code == 0, err
     lines = table.splitlines()
     assert lines[0].startswith("ofek 2026-03-27 (Asia/Jerusalem: 2026-03-26T22:00Z to ")
@@ -280,15 +267,15 @@ async def test_the_cli_prints_the_day_as_a_table_or_csv_and_refuses_a_bad_day(
     assert lines[3] == "unacknowledged after 48 hours: 1"
     assert "חשבון-9" in lines[5] and lines[5].split()[5] == "4200"
 
-    code, csv_text, _ = await _ledgerline(platform, *command, "--csv")
+    code, csv_text, _ = await run_ledgerline(platform.database.url, *command, "--csv")
     assert code == 0 and csv_text.startswith("\ufeffdate,timezone,kind,")
     line = "2026-03-27,Asia/Jerusalem,collected,card,stripe,ILS,no,1,4200"
     assert csv_text.splitlines()[1] == line
 
-    code, _, err = await _ledgerline(platform, "report", "reconciliation", "--tenant", "ofek",
-                                     "--date", "2026-02-30")  # fmt: skip
+    url, report = platform.database.url, ("report", "reconciliation", "--tenant")
+    code, _, err = await run_ledgerline(url, *report, "ofek", "--date", "2026-02-30")
     assert code == 1 and err.strip() == (
         "ledgerline: report reconciliation: --date is not a day of the calendar"
     )
-    code, _, err = await _ledgerline(platform, "report", "reconciliation", "--tenant", "nobody")
+    code, _, err = await run_ledgerline(url, *report, "nobody")
     assert code == 1 and "no business 'nobody'" in err

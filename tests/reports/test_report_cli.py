@@ -4,9 +4,6 @@ on stderr and exit 1."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -16,20 +13,9 @@ from pbx.reports.csv_export import per_call_csv, queues_csv
 from pbx.reports.money import MoneyQuery, money_report
 from pbx.reports.periods import Interval, period
 from pbx.reports.queues import QueueQuery, queue_report
+from tests.cli_process import run_ledgerline
 from tests.factories import make_tenant
 from tests.reports.calls import log_calls, staff, utc
-
-
-async def _ledgerline(database: Database, *argv: str) -> tuple[int, str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LEDGERLINE_")}
-    env["LEDGERLINE_DATABASE_URL"] = database.url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pbx.cli", *argv, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode("utf-8"), err.decode("utf-8")
 
 
 async def test_rebuild_then_the_queue_csv_equals_the_reports_own(database: Database) -> None:
@@ -43,24 +29,24 @@ async def test_rebuild_then_the_queue_csv_equals_the_reports_own(database: Datab
         await connection.execute(report_queue_intervals.delete())
         await connection.execute(report_agent_intervals.delete())
 
-    code, out, err = await _ledgerline(database, "report", "rebuild", "--tenant", "vilnius")
+    code, out, err = await run_ledgerline(database.url, "report", "rebuild", "--tenant", "vilnius")
     assert code == 0, err
     assert out.strip() == "vilnius: 60 calls summed into the report intervals"
 
-    code, out, err = await _ledgerline(database, "report", "queues", "--tenant", "vilnius",
+    code, out, err = await run_ledgerline(database.url, "report", "queues", "--tenant", "vilnius",
                                        "--from", "2026-10-25", "--interval", "hour", "--csv")
     assert code == 0, err
     assert out == before and out.startswith("\ufeffinterval_start,queue_id,")
-    code, out, err = await _ledgerline(database, "report", "agents", "--tenant", "vilnius",
+    code, out, err = await run_ledgerline(database.url, "report", "agents", "--tenant", "vilnius",
                                        "--from", "2026-10-25")  # fmt: skip
     assert code == 0 and "handled=" in out and "login_seconds=" in out, err
-    code, out, err = await _ledgerline(database, "report", "money", "--tenant", "vilnius",
+    code, out, err = await run_ledgerline(database.url, "report", "money", "--tenant", "vilnius",
                                        "--from", "2026-10-25", "--part", "per_call", "--csv")
     money = await money_report(database, tenant, MoneyQuery(span))
     assert code == 0 and out == per_call_csv(money) and money.per_call[-1].calls > 0, err
 
-    code, _, err = await _ledgerline(database, "report", "queues", "--tenant", "vilnius",
+    code, _, err = await run_ledgerline(database.url, "report", "queues", "--tenant", "vilnius",
                                      "--service-level-seconds", "21")  # fmt: skip
     assert code == 1 and err.startswith("ledgerline: report queues: --service-level-seconds")
-    code, _, err = await _ledgerline(database, "report", "money", "--tenant", "nobody")
+    code, _, err = await run_ledgerline(database.url, "report", "money", "--tenant", "nobody")
     assert code == 1 and "no business 'nobody'" in err
