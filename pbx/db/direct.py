@@ -10,7 +10,8 @@ IN lists or Python-side column defaults, and inserts that do not name their colu
 handed to SQLAlchemy. SQLite always uses it. A `Database.tenant_transaction` runs several
 such statements as one transaction (the call's end).
 Errors come out as SQLAlchemy's `StatementError` (a value refused) and `DBAPIError` (the
-database's), as they would through SQLAlchemy.
+database's: `IntegrityError` and `DataError` by their kinds), as they would through
+SQLAlchemy. `execute_many` runs one statement for a list of rows in one round trip.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from pbx.db.pool import ConnectionPool
 from pbx.db.scoped import Scoped, TenantConnection
@@ -117,6 +118,9 @@ _LOST = (
 )  # fmt: skip
 
 
+_DRIVER_ERRORS = (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
 def _closed(connection: asyncpg.Connection) -> bool:
     try:
         return connection.is_closed()
@@ -165,27 +169,51 @@ class DirectConnection:
         prepared = prepare(scoped, self._dialect)
         if prepared is None:
             return await (await self._sqlalchemy()).execute(scoped, parameters)
-        values = scoped.parameters(parameters, self._tenant_id)
-        try:
-            arguments = prepared.arguments(values)
-        except Exception as exc:  # a bind processor refused a value, as SQLAlchemy reports it
-            raise StatementError(str(exc), prepared.sql, None, exc) from exc
+        arguments = self._arguments(scoped, prepared, parameters)
         try:
             if prepared.returns_rows:
                 records = await self._connection.fetch(prepared.sql, *arguments)
                 return DirectResult([prepared.make_row(record) for record in records])
             await self._connection.execute(prepared.sql, *arguments)
             return DirectResult([])
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(prepared.sql, None, exc) from exc
-        except (*_LOST, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            lost = isinstance(exc, _LOST) or _closed(self._connection)
-            if lost:  # or the pool would hand it out again (see `_LOST`)
-                with contextlib.suppress(asyncpg.InterfaceError):  # closed and handed back
-                    self._connection.terminate()
-            raise DBAPIError(
-                prepared.sql, None, exc, connection_invalidated=lost  # type: ignore[arg-type]
-            ) from exc
+        except _DRIVER_ERRORS as exc:
+            raise self._translated(prepared, exc) from exc
+
+    async def execute_many(self, scoped: Scoped, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One statement run for each of `rows`, sent together (asyncpg's executemany: one
+        round trip), as SQLAlchemy runs a statement given a list of rows."""
+        if not rows:
+            return
+        prepared = prepare(scoped, self._dialect)
+        if prepared is None or prepared.returns_rows:
+            await (await self._sqlalchemy()).execute_many(scoped, rows)
+            return
+        arguments = [self._arguments(scoped, prepared, row) for row in rows]
+        try:
+            await self._connection.executemany(prepared.sql, arguments)
+        except _DRIVER_ERRORS as exc:
+            raise self._translated(prepared, exc) from exc
+
+    def _arguments(
+        self, scoped: Scoped, prepared: Prepared, parameters: Mapping[str, Any] | None
+    ) -> list[Any]:
+        values = scoped.parameters(parameters, self._tenant_id)
+        try:
+            return prepared.arguments(values)
+        except Exception as exc:  # a bind processor refused a value, as SQLAlchemy reports it
+            raise StatementError(str(exc), prepared.sql, None, exc) from exc
+
+    def _translated(self, prepared: Prepared, exc: BaseException) -> Exception:
+        """The driver's error as SQLAlchemy would raise it."""
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            return IntegrityError(prepared.sql, None, exc)
+        if isinstance(exc, asyncpg.DataError):  # a value the column cannot hold
+            return DataError(prepared.sql, None, exc)
+        lost = isinstance(exc, _LOST) or _closed(self._connection)
+        if lost:  # or the pool would hand it out again (see `_LOST`)
+            with contextlib.suppress(asyncpg.InterfaceError):  # closed and handed back
+                self._connection.terminate()
+        return DBAPIError(prepared.sql, None, exc, connection_invalidated=lost)  # type: ignore[arg-type]
 
     async def rows(
         self, scoped: Scoped, parameters: Mapping[str, Any] | None = None

@@ -111,6 +111,12 @@ class TenantConnection:
     ) -> Sequence[Any]:
         return (await self.execute(scoped, parameters)).all()
 
+    async def execute_many(self, scoped: Scoped, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement run for each of `rows` (the driver's executemany)."""
+        if rows:
+            values = [scoped.parameters(row, self._tenant_id) for row in rows]
+            await self._connection.execute(scoped.statement, values)
+
 
 async def session_connection(session: AsyncSession) -> TenantConnection:
     """A tenant session's own connection, inside its transaction: `Scoped` statements that

@@ -30,15 +30,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import BigInteger, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbx.db.database import Database
+from pbx.db.direct import DirectConnection
 from pbx.db.models import AgentStateSpan, report_agent_state_intervals
+from pbx.db.scoped import TENANT, Scoped, TenantConnection, session_connection
 from pbx.reports.periods import QUARTER_S, bucket_start
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 ON_HOLD, OFF_HOLD, LOGGED_OUT, ON_CALL = "on_hold", "off_hold", "logged_out", "on_call"
 _T = report_agent_state_intervals.c
 Key = tuple[int, int, str, str]  # bucket, agent, state, reason
+Connection = TenantConnection | DirectConnection  # a session's, or a direct transaction's
 
 
 @dataclass(frozen=True)
@@ -109,50 +112,76 @@ def interval_sums(spans: Iterable[AgentStateSpan | Span], lo: int | None = None,
     return sums
 
 
-async def _add_intervals(session: AsyncSession, tenant_id: int,
+async def _add_intervals(connection: Connection, dialect: str,
                          sums: dict[Key, list[int]]) -> None:  # fmt: skip
     """Add the sums to their rows: one statement of fixed shape run for every row (compiled
     once; the driver sends the rows together), not one built with every row's values in it,
     which SQLAlchemy compiled anew for every write of the call flow's changes."""
-    if not sums:
-        return
-    rows = [{"tenant_id": tenant_id, "bucket": b, "agent_id": a, "state": s, "reason": r,
-             "seconds": seconds, "entered": entered}
+    rows = [{"bucket": b, "agent_id": a, "state": s, "reason": r, "seconds": seconds,
+             "entered": entered}
             for (b, a, s, r), (seconds, entered) in sums.items()]  # fmt: skip
-    await session.execute(_upsert(session.bind.dialect.name), rows)
+    await connection.execute_many(_upsert(dialect), rows)
 
 
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str) -> Scoped:
     if dialect not in _UPSERTS:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(report_agent_state_intervals)
-        _UPSERTS[dialect] = statement.on_conflict_do_update(
+        names = ("bucket", "agent_id", "state", "reason", "seconds", "entered")
+        statement = insert(report_agent_state_intervals).values(
+            {name: bindparam(name) for name in (TENANT, *names)}
+        )
+        _UPSERTS[dialect] = Scoped(statement.on_conflict_do_update(
             index_elements=[c.name for c in report_agent_state_intervals.primary_key],
             set_={"seconds": _T.seconds + statement.excluded.seconds,
                   "entered": _T.entered + statement.excluded.entered},
-        )  # fmt: skip
+        ))  # fmt: skip
     return _UPSERTS[dialect]
 
 
-_UPSERTS: dict[str, Any] = {}
+_UPSERTS: dict[str, Scoped] = {}
 
 
 _S = AgentStateSpan
-_OPEN = select(_S.id, _S.agent_id, _S.state, _S.reason, _S.call_id, _S.started_at).where(
-    _S.ended_at.is_(None)
+_SPAN_COLUMNS = (_S.id, _S.agent_id, _S.state, _S.reason, _S.call_id, _S.started_at)
+# The open spans of some agents: PostgreSQL takes them as one array (a statement of fixed
+# shape, run on the direct connection); SQLite as an IN list.
+_OPEN = {
+    "postgresql": Scoped(
+        select(*_SPAN_COLUMNS).where(
+            _S.ended_at.is_(None),
+            _S.agent_id == func.any(bindparam("agents", type_=ARRAY(BigInteger))),
+        ).order_by(_S.id),
+        AgentStateSpan,
+    ),
+    "sqlite": Scoped(
+        select(*_SPAN_COLUMNS).where(
+            _S.ended_at.is_(None), _S.agent_id.in_(bindparam("agents", expanding=True))
+        ).order_by(_S.id),
+        AgentStateSpan,
+    ),
+}  # fmt: skip
+_CLOSE = Scoped(
+    update(_S).where(_S.id == bindparam("span")).values(ended_at=bindparam("ended")),
+    AgentStateSpan,
+)
+_SPAN_FIELDS = ("agent_id", "state", "reason", "call_id", "started_at", "ended_at")
+_START = Scoped(
+    insert(_S).inline().values({name: bindparam(name) for name in (TENANT, *_SPAN_FIELDS)}),
+    AgentStateSpan,
 )
 
 
-async def apply_changes(session: AsyncSession, tenant_id: int,
+async def apply_changes(connection: Connection, dialect: str,
                         changes: Sequence[StateChange]) -> None:  # fmt: skip
-    """One business's changes, in order, in the caller's transaction: the open spans of
-    their agents read in one statement, then the ones closed written in one (an UPDATE by
-    id for each row) and the new ones in another, as plain rows: at a call's few changes
-    for each of its agents, ORM objects and their flush cost the call flow's process more
-    than the statements."""
-    agents = {change.agent_id for change in changes}
+    """One business's changes, in order, in the connection's transaction: the open spans
+    of their agents read in one statement, then the ones closed written in one (an UPDATE
+    by id for each row), the new ones in another and their quarter hours' sums in a third,
+    as plain rows through prebuilt statements: at a call's few changes for each of its
+    agents, ORM objects and their flush cost the call flow's process more than the
+    statements (on PostgreSQL the whole write runs on a direct connection)."""
+    agents = sorted({change.agent_id for change in changes})
     opened: dict[tuple[int, bool], list[Span]] = defaultdict(list)  # (agent, hold)
-    for row in await session.execute(_OPEN.where(_S.agent_id.in_(agents)).order_by(_S.id)):
+    for row in await connection.rows(_OPEN[dialect], {"agents": agents}):
         span = Span(row.agent_id, row.state, row.reason, row.call_id, row.started_at, id=row.id)
         opened[(span.agent_id, span.state == ON_HOLD)].append(span)
     started: list[Span] = []
@@ -173,17 +202,13 @@ async def apply_changes(session: AsyncSession, tenant_id: int,
             closed += _close(holds, since)
         if change.state != LOGGED_OUT:
             spans.append(_start(started, change, change.state, since))
-    ended = [{"id": s.id, "ended_at": s.ended_at} for s in closed if s.id is not None]
-    if ended:  # by primary key (the session's tenant added to each row's WHERE)
-        await session.execute(update(_S), ended)
-    if started:
-        await session.execute(insert(_S).execution_options(render_nulls=True), [
-            {"tenant_id": tenant_id, "agent_id": s.agent_id, "state": s.state,
-             "reason": s.reason, "call_id": s.call_id, "started_at": s.started_at,
-             "ended_at": s.ended_at}
-            for s in started
-        ])  # fmt: skip
-    await _add_intervals(session, tenant_id, interval_sums(closed))
+    await connection.execute_many(_CLOSE, [
+        {"span": s.id, "ended": s.ended_at} for s in closed if s.id is not None
+    ])  # fmt: skip
+    await connection.execute_many(_START, [
+        {name: getattr(s, name) for name in _SPAN_FIELDS} for s in started
+    ])  # fmt: skip
+    await _add_intervals(connection, dialect, interval_sums(closed))
 
 
 def _start(started: list[Span], change: StateChange, state: str, since: datetime) -> Span:
@@ -215,7 +240,8 @@ async def rebuild(session: AsyncSession, tenant_id: int, lo: int | None, hi: int
         )
     await session.execute(delete(table).where(*where))
     found = list(await session.scalars(spans))
-    await _add_intervals(session, tenant_id, interval_sums(found, lo, hi))
+    dialect = session.bind.dialect.name
+    await _add_intervals(await session_connection(session), dialect, interval_sums(found, lo, hi))
 
 
 class AgentStateHistory:
@@ -268,11 +294,7 @@ class AgentStateHistory:
             try:
                 for tenant_id, changes in by_tenant.items():
                     try:
-                        async with (
-                            self._database.tenant_session(tenant_id) as session,
-                            session.begin(),
-                        ):
-                            await apply_changes(session, tenant_id, changes)
+                        await self._write(tenant_id, changes)
                     except (IntegrityError, DataError) as exc:
                         # Never writable (an agent deleted meanwhile): if kept, it would hold
                         # back every later change of the business.
@@ -286,3 +308,14 @@ class AgentStateHistory:
                 self._pending[:0] = unwritten + left
                 if self._pending:
                     self._wake.set()
+
+    async def _write(self, tenant_id: int, changes: Sequence[StateChange]) -> None:
+        """One business's changes in one transaction: a direct one on PostgreSQL."""
+        database = self._database
+        if database.direct:
+            async with database.tenant_transaction(tenant_id) as connection:
+                await apply_changes(connection, "postgresql", changes)
+            return
+        async with database.tenant_session(tenant_id) as session, session.begin():
+            dialect = session.bind.dialect.name
+            await apply_changes(await session_connection(session), dialect, changes)

@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from pbx.db.database import Database
 from pbx.db.direct import DirectConnection, prepare
-from pbx.db.models import Account, Call, Customer, User
+from pbx.db.models import Account, AgentStateSpan, Call, Customer, User
 from pbx.db.scoped import Scoped
 from tests.factories import make_customer, make_tenant
 
@@ -114,6 +114,42 @@ async def test_a_database_error_comes_out_as_sqlalchemys(
             await connection.execute(BAD, {"row": 1, "minor": "not a number"})
         # the connection is still good afterwards
         assert len(await connection.rows(WHO, {"name": "דנה כהן"})) == 1
+
+
+SPAN = Scoped(
+    insert(AgentStateSpan).inline().values({
+        name: bindparam(name)
+        for name in ("tenant_id", "agent_id", "state", "reason", "started_at")
+    }),
+    AgentStateSpan,
+)  # fmt: skip
+SPANS = Scoped(select(AgentStateSpan.reason).order_by(AgentStateSpan.reason), AgentStateSpan)
+
+
+async def test_a_statement_for_many_rows_writes_them_all_or_none_in_a_transaction(
+    postgres_database: Database, tenant: int
+) -> None:
+    async with postgres_database.tenant_session(tenant) as session, session.begin():
+        user = User(tenant_id=tenant, username="avi", display_name="Avi", role="agent")
+        session.add(user)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"agent_id": user.id, "state": "paused", "reason": reason, "started_at": at}
+            for reason in ("lunch", "training")]  # fmt: skip
+    assert prepare(SPAN, postgres_database.engine.dialect) is not None
+    async with postgres_database.tenant_transaction(tenant) as connection:
+        await connection.execute_many(SPAN, rows)
+
+    too_long = {**rows[0], "reason": "x" * 65}  # the column holds 64
+    with pytest.raises(DataError):  # as SQLAlchemy reports it: a value, not the database
+        async with postgres_database.tenant_transaction(tenant) as connection:
+            await connection.execute_many(SPAN, [{**rows[0], "reason": "meeting"}, too_long])
+    unknown_agent = {**rows[0], "agent_id": 10**12}
+    with pytest.raises(IntegrityError):
+        async with postgres_database.tenant_transaction(tenant) as connection:
+            await connection.execute_many(SPAN, [{**rows[0], "reason": "meeting"}, unknown_agent])
+
+    async with postgres_database.tenant_connection(tenant) as connection:
+        assert [row.reason for row in await connection.rows(SPANS)] == ["lunch", "training"]
 
 
 async def test_naive_times_are_refused_as_sqlalchemy_refuses_them(
