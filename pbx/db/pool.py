@@ -110,8 +110,8 @@ class ConnectionPool:
                 # Handed a connection, or room for one, just as its caller gave up: it goes
                 # to the next in line.
                 passed = waiter.done() and not waiter.cancelled() and waiter.exception() is None
-                if passed and not self._hand(waiter.result()):
-                    self._idle_or_close(waiter.result())
+                if passed:
+                    self._give_back(waiter.result())
                 raise
             if handed is not None:
                 return handed
@@ -124,11 +124,7 @@ class ConnectionPool:
             self._lent.remove(id(connection))
         except KeyError:
             raise asyncpg.InterfaceError("this connection is not on loan from this pool") from None
-        if self._closed or not self._usable(connection) or connection.is_in_transaction():
-            self._discard(connection)
-            self._hand(None)
-        elif not self._hand(connection):
-            self._idle.append(connection)
+        self._give_back(connection)
 
     async def expire_connections(self) -> None:
         """Close every connection opened so far: the idle ones now, the lent ones when they
@@ -188,13 +184,15 @@ class ConnectionPool:
         if self._all_back is not None and not self._opened:
             self._all_back.set()
 
-    def _idle_or_close(self, connection: asyncpg.Connection | None) -> None:
-        """A connection (or room for one) nobody waits for any more."""
-        if connection is None:
-            return
-        if self._closed or not self._usable(connection):
+    def _give_back(self, connection: asyncpg.Connection | None) -> None:
+        """A connection (or, None, room for one) back to the first caller waiting, else to the
+        idle ones; one that cannot be lent again is closed, and its room passed on."""
+        if connection is not None and (
+            self._closed or not self._usable(connection) or connection.is_in_transaction()
+        ):
             self._discard(connection)
-        else:
+            connection = None
+        if not self._hand(connection) and connection is not None:
             self._idle.append(connection)
 
     def _hand(self, connection: asyncpg.Connection | None) -> bool:
