@@ -312,6 +312,10 @@ class Block:
         floors = [c for c in (self.floor_before, self.floor_after) if c is not None]
         return sum(c.server_cpu_s for c in floors) / sum(c.sessions for c in floors)
 
+    def share_of_floor(self, cell: Cell) -> float:
+        """`cell`'s sessions/s over the floor's."""
+        return cell.sessions / cell.seconds / self.floor_rate()
+
     def cpu_against_floor(self, cell: Cell) -> float:
         """`cell`'s server CPU a session over the floor's."""
         return cell.server_cpu_s / cell.sessions / self.floor_cpu_per_session()
@@ -334,7 +338,7 @@ def ratios_row(block: Block) -> str:
     cells = [f"| {block.concurrency} | {block.round} | {floor_rate:,.0f} ({drift}) |"]
     redis_cell = block.cells.get("redis")
     if redis_cell is not None:
-        share = redis_cell.sessions / redis_cell.seconds / floor_rate
+        share = block.share_of_floor(redis_cell)
         p99 = percentile(sorted(redis_cell.latencies), 0.99) / floor_p99
         met = share >= CACHE_SHARE and p99 <= CACHE_P99
         cpu = block.cpu_against_floor(redis_cell)
@@ -343,13 +347,13 @@ def ratios_row(block: Block) -> str:
         cells.append(" - | - | - | - |")
     none_cell = block.cells.get("none")
     if none_cell is not None:
-        share = none_cell.sessions / none_cell.seconds / floor_rate
+        share = block.share_of_floor(none_cell)
         cells.append(f" {share:.0%} | {'met' if share >= NO_CACHE_SHARE else 'NOT met'} |")
     else:
         cells.append(" - | - |")
     logic_cell = block.cells.get("logic")
     if logic_cell is not None:
-        share = logic_cell.sessions / logic_cell.seconds / floor_rate
+        share = block.share_of_floor(logic_cell)
         cpu = block.cpu_against_floor(logic_cell)
         cells.append(f" {share:.0%} | {cpu:.2f}× |")
     else:
