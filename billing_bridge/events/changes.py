@@ -8,12 +8,14 @@ moved something (a replayed webhook, a retried payment or a second decision does
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_bridge.events import objects
 from billing_bridge.events.outbox import Staged, emit, stage
-from pbx.db.direct import DirectConnection
 from pbx.db.models import Call, Credit, Mandate, Payment, Recording
 
 # A payment's status -> the event it is (pending is none: nothing has happened yet).
@@ -74,10 +76,10 @@ async def call_ended(session: AsyncSession, call: Call) -> str:
     return emit(session, call.tenant_id, "call.ended", obj)
 
 
-async def call_ended_direct(connection: DirectConnection, call: Call) -> Staged:
-    """call.ended in a direct transaction (the call's end on PostgreSQL), for its
-    `outbox.write_direct`."""
-    obj = objects.as_dict(await objects.call_object_direct(connection, call))
+def call_ended_named(call: Any, names: Sequence[Any]) -> Staged:
+    """call.ended for a call read with its names in the statement that closed it (the call's
+    end on PostgreSQL, `objects.CALL_NAMES`), for `outbox.write_direct`."""
+    obj = objects.as_dict(objects.named_call_object(call, names))
     return stage(call.tenant_id, "call.ended", obj)
 
 

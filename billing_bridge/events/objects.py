@@ -9,6 +9,7 @@ the object is as the change's own transaction sees it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,6 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbx.db.direct import DirectConnection
 from pbx.db.models import (
     Account,
     Call,
@@ -207,35 +207,33 @@ def _latest(column: Any) -> Scoped:
     )  # fmt: skip
 
 
-# Built once: a call's end runs it for every call, in a session or on a direct connection.
-_CALL_NAMES = ScopedValues(
+# Built once: a call's end runs it for every call, in a session or with the call's closing
+# UPDATE (`pbx.callflow.call_log`, PostgreSQL). Their parameters, and the call's columns
+# that give them (`CALL_NAMES_FROM_ROW`).
+CALL_NAMES = (
     Scoped(select(Customer.customer_ref).where(Customer.id == bindparam("customer")), Customer),
     Scoped(select(Queue.name).where(Queue.id == bindparam("queue")), Queue),
     Scoped(select(User.username).where(User.id == bindparam("agent")), User),
     _latest(Recording.id),
     _latest(Recording.status),
 )
+CALL_NAMES_FROM_ROW = {"customer": "customer_id", "queue": "queue_id", "agent": "agent_id",
+                       "call": "id"}  # fmt: skip
+_CALL_NAMES = ScopedValues(*CALL_NAMES)
 
 
 async def call_object(session: AsyncSession, call: Call) -> CallObject:
     """The call as it is, with the names its ids stand for and its latest recording, read in
     one statement (a call's end writes this for every call), as the session sees them
     (its changes flushed first)."""
-    values = _CALL_NAMES.parameters(_names_of(call), call.tenant_id)
-    return _call_object(call, (await session.execute(_CALL_NAMES.statement, values)).one())
+    given = {name: getattr(call, column) for name, column in CALL_NAMES_FROM_ROW.items()}
+    values = _CALL_NAMES.parameters(given, call.tenant_id)
+    return named_call_object(call, (await session.execute(_CALL_NAMES.statement, values)).one())
 
 
-async def call_object_direct(connection: DirectConnection, call: Call) -> CallObject:
-    """`call_object` read on a direct connection (the call's end on PostgreSQL)."""
-    return _call_object(call, (await connection.rows(_CALL_NAMES, _names_of(call)))[0])
-
-
-def _names_of(call: Call) -> dict[str, Any]:
-    return {"customer": call.customer_id, "queue": call.queue_id, "agent": call.agent_id,
-            "call": call.id}  # fmt: skip
-
-
-def _call_object(call: Call, names: Any) -> CallObject:
+def named_call_object(call: Any, names: Sequence[Any]) -> CallObject:
+    """The call (a `Call`, or a row with its columns) with the values of `CALL_NAMES` read
+    for it."""
     customer_ref, queue, agent, recording_id, recording_status = names
     return CallObject(
         id=call.id, direction=call.direction, caller_number=call.caller_number,

@@ -28,7 +28,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, event, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Engine,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -153,17 +165,51 @@ _DELIVERY_COLUMNS = (
     "subscription_id", "event_id", "account_id", "status", "attempts", "next_attempt_at",
     "created_at",
 )  # fmt: skip
-_EVENT = Scoped(
-    insert(BillingEvent).values({name: bindparam(name) for name in (TENANT, *_EVENT_COLUMNS)})
-    .returning(BillingEvent.id),
-    BillingEvent,
+# The subscriptions as one value, [[id, event_types], ...] (None: none enabled), for a
+# direct transaction to read with an earlier statement of its own (`write_direct`).
+SUBSCRIPTIONS_VALUE = Scoped(
+    select(type_coerce(
+        func.json_agg(func.json_build_array(WebhookSubscription.id,
+                                            WebhookSubscription.event_types)), JSON,
+    )).where(WebhookSubscription.enabled.is_(True)),
+    WebhookSubscription,
 )  # fmt: skip
-_DELIVERY = Scoped(
-    insert(WebhookDelivery).values(
-        {name: bindparam(name) for name in (TENANT, *_DELIVERY_COLUMNS)}
-    ),
-    WebhookDelivery,
-)
+
+
+def _direct_write() -> Scoped:
+    """One event written on PostgreSQL in one statement: the business's counter advanced
+    (made on first use), the event under its number, and a pending delivery for each id in
+    `subscriptions`. The counter is the statement's only lock of it; the statement is the
+    transaction's last (`write_direct`)."""
+    tenant = bindparam(TENANT, type_=BigInteger)
+    counter = (
+        postgresql.insert(BillingEventCounter)
+        .values(tenant_id=tenant, last_seq=1)
+        .on_conflict_do_update(index_elements=[BillingEventCounter.tenant_id],
+                               set_={"last_seq": BillingEventCounter.last_seq + 1})
+        .returning(BillingEventCounter.last_seq).cte("counter")
+    )  # fmt: skip
+    table = BillingEvent.__table__.c
+    given = [bindparam(name, type_=table[name].type) for name in _EVENT_COLUMNS if name != "seq"]
+    written = (
+        insert(BillingEvent)
+        .from_select([TENANT, "seq", *(b.key for b in given)],
+                     select(tenant, counter.c.last_seq, *given))
+        .returning(BillingEvent.id, BillingEvent.account_id).cte("written")
+    )  # fmt: skip
+    now = bindparam("now", type_=WebhookDelivery.__table__.c.created_at.type)
+    subscription = func.unnest(
+        bindparam("subscriptions", type_=postgresql.ARRAY(BigInteger))
+    ).column_valued("subscription_id")
+    deliveries = insert(WebhookDelivery).from_select(
+        [TENANT, *_DELIVERY_COLUMNS],
+        select(tenant, subscription, written.c.id, written.c.account_id,
+               literal("pending"), literal(0), now, now).select_from(written),
+    )  # fmt: skip
+    return Scoped(deliveries, BillingEvent, WebhookDelivery)
+
+
+_DIRECT_WRITE = _direct_write()
 
 
 @event.listens_for(Session, "before_commit")
@@ -188,24 +234,23 @@ def _write_staged(session: Session) -> None:
             session.info[_DELIVERIES_WRITTEN] = True
 
 
-async def write_direct(connection: DirectConnection, staged: Sequence[Staged]) -> bool:
-    """Write `staged` (events of the connection's business) as the session's hook writes
-    them, as the last statements of the connection's transaction (`Database.
-    tenant_transaction`); whether it wrote deliveries (then, once committed,
-    `deliveries_committed`)."""
-    if not staged:
-        return False
-    if any(item.tenant_id != connection.tenant_id for item in staged):
+async def write_direct(
+    connection: DirectConnection, item: Staged, subscriptions: Sequence[Any] | None
+) -> bool:
+    """Write `item` (an event of the connection's business) as the session's hook writes
+    it, as the last statement of the connection's transaction (`Database.
+    tenant_transaction`), with a delivery for each of `subscriptions` (`SUBSCRIPTIONS_VALUE`
+    as the transaction read it) that takes its type. Whether it wrote deliveries (then,
+    once committed, `deliveries_committed`)."""
+    if item.tenant_id != connection.tenant_id:
         raise ValueError("a direct transaction writes its own business's events only")
-    last = await _take_sequence_direct(connection, len(staged))
-    rows = _numbered(staged, last)
-    ids = [(await connection.execute(_EVENT, row)).scalar_one() for row in rows]
-    subscriptions = await connection.rows(_SUBSCRIPTIONS)
-    written = [(id, row["type"], row["account_id"]) for id, row in zip(ids, rows, strict=True)]
-    deliveries = _deliveries(subscriptions, written)
-    for delivery in deliveries:
-        await connection.execute(_DELIVERY, delivery)
-    return bool(deliveries)
+    row = {"public_id": item.public_id, "type": item.type, "version": API_VERSION,
+           "account_id": item.account_id, "entry_id": item.entry_id, "data": item.data,
+           "created_at": item.created_at}  # fmt: skip
+    taking = _taking(subscriptions or [], item.type)
+    now = datetime.now(UTC)
+    await connection.execute(_DIRECT_WRITE, row | {"subscriptions": taking, "now": now})
+    return bool(taking)
 
 
 def deliveries_committed(engine: AsyncEngine) -> None:
@@ -263,15 +308,6 @@ def _take_sequence(session: Session, tenant_id: int, count: int) -> int:
     return int(last)
 
 
-async def _take_sequence_direct(connection: DirectConnection, count: int) -> int:
-    """`_take_sequence` on a direct connection (PostgreSQL)."""
-    taken = await connection.rows(_ADVANCE, {"count": count})
-    if not taken:
-        await connection.execute(_COUNTER_ROW["postgresql"])
-        taken = await connection.rows(_ADVANCE, {"count": count})
-    return int(taken[0][0])
-
-
 def _deliveries(
     subscriptions: Sequence[Any], events: Sequence[tuple[int, str, int | None]]
 ) -> list[dict[str, Any]]:
@@ -285,6 +321,11 @@ def _deliveries(
         for subscription in subscriptions
         if _takes(subscription.event_types, type)
     ]  # fmt: skip
+
+
+def _taking(subscriptions: Sequence[Any], type: str) -> list[int]:
+    """The ids of the subscriptions, as (id, event types), that take events of `type`."""
+    return [id for id, event_types in subscriptions if _takes(event_types, type)]
 
 
 def _takes(event_types: Any, type: str) -> bool:

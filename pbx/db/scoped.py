@@ -25,7 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.util import find_tables
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from pbx.db.models import TenantOwned
 from pbx.db.tenancy import TENANT_KEY, CrossTenantAccess, tenant_tables
@@ -89,6 +91,30 @@ class ScopedValues(Scoped):
         if any(branch.inserts or not isinstance(branch.statement, Select) for branch in branches):
             raise TypeError("a row of values takes SELECTs")
         self.statement = select(*(branch.statement.scalar_subquery() for branch in branches))
+        self.compiled = {}
+        self.inserts = False
+
+
+class ScopedWith(Scoped):
+    """A scoped change that returns its rows (an UPDATE ... RETURNING) read with scoped
+    values for each row, in one statement: `WITH changed AS (<change>) SELECT changed.*,
+    <values>`. The values (a `ScopedValues`, each scoped alone) take the row's columns
+    for the parameters `bound` names (parameter -> returned column): a row changed and
+    the names its ids stand for in one round trip. PostgreSQL only (SQLite has no
+    data-modifying WITH)."""
+
+    def __init__(self, change: Scoped, values: ScopedValues, bound: Mapping[str, str]) -> None:
+        if change.inserts or not isinstance(change.statement, Update | Delete):
+            raise TypeError("a change read with values is an UPDATE or a DELETE")
+        changed = change.statement.cte("changed")
+
+        def from_the_row(element: Any, **_: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in bound:
+                return changed.c[bound[element.key]]
+            return None
+
+        read = replacement_traverse(values.statement, {}, from_the_row)
+        self.statement = select(*changed.c, *read.selected_columns)
         self.compiled = {}
         self.inserts = False
 

@@ -204,13 +204,13 @@ async def test_an_end_that_fails_part_way_leaves_the_call_open_and_no_event(
     ids = await _business(postgres_database, "tiesiai")
     listener = _Listener()
     outbox.when_deliveries_committed(postgres_database.engine, listener.wake)
-    deliveries = outbox._deliveries
+    taking = outbox._taking
 
-    def to_no_subscription(*args: Any) -> list[dict[str, Any]]:
+    def to_no_subscription(*args: Any) -> list[int]:
         # The last statement of the transaction fails: a subscription that does not exist.
-        return [row | {"subscription_id": -1} for row in deliveries(*args)]
+        return [-1 for _ in taking(*args)]
 
-    monkeypatch.setattr(outbox, "_deliveries", to_no_subscription)
+    monkeypatch.setattr(outbox, "_taking", to_no_subscription)
     with pytest.raises(IntegrityError):
         await _answered_and_ended(CallLog(postgres_database), ids, 1)
 
@@ -220,7 +220,7 @@ async def test_an_end_that_fails_part_way_leaves_the_call_open_and_no_event(
     assert written["counter"] == []
     assert listener.told == 0
 
-    monkeypatch.setattr(outbox, "_deliveries", deliveries)  # the next end goes through
+    monkeypatch.setattr(outbox, "_taking", taking)  # the next end goes through
     row = next(value for (name, value) in ids if name == "id")
     await CallLog(postgres_database).update(_tenant(ids), row, outcome="answered",
                                             ended_at=T0 + timedelta(minutes=5))  # fmt: skip
@@ -228,6 +228,67 @@ async def test_an_end_that_fails_part_way_leaves_the_call_open_and_no_event(
     assert [event["seq"] for event in written["events"]] == [1]
     assert len(written["deliveries"]) == 1
     assert listener.told == 1
+
+
+async def test_an_end_with_no_subscription_writes_its_event_and_no_delivery(
+    postgres_database: Database,
+) -> None:
+    tenant = await make_tenant(postgres_database, "be-gavejo", "LT", "EUR", [])
+    customer = await make_customer(postgres_database, tenant, "C-9", "Jonas", ["+37061234568"])
+    async with postgres_database.tenant_session(tenant) as session, session.begin():
+        queue, agent = Queue(name="billing"), User(username="jonas", display_name="Jonas",
+                                                   role="agent")  # fmt: skip
+        session.add_all([queue, agent])
+        session.add(WebhookSubscription(url="https://off.example/", secret="s" * 32,
+                                        event_types=["*"], enabled=False))  # fmt: skip
+    ids = {("tenant_id", tenant): "tenant", ("customer_id", customer): "customer",
+           ("queue_id", queue.id): "queue", ("agent_id", agent.id): "agent"}  # fmt: skip
+    listener = _Listener()
+    outbox.when_deliveries_committed(postgres_database.engine, listener.wake)
+
+    await _answered_and_ended(CallLog(postgres_database), ids, 1)
+
+    written = await _rows(postgres_database, ids)
+    assert [(e["seq"], e["type"]) for e in written["events"]] == [(1, "call.ended")]
+    assert written["events"][0]["data"]["agent"] == "jonas"
+    assert written["deliveries"] == []
+    assert listener.told == 0
+
+
+async def test_the_end_is_three_statements_in_one_transaction(
+    postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed and read back with its names, summed into its quarter hour, announced: one
+    round trip each, between the transaction's BEGIN and COMMIT."""
+    ids = await _business(postgres_database, "tiesiai")
+    log = CallLog(postgres_database)
+    sent: list[str] = []
+    for method in ("fetch", "execute"):
+        original = getattr(direct.Pooled, method)
+
+        async def recorded(self: Any, query: str, *args: Any, _original: Any = original,
+                           **kwargs: Any) -> Any:  # fmt: skip
+            sent.append(query.split(None, 1)[0].upper())
+            return await _original(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(direct.Pooled, method, recorded)
+    row = await log.open(
+        _tenant(ids), channel_id="ch-1", caller_raw="+37061234567", caller_number="+37061234567",
+        dialed_number=DID, match="unique", customer_id=_id(ids, "customer"), priority=0,
+        arrived_at=T0,
+    )  # fmt: skip
+    await log.update(_tenant(ids), row, answered_at=T0, agent_id=_id(ids, "agent"),
+                     queue_id=_id(ids, "queue"))  # fmt: skip
+    sent.clear()
+
+    await log.update(_tenant(ids), row, outcome="answered", talk_seconds=5,
+                     ended_at=T0 + timedelta(seconds=5))  # fmt: skip
+
+    assert sent == ["BEGIN", "WITH", "WITH", "WITH", "COMMIT"]
+    written = await _rows(postgres_database, ids)
+    assert [len(written[name]) for name in ("events", "deliveries", "agent_intervals")] == [
+        1, 1, 1,
+    ]  # fmt: skip
 
 
 async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
@@ -241,7 +302,8 @@ async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
     ]
     prepared = [
         direct.prepare(scoped, postgres_database.engine.dialect)
-        for scoped in (report_store._both("postgresql"), *one_call)
+        for scoped in (report_store._both("postgresql"), *one_call, outbox._DIRECT_WRITE,
+                       CallLog(postgres_database)._closing_read(frozenset({"ended_at"})))
     ]
     assert all(prepared)  # each goes straight to PostgreSQL
     assert max(len(each.sql) for each in prepared if each) <= direct._LARGEST_STATEMENT
