@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Container, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -434,7 +434,11 @@ class Engine:
         # Calls in one queue share eligibility: if one finds nobody, nobody behind it will.
         blocked: set[str] = set()
         for queue, entry in self._in_service_order():
-            if queue.name in blocked or not entry.ready_to_ring(now):
+            # `ready_to_ring` written out: every change passes every waiting call, and most
+            # of them are ringing already.
+            if entry.ringing or (entry.retry_at is not None and entry.retry_at > now):
+                continue
+            if queue.name in blocked:
                 continue
             chosen = self._choose(queue, entry, now)
             if not chosen:
@@ -606,15 +610,18 @@ class Engine:
         return commands
 
     def _in_service_order(self) -> list[tuple[Queue, WaitingCall]]:
-        return sorted(self._entries(), key=lambda pair: pair[1].order_key())
-
-    def _entries(self) -> Iterator[tuple[Queue, WaitingCall]]:
-        for queue in self.queues.values():
-            for entry in queue.waiting:
-                yield queue, entry
+        waiting = [queue for queue in self.queues.values() if queue.waiting]
+        if len(waiting) == 1:  # a queue keeps its calls in service order (`Queue.add`)
+            return [(waiting[0], entry) for entry in waiting[0].waiting]
+        pairs = [(queue, entry) for queue in waiting for entry in queue.waiting]
+        return sorted(pairs, key=lambda pair: pair[1].order_key())
 
     def _find_waiting(self, call_id: str) -> tuple[Queue, WaitingCall] | None:
-        return next(((q, e) for q, e in self._entries() if e.call_id == call_id), None)
+        for queue in self.queues.values():
+            for entry in queue.waiting:
+                if entry.call_id == call_id:
+                    return queue, entry
+        return None
 
     def _waiting(self, call_id: str) -> tuple[Queue, WaitingCall]:
         found = self._find_waiting(call_id)
