@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     JSON,
     BigInteger,
     Engine,
@@ -46,7 +47,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from pbx.db.direct import DirectConnection
-from pbx.db.models import BillingEvent, BillingEventCounter, WebhookDelivery, WebhookSubscription
+from pbx.db.models import (
+    BillingEvent,
+    BillingEventCounter,
+    TenantOwned,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from pbx.db.scoped import SCOPE, TENANT, Scoped
 
 API_VERSION = "2026-12-01"
@@ -176,15 +183,17 @@ SUBSCRIPTIONS_VALUE = Scoped(
 )  # fmt: skip
 
 
-def _direct_write() -> Scoped:
-    """One event written on PostgreSQL in one statement: the business's counter advanced
-    (made on first use), the event under its number, and a pending delivery for each id in
-    `subscriptions`. The counter is the statement's only lock of it; the statement is the
-    transaction's last (`write_direct`)."""
+def _direct_write(first: tuple[CTE, ...], reaching: tuple[type[TenantOwned], ...]) -> Scoped:
+    """One event written on PostgreSQL in one statement: `first` (the transaction's other
+    writes, as WITH queries that return their rows: run to the end before the counter is
+    taken, each row counted), then the business's counter advanced (made on first use),
+    the event under its number, and a pending delivery for each id in `subscriptions`. The
+    counter is the transaction's last lock (`write_direct`)."""
     tenant = bindparam(TENANT, type_=BigInteger)
+    done = [select(func.count()).select_from(query).scalar_subquery() >= 0 for query in first]
     counter = (
         postgresql.insert(BillingEventCounter)
-        .values(tenant_id=tenant, last_seq=1)
+        .from_select(["tenant_id", "last_seq"], select(tenant, literal(1, BigInteger)).where(*done))
         .on_conflict_do_update(index_elements=[BillingEventCounter.tenant_id],
                                set_={"last_seq": BillingEventCounter.last_seq + 1})
         .returning(BillingEventCounter.last_seq).cte("counter")
@@ -206,10 +215,10 @@ def _direct_write() -> Scoped:
         select(tenant, subscription, written.c.id, written.c.account_id,
                literal("pending"), literal(0), now, now).select_from(written),
     )  # fmt: skip
-    return Scoped(deliveries, BillingEvent, WebhookDelivery)
+    return Scoped(deliveries, BillingEvent, WebhookDelivery, *reaching)
 
 
-_DIRECT_WRITE = _direct_write()
+_DIRECT_WRITES: dict[tuple[tuple[CTE, ...], tuple[type[TenantOwned], ...]], Scoped] = {}
 
 
 @event.listens_for(Session, "before_commit")
@@ -235,21 +244,32 @@ def _write_staged(session: Session) -> None:
 
 
 async def write_direct(
-    connection: DirectConnection, item: Staged, subscriptions: Sequence[Any] | None
+    connection: DirectConnection,
+    item: Staged,
+    subscriptions: Sequence[Any] | None,
+    *,
+    first: tuple[CTE, ...] = (),
+    reaching: tuple[type[TenantOwned], ...] = (),
+    values: Mapping[str, Any] | None = None,
 ) -> bool:
     """Write `item` (an event of the connection's business) as the session's hook writes
     it, as the last statement of the connection's transaction (`Database.
     tenant_transaction`), with a delivery for each of `subscriptions` (`SUBSCRIPTIONS_VALUE`
-    as the transaction read it) that takes its type. Whether it wrote deliveries (then,
-    once committed, `deliveries_committed`)."""
+    as the transaction read it) that takes its type. `first`: the transaction's other
+    writes, sent with it and run before it (built once by the caller: the statement is
+    kept for them), the tenant-owned entities they reach (`Scoped`) and their `values`.
+    Whether it wrote deliveries (then, once committed, `deliveries_committed`)."""
     if item.tenant_id != connection.tenant_id:
         raise ValueError("a direct transaction writes its own business's events only")
-    row = {"public_id": item.public_id, "type": item.type, "version": API_VERSION,
-           "account_id": item.account_id, "entry_id": item.entry_id, "data": item.data,
-           "created_at": item.created_at}  # fmt: skip
+    key = (first, reaching)
+    if key not in _DIRECT_WRITES:
+        _DIRECT_WRITES[key] = _direct_write(first, reaching)
     taking = _taking(subscriptions or [], item.type)
     now = datetime.now(UTC)
-    await connection.execute(_DIRECT_WRITE, row | {"subscriptions": taking, "now": now})
+    row = {"public_id": item.public_id, "type": item.type, "version": API_VERSION,
+           "account_id": item.account_id, "entry_id": item.entry_id, "data": item.data,
+           "created_at": item.created_at, "subscriptions": taking, "now": now}  # fmt: skip
+    await connection.execute(_DIRECT_WRITES[key], {**(values or {}), **row})
     return bool(taking)
 
 

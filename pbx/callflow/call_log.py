@@ -149,12 +149,13 @@ class CallLog:
             await connection.execute(self._update(frozenset(fields)), values | {"row": record_id})
 
     async def _close_direct(self, tenant_id: int, record_id: int, fields: dict[str, Any]) -> None:
-        """`_close` as one asyncpg transaction of three statements: the row closed and read
+        """`_close` as one asyncpg transaction of two statements: the row closed and read
         back with the names its ids stand for and the webhook subscriptions (`_closing_read`),
-        its quarter hour's sums, and the event with its counter and deliveries (`outbox.
-        write_direct`); the same rows as the session's path, without SQLAlchemy's execution
-        (which cost about four times the statements' own CPU) and in three round trips
-        where one a statement made eight."""
+        then its quarter hour's sums with the event, its counter and its deliveries
+        (`outbox.write_direct`; a call sent on from another queue adds to that queue's sums
+        in one more). The same rows as the session's path, without SQLAlchemy's
+        execution (which cost about four times the statements' own CPU), in two round
+        trips (and BEGIN and COMMIT) where a statement each made eight."""
         values = {f"new_{name}": value for name, value in fields.items()} | {"row": record_id}
         async with self._database.tenant_transaction(tenant_id) as connection:
             rows = await connection.rows(self._closing_read(frozenset(fields)), values)
@@ -164,8 +165,11 @@ class CallLog:
             closed = _Closed._make(rows[0][:_NAMES_AT])
             names, subscriptions = rows[0][_NAMES_AT:-1], rows[0][-1]
             ended = changes.call_ended_named(closed, names)
-            await report_intervals.call_ended_on(connection, "postgresql", closed)
-            delivering = await outbox.write_direct(connection, ended, subscriptions)  # last
+            await report_intervals.overflow_source_on(connection, "postgresql", closed)
+            delivering = await outbox.write_direct(
+                connection, ended, subscriptions, first=report_intervals.one_call_sums(closed),
+                reaching=(Call,), values={"call": closed.id},
+            )  # fmt: skip
         if delivering:
             outbox.deliveries_committed(self._database.engine)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     BigInteger,
     ColumnElement,
     Integer,
@@ -210,6 +211,39 @@ def _both(dialect: str) -> Scoped:
     return _BUILT[key]
 
 
+def one_call_sums(call: Any) -> tuple[CTE, ...]:
+    """`call_ended_on`'s upserts of the call's queue and agent on PostgreSQL, as WITH
+    queries that return a row for each row they write, for the statement that announces
+    the call's end to run first (`outbox.write_direct`, with `Call` reached and the call's
+    id as "call"). Built once for each kind of call. The queue a call overflowed from is
+    added alone first (`overflow_source_on`): it may be the row of the queue itself, which
+    one statement cannot change twice."""
+    used = ((_QUEUES, call.direction == "inbound"), (_AGENTS, _handled(call)))
+    key = tuple(wanted for _, wanted in used)
+    if key not in _SUMS:
+        _SUMS[key] = tuple(
+            target.one_call("postgresql").returning(literal(1)).cte(f"sums_{n}")
+            for n, (target, wanted) in enumerate(used) if wanted
+        )  # fmt: skip
+    return _SUMS[key]
+
+
+async def overflow_source_on(
+    connection: TenantConnection | DirectConnection, dialect: str, call: Any
+) -> None:
+    """Add an ended call to the quarter hour of the queue that sent it on, if one did."""
+    if call.direction == "inbound" and call.overflow_from_queue_id is not None:
+        await connection.execute(_statement(_OVERFLOW_SOURCES, "one_call", dialect),
+                                 {"call": call.id})  # fmt: skip
+
+
+def _handled(call: Any) -> bool:
+    return call.agent_id is not None and call.answered_at is not None
+
+
+_SUMS: dict[tuple[bool, ...], tuple[CTE, ...]] = {}
+
+
 async def call_ended(session: AsyncSession, call: Call) -> None:
     """Add an ended call to its quarter hour: its queue's row (an inbound call) and its
     agent's (a call an agent answered), in the caller's transaction: one statement (two
@@ -223,11 +257,8 @@ async def call_ended_on(
 ) -> None:
     """`call_ended` on a connection inside the call end's transaction: a session's, or a
     direct one (`Database.tenant_transaction`, PostgreSQL)."""
-    inbound = call.direction == "inbound"
-    handled = call.agent_id is not None and call.answered_at is not None
-    if inbound and call.overflow_from_queue_id is not None:
-        await connection.execute(_statement(_OVERFLOW_SOURCES, "one_call", dialect),
-                                 {"call": call.id})  # fmt: skip
+    inbound, handled = call.direction == "inbound", _handled(call)
+    await overflow_source_on(connection, dialect, call)
     if inbound and handled and dialect == "postgresql":
         await connection.execute(_both(dialect), {"call": call.id})
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -153,6 +154,10 @@ async def _rows(database: Database, ids: dict[tuple[str, Any], str]) -> dict[str
     }, ids)  # fmt: skip
 
 
+# A call with every part of the quarter hour's sums sent with its event (inbound, answered).
+_ANSWERED = SimpleNamespace(direction="inbound", agent_id=1, answered_at=T0)
+
+
 def _without(row: dict[str, Any], *names: str) -> dict[str, Any]:
     return {name: value for name, value in row.items() if name not in names}
 
@@ -180,6 +185,38 @@ async def test_the_direct_end_writes_the_rows_the_session_path_writes(
     assert [(i["agent_id"], i["handled"]) for i in written["agent_intervals"]] == [("agent", 2)]
     assert written["counter"] == [{"tenant_id": "tenant", "last_seq": 2}]
     assert listener.told == 2
+
+
+async def _overflowed_and_abandoned(log: CallLog, ids: dict[tuple[str, Any], str], n: int) -> int:
+    """Call `n`, sent on from another queue and abandoned there: no agent's sums."""
+    tenant, arrived = _tenant(ids), T0 + timedelta(minutes=n)
+    row = await log.open(
+        tenant, channel_id=f"gone-{n}", caller_raw="+37061234567", caller_number="+37061234567",
+        dialed_number=DID, match="unique", customer_id=_id(ids, "customer"), priority=0,
+        arrived_at=arrived,
+    )  # fmt: skip
+    ids[("id", row)] = ids[("call_id", row)] = f"gone-{n}"
+    ids[("overflow_from_queue_id", _id(ids, "queue"))] = "queue"
+    await log.update(tenant, row, queued_at=arrived, queue_id=_id(ids, "queue"),
+                     overflow_from_queue_id=_id(ids, "queue"))  # fmt: skip
+    await log.update(tenant, row, outcome="abandoned", wait_seconds=30 + n,
+                     ended_at=arrived + timedelta(seconds=30 + n))  # fmt: skip
+    return row
+
+
+async def test_the_direct_end_of_an_unanswered_call_writes_what_the_session_path_writes(
+    postgres_database: Database, session_path: Database
+) -> None:
+    through_session = await _business(session_path, "sesija")
+    direct = await _business(postgres_database, "tiesiai")
+    await _overflowed_and_abandoned(CallLog(session_path), through_session, 1)
+    await _overflowed_and_abandoned(CallLog(postgres_database), direct, 1)
+
+    written = await _rows(postgres_database, direct)
+    assert written == await _rows(postgres_database, through_session)
+    assert [(i["abandoned"], i["overflowed"]) for i in written["queue_intervals"]] == [(1, 1)]
+    assert written["agent_intervals"] == []
+    assert [event["data"]["outcome"] for event in written["events"]] == ["abandoned"]
 
 
 async def test_a_call_ended_already_is_updated_without_a_second_event(
@@ -255,10 +292,10 @@ async def test_an_end_with_no_subscription_writes_its_event_and_no_delivery(
     assert listener.told == 0
 
 
-async def test_the_end_is_three_statements_in_one_transaction(
+async def test_the_end_is_two_statements_in_one_transaction(
     postgres_database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Closed and read back with its names, summed into its quarter hour, announced: one
+    """Closed and read back with its names; summed into its quarter hour and announced: one
     round trip each, between the transaction's BEGIN and COMMIT."""
     ids = await _business(postgres_database, "tiesiai")
     log = CallLog(postgres_database)
@@ -284,7 +321,7 @@ async def test_the_end_is_three_statements_in_one_transaction(
     await log.update(_tenant(ids), row, outcome="answered", talk_seconds=5,
                      ended_at=T0 + timedelta(seconds=5))  # fmt: skip
 
-    assert sent == ["BEGIN", "WITH", "WITH", "WITH", "COMMIT"]
+    assert sent == ["BEGIN", "WITH", "WITH", "COMMIT"]
     written = await _rows(postgres_database, ids)
     assert [len(written[name]) for name in ("events", "deliveries", "agent_intervals")] == [
         1, 1, 1,
@@ -302,8 +339,9 @@ async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
     ]
     prepared = [
         direct.prepare(scoped, postgres_database.engine.dialect)
-        for scoped in (report_store._both("postgresql"), *one_call, outbox._DIRECT_WRITE,
-                       CallLog(postgres_database)._closing_read(frozenset({"ended_at"})))
+        for scoped in (report_store._both("postgresql"), *one_call,
+                       CallLog(postgres_database)._closing_read(frozenset({"ended_at"})),
+                       outbox._direct_write(report_store.one_call_sums(_ANSWERED), (Call,)))
     ]
     assert all(prepared)  # each goes straight to PostgreSQL
     assert max(len(each.sql) for each in prepared if each) <= direct._LARGEST_STATEMENT
