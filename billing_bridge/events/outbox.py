@@ -261,16 +261,30 @@ async def write_direct(
     Whether it wrote deliveries (then, once committed, `deliveries_committed`)."""
     if item.tenant_id != connection.tenant_id:
         raise ValueError("a direct transaction writes its own business's events only")
+    taking = _taking(subscriptions or [], item.type)
+    statement, row = direct_write(item, taking, first=first, reaching=reaching)
+    await connection.execute(statement, {**(values or {}), **row})
+    return bool(taking)
+
+
+def direct_write(
+    item: Staged,
+    subscriptions: Sequence[int],
+    *,
+    first: tuple[CTE, ...] = (),
+    reaching: tuple[type[TenantOwned], ...] = (),
+) -> tuple[Scoped, dict[str, Any]]:
+    """`write_direct`'s statement (built once for `first`) and its values for `item`, with a
+    delivery for each subscription id of `subscriptions`; also for warming a pool."""
     key = (first, reaching)
     if key not in _DIRECT_WRITES:
         _DIRECT_WRITES[key] = _direct_write(first, reaching)
-    taking = _taking(subscriptions or [], item.type)
     now = datetime.now(UTC)
     row = {"public_id": item.public_id, "type": item.type, "version": API_VERSION,
            "account_id": item.account_id, "entry_id": item.entry_id, "data": item.data,
-           "created_at": item.created_at, "subscriptions": taking, "now": now}  # fmt: skip
-    await connection.execute(_DIRECT_WRITES[key], {**(values or {}), **row})
-    return bool(taking)
+           "created_at": item.created_at, "subscriptions": list(subscriptions),
+           "now": now}  # fmt: skip
+    return _DIRECT_WRITES[key], row
 
 
 def deliveries_committed(engine: AsyncEngine) -> None:

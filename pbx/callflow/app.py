@@ -184,6 +184,10 @@ class CallFlow:
         self._pending_config = await load_flow_config(self.database)
         self.config = self._pending_config
         await self._complete_call_log()
+        try:  # a head start only: with the database slow now, the first ends prepare them
+            await self.call_log.warm()
+        except Exception as exc:
+            log.warning("call ends not readied at start (%s: %s)", type(exc).__name__, exc)
         history = self.executor.history
         if history is not None:  # spans left open by the last owner: `agent_states.py`
             agents = self.state.engine.agents

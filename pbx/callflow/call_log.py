@@ -9,6 +9,7 @@ from collections import namedtuple
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, inspect, select, update
@@ -39,6 +40,10 @@ _COLUMNS = {attribute.key: attribute.columns[0] for attribute in inspect(Call).c
 _Closed = namedtuple("_Closed", _COLUMNS)  # type: ignore[misc]
 _NAMES_AT = len(_COLUMNS)
 _READ_WITH_CLOSING = ScopedValues(*objects.CALL_NAMES, outbox.SUBSCRIPTIONS_VALUE)
+# The columns the commonest ends set: a call answered (`CallFlow._end`) and one abandoned in
+# the queue (`Executor._abandoned`).
+_ANSWERED_END = frozenset({"ended_at", "outcome", "talk_seconds"})
+_ABANDONED_END = frozenset({"ended_at", "outcome", "wait_seconds"})
 
 
 class CallLog:
@@ -172,6 +177,25 @@ class CallLog:
             )  # fmt: skip
         if delivering:
             outbox.deliveries_committed(self._database.engine)
+
+    async def warm(self) -> None:
+        """The call's end readied on every connection of the transactions' pool (PostgreSQL),
+        as an answered and an abandoned call end: their statements prepared on each and the
+        tables they touch known to its backend (`Database.warm_transactions`)."""
+        if not self._database.direct:
+            return
+        statements: list[tuple[Scoped, dict[str, Any]]] = []
+        for columns, answered in ((_ANSWERED_END, True), (_ABANDONED_END, False)):
+            fields = {f"new_{name}": None for name in columns}
+            statements.append((self._closing_read(columns), fields | {"row": 0}))
+            kind = SimpleNamespace(direction="inbound", agent_id=0 if answered else None,
+                                   answered_at=answered or None)  # fmt: skip
+            item = outbox.stage(0, "call.ended", {})
+            scoped, values = outbox.direct_write(
+                item, [], first=report_intervals.one_call_sums(kind), reaching=(Call,)
+            )
+            statements.append((scoped, values | {"call": 0}))
+        await self._database.warm_transactions(statements)
 
     def _closing_read(self, columns: frozenset[str]) -> Scoped:
         """`_closing` with what the call's end reads for the row, in one statement

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from billing_bridge.events import outbox
+from pbx.callflow import call_log
 from pbx.callflow.call_log import CallLog
 from pbx.db import direct
 from pbx.db.database import Database
@@ -345,3 +346,30 @@ async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
     ]
     assert all(prepared)  # each goes straight to PostgreSQL
     assert max(len(each.sql) for each in prepared if each) <= direct._LARGEST_STATEMENT
+
+
+async def test_warming_prepares_the_end_on_every_transaction_connection_and_writes_nothing(
+    postgres_database: Database,
+) -> None:
+    ids = await _business(postgres_database, "tiesiai")
+    log = CallLog(postgres_database)
+
+    await log.warm()
+
+    ends = [log._closing_read(columns) for columns in (call_log._ANSWERED_END,
+                                                      call_log._ABANDONED_END)]  # fmt: skip
+    wanted = {direct.prepare(scoped, postgres_database.engine.dialect).sql  # type: ignore[union-attr]
+              for scoped in ends}  # fmt: skip
+    pool = await postgres_database._direct_transactions.pool()  # type: ignore[union-attr]
+    held = [await pool.acquire() for _ in range(pool.get_size())]
+    try:
+        for raw in held:
+            rows = await raw.fetch("SELECT statement FROM pg_prepared_statements")
+            prepared = {row["statement"] for row in rows}
+            assert wanted <= prepared
+            assert sum("INSERT INTO billing_events" in sql for sql in prepared) == 2
+    finally:
+        for raw in held:
+            pool.release(raw)
+    written = await _rows(postgres_database, ids)
+    assert written["events"] == written["counter"] == written["calls"] == []
