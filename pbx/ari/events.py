@@ -328,13 +328,15 @@ def decode(cls: type[T], data: Any, where: str) -> T:
     if not isinstance(data, Mapping):
         raise MalformedEvent(f"{where}: expected an object")
     values: dict[str, Any] = {}
-    for name, required, convert in _plan(cls):
+    for name, required, scalar, convert in _plan(cls):
         value = data.get(name)
         if value is None:
             if required:
                 raise MalformedEvent(f"{where}.{name}: missing")
             continue
-        values[name] = convert(value, where, name)
+        # A scalar is checked here (JSON gives exactly str, int or bool; a bool is not an
+        # int): most fields are, and a call's events have a few hundred of them.
+        values[name] = value if type(value) is scalar else convert(value, where, name)
     return cls(**values)
 
 
@@ -357,15 +359,22 @@ Converter = Callable[[Any, str, str], Any]
 
 
 @cache
-def _plan(cls: type) -> tuple[tuple[str, bool, Converter], ...]:
-    """Each field of `cls` with whether it is required and its converter, worked out once
-    per class: about thirty events a call are decoded on the path of every call."""
+def _plan(cls: type) -> tuple[tuple[str, bool, type | None, Converter], ...]:
+    """Each field of `cls` with whether it is required, its scalar type if it is one (a
+    value of exactly that type is taken as it is) and its converter, worked out once per
+    class: about thirty events a call are decoded on the path of every call."""
     hints = get_type_hints(cls)
     return tuple(
         (spec.name, spec.default is MISSING and spec.default_factory is MISSING,
-         _converter(hints[spec.name]))
+         _scalar(hints[spec.name]), _converter(hints[spec.name]))
         for spec in fields(cls)
     )  # fmt: skip
+
+
+def _scalar(hint: Any) -> type | None:
+    if get_origin(hint) in (Union, types.UnionType):
+        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
+    return hint if hint in _SCALARS else None
 
 
 def _converter(hint: Any) -> Converter:

@@ -157,6 +157,19 @@ def test_a_known_type_not_wanted_is_passed_over_undecoded_but_a_takeover_never_i
     assert isinstance(parse_event(json.dumps(replaced), wanted), ApplicationReplaced)
 
 
+def test_a_scalar_of_another_kind_is_refused_and_a_bool_is_not_an_int() -> None:
+    dtmf = first("ChannelDtmfReceived")
+    assert parse_event(json.dumps(dtmf)).duration_ms == dtmf["duration_ms"]  # type: ignore[union-attr]
+    for wrong in (True, "100", 1.5, [1]):
+        with pytest.raises(MalformedEvent, match=r"^ChannelDtmfReceived\.duration_ms: expected"):
+            parse_event(json.dumps({**dtmf, "duration_ms": wrong}))
+    with pytest.raises(MalformedEvent, match=r"^ChannelDtmfReceived\.digit: expected str$"):
+        parse_event(json.dumps({**dtmf, "digit": 5}))
+    start = first("StasisStart")
+    with pytest.raises(MalformedEvent, match=r"^StasisStart\.channel\.name: expected str$"):
+        parse_event(json.dumps({**start, "channel": {**start["channel"], "name": False}}))
+
+
 def test_errors_inside_lists_and_nested_objects_name_the_path() -> None:
     start = first("StasisStart")
     with pytest.raises(MalformedEvent, match=r"^StasisStart\.args\[0\]: expected str$"):
