@@ -45,7 +45,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 def mask_card_numbers(text: str) -> str:
     """`text` with every Luhn-valid 13-19 digit run masked to its last four digits."""
-    if sum(ch.isdigit() for ch in text) < _MIN_PAN:  # the common case: nothing to look at
+    if sum(map(str.isdigit, text)) < _MIN_PAN:  # the common case: nothing to look at
         return text
     return _RUN.sub(_mask_run, text)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -58,10 +59,18 @@ class Prepared:
         return out
 
     def make_row(self, record: asyncpg.Record) -> Any:
-        return self.row._make(
-            value if process is None or value is None else process(value)
-            for value, process in zip(record, self.results, strict=True)
-        )
+        if not self.processed:  # most statements: the driver's values as they are
+            return self.row._make(record)
+        values = list(record)
+        for index, process in self.processed:
+            if values[index] is not None:
+                values[index] = process(values[index])
+        return self.row._make(values)
+
+    @functools.cached_property
+    def processed(self) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        """The result columns SQLAlchemy processes, with their processors."""
+        return tuple((i, process) for i, process in enumerate(self.results) if process)
 
 
 _UNSUPPORTED = object()
