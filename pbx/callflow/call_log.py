@@ -9,7 +9,6 @@ from collections import namedtuple
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, inspect, select, update
@@ -188,12 +187,9 @@ class CallLog:
         for columns, answered in ((_ANSWERED_END, True), (_ABANDONED_END, False)):
             fields = {f"new_{name}": None for name in columns}
             statements.append((self._closing_read(columns), fields | {"row": 0}))
-            kind = SimpleNamespace(direction="inbound", agent_id=0 if answered else None,
-                                   answered_at=answered or None)  # fmt: skip
+            sums = report_intervals.sums_for(inbound=True, handled=answered)
             item = outbox.stage(0, "call.ended", {})
-            scoped, values = outbox.direct_write(
-                item, [], first=report_intervals.one_call_sums(kind), reaching=(Call,)
-            )
+            scoped, values = outbox.direct_write(item, [], first=sums, reaching=(Call,))
             statements.append((scoped, values | {"call": 0}))
         await self._database.warm_transactions(statements)
 

@@ -215,12 +215,17 @@ def one_call_sums(call: Any) -> tuple[CTE, ...]:
     """`call_ended_on`'s upserts of the call's queue and agent on PostgreSQL, as WITH
     queries that return a row for each row they write, for the statement that announces
     the call's end to run first (`outbox.write_direct`, with `Call` reached and the call's
-    id as "call"). Built once for each kind of call. The queue a call overflowed from is
-    added alone first (`overflow_source_on`): it may be the row of the queue itself, which
-    one statement cannot change twice."""
-    used = ((_QUEUES, call.direction == "inbound"), (_AGENTS, _handled(call)))
-    key = tuple(wanted for _, wanted in used)
+    id as "call"). The queue a call overflowed from is added alone first
+    (`overflow_source_on`): it may be the row of the queue itself, which one statement
+    cannot change twice."""
+    return sums_for(inbound=call.direction == "inbound", handled=_handled(call))
+
+
+def sums_for(*, inbound: bool, handled: bool) -> tuple[CTE, ...]:
+    """`one_call_sums` for a kind of call, built once for each."""
+    key = (inbound, handled)
     if key not in _SUMS:
+        used = ((_QUEUES, inbound), (_AGENTS, handled))
         _SUMS[key] = tuple(
             target.one_call("postgresql").returning(literal(1)).cte(f"sums_{n}")
             for n, (target, wanted) in enumerate(used) if wanted

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -153,10 +152,6 @@ async def _rows(database: Database, ids: dict[tuple[str, Any], str]) -> dict[str
         "queue_intervals": await read(report_queue_intervals),
         "agent_intervals": await read(report_agent_intervals),
     }, ids)  # fmt: skip
-
-
-# A call with every part of the quarter hour's sums sent with its event (inbound, answered).
-_ANSWERED = SimpleNamespace(direction="inbound", agent_id=1, answered_at=T0)
 
 
 def _without(row: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -338,11 +333,12 @@ async def test_every_statement_of_the_end_is_short_enough_to_stay_prepared(
         report_store._statement(target, "one_call", "postgresql")
         for target in (report_store._QUEUES, report_store._OVERFLOW_SOURCES, report_store._AGENTS)
     ]
+    answered = report_store.sums_for(inbound=True, handled=True)
     prepared = [
         direct.prepare(scoped, postgres_database.engine.dialect)
         for scoped in (report_store._both("postgresql"), *one_call,
                        CallLog(postgres_database)._closing_read(frozenset({"ended_at"})),
-                       outbox._direct_write(report_store.one_call_sums(_ANSWERED), (Call,)))
+                       outbox._direct_write(answered, (Call,)))
     ]
     assert all(prepared)  # each goes straight to PostgreSQL
     assert max(len(each.sql) for each in prepared if each) <= direct._LARGEST_STATEMENT
