@@ -14,9 +14,10 @@ database (`when_deliveries_committed`) are told, so a delivery worker in the sam
 looks at once instead of at its next poll; other processes' workers find them when they poll.
 
 A transaction on a direct connection (`Database.tenant_transaction`, the call's end on
-PostgreSQL) stages its events itself (`stage`), writes them last with `write_direct` and,
-once committed, tells the listeners with `deliveries_committed`: the same rows by the same
-rules (`_numbered`, `_takes`) and the same statements, without the session.
+PostgreSQL) stages its event itself (`stage`), writes it last with `write_direct` and, once
+committed, tells the listeners with `deliveries_committed`: the same rows by the same rules
+(`_takes`, the counter made on first use and advanced under its lock), without the session,
+as one statement that also carries the transaction's other last writes (`_direct_write`).
 """
 
 from __future__ import annotations
