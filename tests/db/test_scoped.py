@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, insert, literal, select, update
 
 from pbx.db.database import Database
 from pbx.db.models import Account, Customer
-from pbx.db.scoped import Scoped, ScopedUnion
+from pbx.db.scoped import Scoped, ScopedUnion, ScopedValues, ScopedWith
 from pbx.db.tenancy import CrossTenantAccess
 
 NAMES = Scoped(select(Customer.name).order_by(Customer.name), Customer)
@@ -87,3 +87,38 @@ async def test_a_union_of_scoped_selects_sees_only_the_connections_tenant_in_eve
 def test_a_union_takes_only_selects() -> None:
     with pytest.raises(TypeError):
         ScopedUnion(NAMES, ZERO, order_by=())
+
+
+async def test_a_change_read_with_values_sees_only_the_connections_tenant(
+    postgres_database: Database, postgres_two_tenants: tuple[int, int]
+) -> None:
+    """`ScopedWith`: the changed rows and the values read for each, every part scoped."""
+    first, second = postgres_two_tenants
+    holder = ScopedValues(
+        Scoped(select(Customer.name).where(Customer.id == bindparam("who")), Customer)
+    )
+    zeroed = ScopedWith(
+        Scoped(update(Account).values(balance_minor=0).returning(Account.id, Account.customer_id),
+               Account),
+        holder, {"who": "customer_id"},
+    )  # fmt: skip
+
+    async with postgres_database.tenant_connection(first) as connection:
+        assert [row[2] for row in await connection.rows(zeroed)] == ["Avi"]
+    async with postgres_database.tenant_connection(second) as connection:
+        assert [tuple(row) for row in await connection.rows(BALANCES)] == [("Ona", 100)]
+        ona = (await connection.rows(Scoped(select(Customer.id), Customer)))[0].id
+
+    # A row of the business pointing at another business's customer: no name read.
+    pointing = ScopedWith(
+        Scoped(update(Account).values(balance_minor=1)
+               .returning(Account.id, literal(ona).label("somebody")), Account),
+        holder, {"who": "somebody"},
+    )  # fmt: skip
+    async with postgres_database.tenant_connection(first) as connection:
+        assert [row[2] for row in await connection.rows(pointing)] == [None]
+
+
+def test_a_change_read_with_values_is_an_update_or_a_delete() -> None:
+    with pytest.raises(TypeError):
+        ScopedWith(NAMES, ScopedValues(NAMES), {})
