@@ -39,23 +39,27 @@ class Prepared:
     """One statement as asyncpg takes it, and how to turn values in and out."""
 
     sql: str
-    names: tuple[str, ...]  # the parameters, in $1, $2 ... order
-    defaults: Mapping[str, Any]  # values bound into the statement itself (a LIMIT)
-    binds: tuple[Callable[[Any], Any] | None, ...]  # in `names` order
+    # The statement's constants (an anonymous parameter's value, such as a LIMIT or a
+    # literal), processed once, in $1, $2 ... order; None in the places of `given`.
+    fixed: tuple[Any, ...]
+    # The others: (position, name, value when not given, whether one is, bind processor).
+    given: tuple[tuple[int, str, Any, bool, Callable[[Any], Any] | None], ...]
     returns_rows: bool
     row: type  # a named tuple of the result columns
     results: tuple[Callable[[Any], Any] | None, ...]
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
-        out = []
-        for name, process in zip(self.names, self.binds, strict=True):
+        """The statement's parameters for `values`: only the named ones are looked up (the
+        report's upsert at every call's end has some 250 constants)."""
+        out = list(self.fixed)
+        for index, name, default, has_default, process in self.given:
             if name in values:
                 value = values[name]
-            elif name in self.defaults:
-                value = self.defaults[name]
+            elif has_default:
+                value = default
             else:
                 raise KeyError(f"a value is required for bind parameter {name!r}")
-            out.append(process(value) if process is not None and value is not None else value)
+            out[index] = process(value) if process is not None and value is not None else value
         return out
 
     def make_row(self, record: asyncpg.Record) -> Any:
@@ -99,18 +103,25 @@ def _compile(scoped: Scoped, dialect: Dialect) -> Prepared | None:
         or compiled.positiontup is None
     ):
         return None
-    names = tuple(compiled.positiontup)
     # SQLAlchemy's own processors, per parameter and per result column, as its results use.
     processors = compiled._bind_processors
+    fixed: list[Any] = []
+    given = []
+    for index, name in enumerate(compiled.positiontup):
+        bind, process = compiled.binds[name], processors.get(name)
+        if bind.unique and not bind.required and bind.callable is None:  # no caller names it
+            value = bind.effective_value
+            fixed.append(process(value) if process is not None and value is not None else value)
+            continue
+        fixed.append(None)
+        default = None if bind.required else bind.effective_value
+        given.append((index, name, default, not bind.required, process))
     columns = compiled._result_columns
     keys = [column.keyname for column in columns]
     return Prepared(
         sql=compiled.string,
-        names=names,
-        defaults={
-            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
-        },
-        binds=tuple(processors.get(name) for name in names),
+        fixed=tuple(fixed),
+        given=tuple(given),
         returns_rows=bool(columns),
         row=namedtuple("Row", keys, rename=True),  # type: ignore[misc]
         results=tuple(c.type._cached_result_processor(dialect, None) for c in columns),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
@@ -259,3 +259,26 @@ async def test_after_the_database_drops_its_connections_the_next_statement_gets_
             assert exc.connection_invalidated
     assert len(found) == 1
     await postgres_database.engine.dispose()  # the ORM's pool lost its connection too
+
+
+def test_a_statements_constants_are_bound_once_and_its_named_parameters_each_time() -> None:
+    """The values bound into a statement (a literal, a LIMIT) go out as compiled; a named
+    parameter with a value of its own takes the caller's when given, and one without must
+    be given."""
+    statement = Scoped(
+        select(Customer.id, literal(7).label("seven"))
+        .where(Customer.name == bindparam("name"), Customer.customer_ref != bindparam("not_ref",
+                                                                                      value="X"))
+        .limit(3),
+        Customer,
+    )  # fmt: skip
+    prepared = prepare(statement, asyncpg_dialect())
+    assert prepared is not None
+    given = {name for _, name, *_ in prepared.given}
+    assert given == {"name", "not_ref", "scope_tenant_id"}
+
+    arguments = prepared.arguments({"name": "Ona", "scope_tenant_id": 1})
+    assert sorted(map(str, arguments)) == sorted(["7", "Ona", "X", "1", "3"])
+    assert "Y" in prepared.arguments({"name": "Ona", "scope_tenant_id": 1, "not_ref": "Y"})
+    with pytest.raises(KeyError, match="name"):
+        prepared.arguments({"scope_tenant_id": 1})
