@@ -32,7 +32,9 @@ class MalformedDeskEvent(DeskCodecError):
 
 
 Check = Callable[[Any, str], Any]  # a value and where it is -> the value, or raises
-Field = tuple[str, bool, bool, Check]  # name, required, omitted if None, check
+# name, required, omitted if None, its scalar type (a value of exactly it passes as it is;
+# JSON's and a payload's values mostly are), check
+Field = tuple[str, bool, bool, type | None, Check]
 
 
 def decode_payload(kind: str, data: Any) -> DeskPayload:
@@ -65,13 +67,13 @@ def encode_payload(payload: DeskPayload) -> dict[str, Any]:
     if KINDS.get(kind) is None or cls not in KINDS[kind]:
         raise UnknownKind(f"{cls.__name__} is not a desk event payload")
     data: dict[str, Any] = {}
-    for name, _, omitted_if_none, check in _plan(cls):
+    for name, _, omitted_if_none, scalar, check in _plan(cls):
         value = getattr(payload, name)
         if value is None:
             if not omitted_if_none:
                 data[name] = check(value, kind)
             continue
-        data[name] = check(value, kind)
+        data[name] = value if type(value) is scalar else check(value, kind)
     return data
 
 
@@ -84,9 +86,12 @@ def _values(
         raise MalformedDeskEvent(f"{kind}: unknown field {unknown[:40]!r}")
     values: dict[str, Any] = {}
     sent: dict[str, Any] = {}
-    for name, required, omitted_if_none, check in plan:
+    for name, required, omitted_if_none, scalar, check in plan:
         if name in data:
-            value = values[name] = check(data[name], kind)
+            value = data[name]
+            if type(value) is not scalar:
+                value = check(value, kind)
+            values[name] = value
             if value is not None or not omitted_if_none:
                 sent[name] = value
         elif required:
@@ -106,9 +111,16 @@ def _plan(cls: type[DeskPayload]) -> tuple[Field, ...]:
     hints = get_type_hints(cls)
     return tuple(
         (spec.name, spec.default is MISSING and spec.default_factory is MISSING,
-         bool(spec.metadata.get("omitted_if_none")), _check(spec.name, hints[spec.name]))
+         bool(spec.metadata.get("omitted_if_none")), _scalar(hints[spec.name]),
+         _check(spec.name, hints[spec.name]))
         for spec in fields(cls)
     )  # fmt: skip
+
+
+def _scalar(hint: Any) -> type | None:
+    if get_origin(hint) in (Union, types.UnionType):
+        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
+    return hint if hint in _SCALARS else None
 
 
 def _check(name: str, hint: Any) -> Check:
