@@ -98,15 +98,24 @@ def _id(ids: dict[tuple[str, Any], str], label: str) -> int:
     return next(value for (_name, value), named in ids.items() if named == label)
 
 
-async def _answered_and_ended(log: CallLog, ids: dict[tuple[str, Any], str], n: int) -> int:
-    """Call `n`, as the call flow logs one: arrived, queued, answered by the agent, ended."""
+async def _arrived(
+    log: CallLog, ids: dict[tuple[str, Any], str], name: str, n: int
+) -> tuple[int, datetime, int]:
+    """Call `n`'s row opened as the call flow opens it, its channel and its label `name-n`:
+    the business, the arrival and the row."""
     tenant, arrived = _tenant(ids), T0 + timedelta(minutes=n)
     row = await log.open(
-        tenant, channel_id=f"ch-{n}", caller_raw="+37061234567", caller_number="+37061234567",
-        dialed_number=DID, match="unique", customer_id=_id(ids, "customer"), priority=0,
-        arrived_at=arrived,
+        tenant, channel_id=f"{name}-{n}", caller_raw="+37061234567",
+        caller_number="+37061234567", dialed_number=DID, match="unique",
+        customer_id=_id(ids, "customer"), priority=0, arrived_at=arrived,
     )  # fmt: skip
-    ids[("id", row)] = ids[("call_id", row)] = f"call-{n}"
+    ids[("id", row)] = ids[("call_id", row)] = f"{name}-{n}"
+    return tenant, arrived, row
+
+
+async def _answered_and_ended(log: CallLog, ids: dict[tuple[str, Any], str], n: int) -> int:
+    """Call `n`, as the call flow logs one: arrived, queued, answered by the agent, ended."""
+    tenant, arrived, row = await _arrived(log, ids, "call", n)
     await log.update(tenant, row, queued_at=arrived + timedelta(seconds=2),
                      queue_id=_id(ids, "queue"))  # fmt: skip
     await log.update(tenant, row, offered_at=arrived + timedelta(seconds=4),
@@ -185,13 +194,7 @@ async def test_the_direct_end_writes_the_rows_the_session_path_writes(
 
 async def _overflowed_and_abandoned(log: CallLog, ids: dict[tuple[str, Any], str], n: int) -> int:
     """Call `n`, sent on from another queue and abandoned there: no agent's sums."""
-    tenant, arrived = _tenant(ids), T0 + timedelta(minutes=n)
-    row = await log.open(
-        tenant, channel_id=f"gone-{n}", caller_raw="+37061234567", caller_number="+37061234567",
-        dialed_number=DID, match="unique", customer_id=_id(ids, "customer"), priority=0,
-        arrived_at=arrived,
-    )  # fmt: skip
-    ids[("id", row)] = ids[("call_id", row)] = f"gone-{n}"
+    tenant, arrived, row = await _arrived(log, ids, "gone", n)
     ids[("overflow_from_queue_id", _id(ids, "queue"))] = "queue"
     await log.update(tenant, row, queued_at=arrived, queue_id=_id(ids, "queue"),
                      overflow_from_queue_id=_id(ids, "queue"))  # fmt: skip
@@ -305,17 +308,13 @@ async def test_the_end_is_two_statements_in_one_transaction(
             return await _original(self, query, *args, **kwargs)
 
         monkeypatch.setattr(direct.Pooled, method, recorded)
-    row = await log.open(
-        _tenant(ids), channel_id="ch-1", caller_raw="+37061234567", caller_number="+37061234567",
-        dialed_number=DID, match="unique", customer_id=_id(ids, "customer"), priority=0,
-        arrived_at=T0,
-    )  # fmt: skip
-    await log.update(_tenant(ids), row, answered_at=T0, agent_id=_id(ids, "agent"),
+    tenant, arrived, row = await _arrived(log, ids, "call", 1)
+    await log.update(tenant, row, answered_at=arrived, agent_id=_id(ids, "agent"),
                      queue_id=_id(ids, "queue"))  # fmt: skip
     sent.clear()
 
-    await log.update(_tenant(ids), row, outcome="answered", talk_seconds=5,
-                     ended_at=T0 + timedelta(seconds=5))  # fmt: skip
+    await log.update(tenant, row, outcome="answered", talk_seconds=5,
+                     ended_at=arrived + timedelta(seconds=5))  # fmt: skip
 
     assert sent == ["BEGIN", "WITH", "WITH", "COMMIT"]
     written = await _rows(postgres_database, ids)
