@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -104,18 +104,12 @@ class Database:
             pass
         if self._direct is None:
             return
-        pool = await self._direct.pool()
-        held: list[Any] = []
-        try:
-            for _ in range(pool.get_size()):  # all of them: each backend runs each once
-                held.append(await pool.acquire())
-            for raw in held:
-                connection = DirectConnection(raw, 0, self.engine.dialect, _no_fallback)
-                for scoped, parameters in statements:
-                    await connection.rows(scoped, parameters)
-        finally:
-            for raw in held:
-                pool.release(raw)
+
+        async def run_each(_raw: Any, connection: DirectConnection) -> None:
+            for scoped, parameters in statements:
+                await connection.rows(scoped, parameters)
+
+        await self._on_every_connection(self._direct, run_each)
 
     async def warm_transactions(
         self, statements: Sequence[tuple[Scoped, Mapping[str, Any]]]
@@ -128,21 +122,32 @@ class Database:
         (bench/screen_pop: pops 100-300 ms late while they did)."""
         if self._direct_transactions is None:
             return
-        pool = await self._direct_transactions.pool()
+
+        async def run_each_rolled_back(raw: Any, connection: DirectConnection) -> None:
+            for scoped, parameters in statements:
+                await raw.execute("BEGIN")
+                try:
+                    await connection.rows(scoped, parameters)
+                except IntegrityError:
+                    pass  # no business 0: prepared, and nothing written
+                finally:
+                    await raw.execute("ROLLBACK")
+
+        await self._on_every_connection(self._direct_transactions, run_each_rolled_back)
+
+    async def _on_every_connection(
+        self, direct: DirectPool, run: Callable[[Any, DirectConnection], Awaitable[None]]
+    ) -> None:
+        """`run` on each connection of `direct`'s pool (as a connection and as a
+        `DirectConnection` for no business), all of them held at once so that each backend
+        runs it: `warm` and `warm_transactions`."""
+        pool = await direct.pool()
         held: list[Any] = []
         try:
             for _ in range(pool.get_size()):
                 held.append(await pool.acquire())
             for raw in held:
-                connection = DirectConnection(raw, 0, self.engine.dialect, _no_fallback)
-                for scoped, parameters in statements:
-                    await raw.execute("BEGIN")
-                    try:
-                        await connection.rows(scoped, parameters)
-                    except IntegrityError:
-                        pass  # no business 0: prepared, and nothing written
-                    finally:
-                        await raw.execute("ROLLBACK")
+                await run(raw, DirectConnection(raw, 0, self.engine.dialect, _no_fallback))
         finally:
             for raw in held:
                 pool.release(raw)
