@@ -12,14 +12,14 @@ capture) must not reach a log through a decoding error.
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Callable, Container, Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, get_args, get_origin, get_type_hints
 
 from pbx.ari.errors import MalformedEvent
+from pbx.type_hints import without_none
 
 T = TypeVar("T")
 
@@ -372,16 +372,13 @@ def _plan(cls: type) -> tuple[tuple[str, bool, type | None, Converter], ...]:
 
 
 def _scalar(hint: Any) -> type | None:
-    if get_origin(hint) in (Union, types.UnionType):
-        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
-    return hint if hint in _SCALARS else None
+    inner, _ = without_none(hint)
+    return inner if inner in _SCALARS else None
 
 
 def _converter(hint: Any) -> Converter:
+    hint, _ = without_none(hint)  # `X | None`: None was handled by the caller
     origin = get_origin(hint)
-    if origin in (Union, types.UnionType):  # `X | None`: None was handled by the caller
-        (inner,) = (arg for arg in get_args(hint) if arg is not type(None))
-        return _converter(inner)
     if origin is tuple:
         return _tuple_of(_converter(get_args(hint)[0]))
     if origin is Mapping:

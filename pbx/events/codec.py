@@ -10,13 +10,13 @@ be a caller's details.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
 from functools import cache
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from pbx.events.payloads import KINDS, DeskPayload
+from pbx.type_hints import without_none
 
 
 class DeskCodecError(ValueError):
@@ -118,16 +118,12 @@ def _plan(cls: type[DeskPayload]) -> tuple[Field, ...]:
 
 
 def _scalar(hint: Any) -> type | None:
-    if get_origin(hint) in (Union, types.UnionType):
-        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
-    return hint if hint in _SCALARS else None
+    inner, _ = without_none(hint)
+    return inner if inner in _SCALARS else None
 
 
 def _check(name: str, hint: Any) -> Check:
-    nullable = False
-    if get_origin(hint) in (Union, types.UnionType):  # `X | None`
-        (hint,) = (arg for arg in get_args(hint) if arg is not type(None))
-        nullable = True
+    hint, nullable = without_none(hint)
     if get_origin(hint) is Mapping:
         accepts, expected = (lambda value: isinstance(value, Mapping)), "an object"
     else:
