@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +45,8 @@ class Prepared:
     given: tuple[tuple[int, str, Any, bool, Callable[[Any], Any] | None], ...]
     returns_rows: bool
     row: type  # a named tuple of the result columns
-    results: tuple[Callable[[Any], Any] | None, ...]
+    # The result columns SQLAlchemy processes (position, processor); most statements none.
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         """The statement's parameters for `values`: only the named ones are looked up (the
@@ -70,11 +70,6 @@ class Prepared:
             if values[index] is not None:
                 values[index] = process(values[index])
         return self.row._make(values)
-
-    @functools.cached_property
-    def processed(self) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
-        """The result columns SQLAlchemy processes, with their processors."""
-        return tuple((i, process) for i, process in enumerate(self.results) if process)
 
 
 _UNSUPPORTED = object()
@@ -124,7 +119,10 @@ def _compile(scoped: Scoped, dialect: Dialect) -> Prepared | None:
         given=tuple(given),
         returns_rows=bool(columns),
         row=namedtuple("Row", keys, rename=True),  # type: ignore[misc]
-        results=tuple(c.type._cached_result_processor(dialect, None) for c in columns),
+        processed=tuple(
+            (index, process) for index, column in enumerate(columns)
+            if (process := column.type._cached_result_processor(dialect, None))
+        ),
     )
 
 
